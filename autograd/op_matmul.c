@@ -1,0 +1,143 @@
+/* Matrix products: vc_matmul (batched, all transpose cases) and vc_linear. */
+#include <string.h>
+
+#include "../tensor/k_gemm.h"
+#include "../tensor/k_reduce.h"
+#include "ops.h"
+
+typedef struct {
+    bool ta, tb;
+    int64_t batch, M, N, K;
+    bool shared_b;   /* b is 2-D and used by every batch entry */
+} matmul_ctx;
+
+/* Gradients of C = op(A) op(B) (C is M x N, op(A) M x K, op(B) K x N):
+ *   dA = dC op(B)^T        (ta: dA = op(B) dC^T)
+ *   dB = op(A)^T dC        (tb: dB = dC^T op(A)) */
+static vc_status matmul_backward(vc_tape *t, const vc_node *n) {
+    const matmul_ctx *c = n->ctx;
+    vc_var *a = n->in[0], *b = n->in[1];
+    const vc_real *A = vc_f32(&a->val), *B = vc_f32(&b->val), *G = vc_f32(&n->out->grad);
+    int64_t M = c->M, N = c->N, K = c->K;
+    int64_t lda = c->ta ? M : K, ldb = c->tb ? K : N;
+    int64_t sa = M * K, sb = c->shared_b ? 0 : K * N, sg = M * N;
+    vc_real beta;
+    vc_real *gA = vc_grad_for(t, a, &beta);
+    if (gA) {
+        if (!c->ta)
+            vc_gemm_batched(c->batch, false, !c->tb, M, K, N, 1, G, N, sg, B, ldb, sb, beta, gA, K, sa);
+        else
+            vc_gemm_batched(c->batch, c->tb, true, K, M, N, 1, B, ldb, sb, G, N, sg, beta, gA, M, sa);
+    }
+    vc_real *gB = vc_grad_for(t, b, &beta);
+    if (gB) {
+        if (c->shared_b && !c->ta && !c->tb) {
+            /* one product over all batch rows: dB = A_flat^T dC_flat */
+            vc_gemm(true, false, K, N, M * c->batch, 1, A, K, G, N, beta, gB, N);
+        } else if (c->shared_b && !c->ta && c->tb) {
+            vc_gemm(true, false, N, K, M * c->batch, 1, G, N, A, K, beta, gB, K);
+        } else {
+            /* shared B with transposed A sums serially (sc == 0 is never parallel) */
+            for (int64_t i = 0, step = c->shared_b ? 1 : c->batch; i < c->batch; i += step) {
+                int64_t cnt = c->shared_b ? 1 : c->batch;
+                vc_real bt = c->shared_b ? (i == 0 ? beta : 1) : beta;
+                const vc_real *Ai = A + i * sa, *Gi = G + i * sg;
+                vc_real *gBi = gB + (c->shared_b ? 0 : i * sb);
+                if (!c->tb)
+                    vc_gemm_batched(cnt, !c->ta, false, K, N, M, 1, Ai, lda, sa, Gi, N, sg, bt, gBi, N, sb);
+                else
+                    vc_gemm_batched(cnt, true, c->ta, N, K, M, 1, Gi, N, sg, Ai, lda, sa, bt, gBi, K, sb);
+            }
+        }
+    }
+    return t->status;
+}
+
+vc_var *vc_matmul(vc_tape *t, vc_var *a, vc_var *b, bool ta, bool tb) {
+    vc_var *in[2] = {a, b};
+    if (vc_tape_bad(t, 2, in)) return NULL;
+    const vc_tensor *A = &a->val, *B = &b->val;
+    char s1[96], s2[96];
+    if (A->ndim < 2 || B->ndim < 2 || (B->ndim != 2 && B->ndim != A->ndim)) {
+        vc_fail(VC_ERR_SHAPE, "op matmul: a is %s, b is %s (need a [...,M,K] and b [K,N] or [...,K,N])",
+                vc_shape_str(A, s1, sizeof s1), vc_shape_str(B, s2, sizeof s2));
+        return vc_tape_fail(t, VC_ERR_SHAPE);
+    }
+    int na = A->ndim, nb = B->ndim;
+    int64_t M = ta ? A->ne[na - 1] : A->ne[na - 2], K = ta ? A->ne[na - 2] : A->ne[na - 1];
+    int64_t Kb = tb ? B->ne[nb - 1] : B->ne[nb - 2], N = tb ? B->ne[nb - 2] : B->ne[nb - 1];
+    bool shared = nb == 2 && na > 2;
+    int64_t batch = 1;
+    for (int d = 0; d < na - 2; d++) {
+        if (!shared && A->ne[d] != B->ne[d]) Kb = -1;
+        batch *= A->ne[d];
+    }
+    if (K != Kb) {
+        vc_fail(VC_ERR_SHAPE, "op matmul%s%s: a is %s, b is %s: inner or batch dimensions differ", ta ? " (a^T)" : "",
+                tb ? " (b^T)" : "", vc_shape_str(A, s1, sizeof s1), vc_shape_str(B, s2, sizeof s2));
+        return vc_tape_fail(t, VC_ERR_SHAPE);
+    }
+    int64_t shape[VC_MAX_DIMS];
+    memcpy(shape, A->ne, sizeof shape);
+    shape[na - 2] = M;
+    shape[na - 1] = N;
+    vc_var *out = vc_op_out(t, na, shape, 2, in);
+    if (!out) return NULL;
+    int64_t lda = ta ? M : K, ldb = tb ? K : N;
+    if (shared && !ta)
+        vc_gemm(false, tb, batch * M, N, K, 1, vc_f32(A), lda, vc_f32(B), ldb, 0, vc_f32(&out->val), N);
+    else
+        vc_gemm_batched(batch, ta, tb, M, N, K, 1, vc_f32(A), lda, M * K, vc_f32(B), ldb, shared ? 0 : K * N, 0,
+                        vc_f32(&out->val), N, M * N);
+    matmul_ctx *c;
+    if (vc_record(t, "matmul", matmul_backward, out, 2, in, sizeof *c, (void **)&c)) return NULL;
+    if (c) *c = (matmul_ctx){ta, tb, batch, M, N, K, shared};
+    return out;
+}
+
+/* y [R, OUT] = x [R, IN] w^T + bias */
+static vc_status linear_backward(vc_tape *t, const vc_node *n) {
+    vc_var *x = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL;
+    int64_t IN = w->val.ne[1], OUT = w->val.ne[0], R = vc_numel(&x->val) / (IN ? IN : 1);
+    const vc_real *G = vc_f32(&n->out->grad);
+    vc_real beta;
+    vc_real *gx = vc_grad_for(t, x, &beta);
+    if (gx) vc_gemm(false, false, R, IN, OUT, 1, G, OUT, vc_f32(&w->val), IN, beta, gx, IN);     /* dx = dy w */
+    vc_real *gw = vc_grad_for(t, w, &beta);
+    if (gw) vc_gemm(true, false, OUT, IN, R, 1, G, OUT, vc_f32(&x->val), IN, beta, gw, IN);      /* dw = dy^T x */
+    if (bias) {
+        vc_real *gb = vc_grad_for(t, bias, &beta);
+        if (gb) vc_colsum(G, gb, beta, R, OUT);                                                   /* db = sum dy */
+    }
+    return t->status;
+}
+
+vc_var *vc_linear(vc_tape *t, vc_var *x, vc_var *w, vc_var *bias) {
+    vc_var *in[3] = {x, w, bias};
+    int n_in = bias ? 3 : 2;
+    if (vc_tape_bad(t, n_in, in)) return NULL;
+    const vc_tensor *X = &x->val, *W = &w->val;
+    char s1[96], s2[96], s3[96];
+    if (X->ndim < 1 || W->ndim != 2 || X->ne[X->ndim - 1] != W->ne[1] ||
+        (bias && (bias->val.ndim != 1 || bias->val.ne[0] != W->ne[0]))) {
+        vc_fail(VC_ERR_SHAPE, "op linear: x is %s, w is %s, bias is %s (need x [...,IN], w [OUT,IN], bias [OUT])",
+                vc_shape_str(X, s1, sizeof s1), vc_shape_str(W, s2, sizeof s2),
+                bias ? vc_shape_str(&bias->val, s3, sizeof s3) : "none");
+        return vc_tape_fail(t, VC_ERR_SHAPE);
+    }
+    int64_t IN = W->ne[1], OUT = W->ne[0], R = vc_numel(X) / (IN ? IN : 1);
+    int64_t shape[VC_MAX_DIMS];
+    memcpy(shape, X->ne, sizeof shape);
+    shape[X->ndim - 1] = OUT;
+    vc_var *out = vc_op_out(t, X->ndim, shape, n_in, in);
+    if (!out) return NULL;
+    vc_real *Y = vc_f32(&out->val);
+    if (bias) {
+        const vc_real *b = vc_f32(&bias->val);
+#pragma omp parallel for schedule(static) if (R * OUT > 32768)
+        for (int64_t r = 0; r < R; r++) memcpy(Y + r * OUT, b, (size_t)OUT * sizeof(vc_real));
+    }
+    vc_gemm(false, true, R, OUT, IN, 1, vc_f32(X), IN, vc_f32(W), IN, bias ? 1 : 0, Y, OUT);
+    if (vc_record(t, "linear", linear_backward, out, n_in, in, 0, NULL)) return NULL;
+    return out;
+}

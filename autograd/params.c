@@ -1,0 +1,113 @@
+#include "params.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void vc_params_init(vc_params *p) { memset(p, 0, sizeof *p); }
+
+void vc_params_free(vc_params *p) {
+    for (int i = 0; i < p->count; i++) free(p->vars[i]);
+    free(p->vars);
+    free(p->info);
+    free(p->data);
+    free(p->grad);
+    memset(p, 0, sizeof *p);
+}
+
+int vc_params_find(const vc_params *p, const char *name) {
+    for (int i = 0; i < p->count; i++)
+        if (strcmp(p->info[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* Offsets are rounded to 16 floats so every parameter starts 64-byte aligned. */
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+static vc_status grow(vc_params *p, size_t need) {
+    if (need <= p->cap) return VC_OK;
+    size_t cap = p->cap ? p->cap : 4096;
+    while (cap < need) cap *= 2;
+    vc_real *d = aligned_alloc(64, cap * sizeof(vc_real));
+    vc_real *g = aligned_alloc(64, cap * sizeof(vc_real));
+    if (!d || !g) {
+        free(d);
+        free(g);
+        return vc_fail(VC_ERR_OOM, "params: cannot allocate %zu floats", cap);
+    }
+    memset(d, 0, cap * sizeof(vc_real));
+    memset(g, 0, cap * sizeof(vc_real));
+    if (p->n) {
+        memcpy(d, p->data, p->n * sizeof(vc_real));
+        memcpy(g, p->grad, p->n * sizeof(vc_real));
+    }
+    free(p->data);
+    free(p->grad);
+    p->data = d;
+    p->grad = g;
+    p->cap = cap;
+    for (int i = 0; i < p->count; i++) {
+        p->vars[i]->val.data = p->data + p->info[i].offset;
+        p->vars[i]->grad.data = p->grad + p->info[i].offset;
+    }
+    return VC_OK;
+}
+
+vc_var *vc_params_add(vc_params *p, const char *name, int ndim, const int64_t *shape, bool decay) {
+    if (!name || !*name || strlen(name) >= sizeof p->info[0].name) {
+        vc_fail(VC_ERR_ARG, "params: invalid parameter name");
+        return NULL;
+    }
+    if (vc_params_find(p, name) >= 0) {
+        vc_fail(VC_ERR_ARG, "params: duplicate parameter name '%s'", name);
+        return NULL;
+    }
+    vc_tensor shape_only;
+    if (vc_tensor_wrap(&shape_only, NULL, VC_F32, ndim, shape)) return NULL;
+    size_t numel = (size_t)vc_numel(&shape_only);
+    if (p->count == p->cap_count) {
+        int cap = p->cap_count ? 2 * p->cap_count : 16;
+        vc_var **vv = realloc(p->vars, (size_t)cap * sizeof *vv);
+        if (vv) p->vars = vv;
+        vc_param_info *ii = realloc(p->info, (size_t)cap * sizeof *ii);
+        if (ii) p->info = ii;
+        if (!vv || !ii) {
+            vc_fail(VC_ERR_OOM, "params: cannot grow the parameter table");
+            return NULL;
+        }
+        p->cap_count = cap;
+    }
+    size_t offset = round16(p->n);
+    if (grow(p, offset + round16(numel))) return NULL;
+    vc_var *v = calloc(1, sizeof *v);
+    if (!v) {
+        vc_fail(VC_ERR_OOM, "params: out of memory");
+        return NULL;
+    }
+    v->val = shape_only;
+    v->val.data = p->data + offset;
+    v->grad = shape_only;
+    v->grad.data = p->grad + offset;
+    v->requires_grad = true;
+    v->is_param = true;
+    vc_param_info *in = &p->info[p->count];
+    snprintf(in->name, sizeof in->name, "%s", name);
+    in->offset = offset;
+    in->numel = numel;
+    in->decay = decay;
+    p->vars[p->count++] = v;
+    p->n = offset + round16(numel);
+    return v;
+}
+
+void vc_params_zero_grad(vc_params *p) {
+    for (int i = 0; i < p->count; i++) p->vars[i]->grad_written = false;
+}
+
+void vc_params_finish_grad(vc_params *p) {
+    for (int i = 0; i < p->count; i++)
+        if (!p->vars[i]->grad_written) {
+            memset(p->grad + p->info[i].offset, 0, p->info[i].numel * sizeof(vc_real));
+            p->vars[i]->grad_written = true;
+        }
+}

@@ -1,0 +1,41 @@
+/* params.h: the trainable parameters of a model, in one flat buffer.
+ * Values and gradients of all parameters sit side by side in two contiguous
+ * float arrays (kann-style), so the optimiser, gradient clipping, checkpoints
+ * and a future all-reduce are each one loop over one array. Each parameter is
+ * a vc_var whose val/grad tensors view into those arrays; the vars are heap
+ * objects with stable addresses, re-pointed if the buffer grows. */
+#ifndef VC_PARAMS_H
+#define VC_PARAMS_H
+
+#include "tape.h"
+
+typedef struct vc_param_info {
+    char name[96];
+    size_t offset;        /* in elements into data/grad */
+    size_t numel;
+    bool decay;           /* weight decay applies (weight matrices only) */
+} vc_param_info;
+
+typedef struct vc_params {
+    vc_real *data, *grad;  /* n elements each, 64-byte aligned */
+    size_t n, cap;
+    vc_var **vars;
+    vc_param_info *info;
+    int count, cap_count;
+} vc_params;
+
+void vc_params_init(vc_params *p);
+void vc_params_free(vc_params *p);
+/* Adds a zero-initialised parameter. Returns NULL (message set) on failure or
+ * a duplicate name. */
+vc_var *vc_params_add(vc_params *p, const char *name, int ndim, const int64_t *shape, bool decay);
+/* Index of a parameter by name, -1 if absent. */
+int vc_params_find(const vc_params *p, const char *name);
+/* Starts a new backward: the next gradient written to each parameter
+ * overwrites instead of accumulating. */
+void vc_params_zero_grad(vc_params *p);
+/* Zero-fills the gradient of every parameter no backward wrote, so p->grad is
+ * a complete gradient vector. Call after vc_backward. */
+void vc_params_finish_grad(vc_params *p);
+
+#endif

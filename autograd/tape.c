@@ -1,0 +1,174 @@
+#include "tape.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void vc_tape_init(vc_tape *t, size_t arena_bytes) {
+    memset(t, 0, sizeof *t);
+    vc_arena_init(&t->arena, arena_bytes);
+    t->grad_enabled = true;
+    t->training = true;
+}
+
+void vc_tape_free(vc_tape *t) {
+    vc_arena_free(&t->arena);
+    free(t->nodes);
+    memset(t, 0, sizeof *t);
+}
+
+void vc_tape_reset(vc_tape *t) {
+    vc_arena_reset(&t->arena);
+    t->n_nodes = 0;
+    t->n_random_calls = 0;
+    t->status = VC_OK;
+    t->step++;
+}
+
+vc_var *vc_tape_fail(vc_tape *t, vc_status s) {
+    if (t->status == VC_OK) t->status = s ? s : VC_ERR_ARG;
+    return NULL;
+}
+
+bool vc_tape_bad(vc_tape *t, int n, vc_var *const *in) {
+    if (t->status != VC_OK) return true;
+    for (int i = 0; i < n; i++)
+        if (!in[i]) {
+            /* A NULL with no earlier failure is a caller bug; say so. */
+            vc_fail(VC_ERR_ARG, "autograd: input %d is NULL", i);
+            t->status = VC_ERR_ARG;
+            return true;
+        }
+    return false;
+}
+
+static vc_var *var_alloc(vc_tape *t) {
+    vc_var *v = vc_arena_alloc(&t->arena, sizeof *v);
+    if (!v) return NULL;
+    memset(v, 0, sizeof *v);
+    return v;
+}
+
+vc_var *vc_const(vc_tape *t, const vc_tensor *x) {
+    if (t->status) return NULL;
+    if (!x || !x->data) {
+        vc_fail(VC_ERR_ARG, "autograd: constant tensor is missing");
+        return vc_tape_fail(t, VC_ERR_ARG);
+    }
+    if (x->device != VC_CPU) {
+        vc_fail(VC_ERR_DEVICE, "autograd: tensor on %s; this build has only the CPU backend", vc_device_name(x->device));
+        return vc_tape_fail(t, VC_ERR_DEVICE);
+    }
+    vc_var *v = var_alloc(t);
+    if (!v) return vc_tape_fail(t, VC_ERR_OOM);
+    /* Ops see contiguous float32 only: other layouts and dtypes are copied. */
+    vc_status s = vc_tensor_contiguous(&v->val, x, &t->arena);
+    if (s) return vc_tape_fail(t, s);
+    return v;
+}
+
+vc_var *vc_var_new(vc_tape *t, int ndim, const int64_t *shape) {
+    if (t->status) return NULL;
+    vc_var *v = var_alloc(t);
+    if (!v) return vc_tape_fail(t, VC_ERR_OOM);
+    vc_status s = vc_tensor_arena(&v->val, &t->arena, VC_F32, ndim, shape);
+    if (s) return vc_tape_fail(t, s);
+    return v;
+}
+
+vc_var *vc_op_out(vc_tape *t, int ndim, const int64_t *shape, int n, vc_var *const *in) {
+    vc_var *v = vc_var_new(t, ndim, shape);
+    if (!v) return NULL;
+    if (t->grad_enabled)
+        for (int i = 0; i < n; i++)
+            if (in[i]->requires_grad) v->requires_grad = true;
+    return v;
+}
+
+vc_var *vc_op_view(vc_tape *t, const vc_tensor *view, int n, vc_var *const *in) {
+    if (t->status) return NULL;
+    vc_var *v = var_alloc(t);
+    if (!v) return vc_tape_fail(t, VC_ERR_OOM);
+    v->val = *view;
+    v->val.owned = NULL;
+    if (t->grad_enabled)
+        for (int i = 0; i < n; i++)
+            if (in[i]->requires_grad) v->requires_grad = true;
+    return v;
+}
+
+vc_status vc_record(vc_tape *t, const char *op, vc_backward_fn bw, vc_var *out, int n, vc_var *const *in,
+                    size_t ctx_bytes, void **ctx) {
+    if (ctx) *ctx = NULL;
+    if (!t->grad_enabled || !out->requires_grad) {
+        /* Still give the op a context so its forward can write saved state. */
+        if (ctx && ctx_bytes) {
+            *ctx = vc_arena_calloc(&t->arena, ctx_bytes);
+            if (!*ctx) return t->status = VC_ERR_OOM;
+        }
+        return VC_OK;
+    }
+    if (t->n_nodes == t->cap_nodes) {
+        int cap = t->cap_nodes ? 2 * t->cap_nodes : 256;
+        vc_node *nn = realloc(t->nodes, (size_t)cap * sizeof *nn);
+        if (!nn) return t->status = vc_fail(VC_ERR_OOM, "autograd: cannot grow the tape to %d nodes", cap);
+        t->nodes = nn;
+        t->cap_nodes = cap;
+    }
+    vc_node *nd = &t->nodes[t->n_nodes];
+    memset(nd, 0, sizeof *nd);
+    nd->op = op;
+    nd->backward = bw;
+    nd->out = out;
+    nd->n_in = n;
+    if (n <= 4) {
+        for (int i = 0; i < n; i++) nd->in[i] = in[i];
+    } else {
+        nd->in_many = vc_arena_alloc(&t->arena, (size_t)n * sizeof(vc_var *));
+        if (!nd->in_many) return t->status = VC_ERR_OOM;
+        memcpy(nd->in_many, in, (size_t)n * sizeof(vc_var *));
+    }
+    if (ctx_bytes) {
+        nd->ctx = vc_arena_calloc(&t->arena, ctx_bytes);
+        if (!nd->ctx) return t->status = VC_ERR_OOM;
+        if (ctx) *ctx = nd->ctx;
+    }
+    t->n_nodes++;
+    return VC_OK;
+}
+
+vc_real *vc_grad_for(vc_tape *t, vc_var *v, vc_real *beta) {
+    if (!v->requires_grad) return NULL;
+    if (!v->grad.data) {
+        vc_status s = vc_tensor_arena(&v->grad, &t->arena, VC_F32, v->val.ndim, v->val.ne);
+        if (s) {
+            t->status = s;
+            return NULL;
+        }
+        v->grad_written = false;
+    }
+    *beta = v->grad_written ? 1 : 0;
+    v->grad_written = true;
+    return vc_f32(&v->grad);
+}
+
+vc_status vc_backward(vc_tape *t, vc_var *loss) {
+    if (t->status) return t->status;
+    if (!loss) return vc_fail(VC_ERR_ARG, "backward: loss is NULL");
+    if (vc_numel(&loss->val) != 1) {
+        char b[96];
+        return vc_fail(VC_ERR_SHAPE, "backward: loss must be a scalar, got %s", vc_shape_str(&loss->val, b, sizeof b));
+    }
+    if (!loss->requires_grad) return vc_fail(VC_ERR_ARG, "backward: loss does not depend on any parameter");
+    vc_real beta;
+    vc_real *g = vc_grad_for(t, loss, &beta);
+    if (!g) return t->status ? t->status : VC_ERR_OOM;
+    g[0] = beta * g[0] + 1;
+    for (int i = t->n_nodes - 1; i >= 0; i--) {
+        const vc_node *n = &t->nodes[i];
+        if (!n->out->grad_written) continue;  /* nothing flows back through it */
+        vc_status s = n->backward(t, n);
+        if (s) return t->status = s;
+        if (t->status) return t->status;
+    }
+    return VC_OK;
+}

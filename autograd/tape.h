@@ -1,0 +1,93 @@
+/* tape.h: reverse-mode autograd.
+ * A vc_var is a value tensor plus its gradient. Ops (ops.h) compute their
+ * output from the tape's arena and, when grad mode is on and an input needs a
+ * gradient, append a node (output, inputs, backward function, saved context)
+ * to the tape. vc_backward() seeds d(loss)=1 and walks the nodes in reverse.
+ * The first contribution to a gradient is written, later ones accumulate
+ * (grad_written), so no gradient buffer is ever cleared just to be added to.
+ *
+ * Errors are sticky: an op that fails stores the message (vc_last_error),
+ * records the status in the tape and returns NULL; every later op given a NULL
+ * input or called on a failed tape returns NULL too. A forward pass can thus
+ * be written straight through and checked once with vc_tape_status().
+ *
+ * Memory: nodes, activations and their gradients come from the tape's arena
+ * and node array, both reused after vc_tape_reset(); parameters (params.h)
+ * live outside and survive resets. */
+#ifndef VC_TAPE_H
+#define VC_TAPE_H
+
+#include <stdbool.h>
+
+#include "../tensor/tensor.h"
+
+typedef struct vc_var {
+    vc_tensor val;
+    vc_tensor grad;          /* same shape as val; data NULL until written */
+    bool requires_grad;
+    bool grad_written;       /* grad holds a value: accumulate, don't overwrite */
+    bool is_param;           /* grad is persistent (params.h) */
+} vc_var;
+
+struct vc_tape;
+struct vc_node;
+typedef vc_status (*vc_backward_fn)(struct vc_tape *t, const struct vc_node *n);
+
+typedef struct vc_node {
+    const char *op;
+    vc_backward_fn backward;
+    vc_var *out;
+    vc_var *in[4];           /* an optional input may be NULL (layernorm gamma) */
+    int n_in;
+    vc_var **in_many;        /* for ops with more than 4 inputs (concat) */
+    void *ctx;               /* op-specific saved state, in the arena */
+} vc_node;
+
+typedef struct vc_tape {
+    vc_arena arena;
+    vc_node *nodes;
+    int n_nodes, cap_nodes;
+    bool grad_enabled;       /* false: no_grad mode, nothing is recorded */
+    bool training;           /* dropout active */
+    uint64_t seed;           /* dropout masks derive from (seed, step, call) */
+    uint64_t step;
+    uint64_t n_random_calls; /* dropout calls since reset */
+    vc_status status;        /* first error since reset */
+} vc_tape;
+
+void vc_tape_init(vc_tape *t, size_t arena_bytes);
+void vc_tape_free(vc_tape *t);
+/* Forget nodes and activations; keep memory; clear the error; step++. */
+void vc_tape_reset(vc_tape *t);
+static inline void vc_tape_grad(vc_tape *t, bool on) { t->grad_enabled = on; }
+static inline vc_status vc_tape_status(const vc_tape *t) { return t->status; }
+
+/* Backpropagate from a scalar var (numel 1). */
+vc_status vc_backward(vc_tape *t, vc_var *loss);
+
+/* A var for data that needs no gradient: wraps x when it is contiguous
+ * float32, else holds a float32 contiguous copy in the arena. Set
+ * requires_grad on the result to differentiate with respect to an input. */
+vc_var *vc_const(vc_tape *t, const vc_tensor *x);
+/* A var in the arena with a fresh F32 value of the given shape. */
+vc_var *vc_var_new(vc_tape *t, int ndim, const int64_t *shape);
+
+/* ---- for op implementations ---- */
+/* Records failure s (message already set) and returns NULL. */
+vc_var *vc_tape_fail(vc_tape *t, vc_status s);
+/* True if the tape failed or any of the n inputs is NULL. */
+bool vc_tape_bad(vc_tape *t, int n, vc_var *const *in);
+/* Output var for an op over inputs: allocates the value, sets requires_grad. */
+vc_var *vc_op_out(vc_tape *t, int ndim, const int64_t *shape, int n, vc_var *const *in);
+/* Output var whose value is a view of an input's memory (reshape). */
+vc_var *vc_op_view(vc_tape *t, const vc_tensor *view, int n, vc_var *const *in);
+/* Appends a node if out->requires_grad and grad mode is on; ctx_bytes of
+ * zeroed context are allocated and returned through *ctx (may be NULL). */
+vc_status vc_record(vc_tape *t, const char *op, vc_backward_fn bw, vc_var *out, int n, vc_var *const *in,
+                    size_t ctx_bytes, void **ctx);
+/* The gradient buffer of v for writing: allocates it if needed and returns
+ * through *beta 0 (first write: overwrite) or 1 (accumulate). Marks it written.
+ * Returns NULL if v needs no gradient. */
+vc_real *vc_grad_for(vc_tape *t, vc_var *v, vc_real *beta);
+
+#endif

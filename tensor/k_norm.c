@@ -1,0 +1,104 @@
+#include "k_norm.h"
+
+#include <math.h>
+#include <string.h>
+
+void vc_layernorm_fwd(const vc_real *x, const vc_real *gamma, const vc_real *bta, vc_real *y, vc_real *mean,
+                      vc_real *rstd, int64_t N, int64_t D, vc_real eps) {
+#pragma omp parallel for schedule(static) if (N * D > 32768)
+    for (int64_t i = 0; i < N; i++) {
+        const vc_real *xr = x + i * D;
+        vc_real *yr = y + i * D;
+        vc_real m = 0, v = 0;
+        for (int64_t j = 0; j < D; j++) m += xr[j];
+        m /= (vc_real)D;
+        for (int64_t j = 0; j < D; j++) v += (xr[j] - m) * (xr[j] - m);
+        v /= (vc_real)D;
+        vc_real rs = 1 / sqrt(v + eps);
+        mean[i] = m;
+        rstd[i] = rs;
+        for (int64_t j = 0; j < D; j++) {
+            vc_real h = (xr[j] - m) * rs;
+            yr[j] = h * (gamma ? gamma[j] : 1) + (bta ? bta[j] : 0);
+        }
+    }
+}
+
+void vc_layernorm_bwd(const vc_real *x, const vc_real *gamma, const vc_real *mean, const vc_real *rstd,
+                      const vc_real *g, vc_real *gx, vc_real bgx, vc_real *ggamma, vc_real bgg, vc_real *gbeta,
+                      vc_real bgb, int64_t N, int64_t D) {
+    if (gx) {
+#pragma omp parallel for schedule(static) if (N * D > 32768)
+        for (int64_t i = 0; i < N; i++) {
+            const vc_real *xr = x + i * D, *gr = g + i * D;
+            vc_real *dx = gx + i * D;
+            vc_real m = mean[i], rs = rstd[i];
+            /* dx = rs * (gh - mean(gh) - h * mean(gh * h)), gh = g * gamma */
+            vc_real s1 = 0, s2 = 0;
+            for (int64_t j = 0; j < D; j++) {
+                vc_real gh = gr[j] * (gamma ? gamma[j] : 1);
+                s1 += gh;
+                s2 += gh * (xr[j] - m) * rs;
+            }
+            s1 /= (vc_real)D;
+            s2 /= (vc_real)D;
+            for (int64_t j = 0; j < D; j++) {
+                vc_real h = (xr[j] - m) * rs;
+                vc_real d = rs * (gr[j] * (gamma ? gamma[j] : 1) - s1 - h * s2);
+                dx[j] = bgx == 0 ? d : dx[j] + d;
+            }
+        }
+    }
+    if (ggamma || gbeta) {
+#pragma omp parallel for schedule(static) if (N * D > 32768)
+        for (int64_t c0 = 0; c0 < D; c0 += 64) {
+            int64_t c1 = c0 + 64 < D ? c0 + 64 : D;
+            vc_real ag[64] = {0}, ab[64] = {0};
+            for (int64_t i = 0; i < N; i++) {
+                const vc_real *xr = x + i * D, *gr = g + i * D;
+                vc_real m = mean[i], rs = rstd[i];
+                for (int64_t j = c0; j < c1; j++) {
+                    ag[j - c0] += gr[j] * (xr[j] - m) * rs;
+                    ab[j - c0] += gr[j];
+                }
+            }
+            for (int64_t j = c0; j < c1; j++) {
+                if (ggamma) ggamma[j] = bgg == 0 ? ag[j - c0] : ggamma[j] + ag[j - c0];
+                if (gbeta) gbeta[j] = bgb == 0 ? ab[j - c0] : gbeta[j] + ab[j - c0];
+            }
+        }
+    }
+}
+
+void vc_l2norm_fwd(const vc_real *x, vc_real *y, vc_real *norm, int64_t N, int64_t D, vc_real eps) {
+#pragma omp parallel for schedule(static) if (N * D > 32768)
+    for (int64_t i = 0; i < N; i++) {
+        const vc_real *xr = x + i * D;
+        vc_real s = 0;
+        for (int64_t j = 0; j < D; j++) s += xr[j] * xr[j];
+        vc_real n = sqrt(s);
+        norm[i] = n;
+        vc_real inv = 1 / (n > eps ? n : eps);
+        for (int64_t j = 0; j < D; j++) y[i * D + j] = xr[j] * inv;
+    }
+}
+
+void vc_l2norm_bwd(const vc_real *y, const vc_real *norm, const vc_real *g, vc_real *gx, vc_real beta, int64_t N,
+                   int64_t D, vc_real eps) {
+#pragma omp parallel for schedule(static) if (N * D > 32768)
+    for (int64_t i = 0; i < N; i++) {
+        const vc_real *yr = y + i * D, *gr = g + i * D;
+        vc_real *dx = gx + i * D;
+        vc_real n = norm[i];
+        /* Above eps y = x/|x|: dx = (g - y (g.y)) / |x|. At or below eps the
+         * divisor is the constant eps: dx = g / eps. */
+        vc_real dot = 0;
+        if (n > eps)
+            for (int64_t j = 0; j < D; j++) dot += gr[j] * yr[j];
+        vc_real inv = 1 / (n > eps ? n : eps);
+        for (int64_t j = 0; j < D; j++) {
+            vc_real d = (gr[j] - yr[j] * dot) * inv;
+            dx[j] = beta == 0 ? d : dx[j] + d;
+        }
+    }
+}

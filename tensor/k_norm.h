@@ -1,0 +1,26 @@
+/* k_norm.h: LayerNorm and row-wise L2 normalisation over the last axis.
+ * x is [N, D] (rows). Backward kernels follow the beta convention of
+ * k_unary.h; parameter gradients are summed over rows in a fixed order. */
+#ifndef VC_K_NORM_H
+#define VC_K_NORM_H
+
+#include <stdint.h>
+
+#include "real.h"
+
+/* y = (x - mean) * rstd * gamma + beta; gamma/beta may be NULL (1 and 0).
+ * mean, rstd [N] are saved for the backward. */
+void vc_layernorm_fwd(const vc_real *x, const vc_real *gamma, const vc_real *bta, vc_real *y, vc_real *mean,
+                      vc_real *rstd, int64_t N, int64_t D, vc_real eps);
+/* gx (+)= ...; ggamma/gbeta (+)= ... (each may be NULL when not needed;
+ * bgx/bgg/bgb are their betas). */
+void vc_layernorm_bwd(const vc_real *x, const vc_real *gamma, const vc_real *mean, const vc_real *rstd,
+                      const vc_real *g, vc_real *gx, vc_real bgx, vc_real *ggamma, vc_real bgg, vc_real *gbeta,
+                      vc_real bgb, int64_t N, int64_t D);
+
+/* y = x / max(||x||, eps) per row; norm [N] saved (the unclamped norm). */
+void vc_l2norm_fwd(const vc_real *x, vc_real *y, vc_real *norm, int64_t N, int64_t D, vc_real eps);
+void vc_l2norm_bwd(const vc_real *y, const vc_real *norm, const vc_real *g, vc_real *gx, vc_real beta, int64_t N,
+                   int64_t D, vc_real eps);
+
+#endif

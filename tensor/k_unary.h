@@ -1,0 +1,26 @@
+/* k_unary.h: element-wise activations, forward and backward side by side.
+ * Forward: y[i] = f(x[i]) over n elements. Backward: gx = g * f'(.) when
+ * beta is 0 (gx may hold garbage), gx += g * f'(.) when beta is 1 (the
+ * convention of every backward kernel),
+ * where f' is evaluated from the saved input x or output y (whichever the
+ * derivative needs, as named). */
+#ifndef VC_K_UNARY_H
+#define VC_K_UNARY_H
+
+#include <stdint.h>
+
+#include "real.h"
+
+typedef enum { VC_UN_GELU, VC_UN_QUICKGELU, VC_UN_SIGMOID, VC_UN_TANH, VC_UN_RELU, VC_UN_EXP } vc_unop;
+
+void vc_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n);
+/* x and y are the forward's input and output (both always available). */
+void vc_unary_bwd(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,
+                  int64_t n);
+
+/* y = s * x (y may alias x); gx = beta*gx + s*g. */
+void vc_scale_fwd(const vc_real *x, vc_real s, vc_real *y, int64_t n);
+/* gx = beta*gx + s*g: the backward of scaling, reshapes and identity ops. */
+void vc_axpby(const vc_real *g, vc_real s, vc_real *gx, vc_real beta, int64_t n);
+
+#endif

@@ -1,0 +1,55 @@
+#include "harness.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void vc_test_fill_uniform(vc_real *x, int64_t n, vc_rng *r, double lo, double hi) {
+    for (int64_t i = 0; i < n; i++) x[i] = (vc_real)(lo + (hi - lo) * vc_rng_uniform(r));
+}
+
+double vc_test_max_rel_err(const vc_real *a, const vc_real *b, int64_t n, double floor, int64_t *worst) {
+    double m = 0;
+    int64_t w = -1;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        double s = fabs((double)b[i]);
+        double e = d / (s > floor ? s : floor);
+        if (e > m || isnan(e)) {
+            m = isnan(e) ? INFINITY : e;
+            w = i;
+        }
+    }
+    if (worst) *worst = w;
+    return m;
+}
+
+const char *vc_test_python(void) {
+    const char *p = getenv("VC_PYTHON");
+    return p && *p ? p : "/usr/bin/python3";
+}
+
+bool vc_torch_available(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "%s -c 'import torch' >/dev/null 2>&1", vc_test_python());
+        cached = system(cmd) == 0;
+    }
+    return cached;
+}
+
+const char *vc_test_tmpdir(void) {
+    static char dir[256];
+    if (!dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/vclip-test-XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            abort();
+        }
+    }
+    return dir;
+}

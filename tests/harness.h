@@ -1,0 +1,36 @@
+/* harness.h: shared helpers for the Check test programs.
+ * Each tests/test_*.c builds its suites and ends with VC_TEST_MAIN(suite_fn).
+ * PyTorch reference tests call vc_torch_available(): when /usr/bin/python3
+ * cannot import torch they are not registered and "SKIP: ..." is printed, so
+ * a missing reference never counts as a pass. */
+#ifndef VC_TEST_HARNESS_H
+#define VC_TEST_HARNESS_H
+
+#include <check.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "tensor/rng.h"
+#include "tensor/tensor.h"
+
+/* Fills n values with uniform numbers in [lo, hi). */
+void vc_test_fill_uniform(vc_real *x, int64_t n, vc_rng *r, double lo, double hi);
+/* Largest |a-b| / max(|b|, floor) over n values; reports the worst index. */
+double vc_test_max_rel_err(const vc_real *a, const vc_real *b, int64_t n, double floor, int64_t *worst);
+/* The Python interpreter for reference scripts ($VC_PYTHON or /usr/bin/python3). */
+const char *vc_test_python(void);
+/* True when that interpreter can import torch (checked once). */
+bool vc_torch_available(void);
+/* Path of a fresh temporary directory for this test process (created once). */
+const char *vc_test_tmpdir(void);
+
+#define VC_TEST_MAIN(make_suite)                                          \
+    int main(void) {                                                      \
+        SRunner *sr = srunner_create(make_suite());                       \
+        srunner_run_all(sr, CK_NORMAL);                                   \
+        int failed = srunner_ntests_failed(sr);                           \
+        srunner_free(sr);                                                 \
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;                      \
+    }
+
+#endif
