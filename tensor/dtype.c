@@ -2,9 +2,11 @@
 
 #include <string.h>
 
+#include "real.h"
+
 size_t vc_dtype_size(vc_dtype t) {
     switch (t) {
-    case VC_F32: return sizeof(float);
+    case VC_F32: return sizeof(vc_real); /* 8 in the double-precision test build */
     case VC_F16: case VC_BF16: return 2;
     case VC_I32: return 4;
     case VC_I64: return 8;
