@@ -151,6 +151,8 @@ vc_real *vc_grad_for(vc_tape *t, vc_var *v, vc_real *beta) {
     return vc_f32(&v->grad);
 }
 
+static vc_status walk_back(vc_tape *t);
+
 vc_status vc_backward(vc_tape *t, vc_var *loss) {
     if (t->status) return t->status;
     if (!loss) return vc_fail(VC_ERR_ARG, "backward: loss is NULL");
@@ -162,7 +164,37 @@ vc_status vc_backward(vc_tape *t, vc_var *loss) {
     vc_real beta;
     vc_real *g = vc_grad_for(t, loss, &beta);
     if (!g) return t->status ? t->status : VC_ERR_OOM;
-    g[0] = beta * g[0] + 1;
+    g[0] = beta == 0 ? 1 : g[0] + 1;
+    return walk_back(t);
+}
+
+vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout) {
+    if (t->status) return t->status;
+    char b1[96], b2[96];
+    if (!out || !gout || !gout->data) return vc_fail(VC_ERR_ARG, "backward: output or its gradient is missing");
+    if (!vc_same_shape(&out->val, gout) || gout->dtype != VC_F32 || !vc_is_contiguous(gout))
+        return vc_fail(VC_ERR_SHAPE, "backward: output is %s but its gradient is %s %s",
+                       vc_shape_str(&out->val, b1, sizeof b1), vc_dtype_name(gout->dtype),
+                       vc_shape_str(gout, b2, sizeof b2));
+    if (!out->requires_grad) return vc_fail(VC_ERR_ARG, "backward: output does not depend on any parameter");
+    if (!out->grad.data && !out->is_param && t->n_nodes && t->nodes[t->n_nodes - 1].out == out) {
+        /* Nothing recorded after out can accumulate into its gradient, so the
+         * caller's buffer is used as it is instead of copied. */
+        out->grad = *gout;
+        out->grad.owned = NULL;
+        out->grad_written = true;
+        return walk_back(t);
+    }
+    vc_real beta;
+    vc_real *g = vc_grad_for(t, out, &beta);
+    if (!g) return t->status ? t->status : VC_ERR_OOM;
+    const vc_real *src = vc_f32(gout);
+    int64_t n = vc_numel(gout);
+    for (int64_t i = 0; i < n; i++) g[i] = beta == 0 ? src[i] : g[i] + src[i];
+    return walk_back(t);
+}
+
+static vc_status walk_back(vc_tape *t) {
     for (int i = t->n_nodes - 1; i >= 0; i--) {
         const vc_node *n = &t->nodes[i];
         if (!n->out->grad_written) continue;  /* nothing flows back through it */

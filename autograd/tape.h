@@ -64,6 +64,9 @@ static inline vc_status vc_tape_status(const vc_tape *t) { return t->status; }
 
 /* Backpropagate from a scalar var (numel 1). */
 vc_status vc_backward(vc_tape *t, vc_var *loss);
+/* Backpropagate from any var given d(objective)/d(out) (contiguous F32 of
+ * out's shape), e.g. to time one layer or to chain to outside code. */
+vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout);
 
 /* A var for data that needs no gradient: wraps x when it is contiguous
  * float32, else holds a float32 contiguous copy in the arena. Set

@@ -1,9 +1,17 @@
 #!/bin/sh
-# Installs the Debian packages vclip builds and tests with. Needs root (or sudo).
+# Installs the Debian packages vclip builds and tests with (Debian 12).
+# Needs root or sudo. Used by `make deps` (called by make, make test, make demo)
+# and by .ci/run.
 set -e
-PKGS="build-essential pkg-config libopenblas-dev check libhdf5-dev hdf5-tools libarchive-dev
-      libinih-dev libcjson-dev python3-torch python3-numpy python3-h5py"
+PKGS="build-essential pkg-config libopenblas-openmp-dev check libhdf5-dev hdf5-tools libarchive-dev
+      libinih-dev libcjson-dev zlib1g-dev libpcre2-dev python3-torch python3-numpy python3-h5py"
 SUDO=""
-[ "$(id -u)" = 0 ] || SUDO=sudo
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+        echo "install-deps: not root and no sudo; install these Debian packages: $PKGS" >&2
+        exit 1
+    fi
+fi
+export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y $PKGS
+$SUDO apt-get install -y $PKGS
