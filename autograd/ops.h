@@ -78,6 +78,26 @@ vc_status vc_split(vc_tape *t, vc_var *x, int axis, int n, const int64_t *sizes,
  * (embedding lookup); repeated indices accumulate gradient. */
 vc_var *vc_gather_rows(vc_tape *t, vc_var *table, const vc_tensor *idx);
 
+/* ---- attention (op_attention.c) ---- */
+/* Multi-head scaled dot-product attention reading heads from packed
+ * projections: head h of q is columns qoff + h*dh .. + dh of q [Bq, Tq, Cq]
+ * (likewise k [B, Tk, Ck], v [B, Tk, Cv]); Bq is B, or 1 to share the
+ * queries across the batch (learned queries). Self-attention passes one
+ * packed qkv [B, T, 3D] three times with offsets 0, D, 2D. Keys at positions
+ * >= key_len[b] (integer [B], or NULL) are masked, as are later keys when
+ * causal. Output [B, Tq, heads*dh], heads side by side. A query with no
+ * valid key outputs 0. */
+vc_var *vc_attention(vc_tape *t, vc_var *q, int64_t qoff, vc_var *k, int64_t koff, vc_var *v, int64_t voff,
+                     int heads, int64_t dh, const vc_tensor *key_len, bool causal);
+
+/* ---- recurrence (op_lstm.c) ---- */
+/* One-layer LSTM from zero state, PyTorch layout and gate order (i, f, g, o):
+ * x [B, T, D], w_ih [4H, D], w_hh [4H, H], b_ih, b_hh [4H] -> h [B, T, H].
+ * With lengths (integer [B], or NULL) row b stops at lengths[b]: later
+ * outputs are 0 and padded frames influence nothing. */
+vc_var *vc_lstm(vc_tape *t, vc_var *x, vc_var *w_ih, vc_var *w_hh, vc_var *b_ih, vc_var *b_hh,
+                const vc_tensor *lengths);
+
 /* ---- regularisation (op_dropout.c) ---- */
 /* Inverted dropout with probability p when t->training; identity otherwise.
  * The mask comes from (t->seed, t->step, call number), so it is the same for

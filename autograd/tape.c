@@ -120,9 +120,8 @@ vc_status vc_record(vc_tape *t, const char *op, vc_backward_fn bw, vc_var *out, 
     nd->backward = bw;
     nd->out = out;
     nd->n_in = n;
-    if (n <= 4) {
-        for (int i = 0; i < n; i++) nd->in[i] = in[i];
-    } else {
+    for (int i = 0; i < n && i < 4; i++) nd->in[i] = in[i];
+    if (n > 4) {
         nd->in_many = vc_arena_alloc(&t->arena, (size_t)n * sizeof(vc_var *));
         if (!nd->in_many) return t->status = VC_ERR_OOM;
         memcpy(nd->in_many, in, (size_t)n * sizeof(vc_var *));

@@ -37,9 +37,9 @@ typedef struct vc_node {
     const char *op;
     vc_backward_fn backward;
     vc_var *out;
-    vc_var *in[4];           /* an optional input may be NULL (layernorm gamma) */
+    vc_var *in[4];           /* the first 4 inputs; an optional one may be NULL */
     int n_in;
-    vc_var **in_many;        /* for ops with more than 4 inputs (concat) */
+    vc_var **in_many;        /* all n_in inputs when there are more than 4 */
     void *ctx;               /* op-specific saved state, in the arena */
 } vc_node;
 

@@ -156,6 +156,23 @@ static vc_var *b_split(vc_tape *t, vc_var **x, const case_s *c) {
 }
 static vc_var *b_gather(vc_tape *t, vc_var **x, const case_s *c) { return vc_gather_rows(t, x[0], c->aux); }
 static vc_var *b_dropout(vc_tape *t, vc_var **x, const case_s *c) { return vc_dropout(t, x[0], c->p); }
+/* self-attention from one packed qkv [B, T, 3*H*dh] (H = axis, dh = axis2) */
+static vc_var *b_attn_packed(vc_tape *t, vc_var **x, const case_s *c) {
+    int64_t D = (int64_t)c->axis * c->axis2;
+    return vc_attention(t, x[0], 0, x[0], D, x[0], 2 * D, c->axis, c->axis2, c->aux, c->ta);
+}
+/* learned queries [1, S, D] over a packed kv [B, T, 2D] */
+static vc_var *b_attn_cross(vc_tape *t, vc_var **x, const case_s *c) {
+    int64_t D = (int64_t)c->axis * c->axis2;
+    return vc_attention(t, x[0], 0, x[1], 0, x[1], D, c->axis, c->axis2, c->aux, false);
+}
+/* separate q, k, v with extra columns around the heads */
+static vc_var *b_attn_separate(vc_tape *t, vc_var **x, const case_s *c) {
+    return vc_attention(t, x[0], 1, x[1], 0, x[2], 2, c->axis, c->axis2, c->aux, c->ta);
+}
+static vc_var *b_lstm(vc_tape *t, vc_var **x, const case_s *c) {
+    return vc_lstm(t, x[0], x[1], x[2], x[3], x[4], c->aux);
+}
 /* x feeds three ops: gradients must accumulate, not overwrite */
 static vc_var *b_reuse(vc_tape *t, vc_var **x, const case_s *c) {
     vc_var *a = vc_mul(t, x[0], x[0]);
@@ -312,6 +329,35 @@ START_TEST(test_shape_ops_backward_matches_finite_differences) {
 }
 END_TEST
 
+START_TEST(test_attention_backward_matches_finite_differences) {
+    int64_t len[3] = {4, 2, 1};
+    vc_tensor lt;
+    vc_tensor_wrap(&lt, len, VC_I64, VC_DIMS(3));
+    for (int causal = 0; causal < 2; causal++) {
+        RUN(.name = "attention packed qkv, key lengths", .n = 1, .nd = {3}, .shape = {{3, 4, 3 * 2 * 3}}, .lo = -1,
+            .hi = 1, .f = b_attn_packed, .axis = 2, .axis2 = 3, .aux = &lt, .ta = causal);
+        RUN(.name = "attention packed qkv, no mask", .n = 1, .nd = {3}, .shape = {{2, 3, 3 * 2 * 2}}, .lo = -1,
+            .hi = 1, .f = b_attn_packed, .axis = 2, .axis2 = 2, .ta = causal);
+        RUN(.name = "attention separate q,k,v", .n = 3, .nd = {3, 3, 3},
+            .shape = {{3, 2, 2 * 3 + 2}, {3, 4, 2 * 3}, {3, 4, 2 * 3 + 3}}, .lo = -1, .hi = 1, .f = b_attn_separate,
+            .axis = 2, .axis2 = 3, .aux = &lt, .ta = causal);
+    }
+    RUN(.name = "attention shared queries", .n = 2, .nd = {3, 3}, .shape = {{1, 2, 2 * 3}, {3, 4, 2 * 2 * 3}},
+        .lo = -1, .hi = 1, .f = b_attn_cross, .axis = 2, .axis2 = 3, .aux = &lt);
+}
+END_TEST
+
+START_TEST(test_lstm_backward_matches_finite_differences) {
+    int64_t len[3] = {4, 2, 0};
+    vc_tensor lt;
+    vc_tensor_wrap(&lt, len, VC_I64, VC_DIMS(3));
+    RUN(.name = "lstm full length", .n = 5, .nd = {3, 2, 2, 1, 1}, .shape = {{2, 4, 3}, {8, 3}, {8, 2}, {8}, {8}},
+        .lo = -1, .hi = 1, .f = b_lstm);
+    RUN(.name = "lstm with lengths", .n = 5, .nd = {3, 2, 2, 1, 1}, .shape = {{3, 4, 3}, {12, 3}, {12, 3}, {12}, {12}},
+        .lo = -1, .hi = 1, .f = b_lstm, .aux = &lt);
+}
+END_TEST
+
 START_TEST(test_dropout_backward_matches_finite_differences) {
     RUN(.name = "dropout", .n = 1, .nd = {2}, .shape = {{8, 16}}, .lo = -1, .hi = 1, .f = b_dropout, .p = 0.3);
 }
@@ -336,6 +382,8 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_softmax_backward_matches_finite_differences_with_masks);
     tcase_add_test(tc, test_cross_entropy_backward_matches_finite_differences);
     tcase_add_test(tc, test_shape_ops_backward_matches_finite_differences);
+    tcase_add_test(tc, test_attention_backward_matches_finite_differences);
+    tcase_add_test(tc, test_lstm_backward_matches_finite_differences);
     tcase_add_test(tc, test_dropout_backward_matches_finite_differences);
     tcase_add_test(tc, test_gradients_accumulate_when_a_var_feeds_several_ops);
     suite_add_tcase(s, tc);

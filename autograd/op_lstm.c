@@ -1,0 +1,94 @@
+/* Fused one-layer LSTM over a padded batch (see k_lstm.h). */
+#include <string.h>
+
+#include "../tensor/k_gemm.h"
+#include "../tensor/k_lstm.h"
+#include "../tensor/k_reduce.h"
+#include "ops.h"
+
+typedef struct {
+    int64_t B, T, D, H;
+    vc_real *gates, *c;
+    int64_t *len;
+} lstm_ctx;
+
+static vc_status lstm_backward(vc_tape *t, const vc_node *n) {
+    const lstm_ctx *c = n->ctx;
+    vc_var *x = n->in[0], *w_ih = n->in[1], *w_hh = n->in[2], *b_ih = n->in[3];
+    vc_var *b_hh = n->n_in > 4 ? n->in_many[4] : NULL;
+    int64_t B = c->B, T = c->T, D = c->D, H = c->H, G = 4 * H, R = B * T;
+    vc_real *dA = vc_arena_alloc(&t->arena, (size_t)(R * G) * sizeof(vc_real));
+    vc_real *scratch = vc_arena_alloc(&t->arena, (size_t)(R * H + 2 * B * H) * sizeof(vc_real));
+    if (!dA || !scratch) return t->status = VC_ERR_OOM;
+    vc_lstm_bwd_gates(c->gates, c->c, vc_f32(&w_hh->val), vc_f32(&n->out->grad), c->len, B, T, H, dA, scratch);
+    const vc_real *h = vc_f32(&n->out->val);
+    vc_real beta;
+    vc_real *g;
+    if ((g = vc_grad_for(t, x, &beta))) vc_gemm(false, false, R, D, G, 1, dA, G, vc_f32(&w_ih->val), D, beta, g, D);
+    if ((g = vc_grad_for(t, w_ih, &beta))) vc_gemm(true, false, G, D, R, 1, dA, G, vc_f32(&x->val), D, beta, g, D);
+    if ((g = vc_grad_for(t, w_hh, &beta))) {
+        /* dW_hh = sum_t dA_t^T h_{t-1}: shift h by one step (zeros at t = 0) */
+        vc_real *hp = scratch + 2 * B * H;
+        for (int64_t b = 0; b < B; b++) {
+            memset(hp + b * T * H, 0, (size_t)H * sizeof(vc_real));
+            memcpy(hp + (b * T + 1) * H, h + b * T * H, (size_t)((T - 1) * H) * sizeof(vc_real));
+        }
+        vc_gemm(true, false, G, H, R, 1, dA, G, hp, H, beta, g, H);
+    }
+    vc_var *biases[2] = {b_ih, b_hh};
+    for (int i = 0; i < 2; i++)
+        if (biases[i] && (g = vc_grad_for(t, biases[i], &beta))) vc_colsum(dA, g, beta, R, G);
+    return t->status;
+}
+
+vc_var *vc_lstm(vc_tape *t, vc_var *x, vc_var *w_ih, vc_var *w_hh, vc_var *b_ih, vc_var *b_hh,
+                const vc_tensor *lengths) {
+    vc_var *in[5] = {x, w_ih, w_hh, b_ih, b_hh};
+    if (vc_tape_bad(t, 5, in)) return NULL;
+    const vc_tensor *X = &x->val;
+    char s1[96], s2[96], s3[96];
+    int64_t H = w_hh->val.ndim == 2 ? w_hh->val.ne[1] : -1, G = 4 * H;
+    bool ok = X->ndim == 3 && H > 0 && w_hh->val.ne[0] == G && w_ih->val.ndim == 2 && w_ih->val.ne[0] == G &&
+              w_ih->val.ne[1] == X->ne[2] && b_ih->val.ndim == 1 && b_ih->val.ne[0] == G && b_hh->val.ndim == 1 &&
+              b_hh->val.ne[0] == G;
+    if (!ok) {
+        vc_fail(VC_ERR_SHAPE, "op lstm: x %s, w_ih %s, w_hh %s (need x [B,T,D], w_ih [4H,D], w_hh [4H,H], biases [4H])",
+                vc_shape_str(X, s1, sizeof s1), vc_shape_str(&w_ih->val, s2, sizeof s2),
+                vc_shape_str(&w_hh->val, s3, sizeof s3));
+        return vc_tape_fail(t, VC_ERR_SHAPE);
+    }
+    int64_t B = X->ne[0], T = X->ne[1], D = X->ne[2];
+    int64_t *len = NULL;
+    if (lengths) {
+        if ((lengths->dtype != VC_I64 && lengths->dtype != VC_I32) || lengths->ndim != 1 || lengths->ne[0] != B ||
+            !vc_is_contiguous(lengths)) {
+            vc_fail(VC_ERR_SHAPE, "op lstm: lengths must be integer [%lld], got %s", (long long)B,
+                    vc_shape_str(lengths, s1, sizeof s1));
+            return vc_tape_fail(t, VC_ERR_SHAPE);
+        }
+        len = vc_arena_alloc(&t->arena, (size_t)B * sizeof(int64_t));
+        if (!len) return vc_tape_fail(t, VC_ERR_OOM);
+        for (int64_t b = 0; b < B; b++) {
+            len[b] = lengths->dtype == VC_I64 ? ((const int64_t *)lengths->data)[b]
+                                              : ((const int32_t *)lengths->data)[b];
+            if (len[b] < 0 || len[b] > T) {
+                vc_fail(VC_ERR_ARG, "op lstm: length %lld of batch %lld is outside [0, %lld]", (long long)len[b],
+                        (long long)b, (long long)T);
+                return vc_tape_fail(t, VC_ERR_ARG);
+            }
+        }
+    }
+    vc_var *out = vc_op_out(t, VC_DIMS(B, T, H), 5, in);
+    if (!out) return NULL;
+    vc_real *gates = vc_arena_alloc(&t->arena, (size_t)(B * T * G) * sizeof(vc_real));
+    vc_real *cst = vc_arena_alloc(&t->arena, (size_t)(B * T * H) * sizeof(vc_real));
+    vc_real *bias = vc_arena_alloc(&t->arena, (size_t)G * sizeof(vc_real));
+    if (!gates || !cst || !bias) return vc_tape_fail(t, VC_ERR_OOM);
+    for (int64_t j = 0; j < G; j++) bias[j] = vc_f32(&b_ih->val)[j] + vc_f32(&b_hh->val)[j];
+    vc_lstm_fwd(vc_f32(X), vc_f32(&w_ih->val), vc_f32(&w_hh->val), bias, len, B, T, D, H, gates, cst,
+                vc_f32(&out->val));
+    lstm_ctx *c;
+    if (vc_record(t, "lstm", lstm_backward, out, 5, in, sizeof *c, (void **)&c)) return NULL;
+    *c = (lstm_ctx){B, T, D, H, gates, cst, len};
+    return out;
+}
