@@ -103,13 +103,40 @@ test: deps $(BUILD)/vclip $(TEST_BIN)
 # ASan/UBSan build in its own directory. CK_FORK=no keeps one process per suite
 # so the sanitizers see the whole run; leak checking stays on.
 test-asan:
-	$(MAKE) test BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
+	CK_FORK=no $(MAKE) test BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 
 # OpenBLAS's CORETYPE/L2_SIZE overrides halve its speed on this machine; benchmarks
 # run without them (tests and CI keep the environment as it is).
 bench: deps $(BUILD)/vclip $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $$b || exit 1; done
+
+# ---- CLIP tokenizer (models/tokenizer.c): libraries, vocabulary, Python reference ----
+#   make vocab          bpe_simple_vocab_16e6.txt.gz from PyPI's open_clip_torch wheel
+#   make tokenizer-ref  virtualenv build/venv-tok with open_clip's tokenizer (torch not
+#                       needed), which tests/test_tokenizer.c compares against
+# Both paths are fixed under build/ (test-asan's build-asan uses them too).
+TOK_PKGS   := libpcre2-8 zlib libcjson libutf8proc
+PKGS       += $(TOK_PKGS)
+PKG_CFLAGS += $(shell pkg-config --cflags $(TOK_PKGS) 2>/dev/null)
+TOK_LIBS   := $(shell pkg-config --libs $(TOK_PKGS) 2>/dev/null)
+LDLIBS     += $(TOK_LIBS)
+TOK_VOCAB_DIR := build/vocab
+TOK_VOCAB  := $(TOK_VOCAB_DIR)/bpe_simple_vocab_16e6.txt.gz
+TOK_VENV   := build/venv-tok
+.PHONY: vocab tokenizer-ref
+vocab: $(TOK_VOCAB)
+$(TOK_VOCAB):
+	tools/fetch-clip-vocab.sh $(TOK_VOCAB_DIR)
+tokenizer-ref: $(TOK_VOCAB)
+	@$(TOK_VENV)/bin/python tests/ref_tokenizer.py --check 2>/dev/null || { \
+	  $(PY) -m venv --system-site-packages $(TOK_VENV) && \
+	  $(TOK_VENV)/bin/pip install --no-deps --disable-pip-version-check -q \
+	    open_clip_torch==3.3.0 ftfy==6.3.1 regex wcwidth; } || { \
+	  echo "tokenizer-ref: cannot install open_clip_torch, ftfy, regex from PyPI (offline?);" \
+	       "tests/test_tokenizer.c will SKIP its reference comparison"; exit 1; }
+	@$(TOK_VENV)/bin/python tests/ref_tokenizer.py --check && echo "tokenizer-ref: $(TOK_VENV) ready"
+# ---- end CLIP tokenizer ----
 
 clean:
 	rm -rf build build-asan

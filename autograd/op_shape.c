@@ -189,7 +189,13 @@ vc_status vc_split(vc_tape *t, vc_var *x, int axis, int n, const int64_t *sizes,
     vc_status s = vc_axis("split", axis, x->val.ndim, &a);
     if (s) return (vc_tape_fail(t, s), s);
     int64_t total = 0;
-    for (int i = 0; i < n; i++) total += sizes[i] < 0 ? x->val.ne[a] + 1 : sizes[i];
+    for (int i = 0; i < n; i++) {
+        if (sizes[i] < 0) {
+            vc_fail(VC_ERR_ARG, "op split: part %d has negative size %lld", i, (long long)sizes[i]);
+            return (vc_tape_fail(t, VC_ERR_ARG), VC_ERR_ARG);
+        }
+        total += sizes[i];
+    }
     if (total != x->val.ne[a]) {
         vc_fail(VC_ERR_SHAPE, "op split: sizes add up to %lld but axis %d has %lld", (long long)total, axis,
                 (long long)x->val.ne[a]);

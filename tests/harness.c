@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 void vc_test_fill_uniform(vc_real *x, int64_t n, vc_rng *r, double lo, double hi) {
@@ -41,15 +42,29 @@ bool vc_torch_available(void) {
     return cached;
 }
 
+static char tmpdir_path[256];
+static pid_t tmpdir_owner;
+
+/* Removes the directory at exit of the process that made it (Check's forked
+ * test processes share the path and must not remove it under the others). */
+static void remove_tmpdir(void) {
+    if (!tmpdir_path[0] || getpid() != tmpdir_owner) return;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir_path);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir_path);
+}
+
 const char *vc_test_tmpdir(void) {
-    static char dir[256];
+    char *dir = tmpdir_path;
     if (!dir[0]) {
         const char *base = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/vclip-test-XXXXXX", base && *base ? base : "/tmp");
+        snprintf(dir, sizeof tmpdir_path, "%s/vclip-test-XXXXXX", base && *base ? base : "/tmp");
         if (!mkdtemp(dir)) {
             perror("mkdtemp");
             abort();
         }
+        tmpdir_owner = getpid();
+        atexit(remove_tmpdir);
     }
     return dir;
 }
