@@ -1,0 +1,123 @@
+/* Helpers shared by the poolers: named parameters, linear / LayerNorm /
+ * activation application and the pre-LN transformer block. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pooler_impl.h"
+
+static void pname(char *buf, size_t n, const char *fmt, va_list ap) {
+    int o = snprintf(buf, n, "pooler.");
+    vsnprintf(buf + o, n - (size_t)o, fmt, ap);
+}
+
+vc_var *vc_pp(const vc_pooler *m, const char *fmt, ...) {
+    char name[128];
+    va_list ap;
+    va_start(ap, fmt);
+    pname(name, sizeof name, fmt, ap);
+    va_end(ap);
+    int i = vc_params_find(m->ps, name);
+    if (i < 0) {
+        vc_fail(VC_ERR_ARG, "model: parameter '%s' is missing", name);
+        return NULL;
+    }
+    return m->ps->vars[i];
+}
+
+static vc_var *add(vc_pooler *m, bool decay, int ndim, const int64_t *shape, const char *fmt, va_list ap) {
+    char name[128];
+    pname(name, sizeof name, fmt, ap);
+    return vc_params_add(m->ps, name, ndim, shape, decay);
+}
+
+vc_var *vc_pp_normal(vc_pooler *m, vc_rng *r, double std, bool decay, int ndim, const int64_t *shape,
+                     const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vc_var *v = add(m, decay, ndim, shape, fmt, ap);
+    va_end(ap);
+    if (v)
+        for (int64_t i = 0; i < vc_numel(&v->val); i++) vc_f32(&v->val)[i] = (vc_real)(std * vc_rng_normal(r));
+    return v;
+}
+
+vc_var *vc_pp_const(vc_pooler *m, double value, int ndim, const int64_t *shape, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vc_var *v = add(m, ndim >= 2, ndim, shape, fmt, ap);
+    va_end(ap);
+    if (v) vc_tensor_fill(&v->val, (vc_real)value);
+    return v;
+}
+
+vc_status vc_pp_linear(vc_pooler *m, vc_rng *r, const char *prefix, int64_t out, int64_t in) {
+    if (!vc_pp_normal(m, r, 0.02, true, VC_DIMS(out, in), "%s.weight", prefix) ||
+        !vc_pp_const(m, 0, VC_DIMS(out), "%s.bias", prefix))
+        return VC_ERR_ARG;
+    return VC_OK;
+}
+
+vc_status vc_pp_layernorm(vc_pooler *m, const char *prefix, int64_t dim) {
+    if (!vc_pp_const(m, 1, VC_DIMS(dim), "%s.weight", prefix) || !vc_pp_const(m, 0, VC_DIMS(dim), "%s.bias", prefix))
+        return VC_ERR_ARG;
+    return VC_OK;
+}
+
+vc_status vc_pp_block(vc_pooler *m, vc_rng *r, const char *p, int64_t w, int mlp_ratio) {
+    char b[96];
+    vc_status s;
+    snprintf(b, sizeof b, "%s.ln1", p);
+    if ((s = vc_pp_layernorm(m, b, w))) return s;
+    if (!vc_pp_normal(m, r, 0.02, true, VC_DIMS(3 * w, w), "%s.attn.in_proj_weight", p) ||
+        !vc_pp_const(m, 0, VC_DIMS(3 * w), "%s.attn.in_proj_bias", p))
+        return VC_ERR_ARG;
+    snprintf(b, sizeof b, "%s.attn.out_proj", p);
+    if ((s = vc_pp_linear(m, r, b, w, w))) return s;
+    snprintf(b, sizeof b, "%s.ln2", p);
+    if ((s = vc_pp_layernorm(m, b, w))) return s;
+    snprintf(b, sizeof b, "%s.mlp.fc1", p);
+    if ((s = vc_pp_linear(m, r, b, (int64_t)mlp_ratio * w, w))) return s;
+    snprintf(b, sizeof b, "%s.mlp.fc2", p);
+    return vc_pp_linear(m, r, b, w, (int64_t)mlp_ratio * w);
+}
+
+/* A missing parameter is a programming error in a pooler; it still fails
+ * the tape cleanly instead of crashing. */
+static vc_var *need(vc_tape *t, vc_var *v) { return v ? v : vc_tape_fail(t, VC_ERR_ARG); }
+
+vc_var *vc_pp_apply_linear(vc_tape *t, const vc_pooler *m, const char *prefix, vc_var *x) {
+    vc_var *w = need(t, vc_pp(m, "%s.weight", prefix)), *b = need(t, vc_pp(m, "%s.bias", prefix));
+    if (!w || !b) return NULL;
+    return vc_linear(t, x, w, b);
+}
+
+vc_var *vc_pp_apply_layernorm(vc_tape *t, const vc_pooler *m, const char *prefix, vc_var *x) {
+    vc_var *g = need(t, vc_pp(m, "%s.weight", prefix)), *b = need(t, vc_pp(m, "%s.bias", prefix));
+    if (!g || !b) return NULL;
+    return vc_layernorm(t, x, g, b, 1e-5f);
+}
+
+vc_var *vc_pp_act(vc_tape *t, const vc_pooler *m, vc_var *x) {
+    return m->cfg.act == VC_ACT_QUICKGELU ? vc_quickgelu(t, x) : vc_gelu(t, x);
+}
+
+vc_var *vc_pp_apply_block(vc_tape *t, const vc_pooler *m, const char *p, vc_var *h, const vc_tensor *key_len) {
+    char b[96];
+    int64_t w = m->cfg.width;
+    float drop = m->cfg.dropout;
+    snprintf(b, sizeof b, "%s.ln1", p);
+    vc_var *a = vc_pp_apply_layernorm(t, m, b, h);
+    vc_var *wq = need(t, vc_pp(m, "%s.attn.in_proj_weight", p)), *bq = need(t, vc_pp(m, "%s.attn.in_proj_bias", p));
+    if (!wq || !bq) return NULL;
+    vc_var *qkv = vc_linear(t, a, wq, bq);
+    vc_var *ctx = vc_attention(t, qkv, 0, qkv, w, qkv, 2 * w, m->cfg.heads, w / m->cfg.heads, key_len, false);
+    snprintf(b, sizeof b, "%s.attn.out_proj", p);
+    h = vc_add(t, h, vc_dropout(t, vc_pp_apply_linear(t, m, b, ctx), drop));
+    snprintf(b, sizeof b, "%s.ln2", p);
+    vc_var *f = vc_pp_apply_layernorm(t, m, b, h);
+    snprintf(b, sizeof b, "%s.mlp.fc1", p);
+    f = vc_pp_act(t, m, vc_pp_apply_linear(t, m, b, f));
+    snprintf(b, sizeof b, "%s.mlp.fc2", p);
+    return vc_add(t, h, vc_dropout(t, vc_pp_apply_linear(t, m, b, f), drop));
+}
