@@ -18,6 +18,7 @@ void vc_tape_free(vc_tape *t) {
 
 void vc_tape_reset(vc_tape *t) {
     vc_arena_reset(&t->arena);
+    t->grad_pool = NULL;
     t->n_nodes = 0;
     t->n_random_calls = 0;
     t->status = VC_OK;
@@ -135,10 +136,40 @@ vc_status vc_record(vc_tape *t, const char *op, vc_backward_fn bw, vc_var *out, 
     return VC_OK;
 }
 
+/* A recycled buffer: the free list lives inside the buffers themselves
+ * (arena blocks are at least 64 bytes). */
+typedef struct pool_buf {
+    struct pool_buf *next;
+    size_t nbytes;
+} pool_buf;
+
+static void *pool_take(vc_tape *t, size_t nbytes) {
+    for (pool_buf **p = (pool_buf **)&t->grad_pool; *p; p = &(*p)->next)
+        if ((*p)->nbytes == nbytes) {
+            pool_buf *b = *p;
+            *p = b->next;
+            return b;
+        }
+    return NULL;
+}
+
+static void pool_give(vc_tape *t, vc_var *v) {
+    size_t nbytes = vc_nbytes(&v->grad);
+    if (!v->grad.data || v->grad.owned || nbytes < sizeof(pool_buf)) return;
+    pool_buf *b = v->grad.data;
+    b->nbytes = nbytes;
+    b->next = t->grad_pool;
+    t->grad_pool = b;
+    v->grad.data = NULL;
+    v->grad_written = false;
+}
+
 vc_real *vc_grad_for(vc_tape *t, vc_var *v, vc_real *beta) {
     if (!v->requires_grad) return NULL;
     if (!v->grad.data) {
-        vc_status s = vc_tensor_arena(&v->grad, &t->arena, VC_F32, v->val.ndim, v->val.ne);
+        vc_status s = vc_tensor_wrap(&v->grad, NULL, VC_F32, v->val.ndim, v->val.ne);
+        if (!s) v->grad.data = pool_take(t, vc_nbytes(&v->grad));
+        if (!s && !v->grad.data) s = vc_tensor_arena(&v->grad, &t->arena, VC_F32, v->val.ndim, v->val.ne);
         if (s) {
             t->status = s;
             return NULL;
@@ -150,7 +181,7 @@ vc_real *vc_grad_for(vc_tape *t, vc_var *v, vc_real *beta) {
     return vc_f32(&v->grad);
 }
 
-static vc_status walk_back(vc_tape *t);
+static vc_status walk_back(vc_tape *t, const void *out_grad_alias);
 
 vc_status vc_backward(vc_tape *t, vc_var *loss) {
     if (t->status) return t->status;
@@ -164,7 +195,7 @@ vc_status vc_backward(vc_tape *t, vc_var *loss) {
     vc_real *g = vc_grad_for(t, loss, &beta);
     if (!g) return t->status ? t->status : VC_ERR_OOM;
     g[0] = beta == 0 ? 1 : g[0] + 1;
-    return walk_back(t);
+    return walk_back(t, NULL);
 }
 
 vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout) {
@@ -182,7 +213,7 @@ vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout) {
         out->grad = *gout;
         out->grad.owned = NULL;
         out->grad_written = true;
-        return walk_back(t);
+        return walk_back(t, gout->data);
     }
     vc_real beta;
     vc_real *g = vc_grad_for(t, out, &beta);
@@ -190,16 +221,19 @@ vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout) {
     const vc_real *src = vc_f32(gout);
     int64_t n = vc_numel(gout);
     for (int64_t i = 0; i < n; i++) g[i] = beta == 0 ? src[i] : g[i] + src[i];
-    return walk_back(t);
+    return walk_back(t, NULL);
 }
 
-static vc_status walk_back(vc_tape *t) {
+static vc_status walk_back(vc_tape *t, const void *out_grad_alias) {
     for (int i = t->n_nodes - 1; i >= 0; i--) {
         const vc_node *n = &t->nodes[i];
         if (!n->out->grad_written) continue;  /* nothing flows back through it */
         vc_status s = n->backward(t, n);
         if (s) return t->status = s;
         if (t->status) return t->status;
+        /* Its output's gradient is dead now unless it aliases the caller's
+         * buffer (backward_with) or was asked for. */
+        if (!t->keep_grads && !n->out->is_param && n->out->grad.data != out_grad_alias) pool_give(t, n->out);
     }
     return VC_OK;
 }

@@ -13,7 +13,11 @@
  *
  * Memory: nodes, activations and their gradients come from the tape's arena
  * and node array, both reused after vc_tape_reset(); parameters (params.h)
- * live outside and survive resets. */
+ * live outside and survive resets. During the backward pass the gradient of
+ * an op's output is dead once that op's backward has run, so its buffer is
+ * recycled for later gradients of the same size: the gradients alive at once
+ * are only those of the frontier, not of the whole graph. Gradients of leaf
+ * vars (inputs, parameters) are kept; set keep_grads to keep all. */
 #ifndef VC_TAPE_H
 #define VC_TAPE_H
 
@@ -53,6 +57,8 @@ typedef struct vc_tape {
     uint64_t step;
     uint64_t n_random_calls; /* dropout calls since reset */
     vc_status status;        /* first error since reset */
+    bool keep_grads;         /* keep every intermediate gradient (debugging) */
+    void *grad_pool;         /* recycled gradient buffers (see vc_backward) */
 } vc_tape;
 
 void vc_tape_init(vc_tape *t, size_t arena_bytes);

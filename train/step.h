@@ -1,0 +1,33 @@
+/* step.h: one contrastive training step, shared by `vclip train` and
+ * `vclip bench train`: pooler forward on the frames, text head on the
+ * captions, symmetric InfoNCE, backward, gradient clipping, AdamW, and the
+ * logit_scale clamp to [0, ln 100]. A non-finite loss or gradient norm stops
+ * the step before any parameter changes (VC_ERR_NUMERIC). */
+#ifndef VC_STEP_H
+#define VC_STEP_H
+
+#include "models/pooler.h"
+#include "optim.h"
+
+typedef struct {
+    vc_pooler *model;
+    vc_params *ps;           /* holds the pooler's parameters and logit_scale */
+    vc_var *logit_scale;     /* [1] */
+    vc_adamw *opt;
+    vc_tape *tape;
+    double grad_clip;        /* <= 0: no clipping */
+} vc_step_ctx;
+
+typedef struct {
+    double loss, grad_norm, logit_scale;
+} vc_step_out;
+
+/* frames [B, T, D] (float32), lengths int64 [B], text [B, D] raw caption
+ * embeddings: row i of text belongs to video i. */
+vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor *lengths, const vc_tensor *text,
+                        double lr, vc_step_out *out);
+
+/* Adds "logit_scale" = ln(1/0.07) (no decay) to ps. */
+vc_var *vc_logit_scale_init(vc_params *ps);
+
+#endif
