@@ -1,0 +1,1627 @@
+/* tokenizer.c: the CLIP BPE tokenizer (see tokenizer.h for what matches the reference and
+ * what does not). Text is handled as arrays of code points while it is cleaned, then as
+ * UTF-8 bytes for the split and the BPE. Each step names the Python function it mirrors. */
+#include "models/tokenizer.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <cJSON.h>
+#include <pcre2.h>
+#include <utf8proc.h>
+#include <zlib.h>
+
+#define N_MERGES (49152 - 256 - 2)  /* open_clip: merges[1:49152-256-2+1] */
+#define CACHE_MAX_WORDS 32768        /* the word cache is emptied when it grows past this */
+
+/* ------------------------------------------------------------------ buffers */
+
+/* Growable arrays. A failed allocation sets oom and drops the value; callers check oom
+ * once per stage instead of after every push. */
+typedef struct { uint32_t *v; size_t n, cap; int oom; } cpbuf;
+typedef struct { char *p; size_t n, cap; int oom; } bytebuf;
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return true;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < need) nc *= 2;
+    void *q = realloc(*p, nc * elem);
+    if (!q) return false;
+    *p = q;
+    *cap = nc;
+    return true;
+}
+
+static void cp_push(cpbuf *b, uint32_t c) {
+    if (!grow((void **)&b->v, &b->cap, b->n + 1, sizeof *b->v)) { b->oom = 1; return; }
+    b->v[b->n++] = c;
+}
+
+static void cp_append(cpbuf *b, const uint32_t *s, size_t n) {
+    if (!grow((void **)&b->v, &b->cap, b->n + n, sizeof *b->v)) { b->oom = 1; return; }
+    if (n) memcpy(b->v + b->n, s, n * sizeof *s);
+    b->n += n;
+}
+
+static void bb_append(bytebuf *b, const void *s, size_t n) {
+    if (!grow((void **)&b->p, &b->cap, b->n + n + 1, 1)) { b->oom = 1; return; }
+    if (n) memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+/* ------------------------------------------------------------------ UTF-8 */
+
+/* Decodes as Python's bytes.decode('utf-8', errors='replace'): each maximal subpart of an
+ * ill-formed sequence (Unicode 3.9, "U+FFFD substitution of maximal subparts") becomes one
+ * U+FFFD, so surrogates and overlong forms never get through. */
+static void utf8_decode(const unsigned char *s, size_t n, cpbuf *out) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) { cp_push(out, c); i++; continue; }
+        int len;
+        unsigned lo = 0x80, hi = 0xBF;  /* allowed range of the second byte */
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3; cp = c & 0x0F;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4; cp = c & 0x07;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else { cp_push(out, 0xFFFD); i++; continue; }
+        int k = 1;
+        for (; k < len; k++) {
+            if (i + (size_t)k >= n) break;
+            unsigned b = s[i + k];
+            if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) break;
+            cp = (cp << 6) | (b & 0x3F);
+        }
+        if (k < len) { cp_push(out, 0xFFFD); i += (size_t)k; continue; }
+        cp_push(out, cp);
+        i += (size_t)len;
+    }
+}
+
+static int utf8_put(uint32_t c, char *d) {
+    if (c < 0x80) { d[0] = (char)c; return 1; }
+    if (c < 0x800) { d[0] = (char)(0xC0 | (c >> 6)); d[1] = (char)(0x80 | (c & 0x3F)); return 2; }
+    if (c < 0x10000) {
+        d[0] = (char)(0xE0 | (c >> 12)); d[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+        d[2] = (char)(0x80 | (c & 0x3F)); return 3;
+    }
+    d[0] = (char)(0xF0 | (c >> 18)); d[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+    d[2] = (char)(0x80 | ((c >> 6) & 0x3F)); d[3] = (char)(0x80 | (c & 0x3F));
+    return 4;
+}
+
+static void utf8_encode(const uint32_t *s, size_t n, bytebuf *out) {
+    if (!grow((void **)&out->p, &out->cap, out->n + 4 * n + 1, 1)) { out->oom = 1; return; }
+    for (size_t i = 0; i < n; i++) out->n += (size_t)utf8_put(s[i], out->p + out->n);
+    out->p[out->n] = 0;
+}
+
+/* Appends a literal that is valid UTF-8 (table values). */
+static void cp_push_utf8(cpbuf *b, const char *s) {
+    utf8_decode((const unsigned char *)s, strlen(s), b);
+}
+
+/* ------------------------------------------------------------------ HTML entities */
+
+enum {
+    E_SEMI = 1,       /* "&name;" is in html.entities.html5 */
+    E_LEGACY = 2,     /* "&name" without ';' is too (html.unescape's longest-prefix rule) */
+    E_FTFY_UPPER = 4  /* only ftfy decodes it: upper-cased form of a lower-case name */
+};
+
+typedef struct { const char *name; const char *val; unsigned char flags; } entity;
+
+/* Sorted by strcmp of name. Values are UTF-8 in octal escapes. */
+static const entity k_entities[] = {
+/* 670 entries, generated by tests/ref_tokenizer.py --entities */
+    {"AACUTE", "\303\201", E_FTFY_UPPER}, {"ACIRC", "\303\202", E_FTFY_UPPER},
+    {"ACUTE", "\302\264", E_FTFY_UPPER}, {"AELIG", "\303\206", E_FTFY_UPPER},
+    {"AElig", "\303\206", E_SEMI|E_LEGACY}, {"AGRAVE", "\303\200", E_FTFY_UPPER},
+    {"ALEFSYM", "\342\204\265", E_FTFY_UPPER}, {"ALPHA", "\316\221", E_FTFY_UPPER},
+    {"AMP", "\046", E_SEMI|E_LEGACY}, {"AND", "\342\210\247", E_FTFY_UPPER},
+    {"ANG", "\342\210\240", E_FTFY_UPPER}, {"ANGST", "\303\205", E_FTFY_UPPER},
+    {"APOS", "\047", E_FTFY_UPPER}, {"ARING", "\303\205", E_FTFY_UPPER},
+    {"AST", "\052", E_FTFY_UPPER}, {"ASYMP", "\342\211\210", E_FTFY_UPPER},
+    {"ATILDE", "\303\203", E_FTFY_UPPER}, {"AUML", "\303\204", E_FTFY_UPPER},
+    {"Aacute", "\303\201", E_SEMI|E_LEGACY}, {"Acirc", "\303\202", E_SEMI|E_LEGACY},
+    {"Agrave", "\303\200", E_SEMI|E_LEGACY}, {"Alpha", "\316\221", E_SEMI},
+    {"Aring", "\303\205", E_SEMI|E_LEGACY}, {"Atilde", "\303\203", E_SEMI|E_LEGACY},
+    {"Auml", "\303\204", E_SEMI|E_LEGACY}, {"BDQUO", "\342\200\236", E_FTFY_UPPER},
+    {"BETA", "\316\222", E_FTFY_UPPER}, {"BIGSTAR", "\342\230\205", E_FTFY_UPPER},
+    {"BRVBAR", "\302\246", E_FTFY_UPPER}, {"BSOL", "\134", E_FTFY_UPPER},
+    {"BULL", "\342\200\242", E_FTFY_UPPER}, {"BULLET", "\342\200\242", E_FTFY_UPPER},
+    {"Beta", "\316\222", E_SEMI}, {"CAP", "\342\210\251", E_FTFY_UPPER},
+    {"CCEDIL", "\303\207", E_FTFY_UPPER}, {"CEDIL", "\302\270", E_FTFY_UPPER},
+    {"CENT", "\302\242", E_FTFY_UPPER}, {"CENTERDOT", "\302\267", E_FTFY_UPPER},
+    {"CHECK", "\342\234\223", E_FTFY_UPPER}, {"CHI", "\316\247", E_FTFY_UPPER},
+    {"CIRC", "\313\206", E_FTFY_UPPER}, {"CLUBS", "\342\231\243", E_FTFY_UPPER},
+    {"CLUBSUIT", "\342\231\243", E_FTFY_UPPER}, {"COLON", "\072", E_FTFY_UPPER},
+    {"COMMA", "\054", E_FTFY_UPPER}, {"COMMAT", "\100", E_FTFY_UPPER},
+    {"CONG", "\342\211\205", E_FTFY_UPPER}, {"COPY", "\302\251", E_SEMI|E_LEGACY},
+    {"CRARR", "\342\206\265", E_FTFY_UPPER}, {"CROSS", "\342\234\227", E_FTFY_UPPER},
+    {"CUP", "\342\210\252", E_FTFY_UPPER}, {"CURREN", "\302\244", E_FTFY_UPPER},
+    {"Ccedil", "\303\207", E_SEMI|E_LEGACY}, {"Cedilla", "\302\270", E_SEMI},
+    {"CenterDot", "\302\267", E_SEMI}, {"Chi", "\316\247", E_SEMI},
+    {"CloseCurlyDoubleQuote", "\342\200\235", E_SEMI}, {"CloseCurlyQuote", "\342\200\231", E_SEMI},
+    {"DAGGER", "\342\200\240", E_FTFY_UPPER}, {"DARR", "\342\206\223", E_FTFY_UPPER},
+    {"DASH", "\342\200\220", E_FTFY_UPPER}, {"DEG", "\302\260", E_FTFY_UPPER},
+    {"DELTA", "\316\224", E_FTFY_UPPER}, {"DIAMONDSUIT", "\342\231\246", E_FTFY_UPPER},
+    {"DIAMS", "\342\231\246", E_FTFY_UPPER}, {"DIE", "\302\250", E_FTFY_UPPER},
+    {"DIV", "\303\267", E_FTFY_UPPER}, {"DIVIDE", "\303\267", E_FTFY_UPPER},
+    {"DIVIDEONTIMES", "\342\213\207", E_FTFY_UPPER}, {"DOLLAR", "\044", E_FTFY_UPPER},
+    {"Dagger", "\342\200\241", E_SEMI}, {"Delta", "\316\224", E_SEMI},
+    {"DiacriticalAcute", "\302\264", E_SEMI}, {"DiacriticalGrave", "\140", E_SEMI},
+    {"Dot", "\302\250", E_SEMI}, {"DoubleDot", "\302\250", E_SEMI},
+    {"EACUTE", "\303\211", E_FTFY_UPPER}, {"ECIRC", "\303\212", E_FTFY_UPPER},
+    {"EGRAVE", "\303\210", E_FTFY_UPPER}, {"EMPTY", "\342\210\205", E_FTFY_UPPER},
+    {"EMSP", "\342\200\203", E_FTFY_UPPER}, {"EMSP13", "\342\200\204", E_FTFY_UPPER},
+    {"EMSP14", "\342\200\205", E_FTFY_UPPER}, {"ENSP", "\342\200\202", E_FTFY_UPPER},
+    {"EPSILON", "\316\225", E_FTFY_UPPER}, {"EQUALS", "\075", E_FTFY_UPPER},
+    {"EQUIV", "\342\211\241", E_FTFY_UPPER}, {"ETA", "\316\227", E_FTFY_UPPER},
+    {"ETH", "\303\220", E_SEMI|E_LEGACY}, {"EUML", "\303\213", E_FTFY_UPPER},
+    {"EURO", "\342\202\254", E_FTFY_UPPER}, {"EXCL", "\041", E_FTFY_UPPER},
+    {"EXIST", "\342\210\203", E_FTFY_UPPER}, {"Eacute", "\303\211", E_SEMI|E_LEGACY},
+    {"Ecirc", "\303\212", E_SEMI|E_LEGACY}, {"Egrave", "\303\210", E_SEMI|E_LEGACY},
+    {"Epsilon", "\316\225", E_SEMI}, {"Eta", "\316\227", E_SEMI},
+    {"Euml", "\303\213", E_SEMI|E_LEGACY}, {"FEMALE", "\342\231\200", E_FTFY_UPPER},
+    {"FFILIG", "\106\106\111", E_FTFY_UPPER}, {"FFLIG", "\106\106", E_FTFY_UPPER},
+    {"FFLLIG", "\106\106\114", E_FTFY_UPPER}, {"FILIG", "\106\111", E_FTFY_UPPER},
+    {"FLAT", "\342\231\255", E_FTFY_UPPER}, {"FLLIG", "\106\114", E_FTFY_UPPER},
+    {"FNOF", "\306\221", E_FTFY_UPPER}, {"FORALL", "\342\210\200", E_FTFY_UPPER},
+    {"FRAC12", "\302\275", E_FTFY_UPPER}, {"FRAC14", "\302\274", E_FTFY_UPPER},
+    {"FRAC34", "\302\276", E_FTFY_UPPER}, {"FRASL", "\342\201\204", E_FTFY_UPPER},
+    {"FROWN", "\342\214\242", E_FTFY_UPPER}, {"GAMMA", "\316\223", E_FTFY_UPPER},
+    {"GE", "\342\211\245", E_FTFY_UPPER}, {"GRAVE", "\140", E_FTFY_UPPER},
+    {"GT", "\076", E_SEMI|E_LEGACY}, {"Gamma", "\316\223", E_SEMI},
+    {"HAIRSP", "\342\200\212", E_FTFY_UPPER}, {"HALF", "\302\275", E_FTFY_UPPER},
+    {"HARR", "\342\206\224", E_FTFY_UPPER}, {"HEARTS", "\342\231\245", E_FTFY_UPPER},
+    {"HEARTSUIT", "\342\231\245", E_FTFY_UPPER}, {"HELLIP", "\342\200\246", E_FTFY_UPPER},
+    {"HORBAR", "\342\200\225", E_FTFY_UPPER}, {"HYPHEN", "\342\200\220", E_FTFY_UPPER},
+    {"Hat", "\136", E_SEMI}, {"IACUTE", "\303\215", E_FTFY_UPPER},
+    {"ICIRC", "\303\216", E_FTFY_UPPER}, {"IEXCL", "\302\241", E_FTFY_UPPER},
+    {"IGRAVE", "\303\214", E_FTFY_UPPER}, {"IMAGE", "\342\204\221", E_FTFY_UPPER},
+    {"IMATH", "\111", E_FTFY_UPPER}, {"INFIN", "\342\210\236", E_FTFY_UPPER},
+    {"INODOT", "\111", E_FTFY_UPPER}, {"INT", "\342\210\253", E_FTFY_UPPER},
+    {"IOTA", "\316\231", E_FTFY_UPPER}, {"IQUEST", "\302\277", E_FTFY_UPPER},
+    {"ISIN", "\342\210\210", E_FTFY_UPPER}, {"IUML", "\303\217", E_FTFY_UPPER},
+    {"Iacute", "\303\215", E_SEMI|E_LEGACY}, {"Icirc", "\303\216", E_SEMI|E_LEGACY},
+    {"Igrave", "\303\214", E_SEMI|E_LEGACY}, {"Iota", "\316\231", E_SEMI},
+    {"Iuml", "\303\217", E_SEMI|E_LEGACY}, {"KAPPA", "\316\232", E_FTFY_UPPER},
+    {"Kappa", "\316\232", E_SEMI}, {"LAMBDA", "\316\233", E_FTFY_UPPER},
+    {"LANG", "\342\237\250", E_FTFY_UPPER}, {"LAQUO", "\302\253", E_FTFY_UPPER},
+    {"LARR", "\342\206\220", E_FTFY_UPPER}, {"LBRACE", "\173", E_FTFY_UPPER},
+    {"LBRACK", "\133", E_FTFY_UPPER}, {"LCEIL", "\342\214\210", E_FTFY_UPPER},
+    {"LCUB", "\173", E_FTFY_UPPER}, {"LDQUO", "\342\200\234", E_FTFY_UPPER},
+    {"LDQUOR", "\342\200\236", E_FTFY_UPPER}, {"LE", "\342\211\244", E_FTFY_UPPER},
+    {"LFLOOR", "\342\214\212", E_FTFY_UPPER}, {"LOWAST", "\342\210\227", E_FTFY_UPPER},
+    {"LOWBAR", "\137", E_FTFY_UPPER}, {"LOZ", "\342\227\212", E_FTFY_UPPER},
+    {"LPAR", "\050", E_FTFY_UPPER}, {"LRM", "\342\200\216", E_FTFY_UPPER},
+    {"LSAQUO", "\342\200\271", E_FTFY_UPPER}, {"LSQB", "\133", E_FTFY_UPPER},
+    {"LSQUO", "\342\200\230", E_FTFY_UPPER}, {"LSQUOR", "\342\200\232", E_FTFY_UPPER},
+    {"LT", "\074", E_SEMI|E_LEGACY}, {"Lambda", "\316\233", E_SEMI},
+    {"MACR", "\302\257", E_FTFY_UPPER}, {"MALE", "\342\231\202", E_FTFY_UPPER},
+    {"MDASH", "\342\200\224", E_FTFY_UPPER}, {"MICRO", "\316\234", E_FTFY_UPPER},
+    {"MIDAST", "\052", E_FTFY_UPPER}, {"MIDDOT", "\302\267", E_FTFY_UPPER},
+    {"MINUS", "\342\210\222", E_FTFY_UPPER}, {"MLDR", "\342\200\246", E_FTFY_UPPER},
+    {"MU", "\316\234", E_FTFY_UPPER}, {"Mu", "\316\234", E_SEMI},
+    {"NABLA", "\342\210\207", E_FTFY_UPPER}, {"NATURAL", "\342\231\256", E_FTFY_UPPER},
+    {"NBSP", "\302\240", E_FTFY_UPPER}, {"NDASH", "\342\200\223", E_FTFY_UPPER},
+    {"NE", "\342\211\240", E_FTFY_UPPER}, {"NI", "\342\210\213", E_FTFY_UPPER},
+    {"NLDR", "\342\200\245", E_FTFY_UPPER}, {"NOT", "\302\254", E_FTFY_UPPER},
+    {"NOTIN", "\342\210\211", E_FTFY_UPPER}, {"NOTINDOT", "\342\213\265\314\270", E_FTFY_UPPER},
+    {"NOTINVA", "\342\210\211", E_FTFY_UPPER}, {"NOTINVB", "\342\213\267", E_FTFY_UPPER},
+    {"NOTINVC", "\342\213\266", E_FTFY_UPPER}, {"NOTNI", "\342\210\214", E_FTFY_UPPER},
+    {"NOTNIVA", "\342\210\214", E_FTFY_UPPER}, {"NOTNIVB", "\342\213\276", E_FTFY_UPPER},
+    {"NOTNIVC", "\342\213\275", E_FTFY_UPPER}, {"NSUB", "\342\212\204", E_FTFY_UPPER},
+    {"NTILDE", "\303\221", E_FTFY_UPPER}, {"NU", "\316\235", E_FTFY_UPPER},
+    {"NUM", "\043", E_FTFY_UPPER}, {"NUMSP", "\342\200\207", E_FTFY_UPPER},
+    {"NewLine", "\012", E_SEMI}, {"NoBreak", "\342\201\240", E_SEMI},
+    {"NonBreakingSpace", "\302\240", E_SEMI}, {"Ntilde", "\303\221", E_SEMI|E_LEGACY},
+    {"Nu", "\316\235", E_SEMI}, {"OACUTE", "\303\223", E_FTFY_UPPER},
+    {"OCIRC", "\303\224", E_FTFY_UPPER}, {"OELIG", "\305\222", E_FTFY_UPPER},
+    {"OElig", "\305\222", E_SEMI}, {"OGRAVE", "\303\222", E_FTFY_UPPER},
+    {"OLINE", "\342\200\276", E_FTFY_UPPER}, {"OMEGA", "\316\251", E_FTFY_UPPER},
+    {"OMICRON", "\316\237", E_FTFY_UPPER}, {"OPLUS", "\342\212\225", E_FTFY_UPPER},
+    {"OR", "\342\210\250", E_FTFY_UPPER}, {"ORDF", "\302\252", E_FTFY_UPPER},
+    {"ORDM", "\302\272", E_FTFY_UPPER}, {"OSLASH", "\303\230", E_FTFY_UPPER},
+    {"OTILDE", "\303\225", E_FTFY_UPPER}, {"OTIMES", "\342\212\227", E_FTFY_UPPER},
+    {"OUML", "\303\226", E_FTFY_UPPER}, {"Oacute", "\303\223", E_SEMI|E_LEGACY},
+    {"Ocirc", "\303\224", E_SEMI|E_LEGACY}, {"Ograve", "\303\222", E_SEMI|E_LEGACY},
+    {"Omega", "\316\251", E_SEMI}, {"Omicron", "\316\237", E_SEMI},
+    {"OpenCurlyDoubleQuote", "\342\200\234", E_SEMI}, {"OpenCurlyQuote", "\342\200\230", E_SEMI},
+    {"Oslash", "\303\230", E_SEMI|E_LEGACY}, {"Otilde", "\303\225", E_SEMI|E_LEGACY},
+    {"Ouml", "\303\226", E_SEMI|E_LEGACY}, {"PARA", "\302\266", E_FTFY_UPPER},
+    {"PARALLEL", "\342\210\245", E_FTFY_UPPER}, {"PART", "\342\210\202", E_FTFY_UPPER},
+    {"PERCNT", "\045", E_FTFY_UPPER}, {"PERIOD", "\056", E_FTFY_UPPER},
+    {"PERMIL", "\342\200\260", E_FTFY_UPPER}, {"PERP", "\342\212\245", E_FTFY_UPPER},
+    {"PHI", "\316\246", E_FTFY_UPPER}, {"PHONE", "\342\230\216", E_FTFY_UPPER},
+    {"PI", "\316\240", E_FTFY_UPPER}, {"PIV", "\316\240", E_FTFY_UPPER},
+    {"PLUS", "\053", E_FTFY_UPPER}, {"PLUSMN", "\302\261", E_FTFY_UPPER},
+    {"PM", "\302\261", E_FTFY_UPPER}, {"POUND", "\302\243", E_FTFY_UPPER},
+    {"PRIME", "\342\200\262", E_FTFY_UPPER}, {"PROD", "\342\210\217", E_FTFY_UPPER},
+    {"PROP", "\342\210\235", E_FTFY_UPPER}, {"PSI", "\316\250", E_FTFY_UPPER},
+    {"PUNCSP", "\342\200\210", E_FTFY_UPPER}, {"Phi", "\316\246", E_SEMI},
+    {"Pi", "\316\240", E_SEMI}, {"PlusMinus", "\302\261", E_SEMI},
+    {"Prime", "\342\200\263", E_SEMI}, {"Psi", "\316\250", E_SEMI}, {"QUEST", "\077", E_FTFY_UPPER},
+    {"QUOT", "\042", E_SEMI|E_LEGACY}, {"RADIC", "\342\210\232", E_FTFY_UPPER},
+    {"RANG", "\342\237\251", E_FTFY_UPPER}, {"RAQUO", "\302\273", E_FTFY_UPPER},
+    {"RARR", "\342\206\222", E_FTFY_UPPER}, {"RBRACE", "\175", E_FTFY_UPPER},
+    {"RBRACK", "\135", E_FTFY_UPPER}, {"RCEIL", "\342\214\211", E_FTFY_UPPER},
+    {"RCUB", "\175", E_FTFY_UPPER}, {"RDQUO", "\342\200\235", E_FTFY_UPPER},
+    {"RDQUOR", "\342\200\235", E_FTFY_UPPER}, {"REAL", "\342\204\234", E_FTFY_UPPER},
+    {"REG", "\302\256", E_SEMI|E_LEGACY}, {"RFLOOR", "\342\214\213", E_FTFY_UPPER},
+    {"RHO", "\316\241", E_FTFY_UPPER}, {"RLM", "\342\200\217", E_FTFY_UPPER},
+    {"RPAR", "\051", E_FTFY_UPPER}, {"RSAQUO", "\342\200\272", E_FTFY_UPPER},
+    {"RSQB", "\135", E_FTFY_UPPER}, {"RSQUO", "\342\200\231", E_FTFY_UPPER},
+    {"RSQUOR", "\342\200\231", E_FTFY_UPPER}, {"Rho", "\316\241", E_SEMI},
+    {"SBQUO", "\342\200\232", E_FTFY_UPPER}, {"SCARON", "\305\240", E_FTFY_UPPER},
+    {"SDOT", "\342\213\205", E_FTFY_UPPER}, {"SECT", "\302\247", E_FTFY_UPPER},
+    {"SEMI", "\073", E_FTFY_UPPER}, {"SHARP", "\342\231\257", E_FTFY_UPPER},
+    {"SHY", "\302\255", E_FTFY_UPPER}, {"SIGMA", "\316\243", E_FTFY_UPPER},
+    {"SIGMAF", "\316\243", E_FTFY_UPPER}, {"SIM", "\342\210\274", E_FTFY_UPPER},
+    {"SMILE", "\342\214\243", E_FTFY_UPPER}, {"SOL", "\057", E_FTFY_UPPER},
+    {"SPADES", "\342\231\240", E_FTFY_UPPER}, {"SPADESUIT", "\342\231\240", E_FTFY_UPPER},
+    {"SQU", "\342\226\241", E_FTFY_UPPER}, {"SQUARE", "\342\226\241", E_FTFY_UPPER},
+    {"STAR", "\342\230\206", E_FTFY_UPPER}, {"STARF", "\342\230\205", E_FTFY_UPPER},
+    {"STRNS", "\302\257", E_FTFY_UPPER}, {"SUB", "\342\212\202", E_FTFY_UPPER},
+    {"SUBE", "\342\212\206", E_FTFY_UPPER}, {"SUM", "\342\210\221", E_FTFY_UPPER},
+    {"SUNG", "\342\231\252", E_FTFY_UPPER}, {"SUP", "\342\212\203", E_FTFY_UPPER},
+    {"SUP1", "\302\271", E_FTFY_UPPER}, {"SUP2", "\302\262", E_FTFY_UPPER},
+    {"SUP3", "\302\263", E_FTFY_UPPER}, {"SUPE", "\342\212\207", E_FTFY_UPPER},
+    {"SZLIG", "\123\123", E_FTFY_UPPER}, {"Scaron", "\305\240", E_SEMI},
+    {"Sigma", "\316\243", E_SEMI}, {"TAU", "\316\244", E_FTFY_UPPER},
+    {"THERE4", "\342\210\264", E_FTFY_UPPER}, {"THETA", "\316\230", E_FTFY_UPPER},
+    {"THETASYM", "\316\230", E_FTFY_UPPER}, {"THINSP", "\342\200\211", E_FTFY_UPPER},
+    {"THORN", "\303\236", E_SEMI|E_LEGACY}, {"TILDE", "\313\234", E_FTFY_UPPER},
+    {"TIMES", "\303\227", E_FTFY_UPPER}, {"TIMESB", "\342\212\240", E_FTFY_UPPER},
+    {"TIMESBAR", "\342\250\261", E_FTFY_UPPER}, {"TIMESD", "\342\250\260", E_FTFY_UPPER},
+    {"TRADE", "\342\204\242", E_SEMI}, {"Tab", "\011", E_SEMI}, {"Tau", "\316\244", E_SEMI},
+    {"Theta", "\316\230", E_SEMI}, {"ThinSpace", "\342\200\211", E_SEMI},
+    {"UACUTE", "\303\232", E_FTFY_UPPER}, {"UARR", "\342\206\221", E_FTFY_UPPER},
+    {"UCIRC", "\303\233", E_FTFY_UPPER}, {"UGRAVE", "\303\231", E_FTFY_UPPER},
+    {"UML", "\302\250", E_FTFY_UPPER}, {"UPSIH", "\317\222", E_FTFY_UPPER},
+    {"UPSILON", "\316\245", E_FTFY_UPPER}, {"UUML", "\303\234", E_FTFY_UPPER},
+    {"Uacute", "\303\232", E_SEMI|E_LEGACY}, {"Ucirc", "\303\233", E_SEMI|E_LEGACY},
+    {"Ugrave", "\303\231", E_SEMI|E_LEGACY}, {"UnderBar", "\137", E_SEMI},
+    {"Upsilon", "\316\245", E_SEMI}, {"Uuml", "\303\234", E_SEMI|E_LEGACY},
+    {"VERBAR", "\174", E_FTFY_UPPER}, {"VERT", "\174", E_FTFY_UPPER},
+    {"VerticalLine", "\174", E_SEMI}, {"WEIERP", "\342\204\230", E_FTFY_UPPER},
+    {"XI", "\316\236", E_FTFY_UPPER}, {"Xi", "\316\236", E_SEMI},
+    {"YACUTE", "\303\235", E_FTFY_UPPER}, {"YEN", "\302\245", E_FTFY_UPPER},
+    {"YUML", "\305\270", E_FTFY_UPPER}, {"Yacute", "\303\235", E_SEMI|E_LEGACY},
+    {"Yuml", "\305\270", E_SEMI}, {"ZETA", "\316\226", E_FTFY_UPPER},
+    {"ZWJ", "\342\200\215", E_FTFY_UPPER}, {"ZWNJ", "\342\200\214", E_FTFY_UPPER},
+    {"ZeroWidthSpace", "\342\200\213", E_SEMI}, {"Zeta", "\316\226", E_SEMI},
+    {"aacute", "\303\241", E_SEMI|E_LEGACY}, {"acirc", "\303\242", E_SEMI|E_LEGACY},
+    {"acute", "\302\264", E_SEMI|E_LEGACY}, {"aelig", "\303\246", E_SEMI|E_LEGACY},
+    {"agrave", "\303\240", E_SEMI|E_LEGACY}, {"alefsym", "\342\204\265", E_SEMI},
+    {"alpha", "\316\261", E_SEMI}, {"amp", "\046", E_SEMI|E_LEGACY},
+    {"and", "\342\210\247", E_SEMI}, {"ang", "\342\210\240", E_SEMI}, {"angst", "\303\205", E_SEMI},
+    {"apos", "\047", E_SEMI}, {"aring", "\303\245", E_SEMI|E_LEGACY}, {"ast", "\052", E_SEMI},
+    {"asymp", "\342\211\210", E_SEMI}, {"atilde", "\303\243", E_SEMI|E_LEGACY},
+    {"auml", "\303\244", E_SEMI|E_LEGACY}, {"bdquo", "\342\200\236", E_SEMI},
+    {"beta", "\316\262", E_SEMI}, {"bigstar", "\342\230\205", E_SEMI},
+    {"brvbar", "\302\246", E_SEMI|E_LEGACY}, {"bsol", "\134", E_SEMI},
+    {"bull", "\342\200\242", E_SEMI}, {"bullet", "\342\200\242", E_SEMI},
+    {"cap", "\342\210\251", E_SEMI}, {"ccedil", "\303\247", E_SEMI|E_LEGACY},
+    {"cedil", "\302\270", E_SEMI|E_LEGACY}, {"cent", "\302\242", E_SEMI|E_LEGACY},
+    {"centerdot", "\302\267", E_SEMI}, {"check", "\342\234\223", E_SEMI},
+    {"chi", "\317\207", E_SEMI}, {"circ", "\313\206", E_SEMI}, {"circledR", "\302\256", E_SEMI},
+    {"clubs", "\342\231\243", E_SEMI}, {"clubsuit", "\342\231\243", E_SEMI},
+    {"colon", "\072", E_SEMI}, {"comma", "\054", E_SEMI}, {"commat", "\100", E_SEMI},
+    {"cong", "\342\211\205", E_SEMI}, {"copy", "\302\251", E_SEMI|E_LEGACY},
+    {"copysr", "\342\204\227", E_SEMI}, {"crarr", "\342\206\265", E_SEMI},
+    {"cross", "\342\234\227", E_SEMI}, {"cup", "\342\210\252", E_SEMI},
+    {"curren", "\302\244", E_SEMI|E_LEGACY}, {"dArr", "\342\207\223", E_SEMI},
+    {"dagger", "\342\200\240", E_SEMI}, {"darr", "\342\206\223", E_SEMI},
+    {"dash", "\342\200\220", E_SEMI}, {"deg", "\302\260", E_SEMI|E_LEGACY},
+    {"delta", "\316\264", E_SEMI}, {"diamondsuit", "\342\231\246", E_SEMI},
+    {"diams", "\342\231\246", E_SEMI}, {"die", "\302\250", E_SEMI}, {"div", "\303\267", E_SEMI},
+    {"divide", "\303\267", E_SEMI|E_LEGACY}, {"divideontimes", "\342\213\207", E_SEMI},
+    {"dollar", "\044", E_SEMI}, {"eacute", "\303\251", E_SEMI|E_LEGACY},
+    {"ecirc", "\303\252", E_SEMI|E_LEGACY}, {"egrave", "\303\250", E_SEMI|E_LEGACY},
+    {"empty", "\342\210\205", E_SEMI}, {"emsp", "\342\200\203", E_SEMI},
+    {"emsp13", "\342\200\204", E_SEMI}, {"emsp14", "\342\200\205", E_SEMI},
+    {"ensp", "\342\200\202", E_SEMI}, {"epsilon", "\316\265", E_SEMI}, {"equals", "\075", E_SEMI},
+    {"equiv", "\342\211\241", E_SEMI}, {"eta", "\316\267", E_SEMI},
+    {"eth", "\303\260", E_SEMI|E_LEGACY}, {"euml", "\303\253", E_SEMI|E_LEGACY},
+    {"euro", "\342\202\254", E_SEMI}, {"excl", "\041", E_SEMI}, {"exist", "\342\210\203", E_SEMI},
+    {"female", "\342\231\200", E_SEMI}, {"ffilig", "\357\254\203", E_SEMI},
+    {"fflig", "\357\254\200", E_SEMI}, {"ffllig", "\357\254\204", E_SEMI},
+    {"filig", "\357\254\201", E_SEMI}, {"flat", "\342\231\255", E_SEMI},
+    {"fllig", "\357\254\202", E_SEMI}, {"fnof", "\306\222", E_SEMI},
+    {"forall", "\342\210\200", E_SEMI}, {"frac12", "\302\275", E_SEMI|E_LEGACY},
+    {"frac14", "\302\274", E_SEMI|E_LEGACY}, {"frac34", "\302\276", E_SEMI|E_LEGACY},
+    {"frasl", "\342\201\204", E_SEMI}, {"frown", "\342\214\242", E_SEMI},
+    {"gamma", "\316\263", E_SEMI}, {"ge", "\342\211\245", E_SEMI}, {"grave", "\140", E_SEMI},
+    {"gt", "\076", E_SEMI|E_LEGACY}, {"gtcc", "\342\252\247", E_SEMI},
+    {"gtcir", "\342\251\272", E_SEMI}, {"gtdot", "\342\213\227", E_SEMI},
+    {"gtlPar", "\342\246\225", E_SEMI}, {"gtquest", "\342\251\274", E_SEMI},
+    {"gtrapprox", "\342\252\206", E_SEMI}, {"gtrarr", "\342\245\270", E_SEMI},
+    {"gtrdot", "\342\213\227", E_SEMI}, {"gtreqless", "\342\213\233", E_SEMI},
+    {"gtreqqless", "\342\252\214", E_SEMI}, {"gtrless", "\342\211\267", E_SEMI},
+    {"gtrsim", "\342\211\263", E_SEMI}, {"hArr", "\342\207\224", E_SEMI},
+    {"hairsp", "\342\200\212", E_SEMI}, {"half", "\302\275", E_SEMI},
+    {"harr", "\342\206\224", E_SEMI}, {"hearts", "\342\231\245", E_SEMI},
+    {"heartsuit", "\342\231\245", E_SEMI}, {"hellip", "\342\200\246", E_SEMI},
+    {"horbar", "\342\200\225", E_SEMI}, {"hyphen", "\342\200\220", E_SEMI},
+    {"iacute", "\303\255", E_SEMI|E_LEGACY}, {"icirc", "\303\256", E_SEMI|E_LEGACY},
+    {"iexcl", "\302\241", E_SEMI|E_LEGACY}, {"igrave", "\303\254", E_SEMI|E_LEGACY},
+    {"image", "\342\204\221", E_SEMI}, {"imath", "\304\261", E_SEMI},
+    {"infin", "\342\210\236", E_SEMI}, {"inodot", "\304\261", E_SEMI},
+    {"int", "\342\210\253", E_SEMI}, {"iota", "\316\271", E_SEMI},
+    {"iquest", "\302\277", E_SEMI|E_LEGACY}, {"isin", "\342\210\210", E_SEMI},
+    {"iuml", "\303\257", E_SEMI|E_LEGACY}, {"kappa", "\316\272", E_SEMI},
+    {"lArr", "\342\207\220", E_SEMI}, {"lambda", "\316\273", E_SEMI},
+    {"lang", "\342\237\250", E_SEMI}, {"laquo", "\302\253", E_SEMI|E_LEGACY},
+    {"larr", "\342\206\220", E_SEMI}, {"lbrace", "\173", E_SEMI}, {"lbrack", "\133", E_SEMI},
+    {"lceil", "\342\214\210", E_SEMI}, {"lcub", "\173", E_SEMI}, {"ldquo", "\342\200\234", E_SEMI},
+    {"ldquor", "\342\200\236", E_SEMI}, {"le", "\342\211\244", E_SEMI},
+    {"lfloor", "\342\214\212", E_SEMI}, {"lowast", "\342\210\227", E_SEMI},
+    {"lowbar", "\137", E_SEMI}, {"loz", "\342\227\212", E_SEMI}, {"lpar", "\050", E_SEMI},
+    {"lrm", "\342\200\216", E_SEMI}, {"lsaquo", "\342\200\271", E_SEMI}, {"lsqb", "\133", E_SEMI},
+    {"lsquo", "\342\200\230", E_SEMI}, {"lsquor", "\342\200\232", E_SEMI},
+    {"lt", "\074", E_SEMI|E_LEGACY}, {"ltcc", "\342\252\246", E_SEMI},
+    {"ltcir", "\342\251\271", E_SEMI}, {"ltdot", "\342\213\226", E_SEMI},
+    {"lthree", "\342\213\213", E_SEMI}, {"ltimes", "\342\213\211", E_SEMI},
+    {"ltlarr", "\342\245\266", E_SEMI}, {"ltquest", "\342\251\273", E_SEMI},
+    {"ltrPar", "\342\246\226", E_SEMI}, {"ltri", "\342\227\203", E_SEMI},
+    {"ltrie", "\342\212\264", E_SEMI}, {"ltrif", "\342\227\202", E_SEMI},
+    {"macr", "\302\257", E_SEMI|E_LEGACY}, {"male", "\342\231\202", E_SEMI},
+    {"mdash", "\342\200\224", E_SEMI}, {"micro", "\302\265", E_SEMI|E_LEGACY},
+    {"midast", "\052", E_SEMI}, {"middot", "\302\267", E_SEMI|E_LEGACY},
+    {"minus", "\342\210\222", E_SEMI}, {"mldr", "\342\200\246", E_SEMI}, {"mu", "\316\274", E_SEMI},
+    {"nabla", "\342\210\207", E_SEMI}, {"natural", "\342\231\256", E_SEMI},
+    {"nbsp", "\302\240", E_SEMI|E_LEGACY}, {"ndash", "\342\200\223", E_SEMI},
+    {"ne", "\342\211\240", E_SEMI}, {"ni", "\342\210\213", E_SEMI},
+    {"nldr", "\342\200\245", E_SEMI}, {"not", "\302\254", E_SEMI|E_LEGACY},
+    {"notin", "\342\210\211", E_SEMI}, {"notinE", "\342\213\271\314\270", E_SEMI},
+    {"notindot", "\342\213\265\314\270", E_SEMI}, {"notinva", "\342\210\211", E_SEMI},
+    {"notinvb", "\342\213\267", E_SEMI}, {"notinvc", "\342\213\266", E_SEMI},
+    {"notni", "\342\210\214", E_SEMI}, {"notniva", "\342\210\214", E_SEMI},
+    {"notnivb", "\342\213\276", E_SEMI}, {"notnivc", "\342\213\275", E_SEMI},
+    {"nsub", "\342\212\204", E_SEMI}, {"ntilde", "\303\261", E_SEMI|E_LEGACY},
+    {"nu", "\316\275", E_SEMI}, {"num", "\043", E_SEMI}, {"numsp", "\342\200\207", E_SEMI},
+    {"oacute", "\303\263", E_SEMI|E_LEGACY}, {"ocirc", "\303\264", E_SEMI|E_LEGACY},
+    {"oelig", "\305\223", E_SEMI}, {"ograve", "\303\262", E_SEMI|E_LEGACY},
+    {"oline", "\342\200\276", E_SEMI}, {"omega", "\317\211", E_SEMI},
+    {"omicron", "\316\277", E_SEMI}, {"oplus", "\342\212\225", E_SEMI},
+    {"or", "\342\210\250", E_SEMI}, {"ordf", "\302\252", E_SEMI|E_LEGACY},
+    {"ordm", "\302\272", E_SEMI|E_LEGACY}, {"oslash", "\303\270", E_SEMI|E_LEGACY},
+    {"otilde", "\303\265", E_SEMI|E_LEGACY}, {"otimes", "\342\212\227", E_SEMI},
+    {"ouml", "\303\266", E_SEMI|E_LEGACY}, {"para", "\302\266", E_SEMI|E_LEGACY},
+    {"parallel", "\342\210\245", E_SEMI}, {"part", "\342\210\202", E_SEMI},
+    {"percnt", "\045", E_SEMI}, {"period", "\056", E_SEMI}, {"permil", "\342\200\260", E_SEMI},
+    {"perp", "\342\212\245", E_SEMI}, {"phi", "\317\206", E_SEMI},
+    {"phone", "\342\230\216", E_SEMI}, {"pi", "\317\200", E_SEMI}, {"piv", "\317\226", E_SEMI},
+    {"plus", "\053", E_SEMI}, {"plusmn", "\302\261", E_SEMI|E_LEGACY}, {"pm", "\302\261", E_SEMI},
+    {"pound", "\302\243", E_SEMI|E_LEGACY}, {"prime", "\342\200\262", E_SEMI},
+    {"prod", "\342\210\217", E_SEMI}, {"prop", "\342\210\235", E_SEMI}, {"psi", "\317\210", E_SEMI},
+    {"puncsp", "\342\200\210", E_SEMI}, {"quest", "\077", E_SEMI},
+    {"quot", "\042", E_SEMI|E_LEGACY}, {"rArr", "\342\207\222", E_SEMI},
+    {"radic", "\342\210\232", E_SEMI}, {"rang", "\342\237\251", E_SEMI},
+    {"raquo", "\302\273", E_SEMI|E_LEGACY}, {"rarr", "\342\206\222", E_SEMI},
+    {"rbrace", "\175", E_SEMI}, {"rbrack", "\135", E_SEMI}, {"rceil", "\342\214\211", E_SEMI},
+    {"rcub", "\175", E_SEMI}, {"rdquo", "\342\200\235", E_SEMI}, {"rdquor", "\342\200\235", E_SEMI},
+    {"real", "\342\204\234", E_SEMI}, {"reg", "\302\256", E_SEMI|E_LEGACY},
+    {"rfloor", "\342\214\213", E_SEMI}, {"rho", "\317\201", E_SEMI},
+    {"rlm", "\342\200\217", E_SEMI}, {"rpar", "\051", E_SEMI}, {"rsaquo", "\342\200\272", E_SEMI},
+    {"rsqb", "\135", E_SEMI}, {"rsquo", "\342\200\231", E_SEMI}, {"rsquor", "\342\200\231", E_SEMI},
+    {"sbquo", "\342\200\232", E_SEMI}, {"scaron", "\305\241", E_SEMI},
+    {"sdot", "\342\213\205", E_SEMI}, {"sect", "\302\247", E_SEMI|E_LEGACY},
+    {"semi", "\073", E_SEMI}, {"sharp", "\342\231\257", E_SEMI},
+    {"shy", "\302\255", E_SEMI|E_LEGACY}, {"sigma", "\317\203", E_SEMI},
+    {"sigmaf", "\317\202", E_SEMI}, {"sim", "\342\210\274", E_SEMI},
+    {"smile", "\342\214\243", E_SEMI}, {"sol", "\057", E_SEMI}, {"spades", "\342\231\240", E_SEMI},
+    {"spadesuit", "\342\231\240", E_SEMI}, {"squ", "\342\226\241", E_SEMI},
+    {"square", "\342\226\241", E_SEMI}, {"star", "\342\230\206", E_SEMI},
+    {"starf", "\342\230\205", E_SEMI}, {"strns", "\302\257", E_SEMI},
+    {"sub", "\342\212\202", E_SEMI}, {"sube", "\342\212\206", E_SEMI},
+    {"sum", "\342\210\221", E_SEMI}, {"sung", "\342\231\252", E_SEMI},
+    {"sup", "\342\212\203", E_SEMI}, {"sup1", "\302\271", E_SEMI|E_LEGACY},
+    {"sup2", "\302\262", E_SEMI|E_LEGACY}, {"sup3", "\302\263", E_SEMI|E_LEGACY},
+    {"supe", "\342\212\207", E_SEMI}, {"szlig", "\303\237", E_SEMI|E_LEGACY},
+    {"tau", "\317\204", E_SEMI}, {"there4", "\342\210\264", E_SEMI}, {"theta", "\316\270", E_SEMI},
+    {"thetasym", "\317\221", E_SEMI}, {"thinsp", "\342\200\211", E_SEMI},
+    {"thorn", "\303\276", E_SEMI|E_LEGACY}, {"tilde", "\313\234", E_SEMI},
+    {"times", "\303\227", E_SEMI|E_LEGACY}, {"timesb", "\342\212\240", E_SEMI},
+    {"timesbar", "\342\250\261", E_SEMI}, {"timesd", "\342\250\260", E_SEMI},
+    {"trade", "\342\204\242", E_SEMI}, {"uArr", "\342\207\221", E_SEMI},
+    {"uacute", "\303\272", E_SEMI|E_LEGACY}, {"uarr", "\342\206\221", E_SEMI},
+    {"ucirc", "\303\273", E_SEMI|E_LEGACY}, {"ugrave", "\303\271", E_SEMI|E_LEGACY},
+    {"uml", "\302\250", E_SEMI|E_LEGACY}, {"upsih", "\317\222", E_SEMI},
+    {"upsilon", "\317\205", E_SEMI}, {"uuml", "\303\274", E_SEMI|E_LEGACY},
+    {"verbar", "\174", E_SEMI}, {"vert", "\174", E_SEMI}, {"weierp", "\342\204\230", E_SEMI},
+    {"xi", "\316\276", E_SEMI}, {"yacute", "\303\275", E_SEMI|E_LEGACY},
+    {"yen", "\302\245", E_SEMI|E_LEGACY}, {"yuml", "\303\277", E_SEMI|E_LEGACY},
+    {"zeta", "\316\266", E_SEMI}, {"zwj", "\342\200\215", E_SEMI}, {"zwnj", "\342\200\214", E_SEMI},
+};
+
+static int entity_cmp(const uint32_t *name, size_t n, const char *e) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ec = (unsigned char)e[i];
+        if (ec == 0) return 1;
+        if (name[i] != ec) return name[i] < ec ? -1 : 1;
+    }
+    return e[n] ? -1 : 0;
+}
+
+/* The entity whose name is the n code points at name and whose flags meet want, or NULL. */
+static const entity *entity_find(const uint32_t *name, size_t n, unsigned want) {
+    size_t lo = 0, hi = sizeof k_entities / sizeof k_entities[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = entity_cmp(name, n, k_entities[mid].name);
+        if (c == 0) return (k_entities[mid].flags & want) ? &k_entities[mid] : NULL;
+        if (c < 0) hi = mid; else lo = mid + 1;
+    }
+    return NULL;
+}
+
+/* Bytes 0x80..0x9F read as Windows-1252; its five holes stay as they are, as in ftfy's
+ * "sloppy-windows-1252" and html's _invalid_charrefs. */
+static const uint16_t k_cp1252[32] = {
+    0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+    0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F,
+    0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+    0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
+};
+
+/* The replacement html.unescape gives a numeric reference (num saturates above
+ * 0x10FFFF); writes 0 or 1 code point to *out and returns how many. */
+static int charref_value(uint64_t num, uint32_t *out) {
+    if (num == 0) { *out = 0xFFFD; return 1; }
+    if (num == 0x0D) { *out = 0x0D; return 1; }
+    if (num >= 0x80 && num <= 0x9F) { *out = k_cp1252[num - 0x80]; return 1; }
+    if ((num >= 0xD800 && num <= 0xDFFF) || num > 0x10FFFF) { *out = 0xFFFD; return 1; }
+    if ((num >= 0x01 && num <= 0x08) || num == 0x0B || (num >= 0x0E && num <= 0x1F) ||
+        num == 0x7F || (num >= 0xFDD0 && num <= 0xFDEF) || (num & 0xFFFE) == 0xFFFE)
+        return 0;
+    *out = (uint32_t)num;
+    return 1;
+}
+
+static bool is_digit(uint32_t c) { return c >= '0' && c <= '9'; }
+static bool is_hex(uint32_t c) {
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+static bool is_alnum_ascii(uint32_t c) {
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static uint32_t hex_value(uint32_t c) {
+    return is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/* Reads base-10 or base-16 digits from s[*i..n); saturates above 0x10FFFF. */
+static uint64_t read_number(const uint32_t *s, size_t n, size_t *i, int base) {
+    uint64_t v = 0;
+    while (*i < n && (base == 16 ? is_hex(s[*i]) : is_digit(s[*i]))) {
+        v = v * (uint64_t)base + hex_value(s[*i]);
+        if (v > 0x110000) v = 0x110000;
+        (*i)++;
+    }
+    return v;
+}
+
+/* Python's html.unescape: &#NNN; &#xHHH; (';' optional) and named references, where a
+ * name without its ';' may be the longest legacy name that prefixes it ("&copy2020"). */
+static void html_unescape(const uint32_t *s, size_t n, cpbuf *out) {
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] != '&') { cp_push(out, s[i++]); continue; }
+        size_t j = i + 1;
+        if (j < n && s[j] == '#') {
+            int base = 0;
+            size_t k = j + 1;
+            if (k + 1 < n && (s[k] == 'x' || s[k] == 'X') && is_hex(s[k + 1])) { base = 16; k++; }
+            else if (k < n && is_digit(s[k])) base = 10;
+            if (!base) { cp_push(out, '&'); i++; continue; }
+            uint64_t num = read_number(s, n, &k, base);
+            if (k < n && s[k] == ';') k++;
+            uint32_t c;
+            if (charref_value(num, &c)) cp_push(out, c);
+            i = k;
+            continue;
+        }
+        size_t k = j;
+        while (k < n && k - j < 32) {
+            uint32_t c = s[k];
+            if (c == '\t' || c == '\n' || c == '\f' || c == ' ' || c == '<' || c == '&' ||
+                c == '#' || c == ';')
+                break;
+            k++;
+        }
+        size_t len = k - j;
+        if (len == 0) { cp_push(out, '&'); i++; continue; }
+        bool semi = k < n && s[k] == ';';
+        const entity *e = entity_find(s + j, len, semi ? E_SEMI : E_LEGACY);
+        if (e) {
+            cp_push_utf8(out, e->val);
+        } else {
+            size_t x = semi ? len : len - 1;
+            for (; x >= 2; x--)
+                if ((e = entity_find(s + j, x, E_LEGACY))) break;
+            if (e) {
+                cp_push_utf8(out, e->val);
+                cp_append(out, s + j + x, len - x);
+            } else {
+                cp_push(out, '&');
+                cp_append(out, s + j, len);
+            }
+            if (semi) cp_push(out, ';');
+        }
+        i = k + (semi ? 1 : 0);
+    }
+}
+
+/* ftfy.fixes.unescape_html: only "&#?[0-9A-Za-z]{1,24};" is decoded; names from the html5
+ * table or ftfy's upper-case forms; a numeric one only when all of it is consumed. */
+static void ftfy_unescape(const uint32_t *s, size_t n, cpbuf *out) {
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] != '&') { cp_push(out, s[i++]); continue; }
+        size_t j = i + 1;
+        bool hash = j < n && s[j] == '#';
+        if (hash) j++;
+        size_t k = j;
+        while (k < n && k - j < 24 && is_alnum_ascii(s[k])) k++;
+        if (k == j || k >= n || s[k] != ';') { cp_push(out, '&'); i++; continue; }
+        size_t len = k - j;
+        bool done = false;
+        if (!hash) {
+            const entity *e = entity_find(s + j, len, E_SEMI | E_FTFY_UPPER);
+            if (e) { cp_push_utf8(out, e->val); done = true; }
+        } else {
+            size_t p = j;
+            int base = 10;
+            if (s[p] == 'x' || s[p] == 'X') { base = 16; p++; }
+            size_t q = p;
+            uint64_t num = read_number(s, k, &q, base);
+            if (q > p && q == k) {
+                uint32_t c;
+                int m = charref_value(num, &c);
+                if (!(m && c == ';')) {  /* a decoded ';' reads as "not all consumed" */
+                    if (m) cp_push(out, c);
+                    done = true;
+                }
+            }
+        }
+        if (!done) cp_append(out, s + i, k + 1 - i);
+        i = k + 1;
+    }
+}
+
+/* ------------------------------------------------------------------ ftfy.fix_text */
+
+/* NFC (or NFKC with compat) of s[0..n) appended to out, through utf8proc. */
+static void normalize(const uint32_t *s, size_t n, bool compat, cpbuf *out) {
+    bool trivial = true;  /* below U+0300 nothing composes or decomposes canonically */
+    for (size_t i = 0; i < n && trivial; i++) trivial = s[i] < 0x300;
+    if (trivial && !compat) { cp_append(out, s, n); return; }
+    bytebuf u = {0};
+    utf8_encode(s, n, &u);
+    if (u.oom) { free(u.p); out->oom = 1; return; }
+    utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPOSE | (compat ? UTF8PROC_COMPAT : 0);
+    utf8proc_ssize_t need = utf8proc_decompose((const utf8proc_uint8_t *)u.p,
+                                               (utf8proc_ssize_t)u.n, NULL, 0, opt);
+    utf8proc_int32_t *tmp = need >= 0 ? malloc(((size_t)need + 1) * sizeof *tmp) : NULL;
+    utf8proc_ssize_t got = tmp ? utf8proc_decompose((const utf8proc_uint8_t *)u.p,
+                                                    (utf8proc_ssize_t)u.n, tmp, need, opt) : -1;
+    if (got >= 0 && got <= need) got = utf8proc_normalize_utf32(tmp, got, opt);
+    if (got < 0 || got > need) {
+        cp_append(out, s, n);  /* cannot happen for valid code points; keep the text */
+    } else {
+        for (utf8proc_ssize_t i = 0; i < got; i++) cp_push(out, (uint32_t)tmp[i]);
+    }
+    free(tmp);
+    free(u.p);
+}
+
+/* ftfy's per-character maps, composed in its order: fix_c1_controls, fix_latin_ligatures,
+ * fix_character_width, uncurl_quotes. */
+static void map_quote(uint32_t c, cpbuf *out) {
+    if (c == 0x2BC || (c >= 0x2018 && c <= 0x201B)) c = '\'';
+    else if (c >= 0x201C && c <= 0x201F) c = '"';
+    cp_push(out, c);
+}
+
+static void map_width(uint32_t c, cpbuf *out) {
+    if (c == 0x3000) { map_quote(' ', out); return; }
+    if (c >= 0xFF01 && c <= 0xFFEF) {
+        cpbuf w = {0};
+        normalize(&c, 1, true, &w);
+        if (w.oom) out->oom = 1;
+        for (size_t i = 0; i < w.n; i++) map_quote(w.v[i], out);
+        free(w.v);
+        return;
+    }
+    map_quote(c, out);
+}
+
+static const struct { uint16_t from; uint16_t to[3]; } k_ligatures[] = {
+    {0x0132, {'I', 'J'}}, {0x0133, {'i', 'j'}}, {0x0149, {0x02BC, 'n'}},
+    {0x01F1, {'D', 'Z'}}, {0x01F2, {'D', 'z'}}, {0x01F3, {'d', 'z'}},
+    {0x01C4, {'D', 0x017D}}, {0x01C5, {'D', 0x017E}}, {0x01C6, {'d', 0x017E}},
+    {0x01C7, {'L', 'J'}}, {0x01C8, {'L', 'j'}}, {0x01C9, {'l', 'j'}},
+    {0x01CA, {'N', 'J'}}, {0x01CB, {'N', 'j'}}, {0x01CC, {'n', 'j'}},
+    {0xFB00, {'f', 'f'}}, {0xFB01, {'f', 'i'}}, {0xFB02, {'f', 'l'}},
+    {0xFB03, {'f', 'f', 'i'}}, {0xFB04, {'f', 'f', 'l'}}, {0xFB05, {0x017F, 't'}},
+    {0xFB06, {'s', 't'}},
+};
+
+static void map_chars(const uint32_t *s, size_t n, cpbuf *out) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = s[i];
+        if (c >= 0x80 && c <= 0x9F) c = k_cp1252[c - 0x80];
+        bool lig = false;
+        if ((c >= 0x132 && c <= 0x1F3) || (c >= 0xFB00 && c <= 0xFB06)) {
+            for (size_t k = 0; k < sizeof k_ligatures / sizeof k_ligatures[0]; k++) {
+                if (k_ligatures[k].from != c) continue;
+                for (int m = 0; m < 3 && k_ligatures[k].to[m]; m++) map_width(k_ligatures[k].to[m], out);
+                lig = true;
+                break;
+            }
+        }
+        if (!lig) map_width(c, out);
+    }
+}
+
+/* fix_line_breaks: CRLF, CR, U+2028, U+2029 and NEL become LF. */
+static void fix_line_breaks(const uint32_t *s, size_t n, cpbuf *out) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = s[i];
+        if (c == '\r' && i + 1 < n && s[i + 1] == '\n') continue;
+        if (c == '\r' || c == 0x2028 || c == 0x2029 || c == 0x85) c = '\n';
+        cp_push(out, c);
+    }
+}
+
+/* remove_terminal_escapes: ESC '[' (digit|';')* letter, where \d is any Unicode decimal
+ * digit as in Python's re; then remove_control_chars. */
+static void remove_escapes_and_controls(const uint32_t *s, size_t n, cpbuf *out) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = s[i];
+        if (c == 0x1B && i + 1 < n && s[i + 1] == '[') {
+            size_t k = i + 2;
+            while (k < n && (s[k] == ';' ||
+                             utf8proc_category((utf8proc_int32_t)s[k]) == UTF8PROC_CATEGORY_ND))
+                k++;
+            if (k < n && ((s[k] | 0x20) >= 'a' && (s[k] | 0x20) <= 'z')) { i = k; continue; }
+        }
+        if (c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F ||
+            (c >= 0x206A && c <= 0x206F) || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC))
+            continue;
+        cp_push(out, c);
+    }
+}
+
+typedef void (*text_fix)(const uint32_t *s, size_t n, cpbuf *out);
+
+static void nfc(const uint32_t *s, size_t n, cpbuf *out) { normalize(s, n, false, out); }
+
+/* Runs one fix from *a into *b, then swaps them so *a holds the result. */
+static void apply_fix(text_fix fix, cpbuf *a, cpbuf *b) {
+    b->n = 0;
+    fix(a->v, a->n, b);
+    cpbuf t = *a;
+    *a = *b;
+    *b = t;
+    if (b->oom) a->oom = 1;
+}
+
+/* ftfy.fix_and_explain on one segment: the fixes in order until the text stops changing. */
+static void fix_segment(const uint32_t *s, size_t n, bool unescape, cpbuf *out) {
+    cpbuf a = {0}, b = {0}, prev = {0};
+    cp_append(&a, s, n);
+    for (int round = 0; round < 64 && !a.oom; round++) {  /* converges in 2 or 3 */
+        prev.n = 0;
+        cp_append(&prev, a.v, a.n);
+        if (unescape) apply_fix(ftfy_unescape, &a, &b);
+        apply_fix(map_chars, &a, &b);
+        apply_fix(fix_line_breaks, &a, &b);
+        apply_fix(remove_escapes_and_controls, &a, &b);
+        apply_fix(nfc, &a, &b);
+        if (prev.oom) a.oom = 1;
+        if (prev.n == a.n && (a.n == 0 || memcmp(prev.v, a.v, a.n * sizeof *a.v) == 0)) break;
+    }
+    if (a.oom) out->oom = 1;
+    cp_append(out, a.v, a.n);
+    free(a.v);
+    free(b.v);
+    free(prev.v);
+}
+
+/* ftfy.fix_text: line by line (a segment ends after '\n', or after 10^6 code points);
+ * HTML is not unescaped in a line holding '<' nor in any line after it. */
+static void ftfy_fix_text(const uint32_t *s, size_t n, cpbuf *out) {
+    bool unescape = true;
+    size_t pos = 0;
+    while (pos < n) {
+        size_t end = pos;
+        while (end < n && s[end] != '\n') end++;
+        if (end < n) end++;
+        if (end - pos > 1000000) end = pos + 1000000;
+        for (size_t i = pos; i < end && unescape; i++)
+            if (s[i] == '<') unescape = false;
+        fix_segment(s + pos, end - pos, unescape, out);
+        pos = end;
+    }
+}
+
+/* ------------------------------------------------------------------ whitespace, lower */
+
+/* str.isspace() of Python 3.11. */
+static bool py_isspace(uint32_t c) {
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
+           c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+           c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* Case_Ignorable, approximated: Mn Me Cf Lm Sk and the Word_Break MidLetter, MidNumLet
+ * and Single_Quote characters. */
+static bool case_ignorable(uint32_t c) {
+    switch (c) {
+    case 0x27: case 0x2E: case 0x3A: case 0xB7: case 0x387: case 0x55F: case 0x5F4:
+    case 0x2018: case 0x2019: case 0x2024: case 0x2027: case 0xFE13: case 0xFE52:
+    case 0xFE55: case 0xFF07: case 0xFF0E: case 0xFF1A:
+        return true;
+    default:
+        break;
+    }
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_ME || k == UTF8PROC_CATEGORY_CF ||
+           k == UTF8PROC_CATEGORY_LM || k == UTF8PROC_CATEGORY_SK;
+}
+
+/* Cased, approximated: Lu Ll Lt, anything with a case mapping, and the Other_Lowercase /
+ * Other_Uppercase letters that have none (ª º, squared and circled Latin capitals). */
+static bool cased(uint32_t c) {
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    if (k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT)
+        return true;
+    if (utf8proc_tolower((utf8proc_int32_t)c) != (utf8proc_int32_t)c ||
+        utf8proc_toupper((utf8proc_int32_t)c) != (utf8proc_int32_t)c)
+        return true;
+    return c == 0xAA || c == 0xBA || (c >= 0x1F130 && c <= 0x1F149) ||
+           (c >= 0x1F150 && c <= 0x1F169) || (c >= 0x1F170 && c <= 0x1F189);
+}
+
+/* str.lower(): simple mappings, plus SpecialCasing's İ -> i̇ and the final-sigma rule. */
+static void py_lower(const uint32_t *s, size_t n, cpbuf *out) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = s[i];
+        if (c == 0x130) { cp_push(out, 'i'); cp_push(out, 0x307); continue; }
+        if (c == 0x3A3) {
+            size_t j = i;
+            while (j > 0 && case_ignorable(s[j - 1])) j--;
+            bool final = j > 0 && cased(s[j - 1]);
+            if (final) {
+                size_t k = i + 1;
+                while (k < n && case_ignorable(s[k])) k++;
+                final = k == n || !cased(s[k]);
+            }
+            cp_push(out, final ? 0x3C2 : 0x3C3);
+            continue;
+        }
+        cp_push(out, (uint32_t)utf8proc_tolower((utf8proc_int32_t)c));
+    }
+}
+
+/* open_clip's _clean_lower: whitespace_clean(basic_clean(text)).lower(), as UTF-8. */
+static vc_status clean_text(const char *utf8, bytebuf *out) {
+    cpbuf a = {0}, b = {0};
+    utf8_decode((const unsigned char *)utf8, strlen(utf8), &a);
+    ftfy_fix_text(a.v, a.n, &b);
+    a.n = 0; html_unescape(b.v, b.n, &a);
+    b.n = 0; html_unescape(a.v, a.n, &b);
+    /* strip() and " ".join(text.split()) */
+    a.n = 0;
+    for (size_t i = 0; i < b.n;) {
+        if (py_isspace(b.v[i])) { i++; continue; }
+        if (a.n) cp_push(&a, ' ');
+        while (i < b.n && !py_isspace(b.v[i])) cp_push(&a, b.v[i++]);
+    }
+    b.n = 0; py_lower(a.v, a.n, &b);
+    bool oom = a.oom || b.oom;
+    if (!oom) utf8_encode(b.v, b.n, out);
+    free(a.v);
+    free(b.v);
+    if (oom || out->oom) return vc_fail(VC_ERR_OOM, "tokenizer: out of memory cleaning text");
+    return VC_OK;
+}
+
+vc_status vc_tokenizer_clean(const char *utf8, char **out) {
+    if (!utf8 || !out) return vc_fail(VC_ERR_ARG, "vc_tokenizer_clean: NULL argument");
+    *out = NULL;
+    bytebuf t = {0};
+    vc_status st = clean_text(utf8, &t);
+    if (st != VC_OK) { free(t.p); return st; }
+    if (!t.p) {
+        t.p = calloc(1, 1);
+        if (!t.p) return vc_fail(VC_ERR_OOM, "tokenizer: out of memory");
+    }
+    *out = t.p;
+    return VC_OK;
+}
+
+/* ------------------------------------------------------------------ vocabulary */
+
+typedef struct { uint64_t key; int32_t rank, merged; } pair_slot;  /* key 0: empty */
+typedef struct { uint64_t hash; uint32_t koff, klen, voff, vlen; int used; } cache_slot;
+typedef struct { int32_t rank, pos; } heap_item;
+typedef struct { int32_t *v; size_t n, cap; int oom; } i32buf;
+
+struct vc_tokenizer {
+    /* token strings, in their byte-mapped form, one per id (len -1: no token) */
+    char *pool;
+    size_t pool_n, pool_cap;
+    size_t *tok_off;
+    int32_t *tok_len;
+    int32_t n_tok;
+    int32_t *map;          /* open addressing: string -> id, -1 empty */
+    size_t map_cap;
+    pair_slot *pairs;      /* (left id, right id) -> merge rank and merged id */
+    size_t pairs_cap;
+    int32_t byte_id[256], byte_end_id[256];  /* "x" and "x</w>" for each byte */
+    int32_t sot, eot;
+    char sot_str[64], eot_str[64];
+    int16_t unbyte[512];   /* byte-mapped code point (all below 0x144) -> byte, or -1 */
+    pcre2_code *re;
+    pcre2_match_data *md;
+    /* word cache: the raw bytes of a word -> its ids */
+    cache_slot *cache;
+    size_t cache_cap, cache_n;
+    bytebuf cache_keys;
+    i32buf cache_vals;
+    /* BPE scratch */
+    int32_t *sym, *prv, *nxt;
+    size_t sym_cap;
+    heap_item *heap;
+    size_t heap_n, heap_cap;
+};
+
+static void i32_push(i32buf *b, int32_t x) {
+    if (!grow((void **)&b->v, &b->cap, b->n + 1, sizeof *b->v)) { b->oom = 1; return; }
+    b->v[b->n++] = x;
+}
+
+static uint64_t hash_bytes(const void *p, size_t n) {
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ull;  /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+static uint64_t hash_pair(uint64_t key) {
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdull;
+    key ^= key >> 33;
+    return key;
+}
+
+/* bytes_to_unicode(): printable Latin-1 bytes stand for themselves, the other 68 bytes
+ * for U+0100.. in byte order. */
+static void byte_symbols(uint32_t sym[256]) {
+    int n = 0;
+    for (int b = 0; b < 256; b++) {
+        bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+        sym[b] = printable ? (uint32_t)b : 256u + (uint32_t)n++;
+    }
+}
+
+/* vocabulary order of the 256 byte symbols: the printable ones first, then the others */
+static void byte_order(int order[256]) {
+    int k = 0;
+    for (int b = 0; b < 256; b++)
+        if ((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE) order[k++] = b;
+    for (int b = 0; b < 256; b++)
+        if (!((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE)) order[k++] = b;
+}
+
+static int32_t map_find(const vc_tokenizer *tk, const char *s, size_t n) {
+    if (!tk->map_cap) return -1;
+    size_t mask = tk->map_cap - 1;
+    for (size_t i = hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
+        int32_t id = tk->map[i];
+        if (id < 0) return -1;
+        if ((size_t)tk->tok_len[id] == n && memcmp(tk->pool + tk->tok_off[id], s, n) == 0)
+            return id;
+    }
+}
+
+/* Adds string id to the string map; false when out of memory. The caller checked that
+ * the string is not there yet. */
+static bool map_insert(vc_tokenizer *tk, int32_t id) {
+    if (2 * ((size_t)tk->n_tok + 1) > tk->map_cap) {
+        size_t nc = tk->map_cap ? 2 * tk->map_cap : 1 << 16;
+        while (2 * ((size_t)tk->n_tok + 1) > nc) nc *= 2;
+        int32_t *m = malloc(nc * sizeof *m);
+        if (!m) return false;
+        for (size_t i = 0; i < nc; i++) m[i] = -1;
+        for (size_t i = 0; i < tk->map_cap; i++) {
+            int32_t old = tk->map[i];
+            if (old < 0) continue;
+            size_t j = hash_bytes(tk->pool + tk->tok_off[old], (size_t)tk->tok_len[old]) & (nc - 1);
+            while (m[j] >= 0) j = (j + 1) & (nc - 1);
+            m[j] = old;
+        }
+        free(tk->map);
+        tk->map = m;
+        tk->map_cap = nc;
+    }
+    size_t mask = tk->map_cap - 1;
+    size_t j = hash_bytes(tk->pool + tk->tok_off[id], (size_t)tk->tok_len[id]) & mask;
+    while (tk->map[j] >= 0) j = (j + 1) & mask;
+    tk->map[j] = id;
+    return true;
+}
+
+/* Stores the string of token id (ids grow by one in gzip files, arbitrary in vocab.json). */
+static bool set_token(vc_tokenizer *tk, int32_t id, const char *s, size_t n, int32_t *cap) {
+    if (id >= *cap) {
+        int32_t nc = *cap ? *cap : 1024;
+        while (nc <= id) nc *= 2;
+        size_t *o = realloc(tk->tok_off, (size_t)nc * sizeof *o);
+        if (!o) return false;
+        tk->tok_off = o;
+        int32_t *l = realloc(tk->tok_len, (size_t)nc * sizeof *l);
+        if (!l) return false;
+        tk->tok_len = l;
+        for (int32_t i = *cap; i < nc; i++) { tk->tok_len[i] = -1; tk->tok_off[i] = 0; }
+        *cap = nc;
+    }
+    if (!grow((void **)&tk->pool, &tk->pool_cap, tk->pool_n + n + 1, 1)) return false;
+    memcpy(tk->pool + tk->pool_n, s, n);
+    tk->pool[tk->pool_n + n] = 0;
+    tk->tok_off[id] = tk->pool_n;
+    tk->tok_len[id] = (int32_t)n;
+    tk->pool_n += n + 1;
+    if (id >= tk->n_tok) tk->n_tok = id + 1;
+    return true;
+}
+
+static const pair_slot *pair_find(const vc_tokenizer *tk, int32_t a, int32_t b) {
+    uint64_t key = ((uint64_t)(uint32_t)(a + 1) << 32) | (uint32_t)b;
+    size_t mask = tk->pairs_cap - 1;
+    for (size_t i = hash_pair(key) & mask;; i = (i + 1) & mask) {
+        if (tk->pairs[i].key == key) return &tk->pairs[i];
+        if (tk->pairs[i].key == 0) return NULL;
+    }
+}
+
+/* A later duplicate of a merge line replaces the earlier rank, as dict(zip(...)) does. */
+static void pair_put(vc_tokenizer *tk, int32_t a, int32_t b, int32_t rank, int32_t merged) {
+    uint64_t key = ((uint64_t)(uint32_t)(a + 1) << 32) | (uint32_t)b;
+    size_t mask = tk->pairs_cap - 1;
+    size_t i = hash_pair(key) & mask;
+    while (tk->pairs[i].key != 0 && tk->pairs[i].key != key) i = (i + 1) & mask;
+    tk->pairs[i].key = key;
+    tk->pairs[i].rank = rank;
+    tk->pairs[i].merged = merged;
+}
+
+/* One line (without its newline) from a gzip or plain file: 1, 0 at the end, -1 on error. */
+static int read_line(gzFile f, bytebuf *line, bool *had_newline) {
+    line->n = 0;
+    *had_newline = false;
+    for (;;) {
+        if (!grow((void **)&line->p, &line->cap, line->n + 4096, 1)) { line->oom = 1; return -1; }
+        if (!gzgets(f, line->p + line->n, (int)(line->cap - line->n))) {
+            int err;
+            gzerror(f, &err);
+            if (err != Z_OK && err != Z_STREAM_END) return -1;
+            return line->n ? 1 : 0;
+        }
+        line->n += strlen(line->p + line->n);
+        if (line->n > (1u << 24)) return -2;
+        if (line->n && line->p[line->n - 1] == '\n') {
+            line->p[--line->n] = 0;
+            *had_newline = true;
+            return 1;
+        }
+        if (gzeof(f)) return 1;
+    }
+}
+
+/* Splits a merge line as str.split() does for ASCII whitespace: returns the field count
+ * (up to 3) and the first two fields. */
+static int split_fields(char *s, size_t n, char **f, size_t *fl) {
+    int k = 0;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\v' || s[i] == '\f'))
+            i++;
+        if (i >= n) break;
+        size_t st = i;
+        while (i < n && !(s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\v' || s[i] == '\f'))
+            i++;
+        if (k < 2) { f[k] = s + st; fl[k] = i - st; }
+        if (++k == 3) break;
+    }
+    return k;
+}
+
+/* Builds the split pattern of SimpleTokenizer with this vocabulary's special strings. */
+static vc_status compile_pattern(vc_tokenizer *tk, const char *file) {
+    char pat[512];
+    size_t n = 0;
+    const char *sp[2] = {tk->sot_str, tk->eot_str};
+    for (int k = 0; k < 2; k++) {
+        for (const char *c = sp[k]; *c; c++) {
+            unsigned char u = (unsigned char)*c;
+            if (u < 0x80 && !((u >= '0' && u <= '9') || ((u | 0x20) >= 'a' && (u | 0x20) <= 'z')))
+                pat[n++] = '\\';
+            pat[n++] = *c;
+        }
+        pat[n++] = '|';
+    }
+    static const char rest[] = "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
+    memcpy(pat + n, rest, sizeof rest);
+    int err;
+    PCRE2_SIZE off;
+    tk->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
+                           PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS, &err, &off, NULL);
+    if (!tk->re) {
+        PCRE2_UCHAR msg[160];
+        pcre2_get_error_message(err, msg, sizeof msg);
+        return vc_fail(VC_ERR_FORMAT, "%s: special tokens give a bad split pattern: %s", file,
+                       (const char *)msg);
+    }
+    pcre2_jit_compile(tk->re, PCRE2_JIT_COMPLETE);  /* optional: interpreted if it fails */
+    tk->md = pcre2_match_data_create_from_pattern(tk->re, NULL);
+    if (!tk->md) return vc_fail(VC_ERR_OOM, "%s: out of memory", file);
+    return VC_OK;
+}
+
+/* The 512 byte symbols ("x" and "x</w>") as UTF-8 strings, in vocabulary order. */
+static void byte_symbol_string(const uint32_t sym[256], int b, bool end, char *out, size_t *n) {
+    *n = (size_t)utf8_put(sym[b], out);
+    if (end) { memcpy(out + *n, "</w>", 4); *n += 4; }
+}
+
+/* Reads the merges (the first line is a header) and fills the pair table. With have_ids
+ * (vocab.json) merged strings must already have ids; otherwise they get 512 + line index,
+ * as open_clip numbers them. produced[] marks tokens that a merge may use: byte symbols
+ * and the results of earlier merges, so ranks only ever grow along a word. */
+static vc_status read_merges(vc_tokenizer *tk, const char *file, bool have_ids, int32_t *cap,
+                             int32_t *n_elems) {
+    gzFile f = gzopen(file, "rb");
+    if (!f) return vc_fail(VC_ERR_IO, "%s: cannot open: %s", file, strerror(errno));
+    vc_status st = VC_OK;
+    bytebuf line = {0}, cat = {0};
+    uint8_t *produced = calloc((size_t)(have_ids ? tk->n_tok : 512 + N_MERGES + 2), 1);
+    tk->pairs_cap = 1 << 17;
+    tk->pairs = calloc(tk->pairs_cap, sizeof *tk->pairs);
+    if (!produced || !tk->pairs) { st = vc_fail(VC_ERR_OOM, "%s: out of memory", file); goto done; }
+    for (int b = 0; b < 256; b++) produced[tk->byte_id[b]] = produced[tk->byte_end_id[b]] = 1;
+    bool nl = false;
+    int r = read_line(f, &line, &nl);
+    if (r == -2) { st = vc_fail(VC_ERR_FORMAT, "%s: line 1 is longer than 16 MB", file); goto done; }
+    if (r < 0) goto read_error;
+    if (r == 0) { st = vc_fail(VC_ERR_FORMAT, "%s: empty file", file); goto done; }
+    int32_t elems = 0, real = 0;
+    while (elems < N_MERGES) {
+        bool prev_nl = nl;
+        r = read_line(f, &line, &nl);
+        if (r == -2) {
+            st = vc_fail(VC_ERR_FORMAT, "%s: line %ld is longer than 16 MB", file, (long)elems + 2);
+            goto done;
+        }
+        if (r < 0) goto read_error;
+        if (r == 0) {
+            /* text.split('\n') ends with '' after a final newline: one more (empty) merge */
+            if (prev_nl && !have_ids) {
+                if (!set_token(tk, 512 + elems, "", 0, cap)) goto oom;
+                elems++;
+            }
+            break;
+        }
+        long lineno = (long)elems + 2;
+        char *fld[2];
+        size_t fl[2];
+        int k = split_fields(line.p, line.n, fld, fl);
+        if (k == 0) {  /* an empty merge: it takes a rank (and an id) but never applies */
+            if (!have_ids && !set_token(tk, 512 + elems, "", 0, cap)) goto oom;
+            elems++;
+            continue;
+        }
+        if (k != 2) {
+            st = vc_fail(VC_ERR_FORMAT, "%s: line %ld is not two tokens separated by a space",
+                         file, lineno);
+            goto done;
+        }
+        int32_t a = map_find(tk, fld[0], fl[0]), b = map_find(tk, fld[1], fl[1]);
+        if (a < 0 || b < 0 || !produced[a] || !produced[b]) {
+            st = vc_fail(VC_ERR_FORMAT, "%s: line %ld: merge \"%.*s %.*s\" uses a token that no "
+                         "earlier line makes (corrupt or not a CLIP BPE file?)", file, lineno,
+                         (int)(fl[0] > 40 ? 40 : fl[0]), fld[0], (int)(fl[1] > 40 ? 40 : fl[1]), fld[1]);
+            goto done;
+        }
+        cat.n = 0;
+        bb_append(&cat, fld[0], fl[0]);
+        bb_append(&cat, fld[1], fl[1]);
+        if (cat.oom) goto oom;
+        int32_t m = map_find(tk, cat.p, cat.n);
+        if (have_ids) {
+            if (m < 0) {
+                st = vc_fail(VC_ERR_FORMAT, "%s: line %ld: merged token \"%.*s\" is not in vocab.json",
+                             file, lineno, (int)(cat.n > 80 ? 80 : cat.n), cat.p);
+                goto done;
+            }
+        } else {
+            if (m >= 0) {
+                st = vc_fail(VC_ERR_FORMAT, "%s: line %ld: token \"%.*s\" is made twice", file,
+                             lineno, (int)(cat.n > 80 ? 80 : cat.n), cat.p);
+                goto done;
+            }
+            m = 512 + elems;
+            if (!set_token(tk, m, cat.p, cat.n, cap) || !map_insert(tk, m)) goto oom;
+        }
+        produced[m] = 1;
+        pair_put(tk, a, b, elems, m);
+        elems++;
+        real++;
+    }
+    if (real == 0) st = vc_fail(VC_ERR_FORMAT, "%s: no merges (not a CLIP BPE file?)", file);
+    *n_elems = elems;
+    goto done;
+read_error:
+    if (line.oom) goto oom;
+    {
+        int err;
+        const char *msg = gzerror(f, &err);
+        st = vc_fail(VC_ERR_IO, "%s: cannot read: %s", file,
+                     err == Z_ERRNO ? strerror(errno) : msg);
+    }
+    goto done;
+oom:
+    st = vc_fail(VC_ERR_OOM, "%s: out of memory", file);
+done:
+    gzclose(f);
+    free(line.p);
+    free(cat.p);
+    free(produced);
+    return st;
+}
+
+static vc_status load_bpe_file(vc_tokenizer *tk, const char *file) {
+    uint32_t sym[256];
+    int order[256];
+    byte_symbols(sym);
+    byte_order(order);
+    int32_t cap = 0;
+    for (int half = 0; half < 2; half++) {
+        for (int k = 0; k < 256; k++) {
+            char s[8];
+            size_t n;
+            int32_t id = half * 256 + k;
+            byte_symbol_string(sym, order[k], half == 1, s, &n);
+            if (!set_token(tk, id, s, n, &cap) || !map_insert(tk, id))
+                return vc_fail(VC_ERR_OOM, "%s: out of memory", file);
+            if (half) tk->byte_end_id[order[k]] = id; else tk->byte_id[order[k]] = id;
+        }
+    }
+    int32_t elems = 0;
+    vc_status st = read_merges(tk, file, false, &cap, &elems);
+    if (st != VC_OK) return st;
+    snprintf(tk->sot_str, sizeof tk->sot_str, "<start_of_text>");
+    snprintf(tk->eot_str, sizeof tk->eot_str, "<end_of_text>");
+    tk->sot = 512 + elems;
+    tk->eot = tk->sot + 1;
+    if (!set_token(tk, tk->sot, tk->sot_str, strlen(tk->sot_str), &cap) ||
+        !set_token(tk, tk->eot, tk->eot_str, strlen(tk->eot_str), &cap))
+        return vc_fail(VC_ERR_OOM, "%s: out of memory", file);
+    if (map_find(tk, tk->sot_str, strlen(tk->sot_str)) < 0 && !map_insert(tk, tk->sot))
+        return vc_fail(VC_ERR_OOM, "%s: out of memory", file);
+    if (map_find(tk, tk->eot_str, strlen(tk->eot_str)) < 0 && !map_insert(tk, tk->eot))
+        return vc_fail(VC_ERR_OOM, "%s: out of memory", file);
+    return compile_pattern(tk, file);
+}
+
+static char *read_whole(const char *file, size_t *n) {
+    FILE *f = fopen(file, "rb");
+    if (!f) return NULL;
+    bytebuf b = {0};
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) bb_append(&b, chunk, got);
+    int bad = ferror(f) || b.oom;
+    fclose(f);
+    if (bad) { free(b.p); errno = b.oom ? ENOMEM : EIO; return NULL; }
+    if (!b.p) b.p = calloc(1, 1);
+    *n = b.n;
+    return b.p;
+}
+
+static vc_status load_hf(vc_tokenizer *tk, const char *merges, const char *vocab) {
+    size_t n = 0;
+    char *text = read_whole(vocab, &n);
+    if (!text) return vc_fail(VC_ERR_IO, "%s: cannot read: %s", vocab, strerror(errno));
+    cJSON *root = cJSON_ParseWithLength(text, n);
+    free(text);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return vc_fail(VC_ERR_FORMAT, "%s: not a JSON object of token ids", vocab);
+    }
+    vc_status st = VC_OK;
+    int32_t cap = 0;
+    for (cJSON *e = root->child; e; e = e->next) {
+        double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
+        if (!e->string || v < 0 || v >= (1 << 22) || v != (double)(int32_t)v) {
+            st = vc_fail(VC_ERR_FORMAT, "%s: \"%.60s\" has no valid token id", vocab,
+                         e->string ? e->string : "");
+            goto done;
+        }
+        int32_t id = (int32_t)v;
+        size_t len = strlen(e->string);
+        if ((id < cap && tk->tok_len[id] >= 0) || map_find(tk, e->string, len) >= 0) {
+            st = vc_fail(VC_ERR_FORMAT, "%s: id %d or token \"%.60s\" appears twice", vocab, id,
+                         e->string);
+            goto done;
+        }
+        if (!set_token(tk, id, e->string, len, &cap) || !map_insert(tk, id)) {
+            st = vc_fail(VC_ERR_OOM, "%s: out of memory", vocab);
+            goto done;
+        }
+    }
+    uint32_t sym[256];
+    byte_symbols(sym);
+    for (int b = 0; b < 256; b++) {
+        for (int end = 0; end < 2; end++) {
+            char s[8];
+            size_t len;
+            byte_symbol_string(sym, b, end, s, &len);
+            int32_t id = map_find(tk, s, len);
+            if (id < 0) {
+                st = vc_fail(VC_ERR_FORMAT, "%s: byte symbol \"%.*s\" is missing", vocab, (int)len, s);
+                goto done;
+            }
+            if (end) tk->byte_end_id[b] = id; else tk->byte_id[b] = id;
+        }
+    }
+    snprintf(tk->sot_str, sizeof tk->sot_str, "<|startoftext|>");
+    snprintf(tk->eot_str, sizeof tk->eot_str, "<|endoftext|>");
+    tk->sot = map_find(tk, tk->sot_str, strlen(tk->sot_str));
+    tk->eot = map_find(tk, tk->eot_str, strlen(tk->eot_str));
+    if (tk->sot < 0 || tk->eot < 0) {
+        st = vc_fail(VC_ERR_FORMAT, "%s: has no \"<|startoftext|>\" or \"<|endoftext|>\"", vocab);
+        goto done;
+    }
+    int32_t elems = 0;
+    st = read_merges(tk, merges, true, &cap, &elems);
+    if (st == VC_OK) st = compile_pattern(tk, vocab);
+done:
+    cJSON_Delete(root);
+    return st;
+}
+
+static bool is_file(const char *p) {
+    struct stat s;
+    return stat(p, &s) == 0 && S_ISREG(s.st_mode);
+}
+
+void vc_tokenizer_free(vc_tokenizer *tk) {
+    if (!tk) return;
+    free(tk->pool);
+    free(tk->tok_off);
+    free(tk->tok_len);
+    free(tk->map);
+    free(tk->pairs);
+    if (tk->md) pcre2_match_data_free(tk->md);
+    if (tk->re) pcre2_code_free(tk->re);
+    free(tk->cache);
+    free(tk->cache_keys.p);
+    free(tk->cache_vals.v);
+    free(tk->sym);
+    free(tk->prv);
+    free(tk->nxt);
+    free(tk->heap);
+    free(tk);
+}
+
+vc_status vc_tokenizer_load(vc_tokenizer **out, const char *path) {
+    if (!out || !path) return vc_fail(VC_ERR_ARG, "vc_tokenizer_load: NULL argument");
+    *out = NULL;
+    struct stat s;
+    if (stat(path, &s) != 0) return vc_fail(VC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t plen = strlen(path);
+    char *a = malloc(plen + 64), *b = malloc(plen + 64);
+    vc_tokenizer *tk = calloc(1, sizeof *tk);
+    vc_status st = VC_OK;
+    if (!a || !b || !tk) { st = vc_fail(VC_ERR_OOM, "%s: out of memory", path); goto done; }
+    if (S_ISDIR(s.st_mode)) {
+        snprintf(a, plen + 64, "%s/bpe_simple_vocab_16e6.txt.gz", path);
+        if (is_file(a)) { st = load_bpe_file(tk, a); goto done; }
+        snprintf(a, plen + 64, "%s/merges.txt", path);
+        snprintf(b, plen + 64, "%s/vocab.json", path);
+        if (is_file(a) && is_file(b)) { st = load_hf(tk, a, b); goto done; }
+        st = vc_fail(VC_ERR_IO, "%s: holds neither bpe_simple_vocab_16e6.txt.gz nor merges.txt "
+                     "+ vocab.json (run `make vocab`)", path);
+        goto done;
+    }
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t dirlen = (size_t)(base - path);
+    if (strcmp(base, "vocab.json") == 0 || strcmp(base, "merges.txt") == 0) {
+        snprintf(a, plen + 64, "%.*smerges.txt", (int)dirlen, path);
+        snprintf(b, plen + 64, "%.*svocab.json", (int)dirlen, path);
+        if (!is_file(a) || !is_file(b)) {
+            st = vc_fail(VC_ERR_IO, "%s: a Hugging Face vocabulary needs both %s and %s", path, a, b);
+            goto done;
+        }
+        st = load_hf(tk, a, b);
+        goto done;
+    }
+    st = load_bpe_file(tk, path);
+done:
+    free(a);
+    free(b);
+    if (st == VC_OK) {
+        uint32_t sym[256];
+        byte_symbols(sym);
+        for (int k = 0; k < 512; k++) tk->unbyte[k] = -1;
+        for (int k = 0; k < 256; k++) tk->unbyte[sym[k]] = (int16_t)k;
+        *out = tk;
+    } else {
+        vc_tokenizer_free(tk);
+    }
+    return st;
+}
+
+int32_t vc_tokenizer_sot(const vc_tokenizer *tk) { return tk->sot; }
+int32_t vc_tokenizer_eot(const vc_tokenizer *tk) { return tk->eot; }
+int32_t vc_tokenizer_vocab_size(const vc_tokenizer *tk) { return tk->n_tok; }
+
+int32_t vc_tokenizer_token_id(const vc_tokenizer *tk, const char *token) {
+    return tk && token ? map_find(tk, token, strlen(token)) : -1;
+}
+
+/* ------------------------------------------------------------------ BPE */
+
+static bool heap_less(heap_item x, heap_item y) {
+    return x.rank < y.rank || (x.rank == y.rank && x.pos < y.pos);
+}
+
+static bool heap_push(vc_tokenizer *tk, int32_t rank, int32_t pos) {
+    if (!grow((void **)&tk->heap, &tk->heap_cap, tk->heap_n + 1, sizeof *tk->heap)) return false;
+    size_t i = tk->heap_n++;
+    heap_item it = {rank, pos};
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!heap_less(it, tk->heap[p])) break;
+        tk->heap[i] = tk->heap[p];
+        i = p;
+    }
+    tk->heap[i] = it;
+    return true;
+}
+
+static heap_item heap_pop(vc_tokenizer *tk) {
+    heap_item top = tk->heap[0], last = tk->heap[--tk->heap_n];
+    size_t i = 0, n = tk->heap_n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && heap_less(tk->heap[c + 1], tk->heap[c])) c++;
+        if (!heap_less(tk->heap[c], last)) break;
+        tk->heap[i] = tk->heap[c];
+        i = c;
+    }
+    if (n) tk->heap[i] = last;
+    return top;
+}
+
+static bool push_pair(vc_tokenizer *tk, int32_t pos) {
+    int32_t q = tk->nxt[pos];
+    if (q < 0) return true;
+    const pair_slot *p = pair_find(tk, tk->sym[pos], tk->sym[q]);
+    return !p || heap_push(tk, p->rank, pos);
+}
+
+/* SimpleTokenizer.bpe on the bytes of one word: repeatedly merge every occurrence of the
+ * lowest-ranked adjacent pair, left to right. A heap of (rank, position) gives the same
+ * order: merges only make pairs of higher rank (read_merges checks this), and within one
+ * rank the positions come out left to right, stale entries being skipped. */
+static vc_status bpe_word(vc_tokenizer *tk, const unsigned char *w, size_t m, i32buf *out) {
+    if (m > INT32_MAX / 2) return vc_fail(VC_ERR_ARG, "tokenizer: word of %zu bytes", m);
+    if (m > tk->sym_cap) {
+        size_t nc = m < 64 ? 64 : m;
+        int32_t *p[3] = {realloc(tk->sym, nc * sizeof(int32_t)), NULL, NULL};
+        if (p[0]) tk->sym = p[0];
+        if (p[0] && (p[1] = realloc(tk->prv, nc * sizeof(int32_t)))) tk->prv = p[1];
+        if (p[1] && (p[2] = realloc(tk->nxt, nc * sizeof(int32_t)))) tk->nxt = p[2];
+        if (!p[2]) goto oom;
+        tk->sym_cap = nc;
+    }
+    for (size_t i = 0; i < m; i++) {
+        tk->sym[i] = i + 1 == m ? tk->byte_end_id[w[i]] : tk->byte_id[w[i]];
+        tk->prv[i] = (int32_t)i - 1;
+        tk->nxt[i] = i + 1 < m ? (int32_t)i + 1 : -1;
+    }
+    tk->heap_n = 0;
+    for (size_t i = 0; i + 1 < m; i++)
+        if (!push_pair(tk, (int32_t)i)) goto oom;
+    while (tk->heap_n) {
+        heap_item it = heap_pop(tk);
+        int32_t p = it.pos, q = tk->nxt[p];
+        if (tk->sym[p] < 0 || q < 0) continue;
+        const pair_slot *ps = pair_find(tk, tk->sym[p], tk->sym[q]);
+        if (!ps || ps->rank != it.rank) continue;  /* stale: a neighbour changed */
+        tk->sym[p] = ps->merged;
+        tk->sym[q] = -1;
+        tk->nxt[p] = tk->nxt[q];
+        if (tk->nxt[q] >= 0) tk->prv[tk->nxt[q]] = p;
+        if (tk->prv[p] >= 0 && !push_pair(tk, tk->prv[p])) goto oom;
+        if (!push_pair(tk, p)) goto oom;
+    }
+    for (int32_t p = 0; p >= 0; p = tk->nxt[p]) i32_push(out, tk->sym[p]);
+    if (out->oom) goto oom;
+    return VC_OK;
+oom:
+    return vc_fail(VC_ERR_OOM, "tokenizer: out of memory in BPE");
+}
+
+/* The ids of one word through the cache (SimpleTokenizer.cache); the cache is emptied
+ * when it holds CACHE_MAX_WORDS words so memory stays bounded over millions of captions. */
+static vc_status word_ids(vc_tokenizer *tk, const unsigned char *w, size_t m, i32buf *out) {
+    if (!tk->cache) {
+        tk->cache_cap = 2 * CACHE_MAX_WORDS;
+        tk->cache = calloc(tk->cache_cap, sizeof *tk->cache);
+        if (!tk->cache) return vc_fail(VC_ERR_OOM, "tokenizer: out of memory");
+    }
+    uint64_t h = hash_bytes(w, m);
+    size_t mask = tk->cache_cap - 1, i = h & mask;
+    for (; tk->cache[i].used; i = (i + 1) & mask) {
+        cache_slot *c = &tk->cache[i];
+        if (c->hash == h && c->klen == m && memcmp(tk->cache_keys.p + c->koff, w, m) == 0) {
+            for (uint32_t k = 0; k < c->vlen; k++) i32_push(out, tk->cache_vals.v[c->voff + k]);
+            return out->oom ? vc_fail(VC_ERR_OOM, "tokenizer: out of memory") : VC_OK;
+        }
+    }
+    size_t before = out->n;
+    vc_status st = bpe_word(tk, w, m, out);
+    if (st != VC_OK || m > 256) return st;  /* long words are rare: not worth caching */
+    if (tk->cache_n >= CACHE_MAX_WORDS) {
+        memset(tk->cache, 0, tk->cache_cap * sizeof *tk->cache);
+        tk->cache_n = 0;
+        tk->cache_keys.n = 0;
+        tk->cache_vals.n = 0;
+        for (i = h & mask; tk->cache[i].used; i = (i + 1) & mask) {}
+    }
+    cache_slot c = {h, (uint32_t)tk->cache_keys.n, (uint32_t)m, (uint32_t)tk->cache_vals.n,
+                    (uint32_t)(out->n - before), 1};
+    bb_append(&tk->cache_keys, w, m);
+    for (size_t k = before; k < out->n; k++) i32_push(&tk->cache_vals, out->v[k]);
+    if (tk->cache_keys.oom || tk->cache_vals.oom) {  /* the cache is optional: just drop it */
+        memset(tk->cache, 0, tk->cache_cap * sizeof *tk->cache);
+        tk->cache_n = tk->cache_keys.n = tk->cache_vals.n = 0;
+        tk->cache_keys.oom = tk->cache_vals.oom = 0;
+        return VC_OK;
+    }
+    tk->cache[i] = c;
+    tk->cache_n++;
+    return VC_OK;
+}
+
+/* SimpleTokenizer.encode, stopping once limit ids are out (the rest would be cut). */
+static vc_status encode_ids(vc_tokenizer *tk, const char *utf8, i32buf *out, size_t limit) {
+    bytebuf t = {0};
+    vc_status st = clean_text(utf8, &t);
+    size_t start = 0;
+    while (st == VC_OK && start < t.n && out->n < limit) {
+        int rc = pcre2_match(tk->re, (PCRE2_SPTR)t.p, t.n, start, PCRE2_NO_UTF_CHECK, tk->md, NULL);
+        if (rc == PCRE2_ERROR_NOMATCH) break;
+        if (rc < 0) { st = vc_fail(VC_ERR_ARG, "tokenizer: pattern match failed (%d)", rc); break; }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(tk->md);
+        size_t a = ov[0], b = ov[1];
+        if (b <= a) { start = a + 1; continue; }  /* the pattern never matches empty */
+        const unsigned char *w = (const unsigned char *)t.p + a;
+        size_t m = b - a;
+        if (m == strlen(tk->sot_str) && memcmp(w, tk->sot_str, m) == 0) i32_push(out, tk->sot);
+        else if (m == strlen(tk->eot_str) && memcmp(w, tk->eot_str, m) == 0) i32_push(out, tk->eot);
+        else st = word_ids(tk, w, m, out);
+        if (out->oom) st = vc_fail(VC_ERR_OOM, "tokenizer: out of memory");
+        start = b;
+    }
+    free(t.p);
+    return st;
+}
+
+vc_status vc_tokenizer_encode(vc_tokenizer *tk, const char *utf8, int32_t **ids, int *n) {
+    if (!tk || !utf8 || !ids || !n) return vc_fail(VC_ERR_ARG, "vc_tokenizer_encode: NULL argument");
+    *ids = NULL;
+    *n = 0;
+    i32buf out = {0};
+    vc_status st = encode_ids(tk, utf8, &out, (size_t)INT32_MAX);
+    if (st != VC_OK) { free(out.v); return st; }
+    if (!out.v) {
+        out.v = malloc(sizeof *out.v);
+        if (!out.v) return vc_fail(VC_ERR_OOM, "tokenizer: out of memory");
+    }
+    *ids = out.v;
+    *n = (int)out.n;
+    return VC_OK;
+}
+
+vc_status vc_tokenize(vc_tokenizer *tk, const char *utf8, int32_t *ids, int context_len, int *n_out) {
+    if (n_out) *n_out = 0;
+    if (!tk || !utf8 || !ids) return vc_fail(VC_ERR_ARG, "vc_tokenize: NULL argument");
+    if (context_len < 1) return vc_fail(VC_ERR_ARG, "vc_tokenize: context length %d", context_len);
+    size_t C = (size_t)context_len;
+    i32buf bpe = {0};
+    vc_status st = encode_ids(tk, utf8, &bpe, C);  /* C - 1 ids already decide the row */
+    if (st != VC_OK) { free(bpe.v); return st; }
+    memset(ids, 0, C * sizeof *ids);
+    size_t n;
+    if (bpe.n + 2 <= C) {
+        ids[0] = tk->sot;
+        for (size_t i = 0; i < bpe.n; i++) ids[1 + i] = bpe.v[i];
+        ids[bpe.n + 1] = tk->eot;
+        n = bpe.n + 2;
+    } else {  /* tokens[:C], then tokens[-1] = eot */
+        ids[0] = tk->sot;
+        for (size_t i = 1; i < C; i++) ids[i] = bpe.v[i - 1];
+        ids[C - 1] = tk->eot;
+        n = C;
+    }
+    free(bpe.v);
+    if (n_out) *n_out = (int)n;
+    return VC_OK;
+}
+
+vc_status vc_tokenizer_decode(const vc_tokenizer *tk, const int32_t *ids, int n, char **out) {
+    if (!tk || (!ids && n > 0) || !out || n < 0) return vc_fail(VC_ERR_ARG, "vc_tokenizer_decode: bad argument");
+    *out = NULL;
+    bytebuf raw = {0}, res = {0};
+    cpbuf cps = {0};
+    vc_status st = VC_OK;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= tk->n_tok || tk->tok_len[ids[i]] < 0) {
+            st = vc_fail(VC_ERR_ARG, "vc_tokenizer_decode: id %d at %d is not in the vocabulary", ids[i], i);
+            goto done;
+        }
+        cps.n = 0;
+        const char *s = tk->pool + tk->tok_off[ids[i]];
+        utf8_decode((const unsigned char *)s, (size_t)tk->tok_len[ids[i]], &cps);
+        for (size_t k = 0; k < cps.n; k++) {
+            /* every character of a CLIP token is a byte symbol; others (a foreign
+             * vocab.json) read as '?' */
+            int16_t u = cps.v[k] < 512 ? tk->unbyte[cps.v[k]] : -1;
+            char byte = u >= 0 ? (char)u : '?';
+            bb_append(&raw, &byte, 1);
+        }
+    }
+    cps.n = 0;
+    utf8_decode((const unsigned char *)(raw.p ? raw.p : ""), raw.n, &cps);
+    utf8_encode(cps.v, cps.n, &res);
+    if (raw.oom || cps.oom || res.oom) { st = vc_fail(VC_ERR_OOM, "tokenizer: out of memory"); goto done; }
+    if (!res.p) bb_append(&res, "", 0);
+    /* "</w>" -> " " in place */
+    size_t w = 0;
+    for (size_t r = 0; r < res.n;) {
+        if (res.n - r >= 4 && memcmp(res.p + r, "</w>", 4) == 0) { res.p[w++] = ' '; r += 4; }
+        else res.p[w++] = res.p[r++];
+    }
+    res.p[w] = 0;
+    *out = res.p;
+    res.p = NULL;
+done:
+    free(raw.p);
+    free(res.p);
+    free(cps.v);
+    return st;
+}
