@@ -182,22 +182,22 @@ vc_var *vc_concat(vc_tape *t, int n, vc_var *const *xs, int axis) {
     return out;
 }
 
-vc_status vc_split(vc_tape *t, vc_var *x, int axis, int n, const int64_t *sizes, vc_var **outs) {
+vc_status vc_split_sizes(vc_tape *t, vc_var *x, int axis, int n, const int64_t *sizes, vc_var **outs) {
     for (int i = 0; i < n; i++) outs[i] = NULL;
     if (vc_tape_bad(t, 1, &x)) return t->status;
     int a;
-    vc_status s = vc_axis("split", axis, x->val.ndim, &a);
+    vc_status s = vc_axis("split_sizes", axis, x->val.ndim, &a);
     if (s) return (vc_tape_fail(t, s), s);
     int64_t total = 0;
     for (int i = 0; i < n; i++) {
         if (sizes[i] < 0) {
-            vc_fail(VC_ERR_ARG, "op split: part %d has negative size %lld", i, (long long)sizes[i]);
+            vc_fail(VC_ERR_ARG, "op split_sizes: part %d has negative size %lld", i, (long long)sizes[i]);
             return (vc_tape_fail(t, VC_ERR_ARG), VC_ERR_ARG);
         }
         total += sizes[i];
     }
     if (total != x->val.ne[a]) {
-        vc_fail(VC_ERR_SHAPE, "op split: sizes add up to %lld but axis %d has %lld", (long long)total, axis,
+        vc_fail(VC_ERR_SHAPE, "op split_sizes: sizes add up to %lld but axis %d has %lld", (long long)total, axis,
                 (long long)x->val.ne[a]);
         return (vc_tape_fail(t, VC_ERR_SHAPE), VC_ERR_SHAPE);
     }

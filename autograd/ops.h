@@ -73,7 +73,7 @@ vc_var *vc_slice(vc_tape *t, vc_var *x, int axis, int64_t start, int64_t len);
 vc_var *vc_concat(vc_tape *t, int n, vc_var *const *xs, int axis);
 /* Splits x along axis into n parts of the given sizes; writes outs[n]. Returns
  * VC_OK or the tape's error. */
-vc_status vc_split(vc_tape *t, vc_var *x, int axis, int n, const int64_t *sizes, vc_var **outs);
+vc_status vc_split_sizes(vc_tape *t, vc_var *x, int axis, int n, const int64_t *sizes, vc_var **outs);
 /* Rows of table [V, D] picked by integer idx [N...] -> [N..., D]
  * (embedding lookup); repeated indices accumulate gradient. */
 vc_var *vc_gather_rows(vc_tape *t, vc_var *table, const vc_tensor *idx);

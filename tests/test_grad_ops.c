@@ -149,7 +149,7 @@ static vc_var *b_concat(vc_tape *t, vc_var **x, const case_s *c) { return vc_con
 static vc_var *b_split(vc_tape *t, vc_var **x, const case_s *c) {
     vc_var *parts[3];
     int64_t sizes[3] = {1, 3, 2};
-    if (vc_split(t, x[0], c->axis, 3, sizes, parts)) return NULL;
+    if (vc_split_sizes(t, x[0], c->axis, 3, sizes, parts)) return NULL;
     /* weight the parts differently so a mixed-up part shows */
     vc_var *sw[3] = {parts[2], vc_scale(t, parts[0], 3), vc_scale(t, parts[1], -1)};
     return vc_concat(t, 3, sw, c->axis);

@@ -472,7 +472,7 @@ static vc_var *attn_block(vc_tape *t, vc_var *x, vc_var *const *w, int64_t H, co
     vc_var *a = vc_layernorm(t, x, w[LN1_W], w[LN1_B], LN_EPS);
     vc_var *qkv = vc_linear(t, a, w[IN_W], w[IN_B]); /* [B,T,3D] */
     vc_var *part[3], *head[3];
-    vc_split(t, qkv, 2, 3, (int64_t[]){D, D, D}, part);
+    vc_split_sizes(t, qkv, 2, 3, (int64_t[]){D, D, D}, part);
     for (int i = 0; i < 3; i++) head[i] = vc_permute(t, vc_reshape(t, part[i], VC_DIMS(B, T, H, dh)), bhtd);
     vc_var *s = vc_scale(t, vc_matmul(t, head[0], head[1], false, true), (vc_real)(1 / sqrt((double)dh)));
     vc_var *p = vc_softmax(t, s, 3, mask);                                  /* [B,H,T,T] */
@@ -725,7 +725,7 @@ static vc_var *lstm_layer(vc_tape *t, vc_var *x, vc_var *w_ih, vc_var *w_hh, vc_
         vc_var *xt = vc_reshape(t, vc_slice(t, x, 1, s, 1), VC_DIMS(B, D));
         vc_var *gates = vc_add(t, vc_linear(t, xt, w_ih, b_ih), vc_linear(t, h, w_hh, b_hh)); /* [B,4Hd] */
         vc_var *g[4];
-        vc_split(t, gates, 1, 4, (int64_t[]){Hd, Hd, Hd, Hd}, g);
+        vc_split_sizes(t, gates, 1, 4, (int64_t[]){Hd, Hd, Hd, Hd}, g);
         vc_var *i = vc_sigmoid(t, g[0]), *f = vc_sigmoid(t, g[1]), *gg = vc_tanh(t, g[2]), *o = vc_sigmoid(t, g[3]);
         c = vc_add(t, vc_mul(t, f, c), vc_mul(t, i, gg));
         h = vc_mul(t, o, vc_tanh(t, c));
