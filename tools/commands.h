@@ -12,6 +12,15 @@ typedef struct {
     const char *summary;                /* one line: what it does */
 } vc_command;
 
+int vc_cmd_import_wds(int argc, char **argv);  /* tools/cmd_import.c */
+int vc_cmd_import_npy(int argc, char **argv);
+int vc_cmd_info(int argc, char **argv);   /* tools/cmd_info.c */
+int vc_cmd_synth(int argc, char **argv);  /* tools/cmd_synth.c */
+
+int vc_cmd_bench(int argc, char **argv);  /* tools/cmd_bench.c */
+int vc_cmd_train(int argc, char **argv);  /* tools/cmd_train.c */
+int vc_cmd_eval(int argc, char **argv);   /* tools/cmd_eval.c */
+
 /* Prints "vclip NAME: MESSAGE" to stderr; returns 1 (the failure exit code). */
 int vc_cmd_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -12,6 +12,26 @@ static int cmd_help(int argc, char **argv);
 static const vc_command commands[] = {
     {"help", cmd_help, "[COMMAND]", "show the commands, or one command's usage"},
     {"version", cmd_version, "", "print the vclip version and build configuration"},
+    {"train", vc_cmd_train, "CONFIG.ini [--set section.key=value ...] [--resume]",
+     "train a pooler contrastively (run directory: config, log.jsonl, checkpoints)"},
+    {"eval", vc_cmd_eval,
+     "CONFIG.ini [--set section.key=value ...] [--checkpoint CKPT] [--split train|val|test|all] [--json OUT]",
+     "retrieval recall (t2v, v2t) and zero-shot classification of a model"},
+    {"bench", vc_cmd_bench, "train [--model NAME --batch B --frames T --dim D --layers L --heads H --seconds S]",
+     "time training steps on random data; prints samples/s last"},
+    {"import-wds", vc_cmd_import_wds,
+     "--out DATA.h5 [--dtype f16|f32] [--splits CSV | --split-ratio TR,VA,TE --seed S] [--dim D] [--gzip N] "
+     "[--clip-model NAME] [--fps F] [--strict] [--verbose] SHARD.tar[.gz] ...",
+     "import WebDataset shards of KEY.npy (+ KEY.txt, KEY.json) frame embeddings"},
+    {"import-npy", vc_cmd_import_npy,
+     "--out DATA.h5 [--dtype f16|f32] [--split-ratio TR,VA,TE --seed S] [--dim D] [--gzip N] [--clip-model NAME] "
+     "[--fps F] [--strict] [--verbose] DIR",
+     "import a directory of KEY.npy frame embeddings (+ KEY.txt captions)"},
+    {"info", vc_cmd_info, "FILE", "validate an embeddings file (every value) and print what it holds"},
+    {"synth", vc_cmd_synth,
+     "--out DATA.h5 [--videos N] [--dim D] [--min-frames A] [--max-frames B] [--events K] [--seed S] "
+     "[--dtype f16|f32] [--gzip N]",
+     "write the synthetic dataset whose captions depend on the order of events"},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
 

@@ -14,6 +14,7 @@ vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor
                         double lr, vc_step_out *out) {
     vc_tape *t = c->tape;
     vc_tape_reset(t);
+    t->step = c->step;
     vc_tape_grad(t, true);
     t->training = true;
     vc_params_zero_grad(c->ps);

@@ -16,6 +16,7 @@ typedef struct {
     vc_adamw *opt;
     vc_tape *tape;
     double grad_clip;        /* <= 0: no clipping */
+    uint64_t step;           /* global step: selects the dropout masks */
 } vc_step_ctx;
 
 typedef struct {

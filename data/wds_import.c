@@ -1,0 +1,282 @@
+#include "wds_import.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/npy.h"
+
+#define KEY_CAP 4096
+
+bool vc_wds_member_key(const char *path, char *key, size_t key_cap, const char **ext) {
+    while (path[0] == '.' && path[1] == '/') path += 2;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strchr(base, '.');
+    if (!dot || dot == base) return false;
+    size_t n = (size_t)(dot - path);
+    if (n + 1 > key_cap) return false;
+    memcpy(key, path, n);
+    key[n] = '\0';
+    *ext = dot + 1;
+    return true;
+}
+
+static const char *base_name(const char *p) {
+    const char *b = strrchr(p, '/');
+    return b ? b + 1 : p;
+}
+
+/* ---- the --splits CSV --------------------------------------------------- */
+
+void vc_shard_splits_free(vc_shard_splits *s) {
+    for (int i = 0; i < s->n; i++) free(s->names[i]);
+    free(s->names);
+    free(s->splits);
+    memset(s, 0, sizeof *s);
+}
+
+int vc_shard_splits_find(const vc_shard_splits *s, const char *shard_path) {
+    const char *b = base_name(shard_path);
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->names[i], b) == 0) return s->splits[i];
+    return -1;
+}
+
+static char *trim(char *p) {
+    while (isspace((unsigned char)*p)) p++;
+    size_t n = strlen(p);
+    while (n && isspace((unsigned char)p[n - 1])) p[--n] = '\0';
+    return p;
+}
+
+vc_status vc_shard_splits_read(const char *path, vc_shard_splits *out) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "r");
+    if (!f) return vc_fail(VC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0, cap_n = 0;
+    bool first = true;
+    vc_status st = VC_OK;
+    while (!st && getline(&line, &cap, f) >= 0) {
+        lineno++;
+        char *t = trim(line);
+        if (!*t || *t == '#') continue;
+        char *comma = strrchr(t, ',');
+        if (!comma) {
+            st = vc_fail(VC_ERR_FORMAT, "%s:%d: expected 'shard name,split'", path, lineno);
+            break;
+        }
+        *comma = '\0';
+        char *name = trim(t), *split = trim(comma + 1);
+        for (char *c = split; *c; c++) *c = (char)tolower((unsigned char)*c);
+        bool header = first && strcmp(split, "split") == 0;
+        first = false;
+        if (header) continue;
+        int sp = vc_split_from_name(split);
+        if (sp < 0) {
+            st = vc_fail(VC_ERR_FORMAT, "%s:%d: split '%s' is not train, val or test", path, lineno, split);
+            break;
+        }
+        name = (char *)base_name(name);
+        if (!*name) {
+            st = vc_fail(VC_ERR_FORMAT, "%s:%d: empty shard name", path, lineno);
+            break;
+        }
+        if (vc_shard_splits_find(out, name) >= 0) {
+            st = vc_fail(VC_ERR_FORMAT, "%s:%d: shard '%s' is listed twice", path, lineno, name);
+            break;
+        }
+        if (out->n == cap_n) {
+            int nc = cap_n ? cap_n * 2 : 16;
+            char **nn = realloc(out->names, (size_t)nc * sizeof *nn);
+            if (nn) out->names = nn;
+            int *ns = realloc(out->splits, (size_t)nc * sizeof *ns);
+            if (ns) out->splits = ns;
+            if (!nn || !ns) {
+                st = vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+                break;
+            }
+            cap_n = nc;
+        }
+        if (!(out->names[out->n] = strdup(name))) {
+            st = vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+            break;
+        }
+        out->splits[out->n++] = sp;
+    }
+    if (!st && ferror(f)) st = vc_fail(VC_ERR_IO, "%s: read error", path);
+    free(line);
+    fclose(f);
+    if (!st && out->n == 0) st = vc_fail(VC_ERR_FORMAT, "%s: lists no shards", path);
+    if (st) vc_shard_splits_free(out);
+    return st;
+}
+
+/* ---- shards ------------------------------------------------------------- */
+
+typedef enum { MEMBER_OK, MEMBER_DAMAGED } member_result;
+
+/* Reads the current member's data into b (at most cap bytes; the caller has
+ * checked the declared size). On damage, *err holds libarchive's reason. */
+static member_result read_member(struct archive *a, struct archive_entry *e, size_t cap, vc_npy_buf *b, char *err,
+                                 size_t err_cap, vc_status *fatal) {
+    *fatal = VC_OK;
+    size_t want = archive_entry_size_is_set(e) ? (size_t)archive_entry_size(e) : 65536;
+    if ((*fatal = vc_npy_buf_reserve(b, want + 1))) return MEMBER_DAMAGED;
+    size_t got = 0;
+    for (;;) {
+        if (got == b->cap) {
+            if (got >= cap + 1) {
+                snprintf(err, err_cap, "member grew past %zu bytes", cap);
+                return MEMBER_DAMAGED;
+            }
+            /* unknown size: grow, keeping what was read */
+            unsigned char *nd = realloc(b->data, b->cap * 2);
+            if (!nd) {
+                *fatal = vc_fail(VC_ERR_OOM, "out of memory reading a tar member");
+                return MEMBER_DAMAGED;
+            }
+            b->data = nd;
+            b->cap *= 2;
+        }
+        la_ssize_t r = archive_read_data(a, b->data + got, b->cap - got);
+        if (r < 0) {
+            const char *es = archive_error_string(a);
+            snprintf(err, err_cap, "%s", es ? es : "read error");
+            return MEMBER_DAMAGED;
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    if (archive_entry_size_is_set(e) && got != (size_t)archive_entry_size(e)) {
+        snprintf(err, err_cap, "member ends after %zu of %lld bytes", got, (long long)archive_entry_size(e));
+        return MEMBER_DAMAGED;
+    }
+    b->len = got;
+    return MEMBER_OK;
+}
+
+static bool ext_is(const char *ext, const char *want) { return strcasecmp(ext, want) == 0; }
+
+static vc_status import_shard(vc_import_sink *s, const char *path, int index, int split, vc_npy_buf *buf,
+                              vc_import_stats *stats) {
+    /* a shard that cannot even be opened is a mistake on the command line */
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return vc_fail(VC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    fclose(probe);
+
+    struct archive *a = archive_read_new();
+    if (!a) return vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+    archive_read_support_filter_all(a);
+    archive_read_support_format_tar(a);
+    vc_status st = VC_OK;
+    char err[512], where[KEY_CAP + 600], line[sizeof where + sizeof err + 200], key[KEY_CAP];
+    if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+        const char *es = archive_error_string(a);
+        snprintf(line, sizeof line, "%s: not a readable tar shard (%s); skipped", path, es ? es : "unknown error");
+        archive_read_free(a);
+        return vc_import_sink_bad_source(s, line);
+    }
+    vc_import_sink_begin_source(s, index, split);
+    int64_t videos0 = stats->videos, members = 0;
+    bool damaged = false;
+    while (!st) {
+        struct archive_entry *e;
+        int r = archive_read_next_header(a, &e);
+        if (r == ARCHIVE_EOF) break;
+        if (r < ARCHIVE_WARN) {
+            const char *es = archive_error_string(a);
+            snprintf(err, sizeof err, "%s", es ? es : "unknown error");
+            damaged = true;
+            break;
+        }
+        members++;
+        mode_t type = archive_entry_filetype(e);
+        if (type == AE_IFDIR) continue;
+        const char *name = archive_entry_pathname_utf8(e);
+        if (!name) name = archive_entry_pathname(e);
+        if (type != AE_IFREG) {
+            vc_import_sink_ignored(s);
+            continue;
+        }
+        if (!name) {
+            snprintf(line, sizeof line, "%s: member %lld: its name cannot be decoded", path, (long long)members);
+            st = vc_import_sink_skip(s, VC_SKIP_BAD_NAME, NULL, line);
+            continue;
+        }
+        const char *ext;
+        if (!vc_wds_member_key(name, key, sizeof key, &ext)) {
+            vc_import_sink_ignored(s);
+            continue;
+        }
+        snprintf(where, sizeof where, "%s: %s", path, name);
+        bool is_npy = ext_is(ext, "npy"), is_txt = ext_is(ext, "txt"), is_json = ext_is(ext, "json");
+        if (!is_npy && !is_txt && !is_json) {
+            vc_import_sink_ignored(s);
+            continue;
+        }
+        size_t cap = is_npy ? VC_IMPORT_MAX_NPY_BYTES : is_txt ? VC_IMPORT_MAX_CAPTION_BYTES : 0;
+        if (is_json) {
+            /* metadata is not stored; skipping still detects a cut member */
+            if (archive_read_data_skip(a) != ARCHIVE_OK) {
+                const char *es = archive_error_string(a);
+                snprintf(err, sizeof err, "%s", es ? es : "read error");
+                snprintf(line, sizeof line, "%s: cut off (%s)", where, err);
+                if (!(st = vc_import_sink_skip(s, VC_SKIP_TRUNCATED, key, line))) damaged = true;
+                break;
+            }
+            st = vc_import_sink_other(s, key, where);
+            continue;
+        }
+        if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) > cap) {
+            snprintf(line, sizeof line, "%s: %lld bytes is over the %zu-byte limit for a .%s member", where,
+                     (long long)archive_entry_size(e), cap, ext);
+            st = vc_import_sink_skip(s, is_npy ? VC_SKIP_BAD_NPY : VC_SKIP_BAD_CAPTION, is_npy ? key : NULL, line);
+            continue;
+        }
+        vc_status fatal;
+        if (read_member(a, e, cap, buf, err, sizeof err, &fatal) != MEMBER_OK) {
+            if (fatal) {
+                st = fatal;
+                break;
+            }
+            snprintf(line, sizeof line, "%s: cut off (%s)", where, err);
+            if (!(st = vc_import_sink_skip(s, VC_SKIP_TRUNCATED, key, line))) damaged = true;
+            break;
+        }
+        if (is_npy) st = vc_import_sink_npy(s, key, buf->data, buf->len, where);
+        else st = vc_import_sink_caption(s, key, (const char *)buf->data, buf->len, where);
+    }
+    if (!st && damaged) {
+        int64_t kept = stats->videos - videos0;
+        snprintf(line, sizeof line, "%s: truncated or damaged after %lld members (%s); kept the %lld video%s read before it",
+                 path, (long long)members, err, (long long)kept, kept == 1 ? "" : "s");
+        st = vc_import_sink_bad_source(s, line);
+    }
+    if (!st) st = vc_import_sink_end_source(s);
+    archive_read_free(a);
+    return st;
+}
+
+vc_status vc_wds_import(const char *out_path, const char *const *shards, int n_shards, const int *shard_split,
+                        const vc_import_opts *opts, vc_import_stats *stats) {
+    if (n_shards < 1) return vc_fail(VC_ERR_ARG, "import-wds: no shards given");
+    vc_import_sink *s;
+    vc_status st = vc_import_sink_new(&s, out_path, opts, stats);
+    if (st) return st;
+    vc_npy_buf buf = {0};
+    for (int i = 0; i < n_shards && !st; i++)
+        st = import_shard(s, shards[i], i, shard_split ? shard_split[i] : -1, &buf, stats);
+    vc_npy_buf_free(&buf);
+    if (st) {
+        vc_import_sink_abort(s);
+        return st;
+    }
+    return vc_import_sink_finish(s);
+}

@@ -1,0 +1,56 @@
+/* wds_import.h: imports WebDataset tar shards as clip-video-encode writes
+ * them (KEY.npy frame embeddings + optional KEY.txt caption + optional
+ * KEY.json metadata) into a vclip embeddings file. It owns reading the tars
+ * (libarchive: plain tar, .tar.gz and the other compressions libarchive
+ * knows), grouping members into samples and the shard -> split CSV; what
+ * counts as a good sample is data/import_sink.h.
+ *
+ * Samples: a member's KEY is its path up to the first dot of its basename,
+ * as WebDataset groups them ("clips/v1.seg.npy" -> key "clips/v1",
+ * extension "seg.npy"; a leading "./" is dropped). Extensions are compared
+ * case-insensitively; npy, txt and json are used, every other member is
+ * counted as ignored. The video id is the KEY (the .json is not parsed: its
+ * videoID need not be unique across clips of one video, the key is).
+ * Members of a sample are normally adjacent; a caption that comes before or
+ * after its .npy anywhere in the same shard is still joined to it. Samples
+ * are written in shard order, then tar order.
+ *
+ * A shard that is truncated or corrupt part-way is reported with its name:
+ * the samples read before the damage are kept, the member being read is
+ * counted as truncated, and the import goes on with the next shard (with
+ * opts->strict it fails instead). A shard that cannot be opened at all is an
+ * error for the whole import. */
+#ifndef VC_WDS_IMPORT_H
+#define VC_WDS_IMPORT_H
+
+#include <stddef.h>
+
+#include "data/import_sink.h"
+
+/* Splits a member path into its WebDataset key and extension (the text after
+ * the first dot of the basename). Returns false when the member has no key
+ * (no dot in the basename, or nothing before it). */
+bool vc_wds_member_key(const char *path, char *key, size_t key_cap, const char **ext);
+
+/* The CSV given to --splits: one "shard name,split" per line, where the
+ * shard name is the tar's basename and split is train, val or test. Blank
+ * lines and lines starting with '#' are skipped, as is a first line
+ * "shard,split". */
+typedef struct {
+    int n;
+    char **names;
+    int *splits;
+} vc_shard_splits;
+
+vc_status vc_shard_splits_read(const char *path, vc_shard_splits *out);
+void vc_shard_splits_free(vc_shard_splits *s);
+/* The split of the shard at shard_path (matched by basename), or -1. */
+int vc_shard_splits_find(const vc_shard_splits *s, const char *shard_path);
+
+/* Imports the shards into out_path. shard_split is NULL or gives each
+ * shard's split (-1 for none). stats is filled even when the import fails,
+ * and nothing is left at out_path on failure. */
+vc_status vc_wds_import(const char *out_path, const char *const *shards, int n_shards, const int *shard_split,
+                        const vc_import_opts *opts, vc_import_stats *stats);
+
+#endif

@@ -1,0 +1,103 @@
+/* vclip bench train: times training steps of a pooler on random data.
+ * Prints per-step time, peak resident memory and, last, "samples/s: X". */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "commands.h"
+#include "models/pooler.h"
+#include "tensor/rng.h"
+#include "train/step.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int bench_train(int argc, char **argv) {
+    const char *model = "transformer";
+    long B = 128, T = 32, D = 512, L = 4, H = 8;
+    double seconds = 10;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) return vc_cmd_error("bench train", "%s needs a value", a);
+        char *end = NULL;
+        if (strcmp(a, "--model") == 0) model = v;
+        else if (strcmp(a, "--seconds") == 0) seconds = strtod(v, &end);
+        else {
+            long x = strtol(v, &end, 10);
+            if (strcmp(a, "--batch") == 0) B = x;
+            else if (strcmp(a, "--frames") == 0) T = x;
+            else if (strcmp(a, "--dim") == 0) D = x;
+            else if (strcmp(a, "--layers") == 0) L = x;
+            else if (strcmp(a, "--heads") == 0) H = x;
+            else return vc_cmd_error("bench train", "unknown option %s", a);
+        }
+        if (end && *end) return vc_cmd_error("bench train", "%s: '%s' is not a number", a, v);
+        i++;
+    }
+    if (B < 1 || T < 1 || D < 1 || seconds <= 0)
+        return vc_cmd_error("bench train", "batch, frames, dim and seconds must be positive");
+    vc_pooler_cfg cfg;
+    vc_pool_type type;
+    if (vc_pool_type_parse(model, &type)) return vc_cmd_error("bench train", "%s", vc_last_error());
+    vc_pooler_cfg_default(&cfg, type, D);
+    cfg.layers = (int)L;
+    cfg.heads = (int)H;
+    cfg.max_frames = T;
+    vc_params ps;
+    vc_params_init(&ps);
+    vc_pooler m;
+    vc_var *scale = NULL;
+    vc_adamw opt = {0};
+    vc_adamw_cfg oc = {0.9, 0.98, 1e-6, 0.2};
+    if (vc_pooler_init(&m, &cfg, &ps, 0) || !(scale = vc_logit_scale_init(&ps)) || vc_adamw_init(&opt, &ps, &oc))
+        return vc_cmd_error("bench train", "%s", vc_last_error());
+    vc_tensor frames, text, len;
+    if (vc_tensor_alloc(&frames, VC_F32, VC_DIMS(B, T, D)) || vc_tensor_alloc(&text, VC_F32, VC_DIMS(B, D)) ||
+        vc_tensor_alloc(&len, VC_I64, VC_DIMS(B)))
+        return vc_cmd_error("bench train", "%s", vc_last_error());
+    vc_rng r;
+    vc_rng_seed(&r, 0);
+    for (int64_t i = 0; i < B * T * D; i++) vc_f32(&frames)[i] = (float)vc_rng_normal(&r);
+    for (int64_t i = 0; i < B * D; i++) vc_f32(&text)[i] = (float)vc_rng_normal(&r);
+    for (int64_t i = 0; i < B; i++) ((int64_t *)len.data)[i] = T;
+    vc_tape tape;
+    vc_tape_init(&tape, 0);
+    vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0};
+    vc_step_out so;
+    for (int i = 0; i < 2; i++)
+        if (vc_train_step(&ctx, &frames, &len, &text, 1e-4, &so))
+            return vc_cmd_error("bench train", "%s", vc_last_error());
+    int n = 0;
+    double t0 = now();
+    while (now() - t0 < seconds) {
+        if (vc_train_step(&ctx, &frames, &len, &text, 1e-4, &so))
+            return vc_cmd_error("bench train", "%s", vc_last_error());
+        n++;
+    }
+    double dt = (now() - t0) / n;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("vclip %s B=%ld T=%ld D=%ld L=%ld H=%ld: %.1f ms/step over %d steps, loss %.4f, peak RSS %.0f MB\n", model,
+           B, T, D, L, H, dt * 1e3, n, so.loss, ru.ru_maxrss / 1024.0);
+    printf("samples/s: %.1f\n", B / dt);
+    vc_tape_free(&tape);
+    vc_adamw_free(&opt);
+    vc_params_free(&ps);
+    vc_tensor_release(&frames);
+    vc_tensor_release(&text);
+    vc_tensor_release(&len);
+    return 0;
+}
+
+int vc_cmd_bench(int argc, char **argv) {
+    if (argc < 2) return vc_cmd_error("bench", "usage: vclip bench train [--model NAME --batch B --frames T --dim D "
+                                               "--layers L --heads H --seconds S]");
+    if (strcmp(argv[1], "train") == 0) return bench_train(argc - 1, argv + 1);
+    return vc_cmd_error("bench", "unknown benchmark '%s' (available: train)", argv[1]);
+}

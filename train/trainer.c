@@ -1,0 +1,262 @@
+#include "trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "data/source_h5.h"
+#include "eval/evaluate.h"
+#include "step.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static void note(const vc_train_hooks *h, const char *fmt, ...) {
+    if (!h || !h->on_note) return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    h->on_note(h->ud, buf);
+}
+
+/* mkdir -p */
+static vc_status make_dirs(const char *path) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return vc_fail(VC_ERR_ARG, "out_dir is too long: %s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return vc_fail(VC_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
+            *p = c;
+            if (!c) break;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return vc_fail(VC_ERR_IO, "%s: not a directory", path);
+    return VC_OK;
+}
+
+static void path_in(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
+
+static void json_recall(FILE *f, const char *name, const vc_recall *r) {
+    fprintf(f, "\"%s\": {\"R@1\": %.4f, \"R@5\": %.4f, \"R@10\": %.4f, \"MdR\": %.1f, \"MnR\": %.4f}", name, r->r1,
+            r->r5, r->r10, r->mdr, r->mnr);
+}
+
+static vc_status model_setup(vc_run_cfg *rc, int64_t dim, vc_params *ps, vc_pooler *m, vc_var **scale) {
+    vc_run_config_model(rc, dim);
+    vc_status s = vc_pooler_init(m, &rc->model, ps, rc->seed);
+    if (s) return s;
+    *scale = vc_logit_scale_init(ps);
+    return *scale ? VC_OK : VC_ERR_OOM;
+}
+
+vc_status vc_model_from_checkpoint(const char *path, const char *const *ov, int n, vc_config **cfg, vc_run_cfg *rc,
+                                   vc_params *ps, vc_pooler *m) {
+    char *text = NULL;
+    int64_t dim = 0;
+    vc_status s = vc_ckpt_read_config(path, &text, &dim);
+    if (!s) s = vc_run_config_parse(text, path, ov, n, cfg, rc);
+    free(text);
+    if (s) return s;
+    vc_var *scale;
+    if (!(s = model_setup(rc, dim, ps, m, &scale))) s = vc_ckpt_load(path, ps, NULL, NULL);
+    return s;
+}
+
+typedef struct {
+    vc_config *cfg;
+    vc_run_cfg *rc;
+    const vc_train_hooks *hooks;
+    char *config_text;
+    int64_t dim;
+    const int64_t *val_idx;
+    int64_t n_val;
+    bool have_val;
+    FILE *log;
+} run_ctx;
+
+static vc_status evaluate_val(run_ctx *c, const vc_pooler *m, int64_t step, vc_ckpt_state *st, const vc_params *ps,
+                              const vc_adamw *opt, const vc_loader_state *ls) {
+    vc_run_cfg *rc = c->rc;
+    vc_eval_opts eo = {rc->eval_batch, rc->frames, rc->eval_sampling, rc->mem_budget_mb << 20, rc->prefetch,
+                       rc->zero_shot};
+    vc_eval_result r;
+    vc_status s = vc_evaluate(m, rc->file, c->val_idx, c->n_val, &eo, &r);
+    if (s) return s;
+    double score = (r.t2v.r1 + r.v2t.r1) / 2;
+    bool best = score > st->best_score;
+    fprintf(c->log, "{\"event\": \"eval\", \"split\": \"%s\", \"step\": %lld, ", rc->val_split, (long long)step);
+    json_recall(c->log, "t2v", &r.t2v);
+    fputs(", ", c->log);
+    json_recall(c->log, "v2t", &r.v2t);
+    fprintf(c->log, ", \"videos\": %lld, \"captions\": %lld, \"score\": %.4f, \"best\": %s", (long long)r.videos,
+            (long long)r.captions, score, best ? "true" : "false");
+    if (r.has_cls) fprintf(c->log, ", \"top1\": %.4f, \"top5\": %.4f", r.top1, r.top5);
+    fputs("}\n", c->log);
+    fflush(c->log);
+    if (best) {
+        st->best_score = score;
+        st->best_step = step;
+        char p[4096];
+        path_in(p, sizeof p, rc->out_dir, "best.safetensors");
+        vc_ckpt_state bs = *st;
+        bs.loader = *ls;
+        if ((s = vc_ckpt_save(p, ps, opt, &bs, c->config_text, c->dim))) return s;
+    }
+    if (c->hooks && c->hooks->on_eval) c->hooks->on_eval(c->hooks->ud, step, &r, best);
+    return VC_OK;
+}
+
+vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_train_hooks *hooks) {
+    run_ctx c = {.cfg = cfg, .rc = rc, .hooks = hooks};
+    vc_status s = make_dirs(rc->out_dir);
+    if (s) return s;
+    vc_h5 *h = NULL;
+    vc_source src = {0};
+    vc_loader *ld = NULL;
+    vc_params ps;
+    vc_params_init(&ps);
+    vc_adamw opt = {0};
+    vc_tape tape;
+    vc_tape_init(&tape, 0);
+    vc_pooler m;
+    vc_var *scale = NULL;
+    char path[4096];
+    if ((s = vc_source_open_h5(&src, rc->file, &h))) goto done;
+    c.dim = src.dim;
+    const int64_t *train_idx;
+    int64_t n_train;
+    if ((s = vc_split_by_name(h, rc->train_split, &train_idx, &n_train))) goto done;
+    c.have_val = strcmp(rc->val_split, "none") != 0;
+    if (c.have_val && (s = vc_split_by_name(h, rc->val_split, &c.val_idx, &c.n_val))) goto done;
+    if ((s = model_setup(rc, src.dim, &ps, &m, &scale))) goto done;
+    if ((s = vc_adamw_init(&opt, &ps, &rc->adamw))) goto done;
+    if ((s = vc_config_text(cfg, &c.config_text))) goto done;
+    vc_loader_opts lo = vc_loader_defaults();
+    lo.batch = rc->batch;
+    lo.max_frames = rc->frames;
+    lo.frames = rc->train_sampling;
+    lo.train = true;
+    lo.seed = rc->seed;
+    lo.split = train_idx;
+    lo.n_split = train_idx ? n_train : 0;
+    lo.mem_budget = rc->mem_budget_mb << 20;
+    lo.prefetch = rc->prefetch;
+    if ((s = vc_loader_open(&ld, &src, &lo))) goto done;
+    int64_t N = vc_loader_n_videos(ld);
+    if (N < rc->batch) {
+        s = vc_fail(VC_ERR_ARG, "%s: %lld training videos with frames and captions, fewer than batch %lld", rc->file,
+                    (long long)N, (long long)rc->batch);
+        goto done;
+    }
+    note(hooks, "data %s: %lld training videos (%lld without frames and %lld without captions skipped), D %lld",
+         rc->file, (long long)N, (long long)vc_loader_n_skipped_empty(ld),
+         (long long)vc_loader_n_skipped_uncaptioned(ld), (long long)src.dim);
+    int64_t per_epoch = N / rc->batch;
+    int64_t total = rc->steps ? rc->steps : (rc->epochs * N + rc->batch - 1) / rc->batch;
+    int64_t eval_every = rc->eval_every ? rc->eval_every : per_epoch;
+    int64_t ckpt_every = rc->checkpoint_every ? rc->checkpoint_every : eval_every;
+    vc_sched sched = {rc->schedule, rc->lr, rc->warmup, total};
+    vc_ckpt_state st = {0, -1, -1, {0}};
+    path_in(path, sizeof path, rc->out_dir, "last.safetensors");
+    if (resume) {
+        char *old = NULL;
+        int64_t odim;
+        if ((s = vc_ckpt_read_config(path, &old, &odim))) goto done;
+        bool same = strcmp(old, c.config_text) == 0;
+        free(old);
+        if (!same) {
+            s = vc_fail(VC_ERR_ARG, "%s: the checkpoint was made with a different config; resume with the same "
+                                    "config file and --set overrides", path);
+            goto done;
+        }
+        if ((s = vc_ckpt_load(path, &ps, &opt, &st)) || (s = vc_loader_set_state(ld, &st.loader))) goto done;
+        note(hooks, "resumed from %s at step %lld", path, (long long)st.step);
+    }
+    char cpath[4096];
+    path_in(cpath, sizeof cpath, rc->out_dir, "config.ini");
+    if ((s = vc_config_save(cfg, cpath))) goto done;
+    path_in(cpath, sizeof cpath, rc->out_dir, "log.jsonl");
+    c.log = fopen(cpath, resume ? "a" : "w");
+    if (!c.log) {
+        s = vc_fail(VC_ERR_IO, "%s: cannot open for writing", cpath);
+        goto done;
+    }
+    fprintf(c.log, "{\"event\": \"%s\", \"step\": %lld, \"total_steps\": %lld, \"videos\": %lld, \"model\": \"%s\", "
+                   "\"params\": %zu}\n",
+            resume ? "resume" : "start", (long long)st.step, (long long)total, (long long)N,
+            vc_pool_type_name(rc->model.type), ps.n);
+    fflush(c.log);
+    tape.seed = rc->seed ^ 0x5bd1e995u;
+    vc_step_ctx sc = {&m, &ps, scale, &opt, &tape, rc->grad_clip, 0};
+    double t0 = now(), tlog = t0;
+    int64_t first = st.step;
+    while (st.step < total) {
+        const vc_batch *b;
+        if ((s = vc_loader_next(ld, &b))) goto done;
+        double lr = vc_sched_lr(&sched, st.step);
+        vc_step_out so;
+        sc.step = (uint64_t)st.step; /* dropout masks follow the step, also across resumes */
+        if ((s = vc_train_step(&sc, &b->frames, &b->lengths, &b->text, lr, &so))) {
+            if (s == VC_ERR_NUMERIC) {
+                char msg[256];
+                snprintf(msg, sizeof msg, "%s", vc_last_error());
+                s = vc_fail(VC_ERR_NUMERIC, "step %lld: %s; stopped, the last good checkpoint is %s",
+                            (long long)st.step, msg, path);
+            }
+            goto done;
+        }
+        st.step++;
+        double t = now();
+        if (st.step % rc->log_every == 0 || st.step == total) {
+            double sps = (double)((st.step - first) * rc->batch) / (t - t0);
+            fprintf(c.log,
+                    "{\"event\": \"step\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.6g, "
+                    "\"grad_norm\": %.6g, \"logit_scale\": %.6f, \"samples_per_s\": %.1f}\n",
+                    (long long)st.step, (long long)b->epoch, so.loss, lr, so.grad_norm, so.logit_scale, sps);
+            fflush(c.log);
+        }
+        if (hooks && hooks->on_step && (t - tlog > 0.2 || st.step == total)) {
+            tlog = t;
+            double sps = (double)((st.step - first) * rc->batch) / (t - t0);
+            vc_train_progress p = {st.step, total, b->epoch, so.loss, lr, so.grad_norm, so.logit_scale, sps,
+                                   sps > 0 ? (double)((total - st.step) * rc->batch) / sps : 0};
+            hooks->on_step(hooks->ud, &p);
+        }
+        vc_loader_get_state(ld, &st.loader);
+        bool at_eval = c.have_val && (st.step % eval_every == 0 || st.step == total);
+        if (at_eval) {
+            vc_tape_reset(&tape); /* release this step's activations before evaluating */
+            if ((s = evaluate_val(&c, &m, st.step, &st, &ps, &opt, &st.loader))) goto done;
+        }
+        if (st.step % ckpt_every == 0 || st.step == total)
+            if ((s = vc_ckpt_save(path, &ps, &opt, &st, c.config_text, c.dim))) goto done;
+    }
+    fprintf(c.log, "{\"event\": \"end\", \"step\": %lld, \"best_step\": %lld, \"best_score\": %.4f}\n",
+            (long long)st.step, (long long)st.best_step, st.best_score);
+    if (!c.have_val) note(hooks, "no validation split: best.safetensors is not written");
+done:
+    if (c.log) fclose(c.log);
+    free(c.config_text);
+    vc_loader_close(ld);
+    vc_source_close(&src);
+    vc_tape_free(&tape);
+    vc_adamw_free(&opt);
+    vc_params_free(&ps);
+    return s;
+}

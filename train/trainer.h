@@ -1,0 +1,41 @@
+/* trainer.h: a training run from a validated run config: data, model,
+ * optimiser, the step loop, periodic evaluation on the validation split with
+ * best-checkpoint selection (test split never used), checkpoints, resume, and
+ * log.jsonl. Progress and results reach the caller through hooks (the
+ * trainer never prints).
+ *
+ * Run directory (rc->out_dir): config.ini (effective config), log.jsonl (one
+ * JSON object per logged step and per evaluation), last.safetensors (latest
+ * checkpoint), best.safetensors (best mean val R@1). A run stopped at any
+ * moment and resumed ends bit-identical to an uninterrupted one: every random
+ * choice derives from (seed, step) or the saved loader position. */
+#ifndef VC_TRAINER_H
+#define VC_TRAINER_H
+
+#include "eval/metrics.h"
+#include "run_config.h"
+
+typedef struct {
+    int64_t step, total_steps, epoch;
+    double loss, lr, grad_norm, logit_scale;
+    double samples_per_s, eta_s;
+} vc_train_progress;
+
+typedef struct {
+    void (*on_step)(void *ud, const vc_train_progress *p);
+    void (*on_eval)(void *ud, int64_t step, const vc_eval_result *r, bool best);
+    void (*on_note)(void *ud, const char *msg);
+    void *ud;
+} vc_train_hooks;
+
+/* cfg must be the validated config rc was filled from (its text goes into
+ * config.ini and every checkpoint). resume continues from out_dir's
+ * last.safetensors, which must hold the same config. */
+vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_train_hooks *hooks);
+
+/* Builds the model a checkpoint describes: its config (with overrides),
+ * width and parameters. *ps must be freshly initialised. */
+vc_status vc_model_from_checkpoint(const char *path, const char *const *overrides, int n, vc_config **cfg,
+                                   vc_run_cfg *rc, vc_params *ps, vc_pooler *m);
+
+#endif
