@@ -16,6 +16,15 @@ vc_var *vc_matmul(vc_tape *t, vc_var *a, vc_var *b, bool ta, bool tb);
 /* x [..., IN], w [OUT, IN] (PyTorch layout), bias [OUT] or NULL -> [..., OUT] */
 vc_var *vc_linear(vc_tape *t, vc_var *x, vc_var *w, vc_var *bias);
 
+/* Linear with a recomputed input transform and an optional residual
+ * (op_linear_fused.c):  y = T(x) w^T + bias + residual, where T is the
+ * identity, LayerNorm over the last axis (gamma, beta [IN] or NULL, eps 1e-5)
+ * or GELU / QuickGELU. T(x) is not kept: the backward recomputes it, so this
+ * saves one activation (and the add) per use. bias and residual may be NULL. */
+typedef enum { VC_PRE_NONE, VC_PRE_LAYERNORM, VC_PRE_GELU, VC_PRE_QUICKGELU } vc_pre;
+vc_var *vc_linear_fused(vc_tape *t, vc_var *x, vc_pre pre, vc_var *gamma, vc_var *beta, vc_var *w, vc_var *bias,
+                        vc_var *residual);
+
 /* ---- element-wise with broadcasting (op_binary.c) ----
  * Shapes broadcast NumPy-style (trailing dims aligned, size-1 dims stretch). */
 vc_var *vc_add(vc_tape *t, vc_var *a, vc_var *b);

@@ -153,13 +153,27 @@ static void *pool_take(vc_tape *t, size_t nbytes) {
     return NULL;
 }
 
-static void pool_give(vc_tape *t, vc_var *v) {
-    size_t nbytes = vc_nbytes(&v->grad);
-    if (!v->grad.data || v->grad.owned || nbytes < sizeof(pool_buf)) return;
-    pool_buf *b = v->grad.data;
+void *vc_tape_take(vc_tape *t, size_t nbytes) {
+    nbytes = (nbytes + 63) / 64 * 64;
+    void *p = pool_take(t, nbytes);
+    if (!p) p = vc_arena_alloc(&t->arena, nbytes);
+    if (!p) t->status = VC_ERR_OOM;
+    return p;
+}
+
+void vc_tape_give(vc_tape *t, void *p, size_t nbytes) {
+    nbytes = (nbytes + 63) / 64 * 64;
+    if (!p || nbytes < sizeof(pool_buf)) return;
+    pool_buf *b = p;
     b->nbytes = nbytes;
     b->next = t->grad_pool;
     t->grad_pool = b;
+}
+
+static void pool_give(vc_tape *t, vc_var *v) {
+    size_t nbytes = (vc_nbytes(&v->grad) + 63) / 64 * 64;
+    if (!v->grad.data || v->grad.owned || nbytes < sizeof(pool_buf)) return;
+    vc_tape_give(t, v->grad.data, nbytes);
     v->grad.data = NULL;
     v->grad_written = false;
 }
@@ -168,7 +182,7 @@ vc_real *vc_grad_for(vc_tape *t, vc_var *v, vc_real *beta) {
     if (!v->requires_grad) return NULL;
     if (!v->grad.data) {
         vc_status s = vc_tensor_wrap(&v->grad, NULL, VC_F32, v->val.ndim, v->val.ne);
-        if (!s) v->grad.data = pool_take(t, vc_nbytes(&v->grad));
+        if (!s) v->grad.data = pool_take(t, (vc_nbytes(&v->grad) + 63) / 64 * 64);
         if (!s && !v->grad.data) s = vc_tensor_arena(&v->grad, &t->arena, VC_F32, v->val.ndim, v->val.ne);
         if (s) {
             t->status = s;

@@ -88,6 +88,11 @@ vc_var *vc_tape_fail(vc_tape *t, vc_status s);
 bool vc_tape_bad(vc_tape *t, int n, vc_var *const *in);
 /* Output var for an op over inputs: allocates the value, sets requires_grad. */
 vc_var *vc_op_out(vc_tape *t, int ndim, const int64_t *shape, int n, vc_var *const *in);
+/* Scratch memory for a forward or backward kernel, from the recycled
+ * gradient buffers when one of that size is free, else the arena; give it
+ * back when done so later gradients reuse it. NULL (status set) on OOM. */
+void *vc_tape_take(vc_tape *t, size_t nbytes);
+void vc_tape_give(vc_tape *t, void *p, size_t nbytes);
 /* Output var whose value is a view of an input's memory (reshape). */
 vc_var *vc_op_view(vc_tape *t, const vc_tensor *view, int n, vc_var *const *in);
 /* Appends a node if out->requires_grad and grad mode is on; ctx_bytes of

@@ -102,10 +102,32 @@ vc_var *vc_pp_act(vc_tape *t, const vc_pooler *m, vc_var *x) {
     return m->cfg.act == VC_ACT_QUICKGELU ? vc_quickgelu(t, x) : vc_gelu(t, x);
 }
 
+/* The block through vc_linear_fused: LayerNorm outputs and the MLP
+ * activation are recomputed in the backward instead of stored, and the
+ * residual adds happen inside the projections. Used when there is no
+ * dropout to apply between a projection and its residual. */
+static vc_var *block_fused(vc_tape *t, const vc_pooler *m, const char *p, vc_var *h, const vc_tensor *key_len) {
+    int64_t w = m->cfg.width;
+    vc_var *g1 = need(t, vc_pp(m, "%s.ln1.weight", p)), *b1 = need(t, vc_pp(m, "%s.ln1.bias", p));
+    vc_var *wq = need(t, vc_pp(m, "%s.attn.in_proj_weight", p)), *bq = need(t, vc_pp(m, "%s.attn.in_proj_bias", p));
+    vc_var *wo = need(t, vc_pp(m, "%s.attn.out_proj.weight", p)), *bo = need(t, vc_pp(m, "%s.attn.out_proj.bias", p));
+    vc_var *g2 = need(t, vc_pp(m, "%s.ln2.weight", p)), *b2 = need(t, vc_pp(m, "%s.ln2.bias", p));
+    vc_var *w1 = need(t, vc_pp(m, "%s.mlp.fc1.weight", p)), *c1 = need(t, vc_pp(m, "%s.mlp.fc1.bias", p));
+    vc_var *w2 = need(t, vc_pp(m, "%s.mlp.fc2.weight", p)), *c2 = need(t, vc_pp(m, "%s.mlp.fc2.bias", p));
+    if (!g1 || !b1 || !wq || !bq || !wo || !bo || !g2 || !b2 || !w1 || !c1 || !w2 || !c2) return NULL;
+    vc_var *qkv = vc_linear_fused(t, h, VC_PRE_LAYERNORM, g1, b1, wq, bq, NULL);
+    vc_var *ctx = vc_attention(t, qkv, 0, qkv, w, qkv, 2 * w, m->cfg.heads, w / m->cfg.heads, key_len, false);
+    h = vc_linear_fused(t, ctx, VC_PRE_NONE, NULL, NULL, wo, bo, h);
+    vc_var *f = vc_linear_fused(t, h, VC_PRE_LAYERNORM, g2, b2, w1, c1, NULL);
+    vc_pre act = m->cfg.act == VC_ACT_QUICKGELU ? VC_PRE_QUICKGELU : VC_PRE_GELU;
+    return vc_linear_fused(t, f, act, NULL, NULL, w2, c2, h);
+}
+
 vc_var *vc_pp_apply_block(vc_tape *t, const vc_pooler *m, const char *p, vc_var *h, const vc_tensor *key_len) {
     char b[96];
     int64_t w = m->cfg.width;
     float drop = m->cfg.dropout;
+    if (drop == 0 || !t->training) return block_fused(t, m, p, h, key_len);
     snprintf(b, sizeof b, "%s.ln1", p);
     vc_var *a = vc_pp_apply_layernorm(t, m, b, h);
     vc_var *wq = need(t, vc_pp(m, "%s.attn.in_proj_weight", p)), *bq = need(t, vc_pp(m, "%s.attn.in_proj_bias", p));

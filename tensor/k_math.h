@@ -22,7 +22,9 @@ static inline double vc_ftanh(double x) { return tanh(x); }
  * masks give exactly 0) and +inf above 88.7. */
 static inline float vc_fexp(float x) {
     float xc = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
-    float n = __builtin_roundf(xc * 1.44269504088896341f);
+    /* round to nearest by adding and removing 1.5 * 2^23 (no libm call, so
+     * the loop vectorises) */
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = xc - n * 0.693145751953125f - n * 1.428606765330187e-06f;
     float p = 1.0f / 720;
     p = p * r + 1.0f / 120;

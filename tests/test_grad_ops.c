@@ -170,6 +170,13 @@ static vc_var *b_attn_cross(vc_tape *t, vc_var **x, const case_s *c) {
 static vc_var *b_attn_separate(vc_tape *t, vc_var **x, const case_s *c) {
     return vc_attention(t, x[0], 1, x[1], 0, x[2], 2, c->axis, c->axis2, c->aux, c->ta);
 }
+/* linear_fused: pre = axis; inputs x, w, b, [gamma, beta], [residual] as flagged by ta (residual), tb (x is residual) */
+static vc_var *b_fused(vc_tape *t, vc_var **x, const case_s *c) {
+    vc_pre pre = (vc_pre)c->axis;
+    bool ln = pre == VC_PRE_LAYERNORM;
+    vc_var *res = c->tb ? x[0] : c->ta ? x[ln ? 5 : 3] : NULL;
+    return vc_linear_fused(t, x[0], pre, ln ? x[3] : NULL, ln ? x[4] : NULL, x[1], x[2], res);
+}
 static vc_var *b_lstm(vc_tape *t, vc_var **x, const case_s *c) {
     return vc_lstm(t, x[0], x[1], x[2], x[3], x[4], c->aux);
 }
@@ -358,6 +365,29 @@ START_TEST(test_lstm_backward_matches_finite_differences) {
 }
 END_TEST
 
+START_TEST(test_linear_fused_backward_matches_finite_differences) {
+    for (int pre = 0; pre < 4; pre++) {
+        bool ln = pre == VC_PRE_LAYERNORM;
+        RUN(.name = "linear_fused", .n = ln ? 5 : 3, .nd = {3, 2, 1, 1, 1}, .shape = {{2, 3, 4}, {5, 4}, {5}, {4}, {4}},
+            .lo = -1.5, .hi = 1.5, .f = b_fused, .axis = pre);
+        if (ln)
+            RUN(.name = "linear_fused layernorm + residual", .n = 6, .nd = {2, 2, 1, 1, 1, 2},
+                .shape = {{3, 4}, {5, 4}, {5}, {4}, {4}, {3, 5}}, .lo = -1.5, .hi = 1.5, .f = b_fused, .axis = pre,
+                .ta = true);
+        else
+            RUN(.name = "linear_fused + residual", .n = 4, .nd = {2, 2, 1, 2}, .shape = {{3, 4}, {5, 4}, {5}, {3, 5}},
+                .lo = -1.5, .hi = 1.5, .f = b_fused, .axis = pre, .ta = true);
+        if (!ln) { /* x is also the residual (square w) */
+            RUN(.name = "linear_fused, x as residual", .n = 3, .nd = {2, 2, 1}, .shape = {{3, 4}, {4, 4}, {4}},
+                .lo = -1.5, .hi = 1.5, .f = b_fused, .axis = pre, .tb = true);
+        }
+    }
+    RUN(.name = "linear_fused layernorm, x as residual", .n = 5, .nd = {2, 2, 1, 1, 1},
+        .shape = {{3, 4}, {4, 4}, {4}, {4}, {4}}, .lo = -1.5, .hi = 1.5, .f = b_fused, .axis = VC_PRE_LAYERNORM,
+        .tb = true);
+}
+END_TEST
+
 START_TEST(test_dropout_backward_matches_finite_differences) {
     RUN(.name = "dropout", .n = 1, .nd = {2}, .shape = {{8, 16}}, .lo = -1, .hi = 1, .f = b_dropout, .p = 0.3);
 }
@@ -384,6 +414,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_shape_ops_backward_matches_finite_differences);
     tcase_add_test(tc, test_attention_backward_matches_finite_differences);
     tcase_add_test(tc, test_lstm_backward_matches_finite_differences);
+    tcase_add_test(tc, test_linear_fused_backward_matches_finite_differences);
     tcase_add_test(tc, test_dropout_backward_matches_finite_differences);
     tcase_add_test(tc, test_gradients_accumulate_when_a_var_feeds_several_ops);
     suite_add_tcase(s, tc);

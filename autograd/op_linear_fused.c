@@ -1,0 +1,135 @@
+/* Linear with a recomputed input transform and an optional residual:
+ *   y = T(x) W^T + b + r,  T = identity, LayerNorm or GELU/QuickGELU.
+ * T(x) lives only in scratch memory during the forward and is recomputed in
+ * the backward, and the residual add writes straight into y, so a pre-LN
+ * transformer block saves its residual stream, qkv, the attention
+ * probabilities and the MLP pre-activation, nothing else. */
+#include <string.h>
+
+#include "../tensor/k_gemm.h"
+#include "../tensor/k_norm.h"
+#include "../tensor/k_reduce.h"
+#include "../tensor/k_unary.h"
+#include "ops.h"
+
+enum { IN_X, IN_W, IN_B, IN_GAMMA, IN_BETA, IN_RES, N_IN };
+
+typedef struct {
+    vc_pre pre;
+    vc_real eps;
+    int64_t R, IN, OUT;
+    vc_real *mean, *rstd; /* LayerNorm statistics [R] */
+} fused_ctx;
+
+static vc_unop pre_unop(vc_pre p) { return p == VC_PRE_GELU ? VC_UN_GELU : VC_UN_QUICKGELU; }
+
+/* u = T(x) [R, IN] (statistics into c when LayerNorm). */
+static void transform(const fused_ctx *c, vc_var *const *in, vc_real *u) {
+    const vc_real *x = vc_f32(&in[IN_X]->val);
+    if (c->pre == VC_PRE_LAYERNORM)
+        vc_layernorm_fwd(x, in[IN_GAMMA] ? vc_f32(&in[IN_GAMMA]->val) : NULL,
+                         in[IN_BETA] ? vc_f32(&in[IN_BETA]->val) : NULL, u, c->mean, c->rstd, c->R, c->IN, c->eps);
+    else
+        vc_unary_fwd(pre_unop(c->pre), x, u, c->R * c->IN);
+}
+
+static vc_status fused_backward(vc_tape *t, const vc_node *n) {
+    const fused_ctx *c = n->ctx;
+    vc_var *const *in = n->in_many;
+    int64_t R = c->R, IN = c->IN, OUT = c->OUT;
+    const vc_real *G = vc_f32(&n->out->grad), *W = vc_f32(&in[IN_W]->val), *X = vc_f32(&in[IN_X]->val);
+    vc_real beta, *g;
+    if (in[IN_RES] && (g = vc_grad_for(t, in[IN_RES], &beta))) vc_axpby(G, 1, g, beta, R * OUT);
+    if (in[IN_B] && (g = vc_grad_for(t, in[IN_B], &beta))) vc_colsum(G, g, beta, R, OUT);
+    size_t ubytes = (size_t)(R * IN) * sizeof(vc_real);
+    vc_real *u = (vc_real *)X;
+    if (c->pre != VC_PRE_NONE) {
+        if (!(u = vc_tape_take(t, ubytes))) return t->status;
+        transform(c, in, u);
+    }
+    if ((g = vc_grad_for(t, in[IN_W], &beta))) vc_gemm(true, false, OUT, IN, R, 1, G, OUT, u, IN, beta, g, IN);
+    vc_real bx = 0, *gx = vc_grad_for(t, in[IN_X], &bx);
+    if (c->pre == VC_PRE_NONE) {
+        if (gx) vc_gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, bx, gx, IN);
+        return t->status;
+    }
+    vc_real bg = 0, bb = 0;
+    vc_real *gg = in[IN_GAMMA] ? vc_grad_for(t, in[IN_GAMMA], &bg) : NULL;
+    vc_real *gb = in[IN_BETA] ? vc_grad_for(t, in[IN_BETA], &bb) : NULL;
+    if (gx || gg || gb) {
+        vc_real *du = vc_tape_take(t, ubytes); /* d loss / d T(x) */
+        if (!du) return t->status;
+        vc_gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, 0, du, IN);
+        if (c->pre == VC_PRE_LAYERNORM)
+            vc_layernorm_bwd(X, in[IN_GAMMA] ? vc_f32(&in[IN_GAMMA]->val) : NULL, c->mean, c->rstd, du, gx, bx, gg,
+                             bg, gb, bb, R, IN);
+        else if (gx)
+            vc_unary_bwd(pre_unop(c->pre), X, u, du, gx, bx, R * IN);
+        vc_tape_give(t, du, ubytes);
+    }
+    vc_tape_give(t, u, ubytes);
+    return t->status;
+}
+
+vc_var *vc_linear_fused(vc_tape *t, vc_var *x, vc_pre pre, vc_var *gamma, vc_var *beta, vc_var *w, vc_var *bias,
+                        vc_var *residual) {
+    vc_var *in[N_IN] = {x, w, bias, gamma, beta, residual};
+    vc_var *present[N_IN];
+    int np = 0;
+    for (int i = 0; i < N_IN; i++)
+        if (in[i]) present[np++] = in[i];
+    if (vc_tape_bad(t, 2, in) || vc_tape_bad(t, np, present)) return NULL;
+    const vc_tensor *X = &x->val, *Wt = &w->val;
+    char s1[96], s2[96];
+    int64_t IN = Wt->ndim == 2 ? Wt->ne[1] : -1, OUT = Wt->ndim == 2 ? Wt->ne[0] : -1;
+    bool ok = X->ndim >= 1 && X->ne[X->ndim - 1] == IN && (!bias || (bias->val.ndim == 1 && bias->val.ne[0] == OUT));
+    for (int i = IN_GAMMA; ok && i <= IN_BETA; i++)
+        ok = !in[i] || (pre == VC_PRE_LAYERNORM && in[i]->val.ndim == 1 && in[i]->val.ne[0] == IN);
+    if (!ok) {
+        vc_fail(VC_ERR_SHAPE, "op linear_fused: x is %s, w is %s (need x [...,IN], w [OUT,IN], bias [OUT], LayerNorm "
+                              "parameters [IN] only with the LayerNorm transform)",
+                vc_shape_str(X, s1, sizeof s1), vc_shape_str(Wt, s2, sizeof s2));
+        return vc_tape_fail(t, VC_ERR_SHAPE);
+    }
+    int64_t R = vc_numel(X) / (IN ? IN : 1);
+    int64_t shape[VC_MAX_DIMS];
+    memcpy(shape, X->ne, sizeof shape);
+    shape[X->ndim - 1] = OUT;
+    if (residual) {
+        vc_tensor want;
+        vc_tensor_wrap(&want, NULL, VC_F32, X->ndim, shape);
+        if (!vc_same_shape(&residual->val, &want)) {
+            vc_fail(VC_ERR_SHAPE, "op linear_fused: residual is %s but the output is %s",
+                    vc_shape_str(&residual->val, s1, sizeof s1), vc_shape_str(&want, s2, sizeof s2));
+            return vc_tape_fail(t, VC_ERR_SHAPE);
+        }
+    }
+    vc_var *out = vc_op_out(t, X->ndim, shape, np, present);
+    if (!out) return NULL;
+    fused_ctx c = {pre, (vc_real)1e-5, R, IN, OUT, NULL, NULL};
+    if (pre == VC_PRE_LAYERNORM) {
+        c.mean = vc_arena_alloc(&t->arena, (size_t)(R + 1) * sizeof(vc_real));
+        c.rstd = vc_arena_alloc(&t->arena, (size_t)(R + 1) * sizeof(vc_real));
+        if (!c.mean || !c.rstd) return vc_tape_fail(t, VC_ERR_OOM);
+    }
+    vc_real *Y = vc_f32(&out->val);
+    const vc_real *B = bias ? vc_f32(&bias->val) : NULL, *Rs = residual ? vc_f32(&residual->val) : NULL;
+    if (B || Rs) {
+#pragma omp parallel for schedule(static) if (R * OUT > 32768)
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t j = 0; j < OUT; j++) Y[r * OUT + j] = (B ? B[j] : 0) + (Rs ? Rs[r * OUT + j] : 0);
+    }
+    size_t ubytes = (size_t)(R * IN) * sizeof(vc_real);
+    vc_real *u = vc_f32(X);
+    if (pre != VC_PRE_NONE) {
+        if (!(u = vc_tape_take(t, ubytes))) return vc_tape_fail(t, VC_ERR_OOM);
+        transform(&c, in, u);
+    }
+    vc_gemm(false, true, R, OUT, IN, 1, u, IN, vc_f32(Wt), IN, (B || Rs) ? 1 : 0, Y, OUT);
+    if (pre != VC_PRE_NONE) vc_tape_give(t, u, ubytes);
+    fused_ctx *cp;
+    /* all six slots are recorded (absent ones NULL) so the backward can tell them apart */
+    if (vc_record(t, "linear_fused", fused_backward, out, N_IN, in, sizeof *cp, (void **)&cp)) return NULL;
+    *cp = c;
+    return out;
+}
