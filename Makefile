@@ -53,6 +53,7 @@ TEST_BIN  := $(PLAIN_TESTS:tests/%.c=$(BUILD)/tests/%) $(GRAD_TESTS:tests/%.c=$(
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps test test-asan bench demo clean
+.SECONDARY:
 all: deps $(BUILD)/libvclip.a $(BUILD)/vclip
 
 # Installs the Debian packages when a library, the OpenMP OpenBLAS or a test
@@ -137,6 +138,10 @@ tokenizer-ref: $(TOK_VOCAB)
 	       "tests/test_tokenizer.c will SKIP its reference comparison"; exit 1; }
 	@$(TOK_VENV)/bin/python tests/ref_tokenizer.py --check && echo "tokenizer-ref: $(TOK_VENV) ready"
 # ---- end CLIP tokenizer ----
+
+# The main job on the built-in synthetic dataset (tools/demo.sh).
+demo: deps $(BUILD)/vclip
+	VCLIP=$(BUILD)/vclip tools/demo.sh
 
 clean:
 	rm -rf build build-asan

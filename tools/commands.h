@@ -20,6 +20,7 @@ int vc_cmd_synth(int argc, char **argv);  /* tools/cmd_synth.c */
 int vc_cmd_bench(int argc, char **argv);  /* tools/cmd_bench.c */
 int vc_cmd_train(int argc, char **argv);  /* tools/cmd_train.c */
 int vc_cmd_eval(int argc, char **argv);   /* tools/cmd_eval.c */
+int vc_cmd_compare(int argc, char **argv); /* tools/cmd_compare.c */
 int vc_cmd_export(int argc, char **argv); /* tools/cmd_export.c */
 
 /* Prints "vclip NAME: MESSAGE" to stderr; returns 1 (the failure exit code). */

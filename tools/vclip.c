@@ -19,6 +19,7 @@ static const vc_command commands[] = {
      "retrieval recall (t2v, v2t) and zero-shot classification of a model"},
     {"export", vc_cmd_export, "CKPT --out POOLER.safetensors",
      "write the pooler weights and model config alone (models/README.md; tools/vclip_torch.py loads it)"},
+    {"compare", vc_cmd_compare, "RESULT.json ...", "print eval results (vclip eval --json) side by side"},
     {"bench", vc_cmd_bench, "train [--model NAME --batch B --frames T --dim D --layers L --heads H --seconds S]",
      "time training steps on random data; prints samples/s last"},
     {"import-wds", vc_cmd_import_wds,

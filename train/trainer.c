@@ -174,6 +174,11 @@ vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_tra
     vc_sched sched = {rc->schedule, rc->lr, rc->warmup, total};
     vc_ckpt_state st = {0, -1, -1, {0}};
     path_in(path, sizeof path, rc->out_dir, "last.safetensors");
+    struct stat sb;
+    if (resume && stat(path, &sb) != 0) {
+        note(hooks, "no checkpoint %s yet: starting from step 0", path);
+        resume = false;
+    }
     if (resume) {
         char *old = NULL;
         int64_t odim;

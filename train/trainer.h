@@ -30,7 +30,8 @@ typedef struct {
 
 /* cfg must be the validated config rc was filled from (its text goes into
  * config.ini and every checkpoint). resume continues from out_dir's
- * last.safetensors, which must hold the same config. */
+ * last.safetensors, which must hold the same config (without one, the run
+ * starts from step 0, so a restart script can always pass resume). */
 vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_train_hooks *hooks);
 
 /* Builds the model a checkpoint describes: its config (with overrides),
