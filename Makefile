@@ -111,6 +111,7 @@ test-asan:
 # run without them (tests and CI keep the environment as it is).
 bench: deps $(BUILD)/vclip $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $$b || exit 1; done
+	@env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/train_vs_torch.sh $(BUILD)/vclip $(PY)
 
 # ---- CLIP tokenizer (models/tokenizer.c): libraries, vocabulary, Python reference ----
 #   make vocab          bpe_simple_vocab_16e6.txt.gz from PyPI's open_clip_torch wheel

@@ -2,30 +2,41 @@
 
 #include "k_math.h"
 
-#define PAR _Pragma("omp parallel for schedule(static) if (n > 32768)")
-/* beta is 0 (overwrite: gx may hold garbage, even NaN) or 1 (accumulate). */
+/* One loop per activation, with restrict pointers, so each vectorises (a
+ * shared switch with possibly aliasing pointers kept GCC from vectorising the
+ * math-heavy ones). beta is 0 (overwrite: gx may hold garbage, even NaN) or 1
+ * (accumulate). */
+#define PAR _Pragma("omp parallel for simd schedule(static) if (n > 32768)")
 #define ACC(dst, v) ((dst) = beta == 0 ? (v) : (dst) + (v))
+#define R restrict
+
+static void gelu_f(const vc_real *R x, vc_real *R y, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) y[i] = x[i] * vc_fphi(x[i]);
+}
+static void quickgelu_f(const vc_real *R x, vc_real *R y, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) y[i] = x[i] * vc_fsigmoid((vc_real)1.702 * x[i]);
+}
+static void sigmoid_f(const vc_real *R x, vc_real *R y, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) y[i] = vc_fsigmoid(x[i]);
+}
+static void tanh_f(const vc_real *R x, vc_real *R y, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) y[i] = vc_ftanh(x[i]);
+}
+static void relu_f(const vc_real *R x, vc_real *R y, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
+}
+static void exp_f(const vc_real *R x, vc_real *R y, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) y[i] = vc_fexp(x[i]);
+}
 
 void vc_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n) {
     switch (op) {
-    case VC_UN_GELU:
-        PAR for (int64_t i = 0; i < n; i++) y[i] = x[i] * vc_fphi(x[i]);
-        break;
-    case VC_UN_QUICKGELU:
-        PAR for (int64_t i = 0; i < n; i++) y[i] = x[i] * vc_fsigmoid((vc_real)1.702 * x[i]);
-        break;
-    case VC_UN_SIGMOID:
-        PAR for (int64_t i = 0; i < n; i++) y[i] = vc_fsigmoid(x[i]);
-        break;
-    case VC_UN_TANH:
-        PAR for (int64_t i = 0; i < n; i++) y[i] = vc_ftanh(x[i]);
-        break;
-    case VC_UN_RELU:
-        PAR for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
-        break;
-    case VC_UN_EXP:
-        PAR for (int64_t i = 0; i < n; i++) y[i] = vc_fexp(x[i]);
-        break;
+    case VC_UN_GELU: gelu_f(x, y, n); break;
+    case VC_UN_QUICKGELU: quickgelu_f(x, y, n); break;
+    case VC_UN_SIGMOID: sigmoid_f(x, y, n); break;
+    case VC_UN_TANH: tanh_f(x, y, n); break;
+    case VC_UN_RELU: relu_f(x, y, n); break;
+    case VC_UN_EXP: exp_f(x, y, n); break;
     }
 }
 
@@ -34,30 +45,37 @@ static inline vc_real gelu_grad(vc_real x) {
     return vc_fphi(x) + x * (vc_real)0.39894228040143268 * vc_fexp((vc_real)-0.5 * x * x);
 }
 
+static void gelu_b(const vc_real *R x, const vc_real *R g, vc_real *R gx, vc_real beta, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], g[i] * gelu_grad(x[i]));
+}
+static void quickgelu_b(const vc_real *R x, const vc_real *R g, vc_real *R gx, vc_real beta, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) {
+        vc_real s = vc_fsigmoid((vc_real)1.702 * x[i]);
+        ACC(gx[i], g[i] * (s + (vc_real)1.702 * x[i] * s * (1 - s)));
+    }
+}
+static void sigmoid_b(const vc_real *R y, const vc_real *R g, vc_real *R gx, vc_real beta, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], g[i] * y[i] * (1 - y[i]));
+}
+static void tanh_b(const vc_real *R y, const vc_real *R g, vc_real *R gx, vc_real beta, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], g[i] * (1 - y[i] * y[i]));
+}
+static void relu_b(const vc_real *R x, const vc_real *R g, vc_real *R gx, vc_real beta, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], (x[i] > 0 ? g[i] : 0));
+}
+static void exp_b(const vc_real *R y, const vc_real *R g, vc_real *R gx, vc_real beta, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], g[i] * y[i]);
+}
+
 void vc_unary_bwd(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,
                   int64_t n) {
     switch (op) {
-    case VC_UN_GELU:
-        PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], g[i] * gelu_grad(x[i]));
-        break;
-    case VC_UN_QUICKGELU:
-        PAR for (int64_t i = 0; i < n; i++) {
-            vc_real s = vc_fsigmoid((vc_real)1.702 * x[i]);
-            ACC(gx[i], g[i] * (s + (vc_real)1.702 * x[i] * s * (1 - s)));
-        }
-        break;
-    case VC_UN_SIGMOID:
-        PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], g[i] * y[i] * (1 - y[i]));
-        break;
-    case VC_UN_TANH:
-        PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], g[i] * (1 - y[i] * y[i]));
-        break;
-    case VC_UN_RELU:
-        PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], (x[i] > 0 ? g[i] : 0));
-        break;
-    case VC_UN_EXP:
-        PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], g[i] * y[i]);
-        break;
+    case VC_UN_GELU: gelu_b(x, g, gx, beta, n); break;
+    case VC_UN_QUICKGELU: quickgelu_b(x, g, gx, beta, n); break;
+    case VC_UN_SIGMOID: sigmoid_b(y, g, gx, beta, n); break;
+    case VC_UN_TANH: tanh_b(y, g, gx, beta, n); break;
+    case VC_UN_RELU: relu_b(x, g, gx, beta, n); break;
+    case VC_UN_EXP: exp_b(y, g, gx, beta, n); break;
     }
 }
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "tensor/k_gemm.h"
 #include "models/pooler.h"
 #include "tensor/rng.h"
 #include "train/step.h"
@@ -82,7 +83,45 @@ static int bench_train(int argc, char **argv) {
     }
     double dt = (now() - t0) / n;
     struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
+    getrusage(RUSAGE_SELF, &ru); /* before the sgemm reference allocates */
+    /* The step's matrix-product work, and a plain sgemm doing the same products
+     * (forward, input-gradient and weight-gradient shapes of every projection). */
+    double N = (double)B * (double)T, Dd = (double)D, work = 0;
+    int64_t shapes[4][2] = {{0, 0}};
+    int ns = 0;
+    if (type == VC_POOL_TRANSFORMER) {
+        work = 3.0 * (double)L * (24.0 * N * Dd * Dd + 4.0 * N * (double)T * Dd);
+        int64_t sh[4][2] = {{3 * D, D}, {D, D}, {4 * D, D}, {D, 4 * D}};
+        memcpy(shapes, sh, sizeof sh);
+        ns = 4;
+    } else if (type == VC_POOL_LSTM) {
+        work = 3.0 * 16.0 * N * Dd * Dd;
+        int64_t sh[1][2] = {{4 * D, D}};
+        memcpy(shapes, sh, sizeof sh);
+        ns = 1;
+    }
+    if (ns) {
+        float *X = calloc((size_t)(B * T * 4 * D), sizeof(float)), *W = calloc((size_t)(16 * D * D), sizeof(float));
+        float *Y = calloc((size_t)(B * T * 4 * D), sizeof(float));
+        if (!X || !W || !Y) return vc_cmd_error("bench train", "out of memory for the sgemm reference");
+        double flops = 0, s0 = now();
+        while (now() - s0 < 2) {
+            for (int i = 0; i < ns; i++) {
+                int64_t O = shapes[i][0], In = shapes[i][1], R = B * T;
+                vc_gemm(false, true, R, O, In, 1, X, In, W, In, 0, Y, O);  /* forward */
+                vc_gemm(false, false, R, In, O, 1, Y, O, W, In, 0, X, In); /* input gradient */
+                vc_gemm(true, false, O, In, R, 1, Y, O, X, In, 0, W, In);  /* weight gradient */
+                flops += 6.0 * (double)R * (double)O * (double)In;
+            }
+        }
+        double plain = flops / (now() - s0);
+        printf("matmul work %.1f GFLOP/step: %.1f GFLOP/s achieved, plain sgemm on the same shapes %.1f GFLOP/s: "
+               "%.0f%% of it (target >= 70%% for the transformer)\n",
+               work * 1e-9, work / dt * 1e-9, plain * 1e-9, 100 * work / dt / plain);
+        free(X);
+        free(W);
+        free(Y);
+    }
     printf("vclip %s B=%ld T=%ld D=%ld L=%ld H=%ld: %.1f ms/step over %d steps, loss %.4f, peak RSS %.0f MB\n", model,
            B, T, D, L, H, dt * 1e3, n, so.loss, ru.ru_maxrss / 1024.0);
     printf("samples/s: %.1f\n", B / dt);

@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+"""PyTorch twin of `vclip bench train`: times training steps of the same pooler
+(transformer: pre-LN nn.TransformerEncoderLayer stack with key-padding mask,
+residual, masked mean; lstm: nn.LSTM with residual, masked mean), symmetric
+InfoNCE with a learnable temperature, AdamW, on random data, every core.
+Prints a summary line and, last, "samples/s: X"; also the peak RSS.
+Usage: torch_pooler.py MODEL [--batch B --frames T --dim D --layers L --heads H --seconds S]"""
+import argparse, math, os, resource, time
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class TransformerPooler(nn.Module):
+    def __init__(self, dim, layers, heads, frames):
+        super().__init__()
+        self.pos = nn.Parameter(torch.randn(frames, dim) * 0.02)
+        block = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(block, layers)
+
+    def forward(self, x, valid):
+        h = self.blocks(x + self.pos[: x.shape[1]], src_key_padding_mask=~valid)
+        return h + x
+
+
+class LSTMPooler(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.rnn = nn.LSTM(dim, dim, 1, batch_first=True)
+
+    def forward(self, x, valid):
+        return self.rnn(x)[0] + x
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model", choices=["transformer", "lstm"])
+    for k, v in (("batch", 128), ("frames", 32), ("dim", 512), ("layers", 4), ("heads", 8)):
+        ap.add_argument("--" + k, type=int, default=v)
+    ap.add_argument("--seconds", type=float, default=10)
+    a = ap.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    torch.manual_seed(0)
+    B, T, D = a.batch, a.frames, a.dim
+    pooler = TransformerPooler(D, a.layers, a.heads, T) if a.model == "transformer" else LSTMPooler(D)
+    scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+    opt = torch.optim.AdamW(list(pooler.parameters()) + [scale], lr=1e-4, betas=(0.9, 0.98), eps=1e-6,
+                            weight_decay=0.2)
+    frames, text = torch.randn(B, T, D), torch.randn(B, D)
+    valid = torch.ones(B, T, dtype=torch.bool)
+    target = torch.arange(B)
+
+    def step():
+        x = F.normalize(frames, dim=-1)
+        h = pooler(x, valid)
+        m = valid.unsqueeze(-1).float()
+        v = F.normalize((h * m).sum(1) / m.sum(1), dim=-1)
+        logits = scale.exp() * v @ F.normalize(text, dim=-1).t()
+        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(list(pooler.parameters()) + [scale], 1.0)
+        opt.step()
+        with torch.no_grad():
+            scale.clamp_(0, math.log(100))
+        return loss.item()
+
+    for _ in range(2):
+        step()
+    n, t0 = 0, time.time()
+    while time.time() - t0 < a.seconds:
+        loss = step()
+        n += 1
+    dt = (time.time() - t0) / n
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"torch {torch.__version__} {a.model} B={B} T={T} D={D} L={a.layers} H={a.heads}: "
+          f"{dt * 1e3:.1f} ms/step over {n} steps, loss {loss:.4f}, peak RSS {rss:.0f} MB")
+    print(f"samples/s: {B / dt:.1f}")
+
+
+main()
