@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -633,13 +634,16 @@ static int64_t first_bad_f16(const uint16_t *x, int64_t n, int64_t D, int64_t *c
 static int64_t first_bad_f32(const float *x, int64_t n, int64_t D, int64_t *col, int *is_nan) {
     unsigned bad = 0;
     size_t N = (size_t)n * (size_t)D;
-    const uint32_t *u = (const uint32_t *)(const void *)x;
-    for (size_t i = 0; i < N; i++) bad |= (u[i] & 0x7f800000u) == 0x7f800000u;
+    for (size_t i = 0; i < N; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
     if (!bad) return -1;
     for (size_t i = 0; i < N; i++)
-        if ((u[i] & 0x7f800000u) == 0x7f800000u) {
+        if (!isfinite(x[i])) {
             *col = (int64_t)(i % (size_t)D);
-            *is_nan = (u[i] & 0x007fffffu) != 0;
+            *is_nan = isnan(x[i]);
             return (int64_t)(i / (size_t)D);
         }
     return -1;

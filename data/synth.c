@@ -23,7 +23,7 @@ void vc_synth_defaults(vc_synth_opts *o) {
     o->dim = 512;
     o->min_frames = 6;
     o->max_frames = 32;
-    o->n_events = 16;
+    o->n_events = 8;
     o->seed = 1;
     o->dtype = VC_F16;
     o->gzip_level = 0;
@@ -211,20 +211,16 @@ vc_status vc_synth_write(const char *path, const vc_synth_opts *o, vc_synth_stat
             double ul = vc_rng_uniform(&r);
             int64_t lo = o->min_frames > L ? o->min_frames : L, hi = o->max_frames > lo ? o->max_frames : lo;
             int64_t n = ul < 0.01 ? 0 : ul < 0.01 + 1.0 / 30 ? L : lo + (int64_t)vc_rng_below(&r, (uint64_t)(hi - lo + 1));
-            /* Segment boundaries: L-1 distinct cuts in [1, n-1]. */
+            /* Segment lengths proportional to weights in [1, 2), each >= 1 frame:
+             * they vary, but not so much that the frame mean tells orderings apart. */
             int64_t cut[4] = {0, n, n, n};
-            if (n > 0) {
-                if (L == 2) cut[1] = 1 + (int64_t)vc_rng_below(&r, (uint64_t)(n - 1));
-                else {
-                    int64_t c1, c2;
-                    do {
-                        c1 = 1 + (int64_t)vc_rng_below(&r, (uint64_t)(n - 1));
-                        c2 = 1 + (int64_t)vc_rng_below(&r, (uint64_t)(n - 1));
-                    } while (c1 == c2);
-                    cut[1] = c1 < c2 ? c1 : c2;
-                    cut[2] = c1 < c2 ? c2 : c1;
-                }
-                cut[L] = n;
+            double wsum = 0, wc[4] = {0, 0, 0, 0};
+            for (int i = 0; i < L; i++) wc[i + 1] = wsum += 1.0 + vc_rng_uniform(&r);
+            for (int i = 1; i < L && n > 0; i++) {
+                int64_t c = (int64_t)llround((double)n * wc[i] / wsum);
+                if (c < cut[i - 1] + 1) c = cut[i - 1] + 1;
+                if (c > n - (L - i)) c = n - (L - i);
+                cut[i] = c;
             }
             float scale = (float)(8.0 + 4.0 * vc_rng_uniform(&r));
             for (int seg = 0; seg < L && n > 0; seg++) {

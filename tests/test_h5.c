@@ -469,7 +469,7 @@ static void write_base(const char *path, vc_dtype dt) {
     for (int i = 0; i < 32; i++) f[i] = (float)i / 8;
     const int64_t len[5] = {3, 0, 1, 4, 2};
     for (int v = 0; v < 5; v++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "v%d", v);
         ck_assert(vc_h5w_add_video(w, id, f, len[v], NULL) == VC_OK);
     }
@@ -837,7 +837,7 @@ static void write_interop(const char *path) {
     for (int64_t v = 0; v < IV; v++) {
         for (int64_t t = 0; t < i_len(v); t++)
             for (int64_t j = 0; j < ID; j++) f[t * ID + j] = i_frame(row + t, j);
-        char id[16];
+        char id[32];
         snprintf(id, sizeof id, "vid-%lld", (long long)v);
         ck_assert(vc_h5w_add_video(w, id, f, i_len(v), NULL) == VC_OK);
         row += i_len(v);

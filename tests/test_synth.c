@@ -198,7 +198,7 @@ START_TEST(test_synth_captions_depend_on_event_order) {
     }
     /* Pairs of videos with the same events: reordered, or in the same order. */
     int64_t n_reord = 0, n_same = 0, n_witness = 0, n_other = 0;
-    double sum_mean_reord = 0, sum_cap_reord = 0, sum_cap_same = 0, sum_mean_other = 0;
+    double sum_mean_reord = 0, sum_cap_reord = 0, sum_cap_same = 0, sum_mean_same = 0, sum_mean_other = 0;
     for (int64_t a = 0; a < V; a++) {
         if (!L[a]) continue;
         for (int64_t b = a + 1; b < V; b++) {
@@ -210,19 +210,24 @@ START_TEST(test_synth_captions_depend_on_event_order) {
             } else if (same_order(ev[a], ev[b], L[a])) {
                 n_same++;
                 sum_cap_same += cc;
+                sum_mean_same += cm;
             } else {
                 n_reord++;
                 sum_mean_reord += cm;
                 sum_cap_reord += cc;
-                n_witness += cm > 0.99 && cc < 0.5;
+                n_witness += cm > 0.95 && cc < 0.5;
             }
         }
     }
     ck_assert_int_gt(n_reord, 100);
     ck_assert_int_gt(n_same, 10);
-    /* Reorderings: frame means nearly identical, captions far apart. */
+    /* Reorderings: frame means alike, captions far apart. */
     ck_assert_int_gt(n_witness, 0);
-    ck_assert_msg(sum_mean_reord / n_reord > 0.95, "mean cos of reorderings %g", sum_mean_reord / n_reord);
+    ck_assert_msg(sum_mean_reord / n_reord > 0.85, "mean cos of reorderings %g", sum_mean_reord / n_reord);
+    /* The frame mean cannot tell a reordering from the same order: the two
+     * kinds of pairs are on average equally close. */
+    ck_assert_msg(fabs(sum_mean_reord / n_reord - sum_mean_same / n_same) < 0.02, "mean cos: reordered %g, same order %g",
+                  sum_mean_reord / n_reord, sum_mean_same / n_same);
     ck_assert_msg(sum_cap_reord / n_reord < 0.6, "caption cos of reorderings %g", sum_cap_reord / n_reord);
     /* The same order gives the same caption meaning... */
     ck_assert_msg(sum_cap_same / n_same > 0.9, "caption cos of same order %g", sum_cap_same / n_same);
