@@ -71,26 +71,8 @@ vc_var *vc_attention(vc_tape *t, vc_var *q, int64_t qoff, vc_var *k, int64_t kof
         return vc_tape_fail(t, VC_ERR_SHAPE);
     }
     int64_t B = K->ne[0], Tq = Q->ne[1], Tk = K->ne[1];
-    int64_t *klen = NULL;
-    if (key_len) {
-        if ((key_len->dtype != VC_I64 && key_len->dtype != VC_I32) || key_len->ndim != 1 || key_len->ne[0] != B ||
-            !vc_is_contiguous(key_len)) {
-            vc_fail(VC_ERR_SHAPE, "op attention: key lengths must be integer [%lld], got %s %s", (long long)B,
-                    vc_dtype_name(key_len->dtype), vc_shape_str(key_len, s1, sizeof s1));
-            return vc_tape_fail(t, VC_ERR_SHAPE);
-        }
-        klen = vc_arena_alloc(&t->arena, (size_t)B * sizeof(int64_t));
-        if (!klen) return vc_tape_fail(t, VC_ERR_OOM);
-        for (int64_t b = 0; b < B; b++) {
-            klen[b] = key_len->dtype == VC_I64 ? ((const int64_t *)key_len->data)[b]
-                                               : ((const int32_t *)key_len->data)[b];
-            if (klen[b] < 0 || klen[b] > Tk) {
-                vc_fail(VC_ERR_ARG, "op attention: key length %lld of batch %lld is outside [0, %lld]",
-                        (long long)klen[b], (long long)b, (long long)Tk);
-                return vc_tape_fail(t, VC_ERR_ARG);
-            }
-        }
-    }
+    int64_t *klen = key_len ? vc_lengths_arg(t, "attention", key_len, B, Tk) : NULL;
+    if (key_len && !klen) return NULL;
     vc_var *out = vc_op_out(t, VC_DIMS(B, Tq, D), 3, in);
     if (!out) return NULL;
     vc_real *P = vc_arena_alloc(&t->arena, (size_t)(B * heads * Tq * Tk) * sizeof(vc_real));

@@ -58,26 +58,8 @@ vc_var *vc_lstm(vc_tape *t, vc_var *x, vc_var *w_ih, vc_var *w_hh, vc_var *b_ih,
         return vc_tape_fail(t, VC_ERR_SHAPE);
     }
     int64_t B = X->ne[0], T = X->ne[1], D = X->ne[2];
-    int64_t *len = NULL;
-    if (lengths) {
-        if ((lengths->dtype != VC_I64 && lengths->dtype != VC_I32) || lengths->ndim != 1 || lengths->ne[0] != B ||
-            !vc_is_contiguous(lengths)) {
-            vc_fail(VC_ERR_SHAPE, "op lstm: lengths must be integer [%lld], got %s", (long long)B,
-                    vc_shape_str(lengths, s1, sizeof s1));
-            return vc_tape_fail(t, VC_ERR_SHAPE);
-        }
-        len = vc_arena_alloc(&t->arena, (size_t)B * sizeof(int64_t));
-        if (!len) return vc_tape_fail(t, VC_ERR_OOM);
-        for (int64_t b = 0; b < B; b++) {
-            len[b] = lengths->dtype == VC_I64 ? ((const int64_t *)lengths->data)[b]
-                                              : ((const int32_t *)lengths->data)[b];
-            if (len[b] < 0 || len[b] > T) {
-                vc_fail(VC_ERR_ARG, "op lstm: length %lld of batch %lld is outside [0, %lld]", (long long)len[b],
-                        (long long)b, (long long)T);
-                return vc_tape_fail(t, VC_ERR_ARG);
-            }
-        }
-    }
+    int64_t *len = lengths ? vc_lengths_arg(t, "lstm", lengths, B, T) : NULL;
+    if (lengths && !len) return NULL;
     vc_var *out = vc_op_out(t, VC_DIMS(B, T, H), 5, in);
     if (!out) return NULL;
     vc_real *gates = vc_arena_alloc(&t->arena, (size_t)(B * T * G) * sizeof(vc_real));

@@ -91,7 +91,7 @@ static vc_status mask_weights(const char *op, const vc_tensor *x, int a, const v
     for (int64_t p = 0; p < P; p++) {
         vc_real sum = 0;
         if (lengths) {
-            int64_t len = m->dtype == VC_I64 ? ((const int64_t *)m->data)[p] : ((const int32_t *)m->data)[p];
+            int64_t len = vc_int_at(m, p);
             if (len < 0 || len > T)
                 return vc_fail(VC_ERR_ARG, "op %s: length %lld at row %lld is outside [0, %lld]", op, (long long)len,
                                (long long)p, (long long)T);

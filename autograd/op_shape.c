@@ -236,7 +236,7 @@ vc_var *vc_gather_rows(vc_tape *t, vc_var *table, const vc_tensor *idx) {
     int64_t *ix = vc_arena_alloc(&t->arena, (size_t)(N + 1) * sizeof(int64_t));
     if (!ix) return vc_tape_fail(t, VC_ERR_OOM);
     for (int64_t i = 0; i < N; i++) {
-        ix[i] = idx->dtype == VC_I64 ? ((const int64_t *)idx->data)[i] : ((const int32_t *)idx->data)[i];
+        ix[i] = vc_int_at(idx, i);
         if (ix[i] < 0 || ix[i] >= V) {
             vc_fail(VC_ERR_ARG, "op gather_rows: index %lld at position %lld is outside [0, %lld)", (long long)ix[i],
                     (long long)i, (long long)V);

@@ -101,7 +101,7 @@ vc_var *vc_cross_entropy(vc_tape *t, vc_var *logits, const vc_tensor *targets, i
     vc_real *lse = vc_arena_alloc(&t->arena, (size_t)S * sizeof(vc_real));
     if (!tg || !lse) return vc_tape_fail(t, VC_ERR_OOM);
     for (int64_t i = 0; i < S; i++) {
-        tg[i] = targets->dtype == VC_I64 ? ((const int64_t *)targets->data)[i] : ((const int32_t *)targets->data)[i];
+        tg[i] = vc_int_at(targets, i);
         if (tg[i] < 0 || tg[i] >= C) {
             vc_fail(VC_ERR_ARG, "op cross_entropy: target %lld of sample %lld is outside [0, %lld)", (long long)tg[i],
                     (long long)i, (long long)C);

@@ -85,6 +85,27 @@ vc_var *vc_op_out(vc_tape *t, int ndim, const int64_t *shape, int n, vc_var *con
     return v;
 }
 
+int64_t *vc_lengths_arg(vc_tape *t, const char *op, const vc_tensor *len, int64_t B, int64_t T) {
+    char s1[96];
+    if (!len->data || (len->dtype != VC_I64 && len->dtype != VC_I32) || len->ndim != 1 || len->ne[0] != B ||
+        !vc_is_contiguous(len) || len->device != VC_CPU) {
+        vc_fail(VC_ERR_SHAPE, "op %s: lengths must be an integer tensor [%lld], got %s %s", op, (long long)B,
+                vc_dtype_name(len->dtype), vc_shape_str(len, s1, sizeof s1));
+        return vc_tape_fail(t, VC_ERR_SHAPE), NULL;
+    }
+    int64_t *out = vc_arena_alloc(&t->arena, (size_t)(B + 1) * sizeof(int64_t));
+    if (!out) return vc_tape_fail(t, VC_ERR_OOM), NULL;
+    for (int64_t b = 0; b < B; b++) {
+        out[b] = vc_int_at(len, b);
+        if (out[b] < 0 || out[b] > T) {
+            vc_fail(VC_ERR_ARG, "op %s: length %lld of row %lld is outside [0, %lld]", op, (long long)out[b],
+                    (long long)b, (long long)T);
+            return vc_tape_fail(t, VC_ERR_ARG), NULL;
+        }
+    }
+    return out;
+}
+
 vc_var *vc_op_view(vc_tape *t, const vc_tensor *view, int n, vc_var *const *in) {
     if (t->status) return NULL;
     vc_var *v = var_alloc(t);

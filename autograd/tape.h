@@ -88,6 +88,10 @@ vc_var *vc_tape_fail(vc_tape *t, vc_status s);
 bool vc_tape_bad(vc_tape *t, int n, vc_var *const *in);
 /* Output var for an op over inputs: allocates the value, sets requires_grad. */
 vc_var *vc_op_out(vc_tape *t, int ndim, const int64_t *shape, int n, vc_var *const *in);
+/* Validates per-row lengths for an op (an integer tensor [B], each in
+ * [0, T]) and copies them to the arena as int64; NULL (tape failed, message
+ * naming op) otherwise. */
+int64_t *vc_lengths_arg(vc_tape *t, const char *op, const vc_tensor *len, int64_t B, int64_t T);
 /* Scratch memory for a forward or backward kernel, from the recycled
  * gradient buffers when one of that size is free, else the arena; give it
  * back when done so later gradients reuse it. NULL (status set) on OOM. */

@@ -5,7 +5,6 @@
  * position per token) runs over the tokens; then the mean over tokens.
  * Params: pooler.ln, pooler.score.fc1 [hidden, D], pooler.score.fc2 [S,
  * hidden], pooler.tok_pos [S, D], pooler.blocks.L.* */
-#include <math.h>
 #include <stdio.h>
 
 #include "pooler_impl.h"
@@ -30,11 +29,8 @@ static vc_var *forward(vc_tape *t, const vc_pooler *m, vc_var *x, const vc_tenso
     int64_t B = x->val.ne[0], T = x->val.ne[1];
     /* additive mask [B, T, 1]: padded frames get no weight in any token */
     vc_tensor mask;
-    if (vc_tensor_arena(&mask, &t->arena, VC_F32, VC_DIMS(B, T, 1))) return vc_tape_fail(t, VC_ERR_OOM);
-    for (int64_t b = 0; b < B; b++) {
-        int64_t n = len->dtype == VC_I64 ? ((const int64_t *)len->data)[b] : ((const int32_t *)len->data)[b];
-        for (int64_t j = 0; j < T; j++) vc_f32(&mask)[b * T + j] = j < n ? 0 : -INFINITY;
-    }
+    if (vc_pp_length_mask(t, len, B, T, &mask) || vc_view_reshape(&mask, &mask, VC_DIMS(B, T, 1)))
+        return vc_tape_fail(t, VC_ERR_OOM);
     vc_var *s = vc_pp_apply_linear(t, m, "score.fc1", vc_pp_apply_layernorm(t, m, "ln", x));
     s = vc_pp_apply_linear(t, m, "score.fc2", vc_pp_act(t, m, s)); /* [B, T, S] */
     vc_var *a = vc_softmax(t, s, 1, &mask);                         /* over time */

@@ -2,23 +2,10 @@
  * frames divided by the sum of their weights. Weights are exp(logit), i.e. a
  * softmax over the valid positions, so they stay positive; logits start at 0
  * (plain mean). Param: pooler.logits [max_frames]. */
-#include <math.h>
-
 #include "pooler_impl.h"
 
 static vc_status init(vc_pooler *m, vc_rng *r) {
     return vc_pp_const(m, 0, VC_DIMS(m->cfg.max_frames), "logits") ? VC_OK : VC_ERR_ARG;
-}
-
-/* Additive key mask [B, T]: 0 for valid positions, -inf past the length. */
-static vc_status len_mask(vc_tape *t, const vc_tensor *len, int64_t B, int64_t T, vc_tensor *mask) {
-    vc_status s = vc_tensor_arena(mask, &t->arena, VC_F32, VC_DIMS(B, T));
-    if (s) return s;
-    for (int64_t b = 0; b < B; b++) {
-        int64_t n = len->dtype == VC_I64 ? ((const int64_t *)len->data)[b] : ((const int32_t *)len->data)[b];
-        for (int64_t j = 0; j < T; j++) vc_f32(mask)[b * T + j] = j < n ? 0 : -INFINITY;
-    }
-    return VC_OK;
 }
 
 static vc_var *forward(vc_tape *t, const vc_pooler *m, vc_var *x, const vc_tensor *len) {
@@ -29,7 +16,7 @@ static vc_var *forward(vc_tape *t, const vc_pooler *m, vc_var *x, const vc_tenso
         return vc_tape_fail(t, VC_ERR_SHAPE);
     }
     vc_tensor mask, zeros;
-    if (len_mask(t, len, B, T, &mask) || vc_tensor_arena(&zeros, &t->arena, VC_F32, VC_DIMS(B, T)))
+    if (vc_pp_length_mask(t, len, B, T, &mask) || vc_tensor_arena(&zeros, &t->arena, VC_F32, VC_DIMS(B, T)))
         return vc_tape_fail(t, VC_ERR_OOM);
     vc_tensor_fill(&zeros, 0);
     vc_var *lg = vc_slice(t, vc_pp(m, "logits"), 0, 0, T);              /* [T] */

@@ -1,5 +1,6 @@
 /* Helpers shared by the poolers: named parameters, linear / LayerNorm /
  * activation application and the pre-LN transformer block. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,6 +81,16 @@ vc_status vc_pp_block(vc_pooler *m, vc_rng *r, const char *p, int64_t w, int mlp
     if ((s = vc_pp_linear(m, r, b, (int64_t)mlp_ratio * w, w))) return s;
     snprintf(b, sizeof b, "%s.mlp.fc2", p);
     return vc_pp_linear(m, r, b, w, (int64_t)mlp_ratio * w);
+}
+
+vc_status vc_pp_length_mask(vc_tape *t, const vc_tensor *len, int64_t B, int64_t T, vc_tensor *mask) {
+    vc_status s = vc_tensor_arena(mask, &t->arena, VC_F32, VC_DIMS(B, T));
+    if (s) return s;
+    for (int64_t b = 0; b < B; b++) {
+        int64_t n = vc_int_at(len, b);
+        for (int64_t j = 0; j < T; j++) vc_f32(mask)[b * T + j] = j < n ? 0 : -INFINITY;
+    }
+    return VC_OK;
 }
 
 /* A missing parameter is a programming error in a pooler; it still fails

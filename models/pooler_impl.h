@@ -28,6 +28,9 @@ vc_var *vc_pp_act(vc_tape *t, const vc_pooler *m, vc_var *x);
 /* h [B, T, W] -> h + Attn(LN1(h)); h + MLP(LN2(h)). key_len masks keys (NULL: none). */
 vc_var *vc_pp_apply_block(vc_tape *t, const vc_pooler *m, const char *prefix, vc_var *h, const vc_tensor *key_len);
 
+/* Additive mask [B, T] from lengths: 0 at valid positions, -inf after. */
+vc_status vc_pp_length_mask(vc_tape *t, const vc_tensor *len, int64_t B, int64_t T, vc_tensor *mask);
+
 /* Per-type hooks, one file each (pool_*.c). */
 typedef struct {
     vc_status (*init)(vc_pooler *m, vc_rng *r);

@@ -63,6 +63,11 @@ vc_status vc_tensor_copy(vc_tensor *dst, const vc_tensor *src);
 vc_status vc_tensor_contiguous(vc_tensor *dst, const vc_tensor *src, vc_arena *a);
 void vc_tensor_fill(vc_tensor *t, vc_real v);  /* contiguous F32 only */
 
+/* Element i of a contiguous integer (I32 or I64) tensor. */
+static inline int64_t vc_int_at(const vc_tensor *t, int64_t i) {
+    return t->dtype == VC_I64 ? ((const int64_t *)t->data)[i] : ((const int32_t *)t->data)[i];
+}
+
 /* Checks shared by the ops: F32 dtype on the CPU. `op` names the caller. */
 vc_status vc_check_f32_cpu(const char *op, const char *arg, const vc_tensor *t);
 /* Normalises a possibly negative axis; fails naming op if out of range. */

@@ -22,6 +22,7 @@ int vc_cmd_train(int argc, char **argv);  /* tools/cmd_train.c */
 int vc_cmd_eval(int argc, char **argv);   /* tools/cmd_eval.c */
 int vc_cmd_compare(int argc, char **argv); /* tools/cmd_compare.c */
 int vc_cmd_export(int argc, char **argv); /* tools/cmd_export.c */
+int vc_cmd_embed(int argc, char **argv);  /* tools/cmd_embed.c */
 
 /* Prints "vclip NAME: MESSAGE" to stderr; returns 1 (the failure exit code). */
 int vc_cmd_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
