@@ -1,7 +1,66 @@
 #include "tape.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define PROF_OPS 64
+struct vc_tape_prof {
+    const char *op[PROF_OPS];
+    double fwd[PROF_OPS], bwd[PROF_OPS];
+    long calls[PROF_OPS];
+    int n;
+    double last;
+};
+
+static double prof_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int prof_slot(struct vc_tape_prof *p, const char *op) {
+    for (int i = 0; i < p->n; i++)
+        if (p->op[i] == op || strcmp(p->op[i], op) == 0) return i;
+    if (p->n == PROF_OPS) return PROF_OPS - 1;
+    p->op[p->n] = op;
+    return p->n++;
+}
+
+vc_status vc_tape_profile(vc_tape *t, bool on) {
+    if (!on) {
+        free(t->prof);
+        t->prof = NULL;
+        return VC_OK;
+    }
+    if (!t->prof && !(t->prof = calloc(1, sizeof *t->prof)))
+        return vc_fail(VC_ERR_OOM, "autograd: cannot allocate the profile");
+    t->prof->last = prof_now();
+    return VC_OK;
+}
+
+void vc_tape_profile_report(const vc_tape *t, char *buf, size_t n) {
+    const struct vc_tape_prof *p = t->prof;
+    size_t o = 0;
+    buf[0] = '\0';
+    if (!p) return;
+    int order[PROF_OPS];
+    for (int i = 0; i < p->n; i++) order[i] = i;
+    for (int i = 0; i < p->n; i++) /* slowest first */
+        for (int j = i + 1; j < p->n; j++)
+            if (p->fwd[order[j]] + p->bwd[order[j]] > p->fwd[order[i]] + p->bwd[order[i]]) {
+                int k = order[i];
+                order[i] = order[j];
+                order[j] = k;
+            }
+    o += (size_t)snprintf(buf + o, n - o, "%-16s %8s %10s %10s\n", "op", "calls", "fwd ms", "bwd ms");
+    for (int k = 0; k < p->n && o < n; k++) {
+        int i = order[k];
+        o += (size_t)snprintf(buf + o, n - o, "%-16s %8ld %10.1f %10.1f\n", p->op[i], p->calls[i], 1e3 * p->fwd[i],
+                              1e3 * p->bwd[i]);
+    }
+}
 
 void vc_tape_init(vc_tape *t, size_t arena_bytes) {
     memset(t, 0, sizeof *t);
@@ -11,6 +70,7 @@ void vc_tape_init(vc_tape *t, size_t arena_bytes) {
 }
 
 void vc_tape_free(vc_tape *t) {
+    free(t->prof);
     vc_arena_free(&t->arena);
     free(t->nodes);
     memset(t, 0, sizeof *t);
@@ -23,6 +83,7 @@ void vc_tape_reset(vc_tape *t) {
     t->n_random_calls = 0;
     t->status = VC_OK;
     t->step++;
+    if (t->prof) t->prof->last = prof_now();
 }
 
 vc_var *vc_tape_fail(vc_tape *t, vc_status s) {
@@ -121,6 +182,13 @@ vc_var *vc_op_view(vc_tape *t, const vc_tensor *view, int n, vc_var *const *in) 
 vc_status vc_record(vc_tape *t, const char *op, vc_backward_fn bw, vc_var *out, int n, vc_var *const *in,
                     size_t ctx_bytes, void **ctx) {
     if (ctx) *ctx = NULL;
+    if (t->prof) {
+        double now = prof_now();
+        int i = prof_slot(t->prof, op);
+        t->prof->fwd[i] += now - t->prof->last;
+        t->prof->calls[i]++;
+        t->prof->last = now;
+    }
     if (!t->grad_enabled || !out->requires_grad) {
         /* Still give the op a context so its forward can write saved state. */
         if (ctx && ctx_bytes) {
@@ -263,7 +331,13 @@ static vc_status walk_back(vc_tape *t, const void *out_grad_alias) {
     for (int i = t->n_nodes - 1; i >= 0; i--) {
         const vc_node *n = &t->nodes[i];
         if (!n->out->grad_written) continue;  /* nothing flows back through it */
+        double t0 = t->prof ? prof_now() : 0;
         vc_status s = n->backward(t, n);
+        if (t->prof) {
+            double now = prof_now();
+            t->prof->bwd[prof_slot(t->prof, n->op)] += now - t0;
+            t->prof->last = now;
+        }
         if (s) return t->status = s;
         if (t->status) return t->status;
         /* Its output's gradient is dead now unless it aliases the caller's

@@ -58,6 +58,7 @@ typedef struct vc_tape {
     uint64_t n_random_calls; /* dropout calls since reset */
     vc_status status;        /* first error since reset */
     bool keep_grads;         /* keep every intermediate gradient (debugging) */
+    struct vc_tape_prof *prof; /* per-op timings when profiling (vc_tape_profile) */
     void *grad_pool;         /* recycled gradient buffers (see vc_backward) */
 } vc_tape;
 
@@ -67,6 +68,13 @@ void vc_tape_free(vc_tape *t);
 void vc_tape_reset(vc_tape *t);
 static inline void vc_tape_grad(vc_tape *t, bool on) { t->grad_enabled = on; }
 static inline vc_status vc_tape_status(const vc_tape *t) { return t->status; }
+
+/* Per-op time accounting: forward time is the time between consecutive
+ * recorded ops (so it includes a caller's work between them), backward time
+ * is each node's backward. vc_tape_profile_report writes a table, slowest
+ * first, of the time accumulated since profiling was turned on. */
+vc_status vc_tape_profile(vc_tape *t, bool on);
+void vc_tape_profile_report(const vc_tape *t, char *buf, size_t n);
 
 /* Backpropagate from a scalar var (numel 1). */
 vc_status vc_backward(vc_tape *t, vc_var *loss);

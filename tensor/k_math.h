@@ -21,7 +21,9 @@ static inline double vc_ftanh(double x) { return tanh(x); }
  * scale by 2^n through the exponent bits. Returns 0 below -87.3 (so -inf
  * masks give exactly 0) and +inf above 88.7. */
 static inline float vc_fexp(float x) {
-    float xc = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+    /* written so that NaN clamps to -87.3 (no NaN reaches the integer
+     * conversion below, which would be undefined) and is returned as NaN */
+    float xc = x >= -87.3f ? (x > 88.7f ? 88.7f : x) : -87.3f;
     /* round to nearest by adding and removing 1.5 * 2^23 (no libm call, so
      * the loop vectorises) */
     float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
@@ -38,7 +40,8 @@ static inline float vc_fexp(float x) {
     memcpy(&scale, &bits, 4);
     float v = p * scale;
     v = x < -87.3f ? 0.0f : v;
-    return x > 88.7f ? INFINITY : v;
+    v = x > 88.7f ? INFINITY : v;
+    return x == x ? v : x;
 }
 
 /* erfc(z) for z >= 0 with fractional error < 1.2e-7 (Chebyshev fit of

@@ -260,6 +260,7 @@ START_TEST(test_vectorised_math_matches_libm) {
     ck_assert_msg(worst_gelu < 2e-6, "gelu relative error %g for |x| < 4", worst_gelu);
     ck_assert_msg(worst_gelu_tail < 1e-5, "gelu relative error %g for |x| >= 4", worst_gelu_tail);
     ck_assert(vc_fexp(-INFINITY) == 0 && vc_fexp(-100) == 0 && isinf(vc_fexp(100)));
+    ck_assert(isnan(vc_fexp(NAN)) && isnan(vc_ftanh(NAN)));
 }
 END_TEST
 

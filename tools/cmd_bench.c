@@ -22,8 +22,13 @@ static int bench_train(int argc, char **argv) {
     const char *model = "transformer";
     long B = 128, T = 32, D = 512, L = 4, H = 8;
     double seconds = 10;
+    bool profile = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--profile") == 0) {
+            profile = true;
+            continue;
+        }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return vc_cmd_error("bench train", "%s needs a value", a);
         char *end = NULL;
@@ -74,6 +79,7 @@ static int bench_train(int argc, char **argv) {
     for (int i = 0; i < 2; i++)
         if (vc_train_step(&ctx, &frames, &len, &text, 1e-4, &so))
             return vc_cmd_error("bench train", "%s", vc_last_error());
+    if (profile && vc_tape_profile(&tape, true)) return vc_cmd_error("bench train", "%s", vc_last_error());
     int n = 0;
     double t0 = now();
     while (now() - t0 < seconds) {
@@ -121,6 +127,11 @@ static int bench_train(int argc, char **argv) {
         free(X);
         free(W);
         free(Y);
+    }
+    if (profile) {
+        static char rep[8192];
+        vc_tape_profile_report(&tape, rep, sizeof rep);
+        printf("per-op time over %d steps (forward = time since the previous op):\n%s", n, rep);
     }
     printf("vclip %s B=%ld T=%ld D=%ld L=%ld H=%ld: %.1f ms/step over %d steps, loss %.4f, peak RSS %.0f MB\n", model,
            B, T, D, L, H, dt * 1e3, n, so.loss, ru.ru_maxrss / 1024.0);

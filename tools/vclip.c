@@ -23,7 +23,7 @@ static const vc_command commands[] = {
      "CKPT --data DATA.h5 --out VIDEOS.h5 [--split train|val|test|all] [--batch B] [--set section.key=value ...]",
      "pooled, normalised video embeddings (and text-head-mapped captions) for search (data/FORMAT.md)"},
     {"compare", vc_cmd_compare, "RESULT.json ...", "print eval results (vclip eval --json) side by side"},
-    {"bench", vc_cmd_bench, "train [--model NAME --batch B --frames T --dim D --layers L --heads H --seconds S]",
+    {"bench", vc_cmd_bench, "train [--model NAME --batch B --frames T --dim D --layers L --heads H --seconds S --profile]",
      "time training steps on random data; prints samples/s last"},
     {"import-wds", vc_cmd_import_wds,
      "--out DATA.h5 [--dtype f16|f32] [--splits CSV | --split-ratio TR,VA,TE --seed S] [--dim D] [--gzip N] "

@@ -1,13 +1,16 @@
 #include "trainer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "data/source_h5.h"
@@ -51,6 +54,31 @@ static vc_status make_dirs(const char *path) {
 }
 
 static void path_in(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
+
+/* A run killed inside a checkpoint write leaves its CKPT.tmp.PID behind
+ * (vc_st_writer_write), as large as a checkpoint; repeated kills would pile
+ * them up. Removes those whose writer is gone; returns how many. */
+static int remove_stale_temporaries(const char *dir) {
+    static const char *const prefixes[] = {"last.safetensors.tmp.", "best.safetensors.tmp."};
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        for (int i = 0; i < 2; i++) {
+            size_t n = strlen(prefixes[i]);
+            if (strncmp(e->d_name, prefixes[i], n) != 0) continue;
+            char *end;
+            long pid = strtol(e->d_name + n, &end, 10);
+            if (end == e->d_name + n || *end || pid <= 0) continue;
+            if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* still writing (or not ours to judge) */
+            char p[4096];
+            path_in(p, sizeof p, dir, e->d_name);
+            removed += unlink(p) == 0;
+        }
+    }
+    closedir(d);
+    return removed;
+}
 
 static void json_recall(FILE *f, const char *name, const vc_recall *r) {
     fprintf(f, "\"%s\": {\"R@1\": %.4f, \"R@5\": %.4f, \"R@10\": %.4f, \"MdR\": %.1f, \"MnR\": %.4f}", name, r->r1,
@@ -99,7 +127,8 @@ static vc_status evaluate_val(run_ctx *c, const vc_pooler *m, int64_t step, vc_c
     vc_status s = vc_evaluate(m, rc->file, c->val_idx, c->n_val, &eo, &r);
     if (s) return s;
     double score = (r.t2v.r1 + r.v2t.r1) / 2;
-    bool best = score > st->best_score;
+    /* a model that produced NaN scores is never the best one */
+    bool best = score > st->best_score && r.nan_scores == 0;
     fprintf(c->log, "{\"event\": \"eval\", \"split\": \"%s\", \"step\": %lld, ", rc->val_split, (long long)step);
     json_recall(c->log, "t2v", &r.t2v);
     fputs(", ", c->log);
@@ -126,6 +155,9 @@ vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_tra
     run_ctx c = {.cfg = cfg, .rc = rc, .hooks = hooks};
     vc_status s = make_dirs(rc->out_dir);
     if (s) return s;
+    int stale = remove_stale_temporaries(rc->out_dir);
+    if (stale) note(hooks, "%s: removed %d partial checkpoint file%s of an interrupted run", rc->out_dir, stale,
+                    stale == 1 ? "" : "s");
     vc_h5 *h = NULL;
     vc_source src = {0};
     vc_loader *ld = NULL;
