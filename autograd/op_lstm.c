@@ -4,6 +4,7 @@
 #include "../tensor/k_gemm.h"
 #include "../tensor/k_lstm.h"
 #include "../tensor/k_reduce.h"
+#include "../tensor/k_unary.h"
 #include "ops.h"
 
 typedef struct {
@@ -35,9 +36,12 @@ static vc_status lstm_backward(vc_tape *t, const vc_node *n) {
         }
         vc_gemm(true, false, G, H, R, 1, dA, G, hp, H, beta, g, H);
     }
-    vc_var *biases[2] = {b_ih, b_hh};
-    for (int i = 0; i < 2; i++)
-        if (biases[i] && (g = vc_grad_for(t, biases[i], &beta))) vc_colsum(dA, g, beta, R, G);
+    /* both biases get the same gradient: sum dA once */
+    vc_real *gi = vc_grad_for(t, b_ih, &beta), bh;
+    vc_real *gh = b_hh ? vc_grad_for(t, b_hh, &bh) : NULL;
+    if (gi) vc_colsum(dA, gi, beta, R, G);
+    if (gh && gi && beta == 0) vc_axpby(gi, 1, gh, bh, G); /* gi is exactly that sum */
+    else if (gh) vc_colsum(dA, gh, bh, R, G);
     return t->status;
 }
 

@@ -14,16 +14,16 @@ if ! $PY -c 'import torch' 2>/dev/null; then
     exit 0
 fi
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p" | tail -1; }
+field() { sed -n "s|.*$1 \([0-9.]*\).*|\1|p" | tail -1; }
 for model in transformer lstm; do
     : > /tmp/vc_bench_$$.v; : > /tmp/vc_bench_$$.t; : > /tmp/vc_bench_$$.vm; : > /tmp/vc_bench_$$.tm
     for i in $(seq "$REPS"); do
         out=$($V bench train --model $model --seconds "$S") || { echo "$out"; exit 1; }
-        echo "$out" | sed -n 1p
+        echo "$out" | grep -v '^samples/s:'
         echo "$out" | field "samples/s:" >> /tmp/vc_bench_$$.v
         echo "$out" | field "peak RSS" >> /tmp/vc_bench_$$.vm
         out=$($PY "$DIR/torch_pooler.py" $model --seconds "$S") || { echo "$out"; exit 1; }
-        echo "$out" | sed -n 1p
+        echo "$out" | grep -v '^samples/s:'
         echo "$out" | field "samples/s:" >> /tmp/vc_bench_$$.t
         echo "$out" | field "peak RSS" >> /tmp/vc_bench_$$.tm
     done

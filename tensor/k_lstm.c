@@ -8,10 +8,9 @@
 void vc_lstm_fwd(const vc_real *x, const vc_real *w_ih, const vc_real *w_hh, const vc_real *bias, const int64_t *len,
                  int64_t B, int64_t T, int64_t D, int64_t H, vc_real *gates, vc_real *c, vc_real *h) {
     int64_t G = 4 * H;
-    /* all steps' input projections: gates = x w_ih^T + bias */
-#pragma omp parallel for schedule(static) if (B * T * G > 32768)
-    for (int64_t r = 0; r < B * T; r++) memcpy(gates + r * G, bias, (size_t)G * sizeof(vc_real));
-    vc_gemm(false, true, B * T, G, D, 1, x, D, w_ih, D, 1, gates, G);
+    /* all steps' input projections: gates = x w_ih^T (the bias is added in
+     * the gate pass, saving a pass over gates) */
+    vc_gemm(false, true, B * T, G, D, 1, x, D, w_ih, D, 0, gates, G);
     for (int64_t t = 0; t < T; t++) {
         /* gates_t += h_{t-1} w_hh^T  (rows b*T + t, stride T*G) */
         if (t > 0) vc_gemm(false, true, B, G, H, 1, h + (t - 1) * H, T * H, w_hh, H, 1, gates + t * G, T * G);
@@ -27,8 +26,8 @@ void vc_lstm_fwd(const vc_real *x, const vc_real *w_ih, const vc_real *w_hh, con
             }
             const vc_real *cp = t > 0 ? ct - H : NULL;
             for (int64_t j = 0; j < H; j++) {
-                vc_real i = vc_fsigmoid(a[j]), f = vc_fsigmoid(a[H + j]);
-                vc_real g = vc_ftanh(a[2 * H + j]), o = vc_fsigmoid(a[3 * H + j]);
+                vc_real i = vc_fsigmoid(a[j] + bias[j]), f = vc_fsigmoid(a[H + j] + bias[H + j]);
+                vc_real g = vc_ftanh(a[2 * H + j] + bias[2 * H + j]), o = vc_fsigmoid(a[3 * H + j] + bias[3 * H + j]);
                 a[j] = i;
                 a[H + j] = f;
                 a[2 * H + j] = g;
