@@ -53,6 +53,14 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
         if (gx) vc_gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, bx, gx, IN);
         return t->status;
     }
+    if (c->pre != VC_PRE_LAYERNORM && gx && bx == 0) {
+        /* fresh input gradient: write d/dT(x) straight into it and scale in
+         * place, saving an [R, IN] scratch buffer */
+        vc_tape_give(t, u, ubytes);
+        vc_gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, 0, gx, IN);
+        vc_unary_bwd_inplace(pre_unop(c->pre), X, gx, R * IN);
+        return t->status;
+    }
     vc_real bg = 0, bb = 0;
     vc_real *gg = in[IN_GAMMA] ? vc_grad_for(t, in[IN_GAMMA], &bg) : NULL;
     vc_real *gb = in[IN_BETA] ? vc_grad_for(t, in[IN_BETA], &bb) : NULL;

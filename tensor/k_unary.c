@@ -79,6 +79,21 @@ void vc_unary_bwd(vc_unop op, const vc_real *x, const vc_real *y, const vc_real 
     }
 }
 
+static void gelu_bi(const vc_real *R x, vc_real *R gx, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) gx[i] *= gelu_grad(x[i]);
+}
+static void quickgelu_bi(const vc_real *R x, vc_real *R gx, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) {
+        vc_real s = vc_fsigmoid((vc_real)1.702 * x[i]);
+        gx[i] *= s + (vc_real)1.702 * x[i] * s * (1 - s);
+    }
+}
+
+void vc_unary_bwd_inplace(vc_unop op, const vc_real *x, vc_real *gx, int64_t n) {
+    if (op == VC_UN_GELU) gelu_bi(x, gx, n);
+    else if (op == VC_UN_QUICKGELU) quickgelu_bi(x, gx, n);
+}
+
 void vc_scale_fwd(const vc_real *x, vc_real s, vc_real *y, int64_t n) {
     PAR for (int64_t i = 0; i < n; i++) y[i] = s * x[i];
 }

@@ -18,6 +18,10 @@ void vc_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n);
 void vc_unary_bwd(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,
                   int64_t n);
 
+/* In place: gx[i] *= f'(x[i]) for GELU / QuickGELU (the backward of an
+ * activation whose output gradient was written straight into gx). */
+void vc_unary_bwd_inplace(vc_unop op, const vc_real *x, vc_real *gx, int64_t n);
+
 /* y = s * x (y may alias x); gx = beta*gx + s*g. */
 void vc_scale_fwd(const vc_real *x, vc_real s, vc_real *y, int64_t n);
 /* gx = beta*gx + s*g: the backward of scaling, reshapes and identity ops. */
