@@ -153,11 +153,7 @@ static vc_status evaluate_val(run_ctx *c, const vc_pooler *m, int64_t step, vc_c
 
 vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_train_hooks *hooks) {
     run_ctx c = {.cfg = cfg, .rc = rc, .hooks = hooks};
-    vc_status s = make_dirs(rc->out_dir);
-    if (s) return s;
-    int stale = remove_stale_temporaries(rc->out_dir);
-    if (stale) note(hooks, "%s: removed %d partial checkpoint file%s of an interrupted run", rc->out_dir, stale,
-                    stale == 1 ? "" : "s");
+    vc_status s = VC_OK;
     vc_h5 *h = NULL;
     vc_source src = {0};
     vc_loader *ld = NULL;
@@ -169,7 +165,11 @@ vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_tra
     vc_pooler m;
     vc_var *scale = NULL;
     char path[4096];
-    if ((s = vc_source_open_h5(&src, rc->file, &h))) goto done;
+    /* the data opens before the run directory is made: a bad file leaves nothing behind */
+    if ((s = vc_source_open_h5(&src, rc->file, &h)) || (s = make_dirs(rc->out_dir))) goto done;
+    int stale = remove_stale_temporaries(rc->out_dir);
+    if (stale) note(hooks, "%s: removed %d partial checkpoint file%s of an interrupted run", rc->out_dir, stale,
+                    stale == 1 ? "" : "s");
     c.dim = src.dim;
     const int64_t *train_idx;
     int64_t n_train;
