@@ -33,13 +33,29 @@ static void transform(const fused_ctx *c, vc_var *const *in, vc_real *u) {
         vc_unary_fwd(pre_unop(c->pre), x, u, c->R * c->IN);
 }
 
+static vc_status donate_grad(vc_tape *t, const vc_node *n, bool donate) {
+    if (!donate || t->status) return t->status;
+    vc_var *res = n->in_many[IN_RES], *out = n->out;
+    res->grad = out->grad;
+    res->grad_written = true;
+    out->grad.data = NULL; /* now the residual's: the tape must not recycle it */
+    out->grad_written = false;
+    return VC_OK;
+}
+
 static vc_status fused_backward(vc_tape *t, const vc_node *n) {
     const fused_ctx *c = n->ctx;
     vc_var *const *in = n->in_many;
     int64_t R = c->R, IN = c->IN, OUT = c->OUT;
     const vc_real *G = vc_f32(&n->out->grad), *W = vc_f32(&in[IN_W]->val), *X = vc_f32(&in[IN_X]->val);
     vc_real beta, *g;
-    if (in[IN_RES] && (g = vc_grad_for(t, in[IN_RES], &beta))) vc_axpby(G, 1, g, beta, R * OUT);
+    vc_var *res = in[IN_RES];
+    /* The residual's gradient is the output's gradient. When the residual has
+     * none yet, the output's buffer (dead after this node) is handed over
+     * instead of copied, once everything else here has read it. */
+    bool donate = res && res->requires_grad && !res->grad.data && !res->is_param && res != in[IN_X] &&
+                  !n->out->grad_borrowed && !t->keep_grads;
+    if (res && !donate && (g = vc_grad_for(t, res, &beta))) vc_axpby(G, 1, g, beta, R * OUT);
     if (in[IN_B] && (g = vc_grad_for(t, in[IN_B], &beta))) vc_colsum(G, g, beta, R, OUT);
     size_t ubytes = (size_t)(R * IN) * sizeof(vc_real);
     vc_real *u = (vc_real *)X;
@@ -51,7 +67,7 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
     vc_real bx = 0, *gx = vc_grad_for(t, in[IN_X], &bx);
     if (c->pre == VC_PRE_NONE) {
         if (gx) vc_gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, bx, gx, IN);
-        return t->status;
+        return donate_grad(t, n, donate);
     }
     if (c->pre != VC_PRE_LAYERNORM && gx && bx == 0) {
         /* fresh input gradient: write d/dT(x) straight into it and scale in
@@ -59,7 +75,7 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
         vc_tape_give(t, u, ubytes);
         vc_gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, 0, gx, IN);
         vc_unary_bwd_inplace(pre_unop(c->pre), X, gx, R * IN);
-        return t->status;
+        return donate_grad(t, n, donate);
     }
     vc_real bg = 0, bb = 0;
     vc_real *gg = in[IN_GAMMA] ? vc_grad_for(t, in[IN_GAMMA], &bg) : NULL;
@@ -76,7 +92,7 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
         vc_tape_give(t, du, ubytes);
     }
     vc_tape_give(t, u, ubytes);
-    return t->status;
+    return donate_grad(t, n, donate);
 }
 
 vc_var *vc_linear_fused(vc_tape *t, vc_var *x, vc_pre pre, vc_var *gamma, vc_var *beta, vc_var *w, vc_var *bias,

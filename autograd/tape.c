@@ -284,7 +284,7 @@ vc_real *vc_grad_for(vc_tape *t, vc_var *v, vc_real *beta) {
     return vc_f32(&v->grad);
 }
 
-static vc_status walk_back(vc_tape *t, const void *out_grad_alias);
+static vc_status walk_back(vc_tape *t);
 
 vc_status vc_backward(vc_tape *t, vc_var *loss) {
     if (t->status) return t->status;
@@ -298,7 +298,7 @@ vc_status vc_backward(vc_tape *t, vc_var *loss) {
     vc_real *g = vc_grad_for(t, loss, &beta);
     if (!g) return t->status ? t->status : VC_ERR_OOM;
     g[0] = beta == 0 ? 1 : g[0] + 1;
-    return walk_back(t, NULL);
+    return walk_back(t);
 }
 
 vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout) {
@@ -316,7 +316,10 @@ vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout) {
         out->grad = *gout;
         out->grad.owned = NULL;
         out->grad_written = true;
-        return walk_back(t, gout->data);
+        out->grad_borrowed = true;
+        vc_status s = walk_back(t);
+        out->grad_borrowed = false;
+        return s;
     }
     vc_real beta;
     vc_real *g = vc_grad_for(t, out, &beta);
@@ -324,10 +327,10 @@ vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout) {
     const vc_real *src = vc_f32(gout);
     int64_t n = vc_numel(gout);
     for (int64_t i = 0; i < n; i++) g[i] = beta == 0 ? src[i] : g[i] + src[i];
-    return walk_back(t, NULL);
+    return walk_back(t);
 }
 
-static vc_status walk_back(vc_tape *t, const void *out_grad_alias) {
+static vc_status walk_back(vc_tape *t) {
     for (int i = t->n_nodes - 1; i >= 0; i--) {
         const vc_node *n = &t->nodes[i];
         if (!n->out->grad_written) continue;  /* nothing flows back through it */
@@ -342,7 +345,7 @@ static vc_status walk_back(vc_tape *t, const void *out_grad_alias) {
         if (t->status) return t->status;
         /* Its output's gradient is dead now unless it aliases the caller's
          * buffer (backward_with) or was asked for. */
-        if (!t->keep_grads && !n->out->is_param && n->out->grad.data != out_grad_alias) pool_give(t, n->out);
+        if (!t->keep_grads && !n->out->is_param && !n->out->grad_borrowed) pool_give(t, n->out);
     }
     return VC_OK;
 }

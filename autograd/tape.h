@@ -31,6 +31,7 @@ typedef struct vc_var {
     bool requires_grad;
     bool grad_written;       /* grad holds a value: accumulate, don't overwrite */
     bool is_param;           /* grad is persistent (params.h) */
+    bool grad_borrowed;      /* grad is the caller's buffer (vc_backward_with) */
 } vc_var;
 
 struct vc_tape;
