@@ -11,7 +11,7 @@ CC      ?= gcc
 OPT     ?= -O3 -march=native
 BUILD   ?= build
 SAN     ?=
-PKGS    := openblas check hdf5 libarchive inih libcjson
+PKGS    := openblas check hdf5 libarchive inih libcjson libavformat libavcodec libswscale libavutil
 PY      ?= /usr/bin/python3
 
 # OpenBLAS: the OpenMP build shares libgomp's thread pool with our OpenMP
@@ -27,7 +27,7 @@ BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null)
 endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs hdf5 libarchive inih libcjson 2>/dev/null)
+PKG_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs hdf5 libarchive inih libcjson libavformat libavcodec libswscale libavutil 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp $(OPT) -g $(SAN) \

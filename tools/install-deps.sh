@@ -4,7 +4,7 @@
 # and by .ci/run.
 set -e
 PKGS="build-essential pkg-config libopenblas-openmp-dev check libhdf5-dev hdf5-tools libarchive-dev
-      libinih-dev libcjson-dev zlib1g-dev libpcre2-dev libutf8proc-dev python3-venv python3-pip python3-torch python3-numpy python3-h5py"
+      libinih-dev libcjson-dev zlib1g-dev libpcre2-dev libutf8proc-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg python3-pil python3-venv python3-pip python3-torch python3-numpy python3-h5py"
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
     if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
