@@ -1,4 +1,5 @@
 #include "import_sink.h"
+#include "tensor/utf8.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -201,32 +202,6 @@ static vc_status skipf(vc_import_sink *s, vc_skip_reason r, const char *fmt, ...
     return skip_line(s, r, line);
 }
 
-/* Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF. */
-static bool valid_utf8(const unsigned char *p, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        unsigned cp, min;
-        if ((c & 0xE0) == 0xC0) k = 1, cp = c & 0x1F, min = 0x80;
-        else if ((c & 0xF0) == 0xE0) k = 2, cp = c & 0x0F, min = 0x800;
-        else if ((c & 0xF8) == 0xF0) k = 3, cp = c & 0x07, min = 0x10000;
-        else return false;
-        if (n - i <= k) return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xC0) != 0x80) return false;
-            cp = cp << 6 | (p[i + j] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 static void free_pending(pending *p) {
     free(p->key);
     free(p->where);
@@ -406,7 +381,7 @@ static vc_status check_key(vc_import_sink *s, const char *key, const char *where
         *ok = false;
         return skipf(s, VC_SKIP_BAD_NAME, "%s: empty sample key", where);
     }
-    if (!valid_utf8((const unsigned char *)key, strlen(key))) {
+    if (!vc_utf8_valid((const unsigned char *)key, strlen(key))) {
         *ok = false;
         return skipf(s, VC_SKIP_BAD_NAME, "%s: sample key is not valid UTF-8", where);
     }
@@ -532,7 +507,7 @@ static vc_status clean_caption(vc_import_sink *s, const char *text, size_t len, 
         return skipf(s, VC_SKIP_BAD_CAPTION, "%s: caption of %zu bytes is too long", where, len);
     if (!len) return skipf(s, VC_SKIP_BAD_CAPTION, "%s: caption is empty", where);
     if (memchr(p, 0, len)) return skipf(s, VC_SKIP_BAD_CAPTION, "%s: caption contains a NUL byte", where);
-    if (!valid_utf8(p, len)) return skipf(s, VC_SKIP_BAD_CAPTION, "%s: caption is not valid UTF-8", where);
+    if (!vc_utf8_valid(p, len)) return skipf(s, VC_SKIP_BAD_CAPTION, "%s: caption is not valid UTF-8", where);
     *t0 = (const char *)p;
     *n = len;
     *ok = true;

@@ -1,4 +1,5 @@
 #include "safetensors.h"
+#include "tensor/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -86,36 +87,9 @@ static bool vc_to_st_dtype(vc_dtype d, vc_st_dtype *out) {
 
 /* ---- small helpers ---- */
 
-/* Index of the first byte that breaks UTF-8 (overlong forms, surrogates and
- * code points above U+10FFFF included), or n when s[0, n) is valid. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07, min = 0x10000;
-        else return i;
-        if (n - i < len) return i;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return i;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
-        i += len;
-    }
-    return n;
-}
-
 static bool utf8_valid(const char *s) {
     size_t n = strlen(s);
-    return utf8_invalid_at((const unsigned char *)s, n) == n;
+    return vc_utf8_invalid_at((const unsigned char *)s, n) == n;
 }
 
 static void shape_str(int ndim, const int64_t *shape, char *buf, size_t len) {
@@ -782,7 +756,7 @@ vc_status vc_st_open(vc_st_file **out, const char *path, vc_st_mode mode) {
     for (size_t i = 0; i < n && !s; i++)
         if (h[i] < 0x20 && h[i] != ' ' && h[i] != '\t' && h[i] != '\n' && h[i] != '\r')
             s = vc_fail(VC_ERR_FORMAT, "%s: header has control byte 0x%02x at offset %zu", path, h[i], i);
-    size_t bad = s ? n : utf8_invalid_at(h, n);
+    size_t bad = s ? n : vc_utf8_invalid_at(h, n);
     if (!s && bad < n) s = vc_fail(VC_ERR_FORMAT, "%s: header is not valid UTF-8 at byte %zu", path, bad);
     char *text = s ? NULL : malloc(n + 1);
     if (!s && !text) s = vc_fail(VC_ERR_OOM, "%s: out of memory", path);
