@@ -1,0 +1,204 @@
+/* The CLIP towers' forward passes (inference only; see clip.h).
+ * A block runs as raw kernels over one workspace taken from the tape's arena
+ * per call: the residual stream x is updated in place (bias first, then the
+ * projection accumulated onto it, as vc_linear_fused does), so the memory is
+ * one block's activations for the batch whatever the depth. */
+#include <math.h>
+#include <string.h>
+
+#include "clip.h"
+#include "tensor/k_attention.h"
+#include "tensor/k_gemm.h"
+#include "tensor/k_norm.h"
+#include "tensor/k_unary.h"
+
+#define LN_EPS ((vc_real)1e-5)
+/* Attention probabilities are produced for at most this many floats at a
+ * time (the batch runs in chunks of samples), so long sequences (L/14: 257
+ * tokens, 16 heads) do not need B*H*T*T floats at once. */
+#define ATTN_CHUNK_FLOATS ((int64_t)1 << 20)
+
+typedef struct {
+    int64_t B, T, W, H, M, chunk;
+    vc_real *u;          /* [R, W]: LayerNorm output, then the attention output */
+    vc_real *qkv;        /* [R, 3W] */
+    vc_real *hid, *act;  /* [R, M]: MLP pre- and post-activation */
+    vc_real *P;          /* [chunk, H, T, T] */
+    vc_real *mean, *rstd; /* [R] */
+} workspace;
+
+static vc_var *fail(vc_tape *t, vc_status s) { return vc_tape_fail(t, s); }
+
+static vc_real *take(vc_tape *t, int64_t n) { return vc_arena_alloc(&t->arena, (size_t)n * sizeof(vc_real)); }
+
+/* y[r, :] = b, or y[r, :] += b when add (y [R, N], b [N]). */
+static void rows_bias(vc_real *y, const vc_real *b, int64_t R, int64_t N, bool add) {
+#pragma omp parallel for schedule(static) if (R * N > 32768)
+    for (int64_t r = 0; r < R; r++) {
+        vc_real *yr = y + r * N;
+        if (add)
+            for (int64_t j = 0; j < N; j++) yr[j] += b[j];
+        else
+            memcpy(yr, b, (size_t)N * sizeof *yr);
+    }
+}
+
+/* y [R, OUT] (+)= x [R, IN] w^T + b, w [OUT, IN] (accumulates when add:
+ * the residual stream). */
+static void linear(const vc_real *x, const vc_tensor *w, const vc_tensor *b, vc_real *y, int64_t R, bool add) {
+    int64_t OUT = w->ne[0], IN = w->ne[1];
+    rows_bias(y, vc_f32(b), R, OUT, add);
+    vc_gemm(false, true, R, OUT, IN, 1, x, IN, vc_f32(w), IN, 1, y, OUT);
+}
+
+static vc_status workspace_init(vc_tape *t, const vc_clip_tower *d, int64_t B, int64_t T, workspace *w) {
+    int64_t R = B * T, W = d->width, H = d->heads;
+    int64_t per = H * T * T;
+    int64_t chunk = ATTN_CHUNK_FLOATS / (per ? per : 1);
+    if (chunk < 1) chunk = 1;
+    if (chunk > B) chunk = B;
+    *w = (workspace){.B = B, .T = T, .W = W, .H = H, .M = d->mlp, .chunk = chunk};
+    w->u = take(t, R * W);
+    w->qkv = take(t, R * 3 * W);
+    w->hid = take(t, R * d->mlp);
+    w->act = take(t, R * d->mlp);
+    w->P = take(t, chunk * per);
+    w->mean = take(t, R);
+    w->rstd = take(t, R);
+    if (!w->u || !w->qkv || !w->hid || !w->act || !w->P || !w->mean || !w->rstd) return VC_ERR_OOM;
+    return VC_OK;
+}
+
+/* x [B, T, W] <- block(x): x += Attn(LN1(x)); x += MLP(LN2(x)). */
+static void block_fwd(const workspace *w, const vc_clip_block *b, vc_clip_act act, bool causal, vc_real *x) {
+    int64_t B = w->B, T = w->T, W = w->W, R = B * T, dh = W / w->H;
+    vc_layernorm_fwd(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->u, w->mean, w->rstd, R, W, LN_EPS);
+    linear(w->u, &b->qkv_w, &b->qkv_b, w->qkv, R, false);
+    for (int64_t b0 = 0; b0 < B; b0 += w->chunk) {
+        int64_t nb = B - b0 < w->chunk ? B - b0 : w->chunk;
+        vc_attn_dims d = {.B = nb, .H = w->H, .Tq = T, .Tk = T, .dh = dh,
+                          .ldq = 3 * W, .ldk = 3 * W, .ldv = 3 * W, .qoff = 0, .koff = W, .voff = 2 * W,
+                          .qbs = T * 3 * W, .kbs = T * 3 * W, .vbs = T * 3 * W,
+                          .klen = NULL, .causal = causal, .scale = (vc_real)(1.0 / sqrt((double)dh))};
+        const vc_real *q = w->qkv + b0 * T * 3 * W;
+        vc_attention_fwd(&d, q, q, q, w->P, w->u + b0 * T * W);
+    }
+    linear(w->u, &b->out_w, &b->out_b, x, R, true);
+    vc_layernorm_fwd(x, vc_f32(&b->ln2_g), vc_f32(&b->ln2_b), w->u, w->mean, w->rstd, R, W, LN_EPS);
+    linear(w->u, &b->fc1_w, &b->fc1_b, w->hid, R, false);
+    vc_unary_fwd(act == VC_CLIP_GELU ? VC_UN_GELU : VC_UN_QUICKGELU, w->hid, w->act, R * w->M);
+    linear(w->act, &b->fc2_w, &b->fc2_b, x, R, true);
+}
+
+static vc_status run_tower(vc_tape *t, const vc_clip_block *blocks, const vc_clip_tower *d, vc_clip_act act,
+                           int64_t B, int64_t T, bool causal, vc_real *x) {
+    workspace w;
+    vc_status s = workspace_init(t, d, B, T, &w);
+    if (s) return s;
+    for (int64_t l = 0; l < d->layers; l++) block_fwd(&w, &blocks[l], act, causal, x);
+    return VC_OK;
+}
+
+/* out [N, E] = LN(rows [N, W]) proj^T (proj [E, W]). */
+static vc_var *head(vc_tape *t, const vc_real *rows, int64_t N, const vc_tensor *g, const vc_tensor *b,
+                    const vc_tensor *proj) {
+    int64_t W = proj->ne[1], E = proj->ne[0];
+    vc_real *u = take(t, N * W), *mean = take(t, N), *rstd = take(t, N);
+    vc_var *out = vc_var_new(t, VC_DIMS(N, E));
+    if (!u || !mean || !rstd || !out) return fail(t, VC_ERR_OOM);
+    vc_layernorm_fwd(rows, vc_f32(g), vc_f32(b), u, mean, rstd, N, W, LN_EPS);
+    vc_gemm(false, true, N, E, W, 1, u, W, vc_f32(proj), W, 0, vc_f32(&out->val), E);
+    return out;
+}
+
+vc_var *vc_clip_encode_image(vc_tape *t, const vc_clip *m, const vc_tensor *images) {
+    if (vc_tape_bad(t, 0, NULL)) return NULL;
+    const vc_clip_cfg *c = &m->cfg;
+    char sb[96];
+    if (!(c->towers & VC_CLIP_VISION))
+        return fail(t, vc_fail(VC_ERR_ARG, "clip: the image tower was not loaded"));
+    int64_t S = c->image_size, p = c->patch, G = c->grid, W = c->vision.width, K = 3 * p * p, T = 1 + G * G;
+    const vc_tensor *im = images;
+    if (im->dtype != VC_F32 || im->device != VC_CPU || im->ndim != 4 || im->ne[0] < 1 || im->ne[1] != 3 ||
+        im->ne[2] != S || im->ne[3] != S)
+        return fail(t, vc_fail(VC_ERR_SHAPE, "clip: images are %s %s; the image tower takes float32 [N, 3, %lld, %lld] "
+                                             "with N >= 1", vc_dtype_name(im->dtype), vc_shape_str(im, sb, sizeof sb),
+                               (long long)S, (long long)S));
+    vc_tensor cont;
+    vc_status s = vc_tensor_contiguous(&cont, im, &t->arena);
+    if (s) return fail(t, s);
+    int64_t N = im->ne[0], NP = N * G * G;
+    const vc_real *px = vc_f32(&cont);
+    vc_real *patches = take(t, NP * K), *emb = take(t, NP * W), *x = take(t, N * T * W), *cls = take(t, N * W);
+    if (!patches || !emb || !x || !cls) return fail(t, VC_ERR_OOM);
+    /* Patch (n, gy, gx) becomes row n*G*G + gy*G + gx with columns (channel,
+     * y, x): the conv weight [W, 3, p, p] flattened, so the conv is one GEMM. */
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < NP; r++) {
+        int64_t n = r / (G * G), gy = r / G % G, gx = r % G;
+        vc_real *row = patches + r * K;
+        for (int64_t ch = 0; ch < 3; ch++)
+            for (int64_t ky = 0; ky < p; ky++)
+                memcpy(row + (ch * p + ky) * p, px + ((n * 3 + ch) * S + gy * p + ky) * S + gx * p,
+                       (size_t)p * sizeof *row);
+    }
+    vc_gemm(false, true, NP, W, K, 1, patches, K, vc_f32(&m->patch_w), K, 0, emb, W);
+    /* [class; patches] + position embedding, then ln_pre (in place: the
+     * kernel reads each row fully before writing it). */
+    const vc_real *pos = vc_f32(&m->vpos), *ce = vc_f32(&m->class_emb);
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < N * T; r++) {
+        int64_t n = r / T, i = r % T;
+        const vc_real *src = i ? emb + (n * G * G + i - 1) * W : ce;
+        for (int64_t j = 0; j < W; j++) x[r * W + j] = src[j] + pos[i * W + j];
+    }
+    vc_real *mean = take(t, N * T), *rstd = take(t, N * T);
+    if (!mean || !rstd) return fail(t, VC_ERR_OOM);
+    vc_layernorm_fwd(x, vc_f32(&m->ln_pre_g), vc_f32(&m->ln_pre_b), x, mean, rstd, N * T, W, LN_EPS);
+    if ((s = run_tower(t, m->vblocks, &c->vision, c->act, N, T, false, x))) return fail(t, s);
+    for (int64_t n = 0; n < N; n++) memcpy(cls + n * W, x + n * T * W, (size_t)W * sizeof *cls);
+    return head(t, cls, N, &m->ln_post_g, &m->ln_post_b, &m->vproj);
+}
+
+vc_var *vc_clip_encode_text(vc_tape *t, const vc_clip *m, const vc_tensor *ids) {
+    if (vc_tape_bad(t, 0, NULL)) return NULL;
+    const vc_clip_cfg *c = &m->cfg;
+    char sb[96];
+    if (!(c->towers & VC_CLIP_TEXT)) return fail(t, vc_fail(VC_ERR_ARG, "clip: the text tower was not loaded"));
+    if ((ids->dtype != VC_I32 && ids->dtype != VC_I64) || ids->device != VC_CPU || ids->ndim != 2 || ids->ne[0] < 1 ||
+        ids->ne[1] < 1 || ids->ne[1] > c->context || !vc_is_contiguous(ids))
+        return fail(t, vc_fail(VC_ERR_SHAPE, "clip: token ids are %s %s; the text tower takes contiguous int32 or "
+                                             "int64 [N, L] with N >= 1 and 1 <= L <= %lld",
+                               vc_dtype_name(ids->dtype), vc_shape_str(ids, sb, sizeof sb), (long long)c->context));
+    int64_t N = ids->ne[0], L = ids->ne[1], W = c->text.width;
+    int64_t *eot = (int64_t *)vc_arena_alloc(&t->arena, (size_t)N * sizeof(int64_t));
+    if (!eot) return fail(t, VC_ERR_OOM);
+    int64_t Tn = 0;
+    for (int64_t n = 0; n < N; n++) {
+        int64_t best = 0;
+        for (int64_t j = 0; j < L; j++) {
+            int64_t id = vc_int_at(ids, n * L + j);
+            if (id < 0 || id >= c->vocab)
+                return fail(t, vc_fail(VC_ERR_ARG, "clip: token id %lld (row %lld, position %lld) is outside the "
+                                                   "vocabulary of %lld", (long long)id, (long long)n, (long long)j,
+                                       (long long)c->vocab));
+            if (id > vc_int_at(ids, n * L + best)) best = j;
+        }
+        eot[n] = best;
+        if (best + 1 > Tn) Tn = best + 1;
+    }
+    /* Causal attention: rows after the last end token of the batch cannot
+     * change any end token's output, so they are dropped. */
+    vc_real *x = take(t, N * Tn * W), *rows = take(t, N * W);
+    if (!x || !rows) return fail(t, VC_ERR_OOM);
+    const vc_real *tok = vc_f32(&m->tok_emb), *pos = vc_f32(&m->tpos);
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < N * Tn; r++) {
+        int64_t n = r / Tn, j = r % Tn, id = vc_int_at(ids, n * L + j);
+        for (int64_t k = 0; k < W; k++) x[r * W + k] = tok[id * W + k] + pos[j * W + k];
+    }
+    vc_status s = run_tower(t, m->tblocks, &c->text, c->act, N, Tn, true, x);
+    if (s) return fail(t, s);
+    for (int64_t n = 0; n < N; n++) memcpy(rows + n * W, x + (n * Tn + eot[n]) * W, (size_t)W * sizeof *rows);
+    return head(t, rows, N, &m->ln_final_g, &m->ln_final_b, &m->tproj);
+}
