@@ -24,6 +24,10 @@ int vc_cmd_compare(int argc, char **argv); /* tools/cmd_compare.c */
 int vc_cmd_export(int argc, char **argv); /* tools/cmd_export.c */
 int vc_cmd_embed(int argc, char **argv);  /* tools/cmd_embed.c */
 
+int vc_cmd_encode_video(int argc, char **argv); /* tools/cmd_encode.c */
+int vc_cmd_encode_text(int argc, char **argv);
+int vc_cmd_search(int argc, char **argv);       /* tools/cmd_search.c */
+
 /* Prints "vclip NAME: MESSAGE" to stderr; returns 1 (the failure exit code). */
 int vc_cmd_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

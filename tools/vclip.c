@@ -23,8 +23,10 @@ static const vc_command commands[] = {
      "CKPT --data DATA.h5 --out VIDEOS.h5 [--split train|val|test|all] [--batch B] [--set section.key=value ...]",
      "pooled, normalised video embeddings (and text-head-mapped captions) for search (data/FORMAT.md)"},
     {"compare", vc_cmd_compare, "RESULT.json ...", "print eval results (vclip eval --json) side by side"},
-    {"bench", vc_cmd_bench, "train [--model NAME --batch B --frames T --dim D --layers L --heads H --seconds S --profile]",
-     "time training steps on random data; prints samples/s last"},
+    {"bench", vc_cmd_bench,
+     "train [--model NAME --batch B --frames T --dim D --layers L --heads H --seconds S --profile] | "
+     "encode-image --clip FILE|random [--batch B --seconds S --act quickgelu|gelu]",
+     "time training steps (samples/s) or the CLIP image tower (images/s) on random data"},
     {"import-wds", vc_cmd_import_wds,
      "--out DATA.h5 [--dtype f16|f32] [--splits CSV | --split-ratio TR,VA,TE --seed S] [--dim D] [--gzip N] "
      "[--clip-model NAME] [--fps F] [--strict] [--verbose] SHARD.tar[.gz] ...",
@@ -38,6 +40,17 @@ static const vc_command commands[] = {
      "--out DATA.h5 [--videos N] [--dim D] [--min-frames A] [--max-frames B] [--events K] [--seed S] "
      "[--dtype f16|f32] [--gzip N]",
      "write the synthetic dataset whose captions depend on the order of events"},
+    {"encode-video", vc_cmd_encode_video,
+     "--clip CLIP.safetensors --out DATA.h5 [--fps F] [--act quickgelu|gelu] [--batch B] [--dtype f16|f32] "
+     "[--ids stem|path] [--clip-model NAME] [--captions CSV] [--vocab FILE] (VIDEO... | --list FILE)",
+     "decode videos and encode their frames (and captions) with CLIP into an embeddings file"},
+    {"encode-text", vc_cmd_encode_text,
+     "--clip CLIP.safetensors --data DATA.h5 [--vocab FILE] [--act quickgelu|gelu] [--batch B] [--templates FILE]",
+     "fill a file's caption and class embeddings with the CLIP text tower, in place, atomically"},
+    {"search", vc_cmd_search,
+     "--clip CLIP.safetensors --data DATA.h5 [--checkpoint CKPT] [--moments] [--top K] [--vocab FILE] "
+     "[--act quickgelu|gelu] QUERY",
+     "rank the videos (or moments within them) of a file for a text query"},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
 

@@ -1,0 +1,353 @@
+/* encode.c: the decoder thread with its bounded queue of preprocessed frames,
+ * video ids from paths, and the CSV reader (encode.h). */
+#include "encode.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "preprocess.h"
+#include "video.h"
+
+/* ---- the frame reader ---------------------------------------------------- */
+
+/* A ring of `cap` items, each with its pixel slot. The decoder fills slot
+ * (head + count) % cap outside the lock (the consumer never reads past
+ * count), then publishes it; the consumer holds the head item until its next
+ * call. */
+struct vc_frame_reader {
+    const char *const *paths;
+    int64_t n;
+    double fps;
+    int S, cap, threads;
+    size_t slot; /* floats per slot: 3*S*S */
+    float *pix;
+    vc_enc_item *items;
+    int head, count;
+    bool held, done, cancel, started;
+    vc_status err;
+    char errmsg[512];
+    pthread_mutex_t mu;
+    pthread_cond_t can_put, can_get;
+    pthread_t th;
+};
+
+/* The free slot to fill, or -1 when cancelled. */
+static int wait_slot(vc_frame_reader *r) {
+    pthread_mutex_lock(&r->mu);
+    while (r->count == r->cap && !r->cancel) pthread_cond_wait(&r->can_put, &r->mu);
+    int k = r->cancel ? -1 : (r->head + r->count) % r->cap;
+    pthread_mutex_unlock(&r->mu);
+    return k;
+}
+
+static void publish(vc_frame_reader *r) {
+    pthread_mutex_lock(&r->mu);
+    r->count++;
+    pthread_cond_signal(&r->can_get);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void finish(vc_frame_reader *r, vc_status err) {
+    pthread_mutex_lock(&r->mu);
+    if (err) {
+        r->err = err;
+        snprintf(r->errmsg, sizeof r->errmsg, "%s", vc_last_error());
+    }
+    r->done = true;
+    pthread_cond_broadcast(&r->can_get);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Decodes video i into the queue, then its END item. Returns 1 when
+ * cancelled, 0 when done, or a failure status (resource errors only). */
+static int decode_one(vc_frame_reader *r, int64_t i, vc_status *fatal) {
+    const char *path = r->paths[i];
+    vc_video_opts vo = {r->fps, r->threads};
+    vc_video *v = NULL;
+    vc_enc_item end = {.kind = VC_ENC_END, .video = i};
+    vc_status s = vc_video_open(path, &vo, &v);
+    if (s) {
+        end.failed = 1;
+        snprintf(end.message, sizeof end.message, "%s", vc_last_error());
+    } else {
+        vc_clip_prep prep;
+        memset(&prep, 0, sizeof prep);
+        int pw = 0, ph = 0;
+        for (;;) {
+            vc_video_frame f;
+            int got = 0;
+            if ((s = vc_video_next(v, &f, &got)) || !got) break;
+            if (f.width != pw || f.height != ph) {
+                if (pw) vc_clip_prep_free(&prep);
+                pw = ph = 0;
+                if ((s = vc_clip_prep_init(&prep, f.width, f.height, r->S))) break;
+                pw = f.width;
+                ph = f.height;
+            }
+            int k = wait_slot(r);
+            if (k < 0) {
+                if (pw) vc_clip_prep_free(&prep);
+                vc_video_close(v);
+                return 1;
+            }
+            float *dst = r->pix + (size_t)k * r->slot;
+            vc_clip_prep_run(&prep, f.rgb, f.stride, dst);
+            r->items[k] = (vc_enc_item){.kind = VC_ENC_FRAME, .video = i, .index = f.index, .time = f.time,
+                                        .pixels = dst};
+            publish(r);
+        }
+        if (pw) vc_clip_prep_free(&prep);
+        vc_video_info info;
+        vc_video_info_get(v, &info);
+        vc_video_close(v);
+        if (s) {
+            *fatal = s;
+            return -1;
+        }
+        end.frames = info.samples;
+        end.truncated = info.truncated;
+        end.errors = info.errors;
+        snprintf(end.message, sizeof end.message, "%s", info.message);
+    }
+    int k = wait_slot(r);
+    if (k < 0) return 1;
+    r->items[k] = end;
+    publish(r);
+    return 0;
+}
+
+static void *decoder_main(void *arg) {
+    vc_frame_reader *r = arg;
+    vc_status fatal = VC_OK;
+    for (int64_t i = 0; i < r->n; i++)
+        if (decode_one(r, i, &fatal) != 0) break;
+    finish(r, fatal);
+    return NULL;
+}
+
+vc_status vc_frame_reader_start(vc_frame_reader **out, const char *const *paths, int64_t n,
+                                const vc_frame_reader_opts *opts) {
+    *out = NULL;
+    vc_frame_reader_opts o = opts ? *opts : (vc_frame_reader_opts){0};
+    if (n < 0) return vc_fail(VC_ERR_ARG, "frame reader: %lld videos", (long long)n);
+    vc_frame_reader *r = calloc(1, sizeof *r);
+    if (!r) return vc_fail(VC_ERR_OOM, "frame reader: out of memory");
+    r->paths = paths;
+    r->n = n;
+    r->fps = o.fps > 0 ? o.fps : 1.0;
+    r->S = o.size > 0 ? o.size : VC_CLIP_SIZE;
+    r->cap = o.capacity > 0 ? o.capacity : 32;
+    r->threads = o.threads > 0 ? o.threads : 1;
+    r->slot = (size_t)3 * (size_t)r->S * (size_t)r->S;
+    r->pix = malloc((size_t)r->cap * r->slot * sizeof(float));
+    r->items = calloc((size_t)r->cap, sizeof *r->items);
+    if (!r->pix || !r->items) {
+        int cap = r->cap, S = r->S;
+        free(r->pix);
+        free(r->items);
+        free(r);
+        return vc_fail(VC_ERR_OOM, "frame reader: out of memory for %d frames of %dx%d", cap, S, S);
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->can_put, NULL);
+    pthread_cond_init(&r->can_get, NULL);
+    if (pthread_create(&r->th, NULL, decoder_main, r) != 0) {
+        vc_frame_reader_stop(r);
+        return vc_fail(VC_ERR_OOM, "frame reader: cannot start the decoder thread");
+    }
+    r->started = true;
+    *out = r;
+    return VC_OK;
+}
+
+vc_status vc_frame_reader_next(vc_frame_reader *r, vc_enc_item *item, int *got) {
+    *got = 0;
+    pthread_mutex_lock(&r->mu);
+    if (r->held) {
+        r->head = (r->head + 1) % r->cap;
+        r->count--;
+        r->held = false;
+        pthread_cond_signal(&r->can_put);
+    }
+    while (r->count == 0 && !r->done) pthread_cond_wait(&r->can_get, &r->mu);
+    vc_status s = VC_OK;
+    if (r->err) s = r->err;
+    else if (r->count > 0) {
+        *item = r->items[r->head];
+        r->held = true;
+        *got = 1;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (s) return vc_fail(s, "%s", r->errmsg);
+    return VC_OK;
+}
+
+void vc_frame_reader_stop(vc_frame_reader *r) {
+    if (!r) return;
+    if (r->started) {
+        pthread_mutex_lock(&r->mu);
+        r->cancel = true;
+        pthread_cond_broadcast(&r->can_put);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->th, NULL);
+    }
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->can_put);
+    pthread_cond_destroy(&r->can_get);
+    free(r->pix);
+    free(r->items);
+    free(r);
+}
+
+/* ---- ids ------------------------------------------------------------------ */
+
+size_t vc_video_stem(const char *path, char *out, size_t n) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    const char *dot = strrchr(b, '.');
+    size_t len = dot && dot > b ? (size_t)(dot - b) : strlen(b);
+    if (n > 0) {
+        size_t k = len < n - 1 ? len : n - 1;
+        memcpy(out, b, k);
+        out[k] = 0;
+    }
+    return len;
+}
+
+/* ---- CSV ------------------------------------------------------------------ */
+
+struct vc_csv {
+    FILE *f;
+    char *path;
+    int64_t line;      /* line of the next character */
+    char *buf;         /* the record's fields, each NUL-terminated */
+    size_t len, cap;
+    size_t *offs;
+    char **fields;
+    int nf, fcap;
+};
+
+vc_status vc_csv_open(vc_csv **out, const char *path) {
+    *out = NULL;
+    vc_csv *c = calloc(1, sizeof *c);
+    if (!c || !(c->path = strdup(path))) {
+        free(c);
+        return vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+    }
+    if (!(c->f = fopen(path, "rb"))) {
+        vc_csv_close(c);
+        return vc_fail(VC_ERR_IO, "%s: cannot open", path);
+    }
+    unsigned char bom[3];
+    size_t k = fread(bom, 1, 3, c->f);
+    if (!(k == 3 && bom[0] == 0xEF && bom[1] == 0xBB && bom[2] == 0xBF)) rewind(c->f);
+    c->line = 1;
+    *out = c;
+    return VC_OK;
+}
+
+void vc_csv_close(vc_csv *c) {
+    if (!c) return;
+    if (c->f) fclose(c->f);
+    free(c->path);
+    free(c->buf);
+    free(c->offs);
+    free(c->fields);
+    free(c);
+}
+
+static bool put(vc_csv *c, char ch) {
+    if (c->len == c->cap) {
+        size_t nc = c->cap ? 2 * c->cap : 256;
+        char *nb = realloc(c->buf, nc);
+        if (!nb) return false;
+        c->buf = nb;
+        c->cap = nc;
+    }
+    c->buf[c->len++] = ch;
+    return true;
+}
+
+static bool new_field(vc_csv *c) {
+    if (c->nf == c->fcap) {
+        int nc = c->fcap ? 2 * c->fcap : 8;
+        size_t *no = realloc(c->offs, (size_t)nc * sizeof *no);
+        if (!no) return false;
+        c->offs = no;
+        char **nfl = realloc(c->fields, (size_t)nc * sizeof *nfl);
+        if (!nfl) return false;
+        c->fields = nfl;
+        c->fcap = nc;
+    }
+    c->offs[c->nf++] = c->len;
+    return true;
+}
+
+/* A line end at ch (\n, or \r followed by \n): consumes it and returns true. */
+static bool line_end(vc_csv *c, int ch) {
+    if (ch == '\n') return true;
+    if (ch == '\r') {
+        int d = getc(c->f);
+        if (d == '\n') return true;
+        if (d != EOF) ungetc(d, c->f);
+    }
+    return false;
+}
+
+vc_status vc_csv_next(vc_csv *c, char ***fields, int *n, int64_t *line, int *got) {
+    *got = 0;
+    for (;;) {
+        int ch = getc(c->f);
+        if (ch == EOF) {
+            if (ferror(c->f)) return vc_fail(VC_ERR_IO, "%s: read error at line %lld", c->path, (long long)c->line);
+            return VC_OK;
+        }
+        int64_t start = c->line;
+        c->len = 0;
+        c->nf = 0;
+        for (;;) { /* one field per pass; ch is its first character */
+            if (!new_field(c)) return vc_fail(VC_ERR_OOM, "%s: out of memory", c->path);
+            if (ch == '"') {
+                int64_t qline = c->line;
+                for (;;) {
+                    ch = getc(c->f);
+                    if (ch == EOF)
+                        return vc_fail(VC_ERR_FORMAT, "%s: line %lld: the file ends inside a quoted field", c->path,
+                                       (long long)qline);
+                    if (ch == '"') {
+                        ch = getc(c->f);
+                        if (ch != '"') break;
+                    } else if (ch == '\n')
+                        c->line++;
+                    if (!put(c, (char)ch)) return vc_fail(VC_ERR_OOM, "%s: out of memory", c->path);
+                }
+                if (ch != ',' && ch != EOF && ch != '\n' && !(ch == '\r' && line_end(c, ch)))
+                    return vc_fail(VC_ERR_FORMAT, "%s: line %lld: text after a closing quote (write \"\" for a quote "
+                                                  "inside a quoted field)", c->path, (long long)c->line);
+                if (ch == '\r') ch = '\n';
+            } else {
+                while (ch != ',' && ch != EOF && ch != '\n') {
+                    if (ch == '\r' && line_end(c, ch)) {
+                        ch = '\n';
+                        break;
+                    }
+                    if (!put(c, (char)ch)) return vc_fail(VC_ERR_OOM, "%s: out of memory", c->path);
+                    ch = getc(c->f);
+                }
+            }
+            if (!put(c, 0)) return vc_fail(VC_ERR_OOM, "%s: out of memory", c->path);
+            if (ch != ',') break;
+            ch = getc(c->f); /* a trailing comma makes one more, empty field */
+        }
+        if (ch == '\n') c->line++;
+        if (c->nf == 1 && c->buf[0] == 0 && c->len == 1) continue; /* an empty line */
+        for (int i = 0; i < c->nf; i++) c->fields[i] = c->buf + c->offs[i];
+        *fields = c->fields;
+        *n = c->nf;
+        *line = start;
+        *got = 1;
+        return VC_OK;
+    }
+}

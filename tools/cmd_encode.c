@@ -1,0 +1,861 @@
+/* vclip encode-video / encode-text: real videos and captions into the vclip
+ * embeddings file (data/FORMAT.md) with the frozen CLIP towers, no Python.
+ *
+ * encode-video --clip CLIP.safetensors --out DATA.h5 [--fps F] [--act A]
+ *   [--batch B] [--dtype f16|f32] [--ids stem|path] [--clip-model NAME]
+ *   [--captions CSV] [--vocab FILE] (VIDEO... | --list FILE)
+ * A decoder thread (data/encode.h) decodes the videos in input order at F
+ * samples per second and preprocesses each sample for the image tower into a
+ * bounded queue; this thread takes frames from it across video boundaries,
+ * B at a time, through the image tower, and writes each video as soon as
+ * its last frame is encoded. Held at once: the CLIP weights, the queue (32
+ * frames), one batch, and the embeddings of the videos still in flight (at
+ * most B + 1 videos; the writer takes a video's frames in one call), so the
+ * memory does not grow with the number of videos, only with the length of
+ * the longest one (D floats per sampled frame: 2 KB per frame for B/32).
+ *
+ * Video ids: the file name without directory and extension (--ids stem, the
+ * default: "clips/v12.mp4" -> "v12", the WebDataset-key convention), or the
+ * path exactly as given (--ids path). Ids must be unique.
+ *
+ * Damage: a file that cannot be opened (not a video, no video stream, an
+ * unknown codec) or whose decoding stops early (truncated, corrupt packets)
+ * gets one line on stderr and is counted; its decodable frames are kept,
+ * and a video without any is recorded with 0 frames, never dropped.
+ *
+ * Captions: a CSV (data/encode.h: RFC 4180 quoting) with two fields per
+ * record, the video (its id, or its path as given, or a path whose stem is
+ * the id) and the caption. A first record whose video field is
+ * "video", "video_id", "id", "key", "path", "file" or "name" and matches no
+ * video is a header and skipped. The CSV is checked before any video is
+ * decoded (an unknown video is an error naming the line) and read again at
+ * the end, B captions at a time through the text tower, in CSV order.
+ *
+ * encode-text --clip CLIP.safetensors --data DATA.h5 [--vocab FILE] [--act A]
+ *   [--batch B] [--templates FILE]
+ * Fills /text/embeddings from /text/captions, and /class/embeddings from
+ * /class/names by CLIP's zero-shot recipe: each name in every prompt
+ * template, each prompt's embedding L2-normalised, averaged over the
+ * templates and normalised again (so class embeddings are unit length,
+ * unlike caption embeddings, which stay raw). Default templates (k_templates
+ * below): "a video of {}.", "a video of a person {}.", "a video of a person
+ * doing {}.", "a photo of {}.", "an example of {}."; a templates file holds
+ * one per line with "{}" where the name goes (blank lines and lines starting
+ * with '#' are skipped). Everything else in the file (videos, frames, ids,
+ * splits, labels, attributes) is copied through the reader and the writer
+ * into a new file next to it, which replaces the original only when complete:
+ * any failure leaves the original as it was. Embeddings keep the file's
+ * frame dtype; compression is not copied.
+ *
+ * --act: quickgelu for OpenAI's weights (the default), gelu for most
+ * LAION/open_clip ones (the file does not say which). */
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "data/encode.h"
+#include "data/h5_reader.h"
+#include "data/h5_writer.h"
+#include "models/clip.h"
+#include "models/tokenizer.h"
+
+#define DEFAULT_VOCAB "build/vocab/bpe_simple_vocab_16e6.txt.gz"
+#define VIDEO_USAGE                                                                                       \
+    "usage: vclip encode-video --clip CLIP.safetensors --out DATA.h5 [--fps F] [--act quickgelu|gelu] "  \
+    "[--batch B] [--dtype f16|f32] [--ids stem|path] [--clip-model NAME] [--captions CSV] [--vocab FILE] " \
+    "(VIDEO... | --list FILE)"
+#define TEXT_USAGE                                                                                    \
+    "usage: vclip encode-text --clip CLIP.safetensors --data DATA.h5 [--vocab FILE] [--act quickgelu|gelu] " \
+    "[--batch B] [--templates FILE]"
+
+static const char *const k_templates[] = {"a video of {}.", "a video of a person {}.", "a video of a person doing {}.",
+                                          "a photo of {}.", "an example of {}."};
+
+/* ---- shared pieces ---------------------------------------------------------- */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool parse_pos_int(const char *v, int64_t *out) {
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < 1) return false;
+    *out = x;
+    return true;
+}
+
+/* A string -> index map (open addressing), for ids, paths and caption keys. */
+typedef struct {
+    const char **key;
+    int64_t *val;
+    size_t cap, n;
+} strmap;
+
+static uint64_t hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static bool strmap_init(strmap *m, size_t n) {
+    m->cap = 16;
+    while (m->cap < 2 * n + 2) m->cap *= 2;
+    m->n = 0;
+    m->key = calloc(m->cap, sizeof *m->key);
+    m->val = malloc(m->cap * sizeof *m->val);
+    return m->key && m->val;
+}
+
+static void strmap_free(strmap *m) {
+    free(m->key);
+    free(m->val);
+}
+
+static int64_t strmap_get(const strmap *m, const char *k) {
+    for (size_t i = hash_str(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->key[i]) return -1;
+        if (strcmp(m->key[i], k) == 0) return m->val[i];
+    }
+}
+
+/* Adds k (borrowed) unless present; returns the existing value or -1. The
+ * map was sized for every key it will hold. */
+static int64_t strmap_put(strmap *m, const char *k, int64_t v) {
+    size_t i = hash_str(k) & (m->cap - 1);
+    for (; m->key[i]; i = (i + 1) & (m->cap - 1))
+        if (strcmp(m->key[i], k) == 0) return m->val[i];
+    m->key[i] = k;
+    m->val[i] = v;
+    m->n++;
+    return -1;
+}
+
+/* Raw text embeddings [n, E] of n strings into out. ids: n * context int32 scratch. */
+static vc_status encode_texts(vc_tape *t, const vc_clip *m, vc_tokenizer *tk, const char *const *texts, int64_t n,
+                              int32_t *ids, float *out) {
+    int64_t L = m->cfg.context, E = m->cfg.embed;
+    for (int64_t i = 0; i < n; i++) {
+        vc_status s = vc_tokenize(tk, texts[i], ids + i * L, (int)L, NULL);
+        if (s) return s;
+    }
+    vc_tensor x;
+    vc_status s = vc_tensor_wrap(&x, ids, VC_I32, VC_DIMS(n, L));
+    if (s) return s;
+    vc_tape_reset(t);
+    vc_var *e = vc_clip_encode_text(t, m, &x);
+    if (!e) return vc_tape_status(t);
+    memcpy(out, e->val.data, (size_t)(n * E) * sizeof(float));
+    return VC_OK;
+}
+
+static void l2_normalize(float *x, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    float inv = s > 0 ? (float)(1.0 / sqrt(s)) : 0.0f;
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+static vc_status load_clip(vc_clip *m, const char *path, const char *act, int towers) {
+    vc_clip_opts o = {.towers = towers};
+    if (act) {
+        vc_status s = vc_clip_act_parse(act, &o.act);
+        if (s) return s;
+    }
+    return vc_clip_load(m, path, &o);
+}
+
+/* ---- encode-video ------------------------------------------------------------- */
+
+/* The embeddings of one video as its frames come out of the image tower. */
+typedef struct {
+    int64_t video;
+    float *emb;
+    int64_t n, cap;     /* rows encoded, rows allocated */
+    int64_t queued;     /* frames taken from the queue */
+    bool ended;         /* its END item was seen */
+    int64_t frames;     /* from END */
+} pending;
+
+typedef struct {
+    /* inputs */
+    char **paths;       /* [V] as given */
+    char **ids;         /* [V] */
+    int64_t V;
+    const char *out, *captions, *vocab, *clip_path, *act, *clip_model;
+    double fps;
+    int64_t B;
+    vc_dtype dtype;
+    bool ids_path;
+    /* state */
+    strmap by_id, by_path;
+    vc_clip clip;
+    bool clip_loaded;
+    vc_tokenizer *tk;
+    vc_tape tape;
+    vc_h5w *w;
+    vc_frame_reader *r;
+    float *batch;       /* [B, 3, S, S] */
+    pending **owner;    /* [B] video of each batch row */
+    int64_t nb;
+    pending **fifo;     /* videos not yet written, in order */
+    int64_t nfifo, capfifo;
+    /* counts */
+    int64_t written, frames, failed, damaged, empty, n_captions;
+    bool tty;
+    double t0, last_progress;
+} vcx;
+
+static void progress(vcx *c, bool force) {
+    if (!c->tty) return;
+    double t = now_s();
+    if (!force && t - c->last_progress < 0.5) return;
+    c->last_progress = t;
+    double dt = t - c->t0 > 1e-9 ? t - c->t0 : 1e-9;
+    fprintf(stderr, "\r\033[Kencode-video: %lld/%lld videos, %lld frames, %.2f videos/s, %.1f frames/s",
+            (long long)c->written, (long long)c->V, (long long)c->frames, (double)c->written / dt,
+            (double)c->frames / dt);
+    fflush(stderr);
+}
+
+/* One line: "vclip encode-video: PATH: WHAT; OUTCOME" (PATH once, also when
+ * the decoder's message already starts with it). */
+static void report(vcx *c, const char *path, const char *what, const char *outcome, long long n) {
+    if (c->tty) fprintf(stderr, "\r\033[K");
+    size_t pl = strlen(path);
+    if (strncmp(what, path, pl) == 0 && what[pl] == ':') what += pl + (what[pl + 1] == ' ' ? 2 : 1);
+    fprintf(stderr, "vclip encode-video: %s: %s; ", path, what);
+    fprintf(stderr, outcome, n);
+    fputc('\n', stderr);
+}
+
+/* Writes the videos at the head of the FIFO whose frames are all encoded. */
+static vc_status write_ready(vcx *c) {
+    int64_t k = 0;
+    vc_status s = VC_OK;
+    while (k < c->nfifo && !s) {
+        pending *p = c->fifo[k];
+        if (!p->ended || p->n < p->queued) break;
+        if (p->n != p->frames)
+            return vc_fail(VC_ERR_ARG, "%s: %lld frames were encoded but the decoder reported %lld", c->paths[p->video],
+                           (long long)p->n, (long long)p->frames);
+        s = vc_h5w_add_video(c->w, c->ids[p->video], p->emb, p->n, NULL);
+        if (!s) {
+            c->written++;
+            c->frames += p->n;
+            c->empty += p->n == 0;
+            free(p->emb);
+            free(p);
+            k++;
+        }
+    }
+    if (k) {
+        memmove(c->fifo, c->fifo + k, (size_t)(c->nfifo - k) * sizeof *c->fifo);
+        c->nfifo -= k;
+    }
+    return s;
+}
+
+/* The FIFO entry of video v (the tail, or a new one). */
+static pending *pending_for(vcx *c, int64_t v) {
+    if (c->nfifo && c->fifo[c->nfifo - 1]->video == v) return c->fifo[c->nfifo - 1];
+    if (c->nfifo == c->capfifo) {
+        int64_t nc = c->capfifo ? 2 * c->capfifo : 16;
+        pending **nf = realloc(c->fifo, (size_t)nc * sizeof *nf);
+        if (!nf) return NULL;
+        c->fifo = nf;
+        c->capfifo = nc;
+    }
+    pending *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->video = v;
+    c->fifo[c->nfifo++] = p;
+    return p;
+}
+
+static vc_status flush_batch(vcx *c) {
+    if (c->nb == 0) return write_ready(c);
+    int64_t S = c->clip.cfg.image_size, E = c->clip.cfg.embed;
+    vc_tensor x;
+    vc_status s = vc_tensor_wrap(&x, c->batch, VC_F32, VC_DIMS(c->nb, 3, S, S));
+    if (s) return s;
+    vc_tape_reset(&c->tape);
+    vc_var *e = vc_clip_encode_image(&c->tape, &c->clip, &x);
+    if (!e) return vc_tape_status(&c->tape);
+    const float *y = e->val.data;
+    for (int64_t i = 0; i < c->nb; i++) {
+        pending *p = c->owner[i];
+        if (p->n == p->cap) {
+            int64_t nc = p->cap ? 2 * p->cap : 16;
+            float *ne = realloc(p->emb, (size_t)(nc * E) * sizeof *ne);
+            if (!ne) return vc_fail(VC_ERR_OOM, "%s: out of memory for %lld frame embeddings", c->paths[p->video],
+                                    (long long)nc);
+            p->emb = ne;
+            p->cap = nc;
+        }
+        memcpy(p->emb + p->n * E, y + i * E, (size_t)E * sizeof *y);
+        p->n++;
+    }
+    c->nb = 0;
+    return write_ready(c);
+}
+
+static void note_end(vcx *c, const vc_enc_item *it) {
+    const char *path = c->paths[it->video];
+    if (it->failed) {
+        c->failed++;
+        report(c, path, it->message, "recorded with 0 frames", 0);
+    } else if (it->truncated || it->errors) {
+        c->damaged++;
+        report(c, path, it->message[0] ? it->message : "decoder errors", "damaged, kept the %lld frames decoded before it",
+               (long long)it->frames);
+    } else if (it->frames == 0) {
+        c->damaged++;
+        report(c, path, "no decodable frame", "recorded with 0 frames", 0);
+    }
+}
+
+static vc_status encode_frames(vcx *c) {
+    int64_t S = c->clip.cfg.image_size, per = 3 * S * S;
+    c->batch = malloc((size_t)(c->B * per) * sizeof *c->batch);
+    c->owner = malloc((size_t)c->B * sizeof *c->owner);
+    if (!c->batch || !c->owner) return vc_fail(VC_ERR_OOM, "encode-video: out of memory for a batch of %lld frames",
+                                                (long long)c->B);
+    vc_frame_reader_opts ro = {.fps = c->fps, .size = (int)S, .capacity = 32, .threads = 1};
+    vc_status s = vc_frame_reader_start(&c->r, (const char *const *)c->paths, c->V, &ro);
+    c->t0 = now_s();
+    for (;;) {
+        vc_enc_item it;
+        int got = 0;
+        if (s || (s = vc_frame_reader_next(c->r, &it, &got)) || !got) break;
+        pending *p = pending_for(c, it.video);
+        if (!p) {
+            s = vc_fail(VC_ERR_OOM, "encode-video: out of memory");
+            break;
+        }
+        if (it.kind == VC_ENC_FRAME) {
+            memcpy(c->batch + c->nb * per, it.pixels, (size_t)per * sizeof(float));
+            c->owner[c->nb++] = p;
+            p->queued++;
+            if (c->nb == c->B) s = flush_batch(c);
+        } else {
+            p->ended = true;
+            p->frames = it.frames;
+            note_end(c, &it);
+            s = write_ready(c);
+        }
+        progress(c, false);
+    }
+    if (!s) s = flush_batch(c);
+    if (!s && c->nfifo) s = vc_fail(VC_ERR_ARG, "encode-video: %lld videos were not completed", (long long)c->nfifo);
+    progress(c, true);
+    if (c->tty) fputc('\n', stderr);
+    return s;
+}
+
+static bool is_header_name(const char *s) {
+    static const char *const names[] = {"video", "video_id", "videoid", "id", "key", "path", "file", "filename", "name"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcasecmp(s, names[i]) == 0) return true;
+    return false;
+}
+
+/* Video index of a caption's video field, or -1. */
+static int64_t caption_video(vcx *c, const char *key) {
+    int64_t v = strmap_get(&c->by_id, key);
+    if (v < 0) v = strmap_get(&c->by_path, key);
+    if (v < 0 && !c->ids_path) {
+        char stem[4096];
+        if (vc_video_stem(key, stem, sizeof stem) < sizeof stem) v = strmap_get(&c->by_id, stem);
+    }
+    return v;
+}
+
+/* One pass over the captions CSV. With w NULL it only checks and counts;
+ * otherwise it encodes and writes, B captions at a time. */
+static vc_status caption_pass(vcx *c, bool write) {
+    vc_csv *csv;
+    vc_status s = vc_csv_open(&csv, c->captions);
+    if (s) return s;
+    int64_t B = c->B, E = write ? c->clip.cfg.embed : 0, L = write ? c->clip.cfg.context : 0, nb = 0;
+    char **text = calloc((size_t)B, sizeof *text);
+    int64_t *vid = malloc((size_t)B * sizeof *vid);
+    int32_t *ids = write ? malloc((size_t)(B * L) * sizeof *ids) : NULL;
+    float *emb = write ? malloc((size_t)(B * E) * sizeof *emb) : NULL;
+    if (!text || !vid || (write && (!ids || !emb))) s = vc_fail(VC_ERR_OOM, "encode-video: out of memory");
+    bool first = true;
+    int64_t count = 0;
+    while (!s) {
+        char **f;
+        int n, got;
+        int64_t line;
+        if ((s = vc_csv_next(csv, &f, &n, &line, &got)) || !got) break;
+        int64_t v = n >= 1 ? caption_video(c, f[0]) : -1;
+        bool header = first && v < 0 && is_header_name(f[0]);
+        first = false;
+        if (header) continue;
+        if (n != 2) {
+            s = vc_fail(VC_ERR_FORMAT, "%s: line %lld has %d fields, not 2 (video, caption); quote a caption that "
+                                       "holds commas", c->captions, (long long)line, n);
+            break;
+        }
+        if (v < 0) {
+            s = vc_fail(VC_ERR_FORMAT, "%s: line %lld: no input video '%.200s' (give its id, as --ids makes it, or its "
+                                       "path)", c->captions, (long long)line, f[0]);
+            break;
+        }
+        count++;
+        if (!write) continue;
+        if (!(text[nb] = strdup(f[1]))) {
+            s = vc_fail(VC_ERR_OOM, "encode-video: out of memory");
+            break;
+        }
+        vid[nb++] = v;
+        if (nb == B) {
+            s = encode_texts(&c->tape, &c->clip, c->tk, (const char *const *)text, nb, ids, emb);
+            for (int64_t i = 0; i < nb && !s; i++) s = vc_h5w_add_caption(c->w, vid[i], text[i], emb + i * E);
+            for (int64_t i = 0; i < nb; i++) {
+                free(text[i]);
+                text[i] = NULL;
+            }
+            nb = 0;
+        }
+    }
+    if (!s && nb) {
+        s = encode_texts(&c->tape, &c->clip, c->tk, (const char *const *)text, nb, ids, emb);
+        for (int64_t i = 0; i < nb && !s; i++) s = vc_h5w_add_caption(c->w, vid[i], text[i], emb + i * E);
+    }
+    for (int64_t i = 0; text && i < B; i++) free(text[i]);
+    free(text);
+    free(vid);
+    free(ids);
+    free(emb);
+    vc_csv_close(csv);
+    if (!s) c->n_captions = count;
+    return s;
+}
+
+/* Reads a list file: one path per line; blank lines and '#' comments skipped. */
+static vc_status read_list(const char *path, char ***paths, int64_t *n, int64_t *cap) {
+    FILE *f = fopen(path, "r");
+    if (!f) return vc_fail(VC_ERR_IO, "%s: cannot open the video list", path);
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    vc_status s = VC_OK;
+    while (!s && (len = getline(&line, &lcap, f)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        if (len == 0 || line[0] == '#') continue;
+        if (*n == *cap) {
+            int64_t nc = *cap ? 2 * *cap : 64;
+            char **np = realloc(*paths, (size_t)nc * sizeof *np);
+            if (!np) {
+                s = vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+                break;
+            }
+            *paths = np;
+            *cap = nc;
+        }
+        if (!((*paths)[*n] = strdup(line))) s = vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+        else (*n)++;
+    }
+    free(line);
+    fclose(f);
+    return s;
+}
+
+static vc_status make_ids(vcx *c) {
+    c->ids = calloc((size_t)(c->V ? c->V : 1), sizeof *c->ids);
+    if (!c->ids || !strmap_init(&c->by_id, (size_t)c->V) || !strmap_init(&c->by_path, (size_t)c->V))
+        return vc_fail(VC_ERR_OOM, "encode-video: out of memory");
+    for (int64_t v = 0; v < c->V; v++) {
+        const char *p = c->paths[v];
+        if (c->ids_path) c->ids[v] = strdup(p);
+        else {
+            size_t len = vc_video_stem(p, NULL, 0);
+            if ((c->ids[v] = malloc(len + 1))) vc_video_stem(p, c->ids[v], len + 1);
+        }
+        if (!c->ids[v]) return vc_fail(VC_ERR_OOM, "encode-video: out of memory");
+        if (!c->ids[v][0]) return vc_fail(VC_ERR_ARG, "%s: gives an empty video id", p);
+        int64_t prev = strmap_put(&c->by_id, c->ids[v], v);
+        if (prev >= 0)
+            return vc_fail(VC_ERR_ARG, "%s and %s have the same video id '%s'%s", c->paths[prev], p, c->ids[v],
+                           c->ids_path ? "" : " (use --ids path, or rename one)");
+        strmap_put(&c->by_path, p, v);
+    }
+    return VC_OK;
+}
+
+static vc_status encode_video(vcx *c) {
+    vc_status s = make_ids(c);
+    if (s) return s;
+    if (c->captions) {
+        if ((s = vc_tokenizer_load(&c->tk, c->vocab))) return s;
+        if ((s = caption_pass(c, false))) return s;
+    }
+    if ((s = load_clip(&c->clip, c->clip_path, c->act, VC_CLIP_VISION | (c->captions ? VC_CLIP_TEXT : 0)))) return s;
+    c->clip_loaded = true;
+    char model[256];
+    if (!c->clip_model) {
+        vc_video_stem(c->clip_path, model, sizeof model);
+        c->clip_model = model;
+    }
+    vc_h5w_opts wo = {.dim = c->clip.cfg.embed, .dtype = c->dtype, .clip_model = c->clip_model, .fps = c->fps};
+    if ((s = vc_h5w_open(&c->w, c->out, &wo))) return s;
+    if ((s = encode_frames(c))) return s;
+    if (c->captions && (s = caption_pass(c, true))) return s;
+    s = vc_h5w_close(c->w);
+    c->w = NULL;
+    return s;
+}
+
+int vc_cmd_encode_video(int argc, char **argv) {
+    const char *cmd = "encode-video";
+    vcx c = {.fps = 1.0, .B = 32, .dtype = VC_F16, .vocab = DEFAULT_VOCAB};
+    int64_t cap = 0;
+    int rc = 0;
+    vc_status s = VC_OK;
+    for (int i = 1; i < argc && !rc && !s; i++) {
+        const char *a = argv[i];
+        static const char *const valued[] = {"--clip", "--out", "--fps", "--act", "--batch", "--dtype", "--ids",
+                                             "--clip-model", "--captions", "--vocab", "--list"};
+        bool val = false;
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) val |= strcmp(a, valued[k]) == 0;
+        if (val && i + 1 >= argc) {
+            rc = vc_cmd_error(cmd, "%s needs a value", a);
+            break;
+        }
+        const char *v = val ? argv[++i] : NULL;
+        if (strcmp(a, "--clip") == 0) c.clip_path = v;
+        else if (strcmp(a, "--out") == 0) c.out = v;
+        else if (strcmp(a, "--act") == 0) c.act = v;
+        else if (strcmp(a, "--clip-model") == 0) c.clip_model = v;
+        else if (strcmp(a, "--captions") == 0) c.captions = v;
+        else if (strcmp(a, "--vocab") == 0) c.vocab = v;
+        else if (strcmp(a, "--list") == 0) s = read_list(v, &c.paths, &c.V, &cap);
+        else if (strcmp(a, "--fps") == 0) {
+            char *end;
+            c.fps = strtod(v, &end);
+            if (end == v || *end || !(c.fps > 0) || !isfinite(c.fps))
+                rc = vc_cmd_error(cmd, "--fps must be a positive number, not '%s'", v);
+        } else if (strcmp(a, "--batch") == 0) {
+            if (!parse_pos_int(v, &c.B)) rc = vc_cmd_error(cmd, "--batch must be a positive integer, not '%s'", v);
+        } else if (strcmp(a, "--dtype") == 0) {
+            if (strcmp(v, "f16") == 0) c.dtype = VC_F16;
+            else if (strcmp(v, "f32") == 0) c.dtype = VC_F32;
+            else rc = vc_cmd_error(cmd, "--dtype must be f16 or f32, not '%s'", v);
+        } else if (strcmp(a, "--ids") == 0) {
+            if (strcmp(v, "stem") == 0) c.ids_path = false;
+            else if (strcmp(v, "path") == 0) c.ids_path = true;
+            else rc = vc_cmd_error(cmd, "--ids must be stem or path, not '%s'", v);
+        } else if (a[0] == '-' && a[1] && strcmp(a, "--") != 0) rc = vc_cmd_error(cmd, "unknown option %s (" VIDEO_USAGE ")", a);
+        else {
+            if (c.V == cap) {
+                int64_t nc = cap ? 2 * cap : 64;
+                char **np = realloc(c.paths, (size_t)nc * sizeof *np);
+                if (!np) {
+                    s = vc_fail(VC_ERR_OOM, "out of memory");
+                    break;
+                }
+                c.paths = np;
+                cap = nc;
+            }
+            if (!(c.paths[c.V] = strdup(a))) s = vc_fail(VC_ERR_OOM, "out of memory");
+            else c.V++;
+        }
+    }
+    if (!rc && !s && (!c.clip_path || !c.out)) rc = vc_cmd_error(cmd, VIDEO_USAGE);
+    if (!rc && !s && c.V == 0) rc = vc_cmd_error(cmd, "no videos given (" VIDEO_USAGE ")");
+    if (!rc && !s) {
+        c.tty = isatty(2);
+        vc_tape_init(&c.tape, 0);
+        vc_tape_grad(&c.tape, false);
+        c.tape.training = false;
+        s = encode_video(&c);
+        vc_frame_reader_stop(c.r);
+        if (c.w) vc_h5w_abort(c.w);
+        vc_tape_free(&c.tape);
+    }
+    for (int64_t i = 0; i < c.nfifo; i++) {
+        free(c.fifo[i]->emb);
+        free(c.fifo[i]);
+    }
+    free(c.fifo);
+    free(c.batch);
+    free(c.owner);
+    strmap_free(&c.by_id);
+    strmap_free(&c.by_path);
+    for (int64_t v = 0; v < c.V; v++) {
+        free(c.paths[v]);
+        if (c.ids) free(c.ids[v]);
+    }
+    free(c.paths);
+    free(c.ids);
+    if (c.tk) vc_tokenizer_free(c.tk);
+    if (c.clip_loaded) vc_clip_free(&c.clip);
+    if (rc) return rc;
+    if (s) return vc_cmd_error(cmd, "%s", vc_last_error());
+    printf("encoded %lld videos (%lld frames at %g fps; %lld could not be opened, %lld damaged, %lld with 0 frames)"
+           " and %lld captions into %s\n",
+           (long long)c.written, (long long)c.frames, c.fps, (long long)c.failed, (long long)c.damaged,
+           (long long)c.empty, (long long)c.n_captions, c.out);
+    return 0;
+}
+
+/* ---- encode-text -------------------------------------------------------------- */
+
+typedef struct {
+    const char *data, *vocab, *clip_path, *act, *templates_path;
+    int64_t B;
+    char **templates;
+    int64_t n_templates;
+    vc_h5 *h;
+    const vc_h5_info *in;
+    vc_h5w *w;
+    vc_clip clip;
+    bool clip_loaded;
+    vc_tokenizer *tk;
+    vc_tape tape;
+    int64_t captions, classes;
+} etx;
+
+static vc_status read_templates(etx *c) {
+    if (!c->templates_path) {
+        int64_t n = sizeof k_templates / sizeof k_templates[0];
+        if (!(c->templates = calloc((size_t)n, sizeof *c->templates))) return vc_fail(VC_ERR_OOM, "out of memory");
+        for (int64_t i = 0; i < n; i++)
+            if (!(c->templates[c->n_templates++] = strdup(k_templates[i]))) return vc_fail(VC_ERR_OOM, "out of memory");
+        return VC_OK;
+    }
+    FILE *f = fopen(c->templates_path, "r");
+    if (!f) return vc_fail(VC_ERR_IO, "%s: cannot open the templates file", c->templates_path);
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    int64_t cap = 0, lineno = 0;
+    vc_status s = VC_OK;
+    while (!s && (len = getline(&line, &lcap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        if (len == 0 || line[0] == '#') continue;
+        if (!strstr(line, "{}")) {
+            s = vc_fail(VC_ERR_FORMAT, "%s: line %lld has no {} where the class name goes", c->templates_path,
+                        (long long)lineno);
+            break;
+        }
+        if (c->n_templates == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **nt = realloc(c->templates, (size_t)cap * sizeof *nt);
+            if (!nt) {
+                s = vc_fail(VC_ERR_OOM, "out of memory");
+                break;
+            }
+            c->templates = nt;
+        }
+        if (!(c->templates[c->n_templates] = strdup(line))) s = vc_fail(VC_ERR_OOM, "out of memory");
+        else c->n_templates++;
+    }
+    free(line);
+    fclose(f);
+    if (!s && c->n_templates == 0) s = vc_fail(VC_ERR_FORMAT, "%s: no templates", c->templates_path);
+    return s;
+}
+
+/* template with every "{}" replaced by name (malloc'd). */
+static char *fill_template(const char *t, const char *name) {
+    size_t nl = strlen(name), k = 0;
+    for (const char *p = t; (p = strstr(p, "{}")); p += 2) k++;
+    char *out = malloc(strlen(t) + k * nl + 1), *o = out;
+    if (!out) return NULL;
+    while (*t) {
+        if (t[0] == '{' && t[1] == '}') {
+            memcpy(o, name, nl);
+            o += nl;
+            t += 2;
+        } else *o++ = *t++;
+    }
+    *o = 0;
+    return out;
+}
+
+static vc_status copy_videos(etx *c) {
+    int64_t V = c->in->n_videos, D = c->in->dim;
+    const int64_t *off = vc_h5_offsets(c->h);
+    enum { IDB = 4096 };
+    char **ids = calloc(IDB, sizeof *ids);
+    float *buf = NULL;
+    int64_t bcap = 0;
+    vc_status s = ids ? VC_OK : vc_fail(VC_ERR_OOM, "out of memory");
+    for (int64_t v0 = 0; v0 < V && !s; v0 += IDB) {
+        int64_t k = V - v0 < IDB ? V - v0 : IDB;
+        if ((s = vc_h5_read_strings(c->h, VC_H5_IDS, v0, k, ids))) break;
+        for (int64_t j = 0; j < k && !s; j++) {
+            int64_t v = v0 + j, n = off[v + 1] - off[v];
+            if (n > bcap) {
+                float *nb = realloc(buf, (size_t)(n * D) * sizeof *nb);
+                if (!nb) {
+                    s = vc_fail(VC_ERR_OOM, "%s: out of memory for video %lld's %lld frames", c->data, (long long)v,
+                                (long long)n);
+                    break;
+                }
+                buf = nb;
+                bcap = n;
+            }
+            if (!(s = vc_h5_read_frames(c->h, off[v], n, buf))) s = vc_h5w_add_video(c->w, ids[j], buf, n, NULL);
+        }
+        for (int64_t j = 0; j < k; j++) {
+            free(ids[j]);
+            ids[j] = NULL;
+        }
+    }
+    free(ids);
+    free(buf);
+    return s;
+}
+
+static vc_status write_captions(etx *c) {
+    int64_t C = c->in->n_captions, B = c->B, E = c->clip.cfg.embed, L = c->clip.cfg.context;
+    const int64_t *cv = vc_h5_caption_video(c->h);
+    char **str = calloc((size_t)B, sizeof *str);
+    float *emb = malloc((size_t)(B * E) * sizeof *emb);
+    int32_t *ids = malloc((size_t)(B * L) * sizeof *ids);
+    vc_status s = str && emb && ids ? VC_OK : vc_fail(VC_ERR_OOM, "out of memory");
+    for (int64_t c0 = 0; c0 < C && !s; c0 += B) {
+        int64_t k = C - c0 < B ? C - c0 : B;
+        if (c->in->has_captions_text) {
+            if (!(s = vc_h5_read_strings(c->h, VC_H5_CAPTIONS, c0, k, str)))
+                s = encode_texts(&c->tape, &c->clip, c->tk, (const char *const *)str, k, ids, emb);
+        } else s = vc_h5_read_text(c->h, c0, k, emb); /* nothing to encode: copied as they are */
+        for (int64_t j = 0; j < k && !s; j++) s = vc_h5w_add_caption(c->w, cv[c0 + j], str[j], emb + j * E);
+        for (int64_t j = 0; j < k; j++) {
+            free(str[j]);
+            str[j] = NULL;
+        }
+        if (!s) c->captions += k;
+    }
+    free(str);
+    free(emb);
+    free(ids);
+    return s;
+}
+
+static vc_status write_splits_and_classes(etx *c) {
+    vc_status s = VC_OK;
+    for (int sp = 0; sp < VC_NSPLITS && !s; sp++) {
+        if (!c->in->has_split[sp]) continue;
+        const int64_t *idx;
+        int64_t n;
+        if (!(s = vc_h5_split(c->h, (vc_split)sp, &idx, &n))) s = vc_h5w_set_split(c->w, vc_split_name((vc_split)sp), idx, n);
+    }
+    if (s || c->in->n_classes == 0) return s;
+    if (!c->in->has_class_names)
+        return vc_fail(VC_ERR_FORMAT, "%s: has class embeddings but no /class/names, which the output needs", c->data);
+    int64_t K = c->in->n_classes, E = c->clip.cfg.embed, L = c->clip.cfg.context, T = c->n_templates;
+    char **names = calloc((size_t)K, sizeof *names);
+    char **prompts = calloc((size_t)T, sizeof *prompts);
+    float *ce = malloc((size_t)(K * E) * sizeof *ce), *pe = malloc((size_t)(T * E) * sizeof *pe);
+    int32_t *ids = malloc((size_t)(T * L) * sizeof *ids);
+    if (!names || !prompts || !ce || !pe || !ids) s = vc_fail(VC_ERR_OOM, "out of memory");
+    if (!s) s = vc_h5_read_strings(c->h, VC_H5_CLASS_NAMES, 0, K, names);
+    for (int64_t k = 0; k < K && !s; k++) {
+        for (int64_t t = 0; t < T && !s; t++)
+            if (!(prompts[t] = fill_template(c->templates[t], names[k]))) s = vc_fail(VC_ERR_OOM, "out of memory");
+        /* prompts of one class in one batch (T is small) */
+        if (!s) s = encode_texts(&c->tape, &c->clip, c->tk, (const char *const *)prompts, T, ids, pe);
+        for (int64_t t = 0; t < T; t++) {
+            free(prompts[t]);
+            prompts[t] = NULL;
+        }
+        if (s) break;
+        float *row = ce + k * E;
+        memset(row, 0, (size_t)E * sizeof *row);
+        for (int64_t t = 0; t < T; t++) {
+            l2_normalize(pe + t * E, E);
+            for (int64_t j = 0; j < E; j++) row[j] += pe[t * E + j];
+        }
+        for (int64_t j = 0; j < E; j++) row[j] /= (float)T;
+        l2_normalize(row, E);
+    }
+    if (!s) s = vc_h5w_set_classes(c->w, (const char *const *)names, K, ce);
+    if (!s && c->in->has_labels) s = vc_h5w_set_labels(c->w, vc_h5_labels(c->h), c->in->n_videos);
+    if (!s) c->classes = K;
+    for (int64_t k = 0; names && k < K; k++) free(names[k]);
+    free(names);
+    free(prompts);
+    free(ce);
+    free(pe);
+    free(ids);
+    return s;
+}
+
+static vc_status encode_text(etx *c) {
+    vc_status s = vc_h5_open(&c->h, c->data);
+    if (s) return s;
+    c->in = vc_h5_get_info(c->h);
+    if (!c->in->has_captions_text && !c->in->has_class_names)
+        return vc_fail(VC_ERR_FORMAT, "%s: nothing to encode: no /text/captions and no /class/names", c->data);
+    if ((s = read_templates(c))) return s;
+    if ((s = vc_tokenizer_load(&c->tk, c->vocab))) return s;
+    if ((s = load_clip(&c->clip, c->clip_path, c->act, VC_CLIP_TEXT))) return s;
+    c->clip_loaded = true;
+    if (c->clip.cfg.embed != c->in->dim)
+        return vc_fail(VC_ERR_SHAPE, "%s: embeddings are %lld wide but %s makes %lld-wide text embeddings", c->data,
+                       (long long)c->in->dim, c->clip_path, (long long)c->clip.cfg.embed);
+    vc_h5w_opts wo = {.dim = c->in->dim, .dtype = c->in->frame_dtype, .clip_model = c->in->clip_model,
+                      .fps = c->in->fps};
+    /* the writer builds DATA.h5.tmp.<pid> and renames it over the original
+     * at close; the reader keeps the original open until then */
+    if ((s = vc_h5w_open(&c->w, c->data, &wo))) return s;
+    if ((s = copy_videos(c))) return s;
+    if ((s = write_captions(c))) return s;
+    if ((s = write_splits_and_classes(c))) return s;
+    s = vc_h5w_close(c->w);
+    c->w = NULL;
+    return s;
+}
+
+int vc_cmd_encode_text(int argc, char **argv) {
+    const char *cmd = "encode-text";
+    etx c = {.vocab = DEFAULT_VOCAB, .B = 256};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool val = strcmp(a, "--clip") == 0 || strcmp(a, "--data") == 0 || strcmp(a, "--vocab") == 0 ||
+                   strcmp(a, "--act") == 0 || strcmp(a, "--batch") == 0 || strcmp(a, "--templates") == 0;
+        if (!val) return vc_cmd_error(cmd, "unexpected argument '%s' (" TEXT_USAGE ")", a);
+        if (i + 1 >= argc) return vc_cmd_error(cmd, "%s needs a value", a);
+        const char *v = argv[++i];
+        if (strcmp(a, "--clip") == 0) c.clip_path = v;
+        else if (strcmp(a, "--data") == 0) c.data = v;
+        else if (strcmp(a, "--vocab") == 0) c.vocab = v;
+        else if (strcmp(a, "--act") == 0) c.act = v;
+        else if (strcmp(a, "--templates") == 0) c.templates_path = v;
+        else if (!parse_pos_int(v, &c.B)) return vc_cmd_error(cmd, "--batch must be a positive integer, not '%s'", v);
+    }
+    if (!c.clip_path || !c.data) return vc_cmd_error(cmd, TEXT_USAGE);
+    vc_tape_init(&c.tape, 0);
+    vc_tape_grad(&c.tape, false);
+    c.tape.training = false;
+    vc_status s = encode_text(&c);
+    if (c.w) vc_h5w_abort(c.w);
+    vc_h5_close(c.h);
+    vc_tape_free(&c.tape);
+    if (c.tk) vc_tokenizer_free(c.tk);
+    if (c.clip_loaded) vc_clip_free(&c.clip);
+    for (int64_t i = 0; i < c.n_templates; i++) free(c.templates[i]);
+    free(c.templates);
+    if (s) return vc_cmd_error(cmd, "%s", vc_last_error());
+    printf("encoded %lld captions and %lld class names (%lld templates each) into %s\n", (long long)c.captions,
+           (long long)c.classes, (long long)c.n_templates, c.data);
+    return 0;
+}
