@@ -9,7 +9,7 @@
 
 #include "clip.h"
 #include "tensor/rng.h"
-#include "train/safetensors.h"
+#include "tensor/safetensors.h"
 
 /* ------------------------------------------------------------------------ */
 /* Names                                                                      */

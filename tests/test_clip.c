@@ -19,7 +19,7 @@
 
 #include "harness.h"
 #include "models/clip.h"
-#include "train/safetensors.h"
+#include "tensor/safetensors.h"
 
 #define COS_MIN 0.99999
 #define REL_MAX 1e-4

@@ -22,7 +22,7 @@
 #include "train/checkpoint.h"
 #include "train/export.h"
 #include "train/run_config.h"
-#include "train/safetensors.h"
+#include "tensor/safetensors.h"
 #include "train/step.h"
 
 enum { B = 6, T = 7, D = 16 };

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "train/safetensors.h"
+#include "tensor/safetensors.h"
 
 /* ---- the tensors both this test and tests/ref_safetensors.py define ---- */
 

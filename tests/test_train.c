@@ -23,7 +23,7 @@
 #include "harness.h"
 #include "models/pooler.h"
 #include "train/run_config.h"
-#include "train/safetensors.h"
+#include "tensor/safetensors.h"
 #include "train/trainer.h"
 
 /* ---- paths and files ------------------------------------------------------- */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h"
+#include "tensor/safetensors.h"
 
 vc_status vc_ckpt_save(const char *path, const vc_params *ps, const vc_adamw *opt, const vc_ckpt_state *st,
                        const char *config_text, int64_t dim) {

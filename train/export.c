@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "safetensors.h"
+#include "tensor/safetensors.h"
 #include "trainer.h"
 
 char *vc_export_model_json(const vc_pooler_cfg *c) {

@@ -1,5 +1,5 @@
 #include "safetensors.h"
-#include "tensor/utf8.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
