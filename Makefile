@@ -112,6 +112,17 @@ test-asan:
 bench: deps $(BUILD)/vclip $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $$b || exit 1; done
 	@env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/train_vs_torch.sh $(BUILD)/vclip $(PY)
+	@env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/clip_vs_peers.sh $(BUILD)/vclip $(PY)
+
+# The ONNX Runtime peer of bench/clip_vs_peers.sh: PyPI's onnxruntime in a
+# virtualenv (the script makes it on first use; without PyPI it prints SKIP).
+ORT_VENV ?= build/venv-ort
+.PHONY: ort-venv
+ort-venv:
+	@$(ORT_VENV)/bin/python -c 'import onnxruntime, numpy' 2>/dev/null || { rm -rf $(ORT_VENV) && \
+	  $(PY) -m venv $(ORT_VENV) && \
+	  $(ORT_VENV)/bin/pip install --disable-pip-version-check -q onnxruntime numpy; } || { \
+	  echo "ort-venv: cannot install onnxruntime and numpy from PyPI (offline?)"; exit 1; }
 
 # ---- CLIP tokenizer (models/tokenizer.c): libraries, vocabulary, Python reference ----
 #   make vocab          bpe_simple_vocab_16e6.txt.gz from PyPI's open_clip_torch wheel

@@ -825,6 +825,26 @@ static void half_to_f32(float *dst, const unsigned char *src, size_t n, bool bf1
     }
 }
 
+/* After a tensor is copied out of a mapped file, its source pages are asked
+ * back (a hint; errors ignored): otherwise every page read stays resident
+ * until the file is closed, and loading a whole checkpoint peaks at twice
+ * its size (the mapping plus the copies). MADV_PAGEOUT rather than
+ * MADV_DONTNEED because this is a private writable mapping: a page a
+ * vc_st_view caller wrote to is swapped or kept, never thrown away. Only
+ * whole pages inside the tensor's bytes, so neighbours are untouched. */
+static void release_source(const vc_st_file *f, const vc_st_tensor *t) {
+#ifdef MADV_PAGEOUT
+    if (!f->mapped) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)t->data, b = a + t->nbytes;
+    a = (a + page - 1) / page * page;
+    b = b / page * page;
+    if (b > a) (void)madvise((void *)a, b - a, MADV_PAGEOUT);
+#else
+    (void)f;
+    (void)t;
+#endif
+}
+
 vc_status vc_st_load_f32(const vc_st_file *f, const char *name, vc_tensor *dst) {
     const vc_st_tensor *t;
     vc_status s = vc_st_get(f, name, &t);
@@ -852,6 +872,7 @@ vc_status vc_st_load_f32(const vc_st_file *f, const char *name, vc_tensor *dst) 
         return vc_fail(VC_ERR_DTYPE, "%s: tensor '%s' is %s; only F32, F16, BF16 and F64 load as float32", f->path, name,
                        st_dtypes[t->dtype].name);
     }
+    release_source(f, t);
     return VC_OK;
 }
 

@@ -153,9 +153,12 @@ static int bench_train(int argc, char **argv) {
 /* vclip bench encode-image: times the CLIP image tower on random pixels.
  * --clip random builds ViT-B/32's image tower with random weights (speed
  * does not depend on the values). Prints the model, per-batch time, the
- * matrix-product rate, peak resident memory and, last, "images/s: X". */
+ * matrix-product rate, peak resident memory and, last, "images/s: X".
+ * --clip random --save FILE instead writes a random ViT-B/32 with both
+ * towers to FILE (float32, OpenAI names) and times nothing: the checkpoint
+ * bench/clip_vs_peers.sh measures encode-video's memory with. */
 static int bench_encode_image(int argc, char **argv) {
-    const char *clip = NULL, *act_name = "quickgelu";
+    const char *clip = NULL, *act_name = "quickgelu", *save = NULL;
     long B = 32, heads = 0;
     double seconds = 10;
     for (int i = 1; i < argc; i++) {
@@ -164,6 +167,7 @@ static int bench_encode_image(int argc, char **argv) {
         char *end = NULL;
         if (strcmp(a, "--clip") == 0) clip = v;
         else if (strcmp(a, "--act") == 0) act_name = v;
+        else if (strcmp(a, "--save") == 0) save = v;
         else if (strcmp(a, "--seconds") == 0) seconds = strtod(v, &end);
         else if (strcmp(a, "--batch") == 0) B = strtol(v, &end, 10);
         else if (strcmp(a, "--vision-heads") == 0) heads = strtol(v, &end, 10);
@@ -178,6 +182,27 @@ static int bench_encode_image(int argc, char **argv) {
     if (vc_clip_act_parse(act_name, &act)) return vc_cmd_error("bench encode-image", "%s", vc_last_error());
     vc_clip m;
     vc_status s;
+    if (save && strcmp(clip, "random") != 0)
+        return vc_cmd_error("bench encode-image", "--save needs --clip random");
+    if (save) {
+        vc_clip_cfg cfg;
+        vc_clip_cfg_vit_b32(&cfg, act);
+        cfg.towers = VC_CLIP_BOTH;
+        char tmp[4096];
+        if (snprintf(tmp, sizeof tmp, "%s.tmp", save) >= (int)sizeof tmp)
+            return vc_cmd_error("bench encode-image", "--save: path too long");
+        if (vc_clip_init_random(&m, &cfg, 0)) return vc_cmd_error("bench encode-image", "%s", vc_last_error());
+        s = vc_clip_save(&m, tmp, VC_CLIP_NAMES_OPENAI);
+        int64_t numel = vc_clip_numel(&m);
+        vc_clip_free(&m);
+        if (s || rename(tmp, save) != 0) {
+            remove(tmp);
+            return vc_cmd_error("bench encode-image", "%s", s ? vc_last_error() : "cannot rename the checkpoint into place");
+        }
+        printf("wrote a random ViT-B/32 (both towers, %lld parameters, %.0f MB float32) to %s\n", (long long)numel,
+               (double)numel * 4 / 1e6, save);
+        return 0;
+    }
     if (strcmp(clip, "random") == 0) {
         vc_clip_cfg cfg;
         vc_clip_cfg_vit_b32(&cfg, act);
@@ -236,7 +261,7 @@ static int bench_encode_image(int argc, char **argv) {
 int vc_cmd_bench(int argc, char **argv) {
     if (argc < 2) return vc_cmd_error("bench", "usage: vclip bench train [--model NAME --batch B --frames T --dim D "
                                                "--layers L --heads H --seconds S] | vclip bench encode-image --clip "
-                                               "FILE|random [--batch B --seconds S --act quickgelu|gelu]");
+                                               "FILE|random [--batch B --seconds S --act quickgelu|gelu] [--save FILE]");
     if (strcmp(argv[1], "train") == 0) return bench_train(argc - 1, argv + 1);
     if (strcmp(argv[1], "encode-image") == 0) return bench_encode_image(argc - 1, argv + 1);
     return vc_cmd_error("bench", "unknown benchmark '%s' (available: train, encode-image)", argv[1]);
