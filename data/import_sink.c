@@ -1,5 +1,6 @@
 #include "import_sink.h"
 #include "tensor/utf8.h"
+#include "data/splits.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -591,42 +592,8 @@ static vc_status write_splits(vc_import_sink *s) {
     bool any = s->opts.split_by_ratio;
     for (int64_t v = 0; v < V && !any; v++) any = s->vid_split[v] >= 0;
     if (!any) return VC_OK;
-    int8_t *sp = s->vid_split;
-    if (s->opts.split_by_ratio) {
-        /* exact sizes from the ratios; a seeded permutation picks the members */
-        int64_t *perm = malloc((size_t)V * sizeof *perm);
-        if (!perm) return vc_fail(VC_ERR_OOM, "import: out of memory for the split");
-        for (int64_t i = 0; i < V; i++) perm[i] = i;
-        vc_rng r;
-        vc_rng_seed(&r, s->opts.seed);
-        for (int64_t i = V - 1; i > 0; i--) {
-            int64_t j = (int64_t)vc_rng_below(&r, (uint64_t)i + 1);
-            int64_t t = perm[i];
-            perm[i] = perm[j];
-            perm[j] = t;
-        }
-        const double *q = s->opts.split_ratio;
-        int64_t n0 = llround(q[0] * (double)V), n01 = llround((q[0] + q[1]) * (double)V);
-        if (n0 > V) n0 = V;
-        if (n01 > V) n01 = V;
-        if (n01 < n0) n01 = n0;
-        for (int64_t i = 0; i < V; i++) sp[perm[i]] = i < n0 ? VC_SPLIT_TRAIN : i < n01 ? VC_SPLIT_VAL : VC_SPLIT_TEST;
-        free(perm);
-    }
-    int64_t *idx = malloc((size_t)(V ? V : 1) * sizeof *idx);
-    if (!idx) return vc_fail(VC_ERR_OOM, "import: out of memory for the split");
-    vc_status st = VC_OK;
-    static const char *names[VC_NSPLITS] = {"train", "val", "test"};
-    for (int k = 0; k < VC_NSPLITS && !st; k++) {
-        int64_t n = 0;
-        for (int64_t v = 0; v < V; v++)
-            if (sp[v] == k) idx[n++] = v;
-        s->stats->split_size[k] = n;
-        /* all three, even empty, so no reader mistakes a missing split for "the whole file" */
-        st = vc_h5w_set_split(s->w, names[k], idx, n);
-    }
-    free(idx);
-    return st;
+    vc_status st = s->opts.split_by_ratio ? vc_split_by_ratio(V, s->opts.split_ratio, s->opts.seed, s->vid_split) : VC_OK;
+    return st ? st : vc_split_write(s->w, s->vid_split, V, s->stats->split_size);
 }
 
 vc_status vc_import_sink_finish(vc_import_sink *s) {

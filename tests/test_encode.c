@@ -491,6 +491,36 @@ START_TEST(test_captions_from_csv_are_encoded_with_the_text_tower) {
 }
 END_TEST
 
+START_TEST(test_encode_video_split_ratio_assigns_every_video_once) {
+    ck_assert_msg(!fx.err[0], "fixture: %s", fx.err);
+    const char *out = tpath("split.h5");
+    char args[4096];
+    int k = snprintf(args, sizeof args, "encode-video --clip '%s' --out '%s' --split-ratio 0.5,0.25,0.25 --seed 3",
+                     fx.clip, out);
+    for (int i = 0; i < NV; i++) k += snprintf(args + k, sizeof args - (size_t)k, " '%s'", fx.video[i]);
+    ck_assert_int_eq(run_vclip(args, tpath("split.out"), tpath("split.err")), 0);
+    vc_h5 *h;
+    ck_assert_msg(vc_h5_open(&h, out) == VC_OK, "%s", vc_last_error());
+    int seen[NV] = {0};
+    int64_t want[VC_NSPLITS] = {llround(0.5 * NV), llround(0.75 * NV) - llround(0.5 * NV), 0};
+    want[2] = NV - want[0] - want[1];
+    for (int sp = 0; sp < VC_NSPLITS; sp++) {
+        const int64_t *idx;
+        int64_t n;
+        ck_assert_int_eq(vc_h5_split(h, (vc_split)sp, &idx, &n), VC_OK);
+        ck_assert_int_eq(n, want[sp]);
+        for (int64_t i = 0; i < n; i++) seen[idx[i]]++;
+    }
+    for (int i = 0; i < NV; i++) ck_assert_int_eq(seen[i], 1); /* broken videos included: they are videos */
+    vc_h5_close(h);
+    /* a bad ratio is refused before anything is written */
+    snprintf(args, sizeof args, "encode-video --clip '%s' --out '%s' --split-ratio 0.5,0.5,0.5 '%s'", fx.clip,
+             tpath("never2.h5"), fx.video[0]);
+    ck_assert_int_ne(run_vclip(args, tpath("split.out"), tpath("split.err")), 0);
+    ck_assert_int_ne(access(tpath("never2.h5"), F_OK), 0);
+}
+END_TEST
+
 START_TEST(test_encode_video_rejects_an_unknown_caption_video_before_writing) {
     ck_assert_msg(!fx.err[0], "fixture: %s", fx.err);
     const char *csv = tpath("bad_captions.csv"), *out = tpath("never.h5");
@@ -868,6 +898,7 @@ static Suite *make_suite(void) {
             tcase_add_test(tc, test_frame_embeddings_equal_in_process_encoding);
             tcase_add_test(tc, test_captions_from_csv_are_encoded_with_the_text_tower);
             tcase_add_test(tc, test_encode_video_rejects_an_unknown_caption_video_before_writing);
+    tcase_add_test(tc, test_encode_video_split_ratio_assigns_every_video_once);
             tcase_add_test(tc, test_encode_text_fills_embeddings_in_place_atomically);
             tcase_add_test(tc, test_search_ranks_videos_by_mean_frame_cosine);
             tcase_add_test(tc, test_search_moments_gives_frame_times);

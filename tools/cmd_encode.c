@@ -66,12 +66,13 @@
 #include "data/h5_writer.h"
 #include "models/clip.h"
 #include "models/tokenizer.h"
+#include "data/splits.h"
 
 #define DEFAULT_VOCAB "build/vocab/bpe_simple_vocab_16e6.txt.gz"
 #define VIDEO_USAGE                                                                                       \
     "usage: vclip encode-video --clip CLIP.safetensors --out DATA.h5 [--fps F] [--act quickgelu|gelu] "  \
     "[--batch B] [--dtype f16|f32] [--ids stem|path] [--clip-model NAME] [--captions CSV] [--vocab FILE] " \
-    "(VIDEO... | --list FILE)"
+    "[--split-ratio TR,VA,TE [--seed S]] (VIDEO... | --list FILE)"
 #define TEXT_USAGE                                                                                    \
     "usage: vclip encode-text --clip CLIP.safetensors --data DATA.h5 [--vocab FILE] [--act quickgelu|gelu] " \
     "[--batch B] [--templates FILE]"
@@ -198,6 +199,9 @@ typedef struct {
     int64_t B;
     vc_dtype dtype;
     bool ids_path;
+    bool split_by_ratio;
+    double split_ratio[VC_NSPLITS];
+    uint64_t seed;
     /* state */
     strmap by_id, by_path;
     vc_clip clip;
@@ -515,6 +519,14 @@ static vc_status encode_video(vcx *c) {
     if ((s = vc_h5w_open(&c->w, c->out, &wo))) return s;
     if ((s = encode_frames(c))) return s;
     if (c->captions && (s = caption_pass(c, true))) return s;
+    if (c->split_by_ratio) {
+        int8_t *sp = malloc((size_t)(c->V ? c->V : 1));
+        if (!sp) return vc_fail(VC_ERR_OOM, "out of memory for the split");
+        s = vc_split_by_ratio(c->V, c->split_ratio, c->seed, sp);
+        if (!s) s = vc_split_write(c->w, sp, c->V, NULL);
+        free(sp);
+        if (s) return s;
+    }
     s = vc_h5w_close(c->w);
     c->w = NULL;
     return s;
@@ -529,7 +541,8 @@ int vc_cmd_encode_video(int argc, char **argv) {
     for (int i = 1; i < argc && !rc && !s; i++) {
         const char *a = argv[i];
         static const char *const valued[] = {"--clip", "--out", "--fps", "--act", "--batch", "--dtype", "--ids",
-                                             "--clip-model", "--captions", "--vocab", "--list"};
+                                             "--clip-model", "--captions", "--vocab", "--list", "--split-ratio",
+                                             "--seed"};
         bool val = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) val |= strcmp(a, valued[k]) == 0;
         if (val && i + 1 >= argc) {
@@ -544,7 +557,17 @@ int vc_cmd_encode_video(int argc, char **argv) {
         else if (strcmp(a, "--captions") == 0) c.captions = v;
         else if (strcmp(a, "--vocab") == 0) c.vocab = v;
         else if (strcmp(a, "--list") == 0) s = read_list(v, &c.paths, &c.V, &cap);
-        else if (strcmp(a, "--fps") == 0) {
+        else if (strcmp(a, "--split-ratio") == 0) {
+            c.split_by_ratio = vc_split_ratio_parse(v, c.split_ratio);
+            if (!c.split_by_ratio)
+                rc = vc_cmd_error(cmd, "--split-ratio needs three fractions train,val,test adding up to 1 "
+                                       "(e.g. 0.8,0.1,0.1), not '%s'", v);
+        } else if (strcmp(a, "--seed") == 0) {
+            int64_t sd;
+            if (!parse_pos_int(v, &sd) && strcmp(v, "0") != 0)
+                rc = vc_cmd_error(cmd, "--seed must be a non-negative integer, not '%s'", v);
+            else c.seed = strcmp(v, "0") == 0 ? 0 : (uint64_t)sd;
+        } else if (strcmp(a, "--fps") == 0) {
             char *end;
             c.fps = strtod(v, &end);
             if (end == v || *end || !(c.fps > 0) || !isfinite(c.fps))

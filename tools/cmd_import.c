@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "data/splits.h"
 #include "data/npy_import.h"
 #include "data/wds_import.h"
 
@@ -65,25 +66,6 @@ static bool parse_int64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
     return true;
 }
 
-static bool parse_ratio(const char *s, double r[VC_NSPLITS]) {
-    const char *p = s;
-    double sum = 0;
-    for (int k = 0; k < VC_NSPLITS; k++) {
-        char *end;
-        errno = 0;
-        r[k] = strtod(p, &end);
-        if (errno || end == p || !(r[k] >= 0) || !isfinite(r[k])) return false;
-        sum += r[k];
-        if (k < VC_NSPLITS - 1) {
-            if (*end != ',') return false;
-            p = end + 1;
-        } else if (*end) {
-            return false;
-        }
-    }
-    return fabs(sum - 1) <= 1e-6;
-}
-
 /* Returns 0 on success, else the exit status (the error is printed). */
 static int parse_args(const char *cmd, int argc, char **argv, bool allow_csv, import_args *a, reporter *rep) {
     memset(a, 0, sizeof *a);
@@ -111,7 +93,7 @@ static int parse_args(const char *cmd, int argc, char **argv, bool allow_csv, im
             if (!parse_int64(v, 0, 9, &g)) return vc_cmd_error(cmd, "--gzip needs a level 0..9, not '%s'", v ? v : "");
             a->o.gzip_level = (int)g;
         } else if (opt_value(argc, argv, &i, "--split-ratio", &v)) {
-            if (!v || !parse_ratio(v, a->o.split_ratio))
+            if (!v || !vc_split_ratio_parse(v, a->o.split_ratio))
                 return vc_cmd_error(cmd, "--split-ratio needs three fractions train,val,test adding up to 1 (e.g. 0.8,0.1,0.1), not '%s'",
                                     v ? v : "");
             a->o.split_by_ratio = true;
