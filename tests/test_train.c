@@ -25,6 +25,8 @@
 #include "train/run_config.h"
 #include "tensor/safetensors.h"
 #include "train/trainer.h"
+#include "train/optim.h"
+#include <omp.h>
 
 /* ---- paths and files ------------------------------------------------------- */
 
@@ -310,6 +312,34 @@ static void assert_same_tensors(const char *a, const char *b) {
 }
 
 /* ---- 1. shipped configs -------------------------------------------------------------- */
+
+START_TEST(test_grad_norm_is_exact_and_the_same_for_any_thread_count) {
+    vc_params ps;
+    vc_params_init(&ps);
+    ck_assert_ptr_nonnull(vc_params_add(&ps, "a", VC_DIMS(300, 701), true)); /* blocks of 65536 cut through it */
+    ck_assert_ptr_nonnull(vc_params_add(&ps, "b", VC_DIMS(3), false));
+    vc_rng r;
+    vc_rng_seed(&r, 4);
+    double direct = 0;
+    for (int i = 0; i < ps.count; i++)
+        for (size_t k = 0; k < ps.info[i].numel; k++) {
+            vc_real g = (vc_real)(vc_rng_uniform(&r) * 2 - 1);
+            ps.grad[ps.info[i].offset + k] = g;
+            direct += (double)g * (double)g;
+        }
+    omp_set_num_threads(1);
+    double n1 = vc_grad_norm(&ps);
+    omp_set_num_threads(2);
+    double n2 = vc_grad_norm(&ps);
+    ck_assert(memcmp(&n1, &n2, sizeof n1) == 0);
+    ck_assert_msg(fabs(n1 - sqrt(direct)) <= 1e-12 * sqrt(direct), "norm %.17g, direct %.17g", n1, sqrt(direct));
+    /* clipping scales to the limit */
+    double f = vc_grad_clip(&ps, 1.0, n1);
+    ck_assert(f < 1);
+    ck_assert_msg(fabs(vc_grad_norm(&ps) - 1.0) < 1e-5, "clipped norm %g", vc_grad_norm(&ps));
+    vc_params_free(&ps);
+}
+END_TEST
 
 START_TEST(test_every_shipped_config_validates) {
     char dir[600], pattern[700];
@@ -841,6 +871,7 @@ static Suite *make_suite(void) {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("configs");
     tcase_add_test(tc, test_every_shipped_config_validates);
+    tcase_add_test(tc, test_grad_norm_is_exact_and_the_same_for_any_thread_count);
     suite_add_tcase(s, tc);
     if (!vclip_bin()) {
         printf("SKIP: vclip train/eval command tests (VCLIP_BIN is not set; run them with make test)\n");

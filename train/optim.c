@@ -44,11 +44,29 @@ void vc_adamw_step(vc_adamw *o, vc_params *p, double lr) {
 }
 
 double vc_grad_norm(const vc_params *p) {
-    double s = 0;
-    for (int i = 0; i < p->count; i++) {
-        const vc_real *g = p->grad + p->info[i].offset;
-        for (size_t k = 0; k < p->info[i].numel; k++) s += (double)g[k] * (double)g[k];
+    /* Sum of squares over the whole flat buffer (the padding between
+     * parameters is never written and stays 0), in fixed blocks summed in
+     * parallel and then added in block order: the same result for any
+     * thread count. */
+    enum { BLOCK = 1 << 16 };
+    int64_t n = (int64_t)p->n, nb = (n + BLOCK - 1) / BLOCK;
+    double part[256], *parts = nb <= 256 ? part : malloc((size_t)nb * sizeof(double));
+    if (!parts) { /* fall back to one sequential pass */
+        double s = 0;
+        for (int64_t k = 0; k < n; k++) s += (double)p->grad[k] * (double)p->grad[k];
+        return sqrt(s);
     }
+#pragma omp parallel for schedule(static) if (nb > 1)
+    for (int64_t b = 0; b < nb; b++) {
+        const vc_real *g = p->grad + b * BLOCK;
+        int64_t m = n - b * BLOCK < BLOCK ? n - b * BLOCK : BLOCK;
+        double s = 0;
+        for (int64_t k = 0; k < m; k++) s += (double)g[k] * (double)g[k];
+        parts[b] = s;
+    }
+    double s = 0;
+    for (int64_t b = 0; b < nb; b++) s += parts[b];
+    if (parts != part) free(parts);
     return sqrt(s);
 }
 
