@@ -36,17 +36,20 @@ static vc_status matmul_backward(vc_tape *t, const vc_node *n) {
             vc_gemm(true, false, K, N, M * c->batch, 1, A, K, G, N, beta, gB, N);
         } else if (c->shared_b && !c->ta && c->tb) {
             vc_gemm(true, false, N, K, M * c->batch, 1, G, N, A, K, beta, gB, K);
+        } else if (!c->shared_b) {
+            /* one product per batch entry, each into its own dB_i */
+            if (!c->tb)
+                vc_gemm_batched(c->batch, !c->ta, false, K, N, M, 1, A, lda, sa, G, N, sg, beta, gB, N, sb);
+            else
+                vc_gemm_batched(c->batch, true, c->ta, N, K, M, 1, G, N, sg, A, lda, sa, beta, gB, K, sb);
         } else {
-            /* shared B with transposed A sums serially (sc == 0 is never parallel) */
-            for (int64_t i = 0, step = c->shared_b ? 1 : c->batch; i < c->batch; i += step) {
-                int64_t cnt = c->shared_b ? 1 : c->batch;
-                vc_real bt = c->shared_b ? (i == 0 ? beta : 1) : beta;
-                const vc_real *Ai = A + i * sa, *Gi = G + i * sg;
-                vc_real *gBi = gB + (c->shared_b ? 0 : i * sb);
+            /* shared B with transposed A: the batch entries add into one dB, in order */
+            for (int64_t i = 0; i < c->batch; i++) {
+                vc_real bt = i == 0 ? beta : 1;
                 if (!c->tb)
-                    vc_gemm_batched(cnt, !c->ta, false, K, N, M, 1, Ai, lda, sa, Gi, N, sg, bt, gBi, N, sb);
+                    vc_gemm(!c->ta, false, K, N, M, 1, A + i * sa, lda, G + i * sg, N, bt, gB, N);
                 else
-                    vc_gemm_batched(cnt, true, c->ta, N, K, M, 1, Gi, N, sg, Ai, lda, sa, bt, gBi, K, sb);
+                    vc_gemm(true, c->ta, N, K, M, 1, G + i * sg, N, A + i * sa, lda, bt, gB, K);
             }
         }
     }
