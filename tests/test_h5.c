@@ -14,6 +14,7 @@
 #include "data/h5_reader.h"
 #include "data/h5_writer.h"
 #include "harness.h"
+#include "tensor/rng.h"
 
 /* ---- helpers ---- */
 
@@ -948,6 +949,38 @@ START_TEST(test_cli_info_fails_on_bad_files) {
 }
 END_TEST
 
+/* Seeded byte damage anywhere in a valid file: vclip info must answer with an
+ * exit status every time (a clean error or a pass), never die by a signal,
+ * even where libhdf5 itself crashes on the damaged metadata. */
+START_TEST(test_cli_info_never_dies_on_damaged_files) {
+    const char *p = tpath("fuzz_base.h5"), *q = tpath("fuzz.h5");
+    write_interop(p);
+    long n;
+    char *base = slurp(p, &n);
+    vc_rng r;
+    vc_rng_seed(&r, 5);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' info '%s' > /dev/null 2>&1", vclip_bin(), q);
+    int errors = 0;
+    for (int trial = 0; trial < 60; trial++) {
+        FILE *f = fopen(q, "wb");
+        ck_assert_ptr_nonnull(f);
+        char *b = malloc((size_t)n);
+        memcpy(b, base, (size_t)n);
+        for (int k = 0; k < 8; k++) b[vc_rng_below(&r, (uint64_t)n)] = (char)vc_rng_below(&r, 256);
+        ck_assert_int_eq(fwrite(b, 1, (size_t)n, f), (size_t)n);
+        fclose(f);
+        free(b);
+        int rc = system(cmd);
+        ck_assert_msg(WIFEXITED(rc), "trial %d: vclip info was killed (status %d)", trial, rc);
+        ck_assert_msg(WEXITSTATUS(rc) <= 1, "trial %d: exit status %d", trial, WEXITSTATUS(rc));
+        errors += WEXITSTATUS(rc) != 0;
+    }
+    ck_assert_msg(errors > 0, "no damaged file was reported: the damage missed everything");
+    free(base);
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("h5");
     TCase *t = tcase_create("round_trip");
@@ -994,6 +1027,7 @@ static Suite *make_suite(void) {
     if (vclip_bin()) {
         tcase_add_test(t, test_cli_info_prints_counts);
         tcase_add_test(t, test_cli_info_fails_on_bad_files);
+        tcase_add_test(t, test_cli_info_never_dies_on_damaged_files);
     } else {
         printf("SKIP: vclip info tests (VCLIP_BIN is not set; run them with make test)\n");
     }

@@ -1,9 +1,12 @@
 /* vclip info FILE: what an embeddings file holds, after validating all of it
  * (structure at open, then every embedding value and string, streamed in
  * blocks so memory does not grow with the file). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "data/h5_reader.h"
@@ -40,9 +43,7 @@ static vc_status scan_strings(vc_h5 *h, vc_h5_strings which, int64_t n) {
     return st;
 }
 
-int vc_cmd_info(int argc, char **argv) {
-    if (argc != 2 || argv[1][0] == '-')
-        return vc_cmd_error("info", "usage: vclip info FILE");
+static int info_main(int argc, char **argv) {
     vc_h5 *h;
     if (vc_h5_open(&h, argv[1])) return vc_cmd_error("info", "%s", vc_last_error());
     const vc_h5_info *in = vc_h5_get_info(h);
@@ -107,4 +108,27 @@ int vc_cmd_info(int argc, char **argv) {
     free(len);
     vc_h5_close(h);
     return 0;
+}
+
+/* libhdf5 1.10 can crash inside its own code on metadata corrupted in place
+ * (data/FORMAT.md). info is the command users run to validate a file, so it
+ * does the work in a child process and turns such a crash into an error. */
+int vc_cmd_info(int argc, char **argv) {
+    if (argc != 2 || argv[1][0] == '-') return vc_cmd_error("info", "usage: vclip info FILE");
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return info_main(argc, argv); /* no process to spare: validate here */
+    if (pid == 0) {
+        int rc = info_main(argc, argv);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(rc);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return vc_cmd_error("info", "%s: cannot wait for the validation: %s", argv[1], strerror(errno));
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return vc_cmd_error("info", "%s: corrupt HDF5 file: the HDF5 library crashed (signal %d) while reading it",
+                        argv[1], WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
