@@ -52,37 +52,34 @@ static bool st_dtype_parse(const char *s, vc_st_dtype *out) {
     return false;
 }
 
+/* The dtypes both formats have, with the same bytes. */
+static const struct {
+    vc_dtype vc;
+    vc_st_dtype st;
+} dtype_pairs[] = {{VC_F32, VC_ST_F32}, {VC_F16, VC_ST_F16}, {VC_BF16, VC_ST_BF16},
+                   {VC_I32, VC_ST_I32}, {VC_I64, VC_ST_I64}, {VC_U8, VC_ST_U8}};
+
+/* The pair of t (from_st) or of d; false when there is none or when the
+ * sizes differ (the double-precision test build widens VC_F32). */
+static bool dtype_pair(bool from_st, vc_st_dtype t, vc_dtype d, vc_st_dtype *st, vc_dtype *vc) {
+    for (size_t i = 0; i < sizeof dtype_pairs / sizeof dtype_pairs[0]; i++)
+        if (from_st ? dtype_pairs[i].st == t : dtype_pairs[i].vc == d) {
+            if (vc_dtype_size(dtype_pairs[i].vc) != st_dtypes[dtype_pairs[i].st].size) return false;
+            *st = dtype_pairs[i].st;
+            *vc = dtype_pairs[i].vc;
+            return true;
+        }
+    return false;
+}
+
 bool vc_st_to_vc_dtype(vc_st_dtype t, vc_dtype *out) {
-    vc_dtype d;
-    switch (t) {
-    case VC_ST_F32: d = VC_F32; break;
-    case VC_ST_F16: d = VC_F16; break;
-    case VC_ST_BF16: d = VC_BF16; break;
-    case VC_ST_I32: d = VC_I32; break;
-    case VC_ST_I64: d = VC_I64; break;
-    case VC_ST_U8: d = VC_U8; break;
-    default: return false;
-    }
-    /* The double-precision test build widens VC_F32: its bytes are not F32's. */
-    if (vc_dtype_size(d) != st_dtypes[t].size) return false;
-    *out = d;
-    return true;
+    vc_st_dtype st;
+    return dtype_pair(true, t, VC_F32, &st, out);
 }
 
 static bool vc_to_st_dtype(vc_dtype d, vc_st_dtype *out) {
-    vc_st_dtype t;
-    switch (d) {
-    case VC_F32: t = VC_ST_F32; break;
-    case VC_F16: t = VC_ST_F16; break;
-    case VC_BF16: t = VC_ST_BF16; break;
-    case VC_I32: t = VC_ST_I32; break;
-    case VC_I64: t = VC_ST_I64; break;
-    case VC_U8: t = VC_ST_U8; break;
-    default: return false;
-    }
-    if (vc_dtype_size(d) != st_dtypes[t].size) return false;
-    *out = t;
-    return true;
+    vc_dtype vc;
+    return dtype_pair(false, VC_ST_F32, d, out, &vc);
 }
 
 /* ---- small helpers ---- */
