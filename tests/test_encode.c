@@ -546,21 +546,27 @@ END_TEST
 
 /* An import-style copy of out.h5: captions without embeddings, class names,
  * labels and a split. */
-static void write_import_style(const char *path) {
-    vc_h5 *h = open_ok(fx.out);
-    const vc_h5_info *in = vc_h5_get_info(h);
-    const int64_t *off = vc_h5_offsets(h), *cv = vc_h5_caption_video(h);
-    vc_h5w *w;
-    vc_h5w_opts o = {.dim = 32, .dtype = VC_F32, .clip_model = "tiny", .fps = 1};
-    ck_assert_int_eq(vc_h5w_open(&w, path, &o), VC_OK);
+/* Copies every video (id and frames, at most 16 frames of 32) of h into w. */
+static void copy_videos(vc_h5 *h, vc_h5w *w) {
+    const int64_t *off = vc_h5_offsets(h);
     float buf[16 * 32];
-    for (int64_t v = 0; v < in->n_videos; v++) {
+    for (int64_t v = 0; v < vc_h5_get_info(h)->n_videos; v++) {
         char *id;
         ck_assert_int_eq(vc_h5_video_id(h, v, &id), VC_OK);
         ck_assert_int_eq(vc_h5_read_frames(h, off[v], off[v + 1] - off[v], buf), VC_OK);
         ck_assert_int_eq(vc_h5w_add_video(w, id, buf, off[v + 1] - off[v], NULL), VC_OK);
         free(id);
     }
+}
+
+static void write_import_style(const char *path) {
+    vc_h5 *h = open_ok(fx.out);
+    const vc_h5_info *in = vc_h5_get_info(h);
+    const int64_t *cv = vc_h5_caption_video(h);
+    vc_h5w *w;
+    vc_h5w_opts o = {.dim = 32, .dtype = VC_F32, .clip_model = "tiny", .fps = 1};
+    ck_assert_int_eq(vc_h5w_open(&w, path, &o), VC_OK);
+    copy_videos(h, w);
     for (int64_t c = 0; c < in->n_captions; c++) {
         char *s;
         ck_assert_int_eq(vc_h5_caption(h, c, &s), VC_OK);
@@ -778,18 +784,12 @@ END_TEST
 static void write_with_splits(const char *path) {
     vc_h5 *h = open_ok(fx.out);
     const vc_h5_info *in = vc_h5_get_info(h);
-    const int64_t *off = vc_h5_offsets(h), *cv = vc_h5_caption_video(h);
+    const int64_t *cv = vc_h5_caption_video(h);
     vc_h5w *w;
     vc_h5w_opts o = {.dim = 32, .dtype = VC_F32, .fps = 1};
     ck_assert_int_eq(vc_h5w_open(&w, path, &o), VC_OK);
     float buf[16 * 32];
-    for (int64_t v = 0; v < in->n_videos; v++) {
-        char *id;
-        ck_assert_int_eq(vc_h5_video_id(h, v, &id), VC_OK);
-        ck_assert_int_eq(vc_h5_read_frames(h, off[v], off[v + 1] - off[v], buf), VC_OK);
-        ck_assert_int_eq(vc_h5w_add_video(w, id, buf, off[v + 1] - off[v], NULL), VC_OK);
-        free(id);
-    }
+    copy_videos(h, w);
     for (int64_t c = 0; c < in->n_captions; c++) {
         char *s;
         ck_assert_int_eq(vc_h5_caption(h, c, &s), VC_OK);
