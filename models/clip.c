@@ -69,33 +69,80 @@ static vc_status workspace_init(vc_tape *t, const vc_clip_tower *d, int64_t B, i
     return VC_OK;
 }
 
-/* x [B, T, W] <- block(x): x += Attn(LN1(x)); x += MLP(LN2(x)). */
-static void block_fwd(const workspace *w, const vc_clip_block *b, vc_clip_act act, bool causal, vc_real *x) {
-    int64_t B = w->B, T = w->T, W = w->W, R = B * T, dh = W / w->H;
-    vc_layernorm_fwd(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->u, w->mean, w->rstd, R, W, LN_EPS);
-    linear(w->u, &b->qkv_w, &b->qkv_b, w->qkv, R, false);
-    for (int64_t b0 = 0; b0 < B; b0 += w->chunk) {
-        int64_t nb = B - b0 < w->chunk ? B - b0 : w->chunk;
-        vc_attn_dims d = {.B = nb, .H = w->H, .Tq = T, .Tk = T, .dh = dh,
-                          .ldq = 3 * W, .ldk = 3 * W, .ldv = 3 * W, .qoff = 0, .koff = W, .voff = 2 * W,
-                          .qbs = T * 3 * W, .kbs = T * 3 * W, .vbs = T * 3 * W,
-                          .klen = NULL, .causal = causal, .scale = (vc_real)(1.0 / sqrt((double)dh))};
-        const vc_real *q = w->qkv + b0 * T * 3 * W;
-        vc_attention_fwd(&d, q, q, q, w->P, w->u + b0 * T * W);
+/* One attention pass over the batch in chunks of samples (P holds one chunk).
+ * Queries come from Q (row length ldq, batch stride qbs; head columns from 0),
+ * keys and values from the packed qkv [B, T, 3W]; the output goes to O
+ * [B, Tq, W]. */
+static void attend(const workspace *w, const vc_real *Q, int64_t ldq, int64_t qbs, int64_t Tq, const int64_t *klen,
+                   bool causal, vc_real *O) {
+    int64_t T = w->T, W = w->W, dh = W / w->H;
+    for (int64_t b0 = 0; b0 < w->B; b0 += w->chunk) {
+        int64_t nb = w->B - b0 < w->chunk ? w->B - b0 : w->chunk;
+        vc_attn_dims d = {.B = nb, .H = w->H, .Tq = Tq, .Tk = T, .dh = dh,
+                          .ldq = ldq, .ldk = 3 * W, .ldv = 3 * W, .qoff = 0, .koff = W, .voff = 2 * W,
+                          .qbs = qbs, .kbs = T * 3 * W, .vbs = T * 3 * W,
+                          .klen = klen ? klen + b0 : NULL, .causal = causal,
+                          .scale = (vc_real)(1.0 / sqrt((double)dh))};
+        const vc_real *kv = w->qkv + b0 * T * 3 * W;
+        vc_attention_fwd(&d, Q + b0 * qbs, kv, kv, w->P, O + b0 * Tq * W);
     }
-    linear(w->u, &b->out_w, &b->out_b, x, R, true);
-    vc_layernorm_fwd(x, vc_f32(&b->ln2_g), vc_f32(&b->ln2_b), w->u, w->mean, w->rstd, R, W, LN_EPS);
+}
+
+/* x [R, W] += MLP(LN2(x)) over R rows. */
+static void mlp_fwd(const workspace *w, const vc_clip_block *b, vc_clip_act act, vc_real *x, int64_t R) {
+    vc_layernorm_fwd(x, vc_f32(&b->ln2_g), vc_f32(&b->ln2_b), w->u, w->mean, w->rstd, R, w->W, LN_EPS);
     linear(w->u, &b->fc1_w, &b->fc1_b, w->hid, R, false);
     vc_unary_fwd(act == VC_CLIP_GELU ? VC_UN_GELU : VC_UN_QUICKGELU, w->hid, w->act, R * w->M);
     linear(w->act, &b->fc2_w, &b->fc2_b, x, R, true);
 }
 
+/* x [B, T, W] <- block(x): x += Attn(LN1(x)); x += MLP(LN2(x)). */
+static void block_fwd(const workspace *w, const vc_clip_block *b, vc_clip_act act, bool causal, vc_real *x) {
+    int64_t R = w->B * w->T, W = w->W;
+    vc_layernorm_fwd(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->u, w->mean, w->rstd, R, W, LN_EPS);
+    linear(w->u, &b->qkv_w, &b->qkv_b, w->qkv, R, false);
+    attend(w, w->qkv, 3 * W, w->T * 3 * W, w->T, NULL, causal, w->u);
+    linear(w->u, &b->out_w, &b->out_b, x, R, true);
+    mlp_fwd(w, b, act, x, R);
+}
+
+/* The last block, computed only where the tower reads its output: row pick[n]
+ * of each sample (the class token, or the end token), written to out [B, W].
+ * Keys and values still come from every row; in a causal tower the query at
+ * position i sees keys 0..i, i.e. i + 1 valid keys. The other rows' attention
+ * output and MLP (3/4 of the block's work) would only be thrown away. */
+static void block_last(const workspace *w, const vc_clip_block *b, vc_clip_act act, bool causal, const vc_real *x,
+                       const int64_t *pick, int64_t *klen, vc_real *q, vc_real *out) {
+    int64_t B = w->B, T = w->T, R = B * T, W = w->W;
+    vc_layernorm_fwd(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->u, w->mean, w->rstd, R, W, LN_EPS);
+    linear(w->u, &b->qkv_w, &b->qkv_b, w->qkv, R, false);
+    for (int64_t n = 0; n < B; n++) {
+        int64_t r = n * T + pick[n];
+        memcpy(q + n * W, w->qkv + r * 3 * W, (size_t)W * sizeof *q);
+        memcpy(out + n * W, x + r * W, (size_t)W * sizeof *out);
+        klen[n] = causal ? pick[n] + 1 : T;
+    }
+    attend(w, q, W, W, 1, klen, false, w->u);
+    linear(w->u, &b->out_w, &b->out_b, out, B, true);
+    mlp_fwd(w, b, act, out, B);
+}
+
+/* Runs the tower over x [B, T, W] (overwritten) and writes the final hidden
+ * state of row pick[n] of each sample to out [B, W]. */
 static vc_status run_tower(vc_tape *t, const vc_clip_block *blocks, const vc_clip_tower *d, vc_clip_act act,
-                           int64_t B, int64_t T, bool causal, vc_real *x) {
+                           int64_t B, int64_t T, bool causal, const int64_t *pick, vc_real *x, vc_real *out) {
     workspace w;
     vc_status s = workspace_init(t, d, B, T, &w);
     if (s) return s;
-    for (int64_t l = 0; l < d->layers; l++) block_fwd(&w, &blocks[l], act, causal, x);
+    int64_t *klen = (int64_t *)vc_arena_alloc(&t->arena, (size_t)B * sizeof(int64_t));
+    vc_real *q = take(t, B * d->width);
+    if (!klen || !q) return VC_ERR_OOM;
+    for (int64_t l = 0; l + 1 < d->layers; l++) block_fwd(&w, &blocks[l], act, causal, x);
+    if (d->layers > 0) {
+        block_last(&w, &blocks[d->layers - 1], act, causal, x, pick, klen, q, out);
+    } else {
+        for (int64_t n = 0; n < B; n++) memcpy(out + n * w.W, x + (n * T + pick[n]) * w.W, (size_t)w.W * sizeof *out);
+    }
     return VC_OK;
 }
 
@@ -155,8 +202,10 @@ vc_var *vc_clip_encode_image(vc_tape *t, const vc_clip *m, const vc_tensor *imag
     vc_real *mean = take(t, N * T), *rstd = take(t, N * T);
     if (!mean || !rstd) return fail(t, VC_ERR_OOM);
     vc_layernorm_fwd(x, vc_f32(&m->ln_pre_g), vc_f32(&m->ln_pre_b), x, mean, rstd, N * T, W, LN_EPS);
-    if ((s = run_tower(t, m->vblocks, &c->vision, c->act, N, T, false, x))) return fail(t, s);
-    for (int64_t n = 0; n < N; n++) memcpy(cls + n * W, x + n * T * W, (size_t)W * sizeof *cls);
+    int64_t *first = (int64_t *)vc_arena_alloc(&t->arena, (size_t)N * sizeof(int64_t));
+    if (!first) return fail(t, VC_ERR_OOM);
+    for (int64_t n = 0; n < N; n++) first[n] = 0; /* the class token */
+    if ((s = run_tower(t, m->vblocks, &c->vision, c->act, N, T, false, first, x, cls))) return fail(t, s);
     return head(t, cls, N, &m->ln_post_g, &m->ln_post_b, &m->vproj);
 }
 
@@ -197,8 +246,7 @@ vc_var *vc_clip_encode_text(vc_tape *t, const vc_clip *m, const vc_tensor *ids) 
         int64_t n = r / Tn, j = r % Tn, id = vc_int_at(ids, n * L + j);
         for (int64_t k = 0; k < W; k++) x[r * W + k] = tok[id * W + k] + pos[j * W + k];
     }
-    vc_status s = run_tower(t, m->tblocks, &c->text, c->act, N, Tn, true, x);
+    vc_status s = run_tower(t, m->tblocks, &c->text, c->act, N, Tn, true, eot, x, rows);
     if (s) return fail(t, s);
-    for (int64_t n = 0; n < N; n++) memcpy(rows + n * W, x + (n * Tn + eot[n]) * W, (size_t)W * sizeof *rows);
     return head(t, rows, N, &m->ln_final_g, &m->ln_final_b, &m->tproj);
 }
