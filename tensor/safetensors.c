@@ -891,14 +891,22 @@ vc_status vc_st_load_f32_new(const vc_st_file *f, const char *name, vc_tensor *o
     return s;
 }
 
+/* The entry for name and the vclip dtype of its data (an error when vclip
+ * has no tensor type for it). */
+static vc_status get_native(const vc_st_file *f, const char *name, const vc_st_tensor **t, vc_dtype *d) {
+    vc_status s = vc_st_get(f, name, t);
+    if (s) return s;
+    if (!vc_st_to_vc_dtype((*t)->dtype, d))
+        return vc_fail(VC_ERR_DTYPE, "%s: tensor '%s' is %s, which vclip has no tensor type for", f->path, name,
+                       st_dtypes[(*t)->dtype].name);
+    return VC_OK;
+}
+
 vc_status vc_st_load(const vc_st_file *f, const char *name, vc_tensor *dst) {
     const vc_st_tensor *t;
-    vc_status s = vc_st_get(f, name, &t);
+    vc_dtype d = VC_F32;
+    vc_status s = get_native(f, name, &t, &d);
     if (s) return s;
-    vc_dtype d;
-    if (!vc_st_to_vc_dtype(t->dtype, &d))
-        return vc_fail(VC_ERR_DTYPE, "%s: tensor '%s' is %s, which vclip has no tensor type for", f->path, name,
-                       st_dtypes[t->dtype].name);
     s = check_dst(f, t, dst, d);
     if (s) return s;
     if (t->nbytes) memcpy(dst->data, t->data, t->nbytes);
@@ -907,13 +915,10 @@ vc_status vc_st_load(const vc_st_file *f, const char *name, vc_tensor *dst) {
 
 vc_status vc_st_load_new(const vc_st_file *f, const char *name, vc_tensor *out) {
     const vc_st_tensor *t;
-    vc_status s = vc_st_get(f, name, &t);
+    vc_dtype d = VC_F32;
+    vc_status s = get_native(f, name, &t, &d);
     if (s) return s;
     if (!out) return vc_fail(VC_ERR_ARG, "%s: tensor '%s': out is NULL", f->path, name);
-    vc_dtype d;
-    if (!vc_st_to_vc_dtype(t->dtype, &d))
-        return vc_fail(VC_ERR_DTYPE, "%s: tensor '%s' is %s, which vclip has no tensor type for", f->path, name,
-                       st_dtypes[t->dtype].name);
     s = alloc_like(f, t, d, out);
     if (s) return s;
     s = vc_st_load(f, name, out);
@@ -923,13 +928,10 @@ vc_status vc_st_load_new(const vc_st_file *f, const char *name, vc_tensor *out) 
 
 vc_status vc_st_view(const vc_st_file *f, const char *name, vc_tensor *out) {
     const vc_st_tensor *t;
-    vc_status s = vc_st_get(f, name, &t);
+    vc_dtype d = VC_F32;
+    vc_status s = get_native(f, name, &t, &d);
     if (s) return s;
     if (!out) return vc_fail(VC_ERR_ARG, "%s: tensor '%s': out is NULL", f->path, name);
-    vc_dtype d;
-    if (!vc_st_to_vc_dtype(t->dtype, &d))
-        return vc_fail(VC_ERR_DTYPE, "%s: tensor '%s' is %s, which vclip has no tensor type for", f->path, name,
-                       st_dtypes[t->dtype].name);
     if (t->ndim > VC_MAX_DIMS)
         return vc_fail(VC_ERR_SHAPE, "%s: tensor '%s' has %d dimensions; vclip tensors have at most %d", f->path, name,
                        t->ndim, VC_MAX_DIMS);
