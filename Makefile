@@ -149,7 +149,7 @@ tokenizer-ref: $(TOK_VOCAB)
 	@$(TOK_VENV)/bin/python tests/ref_tokenizer.py --check 2>/dev/null || { \
 	  $(PY) -m venv --system-site-packages $(TOK_VENV) && \
 	  $(TOK_VENV)/bin/pip install --no-deps --disable-pip-version-check -q \
-	    open_clip_torch==3.3.0 ftfy==6.3.1 regex wcwidth; } || { \
+	    open_clip_torch==3.3.0 ftfy==6.3.1 regex==2026.11.19 wcwidth==0.9.4; } || { \
 	  echo "tokenizer-ref: cannot install open_clip_torch, ftfy, regex from PyPI (offline?);" \
 	       "tests/test_tokenizer.c will SKIP its reference comparison"; exit 1; }
 	@$(TOK_VENV)/bin/python tests/ref_tokenizer.py --check && echo "tokenizer-ref: $(TOK_VENV) ready"

@@ -7,22 +7,26 @@
  * (tools/fetch-clip-vocab.sh, `make vocab`).
  *
  * Cleaning follows open_clip's 'lower' clean: ftfy.fix_text, html.unescape twice, strip,
- * whitespace collapsed to single spaces, str.lower(). Of ftfy (6.x defaults) this implements
- * HTML entity decoding (with ftfy's rule of no decoding in and after a line containing '<'),
- * C1 controls read as Windows-1252, Latin ligatures, halfwidth/fullwidth forms, curly
- * quotes, line breaks, ANSI terminal escapes, control characters and NFC, repeated until
- * the text stops changing, line by line as ftfy does. Differences from the reference:
- *  - mojibake repair (ftfy.fix_encoding: "cafÃ©" -> "café", "â€™" -> "'") is not done;
- *    such text is tokenized as it is.
- *  - named HTML entities: the HTML 4 set, every HTML5 name that starts with a semicolon-free
- *    legacy name, HTML5 names of ASCII/Latin-1 characters and some common typographic ones
- *    (about 400 of HTML5's 2125; ftfy's upper-case forms of these too). Other names
- *    (e.g. "&NestedGreaterGreater;") stay as written. Numeric references are complete.
- *  - Unicode tables come from PCRE2 and utf8proc, not from Python's unicodedata and the
- *    regex module: characters assigned in different Unicode versions may differ. The
- *    final-sigma rule of str.lower() uses an approximation of Cased/Case_Ignorable.
+ * whitespace collapsed to single spaces, str.lower(). All of ftfy 6.3.1's fix_text with its
+ * default options is done, line by line and repeated until the text stops changing, as
+ * ftfy does: HTML entities (every HTML5 name and ftfy's upper-case forms; none in and after
+ * a line containing '<'), mojibake repair (ftfy.fix_encoding, models/mojibake.c: "cafÃ©"
+ * -> "café", "â€™" -> "'", with ftfy's quirks), C1 controls read as Windows-1252, Latin
+ * ligatures, halfwidth/fullwidth forms, curly quotes, line breaks, ANSI terminal escapes,
+ * control characters and NFC. html.unescape is complete too (every name, its longest-prefix
+ * rule for names without ';', numeric references). Hundreds of thousands of generated
+ * strings (mojibake of every kind ftfy handles, entities, garbled bytes) were cleaned and
+ * tokenized exactly as ftfy 6.3.1 + open_clip do (tests/test_tokenizer.c, VC_TOK_FUZZ).
+ * Differences from the reference:
+ *  - Unicode tables come from PCRE2 (10.42: Unicode 14, as Python 3.11's unicodedata) and
+ *    utf8proc (2.8: Unicode 15), while open_clip splits words with the regex module, whose
+ *    Unicode is newer: a character unassigned in Unicode 14 (e.g. U+209E, which the repair
+ *    of mojibake can produce) may be split differently. The final-sigma rule of
+ *    str.lower() uses an approximation of Cased/Case_Ignorable.
  *  - Invalid UTF-8 is replaced as Python's bytes.decode('utf-8', errors='replace') does
  *    (one U+FFFD per maximal invalid subpart); the input cannot contain NUL bytes.
+ *  - Mojibake repair recursing more than 200 levels deep (ftfy has no limit) leaves the
+ *    inner text as it is; real text needs a few levels.
  * Special tokens: the gzip vocabulary recognises open_clip's "<start_of_text>" and
  * "<end_of_text>" in the text (OpenAI's CLIP spelled them "<|startoftext|>"); a Hugging Face
  * vocabulary recognises the strings vocab.json gives ids 49406/49407 (its last two ids).

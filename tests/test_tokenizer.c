@@ -4,9 +4,11 @@
  * - Cleaning cases with their expected text (ftfy, html.unescape, lower-casing).
  * - With the real vocabulary (build/vocab/bpe_simple_vocab_16e6.txt.gz, `make vocab`, or
  *   $VC_CLIP_VOCAB): known ids of simple captions.
+ * - Mojibake repairs and HTML5 entities with their expected text (ftfy 6.3.1).
  * - With that vocabulary and the Python reference (build/venv-tok, `make tokenizer-ref`,
- *   or $VC_TOK_PYTHON): a few hundred strings tokenized by open_clip's SimpleTokenizer
- *   must give exactly the same ids, at context lengths 77 and 16. */
+ *   or $VC_TOK_PYTHON): about 1,300 strings (captions, entities, generated mojibake)
+ *   tokenized by open_clip's SimpleTokenizer must give exactly the same ids, at context
+ *   lengths 77 and 16. $VC_TOK_FUZZ=N,SEED makes that a fuzz run over N mojibake strings. */
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <zlib.h>
 
 #include "harness.h"
+#include "models/mojibake.h"
 #include "models/tokenizer.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -403,6 +406,76 @@ START_TEST(test_cleaning_matches_open_clip_lower_clean) {
 }
 END_TEST
 
+/* Known repairs of ftfy.fix_encoding and entities, pinned from ftfy 6.3.1 + open_clip. */
+START_TEST(test_cleaning_repairs_mojibake_as_ftfy_does) {
+    static const struct { const char *in, *want; } cases[] = {
+        {"caf\xc3\x83\xc2\xa9", "caf\xc3\xa9"},  /* UTF-8 read as Latin-1 */
+        {"\xc3\xa2\xe2\x82\xac\xc5\x93quoted\xc3\xa2\xe2\x82\xac\xc2\x9d", "\"quoted\""},  /* as Windows-1252 */
+        {"don\xc3\xa2\xe2\x82\xac\xe2\x84\xa2t", "don't"},
+        /* correct text is left alone */
+        {"caf\xc3\xa9 na\xc3\xafve \xc3\x86r\xc3\xb8sk\xc3\xb8" "bing \xc5\x81\xc3\xb3" "d\xc5\xba "
+         "\xd0\x9c\xd0\xbe\xd1\x81\xd0\xba\xd0\xb2\xd0\xb0 \xce\x91\xce\xb8\xce\xae\xce\xbd\xce\xb1",
+         "caf\xc3\xa9 na\xc3\xafve \xc3\xa6r\xc3\xb8sk\xc3\xb8" "bing \xc5\x82\xc3\xb3" "d\xc5\xba "
+         "\xd0\xbc\xd0\xbe\xd1\x81\xd0\xba\xd0\xb2\xd0\xb0 \xce\xb1\xce\xb8\xce\xae\xce\xbd\xce\xb1"},
+        {"voil\xc3\x83 le travail", "voil\xc3\xa0 le travail"},  /* byte A0 turned into a space */
+        {"\xc3\x83 la mode", "\xc3\xa0 la mode"},                   /* ...and the word a-grave */
+        /* a byte lost to U+FFFD: the whole sequence becomes U+FFFD */
+        {"\xc3\xa2\xe2\x82\xac\xc5\x93 like this \xc3\xa2\xe2\x82\xac\xef\xbf\xbd", "\" like this \xef\xbf\xbd"},
+        /* a CESU-8 surrogate pair */
+        {"\xc3\x83\xc2\xa9\xc3\xad\xc2\xa0\xc2\xbd\xc3\xad\xc2\xb8\xc2\x80", "\xc3\xa9\xf0\x9f\x98\x80"},
+        {"caf\xc3\x83\xc6\x92\xc3\x82\xc2\xa9", "caf\xc3\xa9"},  /* encoded twice */
+        {"\xc3\x8e\xe2\x80\x98\xc3\x8e\xc2\xb8\xc3\x8e\xc2\xae\xc3\x8e\xc2\xbd\xc3\x8e\xc2\xb1",
+         "\xce\xb1\xce\xb8\xce\xae\xce\xbd\xce\xb1"},            /* Greek */
+        /* Cyrillic with a byte missing: only what decodes is repaired */
+        {"\xc3\x90\xc5\x93\xc3\x90\xc2\xbe\xc3\x91\xc3\x90\xc2\xba\xc3\x90\xc2\xb2\xc3\x90\xc2\xb0",
+         "\xd0\xbc\xd0\xbe\xc3\xb1\xd0\xba\xd0\xb2\xd0\xb0"},
+        {"\xc3\x83\xc2\xa9t\xc3\x83\xc2\xa9 caf\xc3\xa9", "\xc3\xa9t\xc3\xa9 caf\xc3\xa9"},  /* mixed */
+        /* ftfy's utf-8-variants decoder reads C0 and a final newline as U+0000 */
+        {"caf\xc3\x83\xc2\xa9\xc3\x80\nnext", "caf\xc3\xa9next"},
+        {"\xc2\x80\xc2\x81 euro", "\xe2\x82\xac\xc2\x81 euro"},  /* 81 is undefined in Windows-1252 */
+        /* HTML5 names, one longer than the 24 characters ftfy looks at */
+        {"&NestedGreaterGreater; &CounterClockwiseContourIntegral;", "\xe2\x89\xab \xe2\x88\xb3"},
+        {"&Eacute &ecirc &Nestedgreatergreater; &nGt; &NGT;",
+         "\xc3\xa9 \xc3\xaa &nestedgreatergreater; \xe2\x89\xab\xe2\x83\x92 \xe2\x89\xaf"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = NULL;
+        ck_assert_int_eq(vc_tokenizer_clean(cases[i].in, &got), VC_OK);
+        ck_assert_msg(strcmp(got, cases[i].want) == 0, "case %zu: got \"%s\", want \"%s\"", i, got,
+                      cases[i].want);
+        free(got);
+    }
+}
+END_TEST
+
+START_TEST(test_fix_encoding_copies_only_what_it_changes) {
+    const uint32_t ascii[] = {'c', 'a', 'f', 'e'};
+    const uint32_t good[] = {'c', 'a', 'f', 0xE9};
+    const uint32_t bad[] = {'c', 'a', 'f', 0xC3, 0xA9};
+    uint32_t *out = NULL;
+    size_t n = 0;
+    bool is_bad = true;
+    ck_assert_int_eq(vc_fix_encoding(ascii, 4, &out, &n), VC_OK);
+    ck_assert_ptr_null(out);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_int_eq(vc_fix_encoding(good, 4, &out, &n), VC_OK);
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(vc_looks_like_mojibake(good, 4, &is_bad), VC_OK);
+    ck_assert(!is_bad);
+    ck_assert_int_eq(vc_looks_like_mojibake(bad, 5, &is_bad), VC_OK);
+    ck_assert(is_bad);
+    ck_assert_int_eq(vc_fix_encoding(bad, 5, &out, &n), VC_OK);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_uint_eq(n, 4);
+    ck_assert(memcmp(out, good, sizeof good) == 0);
+    free(out);
+    ck_assert_int_eq(vc_fix_encoding(NULL, 0, &out, &n), VC_OK);
+    const uint32_t surrogate[] = {0xC3, 0xD800};
+    ck_assert_int_eq(vc_fix_encoding(surrogate, 2, &out, &n), VC_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(vc_last_error(), "U+D800"));
+}
+END_TEST
+
 /* ------------------------------------------------------------------ real vocabulary */
 
 START_TEST(test_real_vocabulary_known_ids) {
@@ -542,6 +615,43 @@ static char *random_caption(uint64_t *rng) {
 }
 
 #define N_RANDOM 250
+#define N_MOJIBAKE 400
+
+static int hex_digit(int c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Strings made by tests/ref_tokenizer.py --cases: every HTML5 entity name in several
+ * forms, then mojibake of many kinds (seeded). $VC_TOK_FUZZ=N[,SEED] asks for N pieces of
+ * mojibake instead of N_MOJIBAKE (a long fuzz run: VC_TOK_FUZZ=50000,7). Appended to
+ * texts[*n..]; returns the new count. */
+static size_t add_generated_cases(char ***texts, size_t n) {
+    long count = N_MOJIBAKE, seed = 1;
+    const char *fuzz = getenv("VC_TOK_FUZZ");
+    if (fuzz && *fuzz) sscanf(fuzz, "%ld,%ld", &count, &seed);
+    const char *path = tmp_path("ref_cases.hex");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' tests/ref_tokenizer.py --cases %ld %ld > '%s'", ref_python(),
+             seed, count, path);
+    ck_assert_msg(system(cmd) == 0, "case generator failed: %s", cmd);
+    FILE *f = fopen(path, "r");
+    ck_assert(f != NULL);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        char *t = malloc((size_t)len / 2 + 1);
+        size_t k = 0;
+        for (ssize_t i = 0; i + 1 < len && hex_digit(line[i]) >= 0; i += 2)
+            t[k++] = (char)(hex_digit(line[i]) * 16 + hex_digit(line[i + 1]));
+        t[k] = 0;
+        *texts = realloc(*texts, (n + 1) * sizeof **texts);
+        (*texts)[n++] = t;
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
 
 START_TEST(test_matches_open_clip_reference_on_hundreds_of_strings) {
     size_t nh = sizeof k_handwritten / sizeof k_handwritten[0];
@@ -551,6 +661,9 @@ START_TEST(test_matches_open_clip_reference_on_hundreds_of_strings) {
     for (int k = 0; k < 4; k++) texts[nh + (size_t)k] = long_text(k);
     uint64_t rng = 0x9E3779B97F4A7C15ull;
     for (size_t i = nh + 4; i < n; i++) texts[i] = random_caption(&rng);
+    size_t n_fixed = n;
+    n = add_generated_cases(&texts, n);
+    ck_assert_uint_ge(n - n_fixed, 600);
 
     const char *in = tmp_path("ref_in.hex"), *out = tmp_path("ref_out.txt");
     FILE *f = fopen(in, "w");
@@ -578,10 +691,10 @@ START_TEST(test_matches_open_clip_reference_on_hundreds_of_strings) {
             for (int k = 0; k < C; k++) ck_assert_int_eq(fscanf(f, "%ld", &want[k]), 1);
             int nout = 0;
             ck_assert_msg(vc_tokenize(tk, texts[i], got, C, &nout) == VC_OK, "%s", vc_last_error());
-            int same = 1, nz = 0;
+            int same = 1, nz = 0;  /* the row's length: id 0 ("!") can occur before the end */
             for (int k = 0; k < C; k++) {
                 same &= got[k] == want[k];
-                nz += want[k] != 0;
+                if (want[k] != 0) nz = k + 1;
             }
             same &= nout == nz;
             if (!same && ++bad <= 5) {
@@ -594,7 +707,8 @@ START_TEST(test_matches_open_clip_reference_on_hundreds_of_strings) {
         }
     }
     fclose(f);
-    printf("tokenizer reference: %zu strings x 2 context lengths, %d mismatches\n", n, bad);
+    printf("tokenizer reference: %zu strings (%zu generated: entities, mojibake) x 2 context "
+           "lengths, %d mismatches\n", n, n - n_fixed, bad);
     ck_assert_msg(bad == 0, "%d of %zu rows differ from open_clip", bad, 2 * n);
     ck_assert_int_ge((int)n, 300);
     vc_tokenizer_free(tk);
@@ -623,6 +737,8 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_hugging_face_merges_and_vocab_json);
     tcase_add_test(tc, test_missing_or_corrupt_vocabulary_is_an_error_naming_the_file);
     tcase_add_test(tc, test_cleaning_matches_open_clip_lower_clean);
+    tcase_add_test(tc, test_cleaning_repairs_mojibake_as_ftfy_does);
+    tcase_add_test(tc, test_fix_encoding_copies_only_what_it_changes);
     if (real_vocab()) {
         tcase_add_test(tc, test_real_vocabulary_known_ids);
         if (ref_python() && reference_usable())
