@@ -242,10 +242,14 @@ static int bench_encode_image(int argc, char **argv) {
     double dt = (now() - t0) / n;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    /* multiply-adds x 2: patch GEMM, per block qkv/out/MLP projections and attention scores/values, head */
+    /* multiply-adds x 2 of the work done: patch GEMM, per block qkv/out/MLP
+     * projections and attention scores/values, head; the last block runs qkv
+     * for every token but the rest for the class token only (models/clip.c) */
     double T = (double)(1 + c->grid * c->grid), W = (double)c->vision.width, M = (double)c->vision.mlp;
+    double block = 2.0 * T * (4.0 * W * W + 2.0 * W * M) + 4.0 * T * T * W;
+    double last = 2.0 * T * 3.0 * W * W + 4.0 * T * W + 2.0 * (W * W + 2.0 * W * M);
     double flop = 2.0 * (double)(c->grid * c->grid) * 3.0 * (double)(c->patch * c->patch) * W +
-                  (double)c->vision.layers * (2.0 * T * (4.0 * W * W + 2.0 * W * M) + 4.0 * T * T * W) +
+                  (c->vision.layers > 0 ? (double)(c->vision.layers - 1) * block + last : 0) +
                   2.0 * W * (double)c->embed;
     char desc[256];
     printf("vclip encode-image %s (%s) batch %ld: %.1f ms/batch over %d batches, %.1f GFLOP/s, peak RSS %.0f MB\n",
