@@ -5,7 +5,8 @@
 #   make demo       the main job on the built-in synthetic dataset
 # Every test binary is tests/test_*.c with its own main(). Tests named
 # tests/test_grad*.c are built against a double-precision build of tensor/ and
-# autograd/ (-DVC_DOUBLE) for finite-difference gradient checks.
+# autograd/ (-DVC_DOUBLE) for finite-difference gradient checks, with tiny
+# blocks for the fused linear's blocked recomputation so the checks cover it.
 
 CC      ?= gcc
 OPT     ?= -O3 -march=native
@@ -70,7 +71,7 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/obj64/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DVC_DOUBLE -c $< -o $@
+	$(CC) $(CFLAGS) -DVC_DOUBLE -DVC_RECOMPUTE_FLOATS=8 -c $< -o $@
 
 $(BUILD)/libvclip.a: $(LIB_OBJ)
 	@rm -f $@

@@ -23,15 +23,23 @@ typedef struct {
 
 static vc_unop pre_unop(vc_pre p) { return p == VC_PRE_GELU ? VC_UN_GELU : VC_UN_QUICKGELU; }
 
-/* u = T(x) [R, IN] (statistics into c when LayerNorm). */
-static void transform(const fused_ctx *c, vc_var *const *in, vc_real *u) {
-    const vc_real *x = vc_f32(&in[IN_X]->val);
+/* u = T(x) for rows r0 .. r0+nr of x [R, IN] (LayerNorm statistics into c). */
+static void transform(const fused_ctx *c, vc_var *const *in, int64_t r0, int64_t nr, vc_real *u) {
+    const vc_real *x = vc_f32(&in[IN_X]->val) + r0 * c->IN;
     if (c->pre == VC_PRE_LAYERNORM)
         vc_layernorm_fwd(x, in[IN_GAMMA] ? vc_f32(&in[IN_GAMMA]->val) : NULL,
-                         in[IN_BETA] ? vc_f32(&in[IN_BETA]->val) : NULL, u, c->mean, c->rstd, c->R, c->IN, c->eps);
+                         in[IN_BETA] ? vc_f32(&in[IN_BETA]->val) : NULL, u, c->mean + r0, c->rstd + r0, nr, c->IN,
+                         c->eps);
     else
-        vc_unary_fwd(pre_unop(c->pre), x, u, c->R * c->IN);
+        vc_unary_fwd(pre_unop(c->pre), x, u, nr * c->IN);
 }
+
+/* The backward recomputes T(x) this many floats at a time for the weight
+ * gradient (accumulated block by block), so the recomputation needs a small
+ * buffer instead of one as large as x: x is the MLP's 4x-wide hidden layer. */
+#ifndef VC_RECOMPUTE_FLOATS /* the double-precision test build sets a tiny one */
+#define VC_RECOMPUTE_FLOATS ((int64_t)1 << 20)
+#endif
 
 static vc_status donate_grad(vc_tape *t, const vc_node *n, bool donate) {
     if (!donate || t->status) return t->status;
@@ -57,22 +65,32 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
                   !n->out->grad_borrowed && !t->keep_grads;
     if (res && !donate && (g = vc_grad_for(t, res, &beta))) vc_axpby(G, 1, g, beta, R * OUT);
     if (in[IN_B] && (g = vc_grad_for(t, in[IN_B], &beta))) vc_colsum(G, g, beta, R, OUT);
-    size_t ubytes = (size_t)(R * IN) * sizeof(vc_real);
-    vc_real *u = (vc_real *)X;
-    if (c->pre != VC_PRE_NONE) {
-        if (!(u = vc_tape_take(t, ubytes))) return t->status;
-        transform(c, in, u);
+    if ((g = vc_grad_for(t, in[IN_W], &beta))) {
+        if (c->pre == VC_PRE_NONE) {
+            vc_gemm(true, false, OUT, IN, R, 1, G, OUT, X, IN, beta, g, IN);
+        } else {
+            int64_t rows = VC_RECOMPUTE_FLOATS / (IN ? IN : 1);
+            rows = rows < 1 ? 1 : rows > R ? R : rows;
+            size_t ubytes = (size_t)(rows * IN) * sizeof(vc_real);
+            vc_real *u = vc_tape_take(t, ubytes);
+            if (!u) return t->status;
+            for (int64_t r0 = 0; r0 < R; r0 += rows) {
+                int64_t nr = R - r0 < rows ? R - r0 : rows;
+                transform(c, in, r0, nr, u);
+                vc_gemm(true, false, OUT, IN, nr, 1, G + r0 * OUT, OUT, u, IN, r0 ? 1 : beta, g, IN);
+            }
+            vc_tape_give(t, u, ubytes);
+        }
     }
-    if ((g = vc_grad_for(t, in[IN_W], &beta))) vc_gemm(true, false, OUT, IN, R, 1, G, OUT, u, IN, beta, g, IN);
     vc_real bx = 0, *gx = vc_grad_for(t, in[IN_X], &bx);
     if (c->pre == VC_PRE_NONE) {
         if (gx) vc_gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, bx, gx, IN);
         return donate_grad(t, n, donate);
     }
+    size_t ubytes = (size_t)(R * IN) * sizeof(vc_real);
     if (c->pre != VC_PRE_LAYERNORM && gx && bx == 0) {
         /* fresh input gradient: write d/dT(x) straight into it and scale in
          * place, saving an [R, IN] scratch buffer */
-        vc_tape_give(t, u, ubytes);
         vc_gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, 0, gx, IN);
         vc_unary_bwd_inplace(pre_unop(c->pre), X, gx, R * IN);
         return donate_grad(t, n, donate);
@@ -88,10 +106,9 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
             vc_layernorm_bwd(X, in[IN_GAMMA] ? vc_f32(&in[IN_GAMMA]->val) : NULL, c->mean, c->rstd, du, gx, bx, gg,
                              bg, gb, bb, R, IN);
         else if (gx)
-            vc_unary_bwd(pre_unop(c->pre), X, u, du, gx, bx, R * IN);
+            vc_unary_bwd(pre_unop(c->pre), X, NULL, du, gx, bx, R * IN); /* GELU needs x only */
         vc_tape_give(t, du, ubytes);
     }
-    vc_tape_give(t, u, ubytes);
     return donate_grad(t, n, donate);
 }
 
@@ -147,7 +164,7 @@ vc_var *vc_linear_fused(vc_tape *t, vc_var *x, vc_pre pre, vc_var *gamma, vc_var
     vc_real *u = vc_f32(X);
     if (pre != VC_PRE_NONE) {
         if (!(u = vc_tape_take(t, ubytes))) return vc_tape_fail(t, VC_ERR_OOM);
-        transform(&c, in, u);
+        transform(&c, in, 0, R, u);
     }
     vc_gemm(false, true, R, OUT, IN, 1, u, IN, vc_f32(Wt), IN, (B || Rs) ? 1 : 0, Y, OUT);
     if (pre != VC_PRE_NONE) vc_tape_give(t, u, ubytes);
