@@ -981,6 +981,32 @@ START_TEST(test_cli_info_never_dies_on_damaged_files) {
 }
 END_TEST
 
+/* A file found by fuzzing (one byte of a `vclip synth` file changed) on which
+ * libhdf5 1.10 loops forever in H5Fclose after every value has been read:
+ * info must still answer, within the stall limit, with one clean error. */
+START_TEST(test_cli_info_reports_a_file_that_hangs_libhdf5) {
+    const char *p = tpath("hang.h5"), *err = tpath("hang.err");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' synth --out '%s' --videos 300 --dim 64 --seed 1 > /dev/null", vclip_bin(), p);
+    ck_assert_int_eq(run(cmd), 0);
+    FILE *f = fopen(p, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 19721, SEEK_SET), 0);
+    ck_assert_int_eq(fputc(51, f), 51);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "VCLIP_INFO_STALL_SECONDS=2 timeout -s KILL 40 '%s' info '%s' > /dev/null 2> '%s'",
+             vclip_bin(), p, err);
+    int rc = system(cmd);
+    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "vclip info exit status %d (137: killed, it hung)",
+                  WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
+    long n;
+    char *e = slurp(err, &n);
+    ck_assert_msg(strstr(e, "hang.h5: corrupt HDF5 file: the HDF5 library stopped responding") != NULL, "%s", e);
+    ck_assert_msg(strchr(e, '\n') == e + n - 1, "not one line: %s", e);
+    free(e);
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("h5");
     TCase *t = tcase_create("round_trip");
@@ -1028,6 +1054,7 @@ static Suite *make_suite(void) {
         tcase_add_test(t, test_cli_info_prints_counts);
         tcase_add_test(t, test_cli_info_fails_on_bad_files);
         tcase_add_test(t, test_cli_info_never_dies_on_damaged_files);
+        tcase_add_test(t, test_cli_info_reports_a_file_that_hangs_libhdf5);
     } else {
         printf("SKIP: vclip info tests (VCLIP_BIN is not set; run them with make test)\n");
     }

@@ -2,6 +2,8 @@
  * (structure at open, then every embedding value and string, streamed in
  * blocks so memory does not grow with the file). */
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,16 @@
 
 #include "commands.h"
 #include "data/h5_reader.h"
+
+/* Progress of the validation, one byte per step, to the watching parent
+ * (vc_cmd_info); -1 when validating in this process. */
+static int progress_fd = -1;
+static void progress(char c) {
+    if (progress_fd >= 0) {
+        ssize_t r = write(progress_fd, &c, 1);
+        (void)r;
+    }
+}
 
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -23,7 +35,10 @@ static vc_status scan_rows(vc_h5 *h, vc_status (*rd)(vc_h5 *, int64_t, int64_t, 
     float *buf = malloc((size_t)(block < rows ? block : rows > 0 ? rows : 1) * (size_t)D * sizeof *buf);
     if (!buf) return vc_fail(VC_ERR_OOM, "out of memory");
     vc_status st = VC_OK;
-    for (int64_t r = 0; r < rows && !st; r += block) st = rd(h, r, rows - r < block ? rows - r : block, buf);
+    for (int64_t r = 0; r < rows && !st; r += block) {
+        st = rd(h, r, rows - r < block ? rows - r : block, buf);
+        progress('.');
+    }
     free(buf);
     return st;
 }
@@ -36,6 +51,7 @@ static vc_status scan_strings(vc_h5 *h, vc_h5_strings which, int64_t n) {
     for (int64_t i = 0; i < n && !st; i += BLOCK) {
         int64_t k = n - i < BLOCK ? n - i : BLOCK;
         st = vc_h5_read_strings(h, which, i, k, s);
+        progress('.');
         if (!st)
             for (int64_t j = 0; j < k; j++) free(s[j]);
     }
@@ -43,9 +59,12 @@ static vc_status scan_strings(vc_h5 *h, vc_h5_strings which, int64_t n) {
     return st;
 }
 
-static int info_main(int argc, char **argv) {
-    vc_h5 *h;
-    if (vc_h5_open(&h, argv[1])) return vc_cmd_error("info", "%s", vc_last_error());
+/* Validates and describes the file; leaves *hp open for the caller to close
+ * (closing is where a damaged file can make libhdf5 loop forever). */
+static int info_main(const char *path, vc_h5 **hp) {
+    if (vc_h5_open(hp, path)) return vc_cmd_error("info", "%s", vc_last_error());
+    progress('.');
+    vc_h5 *h = *hp;
     const vc_h5_info *in = vc_h5_get_info(h);
     const int64_t V = in->n_videos, D = in->dim;
     vc_status st = scan_rows(h, vc_h5_read_frames, in->n_frames, D);
@@ -62,14 +81,13 @@ static int info_main(int argc, char **argv) {
     if (!st && !len) st = vc_fail(VC_ERR_OOM, "out of memory");
     if (st) {
         free(len);
-        vc_h5_close(h);
         return vc_cmd_error("info", "%s", vc_last_error());
     }
 
     const int64_t *off = vc_h5_offsets(h);
     for (int64_t v = 0; v < V; v++) len[v] = off[v + 1] - off[v];
     qsort(len, (size_t)V, sizeof *len, cmp_i64);
-    printf("file:        %s\n", argv[1]);
+    printf("file:        %s\n", path);
     printf("format:      vclip-embeddings version %d\n", in->version);
     printf("dim:         %lld\n", (long long)D);
     printf("dtype:       frames %s", vc_dtype_name(in->frame_dtype));
@@ -106,29 +124,75 @@ static int info_main(int argc, char **argv) {
            (long long)in->n_frames, (long long)(in->has_text_embeddings ? in->n_captions : 0),
            (long long)(in->has_class_embeddings ? in->n_classes : 0));
     free(len);
-    vc_h5_close(h);
     return 0;
 }
 
-/* libhdf5 1.10 can crash inside its own code on metadata corrupted in place
- * (data/FORMAT.md). info is the command users run to validate a file, so it
- * does the work in a child process and turns such a crash into an error. */
+/* The parent's side: reads the child's progress; a child that makes no
+ * progress for stall_s seconds is killed. Returns the exit code of the
+ * command (the child's, or 1 with the reason on stderr). */
+static int watch_child(pid_t pid, int fd, const char *path, int stall_s) {
+    bool done = false; /* the child finished its output and now closes the file */
+    int child_rc = 1, status = 0;
+    unsigned char buf[256];
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int r = poll(&p, 1, (done ? 10 : stall_s) * 1000);
+        if (r < 0 && errno == EINTR) continue;
+        if (r == 0) { /* no progress: libhdf5 is looping on damaged metadata */
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+            close(fd);
+            return vc_cmd_error("info", "%s: corrupt HDF5 file: the HDF5 library stopped responding (no progress in "
+                                        "%d s) while %s it", path, done ? 10 : stall_s, done ? "closing" : "reading");
+        }
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break; /* the child has exited (or closed the pipe) */
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] == 'D' || buf[i] == 'E') done = true, child_rc = buf[i] == 'D' ? 0 : 1;
+    }
+    close(fd);
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return vc_cmd_error("info", "%s: cannot wait for the validation: %s", path, strerror(errno));
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (done) return child_rc; /* it died closing the file, after its answer */
+    return vc_cmd_error("info", "%s: corrupt HDF5 file: the HDF5 library crashed (signal %d) while reading it", path,
+                        WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/* libhdf5 1.10 can crash, or loop forever, inside its own code on metadata
+ * corrupted in place (data/FORMAT.md). info is the command users run to
+ * validate a file, so it does the work in a child process that reports its
+ * progress through a pipe: a crash, or no progress for VCLIP_INFO_STALL_SECONDS
+ * (default 60; every step reads at most 8 MB or 4096 strings), becomes an
+ * error. A file that validates but hangs libhdf5 when closed is reported as
+ * corrupt too. */
 int vc_cmd_info(int argc, char **argv) {
     if (argc != 2 || argv[1][0] == '-') return vc_cmd_error("info", "usage: vclip info FILE");
+    const char *path = argv[1], *e = getenv("VCLIP_INFO_STALL_SECONDS");
+    int stall_s = e && atoi(e) > 0 ? atoi(e) : 60;
     fflush(stdout);
     fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) return info_main(argc, argv); /* no process to spare: validate here */
+    int fds[2];
+    pid_t pid = pipe(fds) == 0 ? fork() : -1;
+    if (pid < 0) { /* no process to spare: validate here */
+        vc_h5 *h = NULL;
+        int rc = info_main(path, &h);
+        vc_h5_close(h);
+        return rc;
+    }
     if (pid == 0) {
-        int rc = info_main(argc, argv);
+        close(fds[0]);
+        progress_fd = fds[1];
+        vc_h5 *h = NULL;
+        int rc = info_main(path, &h);
         fflush(stdout);
         fflush(stderr);
+        progress(rc == 0 ? 'D' : 'E');
+        vc_h5_close(h);
         _exit(rc);
     }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return vc_cmd_error("info", "%s: cannot wait for the validation: %s", argv[1], strerror(errno));
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    return vc_cmd_error("info", "%s: corrupt HDF5 file: the HDF5 library crashed (signal %d) while reading it",
-                        argv[1], WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    close(fds[1]);
+    int rc = watch_child(pid, fds[0], path, stall_s);
+    return rc;
 }
