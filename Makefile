@@ -109,7 +109,8 @@ test: deps $(BUILD)/vclip $(TEST_BIN)
 # ASan/UBSan build in its own directory. CK_FORK=no keeps one process per suite
 # so the sanitizers see the whole run; leak checking stays on.
 test-asan:
-	CK_FORK=no $(MAKE) test BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
+	CK_FORK=no ASAN_OPTIONS=suppressions=$(CURDIR)/tests/asan.supp:handle_segv=0 \
+	  $(MAKE) test BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 
 # OpenBLAS's CORETYPE/L2_SIZE overrides halve its speed on this machine; benchmarks

@@ -982,8 +982,9 @@ START_TEST(test_cli_info_never_dies_on_damaged_files) {
 END_TEST
 
 /* A file found by fuzzing (one byte of a `vclip synth` file changed) on which
- * libhdf5 1.10 loops forever in H5Fclose after every value has been read:
- * info must still answer, within the stall limit, with one clean error. */
+ * libhdf5 1.10 reads past a buffer and then loops forever in H5Fclose (in the
+ * ASan build the same damage ends in a segfault or a bad free instead): info
+ * must still answer, within the stall limit, with one clean error. */
 START_TEST(test_cli_info_reports_a_file_that_hangs_libhdf5) {
     const char *p = tpath("hang.h5"), *err = tpath("hang.err");
     char cmd[2048];
@@ -1001,7 +1002,9 @@ START_TEST(test_cli_info_reports_a_file_that_hangs_libhdf5) {
                   WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
     long n;
     char *e = slurp(err, &n);
-    ck_assert_msg(strstr(e, "hang.h5: corrupt HDF5 file: the HDF5 library stopped responding") != NULL, "%s", e);
+    /* stopped responding while closing it (the release build), or crashed
+     * while reading / failed while closing (the ASan build's heap layout) */
+    ck_assert_msg(strstr(e, "hang.h5: corrupt HDF5 file: the HDF5 library ") != NULL, "%s", e);
     ck_assert_msg(strchr(e, '\n') == e + n - 1, "not one line: %s", e);
     free(e);
 }

@@ -142,6 +142,7 @@ static int watch_child(pid_t pid, int fd, const char *path, int stall_s) {
             kill(pid, SIGKILL);
             while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
             close(fd);
+            if (done && child_rc) return child_rc; /* its error is already out */
             return vc_cmd_error("info", "%s: corrupt HDF5 file: the HDF5 library stopped responding (no progress in "
                                         "%d s) while %s it", path, done ? 10 : stall_s, done ? "closing" : "reading");
         }
@@ -154,8 +155,11 @@ static int watch_child(pid_t pid, int fd, const char *path, int stall_s) {
     close(fd);
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) return vc_cmd_error("info", "%s: cannot wait for the validation: %s", path, strerror(errno));
+    if (done) { /* the answer is out; the child then closed the file */
+        if (child_rc || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) return child_rc;
+        return vc_cmd_error("info", "%s: corrupt HDF5 file: the HDF5 library failed while closing it", path);
+    }
     if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (done) return child_rc; /* it died closing the file, after its answer */
     return vc_cmd_error("info", "%s: corrupt HDF5 file: the HDF5 library crashed (signal %d) while reading it", path,
                         WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
@@ -189,6 +193,9 @@ int vc_cmd_info(int argc, char **argv) {
         fflush(stdout);
         fflush(stderr);
         progress(rc == 0 ? 'D' : 'E');
+        /* the answer is complete: what libhdf5 says while closing a damaged
+         * file is the parent's to report, in one line */
+        if (!freopen("/dev/null", "w", stderr)) {}
         vc_h5_close(h);
         _exit(rc);
     }
