@@ -85,6 +85,12 @@ static vc_status read_whole(const char *path, size_t cap, vc_npy_buf *b, bool *t
     return VC_OK;
 }
 
+/* "" when dir already ends in '/', so paths in messages read "d/x.npy", not "d//x.npy" */
+static const char *dir_sep(const char *dir) {
+    size_t n = strlen(dir);
+    return n && dir[n - 1] == '/' ? "" : "/";
+}
+
 static vc_status import_all(vc_import_sink *s, const char *dir, entry_list *npys, entry_list *txts) {
     vc_npy_buf buf = {0};
     vc_status st = VC_OK;
@@ -109,7 +115,7 @@ static vc_status import_all(vc_import_sink *s, const char *dir, entry_list *npys
                 break;
             }
         }
-        snprintf(path, path_cap, "%s/%s", dir, e->name);
+        snprintf(path, path_cap, "%s%s%s", dir, dir_sep(dir), e->name);
         bool too_big;
         long long size;
         size_t cap = is_npy ? VC_IMPORT_MAX_NPY_BYTES : VC_IMPORT_MAX_CAPTION_BYTES;
@@ -128,7 +134,7 @@ static vc_status import_all(vc_import_sink *s, const char *dir, entry_list *npys
         entry *t = txts->n ? bsearch(&probe, txts->v, txts->n, sizeof *txts->v, cmp_key) : NULL;
         if (!t) continue;
         t->used = true;
-        snprintf(path, path_cap, "%s/%s", dir, t->name);
+        snprintf(path, path_cap, "%s%s%s", dir, dir_sep(dir), t->name);
         if ((st = read_whole(path, VC_IMPORT_MAX_CAPTION_BYTES, &buf, &too_big, &size))) break;
         if (too_big) {
             snprintf(line, path_cap + 200, "%s: %lld bytes is over the %zu-byte limit for a caption", path, size,
@@ -163,7 +169,7 @@ vc_status vc_npy_dir_import(const char *out_path, const char *dir, const vc_impo
             st = vc_fail(VC_ERR_OOM, "import-npy: out of memory");
             break;
         }
-        sprintf(p, "%s/%s", dir, name);
+        sprintf(p, "%s%s%s", dir, dir_sep(dir), name);
         struct stat sb;
         bool regular = stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
         free(p);
