@@ -306,7 +306,9 @@ static vc_status decode_frame(vc_video *v, AVFrame *dst, int64_t *pts, int64_t *
             check_complete(v);
             return VC_OK;
         }
-        if (ret == AVERROR(ENOMEM)) return vc_fail(VC_ERR_OOM, "%s: out of memory while decoding", v->path);
+        /* ENOMEM included: a damaged size field asks FFmpeg for an
+         * impossible allocation; that is damage to report, not a reason to
+         * stop the whole run */
         if (ret != AVERROR(EAGAIN)) {
             v->info.errors++;
             note_damage(v, "decoding error", ret);
@@ -324,8 +326,7 @@ static vc_status decode_frame(vc_video *v, AVFrame *dst, int64_t *pts, int64_t *
         }
         av_last_msg[0] = 0;
         ret = av_read_frame(v->fmt, v->pkt);
-        if (ret < 0) {
-            if (ret == AVERROR(ENOMEM)) return vc_fail(VC_ERR_OOM, "%s: out of memory while reading", v->path);
+        if (ret < 0) { /* ENOMEM included, as above */
             if (ret != AVERROR_EOF) note_damage(v, "read error", ret);
             else if (v->fmt->pb && v->fmt->pb->error && v->fmt->pb->error != AVERROR_EOF)
                 note_damage(v, "read error", v->fmt->pb->error);
@@ -344,8 +345,7 @@ static vc_status decode_frame(vc_video *v, AVFrame *dst, int64_t *pts, int64_t *
         av_last_msg[0] = 0;
         ret = avcodec_send_packet(v->dec, v->pkt);
         av_packet_unref(v->pkt);
-        if (ret == AVERROR(ENOMEM)) return vc_fail(VC_ERR_OOM, "%s: out of memory while decoding", v->path);
-        if (ret < 0 && ret != AVERROR(EAGAIN)) {
+        if (ret < 0 && ret != AVERROR(EAGAIN)) { /* ENOMEM included, as above */
             v->info.errors++;
             note_damage(v, "decoding error", ret);
             if (++v->consecutive_errors > MAX_CONSECUTIVE_ERRORS) {

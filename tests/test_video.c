@@ -505,6 +505,36 @@ START_TEST(test_truncated_mp4_keeps_frames_before_the_damage) {
 }
 END_TEST
 
+/* Found by fuzzing: one sample-size entry of the MP4 index raised to ~855 MB.
+ * FFmpeg answers the read with ENOMEM; that is damage to this video (frames
+ * before it kept, the rest of a run unaffected), not an out-of-memory stop. */
+START_TEST(test_absurd_sample_size_is_damage_not_out_of_memory) {
+    char args[512];
+    snprintf(args, sizeof args, "-f lavfi -i testsrc=size=160x120:rate=25:duration=6 -c:v %s", mp4_codec());
+    const char *src = make_media("small6.mp4", args), *bad = tpath("huge_sample.mp4");
+    FILE *f = fopen(src, "rb");
+    ck_assert_ptr_nonnull(f);
+    static unsigned char b[1 << 20];
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    ck_assert_uint_lt(n, sizeof b);
+    unsigned char *stsz = memmem(b, n, "stsz", 4);
+    ck_assert_ptr_nonnull(stsz);
+    ck_assert_uint_lt((size_t)(stsz - b) + 16 + 12, n);
+    stsz[16 + 4 * 2] = 0x33; /* size of the third sample: its top byte */
+    f = fopen(bad, "wb");
+    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+    fclose(f);
+    collect c;
+    vc_video_info info;
+    vc_status st = decode_all(bad, 1.0, &c, &info);
+    ck_assert_msg(st == VC_OK, "%s", vc_last_error());
+    ck_assert_int_ge(c.n, 1);
+    ck_assert_int_lt(c.n, 6);
+    ck_assert_ptr_nonnull(strstr(info.message, "read error"));
+}
+END_TEST
+
 START_TEST(test_truncated_webm_is_reported) {
     const char *full = make_media("long.webm", "-f lavfi -i testsrc=size=128x96:rate=25:duration=6 "
                                                "-c:v libvpx-vp9 -pix_fmt yuv420p -b:v 300k -deadline realtime");
@@ -699,6 +729,7 @@ static Suite *make_suite(void) {
         tcase_add_test(dec, test_non_videos_are_errors_naming_the_file_and_print_nothing);
         tcase_add_test(dec, test_callback_error_stops_decoding);
         tcase_add_test(dec, test_videos_decode_on_two_threads_at_once);
+        tcase_add_test(dec, test_absurd_sample_size_is_damage_not_out_of_memory);
         if (have_encoder("libvpx-vp9")) {
             tcase_add_test(dec, test_vp9_webm_odd_size);
             tcase_add_test(dec, test_truncated_webm_is_reported);
