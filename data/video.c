@@ -38,6 +38,8 @@ struct vc_video {
     int rgb_is_cand;         /* rgb holds cand converted */
 
     int64_t k;               /* next sample index */
+    int64_t limit;           /* targets later than start + limit (in tb) are damaged timestamps;
+                                0 until computed, -1 when the length is unknown */
     int input_done;          /* demuxer finished, flush packet sent */
     int dec_done;            /* decoder drained */
     int consecutive_errors;
@@ -407,6 +409,17 @@ static vc_status to_rgb(vc_video *v, const AVFrame *f) {
     return VC_OK;
 }
 
+/* How far past the stream start sampling may go: the declared length with a
+ * wide margin (half of it plus two seconds), so only timestamps that are
+ * plainly damaged (a 6 s file whose frames claim an hour) stop it; -1 when
+ * the container declares no length. Without this, one damaged time scale
+ * turns each frame into minutes of repeated samples. */
+static int64_t sampling_limit(const vc_video *v) {
+    int64_t len = declared_length(v);
+    if (len <= 0) return -1;
+    return len + len / 2 + av_rescale_q(2, (AVRational){1, 1}, v->tb);
+}
+
 static int64_t target_ticks(const vc_video *v, int64_t k) {
     /* start + floor(k * step / tb): a frame at pts p qualifies iff p <= this. */
     return v->start + av_rescale_q_rnd(k, v->step, v->tb, AV_ROUND_DOWN);
@@ -445,6 +458,11 @@ vc_status vc_video_next(vc_video *v, vc_video_frame *f, int *got) {
             v->rgb_is_cand = 0;
         }
         int64_t tk = target_ticks(v, v->k);
+        if (v->limit == 0) v->limit = sampling_limit(v);
+        if (v->limit > 0 && tk - v->start > v->limit) {
+            note_damage(v, "timestamps run far past the length the container declares", 0);
+            return VC_OK; /* the frames sampled so far are kept */
+        }
         if (v->cand_pts > tk) break;  /* no frame this early: the first one stands in */
         if (!v->have_next) {
             av_frame_unref(v->next);

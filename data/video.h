@@ -30,7 +30,10 @@
  * demuxers (Matroska/WebM) stop silently at cut-off data, so a stream that
  * ends more than max(1 s, 3 frames) before the length its container declares
  * is flagged too; a container that declares none (MPEG-TS, whose length is a
- * bitrate guess) cannot be checked that way. An MP4 cut before its index
+ * bitrate guess) cannot be checked that way. The other way round, sampling
+ * stops (flagged) at 1.5x the declared length plus 2 s: timestamps that run
+ * far past it (a damaged time scale) would otherwise repeat frames for
+ * minutes. An MP4 cut before its index
  * (moov at the end, the default without +faststart) cannot be opened at all.
  *
  * Logging: FFmpeg's log output is routed (process-wide, installed once) to a

@@ -535,6 +535,52 @@ START_TEST(test_absurd_sample_size_is_damage_not_out_of_memory) {
 }
 END_TEST
 
+static uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static void put_be32(unsigned char *p, uint32_t x) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(x >> (24 - 8 * i));
+}
+
+/* A slideshow (frames 24 s apart) is sampled in full; the same file with its
+ * declared length cut to 6 s (found by fuzzing as a damaged header) is
+ * damage: sampling stops at the declared length plus a wide margin instead of
+ * repeating frames for twenty minutes. */
+START_TEST(test_timestamps_far_past_the_declared_length_are_damage) {
+    char args[512];
+    snprintf(args, sizeof args,
+             "-f lavfi -i testsrc=size=160x120:rate=25:duration=0.4 -vf setpts=N*24/TB -fps_mode vfr -bf 0 -c:v %s",
+             mp4_codec());
+    const char *src = make_media("spaced.mp4", args), *bad = tpath("spaced_6s.mp4");
+    collect c;
+    vc_video_info info;
+    ck_assert_int_eq(decode_all(src, 0.25, &c, &info), VC_OK); /* a sample every 4 s */
+    ck_assert_int_eq(info.truncated, 0);
+    ck_assert_int_ge(info.samples, 9 * 24 / 4); /* 10 frames, 24 s apart */
+
+    FILE *f = fopen(src, "rb");
+    ck_assert_ptr_nonnull(f);
+    static unsigned char b[1 << 20];
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    ck_assert_uint_lt(n, sizeof b);
+    /* version-0 mvhd/mdhd: flags(4) ctime(4) mtime(4) timescale(4) duration(4);
+     * tkhd: flags(4) ctime(4) mtime(4) id(4) reserved(4) duration(4), movie units */
+    unsigned char *mvhd = memmem(b, n, "mvhd", 4), *mdhd = memmem(b, n, "mdhd", 4), *tkhd = memmem(b, n, "tkhd", 4);
+    ck_assert(mvhd && mdhd && tkhd && mvhd[4] == 0 && mdhd[4] == 0 && tkhd[4] == 0);
+    put_be32(mvhd + 20, 6 * be32(mvhd + 16));
+    put_be32(mdhd + 20, 6 * be32(mdhd + 16));
+    put_be32(tkhd + 24, 6 * be32(mvhd + 16));
+    f = fopen(bad, "wb");
+    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+    fclose(f);
+    ck_assert_int_eq(decode_all(bad, 0.25, &c, &info), VC_OK);
+    ck_assert_int_eq(info.truncated, 1);
+    ck_assert_ptr_nonnull(strstr(info.message, "timestamps run far past the length the container declares"));
+    ck_assert_int_eq(info.samples, 3); /* targets 0, 4, 8 s: within 6 s + 3 s + 2 s */
+}
+END_TEST
+
 START_TEST(test_truncated_webm_is_reported) {
     const char *full = make_media("long.webm", "-f lavfi -i testsrc=size=128x96:rate=25:duration=6 "
                                                "-c:v libvpx-vp9 -pix_fmt yuv420p -b:v 300k -deadline realtime");
@@ -730,6 +776,7 @@ static Suite *make_suite(void) {
         tcase_add_test(dec, test_callback_error_stops_decoding);
         tcase_add_test(dec, test_videos_decode_on_two_threads_at_once);
         tcase_add_test(dec, test_absurd_sample_size_is_damage_not_out_of_memory);
+        tcase_add_test(dec, test_timestamps_far_past_the_declared_length_are_damage);
         if (have_encoder("libvpx-vp9")) {
             tcase_add_test(dec, test_vp9_webm_odd_size);
             tcase_add_test(dec, test_truncated_webm_is_reported);
