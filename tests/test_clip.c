@@ -417,6 +417,29 @@ START_TEST(test_clip_wrong_shape_names_tensor_and_shapes) {
 }
 END_TEST
 
+/* NaN or Inf in the weights (a damaged file) is a load error naming the
+ * tensor and the element, not NaN embeddings later. */
+START_TEST(test_clip_non_finite_weight_names_tensor_and_element) {
+    vc_clip m;
+    char src[600], dst[600];
+    saved_tiny(&m, VC_CLIP_NAMES_OPENAI, src, sizeof src);
+    vc_f32(&m.vblocks[1].fc1_w)[5] = NAN;
+    tmp_path(dst, sizeof dst, "nan_fc.safetensors");
+    ck_assert_msg(vc_clip_save(&m, dst, VC_CLIP_NAMES_OPENAI) == VC_OK, "%s", vc_last_error());
+    expect_load_error(dst, &TINY_OPTS,
+                      (const char *[]){dst, "'visual.transformer.resblocks.1.mlp.c_fc.weight'", "NaN at element 5",
+                                       "damaged", NULL});
+    vc_f32(&m.vblocks[1].fc1_w)[5] = 0;
+    vc_f32(&m.tok_emb)[77] = -INFINITY;
+    tmp_path(dst, sizeof dst, "inf_tok.safetensors");
+    ck_assert_msg(vc_clip_save(&m, dst, VC_CLIP_NAMES_HF) == VC_OK, "%s", vc_last_error());
+    expect_load_error(dst, &TINY_OPTS,
+                      (const char *[]){dst, "'text_model.embeddings.token_embedding.weight'",
+                                       "an infinite value at element 77", NULL});
+    vc_clip_free(&m);
+}
+END_TEST
+
 START_TEST(test_clip_rejects_files_that_are_not_clip_safetensors) {
     char path[600];
     tmp_path(path, sizeof path, "text.safetensors");
@@ -675,6 +698,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_clip_long_sequences_attend_in_chunks);
     tcase_add_test(tc, test_clip_missing_tensor_names_tensor_and_file);
     tcase_add_test(tc, test_clip_wrong_shape_names_tensor_and_shapes);
+    tcase_add_test(tc, test_clip_non_finite_weight_names_tensor_and_element);
     tcase_add_test(tc, test_clip_rejects_files_that_are_not_clip_safetensors);
     tcase_add_test(tc, test_clip_heads_default_to_64_wide_with_override);
     tcase_add_test(tc, test_clip_bad_inputs_are_errors);
