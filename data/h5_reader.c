@@ -632,21 +632,11 @@ static int64_t first_bad_f16(const uint16_t *x, int64_t n, int64_t D, int64_t *c
 }
 
 static int64_t first_bad_f32(const float *x, int64_t n, int64_t D, int64_t *col, int *is_nan) {
-    unsigned bad = 0;
-    size_t N = (size_t)n * (size_t)D;
-    for (size_t i = 0; i < N; i++) {
-        uint32_t u;
-        memcpy(&u, &x[i], sizeof u);
-        bad |= (u & 0x7f800000u) == 0x7f800000u;
-    }
-    if (!bad) return -1;
-    for (size_t i = 0; i < N; i++)
-        if (!isfinite(x[i])) {
-            *col = (int64_t)(i % (size_t)D);
-            *is_nan = isnan(x[i]);
-            return (int64_t)(i / (size_t)D);
-        }
-    return -1;
+    int64_t i = vc_first_nonfinite(x, (size_t)n * (size_t)D);
+    if (i < 0) return -1;
+    *col = i % D;
+    *is_nan = isnan(x[i]);
+    return i / D;
 }
 
 /* The video owning frame row r (offsets are non-decreasing). */

@@ -309,19 +309,11 @@ static vc_status load_into(const loader *L, const char *name, vc_tensor *dst, co
     }
     vc_status s = vc_st_load_f32(L->f, name, dst);
     if (s) return s;
-    /* A damaged checkpoint shows here, not as NaN embeddings much later.
-     * x - x is 0 for finite x and NaN otherwise: a branch-free sum that
-     * vectorises; the element is looked up only on failure. */
-    const float *v = vc_f32(dst);
-    int64_t n = vc_numel(dst);
-    float acc = 0;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t i = 0; i < n; i++) acc += v[i] - v[i];
-    if (acc == 0) return VC_OK;
-    int64_t i = 0;
-    while (i < n && isfinite(v[i])) i++;
+    /* a damaged checkpoint shows here, not as NaN embeddings much later */
+    int64_t i = vc_first_nonfinite(vc_f32(dst), (size_t)vc_numel(dst));
+    if (i < 0) return VC_OK;
     return vc_fail(VC_ERR_NUMERIC, "%s: tensor '%s' holds %s at element %lld: the checkpoint is damaged", L->path, name,
-                   i < n && isnan(v[i]) ? "NaN" : "an infinite value", (long long)i);
+                   isnan(vc_f32(dst)[i]) ? "NaN" : "an infinite value", (long long)i);
 }
 
 /* Loads a tensor stored with another (same-size) shape: a 4-D conv weight

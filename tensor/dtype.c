@@ -84,3 +84,19 @@ void vc_f32_to_f16_n(uint16_t *dst, const float *src, size_t n) {
 void vc_bf16_to_f32_n(float *dst, const uint16_t *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = vc_bf16_to_f32(src[i]);
 }
+
+int64_t vc_first_nonfinite(const float *x, size_t n) {
+    unsigned bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    if (!bad) return -1;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        if ((u & 0x7f800000u) == 0x7f800000u) return (int64_t)i;
+    }
+    return -1;
+}

@@ -27,4 +27,8 @@ void vc_f16_to_f32_n(float *dst, const uint16_t *src, size_t n);
 void vc_f32_to_f16_n(uint16_t *dst, const float *src, size_t n);
 void vc_bf16_to_f32_n(float *dst, const uint16_t *src, size_t n);
 
+/* Index of the first NaN or Inf among x[0..n), -1 when all are finite (a
+ * branch-free scan of the exponent bits, then a search only on failure). */
+int64_t vc_first_nonfinite(const float *x, size_t n);
+
 #endif

@@ -444,6 +444,32 @@ START_TEST(test_export_of_a_bad_checkpoint_fails_and_writes_nothing) {
 }
 END_TEST
 
+/* A checkpoint whose weights were damaged into NaN/Inf after it was written
+ * fails to load, naming the parameter and the element (training never saves
+ * non-finite values). */
+START_TEST(test_checkpoint_with_non_finite_weights_fails_to_load) {
+    vc_params ps, ps2;
+    vc_pooler m, m2;
+    char ini[512], path[600];
+    vc_params_init(&ps);
+    vc_params_init(&ps2);
+    ck_assert_msg(build(5, &ps, &m, ini, sizeof ini) == VC_OK, "%s", vc_last_error()); /* transformer */
+    ck_assert_msg(build(5, &ps2, &m2, ini, sizeof ini) == VC_OK, "%s", vc_last_error());
+    int last = 0;
+    while (last < ps.count && ps.info[last].numel < 4) last++;
+    ck_assert_int_lt(last, ps.count);
+    ps.data[ps.info[last].offset + 3] = NAN;
+    path_of(path, sizeof path, "nan", ".safetensors");
+    ck_assert_msg(save_ckpt(path, &ps, ini) == VC_OK, "%s", vc_last_error());
+    ck_assert_int_eq(vc_ckpt_load(path, &ps2, NULL, NULL), VC_ERR_NUMERIC);
+    char want[200];
+    snprintf(want, sizeof want, "'%s' holds NaN at element 3: the checkpoint is damaged", ps.info[last].name);
+    ck_assert_msg(strstr(vc_last_error(), want) && strstr(vc_last_error(), path), "%s", vc_last_error());
+    vc_params_free(&ps);
+    vc_params_free(&ps2);
+}
+END_TEST
+
 static int count_lines(const char *s) {
     int n = 0;
     for (; *s; s++) n += *s == '\n';
@@ -482,6 +508,7 @@ static Suite *make_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_export_holds_exactly_the_pooler_tensors_and_its_config, 0, NV);
     tcase_add_test(tc, test_export_of_a_bad_checkpoint_fails_and_writes_nothing);
+    tcase_add_test(tc, test_checkpoint_with_non_finite_weights_fails_to_load);
     suite_add_tcase(s, tc);
     if (vclip_bin()) {
         TCase *cmd = tcase_create("command");
