@@ -42,7 +42,8 @@ static const vc_command commands[] = {
      "write the synthetic dataset whose captions depend on the order of events"},
     {"encode-video", vc_cmd_encode_video,
      "--clip CLIP.safetensors --out DATA.h5 [--fps F] [--act quickgelu|gelu] [--batch B] [--dtype f16|f32] "
-     "[--ids stem|path] [--clip-model NAME] [--captions CSV] [--vocab FILE] (VIDEO... | --list FILE)",
+     "[--ids stem|path] [--clip-model NAME] [--captions CSV] [--vocab FILE] [--split-ratio TR,VA,TE [--seed S]] "
+     "(VIDEO... | --list FILE)",
      "decode videos and encode their frames (and captions) with CLIP into an embeddings file"},
     {"encode-text", vc_cmd_encode_text,
      "--clip CLIP.safetensors --data DATA.h5 [--vocab FILE] [--act quickgelu|gelu] [--batch B] [--templates FILE]",
