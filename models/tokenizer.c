@@ -879,14 +879,27 @@ static vc_status read_merges(vc_tokenizer *tk, const char *file, bool have_ids, 
     }
     if (real == 0) st = vc_fail(VC_ERR_FORMAT, "%s: no merges (not a CLIP BPE file?)", file);
     *n_elems = elems;
+    if (!st && !gzdirect(f)) {
+        /* Only the first merges are used, but gzip's checksum covers the
+         * whole stream: read it to the end so a damaged file cannot pass
+         * with silently different merges. */
+        char rest[1 << 15];
+        int got;
+        while ((got = gzread(f, rest, sizeof rest)) > 0) {}
+        int err;
+        gzerror(f, &err);
+        if (got < 0 || err != Z_OK) goto read_error; /* Z_BUF_ERROR: cut short */
+    }
     goto done;
 read_error:
     if (line.oom) goto oom;
     {
         int err;
         const char *msg = gzerror(f, &err);
+        size_t fn = strlen(file); /* zlib's message starts with the path again */
+        if (strncmp(msg, file, fn) == 0 && strncmp(msg + fn, ": ", 2) == 0) msg += fn + 2;
         st = vc_fail(VC_ERR_IO, "%s: cannot read: %s", file,
-                     err == Z_ERRNO ? strerror(errno) : msg);
+                     err == Z_ERRNO ? strerror(errno) : err == Z_BUF_ERROR ? "the gzip data is cut short" : msg);
     }
     goto done;
 oom:

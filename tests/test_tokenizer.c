@@ -478,6 +478,31 @@ END_TEST
 
 /* ------------------------------------------------------------------ real vocabulary */
 
+/* Only the first 48,894 of the file's ~262,000 merges are used, yet damage
+ * after them (a flipped byte, a cut) must fail the load: gzip's checksum
+ * covers the whole stream, so it is read to the end. */
+START_TEST(test_real_vocabulary_damaged_past_the_used_merges_is_an_error) {
+    FILE *f = fopen(real_vocab(), "rb");
+    ck_assert_ptr_nonnull(f);
+    static char buf[4 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    ck_assert(n > 100000 && n < sizeof buf);
+    vc_tokenizer *tk = NULL;
+    const char *flip = tmp_path("flip.txt.gz");
+    buf[n * 9 / 10] ^= 0x55;
+    write_file(flip, buf, n);
+    buf[n * 9 / 10] ^= 0x55;
+    ck_assert_int_ne(vc_tokenizer_load(&tk, flip), VC_OK);
+    ck_assert_msg(strstr(vc_last_error(), flip) && strstr(vc_last_error(), "cannot read"), "%s", vc_last_error());
+    const char *cut = tmp_path("cut_tail.txt.gz");
+    write_file(cut, buf, n * 6 / 10);
+    ck_assert_int_ne(vc_tokenizer_load(&tk, cut), VC_OK);
+    ck_assert_msg(strstr(vc_last_error(), "the gzip data is cut short"), "%s", vc_last_error());
+    ck_assert_ptr_null(tk);
+}
+END_TEST
+
 START_TEST(test_real_vocabulary_known_ids) {
     vc_tokenizer *tk = load_ok(real_vocab());
     ck_assert_int_eq(vc_tokenizer_vocab_size(tk), 49408);
@@ -741,6 +766,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_fix_encoding_copies_only_what_it_changes);
     if (real_vocab()) {
         tcase_add_test(tc, test_real_vocabulary_known_ids);
+        tcase_add_test(tc, test_real_vocabulary_damaged_past_the_used_merges_is_an_error);
         if (ref_python() && reference_usable())
             tcase_add_test(tc, test_matches_open_clip_reference_on_hundreds_of_strings);
         else
