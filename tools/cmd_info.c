@@ -127,6 +127,9 @@ static int info_main(const char *path, vc_h5 **hp) {
     return 0;
 }
 
+/* Once the answer is out, closing a read-only file takes no time. */
+#define CLOSE_GRACE_S 10
+
 /* The parent's side: reads the child's progress; a child that makes no
  * progress for stall_s seconds is killed. Returns the exit code of the
  * command (the child's, or 1 with the reason on stderr). */
@@ -136,7 +139,8 @@ static int watch_child(pid_t pid, int fd, const char *path, int stall_s) {
     unsigned char buf[256];
     for (;;) {
         struct pollfd p = {fd, POLLIN, 0};
-        int r = poll(&p, 1, (done ? 10 : stall_s) * 1000);
+        int limit_s = done ? CLOSE_GRACE_S : stall_s;
+        int r = poll(&p, 1, limit_s * 1000);
         if (r < 0 && errno == EINTR) continue;
         if (r == 0) { /* no progress: libhdf5 is looping on damaged metadata */
             kill(pid, SIGKILL);
@@ -144,13 +148,16 @@ static int watch_child(pid_t pid, int fd, const char *path, int stall_s) {
             close(fd);
             if (done && child_rc) return child_rc; /* its error is already out */
             return vc_cmd_error("info", "%s: corrupt HDF5 file: the HDF5 library stopped responding (no progress in "
-                                        "%d s) while %s it", path, done ? 10 : stall_s, done ? "closing" : "reading");
+                                        "%d s) while %s it", path, limit_s, done ? "closing" : "reading");
         }
         ssize_t n = read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break; /* the child has exited (or closed the pipe) */
-        for (ssize_t i = 0; i < n; i++)
-            if (buf[i] == 'D' || buf[i] == 'E') done = true, child_rc = buf[i] == 'D' ? 0 : 1;
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] != 'D' && buf[i] != 'E') continue; /* '.': a step of progress */
+            done = true;
+            child_rc = buf[i] == 'D' ? 0 : 1;
+        }
     }
     close(fd);
     while (waitpid(pid, &status, 0) < 0)
@@ -178,8 +185,12 @@ int vc_cmd_info(int argc, char **argv) {
     fflush(stdout);
     fflush(stderr);
     int fds[2];
-    pid_t pid = pipe(fds) == 0 ? fork() : -1;
-    if (pid < 0) { /* no process to spare: validate here */
+    pid_t pid = -1;
+    if (pipe(fds) == 0 && (pid = fork()) < 0) {
+        close(fds[0]);
+        close(fds[1]);
+    }
+    if (pid < 0) { /* no process (or pipe) to spare: validate here */
         vc_h5 *h = NULL;
         int rc = info_main(path, &h);
         vc_h5_close(h);
@@ -195,7 +206,8 @@ int vc_cmd_info(int argc, char **argv) {
         progress(rc == 0 ? 'D' : 'E');
         /* the answer is complete: what libhdf5 says while closing a damaged
          * file is the parent's to report, in one line */
-        if (!freopen("/dev/null", "w", stderr)) {}
+        FILE *quiet = freopen("/dev/null", "w", stderr);
+        (void)quiet;
         vc_h5_close(h);
         _exit(rc);
     }
