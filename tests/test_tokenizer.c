@@ -372,8 +372,23 @@ END_TEST
 
 /* ------------------------------------------------------------------ cleaning */
 
+typedef struct {
+    const char *in, *want;
+} clean_case;
+
+/* vc_tokenizer_clean(in) must give want, for each case. */
+static void check_clean_cases(const clean_case *cases, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char *got = NULL;
+        ck_assert_int_eq(vc_tokenizer_clean(cases[i].in, &got), VC_OK);
+        ck_assert_msg(strcmp(got, cases[i].want) == 0, "case %zu: got \"%s\", want \"%s\"", i, got,
+                      cases[i].want);
+        free(got);
+    }
+}
+
 START_TEST(test_cleaning_matches_open_clip_lower_clean) {
-    static const struct { const char *in, *want; } cases[] = {
+    static const clean_case cases[] = {
         {"  A\tB\n\nC  ", "a b c"},
         {"&amp;amp;amp;", "&"},                     /* ftfy to a fixed point, then twice more */
         {"a < b &amp;amp;amp; c", "a < b &amp; c"},  /* a '<' stops ftfy's unescaping */
@@ -396,19 +411,13 @@ START_TEST(test_cleaning_matches_open_clip_lower_clean) {
         {"c1\xc2\x85nel \xc2\x80", "c1\xe2\x80\xa6nel \xe2\x82\xac"},  /* C1 read as cp1252 */
         {"line\xe2\x80\xa8sep\r\nx", "line sep x"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *got = NULL;
-        ck_assert_int_eq(vc_tokenizer_clean(cases[i].in, &got), VC_OK);
-        ck_assert_msg(strcmp(got, cases[i].want) == 0, "case %zu: got \"%s\", want \"%s\"", i, got,
-                      cases[i].want);
-        free(got);
-    }
+    check_clean_cases(cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
 /* Known repairs of ftfy.fix_encoding and entities, pinned from ftfy 6.3.1 + open_clip. */
 START_TEST(test_cleaning_repairs_mojibake_as_ftfy_does) {
-    static const struct { const char *in, *want; } cases[] = {
+    static const clean_case cases[] = {
         {"caf\xc3\x83\xc2\xa9", "caf\xc3\xa9"},  /* UTF-8 read as Latin-1 */
         {"\xc3\xa2\xe2\x82\xac\xc5\x93quoted\xc3\xa2\xe2\x82\xac\xc2\x9d", "\"quoted\""},  /* as Windows-1252 */
         {"don\xc3\xa2\xe2\x82\xac\xe2\x84\xa2t", "don't"},
@@ -438,13 +447,7 @@ START_TEST(test_cleaning_repairs_mojibake_as_ftfy_does) {
         {"&Eacute &ecirc &Nestedgreatergreater; &nGt; &NGT;",
          "\xc3\xa9 \xc3\xaa &nestedgreatergreater; \xe2\x89\xab\xe2\x83\x92 \xe2\x89\xaf"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *got = NULL;
-        ck_assert_int_eq(vc_tokenizer_clean(cases[i].in, &got), VC_OK);
-        ck_assert_msg(strcmp(got, cases[i].want) == 0, "case %zu: got \"%s\", want \"%s\"", i, got,
-                      cases[i].want);
-        free(got);
-    }
+    check_clean_cases(cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 

@@ -505,6 +505,22 @@ START_TEST(test_truncated_mp4_keeps_frames_before_the_damage) {
 }
 END_TEST
 
+/* A media file made in the test, whole, into b (it must be smaller than cap). */
+static size_t read_media(const char *path, unsigned char *b, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(b, 1, cap, f);
+    fclose(f);
+    ck_assert_uint_lt(n, cap);
+    return n;
+}
+static void write_media(const char *path, const unsigned char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
 /* Found by fuzzing: one sample-size entry of the MP4 index raised to ~855 MB.
  * FFmpeg answers the read with ENOMEM; that is damage to this video (frames
  * before it kept, the rest of a run unaffected), not an out-of-memory stop. */
@@ -512,19 +528,13 @@ START_TEST(test_absurd_sample_size_is_damage_not_out_of_memory) {
     char args[512];
     snprintf(args, sizeof args, "-f lavfi -i testsrc=size=160x120:rate=25:duration=6 -c:v %s", mp4_codec());
     const char *src = make_media("small6.mp4", args), *bad = tpath("huge_sample.mp4");
-    FILE *f = fopen(src, "rb");
-    ck_assert_ptr_nonnull(f);
     static unsigned char b[1 << 20];
-    size_t n = fread(b, 1, sizeof b, f);
-    fclose(f);
-    ck_assert_uint_lt(n, sizeof b);
+    size_t n = read_media(src, b, sizeof b);
     unsigned char *stsz = memmem(b, n, "stsz", 4);
     ck_assert_ptr_nonnull(stsz);
     ck_assert_uint_lt((size_t)(stsz - b) + 16 + 12, n);
     stsz[16 + 4 * 2] = 0x33; /* size of the third sample: its top byte */
-    f = fopen(bad, "wb");
-    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
-    fclose(f);
+    write_media(bad, b, n);
     collect c;
     vc_video_info info;
     vc_status st = decode_all(bad, 1.0, &c, &info);
@@ -558,12 +568,8 @@ START_TEST(test_timestamps_far_past_the_declared_length_are_damage) {
     ck_assert_int_eq(info.truncated, 0);
     ck_assert_int_ge(info.samples, 9 * 24 / 4); /* 10 frames, 24 s apart */
 
-    FILE *f = fopen(src, "rb");
-    ck_assert_ptr_nonnull(f);
     static unsigned char b[1 << 20];
-    size_t n = fread(b, 1, sizeof b, f);
-    fclose(f);
-    ck_assert_uint_lt(n, sizeof b);
+    size_t n = read_media(src, b, sizeof b);
     /* version-0 mvhd/mdhd: flags(4) ctime(4) mtime(4) timescale(4) duration(4);
      * tkhd: flags(4) ctime(4) mtime(4) id(4) reserved(4) duration(4), movie units */
     unsigned char *mvhd = memmem(b, n, "mvhd", 4), *mdhd = memmem(b, n, "mdhd", 4), *tkhd = memmem(b, n, "tkhd", 4);
@@ -571,9 +577,7 @@ START_TEST(test_timestamps_far_past_the_declared_length_are_damage) {
     put_be32(mvhd + 20, 6 * be32(mvhd + 16));
     put_be32(mdhd + 20, 6 * be32(mdhd + 16));
     put_be32(tkhd + 24, 6 * be32(mvhd + 16));
-    f = fopen(bad, "wb");
-    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
-    fclose(f);
+    write_media(bad, b, n);
     ck_assert_int_eq(decode_all(bad, 0.25, &c, &info), VC_OK);
     ck_assert_int_eq(info.truncated, 1);
     ck_assert_ptr_nonnull(strstr(info.message, "timestamps run far past the length the container declares"));
