@@ -263,9 +263,7 @@ static int bench_encode_image(int argc, char **argv) {
 }
 
 int vc_cmd_bench(int argc, char **argv) {
-    if (argc < 2) return vc_cmd_error("bench", "usage: vclip bench train [--model NAME --batch B --frames T --dim D "
-                                               "--layers L --heads H --seconds S] | vclip bench encode-image --clip "
-                                               "FILE|random [--batch B --seconds S --act quickgelu|gelu] [--save FILE]");
+    if (argc < 2) return vc_cmd_error("bench", "%s", vc_cmd_usage("bench"));
     if (strcmp(argv[1], "train") == 0) return bench_train(argc - 1, argv + 1);
     if (strcmp(argv[1], "encode-image") == 0) return bench_encode_image(argc - 1, argv + 1);
     return vc_cmd_error("bench", "unknown benchmark '%s' (available: train, encode-image)", argv[1]);

@@ -39,7 +39,7 @@ static double num(const cJSON *o, const char *a, const char *b, int *ok) {
 
 int vc_cmd_compare(int argc, char **argv) {
     int n = argc - 1;
-    if (n < 1 || n > 16) return vc_cmd_error("compare", "usage: vclip compare RESULT.json ... (1 to 16 files from vclip eval --json)");
+    if (n < 1 || n > 16) return vc_cmd_error("compare", "%s", vc_cmd_usage("compare"));
     cJSON *docs[16] = {0};
     char names[16][32];
     int rc = 0;

@@ -23,10 +23,6 @@
 #include "eval/evaluate.h"
 #include "train/trainer.h"
 
-#define USAGE                                                                                   \
-    "usage: vclip embed CKPT --data DATA.h5 --out VIDEOS.h5 [--split train|val|test|all] [--batch B] " \
-    "[--set section.key=value ...]"
-
 enum { CHUNK = 32768, BLOCK = 4096, MAX_SET = 256 };
 
 typedef struct {
@@ -243,11 +239,11 @@ int vc_cmd_embed(int argc, char **argv) {
             if (errno || end == v || *end || b < 1)
                 return vc_cmd_error("embed", "--batch must be a positive integer, not '%s'", v);
             batch = b;
-        } else if (a[0] == '-' && a[1]) return vc_cmd_error("embed", "unknown option %s (" USAGE ")", a);
+        } else if (a[0] == '-' && a[1]) return vc_cmd_error("embed", "unknown option %s (%s)", a, vc_cmd_usage("embed"));
         else if (!ckpt) ckpt = a;
         else return vc_cmd_error("embed", "more than one checkpoint given (%s, %s)", ckpt, a);
     }
-    if (!ckpt || !data || !out) return vc_cmd_error("embed", USAGE);
+    if (!ckpt || !data || !out) return vc_cmd_error("embed", "%s", vc_cmd_usage("embed"));
     if (same_file(out, data) || same_file(out, ckpt))
         return vc_cmd_error("embed", "%s: the output would overwrite its own input; choose another --out", out);
 

@@ -69,14 +69,6 @@
 #include "data/splits.h"
 
 #define DEFAULT_VOCAB "build/vocab/bpe_simple_vocab_16e6.txt.gz"
-#define VIDEO_USAGE                                                                                       \
-    "usage: vclip encode-video --clip CLIP.safetensors --out DATA.h5 [--fps F] [--act quickgelu|gelu] "  \
-    "[--batch B] [--dtype f16|f32] [--ids stem|path] [--clip-model NAME] [--captions CSV] [--vocab FILE] " \
-    "[--split-ratio TR,VA,TE [--seed S]] (VIDEO... | --list FILE)"
-#define TEXT_USAGE                                                                                    \
-    "usage: vclip encode-text --clip CLIP.safetensors --data DATA.h5 [--vocab FILE] [--act quickgelu|gelu] " \
-    "[--batch B] [--templates FILE]"
-
 static const char *const k_templates[] = {"a video of {}.", "a video of a person {}.", "a video of a person doing {}.",
                                           "a photo of {}.", "an example of {}."};
 
@@ -582,7 +574,7 @@ int vc_cmd_encode_video(int argc, char **argv) {
             if (strcmp(v, "stem") == 0) c.ids_path = false;
             else if (strcmp(v, "path") == 0) c.ids_path = true;
             else rc = vc_cmd_error(cmd, "--ids must be stem or path, not '%s'", v);
-        } else if (a[0] == '-' && a[1] && strcmp(a, "--") != 0) rc = vc_cmd_error(cmd, "unknown option %s (" VIDEO_USAGE ")", a);
+        } else if (a[0] == '-' && a[1] && strcmp(a, "--") != 0) rc = vc_cmd_error(cmd, "unknown option %s (%s)", a, vc_cmd_usage("encode-video"));
         else {
             if (c.V == cap) {
                 int64_t nc = cap ? 2 * cap : 64;
@@ -598,8 +590,8 @@ int vc_cmd_encode_video(int argc, char **argv) {
             else c.V++;
         }
     }
-    if (!rc && !s && (!c.clip_path || !c.out)) rc = vc_cmd_error(cmd, VIDEO_USAGE);
-    if (!rc && !s && c.V == 0) rc = vc_cmd_error(cmd, "no videos given (" VIDEO_USAGE ")");
+    if (!rc && !s && (!c.clip_path || !c.out)) rc = vc_cmd_error(cmd, "%s", vc_cmd_usage("encode-video"));
+    if (!rc && !s && c.V == 0) rc = vc_cmd_error(cmd, "no videos given (%s)", vc_cmd_usage("encode-video"));
     if (!rc && !s) {
         c.tty = isatty(2);
         vc_tape_init(&c.tape, 0);
@@ -855,7 +847,7 @@ int vc_cmd_encode_text(int argc, char **argv) {
         const char *a = argv[i];
         bool val = strcmp(a, "--clip") == 0 || strcmp(a, "--data") == 0 || strcmp(a, "--vocab") == 0 ||
                    strcmp(a, "--act") == 0 || strcmp(a, "--batch") == 0 || strcmp(a, "--templates") == 0;
-        if (!val) return vc_cmd_error(cmd, "unexpected argument '%s' (" TEXT_USAGE ")", a);
+        if (!val) return vc_cmd_error(cmd, "unexpected argument '%s' (%s)", a, vc_cmd_usage("encode-text"));
         if (i + 1 >= argc) return vc_cmd_error(cmd, "%s needs a value", a);
         const char *v = argv[++i];
         if (strcmp(a, "--clip") == 0) c.clip_path = v;
@@ -865,7 +857,7 @@ int vc_cmd_encode_text(int argc, char **argv) {
         else if (strcmp(a, "--templates") == 0) c.templates_path = v;
         else if (!parse_pos_int(v, &c.B)) return vc_cmd_error(cmd, "--batch must be a positive integer, not '%s'", v);
     }
-    if (!c.clip_path || !c.data) return vc_cmd_error(cmd, TEXT_USAGE);
+    if (!c.clip_path || !c.data) return vc_cmd_error(cmd, "%s", vc_cmd_usage("encode-text"));
     vc_tape_init(&c.tape, 0);
     vc_tape_grad(&c.tape, false);
     c.tape.training = false;

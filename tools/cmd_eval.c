@@ -39,8 +39,7 @@ int vc_cmd_eval(int argc, char **argv) {
         else return vc_cmd_error("eval", "more than one config file given (%s, %s)", path, a);
     }
     if (!path)
-        return vc_cmd_error("eval", "usage: vclip eval CONFIG.ini [--set s.k=v ...] [--checkpoint CKPT] "
-                                    "[--split train|val|test|all] [--json OUT]");
+        return vc_cmd_error("eval", "%s", vc_cmd_usage("eval"));
     vc_config *cfg = NULL;
     vc_run_cfg rc;
     vc_params ps;

@@ -6,7 +6,6 @@
 #include "commands.h"
 #include "train/export.h"
 
-#define USAGE "usage: vclip export CKPT --out POOLER.safetensors"
 
 int vc_cmd_export(int argc, char **argv) {
     const char *ckpt = NULL, *out = NULL;
@@ -15,11 +14,11 @@ int vc_cmd_export(int argc, char **argv) {
         if (strcmp(a, "--out") == 0) {
             if (i + 1 >= argc) return vc_cmd_error("export", "--out needs a value");
             out = argv[++i];
-        } else if (a[0] == '-' && a[1]) return vc_cmd_error("export", "unknown option %s (" USAGE ")", a);
+        } else if (a[0] == '-' && a[1]) return vc_cmd_error("export", "unknown option %s (%s)", a, vc_cmd_usage("export"));
         else if (!ckpt) ckpt = a;
         else return vc_cmd_error("export", "more than one checkpoint given (%s, %s)", ckpt, a);
     }
-    if (!ckpt || !out) return vc_cmd_error("export", USAGE);
+    if (!ckpt || !out) return vc_cmd_error("export", "%s", vc_cmd_usage("export"));
     if (vc_export_pooler(ckpt, out)) return vc_cmd_error("export", "%s", vc_last_error());
     printf("exported the pooler of %s to %s\n", ckpt, out);
     return 0;

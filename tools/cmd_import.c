@@ -160,7 +160,7 @@ int vc_cmd_import_wds(int argc, char **argv) {
     vc_shard_splits csv = {0};
     if (rc) goto done;
     if (a.n_inputs == 0) {
-        rc = vc_cmd_error(cmd, "no shards given (usage: vclip %s --out DATA.h5 SHARD.tar ...)", cmd);
+        rc = vc_cmd_error(cmd, "no shards given (%s)", vc_cmd_usage(cmd));
         goto done;
     }
     if (a.splits_csv) {
@@ -199,7 +199,7 @@ int vc_cmd_import_npy(int argc, char **argv) {
     int rc = parse_args(cmd, argc, argv, false, &a, &rep);
     if (rc) goto done;
     if (a.n_inputs != 1) {
-        rc = vc_cmd_error(cmd, "give exactly one directory (usage: vclip %s --out DATA.h5 DIR)", cmd);
+        rc = vc_cmd_error(cmd, "give exactly one directory (%s)", vc_cmd_usage(cmd));
         goto done;
     }
     vc_import_stats st;

@@ -179,7 +179,7 @@ static int watch_child(pid_t pid, int fd, const char *path, int stall_s) {
  * error. A file that validates but hangs libhdf5 when closed is reported as
  * corrupt too. */
 int vc_cmd_info(int argc, char **argv) {
-    if (argc != 2 || argv[1][0] == '-') return vc_cmd_error("info", "usage: vclip info FILE");
+    if (argc != 2 || argv[1][0] == '-') return vc_cmd_error("info", "%s", vc_cmd_usage("info"));
     const char *path = argv[1], *e = getenv("VCLIP_INFO_STALL_SECONDS");
     int stall_s = e && atoi(e) > 0 ? atoi(e) : 60;
     fflush(stdout);

@@ -33,10 +33,6 @@
 #include "train/trainer.h"
 
 #define DEFAULT_VOCAB "build/vocab/bpe_simple_vocab_16e6.txt.gz"
-#define USAGE                                                                                         \
-    "usage: vclip search --clip CLIP.safetensors --data DATA.h5 [--checkpoint CKPT] [--moments] [--top K] " \
-    "[--vocab FILE] [--act quickgelu|gelu] QUERY"
-
 enum { CHUNK = 32768 };
 
 typedef struct {
@@ -238,10 +234,10 @@ int vc_cmd_search(int argc, char **argv) {
             if (errno || end == v || *end || k < 1 || k > 1000000)
                 return vc_cmd_error(cmd, "--top must be an integer in [1, 1000000], not '%s'", v);
             K = k;
-        } else if (a[0] == '-' && a[1] == '-' && a[2]) return vc_cmd_error(cmd, "unknown option %s (" USAGE ")", a);
+        } else if (a[0] == '-' && a[1] == '-' && a[2]) return vc_cmd_error(cmd, "unknown option %s (%s)", a, vc_cmd_usage("search"));
         else qlen += strlen(a) + 1;
     }
-    if (!clip || !data || qlen == 0) return vc_cmd_error(cmd, USAGE);
+    if (!clip || !data || qlen == 0) return vc_cmd_error(cmd, "%s", vc_cmd_usage("search"));
     char *query = malloc(qlen);
     hit *hits = malloc((size_t)K * sizeof *hits);
     if (!query || !hits) {

@@ -57,15 +57,14 @@ int vc_cmd_train(int argc, char **argv) {
         } else if (strcmp(argv[i], "--resume") == 0) {
             resume = true;
         } else if (argv[i][0] == '-') {
-            return vc_cmd_error("train", "unknown option %s (usage: vclip train CONFIG.ini [--set s.k=v ...] [--resume])",
-                                argv[i]);
+            return vc_cmd_error("train", "unknown option %s (%s)", argv[i], vc_cmd_usage("train"));
         } else if (!path) {
             path = argv[i];
         } else {
             return vc_cmd_error("train", "more than one config file given (%s, %s)", path, argv[i]);
         }
     }
-    if (!path) return vc_cmd_error("train", "usage: vclip train CONFIG.ini [--set section.key=value ...] [--resume]");
+    if (!path) return vc_cmd_error("train", "%s", vc_cmd_usage("train"));
     vc_config *cfg;
     vc_run_cfg rc;
     if (vc_run_config_load(path, ov, nov, &cfg, &rc)) return vc_cmd_error("train", "%s", vc_last_error());

@@ -12,6 +12,11 @@ typedef struct {
     const char *summary;                /* one line: what it does */
 } vc_command;
 
+/* "usage: vclip NAME ARGS" from the command table (tools/vclip.c), the one
+ * place each command's arguments are written; the string lives until the
+ * next call. */
+const char *vc_cmd_usage(const char *name);
+
 int vc_cmd_import_wds(int argc, char **argv);  /* tools/cmd_import.c */
 int vc_cmd_import_npy(int argc, char **argv);
 int vc_cmd_info(int argc, char **argv);   /* tools/cmd_info.c */

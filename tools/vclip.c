@@ -22,10 +22,11 @@ static const vc_command commands[] = {
     {"embed", vc_cmd_embed,
      "CKPT --data DATA.h5 --out VIDEOS.h5 [--split train|val|test|all] [--batch B] [--set section.key=value ...]",
      "pooled, normalised video embeddings (and text-head-mapped captions) for search (data/FORMAT.md)"},
-    {"compare", vc_cmd_compare, "RESULT.json ...", "print eval results (vclip eval --json) side by side"},
+    {"compare", vc_cmd_compare, "RESULT.json ... (1 to 16 files from vclip eval --json)",
+     "print eval results (vclip eval --json) side by side"},
     {"bench", vc_cmd_bench,
      "train [--model NAME --batch B --frames T --dim D --layers L --heads H --seconds S --profile] | "
-     "encode-image --clip FILE|random [--batch B --seconds S --act quickgelu|gelu]",
+     "encode-image --clip FILE|random [--batch B --seconds S --act quickgelu|gelu] [--save FILE]",
      "time training steps (samples/s) or the CLIP image tower (images/s) on random data"},
     {"import-wds", vc_cmd_import_wds,
      "--out DATA.h5 [--dtype f16|f32] [--splits CSV | --split-ratio TR,VA,TE --seed S] [--dim D] [--gzip N] "
@@ -54,6 +55,16 @@ static const vc_command commands[] = {
      "rank the videos (or moments within them) of a file for a text query"},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
+
+const char *vc_cmd_usage(const char *name) {
+    static char line[640];
+    for (int i = 0; i < n_commands; i++)
+        if (strcmp(commands[i].name, name) == 0) {
+            snprintf(line, sizeof line, "usage: vclip %s %s", name, commands[i].usage);
+            return line;
+        }
+    return "usage: run 'vclip help'";
+}
 
 int vc_cmd_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
