@@ -137,12 +137,9 @@ static vc_status run_tower(vc_tape *t, const vc_clip_block *blocks, const vc_cli
     int64_t *klen = (int64_t *)vc_arena_alloc(&t->arena, (size_t)B * sizeof(int64_t));
     vc_real *q = take(t, B * d->width);
     if (!klen || !q) return VC_ERR_OOM;
+    /* layers >= 1: a config without blocks never loads (clip_load.c, check_cfg) */
     for (int64_t l = 0; l + 1 < d->layers; l++) block_fwd(&w, &blocks[l], act, causal, x);
-    if (d->layers > 0) {
-        block_last(&w, &blocks[d->layers - 1], act, causal, x, pick, klen, q, out);
-    } else {
-        for (int64_t n = 0; n < B; n++) memcpy(out + n * w.W, x + (n * T + pick[n]) * w.W, (size_t)w.W * sizeof *out);
-    }
+    block_last(&w, &blocks[d->layers - 1], act, causal, x, pick, klen, q, out);
     return VC_OK;
 }
 
