@@ -39,7 +39,7 @@ struct vc_video {
 
     int64_t k;               /* next sample index */
     int64_t limit;           /* targets later than start + limit (in tb) are damaged timestamps;
-                                0 until computed, -1 when the length is unknown */
+                                -1 when the container declares no length */
     int input_done;          /* demuxer finished, flush packet sent */
     int dec_done;            /* decoder drained */
     int consecutive_errors;
@@ -135,6 +135,8 @@ static vc_status open_fail(vc_video *v, vc_status code, const char *what, int er
     return st;
 }
 
+static int64_t sampling_limit(const vc_video *v);
+
 vc_status vc_video_open(const char *path, const vc_video_opts *opts, vc_video **out) {
     *out = NULL;
     if (!path) return vc_fail(VC_ERR_ARG, "video: path is NULL");
@@ -206,6 +208,7 @@ vc_status vc_video_open(const char *path, const vc_video_opts *opts, vc_video **
     AVRational rate = st->avg_frame_rate.num > 0 && st->avg_frame_rate.den > 0 ? st->avg_frame_rate : st->r_frame_rate;
     v->default_dur = rate.num > 0 && rate.den > 0 ? av_rescale_q(1, av_inv_q(rate), v->tb) : 0;
     v->last_pts = AV_NOPTS_VALUE;
+    v->limit = sampling_limit(v);
 
     v->info.format = v->fmt->iformat->name;
     v->info.codec = codec->name;
@@ -458,7 +461,6 @@ vc_status vc_video_next(vc_video *v, vc_video_frame *f, int *got) {
             v->rgb_is_cand = 0;
         }
         int64_t tk = target_ticks(v, v->k);
-        if (v->limit == 0) v->limit = sampling_limit(v);
         if (v->limit > 0 && tk - v->start > v->limit) {
             note_damage(v, "timestamps run far past the length the container declares", 0);
             return VC_OK; /* the frames sampled so far are kept */
