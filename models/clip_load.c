@@ -308,12 +308,8 @@ static vc_status load_into(const loader *L, const char *name, vc_tensor *dst, co
                        shape_str(t->ndim, t->shape, b1, sizeof b1), why, vc_shape_str(dst, b2, sizeof b2));
     }
     vc_status s = vc_st_load_f32(L->f, name, dst);
-    if (s) return s;
     /* a damaged checkpoint shows here, not as NaN embeddings much later */
-    int64_t i = vc_first_nonfinite(vc_f32(dst), (size_t)vc_numel(dst));
-    if (i < 0) return VC_OK;
-    return vc_fail(VC_ERR_NUMERIC, "%s: tensor '%s' holds %s at element %lld: the checkpoint is damaged", L->path, name,
-                   isnan(vc_f32(dst)[i]) ? "NaN" : "an infinite value", (long long)i);
+    return s ? s : vc_st_check_finite(L->path, name, vc_f32(dst), (size_t)vc_numel(dst));
 }
 
 /* Loads a tensor stored with another (same-size) shape: a 4-D conv weight

@@ -1,5 +1,6 @@
 #include "dtype.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "real.h"
@@ -85,18 +86,17 @@ void vc_bf16_to_f32_n(float *dst, const uint16_t *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = vc_bf16_to_f32(src[i]);
 }
 
+static inline bool nonfinite_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (u & 0x7f800000u) == 0x7f800000u; /* exponent all ones: Inf or NaN */
+}
+
 int64_t vc_first_nonfinite(const float *x, size_t n) {
-    unsigned bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &x[i], sizeof u);
-        bad |= (u & 0x7f800000u) == 0x7f800000u;
-    }
-    if (!bad) return -1;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &x[i], sizeof u);
-        if ((u & 0x7f800000u) == 0x7f800000u) return (int64_t)i;
-    }
+    bool bad = false;
+    for (size_t i = 0; i < n; i++) bad |= nonfinite_bits(x[i]);
+    if (bad)
+        for (size_t i = 0; i < n; i++)
+            if (nonfinite_bits(x[i])) return (int64_t)i;
     return -1;
 }

@@ -891,6 +891,13 @@ vc_status vc_st_load_f32_new(const vc_st_file *f, const char *name, vc_tensor *o
     return s;
 }
 
+vc_status vc_st_check_finite(const char *path, const char *name, const float *x, size_t n) {
+    int64_t i = vc_first_nonfinite(x, n);
+    if (i < 0) return VC_OK;
+    return vc_fail(VC_ERR_NUMERIC, "%s: tensor '%s' holds %s at element %lld: the checkpoint is damaged", path, name,
+                   isnan(x[i]) ? "NaN" : "an infinite value", (long long)i);
+}
+
 /* The entry for name and the vclip dtype of its data (an error when vclip
  * has no tensor type for it). */
 static vc_status get_native(const vc_st_file *f, const char *name, const vc_st_tensor **t, vc_dtype *d) {

@@ -132,6 +132,10 @@ vc_status vc_st_get(const vc_st_file *f, const char *name, const vc_st_tensor **
 vc_status vc_st_load_f32(const vc_st_file *f, const char *name, vc_tensor *dst);
 /* The same into a newly allocated tensor (release it with vc_tensor_release). */
 vc_status vc_st_load_f32_new(const vc_st_file *f, const char *name, vc_tensor *out);
+/* VC_OK when x[0..n) (tensor `name` read from `path`) is all finite; else a
+ * VC_ERR_NUMERIC error naming the file, the tensor and the first bad element
+ * ("...: the checkpoint is damaged"): what the checkpoint loaders report. */
+vc_status vc_st_check_finite(const char *path, const char *name, const float *x, size_t n);
 /* The raw values of a tensor whose dtype vclip has (vc_st_to_vc_dtype), into
  * dst of that dtype and shape (contiguous, CPU); no conversion. */
 vc_status vc_st_load(const vc_st_file *f, const char *name, vc_tensor *dst);

@@ -1,6 +1,5 @@
 #include "checkpoint.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,15 +61,6 @@ static vc_status load_i64(const vc_st_file *f, const char *path, const char *nam
     return VC_OK;
 }
 
-/* Training only ever saves finite values (a NaN stops the run first), so a
- * NaN or Inf here means the file was damaged after it was written. */
-static vc_status finite_or_fail(const char *path, const char *name, const float *x, int64_t n) {
-    int64_t i = vc_first_nonfinite(x, (size_t)n);
-    if (i < 0) return VC_OK;
-    return vc_fail(VC_ERR_NUMERIC, "%s: '%s' holds %s at element %lld: the checkpoint is damaged", path, name,
-                   isnan(x[i]) ? "NaN" : "an infinite value", (long long)i);
-}
-
 vc_status vc_ckpt_load(const char *path, vc_params *ps, vc_adamw *opt, vc_ckpt_state *st) {
     vc_st_file *f;
     vc_status s = vc_st_open(&f, path, VC_ST_READ);
@@ -89,7 +79,8 @@ vc_status vc_ckpt_load(const char *path, vc_params *ps, vc_adamw *opt, vc_ckpt_s
             break;
         }
         memcpy(want->data, t->data, t->nbytes);
-        s = finite_or_fail(path, ps->info[i].name, want->data, t->numel);
+        /* training never saves a NaN (it stops first): one means damage */
+        s = vc_st_check_finite(path, ps->info[i].name, want->data, (size_t)t->numel);
     }
     if (!s && opt) {
         const char *names[2] = {"optim.m", "optim.v"};
@@ -101,7 +92,7 @@ vc_status vc_ckpt_load(const char *path, vc_params *ps, vc_adamw *opt, vc_ckpt_s
                 s = vc_fail(VC_ERR_FORMAT, "%s: '%s' has %lld values, the model's layout has %zu", path, names[k],
                             (long long)t->numel, ps->n);
             else memcpy(dst[k], t->data, t->nbytes);
-            if (!s) s = finite_or_fail(path, names[k], dst[k], t->numel);
+            if (!s) s = vc_st_check_finite(path, names[k], dst[k], (size_t)t->numel);
         }
     }
     if (!s && st) {
