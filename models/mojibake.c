@@ -13,6 +13,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "tensor/utf8.h"
+
 #include "models/mojibake_tables.inc"
 
 /* Recursion through decode_inconsistent_utf8 only ever works on strictly shorter text and
@@ -198,22 +200,7 @@ static bool is_bad(fixer *f, const uint32_t *s, size_t n) {
     u8buf *u = &f->utf8;
     u->n = 0;
     if (!reserve(f, (void **)&u->v, &u->cap, 4 * n + 1, 1)) return false;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t c = s[i];
-        uint8_t *d = u->v + u->n;
-        if (c < 0x80) { d[0] = (uint8_t)c; u->n += 1; }
-        else if (c < 0x800) {
-            d[0] = (uint8_t)(0xC0 | c >> 6); d[1] = (uint8_t)(0x80 | (c & 0x3F)); u->n += 2;
-        }
-        else if (c < 0x10000) {
-            d[0] = (uint8_t)(0xE0 | c >> 12); d[1] = (uint8_t)(0x80 | (c >> 6 & 0x3F));
-            d[2] = (uint8_t)(0x80 | (c & 0x3F)); u->n += 3;
-        } else {
-            d[0] = (uint8_t)(0xF0 | c >> 18); d[1] = (uint8_t)(0x80 | (c >> 12 & 0x3F));
-            d[2] = (uint8_t)(0x80 | (c >> 6 & 0x3F)); d[3] = (uint8_t)(0x80 | (c & 0x3F));
-            u->n += 4;
-        }
-    }
+    for (size_t i = 0; i < n; i++) u->n += vc_utf8_put(s[i], u->v + u->n);
     int rc = pcre2_match(g_badness, (PCRE2_SPTR)u->v, u->n, 0, PCRE2_NO_UTF_CHECK, f->md, NULL);
     if (rc >= 0) return true;
     if (rc != PCRE2_ERROR_NOMATCH) f->re_failed = true;

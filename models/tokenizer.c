@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "models/mojibake.h"
+#include "tensor/utf8.h"
 
 #define N_MERGES (49152 - 256 - 2)  /* open_clip: merges[1:49152-256-2+1] */
 #define CACHE_MAX_WORDS 32768        /* the word cache is emptied when it grows past this */
@@ -94,21 +95,9 @@ static void utf8_decode(const unsigned char *s, size_t n, cpbuf *out) {
     }
 }
 
-static int utf8_put(uint32_t c, char *d) {
-    if (c < 0x80) { d[0] = (char)c; return 1; }
-    if (c < 0x800) { d[0] = (char)(0xC0 | (c >> 6)); d[1] = (char)(0x80 | (c & 0x3F)); return 2; }
-    if (c < 0x10000) {
-        d[0] = (char)(0xE0 | (c >> 12)); d[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-        d[2] = (char)(0x80 | (c & 0x3F)); return 3;
-    }
-    d[0] = (char)(0xF0 | (c >> 18)); d[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-    d[2] = (char)(0x80 | ((c >> 6) & 0x3F)); d[3] = (char)(0x80 | (c & 0x3F));
-    return 4;
-}
-
 static void utf8_encode(const uint32_t *s, size_t n, bytebuf *out) {
     if (!grow((void **)&out->p, &out->cap, out->n + 4 * n + 1, 1)) { out->oom = 1; return; }
-    for (size_t i = 0; i < n; i++) out->n += (size_t)utf8_put(s[i], out->p + out->n);
+    for (size_t i = 0; i < n; i++) out->n += vc_utf8_put(s[i], (unsigned char *)out->p + out->n);
     out->p[out->n] = 0;
 }
 
@@ -790,7 +779,7 @@ static vc_status compile_pattern(vc_tokenizer *tk, const char *file) {
 
 /* The 512 byte symbols ("x" and "x</w>") as UTF-8 strings, in vocabulary order. */
 static void byte_symbol_string(const uint32_t sym[256], int b, bool end, char *out, size_t *n) {
-    *n = (size_t)utf8_put(sym[b], out);
+    *n = vc_utf8_put(sym[b], (unsigned char *)out);
     if (end) { memcpy(out + *n, "</w>", 4); *n += 4; }
 }
 

@@ -26,3 +26,26 @@ size_t vc_utf8_invalid_at(const unsigned char *s, size_t n) {
     }
     return n;
 }
+
+size_t vc_utf8_put(uint32_t c, unsigned char *d) {
+    if (c < 0x80) {
+        d[0] = (unsigned char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        d[0] = (unsigned char)(0xC0 | c >> 6);
+        d[1] = (unsigned char)(0x80 | (c & 0x3F));
+        return 2;
+    }
+    if (c < 0x10000) {
+        d[0] = (unsigned char)(0xE0 | c >> 12);
+        d[1] = (unsigned char)(0x80 | (c >> 6 & 0x3F));
+        d[2] = (unsigned char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    d[0] = (unsigned char)(0xF0 | c >> 18);
+    d[1] = (unsigned char)(0x80 | (c >> 12 & 0x3F));
+    d[2] = (unsigned char)(0x80 | (c >> 6 & 0x3F));
+    d[3] = (unsigned char)(0x80 | (c & 0x3F));
+    return 4;
+}
