@@ -8,11 +8,37 @@
 # autograd/ (-DVC_DOUBLE) for finite-difference gradient checks, with tiny
 # blocks for the fused linear's blocked recomputation so the checks cover it.
 
+# Two levels. The outer one (this block) runs first and only makes sure the
+# Debian packages exist (tools/install-deps.sh: the build profile for make and
+# make demo, the test profile, which adds Check and the Python references, for
+# the test targets), then runs make again with VC_INNER=1 for the goals asked.
+# Every pkg-config flag below is read by that inner make, after the install:
+# computing them while the packages were still missing made the first build on
+# a fresh machine fail (cJSON.h not found).
+ifeq ($(VC_INNER),)
+BUILD ?= build
+NODEPS_GOALS := clean fresh-check fresh-check-clean help-make
+TEST_GOALS   := test test-asan bench fuzz test-tsan vocab tokenizer-ref ort-venv
+GOALS        := $(or $(MAKECMDGOALS),all)
+DEPS_PROFILE := $(if $(filter-out $(NODEPS_GOALS),$(GOALS)),$(if $(filter $(TEST_GOALS) $(BUILD)/tests/% build%/tests/%,$(GOALS)),test,build),)
+PY ?= /usr/bin/python3
+.PHONY: vc-outer $(GOALS)
+vc-outer:
+ifneq ($(DEPS_PROFILE),)
+	@PY=$(PY) tools/install-deps.sh $(DEPS_PROFILE)
+endif
+	@$(MAKE) --no-print-directory VC_INNER=1 $(MAKECMDGOALS)
+$(GOALS): vc-outer ; @:
+.DEFAULT_GOAL := vc-outer
+else
 CC      ?= gcc
 OPT     ?= -O3 -march=native
 BUILD   ?= build
 SAN     ?=
-PKGS    := openblas check hdf5 libarchive inih libcjson libavformat libavcodec libswscale libavutil
+# Libraries by pkg-config name (tools/install-deps.sh installs them; its BUILD_PC
+# lists the same names). Check is for the tests only.
+PKGS    := openblas hdf5 libarchive inih libcjson libavformat libavcodec libswscale libavutil \
+           libpcre2-8 zlib libutf8proc
 PY      ?= /usr/bin/python3
 
 # OpenBLAS: the OpenMP build shares libgomp's thread pool with our OpenMP
@@ -27,12 +53,19 @@ else
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null)
 endif
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs hdf5 libarchive inih libcjson libavformat libavcodec libswscale libavutil 2>/dev/null)
+# A missing library is an error here, not an empty flag list that surfaces
+# later as "cJSON.h: No such file or directory".
+ifeq ($(filter-out clean fresh-check fresh-check-clean,$(or $(MAKECMDGOALS),all)),)
+else ifneq ($(shell pkg-config --exists $(PKGS) && echo ok),ok)
+$(error missing libraries: $(shell for p in $(PKGS); do pkg-config --exists $$p || printf '%s ' $$p; done)(pkg-config names; tools/install-deps.sh build installs them))
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs $(filter-out openblas,$(PKGS)))
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp $(OPT) -g $(SAN) \
-          -MMD -MP -I. $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+          -MMD -MP -I. $(PKG_CFLAGS) $(CHECK_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS = -fopenmp $(SAN)
 LDLIBS  = $(PKG_LIBS) -lm -lpthread
 
@@ -53,17 +86,9 @@ HELP64_OBJ:= $(TEST_HELPERS:%.c=$(BUILD)/obj64/%.o)
 TEST_BIN  := $(PLAIN_TESTS:tests/%.c=$(BUILD)/tests/%) $(GRAD_TESTS:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test test-asan bench demo clean
+.PHONY: all test test-asan bench demo clean
 .SECONDARY:
-all: deps $(BUILD)/libvclip.a $(BUILD)/vclip
-
-# Installs the Debian packages when a library, the OpenMP OpenBLAS or a test
-# reference (PyTorch, h5py) is missing. Without them tests print SKIP.
-deps:
-	@if ! pkg-config --exists $(PKGS) || [ ! -e $(BLAS_OMP_DIR)/libopenblas.so ] || \
-	    ! $(PY) -c 'import torch, h5py' >/dev/null 2>&1 || ! command -v h5dump >/dev/null; then \
-	  tools/install-deps.sh; fi
-	@pkg-config --exists $(PKGS) || { echo "missing libraries: $(PKGS)"; exit 1; }
+all: $(BUILD)/libvclip.a $(BUILD)/vclip
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -99,7 +124,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libvclip.a
 # Runs every suite even if one fails, then fails if any did.
 # The CLIP vocabulary and the Python reference tokenizer come from PyPI; when
 # they cannot be had the tokenizer's reference tests print SKIP.
-test: deps $(BUILD)/vclip $(TEST_BIN)
+test: $(BUILD)/vclip $(TEST_BIN)
 	@$(MAKE) --no-print-directory vocab tokenizer-ref >/dev/null 2>&1 || \
 	  echo "note: CLIP vocabulary or reference tokenizer unavailable (make vocab tokenizer-ref): their tests will SKIP"
 	@fail=0; for t in $(TEST_BIN); do \
@@ -115,7 +140,7 @@ test-asan:
 
 # OpenBLAS's CORETYPE/L2_SIZE overrides halve its speed on this machine; benchmarks
 # run without them (tests and CI keep the environment as it is).
-bench: deps $(BUILD)/vclip $(BENCH_BIN)
+bench: $(BUILD)/vclip $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $$b || exit 1; done
 	@env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/train_vs_torch.sh $(BUILD)/vclip $(PY)
 	@env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/clip_vs_peers.sh $(BUILD)/vclip $(PY)
@@ -135,11 +160,6 @@ ort-venv:
 #   make tokenizer-ref  virtualenv build/venv-tok with open_clip's tokenizer (torch not
 #                       needed), which tests/test_tokenizer.c compares against
 # Both paths are fixed under build/ (test-asan's build-asan uses them too).
-TOK_PKGS   := libpcre2-8 zlib libcjson libutf8proc
-PKGS       += $(TOK_PKGS)
-PKG_CFLAGS += $(shell pkg-config --cflags $(TOK_PKGS) 2>/dev/null)
-TOK_LIBS   := $(shell pkg-config --libs $(TOK_PKGS) 2>/dev/null)
-LDLIBS     += $(TOK_LIBS)
 TOK_VOCAB_DIR := build/vocab
 TOK_VOCAB  := $(TOK_VOCAB_DIR)/bpe_simple_vocab_16e6.txt.gz
 TOK_VENV   := build/venv-tok
@@ -158,10 +178,11 @@ tokenizer-ref: $(TOK_VOCAB)
 # ---- end CLIP tokenizer ----
 
 # The main job on the built-in synthetic dataset (tools/demo.sh).
-demo: deps $(BUILD)/vclip
+demo: $(BUILD)/vclip
 	VCLIP=$(BUILD)/vclip tools/demo.sh
 
 clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)
+endif

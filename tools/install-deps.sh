@@ -1,17 +1,80 @@
 #!/bin/sh
-# Installs the Debian packages vclip builds and tests with (Debian 12).
-# Needs root or sudo. Used by `make deps` (called by make, make test, make demo)
-# and by .ci/run.
+# Installs the Debian 12 packages vclip needs, by profile, only when something
+# is missing (the checks cost well under a second when all is present):
+#   tools/install-deps.sh build   what building and running build/vclip needs
+#                                 (make, make demo); a failure here is fatal
+#   tools/install-deps.sh test    build + what the tests build with (Check) and
+#                                 the references they compare against (PyTorch,
+#                                 h5py, NumPy, Pillow, h5dump, ffmpeg); when the
+#                                 references cannot be installed the tests print
+#                                 SKIP for them, so that part only warns
+#   tools/install-deps.sh --list PROFILE   print the package names and exit
+# Needs root or sudo when something is missing. Called by the Makefile before
+# it computes any compiler flag (see its first lines) and by .ci/run.
 set -e
-PKGS="build-essential pkg-config libopenblas-openmp-dev check libhdf5-dev hdf5-tools libarchive-dev
-      libinih-dev libcjson-dev zlib1g-dev libpcre2-dev libutf8proc-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg python3-pil python3-venv python3-pip python3-torch python3-numpy python3-h5py"
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
-        echo "install-deps: not root and no sudo; install these Debian packages: $PKGS" >&2
-        exit 1
-    fi
+PY=${PY:-/usr/bin/python3}
+BLAS_OMP_DIR=/usr/lib/x86_64-linux-gnu/openblas-openmp
+
+BUILD_PKGS="build-essential pkg-config libopenblas-openmp-dev libhdf5-dev libarchive-dev libinih-dev
+  libcjson-dev zlib1g-dev libpcre2-dev libutf8proc-dev libavformat-dev libavcodec-dev libswscale-dev
+  libavutil-dev libprotobuf-c-dev protobuf-c-compiler libcairo2-dev"
+# pkg-config names of the libraries above (the Makefile's PKGS must stay a subset)
+BUILD_PC="openblas hdf5 libarchive inih libcjson libavformat libavcodec libswscale libavutil
+  libpcre2-8 zlib libutf8proc libprotobuf-c cairo"
+TEST_BUILD_PKGS="check"
+TEST_REF_PKGS="ca-certificates hdf5-tools ffmpeg python3 python3-venv python3-pip python3-torch python3-numpy
+  python3-h5py python3-pil"
+
+profile=${1:-build}
+if [ "$profile" = --list ]; then
+    case "$2" in
+        build) echo $BUILD_PKGS ;;
+        test) echo $BUILD_PKGS $TEST_BUILD_PKGS $TEST_REF_PKGS ;;
+        *) echo "install-deps: --list build|test" >&2; exit 2 ;;
+    esac
+    exit 0
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update
-$SUDO apt-get install -y $PKGS
+case "$profile" in build|test) ;; *) echo "install-deps: unknown profile '$profile' (build or test)" >&2; exit 2 ;; esac
+
+build_ok() {
+    command -v cc >/dev/null 2>&1 && command -v pkg-config >/dev/null 2>&1 &&
+    pkg-config --exists $BUILD_PC && [ -e $BLAS_OMP_DIR/libopenblas.so ] &&
+    command -v protoc-c >/dev/null 2>&1
+}
+test_build_ok() { pkg-config --exists check; }
+test_refs_ok() {
+    command -v h5dump >/dev/null 2>&1 && command -v ffmpeg >/dev/null 2>&1 &&
+    "$PY" -c 'import torch, h5py, numpy, PIL, venv, ensurepip' >/dev/null 2>&1
+}
+
+SUDO=""
+apt_install() {   # apt_install WHAT PKG...: 0 when installed
+    what=$1; shift
+    if [ "$(id -u)" != 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+            echo "install-deps: $what missing; not root and no sudo; install these Debian packages: $*" >&2
+            return 1
+        fi
+    fi
+    echo "install-deps: installing $what: $*"
+    if [ -z "$UPDATED" ]; then
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -q || return 1
+        UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$@"
+}
+
+if ! build_ok; then
+    apt_install "build dependencies" $BUILD_PKGS || { echo "install-deps: cannot install the build dependencies" >&2; exit 1; }
+    build_ok || { echo "install-deps: build dependencies still missing after install (pkg-config: $BUILD_PC)" >&2; exit 1; }
+fi
+[ "$profile" = build ] && exit 0
+
+if ! test_build_ok; then
+    apt_install "the Check test library" $TEST_BUILD_PKGS || { echo "install-deps: cannot install Check (libcheck)" >&2; exit 1; }
+fi
+if ! test_refs_ok; then
+    apt_install "test references" $TEST_REF_PKGS ||
+        echo "install-deps: warning: test references (PyTorch, h5py, NumPy, Pillow, h5dump, ffmpeg) not installed; their tests will print SKIP" >&2
+fi
+exit 0
