@@ -18,7 +18,7 @@
 ifeq ($(VC_INNER),)
 BUILD ?= build
 NODEPS_GOALS := clean fresh-check fresh-check-clean help-make
-TEST_GOALS   := test test-asan bench fuzz test-tsan vocab tokenizer-ref ort-venv
+TEST_GOALS   := test test-asan bench fuzz test-tsan vocab tokenizer-ref ort-venv wds-ref
 GOALS        := $(or $(MAKECMDGOALS),all)
 DEPS_PROFILE := $(if $(filter-out $(NODEPS_GOALS),$(GOALS)),$(if $(filter $(TEST_GOALS) $(BUILD)/tests/% build%/tests/%,$(GOALS)),test,build),)
 PY ?= /usr/bin/python3
@@ -127,6 +127,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libvclip.a
 test: $(BUILD)/vclip $(TEST_BIN)
 	@$(MAKE) --no-print-directory vocab tokenizer-ref >/dev/null 2>&1 || \
 	  echo "note: CLIP vocabulary or reference tokenizer unavailable (make vocab tokenizer-ref): their tests will SKIP"
+	@$(MAKE) --no-print-directory wds-ref >/dev/null 2>&1 || \
+	  echo "note: webdataset 0.1.103 unavailable (make wds-ref): the clip-video-encode shard tests will SKIP"
 	@fail=0; for t in $(TEST_BIN); do \
 	  echo "== $$t"; VCLIP_BIN=$(CURDIR)/$(BUILD)/vclip VC_PYTHON=$(PY) $$t || fail=1; done; \
 	  if [ $$fail = 0 ]; then echo "all test suites passed"; else echo "SOME TEST SUITES FAILED"; exit 1; fi
@@ -176,6 +178,20 @@ tokenizer-ref: $(TOK_VOCAB)
 	       "tests/test_tokenizer.c will SKIP its reference comparison"; exit 1; }
 	@$(TOK_VENV)/bin/python tests/ref_tokenizer.py --check && echo "tokenizer-ref: $(TOK_VENV) ready"
 # ---- end CLIP tokenizer ----
+
+# ---- clip-video-encode shards (tests/test_import.c) ----
+#   make wds-ref   virtualenv build/venv-wds with PyPI webdataset 0.1.103, the TarWriter
+#                  clip-video-encode 1.3.0 writes its shards with (numpy, h5py: system)
+WDS_VENV := build/venv-wds
+.PHONY: wds-ref
+wds-ref:
+	@$(WDS_VENV)/bin/python tests/ref_wds_shards.py --check 2>/dev/null || { \
+	  rm -rf $(WDS_VENV) && $(PY) -m venv --system-site-packages $(WDS_VENV) && \
+	  $(WDS_VENV)/bin/pip install --no-deps --disable-pip-version-check -q webdataset==0.1.103; } || { \
+	  echo "wds-ref: cannot install webdataset 0.1.103 from PyPI (offline?);" \
+	       "tests/test_import.c will SKIP its clip-video-encode shard tests"; exit 1; }
+	@$(WDS_VENV)/bin/python tests/ref_wds_shards.py --check && echo "wds-ref: $(WDS_VENV) ready"
+# ---- end clip-video-encode shards ----
 
 # The main job on the built-in synthetic dataset (tools/demo.sh).
 demo: $(BUILD)/vclip

@@ -10,6 +10,7 @@
 
 #include "data/f16_fast.h"
 #include "data/h5_common.h"
+#include "data/json_text.h"
 
 /* An embedding dataset [rows, D], float16 or float32 on disk. */
 typedef struct {
@@ -34,7 +35,7 @@ struct vc_h5 {
     char *path;
     hid_t file;
     emb_set frames, text, classes;
-    str_set ids, captions, cnames;
+    str_set ids, captions, cnames, meta;
     vc_h5_info info;
     char *clip_model;
     int64_t *offsets, *cap_video, *cap_off, *cap_idx, *labels, *all;
@@ -466,6 +467,9 @@ static vc_status validate(vc_h5 *h) {
     if ((st = validate_offsets(h))) return st;
     if ((st = open_strings(h, &h->ids, "/video/ids", 1, in->n_videos, "one per video, V+1 = /video/offsets length")))
         return st;
+    if ((st = open_strings(h, &h->meta, "/video/meta", 0, in->n_videos, "one per video")))
+        return st;
+    in->has_meta = h->meta.id >= 0;
 
     if ((st = read_ints(h, "/text/video", 1, -1, NULL, &h->cap_video, &in->n_captions))) return st;
     if ((st = check_indices(h, "/text/video", h->cap_video, in->n_captions, in->n_videos, "not a video index")))
@@ -516,8 +520,8 @@ static void free_handle(vc_h5 *h) {
         vc_h5i_close(es[i]->memtype);
         vc_h5i_close(es[i]->id);
     }
-    str_set *ss[3] = {&h->ids, &h->captions, &h->cnames};
-    for (int i = 0; i < 3; i++) {
+    str_set *ss[4] = {&h->ids, &h->captions, &h->cnames, &h->meta};
+    for (int i = 0; i < 4; i++) {
         vc_h5i_close(ss[i]->memtype);
         vc_h5i_close(ss[i]->id);
     }
@@ -549,8 +553,8 @@ vc_status vc_h5_open(vc_h5 **out, const char *path) {
     h->file = H5I_INVALID_HID;
     emb_set *es[3] = {&h->frames, &h->text, &h->classes};
     for (int i = 0; i < 3; i++) es[i]->id = es[i]->space = es[i]->memtype = H5I_INVALID_HID;
-    str_set *ss[3] = {&h->ids, &h->captions, &h->cnames};
-    for (int i = 0; i < 3; i++) ss[i]->id = ss[i]->memtype = H5I_INVALID_HID;
+    str_set *ss[4] = {&h->ids, &h->captions, &h->cnames, &h->meta};
+    for (int i = 0; i < 4; i++) ss[i]->id = ss[i]->memtype = H5I_INVALID_HID;
 
     vc_h5i_lock();
     vc_status st = VC_OK;
@@ -702,11 +706,23 @@ vc_status vc_h5_read_frames(vc_h5 *h, int64_t r0, int64_t n, float *dst) { retur
 vc_status vc_h5_read_text(vc_h5 *h, int64_t r0, int64_t n, float *dst) { return read_rows(h, &h->text, r0, n, dst); }
 vc_status vc_h5_read_classes(vc_h5 *h, float *dst) { return read_rows(h, &h->classes, 0, h->classes.rows, dst); }
 
+/* Each entry of /video/meta is "" or one JSON value (data/json_text.h). */
+static vc_status check_meta(const vc_h5 *h, int64_t i0, int64_t n, char *const *str) {
+    for (int64_t i = 0; i < n; i++) {
+        char why[160];
+        size_t len = strlen(str[i]);
+        if (len && !vc_json_compact(str[i], len, NULL, NULL, why, sizeof why))
+            return vc_fail(VC_ERR_FORMAT, "%s: /video/meta[%lld] is not JSON (%s)", h->path, (long long)(i0 + i), why);
+    }
+    return VC_OK;
+}
+
 vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t n, char **out) {
-    str_set *s = which == VC_H5_IDS ? &h->ids : which == VC_H5_CAPTIONS ? &h->captions : &h->cnames;
-    if (which != VC_H5_IDS && which != VC_H5_CAPTIONS && which != VC_H5_CLASS_NAMES)
-        return vc_fail(VC_ERR_ARG, "%s: unknown string set %d", h->path, (int)which);
-    const char *name = which == VC_H5_IDS ? "/video/ids" : which == VC_H5_CAPTIONS ? "/text/captions" : "/class/names";
+    static const char *const names[] = {"/video/ids", "/text/captions", "/class/names", "/video/meta"};
+    if ((unsigned)which > VC_H5_META) return vc_fail(VC_ERR_ARG, "%s: unknown string set %d", h->path, (int)which);
+    str_set *sets[] = {&h->ids, &h->captions, &h->cnames, &h->meta};
+    str_set *s = sets[which];
+    const char *name = names[which];
     if (s->id < 0) return vc_fail(VC_ERR_FORMAT, "%s: has no %s", h->path, name);
     if (i0 < 0 || n < 0 || i0 > s->n - n)
         return vc_fail(VC_ERR_ARG, "%s: entries [%lld, %lld) are outside %s (%lld entries)", h->path, (long long)i0,
@@ -747,6 +763,7 @@ vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t 
     vc_h5i_unlock();
     free(buf);
     if (!st && oom) st = vc_fail(VC_ERR_OOM, "%s: out of memory reading %s", h->path, name);
+    if (!st && which == VC_H5_META) st = check_meta(h, i0, n, out);
     if (st)
         for (int64_t i = 0; i < n; i++) {
             free(out[i]);
@@ -757,6 +774,7 @@ vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t 
 
 vc_status vc_h5_video_id(vc_h5 *h, int64_t v, char **out) { return vc_h5_read_strings(h, VC_H5_IDS, v, 1, out); }
 vc_status vc_h5_caption(vc_h5 *h, int64_t c, char **out) { return vc_h5_read_strings(h, VC_H5_CAPTIONS, c, 1, out); }
+vc_status vc_h5_video_meta(vc_h5 *h, int64_t v, char **out) { return vc_h5_read_strings(h, VC_H5_META, v, 1, out); }
 vc_status vc_h5_class_name(vc_h5 *h, int64_t k, char **out) {
     return vc_h5_read_strings(h, VC_H5_CLASS_NAMES, k, 1, out);
 }

@@ -60,6 +60,7 @@ typedef struct {
     bool has_labels;            /* /video/label present (then n_classes > 0) */
     bool has_class_names;       /* /class/names present */
     bool has_class_embeddings;  /* /class/embeddings present */
+    bool has_meta;              /* /video/meta present (per-video JSON metadata) */
     bool has_split[VC_NSPLITS]; /* /split/train, /split/val, /split/test present */
     int64_t split_size[VC_NSPLITS]; /* number of videos, 0 when absent */
     const char *clip_model;     /* optional attribute, NULL when absent */
@@ -104,10 +105,13 @@ vc_status vc_h5_read_classes(vc_h5 *h, float *dst);                        /* /c
 vc_status vc_h5_video_id(vc_h5 *h, int64_t v, char **out);
 vc_status vc_h5_caption(vc_h5 *h, int64_t c, char **out);   /* needs has_captions_text */
 vc_status vc_h5_class_name(vc_h5 *h, int64_t k, char **out); /* needs has_class_names */
+vc_status vc_h5_video_meta(vc_h5 *h, int64_t v, char **out); /* needs has_meta; "" = none */
 
 /* n strings [i0, i0+n) of one set in one read (much faster than n single
- * reads); out[0..n) receive malloc'd copies. On failure every out[i] is NULL. */
-typedef enum { VC_H5_IDS = 0, VC_H5_CAPTIONS, VC_H5_CLASS_NAMES } vc_h5_strings;
+ * reads); out[0..n) receive malloc'd copies. On failure every out[i] is NULL.
+ * Metadata entries are checked as they are read: each is "" or one JSON
+ * value, else VC_ERR_FORMAT naming the entry. */
+typedef enum { VC_H5_IDS = 0, VC_H5_CAPTIONS, VC_H5_CLASS_NAMES, VC_H5_META } vc_h5_strings;
 vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t n, char **out);
 
 #endif

@@ -39,7 +39,7 @@ struct vc_h5w {
     int64_t chunk_rows;
     hid_t file, ftype, strtype; /* ftype: stored float type; strtype: vlen UTF-8 */
     emb_out frames, text;
-    str_out ids, captions;
+    str_out ids, captions, meta;  /* meta.id < 0 until the first vc_h5w_set_meta */
     int64_t V, C;
     int64_t *offsets, off_cap;     /* [V+1] */
     int64_t *cap_video, cap_cap;   /* [C] */
@@ -177,11 +177,12 @@ static vc_status stage_str(vc_h5w *w, str_out *s, const char *text) {
 }
 
 /* First value of x[n] that is not finite or (for float16 storage) would
- * overflow to Inf; -1 if none. */
+ * overflow to Inf: binary16 rounds |x| < 65520 to at most 65504, and
+ * |x| >= 65520 to Inf. -1 if none. */
 static int64_t first_unstorable(const vc_h5w *w, const float *x, int64_t n) {
-    float lim = w->o.dtype == VC_F16 ? 65519.0f : INFINITY;
+    float lim = w->o.dtype == VC_F16 ? 65520.0f : INFINITY;
     for (int64_t i = 0; i < n; i++)
-        if (!(fabsf(x[i]) <= lim)) return i;
+        if (!(fabsf(x[i]) < lim) || !isfinite(x[i])) return i;
     return -1;
 }
 
@@ -233,8 +234,8 @@ static void free_writer(vc_h5w *w) {
         vc_h5i_close(es[i]->id);
         free(es[i]->stage);
     }
-    str_out *ss[2] = {&w->ids, &w->captions};
-    for (int i = 0; i < 2; i++) {
+    str_out *ss[3] = {&w->ids, &w->captions, &w->meta};
+    for (int i = 0; i < 3; i++) {
         vc_h5i_close(ss[i]->id);
         if (ss[i]->stage)
             for (int64_t k = 0; k < ss[i]->staged; k++) free(ss[i]->stage[k]);
@@ -277,7 +278,7 @@ vc_status vc_h5w_open(vc_h5w **out, const char *path, const vc_h5w_opts *opts) {
     w->o = *opts;
     w->o.clip_model = NULL;
     w->file = w->ftype = w->strtype = H5I_INVALID_HID;
-    w->frames.id = w->text.id = w->ids.id = w->captions.id = H5I_INVALID_HID;
+    w->frames.id = w->text.id = w->ids.id = w->captions.id = w->meta.id = H5I_INVALID_HID;
     w->cap_emb = w->cap_text = -1;
     w->esize = opts->dtype == VC_F16 ? 2 : 4;
     /* At most 1 MiB and 1024 rows per chunk: large enough for fast sequential
@@ -421,6 +422,47 @@ vc_status vc_h5w_add_caption(vc_h5w *w, int64_t video, const char *text, const f
     return VC_OK;
 }
 
+/* Rewrites entry row of a string dataset already in the file. */
+static vc_status rewrite_str(vc_h5w *w, str_out *s, int64_t row, const char *text) {
+    hsize_t start[1] = {(hsize_t)row}, count[1] = {1};
+    hid_t fs = H5Dget_space(s->id);
+    hid_t ms = H5Screate_simple(1, count, NULL);
+    herr_t r = fs < 0 || ms < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+    if (r >= 0) r = H5Dwrite(s->id, w->strtype, ms, fs, H5P_DEFAULT, &text);
+    vc_h5i_close(fs);
+    vc_h5i_close(ms);
+    return r < 0 ? h5fail(w, "rewriting an entry of", s->name) : VC_OK;
+}
+
+vc_status vc_h5w_set_meta(vc_h5w *w, int64_t video, const char *text) {
+    if (w->broken) return vc_fail(VC_ERR_IO, "%s: an earlier write failed", w->path);
+    if (video < 0 || video >= w->V)
+        return vc_fail(VC_ERR_ARG, "%s: metadata for video %lld, but only %lld videos were added", w->path,
+                       (long long)video, (long long)w->V);
+    if (!text) return vc_fail(VC_ERR_ARG, "%s: metadata of video %lld is NULL", w->path, (long long)video);
+    vc_status st = VC_OK;
+    vc_h5i_lock();
+    if (w->meta.id < 0) st = create_str(w, &w->meta, "/video/meta");
+    str_out *m = &w->meta;
+    /* videos before this one that never got metadata hold "" */
+    while (!st && m->rows + m->staged < video) st = stage_str(w, m, "");
+    if (!st && video == m->rows + m->staged) {
+        st = stage_str(w, m, text);
+    } else if (!st && video >= m->rows) {
+        char *c = strdup(text);
+        if (!c) st = vc_fail(VC_ERR_OOM, "%s: out of memory", w->path);
+        else {
+            free(m->stage[video - m->rows]);
+            m->stage[video - m->rows] = c;
+        }
+    } else if (!st) {
+        st = rewrite_str(w, m, video, text);
+    }
+    vc_h5i_unlock();
+    if (st) w->broken = 1;
+    return st;
+}
+
 vc_status vc_h5w_set_split(vc_h5w *w, const char *name, const int64_t *videos, int64_t n) {
     int s = -1;
     for (int i = 0; i < 3; i++)
@@ -505,6 +547,8 @@ static vc_status finish(vc_h5w *w) {
     if (!st) st = flush_str(w, &w->ids);
     if (!st && w->text.id >= 0) st = flush_emb(w, &w->text);
     if (!st && w->captions.id >= 0) st = flush_str(w, &w->captions);
+    while (!st && w->meta.id >= 0 && w->meta.rows + w->meta.staged < w->V) st = stage_str(w, &w->meta, "");
+    if (!st && w->meta.id >= 0) st = flush_str(w, &w->meta);
     /* A file without captions still has a (0-row) /text/embeddings, so every
      * valid file can be read without special cases. */
     if (!st && w->cap_text < 0) st = create_emb(w, &w->text, "/text/embeddings");
@@ -546,8 +590,8 @@ static vc_status finish(vc_h5w *w) {
     if (st) return st;
     emb_out *es[2] = {&w->frames, &w->text};
     for (int i = 0; i < 2; i++) es[i]->id = vc_h5i_close(es[i]->id);
-    str_out *ss[2] = {&w->ids, &w->captions};
-    for (int i = 0; i < 2; i++) ss[i]->id = vc_h5i_close(ss[i]->id);
+    str_out *ss[3] = {&w->ids, &w->captions, &w->meta};
+    for (int i = 0; i < 3; i++) ss[i]->id = vc_h5i_close(ss[i]->id);
     herr_t r = H5Fclose(w->file);
     w->file = H5I_INVALID_HID;
     if (r < 0) return h5fail(w, "closing", w->tmp);

@@ -38,6 +38,13 @@ vc_status vc_h5w_add_video(vc_h5w *w, const char *id, const float *frames, int64
  * caption so far had text; emb is dim floats or NULL (then /text/embeddings is
  * filled later by encode-text: all captions of a file must agree). */
 vc_status vc_h5w_add_caption(vc_h5w *w, int64_t video, const char *text, const float *emb);
+/* Optional metadata of an added video (/video/meta in data/FORMAT.md): a
+ * string, normally compacted JSON (data/json_text.h; the writer does not
+ * check it). Videos never given one store "", as do all videos added before
+ * the first call; without any call the file has no /video/meta. Calls in
+ * video order stream; an earlier video may still be set (rewritten in place,
+ * slower), and setting a video twice keeps the last text. */
+vc_status vc_h5w_set_meta(vc_h5w *w, int64_t video, const char *text);
 /* Optional split (name "train", "val" or "test"): video indices. */
 vc_status vc_h5w_set_split(vc_h5w *w, const char *name, const int64_t *videos, int64_t n);
 /* Optional classification data: a label per video (call after all videos),

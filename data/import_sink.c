@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "data/h5_writer.h"
+#include "data/json_text.h"
 #include "data/npy.h"
 #include "tensor/rng.h"
 
@@ -123,13 +124,18 @@ static void pool_free(pool_block *b) {
 
 /* ---- the sink ----------------------------------------------------------- */
 
-/* A sample of the current source seen without its .npy yet, or one already
- * skipped whose remaining members must go with it (dead). */
+/* A sample of the current source not complete yet: members seen before its
+ * .npy (or, with labels_from_text, a .npy held until its .txt names the
+ * class), or a sample already skipped whose remaining members must go with
+ * it (dead). */
 typedef struct {
-    char *key;    /* NULL: slot free */
-    char *where;  /* first member, for the "no npy" report */
-    char *text;   /* validated caption or NULL */
-    bool has_text, has_other, dead;
+    char *key;     /* NULL: slot free */
+    char *where;   /* first member, for reports */
+    char *text;    /* validated caption or NULL */
+    char *meta;    /* compacted JSON or NULL */
+    float *frames; /* labels_from_text: the held frames [rows, D] */
+    int64_t rows;
+    bool has_text, has_meta, has_npy, dead;
 } pending;
 
 struct vc_import_sink {
@@ -144,7 +150,14 @@ struct vc_import_sink {
     int32_t *vid_source;  /* per video */
     int8_t *vid_split;
     uint8_t *vid_ncap;
+    uint8_t *vid_meta;    /* 1 when the video has metadata */
+    int32_t *vid_class;   /* labels_from_text: index into class_names (first-seen order) */
     size_t vid_cap;
+
+    strmap classes;       /* class name -> index in class_names */
+    pool_block *class_pool;
+    const char **class_names;
+    int64_t n_classes, class_cap;
 
     int source, source_split;
     bool in_source;
@@ -158,8 +171,8 @@ struct vc_import_sink {
 };
 
 static const char *reason_names[VC_SKIP_NREASONS] = {
-    "bad npy", "wrong dim", "non-finite", "f16 overflow", "no npy",
-    "bad caption", "duplicate", "truncated", "bad name",
+    "bad npy", "wrong dim", "non-finite", "out of range", "no npy",
+    "bad caption", "duplicate", "truncated", "bad name", "bad json", "no label",
 };
 
 const char *vc_skip_reason_name(vc_skip_reason r) {
@@ -207,8 +220,12 @@ static void free_pending(pending *p) {
     free(p->key);
     free(p->where);
     free(p->text);
+    free(p->meta);
+    free(p->frames);
     memset(p, 0, sizeof *p);
 }
+
+static bool has_sep(const vc_import_sink *s) { return s->opts.caption_sep && s->opts.caption_sep[0]; }
 
 vc_status vc_import_sink_new(vc_import_sink **out, const char *path, const vc_import_opts *opts, vc_import_stats *stats) {
     *out = NULL;
@@ -216,6 +233,8 @@ vc_status vc_import_sink_new(vc_import_sink **out, const char *path, const vc_im
     if (opts->dtype != VC_F16 && opts->dtype != VC_F32)
         return vc_fail(VC_ERR_ARG, "import: output dtype must be float16 or float32, not %s", vc_dtype_name(opts->dtype));
     if (opts->dim < 0) return vc_fail(VC_ERR_ARG, "import: negative dim %lld", (long long)opts->dim);
+    if (opts->labels_from_text && opts->caption_sep && opts->caption_sep[0])
+        return vc_fail(VC_ERR_ARG, "import: labels from text and a caption separator do not go together (a class is one name)");
     if (opts->split_by_ratio) {
         double sum = 0;
         for (int i = 0; i < VC_NSPLITS; i++) {
@@ -244,9 +263,14 @@ static void free_sink(vc_import_sink *s) {
     free(s->pend_map.slots);
     free(s->videos.slots);
     pool_free(s->keys);
+    free(s->classes.slots);
+    pool_free(s->class_pool);
+    free(s->class_names);
     free(s->vid_source);
     free(s->vid_split);
     free(s->vid_ncap);
+    free(s->vid_meta);
+    free(s->vid_class);
     free(s->frames);
     free(s->path);
     free(s);
@@ -264,7 +288,22 @@ void vc_import_sink_begin_source(vc_import_sink *s, int source, int split) {
     s->in_source = true;
 }
 
+void vc_import_sink_progress(vc_import_sink *s, int64_t bytes_done, int64_t bytes_total) {
+    if (!s->opts.progress) return;
+    vc_import_progress p = {bytes_done, bytes_total, s->stats->videos, s->stats->frames};
+    s->opts.progress(s->opts.progress_ctx, &p);
+}
+
 /* ---- pending samples of the current source ---------------------------- */
+
+/* Bytes a pending sample holds, for the bound on pending memory. */
+static size_t pend_size(const vc_import_sink *s, const pending *p) {
+    size_t n = strlen(p->key) + strlen(p->where) + 2;
+    if (p->text) n += strlen(p->text) + 1;
+    if (p->meta) n += strlen(p->meta) + 1;
+    if (p->frames) n += (size_t)p->rows * (size_t)s->dim * sizeof(float);
+    return n;
+}
 
 static pending *pend_get(vc_import_sink *s, const char *key) {
     map_slot *m = map_find(&s->pend_map, key, hash_str(key));
@@ -274,18 +313,23 @@ static pending *pend_get(vc_import_sink *s, const char *key) {
 static void pend_drop(vc_import_sink *s, pending *p) {
     map_slot *m = map_find(&s->pend_map, p->key, hash_str(p->key));
     if (m) map_del(&s->pend_map, m);
-    if (p->text) s->pend_bytes -= strlen(p->text) + 1;
-    s->pend_bytes -= strlen(p->key) + strlen(p->where) + 2;
+    s->pend_bytes -= pend_size(s, p);
     free_pending(p);
     s->live_pend--;
 }
 
-/* Reports a pending sample that never got its .npy. */
+/* Reports a pending sample that never got its .npy (or, held for its class
+ * name, its .txt). */
 static vc_status pend_give_up(vc_import_sink *s, pending *p, const char *why) {
     vc_status st = VC_OK;
-    if (!p->dead)
+    if (p->dead) {
+    } else if (p->has_npy) {
+        st = skipf(s, VC_SKIP_NO_LABEL, "%s: sample '%s' has no .txt to take its class name from (--labels-from-text)%s",
+                   p->where, p->key, why);
+    } else {
         st = skipf(s, VC_SKIP_NO_NPY, "%s: sample '%s' has %s%s but no .npy%s", p->where, p->key,
-                   p->has_text ? ".txt" : "", p->has_other ? (p->has_text ? " and .json" : ".json") : "", why);
+                   p->has_text ? ".txt" : "", p->has_meta ? (p->has_text ? " and .json" : ".json") : "", why);
+    }
     pend_drop(s, p);
     return st;
 }
@@ -339,24 +383,31 @@ static vc_status pend_new(vc_import_sink *s, const char *key, const char *where,
     }
     s->n_pend++;
     s->live_pend++;
-    s->pend_bytes += strlen(key) + strlen(where) + 2;
+    s->pend_bytes += pend_size(s, p);
     *out = p;
     return VC_OK;
 }
 
+/* The pending sample of key, made when there is none. */
+static vc_status pend_get_or_new(vc_import_sink *s, const char *key, const char *where, pending **out) {
+    *out = pend_get(s, key);
+    return *out ? VC_OK : pend_new(s, key, where, out);
+}
+
 /* Marks the sample skipped so its other members follow it silently. */
 static vc_status mark_dead(vc_import_sink *s, const char *key, const char *where) {
-    pending *p = pend_get(s, key);
-    if (!p) {
-        vc_status st = pend_new(s, key, where, &p);
-        if (st) return st;
-    }
-    if (p->text) {
-        s->pend_bytes -= strlen(p->text) + 1;
-        free(p->text);
-        p->text = NULL;
-    }
+    pending *p;
+    vc_status st = pend_get_or_new(s, key, where, &p);
+    if (st) return st;
+    s->pend_bytes -= pend_size(s, p);
+    free(p->text);
+    free(p->meta);
+    free(p->frames);
+    p->text = p->meta = NULL;
+    p->frames = NULL;
+    p->rows = 0;
     p->dead = true;
+    s->pend_bytes += pend_size(s, p);
     return VC_OK;
 }
 
@@ -374,7 +425,7 @@ vc_status vc_import_sink_end_source(vc_import_sink *s) {
     return st;
 }
 
-/* ---- videos and captions ------------------------------------------------ */
+/* ---- videos, captions, metadata, classes -------------------------------- */
 
 static vc_status check_key(vc_import_sink *s, const char *key, const char *where, bool *ok) {
     *ok = true;
@@ -398,7 +449,11 @@ static vc_status grow_video_arrays(vc_import_sink *s, int64_t need) {
     if (b) s->vid_split = b;
     uint8_t *c = realloc(s->vid_ncap, cap * sizeof *c);
     if (c) s->vid_ncap = c;
-    if (!a || !b || !c) return vc_fail(VC_ERR_OOM, "import: out of memory for %zu videos", cap);
+    uint8_t *d = realloc(s->vid_meta, cap * sizeof *d);
+    if (d) s->vid_meta = d;
+    int32_t *e = realloc(s->vid_class, cap * sizeof *e);
+    if (e) s->vid_class = e;
+    if (!a || !b || !c || !d || !e) return vc_fail(VC_ERR_OOM, "import: out of memory for %zu videos", cap);
     s->vid_cap = cap;
     return VC_OK;
 }
@@ -416,13 +471,104 @@ static vc_status open_writer(vc_import_sink *s, int64_t dim) {
     return VC_OK;
 }
 
-static vc_status add_caption_to(vc_import_sink *s, int64_t v, const char *text) {
-    vc_status st = vc_h5w_add_caption(s->w, v, text, NULL);
+static bool is_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* The next caption of text from *pos on: the whole text, or with
+ * caption_sep the next piece between separators, trimmed, empty pieces
+ * skipped. Returns false when there is none left (*pos = strlen + 1). */
+static bool next_piece(const vc_import_sink *s, const char *text, size_t *pos, const char **start, size_t *len) {
+    size_t n = strlen(text), seplen = has_sep(s) ? strlen(s->opts.caption_sep) : 0;
+    while (*pos <= n) {
+        const char *b = text + *pos;
+        const char *e = seplen ? strstr(b, s->opts.caption_sep) : NULL;
+        *pos = e ? (size_t)(e - text) + seplen : n + 1;
+        if (!e) e = text + n;
+        while (b < e && is_space((unsigned char)*b)) b++;
+        while (e > b && is_space((unsigned char)e[-1])) e--;
+        if (e > b) {
+            *start = b;
+            *len = (size_t)(e - b);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Adds the captions of text (one, or its pieces with caption_sep) to video v. */
+static vc_status add_captions_to(vc_import_sink *s, int64_t v, const char *text) {
+    size_t pos = 0, len;
+    const char *b;
+    char *piece = NULL;
+    vc_status st = VC_OK;
+    while (!st && next_piece(s, text, &pos, &b, &len)) {
+        char *np = realloc(piece, len + 1);
+        if (!np) {
+            st = vc_fail(VC_ERR_OOM, "import: out of memory for a caption");
+            break;
+        }
+        piece = np;
+        memcpy(piece, b, len);
+        piece[len] = '\0';
+        if ((st = vc_h5w_add_caption(s->w, v, piece, NULL))) break;
+        if (s->vid_ncap[v] == 0) s->stats->uncaptioned--;
+        if (s->vid_ncap[v] < 255) s->vid_ncap[v]++;
+        s->stats->captions++;
+    }
+    free(piece);
+    return st;
+}
+
+static vc_status class_of(vc_import_sink *s, const char *name, int32_t *out) {
+    uint64_t h = hash_str(name);
+    map_slot *m = map_find(&s->classes, name, h);
+    if (m) {
+        *out = (int32_t)m->val;
+        return VC_OK;
+    }
+    if (s->n_classes >= INT32_MAX) return vc_fail(VC_ERR_FORMAT, "import: more than %d classes", INT32_MAX);
+    if (s->n_classes == s->class_cap) {
+        int64_t cap = s->class_cap ? s->class_cap * 2 : 256;
+        const char **nn = realloc(s->class_names, (size_t)cap * sizeof *nn);
+        if (!nn) return vc_fail(VC_ERR_OOM, "import: out of memory for the class names");
+        s->class_names = nn;
+        s->class_cap = cap;
+    }
+    const char *c = pool_strdup(&s->class_pool, name);
+    if (!c) return vc_fail(VC_ERR_OOM, "import: out of memory for the class names");
+    vc_status st = map_put(&s->classes, c, h, s->n_classes);
     if (st) return st;
-    if (s->vid_ncap[v] == 0) s->stats->uncaptioned--;
-    if (s->vid_ncap[v] < 255) s->vid_ncap[v]++;
-    s->stats->captions++;
+    s->class_names[s->n_classes] = c;
+    *out = (int32_t)s->n_classes++;
     return VC_OK;
+}
+
+/* Writes a complete video: its frames, then its metadata, its captions and
+ * (labels_from_text) its class. */
+static vc_status write_video(vc_import_sink *s, const char *key, const float *frames, int64_t rows, const char *text,
+                             const char *meta) {
+    vc_status st;
+    int64_t v;
+    if ((st = grow_video_arrays(s, vc_h5w_n_videos(s->w) + 1))) return st;
+    int32_t cls = -1;
+    if (s->opts.labels_from_text && (st = class_of(s, text, &cls))) return st;
+    if ((st = vc_h5w_add_video(s->w, key, frames, rows, &v))) return st;
+    const char *pk = pool_strdup(&s->keys, key);
+    if (!pk) return vc_fail(VC_ERR_OOM, "import: out of memory for video keys");
+    if ((st = map_put(&s->videos, pk, hash_str(pk), v))) return st;
+    s->vid_source[v] = s->source;
+    s->vid_split[v] = (int8_t)s->source_split;
+    s->vid_ncap[v] = 0;
+    s->vid_meta[v] = meta != NULL;
+    s->vid_class[v] = cls;
+    s->stats->videos++;
+    s->stats->uncaptioned++;
+    s->stats->frames += rows;
+    if (rows == 0) s->stats->empty_videos++;
+    if (meta) {
+        if ((st = vc_h5w_set_meta(s->w, v, meta))) return st;
+        s->stats->with_meta++;
+    }
+    return text ? add_captions_to(s, v, text) : VC_OK;
 }
 
 vc_status vc_import_sink_npy(vc_import_sink *s, const char *key, const void *npy, size_t len, const char *where) {
@@ -431,6 +577,7 @@ vc_status vc_import_sink_npy(vc_import_sink *s, const char *key, const void *npy
     if ((st = check_key(s, key, where, &ok)) || !ok) return st;
     pending *p = pend_get(s, key);
     if (p && p->dead) return skipf(s, VC_SKIP_DUPLICATE, "%s: another .npy of the skipped sample '%s'", where, key);
+    if (p && p->has_npy) return skipf(s, VC_SKIP_DUPLICATE, "%s: sample '%s' has a second .npy", where, key);
     map_slot *seen = map_find(&s->videos, key, hash_str(key));
     if (seen) {
         int32_t src = s->vid_source[seen->val];
@@ -461,37 +608,39 @@ vc_status vc_import_sink_npy(vc_import_sink *s, const char *key, const void *npy
         s->frames = f;
         s->frames_cap = n;
     }
-    if (n) vc_npy_to_f32(&info, npy, s->frames);
+    bool f16 = s->opts.dtype == VC_F16;
+    int64_t over = n ? vc_npy_to_f32(&info, npy, s->frames, f16) : -1;
     for (size_t i = 0; i < n; i++) {
         float x = s->frames[i];
-        if (!isfinite(x) || (s->opts.dtype == VC_F16 && fabsf(x) >= 65520.0f)) {
-            if ((st = mark_dead(s, key, where))) return st;
-            long long r = (long long)(i / (size_t)info.cols), c = (long long)(i % (size_t)info.cols);
-            if (!isfinite(x))
-                return skipf(s, VC_SKIP_NONFINITE, "%s: %s at frame %lld, column %lld", where, isnan(x) ? "NaN" : "Inf", r, c);
-            return skipf(s, VC_SKIP_F16_RANGE, "%s: value %g at frame %lld, column %lld does not fit float16 (store as float32)",
-                         where, (double)x, r, c);
-        }
+        bool beyond = (int64_t)i == over || (f16 && isfinite(x) && fabsf(x) >= 65520.0f);
+        if (!beyond && isfinite(x)) continue;
+        if ((st = mark_dead(s, key, where))) return st;
+        long long r = (long long)(i / (size_t)info.cols), c = (long long)(i % (size_t)info.cols);
+        if (!beyond)
+            return skipf(s, VC_SKIP_NONFINITE, "%s: %s at frame %lld, column %lld", where, isnan(x) ? "NaN" : "Inf", r, c);
+        return skipf(s, VC_SKIP_RANGE, "%s: value %g (%s) at frame %lld, column %lld does not fit %s%s", where,
+                     vc_npy_value(&info, npy, (int64_t)i), info.descr, r, c, f16 ? "float16" : "float32",
+                     f16 ? " (store as float32: --dtype f32)" : "");
     }
 
     if (!s->w && (st = open_writer(s, dim))) return st;
-    int64_t v;
-    if ((st = grow_video_arrays(s, vc_h5w_n_videos(s->w) + 1))) return st;
-    if ((st = vc_h5w_add_video(s->w, key, s->frames, info.rows, &v))) return st;
-    const char *pk = pool_strdup(&s->keys, key);
-    if (!pk) return vc_fail(VC_ERR_OOM, "import: out of memory for video keys");
-    if ((st = map_put(&s->videos, pk, hash_str(pk), v))) return st;
-    s->vid_source[v] = s->source;
-    s->vid_split[v] = (int8_t)s->source_split;
-    s->vid_ncap[v] = 0;
-    s->stats->videos++;
-    s->stats->uncaptioned++;
-    s->stats->frames += info.rows;
-    if (info.rows == 0) s->stats->empty_videos++;
-    if (p) {
-        if (p->text && (st = add_caption_to(s, v, p->text))) return st;
-        pend_drop(s, p);
+    if (s->opts.labels_from_text && !(p && p->text)) {
+        /* the class comes with the .txt, which clip-video-encode's
+         * shards put after the .npy: hold the frames until then */
+        if ((st = pend_get_or_new(s, key, where, &p))) return st;
+        size_t bytes = (n ? n : 1) * sizeof(float);
+        float *copy = malloc(bytes);
+        if (!copy) return vc_fail(VC_ERR_OOM, "%s: out of memory for %zu values", where, n);
+        if (n) memcpy(copy, s->frames, n * sizeof(float));
+        s->pend_bytes -= pend_size(s, p);
+        p->frames = copy;
+        p->rows = info.rows;
+        p->has_npy = true;
+        s->pend_bytes += pend_size(s, p);
+        return VC_OK;
     }
+    if ((st = write_video(s, key, s->frames, info.rows, p ? p->text : NULL, p ? p->meta : NULL))) return st;
+    if (p) pend_drop(s, p);
     return VC_OK;
 }
 
@@ -502,8 +651,8 @@ static vc_status clean_caption(vc_import_sink *s, const char *text, size_t len, 
     *ok = false;
     const unsigned char *p = (const unsigned char *)text;
     if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) p += 3, len -= 3;
-    while (len && (*p == ' ' || (*p >= '\t' && *p <= '\r'))) p++, len--;
-    while (len && (p[len - 1] == ' ' || (p[len - 1] >= '\t' && p[len - 1] <= '\r'))) len--;
+    while (len && is_space(*p)) p++, len--;
+    while (len && is_space(p[len - 1])) len--;
     if (len > VC_IMPORT_MAX_CAPTION_BYTES)
         return skipf(s, VC_SKIP_BAD_CAPTION, "%s: caption of %zu bytes is too long", where, len);
     if (!len) return skipf(s, VC_SKIP_BAD_CAPTION, "%s: caption is empty", where);
@@ -534,36 +683,83 @@ vc_status vc_import_sink_caption(vc_import_sink *s, const char *key, const char 
         if (!(copy = malloc(n + 1))) return vc_fail(VC_ERR_OOM, "%s: out of memory", where);
         memcpy(copy, t, n);
         copy[n] = '\0';
+        size_t pos = 0, plen;
+        const char *pb;
+        if (!next_piece(s, copy, &pos, &pb, &plen)) {
+            free(copy);
+            copy = NULL;
+            if ((st = skipf(s, VC_SKIP_BAD_CAPTION, "%s: caption has nothing between its '%s' separators", where,
+                            s->opts.caption_sep)))
+                return st;
+        }
+    }
+    if (!copy && s->opts.labels_from_text) {
+        /* no class name: the sample goes (counted once, as bad caption) */
+        if (seen && s->vid_source[seen->val] == s->source) return VC_OK;
+        return mark_dead(s, key, where);
     }
     if (seen && s->vid_source[seen->val] == s->source) {
         /* a caption arriving after its video (members not adjacent) */
-        st = copy ? add_caption_to(s, seen->val, copy) : VC_OK;
+        st = copy ? add_captions_to(s, seen->val, copy) : VC_OK;
         free(copy);
+        return st;
+    }
+    if (p && p->has_npy && copy) {
+        /* labels_from_text: the held frames get their class */
+        st = write_video(s, key, p->frames, p->rows, copy, p->meta);
+        free(copy);
+        if (!st) pend_drop(s, p);
         return st;
     }
     if (!p && (st = pend_new(s, key, where, &p))) {
         free(copy);
         return st;
     }
+    s->pend_bytes -= pend_size(s, p);
     p->has_text = true;  /* a bad caption still marks the sample as seen */
-    if (copy) {
-        p->text = copy;
-        s->pend_bytes += n + 1;
-    }
+    p->text = copy;
+    s->pend_bytes += pend_size(s, p);
     return VC_OK;
 }
 
-vc_status vc_import_sink_other(vc_import_sink *s, const char *key, const char *where) {
+vc_status vc_import_sink_meta(vc_import_sink *s, const char *key, const char *text, size_t len, const char *where) {
     vc_status st;
     bool ok;
     if ((st = check_key(s, key, where, &ok)) || !ok) return st;
     pending *p = pend_get(s, key);
-    if (!p) {
-        map_slot *seen = map_find(&s->videos, key, hash_str(key));
-        if (seen && s->vid_source[seen->val] == s->source) return VC_OK;
-        if ((st = pend_new(s, key, where, &p))) return st;
+    if (p && p->dead) return VC_OK;
+    map_slot *seen = p ? NULL : map_find(&s->videos, key, hash_str(key));
+    bool written = seen && s->vid_source[seen->val] == s->source;
+    if ((p && p->has_meta) || (written && s->vid_meta[seen->val]))
+        return skipf(s, VC_SKIP_DUPLICATE, "%s: sample '%s' has a second .json", where, key);
+    char *compact = malloc(len + 1), why[200];
+    if (!compact) return vc_fail(VC_ERR_OOM, "%s: out of memory", where);
+    if (!vc_json_compact(text, len, compact, NULL, why, sizeof why)) {
+        free(compact);
+        compact = NULL;
+        if ((st = skipf(s, VC_SKIP_BAD_META, "%s: not JSON (%s); the video is kept without metadata", where, why)))
+            return st;
     }
-    p->has_other = true;
+    if (written) {
+        /* metadata arriving after its video */
+        if (compact) {
+            st = vc_h5w_set_meta(s->w, seen->val, compact);
+            if (!st) {
+                s->vid_meta[seen->val] = 1;
+                s->stats->with_meta++;
+            }
+        }
+        free(compact);
+        return st;
+    }
+    if (!p && (st = pend_new(s, key, where, &p))) {
+        free(compact);
+        return st;
+    }
+    s->pend_bytes -= pend_size(s, p);
+    p->has_meta = true;
+    p->meta = compact;
+    s->pend_bytes += pend_size(s, p);
     return VC_OK;
 }
 
@@ -585,7 +781,7 @@ vc_status vc_import_sink_bad_source(vc_import_sink *s, const char *line) {
 
 void vc_import_sink_ignored(vc_import_sink *s) { s->stats->ignored++; }
 
-/* ---- splits and the end ------------------------------------------------- */
+/* ---- splits, classes and the end ---------------------------------------- */
 
 static vc_status write_splits(vc_import_sink *s) {
     int64_t V = s->stats->videos;
@@ -593,7 +789,42 @@ static vc_status write_splits(vc_import_sink *s) {
     for (int64_t v = 0; v < V && !any; v++) any = s->vid_split[v] >= 0;
     if (!any) return VC_OK;
     vc_status st = s->opts.split_by_ratio ? vc_split_by_ratio(V, s->opts.split_ratio, s->opts.seed, s->vid_split) : VC_OK;
+    for (int64_t v = 0; v < V; v++) s->stats->no_split += s->vid_split[v] < 0;
     return st ? st : vc_split_write(s->w, s->vid_split, V, s->stats->split_size);
+}
+
+static int cmp_class(const void *a, const void *b, void *names) {
+    const char *const *nm = names;
+    return strcmp(nm[*(const int32_t *)a], nm[*(const int32_t *)b]);
+}
+
+/* /class/names sorted by their bytes (strcmp: UTF-8 code point order), and
+ * each video's label as an index into them. */
+static vc_status write_classes(vc_import_sink *s) {
+    if (!s->opts.labels_from_text) return VC_OK;
+    int64_t K = s->n_classes, V = s->stats->videos;
+    int32_t *order = malloc((size_t)K * sizeof *order), *rank = malloc((size_t)K * sizeof *rank);
+    const char **names = malloc((size_t)K * sizeof *names);
+    int64_t *labels = malloc((size_t)(V ? V : 1) * sizeof *labels);
+    vc_status st = order && rank && names && labels ? VC_OK : vc_fail(VC_ERR_OOM, "import: out of memory for the labels");
+    if (!st) {
+        for (int64_t k = 0; k < K; k++) order[k] = (int32_t)k;
+        /* names are distinct, so the order is total */
+        qsort_r(order, (size_t)K, sizeof *order, cmp_class, (void *)s->class_names);
+        for (int64_t k = 0; k < K; k++) {
+            rank[order[k]] = (int32_t)k;
+            names[k] = s->class_names[order[k]];
+        }
+        for (int64_t v = 0; v < V; v++) labels[v] = rank[s->vid_class[v]];
+        st = vc_h5w_set_classes(s->w, names, K, NULL);
+        if (!st) st = vc_h5w_set_labels(s->w, labels, V);
+        if (!st) s->stats->classes = K;
+    }
+    free(order);
+    free(rank);
+    free(names);
+    free(labels);
+    return st;
 }
 
 vc_status vc_import_sink_finish(vc_import_sink *s) {
@@ -605,6 +836,7 @@ vc_status vc_import_sink_finish(vc_import_sink *s) {
                      k == 1 ? "" : "s", s->stats->bad_sources ? ", unreadable shards" : "", s->path);
     }
     if (!st) st = write_splits(s);
+    if (!st) st = write_classes(s);
     if (st) {
         vc_import_sink_abort(s);
         return st;

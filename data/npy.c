@@ -1,6 +1,8 @@
 #include "npy.h"
 
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +10,7 @@
 #include <sys/stat.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "npy.c reads little-endian data with memcpy; add byte swapping for this host"
+#error "npy.c takes the host to be little-endian ('<' data is copied, '>' data swapped)"
 #endif
 
 #define NPY_MAX_DIMS 32  /* NumPy's own limit; deeper shapes are malformed */
@@ -105,7 +107,7 @@ static vc_status parse_dict(cursor *c, char *descr, size_t descr_cap, int *fortr
             seen_descr = true;
             skip_ws(c);
             if (c->p < c->end && *c->p == '[')
-                return vc_fail(VC_ERR_UNSUPPORTED, "%s: structured dtype not supported (need little-endian float16 '<f2' or float32 '<f4')", c->name);
+                return vc_fail(VC_ERR_UNSUPPORTED, "%s: structured dtype not supported (need float16, float32 or float64: '<f2', '<f4', '<f8', '>f2', '>f4' or '>f8')", c->name);
             if ((st = parse_str(c, descr, descr_cap))) return st;
         } else if (strcmp(key, "fortran_order") == 0) {
             if (seen_fortran) return malformed(c, "'fortran_order' appears twice");
@@ -165,13 +167,18 @@ vc_status vc_npy_parse(const void *buf, size_t len, const char *name, vc_npy_inf
     vc_status st = parse_dict(&c, descr, sizeof descr, &fortran, dims, &ndim);
     if (st) return st;
 
-    vc_npy_info in = {.version = major, .data_offset = prefix + hlen};
-    if (strcmp(descr, "<f2") == 0) in.dtype = VC_F16;
-    else if (strcmp(descr, "<f4") == 0) in.dtype = VC_F32;
-    else
-        return vc_fail(VC_ERR_UNSUPPORTED, "%s: dtype '%s' not supported (need little-endian float16 '<f2' or float32 '<f4')", name, descr);
-    if (fortran)
-        return vc_fail(VC_ERR_UNSUPPORTED, "%s: fortran_order=True not supported (save the array in C order)", name);
+    vc_npy_info in = {.version = major, .data_offset = prefix + hlen, .fortran_order = fortran != 0};
+    /* numpy writes '<' or '>' for multi-byte floats ('=' and '|' never) */
+    if ((descr[0] == '<' || descr[0] == '>') && descr[1] == 'f' && descr[3] == '\0' &&
+        (descr[2] == '2' || descr[2] == '4' || descr[2] == '8')) {
+        in.elem_bytes = descr[2] - '0';
+        in.big_endian = descr[0] == '>';
+        memcpy(in.descr, descr, 4);
+    } else {
+        return vc_fail(VC_ERR_UNSUPPORTED,
+                       "%s: dtype '%s' not supported (need float16, float32 or float64: '<f2', '<f4', '<f8' or big-endian '>f2', '>f4', '>f8')",
+                       name, descr);
+    }
     char sbuf[128];
     if (ndim != 1 && ndim != 2)
         return vc_fail(VC_ERR_UNSUPPORTED, "%s: shape %s has %d dimensions, need (n, D) frames x width", name,
@@ -181,7 +188,7 @@ vc_status vc_npy_parse(const void *buf, size_t len, const char *name, vc_npy_inf
     in.cols = dims[ndim - 1];
     if (in.cols < 1)
         return vc_fail(VC_ERR_FORMAT, "%s: shape %s has width D = 0", name, shape_str(dims, ndim, sbuf, sizeof sbuf));
-    size_t esize = in.dtype == VC_F16 ? 2 : 4;
+    size_t esize = (size_t)in.elem_bytes;
     /* rows*cols*esize must fit; compare against the bytes present before multiplying */
     size_t avail = len - in.data_offset;
     uint64_t need;
@@ -199,12 +206,76 @@ vc_status vc_npy_parse(const void *buf, size_t len, const char *name, vc_npy_inf
     return VC_OK;
 }
 
-void vc_npy_to_f32(const vc_npy_info *info, const void *buf, float *out) {
-    const unsigned char *src = (const unsigned char *)buf + info->data_offset;
-    size_t n = (size_t)info->rows * (size_t)info->cols;
-    if (info->dtype == VC_F32) {
-        memcpy(out, src, n * sizeof(float));
+/* Raw bits of element j (storage order) in host order. */
+static uint64_t load_bits(const unsigned char *src, size_t j, int size, bool swap) {
+    unsigned char b[8];
+    memcpy(b, src + j * (size_t)size, (size_t)size);
+    if (swap)
+        for (int k = 0; k < size / 2; k++) {
+            unsigned char t = b[k];
+            b[k] = b[size - 1 - k];
+            b[size - 1 - k] = t;
+        }
+    uint64_t u = 0;
+    if (size == 2) {
+        uint16_t v;
+        memcpy(&v, b, 2);
+        u = v;
+    } else if (size == 4) {
+        uint32_t v;
+        memcpy(&v, b, 4);
+        u = v;
     } else {
+        memcpy(&u, b, 8);
+    }
+    return u;
+}
+
+/* Storage index of row-major element i. */
+static size_t storage_index(const vc_npy_info *in, size_t i) {
+    if (!in->fortran_order || in->ndim < 2) return i;
+    size_t r = i / (size_t)in->cols, c = i % (size_t)in->cols;
+    return c * (size_t)in->rows + r;
+}
+
+/* float64 -> float32 rounded to odd: truncate toward zero and, when that
+ * lost anything, set the lowest significand bit. Beyond float32's range
+ * this gives +-FLT_MAX, which still rounds to +-Inf in float16. */
+static float f64_to_f32_odd(double x) {
+    float f = (float)x;
+    if ((double)f == x || x != x) return f;
+    if (fabs((double)f) > fabs(x)) f = nextafterf(f, 0.0f);
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u |= 1;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+double vc_npy_value(const vc_npy_info *in, const void *buf, int64_t i) {
+    const unsigned char *src = (const unsigned char *)buf + in->data_offset;
+    uint64_t u = load_bits(src, storage_index(in, (size_t)i), in->elem_bytes, in->big_endian);
+    if (in->elem_bytes == 2) return (double)vc_f16_to_f32((uint16_t)u);
+    if (in->elem_bytes == 4) {
+        uint32_t v = (uint32_t)u;
+        float f;
+        memcpy(&f, &v, 4);
+        return (double)f;
+    }
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+int64_t vc_npy_to_f32(const vc_npy_info *in, const void *buf, float *out, bool for_f16) {
+    const unsigned char *src = (const unsigned char *)buf + in->data_offset;
+    size_t n = (size_t)in->rows * (size_t)in->cols;
+    bool plain = !in->big_endian && (!in->fortran_order || in->ndim < 2);
+    if (plain && in->elem_bytes == 4) {
+        memcpy(out, src, n * sizeof(float));
+        return -1;
+    }
+    if (plain && in->elem_bytes == 2) {
         /* the data after a header of odd length may be misaligned for uint16_t */
         uint16_t tmp[256];
         for (size_t i = 0; i < n; i += 256) {
@@ -212,7 +283,28 @@ void vc_npy_to_f32(const vc_npy_info *info, const void *buf, float *out) {
             memcpy(tmp, src + 2 * i, 2 * k);
             vc_f16_to_f32_n(out + i, tmp, k);
         }
+        return -1;
     }
+    int64_t first_over = -1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = load_bits(src, storage_index(in, i), in->elem_bytes, in->big_endian);
+        if (in->elem_bytes == 2) {
+            out[i] = vc_f16_to_f32((uint16_t)u);
+        } else if (in->elem_bytes == 4) {
+            uint32_t v = (uint32_t)u;
+            memcpy(&out[i], &v, 4);
+        } else {
+            double d;
+            memcpy(&d, &u, 8);
+            if (isfinite(d) && !isfinite((float)d)) {
+                if (first_over < 0) first_over = (int64_t)i;
+                out[i] = d > 0 ? INFINITY : -INFINITY;
+            } else {
+                out[i] = for_f16 ? f64_to_f32_odd(d) : (float)d;
+            }
+        }
+    }
+    return first_over;
 }
 
 vc_status vc_npy_buf_reserve(vc_npy_buf *b, size_t n) {

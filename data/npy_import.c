@@ -12,6 +12,7 @@
 
 typedef struct {
     char *name, *key;
+    int64_t size;
     bool used;
 } entry;
 
@@ -30,7 +31,7 @@ static void list_free(entry_list *l) {
     free(l->v);
 }
 
-static vc_status list_add(entry_list *l, const char *name, size_t key_len) {
+static vc_status list_add(entry_list *l, const char *name, size_t key_len, int64_t size) {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
         entry *nv = realloc(l->v, cap * sizeof *nv);
@@ -42,6 +43,7 @@ static vc_status list_add(entry_list *l, const char *name, size_t key_len) {
     e->name = strdup(name);
     e->key = strndup(name, key_len);
     e->used = false;
+    e->size = size;
     if (!e->name || !e->key) {
         free(e->name);
         free(e->key);
@@ -52,7 +54,8 @@ static vc_status list_add(entry_list *l, const char *name, size_t key_len) {
 }
 
 static bool has_suffix(const char *name, size_t len, const char *suf) {
-    return len >= 4 && strcasecmp(name + len - 4, suf) == 0;
+    size_t n = strlen(suf);
+    return len > n && strcasecmp(name + len - n, suf) == 0;
 }
 
 /* Reads a whole file; *too_big is set (and nothing read) past cap bytes. */
@@ -91,76 +94,97 @@ static const char *dir_sep(const char *dir) {
     return n && dir[n - 1] == '/' ? "" : "/";
 }
 
-static vc_status import_all(vc_import_sink *s, const char *dir, entry_list *npys, entry_list *txts) {
-    vc_npy_buf buf = {0};
-    vc_status st = VC_OK;
-    size_t plen = strlen(dir) + 2;
-    char *path = NULL, *line = NULL;
-    size_t path_cap = 0;
-    vc_import_sink_begin_source(s, 0, -1);
-    for (size_t i = 0; i < npys->n + txts->n && !st; i++) {
-        /* every .npy in key order, then the captions nobody claimed */
-        bool is_npy = i < npys->n;
-        entry *e = is_npy ? &npys->v[i] : &txts->v[i - npys->n];
-        if (!is_npy && e->used) continue;
-        size_t need = plen + strlen(e->name) + 8;
-        if (need > path_cap) {
-            free(path);
-            free(line);
-            path_cap = need * 2;
-            path = malloc(path_cap);
-            line = malloc(path_cap + 200);
-            if (!path || !line) {
-                st = vc_fail(VC_ERR_OOM, "import-npy: out of memory");
-                break;
-            }
-        }
-        snprintf(path, path_cap, "%s%s%s", dir, dir_sep(dir), e->name);
-        bool too_big;
-        long long size;
-        size_t cap = is_npy ? VC_IMPORT_MAX_NPY_BYTES : VC_IMPORT_MAX_CAPTION_BYTES;
-        if ((st = read_whole(path, cap, &buf, &too_big, &size))) break;
-        if (too_big) {
-            snprintf(line, path_cap + 200, "%s: %lld bytes is over the %zu-byte limit", path, size, cap);
-            st = vc_import_sink_skip(s, is_npy ? VC_SKIP_BAD_NPY : VC_SKIP_BAD_CAPTION, is_npy ? e->key : NULL, line);
-            continue;
-        }
-        if (!is_npy) {
-            st = vc_import_sink_caption(s, e->key, (const char *)buf.data, buf.len, path);
-            continue;
-        }
-        if ((st = vc_import_sink_npy(s, e->key, buf.data, buf.len, path))) break;
-        entry probe = {.key = e->key};
-        entry *t = txts->n ? bsearch(&probe, txts->v, txts->n, sizeof *txts->v, cmp_key) : NULL;
-        if (!t) continue;
-        t->used = true;
-        snprintf(path, path_cap, "%s%s%s", dir, dir_sep(dir), t->name);
-        if ((st = read_whole(path, VC_IMPORT_MAX_CAPTION_BYTES, &buf, &too_big, &size))) break;
-        if (too_big) {
-            snprintf(line, path_cap + 200, "%s: %lld bytes is over the %zu-byte limit for a caption", path, size,
-                     VC_IMPORT_MAX_CAPTION_BYTES);
-            st = vc_import_sink_skip(s, VC_SKIP_BAD_CAPTION, NULL, line);
-            continue;
-        }
-        st = vc_import_sink_caption(s, e->key, (const char *)buf.data, buf.len, path);
+typedef struct {
+    const char *dir;
+    entry_list npys, txts, jsons;
+    vc_npy_buf buf;
+    char *path, *line;
+    size_t path_cap;
+    int64_t done, total;
+} dir_import;
+
+/* Reads dir/name into d->buf; *skipped when over cap (reported and counted
+ * as r; with key the sample goes too). */
+static vc_status read_member(vc_import_sink *s, dir_import *d, const entry *e, size_t cap, vc_skip_reason r,
+                             const char *key, bool *skipped) {
+    *skipped = false;
+    size_t need = strlen(d->dir) + strlen(e->name) + 8;
+    if (need > d->path_cap) {
+        free(d->path);
+        free(d->line);
+        d->path_cap = need * 2;
+        d->path = malloc(d->path_cap);
+        d->line = malloc(d->path_cap + 200);
+        if (!d->path || !d->line) return vc_fail(VC_ERR_OOM, "import-npy: out of memory");
     }
+    snprintf(d->path, d->path_cap, "%s%s%s", d->dir, dir_sep(d->dir), e->name);
+    bool too_big;
+    long long size;
+    vc_status st = read_whole(d->path, cap, &d->buf, &too_big, &size);
+    if (st) return st;
+    d->done += e->size;
+    if (too_big) {
+        *skipped = true;
+        snprintf(d->line, d->path_cap + 200, "%s: %lld bytes is over the %zu-byte limit", d->path, size, cap);
+        return vc_import_sink_skip(s, r, key, d->line);
+    }
+    return VC_OK;
+}
+
+static entry *find_key(entry_list *l, const char *key) {
+    entry probe = {.key = (char *)key};
+    return l->n ? bsearch(&probe, l->v, l->n, sizeof *l->v, cmp_key) : NULL;
+}
+
+static vc_status take_caption(vc_import_sink *s, dir_import *d, entry *t) {
+    bool skipped;
+    t->used = true;
+    vc_status st = read_member(s, d, t, VC_IMPORT_MAX_CAPTION_BYTES, VC_SKIP_BAD_CAPTION, NULL, &skipped);
+    if (st || skipped) return st;
+    return vc_import_sink_caption(s, t->key, (const char *)d->buf.data, d->buf.len, d->path);
+}
+
+static vc_status take_meta(vc_import_sink *s, dir_import *d, entry *j) {
+    bool skipped;
+    j->used = true;
+    vc_status st = read_member(s, d, j, VC_IMPORT_MAX_META_BYTES, VC_SKIP_BAD_META, NULL, &skipped);
+    if (st || skipped) return st;
+    return vc_import_sink_meta(s, j->key, (const char *)d->buf.data, d->buf.len, d->path);
+}
+
+/* Every .npy in key order, each followed by its .json and .txt (the order
+ * clip-video-encode's tar shards have), then the members nobody claimed. */
+static vc_status import_all(vc_import_sink *s, dir_import *d) {
+    vc_status st = VC_OK;
+    vc_import_sink_begin_source(s, 0, -1);
+    for (size_t i = 0; i < d->npys.n && !st; i++) {
+        entry *e = &d->npys.v[i], *j = find_key(&d->jsons, e->key), *t = find_key(&d->txts, e->key);
+        if (j && (st = take_meta(s, d, j))) break;
+        bool skipped;
+        if ((st = read_member(s, d, e, VC_IMPORT_MAX_NPY_BYTES, VC_SKIP_BAD_NPY, e->key, &skipped))) break;
+        if (!skipped && (st = vc_import_sink_npy(s, e->key, d->buf.data, d->buf.len, d->path))) break;
+        if (t) st = take_caption(s, d, t);
+        if (!st) vc_import_sink_progress(s, d->done, d->total);
+    }
+    for (size_t i = 0; i < d->jsons.n && !st; i++)
+        if (!d->jsons.v[i].used) st = take_meta(s, d, &d->jsons.v[i]);
+    for (size_t i = 0; i < d->txts.n && !st; i++)
+        if (!d->txts.v[i].used) st = take_caption(s, d, &d->txts.v[i]);
     if (!st) st = vc_import_sink_end_source(s);
-    free(path);
-    free(line);
-    vc_npy_buf_free(&buf);
+    if (!st) vc_import_sink_progress(s, d->done, d->total);
     return st;
 }
 
 vc_status vc_npy_dir_import(const char *out_path, const char *dir, const vc_import_opts *opts, vc_import_stats *stats) {
     memset(stats, 0, sizeof *stats);
-    DIR *d = opendir(dir);
-    if (!d) return vc_fail(VC_ERR_IO, "%s: cannot open directory: %s", dir, strerror(errno));
-    entry_list npys = {0}, txts = {0};
+    DIR *dh = opendir(dir);
+    if (!dh) return vc_fail(VC_ERR_IO, "%s: cannot open directory: %s", dir, strerror(errno));
+    dir_import d = {.dir = dir};
     int64_t ignored = 0;
     vc_status st = VC_OK;
     size_t plen = strlen(dir);
     struct dirent *de;
-    while (!st && (de = readdir(d))) {
+    while (!st && (de = readdir(dh))) {
         const char *name = de->d_name;
         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
         size_t len = strlen(name);
@@ -173,25 +197,33 @@ vc_status vc_npy_dir_import(const char *out_path, const char *dir, const vc_impo
         struct stat sb;
         bool regular = stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
         free(p);
-        if (regular && has_suffix(name, len, ".npy")) st = list_add(&npys, name, len - 4);
-        else if (regular && has_suffix(name, len, ".txt")) st = list_add(&txts, name, len - 4);
+        int64_t size = regular ? (int64_t)sb.st_size : 0;
+        if (regular && has_suffix(name, len, ".npy")) st = list_add(&d.npys, name, len - 4, size);
+        else if (regular && has_suffix(name, len, ".txt")) st = list_add(&d.txts, name, len - 4, size);
+        else if (regular && has_suffix(name, len, ".json")) st = list_add(&d.jsons, name, len - 5, size);
         else ignored++;
+        d.total += size;
     }
-    closedir(d);
-    if (!st && npys.n == 0) st = vc_fail(VC_ERR_FORMAT, "%s: no .npy files in the directory", dir);
+    closedir(dh);
+    if (!st && d.npys.n == 0) st = vc_fail(VC_ERR_FORMAT, "%s: no .npy files in the directory", dir);
     vc_import_sink *s = NULL;
     if (!st) {
-        qsort(npys.v, npys.n, sizeof *npys.v, cmp_key);
-        if (txts.n) qsort(txts.v, txts.n, sizeof *txts.v, cmp_key);
+        entry_list *ls[3] = {&d.npys, &d.txts, &d.jsons};
+        for (int k = 0; k < 3; k++)
+            if (ls[k]->n) qsort(ls[k]->v, ls[k]->n, sizeof *ls[k]->v, cmp_key);
         st = vc_import_sink_new(&s, out_path, opts, stats);
     }
     if (!st) {
         for (int64_t i = 0; i < ignored; i++) vc_import_sink_ignored(s);
-        st = import_all(s, dir, &npys, &txts);
+        st = import_all(s, &d);
         if (st) vc_import_sink_abort(s);
         else st = vc_import_sink_finish(s);
     }
-    list_free(&npys);
-    list_free(&txts);
+    list_free(&d.npys);
+    list_free(&d.txts);
+    list_free(&d.jsons);
+    vc_npy_buf_free(&d.buf);
+    free(d.path);
+    free(d.line);
     return st;
 }

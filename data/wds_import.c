@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include "data/npy.h"
 
@@ -33,39 +35,84 @@ static const char *base_name(const char *p) {
 
 /* ---- the --splits CSV --------------------------------------------------- */
 
+const char *vc_shard_stem(const char *path, char *buf, size_t cap) {
+    static const char *const ext[] = {".tar", ".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tar.lz4", ".tgz"};
+    const char *b = base_name(path);
+    size_t n = strlen(b), cut = n;
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t e = strlen(ext[i]);
+        if (n > e && strcasecmp(b + n - e, ext[i]) == 0 && n - e < cut) cut = n - e;
+    }
+    if (cut + 1 > cap) cut = cap - 1;
+    memcpy(buf, b, cut);
+    buf[cut] = '\0';
+    return buf;
+}
+
 void vc_shard_splits_free(vc_shard_splits *s) {
     for (int i = 0; i < s->n; i++) free(s->names[i]);
     free(s->names);
     free(s->splits);
+    free(s->lines);
     memset(s, 0, sizeof *s);
 }
 
-int vc_shard_splits_find(const vc_shard_splits *s, const char *shard_path) {
-    const char *b = base_name(shard_path);
+int vc_shard_splits_row(const vc_shard_splits *s, const char *shard_path) {
+    char stem[1024];
+    vc_shard_stem(shard_path, stem, sizeof stem);
     for (int i = 0; i < s->n; i++)
-        if (strcmp(s->names[i], b) == 0) return s->splits[i];
+        if (strcmp(s->names[i], stem) == 0) return i;
     return -1;
+}
+
+int vc_shard_splits_find(const vc_shard_splits *s, const char *shard_path) {
+    int row = vc_shard_splits_row(s, shard_path);
+    return row < 0 ? -1 : s->splits[row];
 }
 
 static char *trim(char *p) {
     while (isspace((unsigned char)*p)) p++;
     size_t n = strlen(p);
     while (n && isspace((unsigned char)p[n - 1])) p[--n] = '\0';
+    /* a field csv.writer quoted */
+    if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+        p[n - 1] = '\0';
+        p++;
+    }
     return p;
+}
+
+static vc_status add_row(vc_shard_splits *out, int *cap, const char *stem, int split, int line, const char *path) {
+    if (out->n == *cap) {
+        int nc = *cap ? *cap * 2 : 16;
+        char **nn = realloc(out->names, (size_t)nc * sizeof *nn);
+        if (nn) out->names = nn;
+        int *ns = realloc(out->splits, (size_t)nc * sizeof *ns);
+        if (ns) out->splits = ns;
+        int *nl = realloc(out->lines, (size_t)nc * sizeof *nl);
+        if (nl) out->lines = nl;
+        if (!nn || !ns || !nl) return vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+        *cap = nc;
+    }
+    if (!(out->names[out->n] = strdup(stem))) return vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+    out->splits[out->n] = split;
+    out->lines[out->n++] = line;
+    return VC_OK;
 }
 
 vc_status vc_shard_splits_read(const char *path, vc_shard_splits *out) {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "r");
     if (!f) return vc_fail(VC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
+    char *line = NULL, stem[1024];
     size_t cap = 0;
     int lineno = 0, cap_n = 0;
-    bool first = true;
     vc_status st = VC_OK;
     while (!st && getline(&line, &cap, f) >= 0) {
         lineno++;
         char *t = trim(line);
+        if (lineno == 1 && (unsigned char)t[0] == 0xEF && (unsigned char)t[1] == 0xBB && (unsigned char)t[2] == 0xBF)
+            t = trim(t + 3);
         if (!*t || *t == '#') continue;
         char *comma = strrchr(t, ',');
         if (!comma) {
@@ -75,40 +122,34 @@ vc_status vc_shard_splits_read(const char *path, vc_shard_splits *out) {
         *comma = '\0';
         char *name = trim(t), *split = trim(comma + 1);
         for (char *c = split; *c; c++) *c = (char)tolower((unsigned char)*c);
-        bool header = first && strcmp(split, "split") == 0;
-        first = false;
-        if (header) continue;
+        /* the header (tar_file,split); create_shards.py appends one per run */
+        if (strcmp(split, "split") == 0) continue;
         int sp = vc_split_from_name(split);
         if (sp < 0) {
             st = vc_fail(VC_ERR_FORMAT, "%s:%d: split '%s' is not train, val or test", path, lineno, split);
             break;
         }
-        name = (char *)base_name(name);
-        if (!*name) {
+        if (strchr(name, '{') || strchr(name, '}')) {
+            st = vc_fail(VC_ERR_FORMAT,
+                         "%s:%d: shard name '%s' is a Python format string that was never filled in (clip-video-encode "
+                         "1.3.0's create_shards.py writes its rows so); put the shard names (e.g. ds_000000) in the CSV",
+                         path, lineno, name);
+            break;
+        }
+        vc_shard_stem(name, stem, sizeof stem);
+        if (!*stem) {
             st = vc_fail(VC_ERR_FORMAT, "%s:%d: empty shard name", path, lineno);
             break;
         }
-        if (vc_shard_splits_find(out, name) >= 0) {
-            st = vc_fail(VC_ERR_FORMAT, "%s:%d: shard '%s' is listed twice", path, lineno, name);
+        int prev = -1;
+        for (int i = 0; i < out->n && prev < 0; i++)
+            if (strcmp(out->names[i], stem) == 0) prev = i;
+        if (prev >= 0 && out->splits[prev] != sp) {
+            st = vc_fail(VC_ERR_FORMAT, "%s:%d: shard '%s' is listed twice with different splits (%s on line %d, %s here)",
+                         path, lineno, stem, vc_split_name((vc_split)out->splits[prev]), out->lines[prev], split);
             break;
         }
-        if (out->n == cap_n) {
-            int nc = cap_n ? cap_n * 2 : 16;
-            char **nn = realloc(out->names, (size_t)nc * sizeof *nn);
-            if (nn) out->names = nn;
-            int *ns = realloc(out->splits, (size_t)nc * sizeof *ns);
-            if (ns) out->splits = ns;
-            if (!nn || !ns) {
-                st = vc_fail(VC_ERR_OOM, "%s: out of memory", path);
-                break;
-            }
-            cap_n = nc;
-        }
-        if (!(out->names[out->n] = strdup(name))) {
-            st = vc_fail(VC_ERR_OOM, "%s: out of memory", path);
-            break;
-        }
-        out->splits[out->n++] = sp;
+        if (prev < 0) st = add_row(out, &cap_n, stem, sp, lineno, path);
     }
     if (!st && ferror(f)) st = vc_fail(VC_ERR_IO, "%s: read error", path);
     free(line);
@@ -164,8 +205,9 @@ static member_result read_member(struct archive *a, struct archive_entry *e, siz
 
 static bool ext_is(const char *ext, const char *want) { return strcasecmp(ext, want) == 0; }
 
+/* bytes_before: the size of the shards before this one, for progress. */
 static vc_status import_shard(vc_import_sink *s, const char *path, int index, int split, vc_npy_buf *buf,
-                              vc_import_stats *stats) {
+                              vc_import_stats *stats, int64_t bytes_before, int64_t bytes_total) {
     /* a shard that cannot even be opened is a mistake on the command line */
     FILE *probe = fopen(path, "rb");
     if (!probe) return vc_fail(VC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -221,23 +263,12 @@ static vc_status import_shard(vc_import_sink *s, const char *path, int index, in
             vc_import_sink_ignored(s);
             continue;
         }
-        size_t cap = is_npy ? VC_IMPORT_MAX_NPY_BYTES : is_txt ? VC_IMPORT_MAX_CAPTION_BYTES : 0;
-        if (is_json) {
-            /* metadata is not stored; skipping still detects a cut member */
-            if (archive_read_data_skip(a) != ARCHIVE_OK) {
-                const char *es = archive_error_string(a);
-                snprintf(err, sizeof err, "%s", es ? es : "read error");
-                snprintf(line, sizeof line, "%s: cut off (%s)", where, err);
-                if (!(st = vc_import_sink_skip(s, VC_SKIP_TRUNCATED, key, line))) damaged = true;
-                break;
-            }
-            st = vc_import_sink_other(s, key, where);
-            continue;
-        }
+        size_t cap = is_npy ? VC_IMPORT_MAX_NPY_BYTES : is_txt ? VC_IMPORT_MAX_CAPTION_BYTES : VC_IMPORT_MAX_META_BYTES;
+        vc_skip_reason too_big = is_npy ? VC_SKIP_BAD_NPY : is_txt ? VC_SKIP_BAD_CAPTION : VC_SKIP_BAD_META;
         if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) > cap) {
             snprintf(line, sizeof line, "%s: %lld bytes is over the %zu-byte limit for a .%s member", where,
                      (long long)archive_entry_size(e), cap, ext);
-            st = vc_import_sink_skip(s, is_npy ? VC_SKIP_BAD_NPY : VC_SKIP_BAD_CAPTION, is_npy ? key : NULL, line);
+            st = vc_import_sink_skip(s, too_big, is_npy ? key : NULL, line);
             continue;
         }
         vc_status fatal;
@@ -251,7 +282,9 @@ static vc_status import_shard(vc_import_sink *s, const char *path, int index, in
             break;
         }
         if (is_npy) st = vc_import_sink_npy(s, key, buf->data, buf->len, where);
-        else st = vc_import_sink_caption(s, key, (const char *)buf->data, buf->len, where);
+        else if (is_txt) st = vc_import_sink_caption(s, key, (const char *)buf->data, buf->len, where);
+        else st = vc_import_sink_meta(s, key, (const char *)buf->data, buf->len, where);
+        if (!st) vc_import_sink_progress(s, bytes_before + archive_filter_bytes(a, -1), bytes_total);
     }
     if (!st && damaged) {
         int64_t kept = stats->videos - videos0;
@@ -271,8 +304,19 @@ vc_status vc_wds_import(const char *out_path, const char *const *shards, int n_s
     vc_status st = vc_import_sink_new(&s, out_path, opts, stats);
     if (st) return st;
     vc_npy_buf buf = {0};
-    for (int i = 0; i < n_shards && !st; i++)
-        st = import_shard(s, shards[i], i, shard_split ? shard_split[i] : -1, &buf, stats);
+    int64_t *size = calloc((size_t)n_shards, sizeof *size), total = 0, done = 0;
+    if (!size) st = vc_fail(VC_ERR_OOM, "import-wds: out of memory");
+    for (int i = 0; i < n_shards && !st; i++) {
+        struct stat sb;
+        if (stat(shards[i], &sb) == 0) size[i] = (int64_t)sb.st_size;
+        total += size[i];
+    }
+    for (int i = 0; i < n_shards && !st; i++) {
+        st = import_shard(s, shards[i], i, shard_split ? shard_split[i] : -1, &buf, stats, done, total);
+        done += size[i];
+        if (!st) vc_import_sink_progress(s, done, total);
+    }
+    free(size);
     vc_npy_buf_free(&buf);
     if (st) {
         vc_import_sink_abort(s);

@@ -3,8 +3,8 @@
 usage: ref_import_npy.py DIR
 
 In DIR: .npy files from np.save / np.lib.format.write_array (format versions
-1.0, 2.0 and 3.0, float16 and float32, 1-D, plus dtypes and orders vclip must
-refuse), and wds.tar, a WebDataset shard written by tarfile in PAX format with
+1.0, 2.0 and 3.0, float16, float32 and float64, both byte orders, C and
+Fortran order, 1-D, plus dtypes and ranks vclip must refuse), and wds.tar, a WebDataset shard written by tarfile in PAX format with
 a non-ASCII key and a key longer than ustar's 100-byte name field. Values are
 arange(n*D) * 0.25 - 3, exact in float16, so the C side recomputes them.
 """
@@ -43,8 +43,13 @@ def main():
     write(f"{out}/empty.npy", values(0, 5, np.float32))
     write(f"{out}/f64.npy", values(7, 5, np.float64))
     write(f"{out}/big_endian.npy", values(7, 5, np.dtype(">f4")))
+    write(f"{out}/be_f2.npy", values(7, 5, np.dtype(">f2")))
+    write(f"{out}/be_f8.npy", values(7, 5, np.dtype(">f8")))
     write(f"{out}/fortran.npy", np.asfortranarray(values(7, 5, np.float32)))
+    write(f"{out}/fortran_f64_be.npy", np.asfortranarray(values(7, 5, np.dtype(">f8"))))
     write(f"{out}/three_d.npy", values(6, 5, np.float32).reshape(2, 3, 5))
+    write(f"{out}/int32.npy", np.arange(35, dtype=np.int32).reshape(7, 5))
+    write(f"{out}/complex.npy", values(7, 5, np.complex64))
 
     long_key = "clips/" + "x" * 120
     members = [

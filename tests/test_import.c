@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "data/h5_reader.h"
+#include "data/json_text.h"
 #include "data/npy.h"
 #include "data/npy_import.h"
 #include "data/wds_import.h"
@@ -92,7 +93,8 @@ START_TEST(test_npy_float32_v1_parses_and_converts_bit_exact) {
     unsigned char *b = npy_raw(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", v, sizeof v, 0, &len);
     vc_npy_info in;
     ck_assert_int_eq(vc_npy_parse(b, len, "t.npy", &in), VC_OK);
-    ck_assert_int_eq(in.dtype, VC_F32);
+    ck_assert_int_eq(in.elem_bytes, 4);
+    ck_assert(!in.big_endian && !in.fortran_order);
     ck_assert_int_eq(in.version, 1);
     ck_assert_int_eq(in.ndim, 2);
     ck_assert_int_eq(in.rows, 2);
@@ -100,7 +102,7 @@ START_TEST(test_npy_float32_v1_parses_and_converts_bit_exact) {
     ck_assert_uint_eq(in.data_offset % 64, 0);
     ck_assert_uint_eq(in.data_bytes, sizeof v);
     float out[6];
-    vc_npy_to_f32(&in, b, out);
+    ck_assert_int_eq(vc_npy_to_f32(&in, b, out, false), -1);
     ck_assert_int_eq(memcmp(out, v, sizeof v), 0);
     free(b);
 }
@@ -114,11 +116,11 @@ START_TEST(test_npy_float16_v2_and_v3_convert_exactly) {
         vc_npy_info in;
         ck_assert_int_eq(vc_npy_parse(b, len, "t.npy", &in), VC_OK);
         ck_assert_int_eq(in.version, major);
-        ck_assert_int_eq(in.dtype, VC_F16);
+        ck_assert_int_eq(in.elem_bytes, 2);
         ck_assert_int_eq(in.rows, 4);
         ck_assert_int_eq(in.cols, 2);
         float out[8];
-        vc_npy_to_f32(&in, b, out);
+        ck_assert_int_eq(vc_npy_to_f32(&in, b, out, false), -1);
         for (int i = 0; i < 8; i++) ck_assert_msg(out[i] == vc_f16_to_f32(h[i]) && signbit(out[i]) == signbit(vc_f16_to_f32(h[i])), "value %d", i);
         free(b);
     }
@@ -167,26 +169,115 @@ START_TEST(test_npy_bad_magic_and_versions_are_rejected) {
 }
 END_TEST
 
-START_TEST(test_npy_dtypes_other_than_little_endian_f2_f4_are_rejected) {
-    static const char *bad[] = {">f4", "<f8", "|u1", "<i4", "|f2", "=f4", "<c8", "|b1"};
+START_TEST(test_npy_dtypes_other_than_float16_32_64_are_rejected) {
+    /* integers, complex, long double, and spellings numpy never writes */
+    static const char *bad[] = {"|u1", "<i4", ">i2", "|f2", "=f4", "<c8", "|b1", "<f16", "<f3", "f4", "<f44"};
     char dict[128];
     unsigned char data[64] = {0};
     vc_npy_info in;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (2, 2), }", bad[i]);
         expect_error(parse_dict(dict, data, 16, &in), VC_ERR_UNSUPPORTED, bad[i]);
-        ck_assert(strstr(vc_last_error(), "'<f2'") && strstr(vc_last_error(), "'<f4'"));
+        ck_assert(strstr(vc_last_error(), "'<f2'") && strstr(vc_last_error(), "'>f8'"));
     }
     expect_error(parse_dict("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", data, 8, &in),
                  VC_ERR_UNSUPPORTED, "structured");
 }
 END_TEST
 
-START_TEST(test_npy_fortran_order_and_wrong_ranks_are_rejected) {
+/* Stores v as big-endian bytes of the given size. */
+static void put_be(unsigned char *dst, const void *v, int size) {
+    for (int k = 0; k < size; k++) dst[k] = ((const unsigned char *)v)[size - 1 - k];
+}
+
+START_TEST(test_npy_big_endian_and_float64_convert_exactly) {
+    const double vals[6] = {1.5, -0.0, 3.140625, -65504.0, 1e-3, 2.5e-8};
+    unsigned char data[6 * 8];
+    float out[6];
+    vc_npy_info in;
+    size_t len;
+    for (int kind = 0; kind < 4; kind++) {
+        /* '>f2', '>f4', '>f8', '<f8' */
+        static const char *descr[4] = {">f2", ">f4", ">f8", "<f8"};
+        static const int size[4] = {2, 4, 8, 8};
+        for (int i = 0; i < 6; i++) {
+            float f = (float)vals[i];
+            uint16_t h = vc_f32_to_f16(f);
+            if (kind == 0) put_be(data + 2 * i, &h, 2);
+            if (kind == 1) put_be(data + 4 * i, &f, 4);
+            if (kind == 2) put_be(data + 8 * i, &vals[i], 8);
+            if (kind == 3) memcpy(data + 8 * i, &vals[i], 8);
+        }
+        char dict[128];
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (2, 3), }", descr[kind]);
+        unsigned char *b = npy_raw(1, dict, data, 6 * (size_t)size[kind], 0, &len);
+        ck_assert_msg(vc_npy_parse(b, len, "t.npy", &in) == VC_OK, "%s", vc_last_error());
+        ck_assert_int_eq(in.elem_bytes, size[kind]);
+        ck_assert(in.big_endian == (kind < 3));
+        ck_assert_str_eq(in.descr, descr[kind]);
+        ck_assert_int_eq(vc_npy_to_f32(&in, b, out, false), -1);
+        for (int i = 0; i < 6; i++) {
+            float want = kind == 0 ? vc_f16_to_f32(vc_f32_to_f16((float)vals[i])) : (float)vals[i];
+            ck_assert_msg(memcmp(&out[i], &want, 4) == 0, "%s [%d]: %g != %g", descr[kind], i, out[i], want);
+            ck_assert(vc_npy_value(&in, b, i) == (double)want || kind >= 2);
+        }
+        free(b);
+    }
+}
+END_TEST
+
+START_TEST(test_npy_float64_beyond_float32_is_found_and_ties_round_once) {
+    /* 1e39 does not fit float32: its index is returned, stored as Inf */
+    double v[4] = {1.0, -2.0, -1e39, 1e300};
+    size_t len;
+    unsigned char *b = npy_raw(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }", v, sizeof v, 0, &len);
+    vc_npy_info in;
+    ck_assert_int_eq(vc_npy_parse(b, len, "t.npy", &in), VC_OK);
+    float out[4];
+    ck_assert_int_eq(vc_npy_to_f32(&in, b, out, false), 2);
+    ck_assert(out[0] == 1.0f && out[1] == -2.0f && isinf(out[2]) && out[2] < 0);
+    ck_assert(vc_npy_value(&in, b, 2) == -1e39);
+    free(b);
+    /* a float64 just above a float16 tie: rounding to float32 first lands on
+     * the tie and float16 then rounds to even (down); rounding to odd keeps
+     * the sign of the difference, so float16 rounds up, as numpy does */
+    double t[2] = {1.0 + 0x1p-11 + 0x1p-40, 0x1p-25 + 0x1p-60};
+    b = npy_raw(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", t, sizeof t, 0, &len);
+    ck_assert_int_eq(vc_npy_parse(b, len, "t.npy", &in), VC_OK);
+    ck_assert_int_eq(vc_npy_to_f32(&in, b, out, true), -1);
+    ck_assert_uint_eq(vc_f32_to_f16(out[0]), 0x3c01);  /* 1 + 2^-10, not 1 */
+    ck_assert_uint_eq(vc_f32_to_f16(out[1]), 0x0001);  /* 2^-24, not 0 */
+    ck_assert_int_eq(vc_npy_to_f32(&in, b, out, false), -1);
+    ck_assert_uint_eq(vc_f32_to_f16(out[0]), 0x3c00);  /* rounding twice goes wrong: why for_f16 exists */
+    free(b);
+}
+END_TEST
+
+START_TEST(test_npy_fortran_order_is_transposed) {
+    /* column-major storage of [[0,1,2],[3,4,5]] */
+    float colmajor[6] = {0, 3, 1, 4, 2, 5};
+    size_t len;
+    unsigned char *b = npy_raw(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", colmajor, sizeof colmajor, 0, &len);
+    vc_npy_info in;
+    ck_assert_int_eq(vc_npy_parse(b, len, "t.npy", &in), VC_OK);
+    ck_assert(in.fortran_order);
+    float out[6];
+    ck_assert_int_eq(vc_npy_to_f32(&in, b, out, false), -1);
+    for (int i = 0; i < 6; i++) ck_assert_msg(out[i] == (float)i, "[%d] = %g", i, out[i]);
+    ck_assert(vc_npy_value(&in, b, 1) == 1.0);
+    free(b);
+    /* 1-D arrays are the same in either order */
+    b = npy_raw(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (6,), }", colmajor, sizeof colmajor, 0, &len);
+    ck_assert_int_eq(vc_npy_parse(b, len, "t.npy", &in), VC_OK);
+    ck_assert_int_eq(vc_npy_to_f32(&in, b, out, false), -1);
+    ck_assert_int_eq(memcmp(out, colmajor, sizeof colmajor), 0);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_npy_wrong_ranks_are_rejected) {
     float v[24] = {0};
     vc_npy_info in;
-    expect_error(parse_dict("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", v, 24, &in), VC_ERR_UNSUPPORTED,
-                 "fortran_order");
     expect_error(parse_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 4), }", v, sizeof v, &in),
                  VC_ERR_UNSUPPORTED, "(2, 3, 4) has 3 dimensions");
     expect_error(parse_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", v, 4, &in), VC_ERR_UNSUPPORTED,
@@ -300,13 +391,24 @@ START_TEST(test_npy_files_written_by_numpy_read_back_exactly) {
         ck_assert_int_eq(in.cols, 5);
         ck_assert_int_eq(in.rows, k == 4 ? 1 : k == 5 ? 0 : 7);
         float out[35];
-        vc_npy_to_f32(&in, b.data, out);
+        ck_assert_int_eq(vc_npy_to_f32(&in, b.data, out, false), -1);
         for (int i = 0; i < in.rows * 5; i++) ck_assert_msg(out[i] == (float)(i * 0.25 - 3), "%s[%d] = %g", good[k], i, out[i]);
+    }
+    /* numpy's other float layouts, converted */
+    static const char *conv[] = {"f64", "big_endian", "fortran", "be_f2", "be_f8", "fortran_f64_be"};
+    for (int k = 0; k < 6; k++) {
+        snprintf(path, sizeof path, "%s/%s.npy", dir, conv[k]);
+        ck_assert_msg(vc_npy_read_file(path, 1 << 20, &b, &in) == VC_OK, "%s", vc_last_error());
+        ck_assert_int_eq(in.rows, 7);
+        ck_assert_int_eq(in.cols, 5);
+        float out[35];
+        ck_assert_int_eq(vc_npy_to_f32(&in, b.data, out, false), -1);
+        for (int i = 0; i < 35; i++) ck_assert_msg(out[i] == (float)(i * 0.25 - 3), "%s[%d] = %g", conv[k], i, out[i]);
     }
     static const struct {
         const char *name, *frag;
-    } bad[] = {{"f64", "'<f8'"}, {"big_endian", "'>f4'"}, {"fortran", "fortran_order"}, {"three_d", "3 dimensions"}};
-    for (int k = 0; k < 4; k++) {
+    } bad[] = {{"three_d", "3 dimensions"}, {"int32", "'<i4'"}, {"complex", "'<c8'"}};
+    for (int k = 0; k < 3; k++) {
         snprintf(path, sizeof path, "%s/%s.npy", dir, bad[k].name);
         ck_assert_int_eq(vc_npy_read_file(path, 1 << 20, &b, &in), VC_ERR_UNSUPPORTED);
         ck_assert_msg(strstr(vc_last_error(), bad[k].frag), "%s: %s", bad[k].name, vc_last_error());
@@ -353,6 +455,26 @@ START_TEST(test_split_csv_maps_shard_basenames_and_reports_bad_lines) {
     ck_assert_int_eq(vc_shard_splits_find(&s, "shard-001.tar"), VC_SPLIT_VAL);
     ck_assert_int_eq(vc_shard_splits_find(&s, "shard-002.tar.gz"), VC_SPLIT_TEST);
     ck_assert_int_eq(vc_shard_splits_find(&s, "shard-003.tar"), -1);
+    /* matched by stem: the extension on either side may be there or not */
+    ck_assert_int_eq(vc_shard_splits_find(&s, "shard-002.tar"), VC_SPLIT_TEST);
+    ck_assert_int_eq(vc_shard_splits_find(&s, "shard-000.tgz"), VC_SPLIT_TRAIN);
+    ck_assert_int_eq(vc_shard_splits_row(&s, "d/shard-001.TAR.GZ"), 1);
+    ck_assert_int_eq(s.lines[1], 5);
+    vc_shard_splits_free(&s);
+
+    /* as create_shards.py writes it (csv.writer, header, no extension), run twice */
+    write_text(path, "tar_file,split\r\nds_000000,train\r\nds_000001,val\r\n\"ds_000002\",test\r\n"
+                     "tar_file,split\r\nds_000000,train\r\n");
+    ck_assert_msg(vc_shard_splits_read(path, &s) == VC_OK, "%s", vc_last_error());
+    ck_assert_int_eq(s.n, 3);
+    ck_assert_int_eq(vc_shard_splits_find(&s, "/shards/ds_000000.tar"), VC_SPLIT_TRAIN);
+    ck_assert_int_eq(vc_shard_splits_find(&s, "ds_000001.tar.gz"), VC_SPLIT_VAL);
+    ck_assert_int_eq(vc_shard_splits_find(&s, "ds_000002"), VC_SPLIT_TEST);
+    ck_assert_int_eq(vc_shard_splits_find(&s, "ds_0000021.tar"), -1);
+    char stem[64];
+    ck_assert_str_eq(vc_shard_stem("a/b/00003_clip_embeddings.tar", stem, sizeof stem), "00003_clip_embeddings");
+    ck_assert_str_eq(vc_shard_stem("x.tar.zst", stem, sizeof stem), "x");
+    ck_assert_str_eq(vc_shard_stem("x.tar.gz.bak", stem, sizeof stem), "x.tar.gz.bak");
     vc_shard_splits_free(&s);
 
     write_text(path, "shard-000.tar,train\nshard-001.tar,holdout\n");
@@ -361,11 +483,84 @@ START_TEST(test_split_csv_maps_shard_basenames_and_reports_bad_lines) {
     write_text(path, "shard-000.tar train\n");
     ck_assert_int_eq(vc_shard_splits_read(path, &s), VC_ERR_FORMAT);
     ck_assert(strstr(vc_last_error(), "splits.csv:1"));
-    write_text(path, "a.tar,train\nb.tar,val\na.tar,test\n");
+    write_text(path, "a.tar,train\nb.tar,val\na,test\n");
     ck_assert_int_eq(vc_shard_splits_read(path, &s), VC_ERR_FORMAT);
-    ck_assert(strstr(vc_last_error(), "listed twice"));
+    ck_assert_msg(strstr(vc_last_error(), "listed twice") && strstr(vc_last_error(), "train on line 1"), "%s", vc_last_error());
     write_text(path, "# nothing\n");
     ck_assert_int_eq(vc_shard_splits_read(path, &s), VC_ERR_FORMAT);
+    /* clip-video-encode 1.3.0's create_shards.py: the f-string without its f */
+    write_text(path, "tar_file,split\nds_{tar_count+i:06},train\nds_{tar_count+i:06},train\n");
+    ck_assert_int_eq(vc_shard_splits_read(path, &s), VC_ERR_FORMAT);
+    ck_assert_msg(strstr(vc_last_error(), "splits.csv:2") && strstr(vc_last_error(), "format string"), "%s", vc_last_error());
+}
+END_TEST
+
+/* ---- JSON metadata -------------------------------------------------------- */
+
+static const char *compact(const char *in, char *out, char *err) {
+    size_t n = 0;
+    bool ok = vc_json_compact(in, strlen(in), out, &n, err, 200);
+    if (!ok) return NULL;
+    ck_assert_uint_eq(n, strlen(out));
+    return out;
+}
+
+START_TEST(test_json_metadata_is_checked_and_compacted_byte_exact) {
+    char out[1024], err[200];
+    /* json.dumps(..., indent=4) as clip-video-encode writes KEY.json */
+    const char *indented = "{\n    \"videoLoc\": \"https://x/y z.mp4\",\n    \"duration\": 15.5,\n"
+                           "    \"title\": \"Cr\\u00e8me \\\"br\\u00fbl\\u00e9e\\\"\",\n    \"tags\": [\n        1,\n"
+                           "        -2e-05,\n        true,\n        null\n    ],\n    \"d\": NaN,\n    \"e\": {}\n}";
+    ck_assert_str_eq(compact(indented, out, err),
+                     "{\"videoLoc\":\"https://x/y z.mp4\",\"duration\":15.5,\"title\":\"Cr\\u00e8me \\\"br\\u00fbl\\u00e9e\\\"\","
+                     "\"tags\":[1,-2e-05,true,null],\"d\":NaN,\"e\":{}}");
+    ck_assert_str_eq(compact(" {\"videoID\": \"x\", \"start_time\": \"000010\"} \n", out, err),
+                     "{\"videoID\":\"x\",\"start_time\":\"000010\"}");
+    ck_assert_str_eq(compact("\xEF\xBB\xBF[Infinity, -Infinity, 0, 0.5E+3, \"caf\xC3\xA9 \xE2\x98\x95\", []]", out, err),
+                     "[Infinity,-Infinity,0,0.5E+3,\"caf\xC3\xA9 \xE2\x98\x95\",[]]");
+    ck_assert_str_eq(compact("\"just a string\"", out, err), "\"just a string\"");
+    ck_assert(vc_json_compact("{\"a\": 1}", 8, NULL, NULL, err, sizeof err));
+
+    static const struct {
+        const char *in, *frag;
+    } bad[] = {
+        {"", "empty"},
+        {"   ", "expected a value"},
+        {"{\"a\": 1,}", "object key"},
+        {"[1, 2,]", "expected a value"},
+        {"{'a': 1}", "object key"},
+        {"{\"a\" 1}", "':'"},
+        {"[01]", "leading zero"},
+        {"[1.]", "after '.'"},
+        {"[1e]", "exponent"},
+        {"[-]", "malformed number"},
+        {"\"tab\there\"", "control character"},
+        {"\"open", "unterminated"},
+        {"\"\\x41\"", "unknown escape"},
+        {"\"\\u12G4\"", "four hex"},
+        {"{\"a\": 1} {\"b\": 2}", "after the JSON value"},
+        {"[1 2]", "expected ',' or ']'"},
+        {"{\"a\": 1 \"b\": 2}", "expected ',' or '}'"},
+        {"nul", "expected a value"},
+        {"[\"\xff\"]", "UTF-8"},
+        {"Nan", "expected a value"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        ck_assert_msg(!vc_json_compact(bad[i].in, strlen(bad[i].in), out, NULL, err, sizeof err), "accepted: %s", bad[i].in);
+        ck_assert_msg(strstr(err, bad[i].frag) && strstr(err, "at byte "), "'%s': %s", bad[i].in, err);
+    }
+    /* a NUL inside the text is not JSON either */
+    ck_assert(!vc_json_compact("{\"a\":\"b\0\"}", 10, out, NULL, err, sizeof err));
+    /* nesting is bounded */
+    char deep[2 * VC_JSON_MAX_DEPTH + 8];
+    memset(deep, '[', VC_JSON_MAX_DEPTH);
+    memset(deep + VC_JSON_MAX_DEPTH, ']', VC_JSON_MAX_DEPTH);
+    ck_assert(vc_json_compact(deep, 2 * VC_JSON_MAX_DEPTH, NULL, NULL, err, sizeof err));
+    memset(deep, '[', VC_JSON_MAX_DEPTH + 1);
+    memset(deep + VC_JSON_MAX_DEPTH + 1, ']', VC_JSON_MAX_DEPTH + 1);
+    ck_assert(!vc_json_compact(deep, 2 * VC_JSON_MAX_DEPTH + 2, NULL, NULL, err, sizeof err));
+    ck_assert_msg(strstr(err, "deeply"), "%s", err);
 }
 END_TEST
 
@@ -620,7 +815,7 @@ START_TEST(test_wds_import_float16_overflow_is_skipped_not_written_as_inf) {
     snprintf(out, sizeof out, "%s/r16.h5", dir);
     ck_assert_int_eq(vc_wds_import(out, shards, 1, NULL, &o, &st), VC_OK);
     ck_assert_int_eq(st.videos, 1);
-    ck_assert_int_eq(st.skipped[VC_SKIP_F16_RANGE], 1);
+    ck_assert_int_eq(st.skipped[VC_SKIP_RANGE], 1);
     static const expect_video ev[] = {{"k0", VC_F32, 0, 2, NULL}};  /* a file without any caption */
     check_file(out, ev, 1, VC_F16);
     o.dtype = VC_F32;
@@ -1037,13 +1232,31 @@ START_TEST(test_import_wds_command_prints_summary_and_splits) {
     ck_assert_msg(strstr(text, "a/k2"), "no report of the sample without .npy: %s", text);
     check_file(out, expected, N_EXPECTED, VC_F16);
 
-    /* shard missing from the CSV: an error before anything is written */
+    /* create_shards.py's CSV: a header, names without .tar; a shard missing
+     * from it is imported into no split with a warning, rows without a
+     * shard get a note */
     char out2[600];
     snprintf(out2, sizeof out2, "%s/cmd_wds2.h5", vc_test_tmpdir());
-    write_text(csv, "shard-a.tar,train\n");
+    write_text(csv, "tar_file,split\nshard-a,train\nshard-z,val\nshard-y,test\n");
     snprintf(args, sizeof args, "import-wds --out %s --splits %s %s/shard-a.tar %s/shard-b.tar.gz", out2, csv, sd, sd);
+    ck_assert_msg(run(args, text, sizeof text) == 0, "%s", text);
+    ck_assert_msg(strstr(text, "warning: ") && strstr(text, "shard-b.tar.gz: shard 'shard-b' matches no row of") &&
+                      strstr(text, "its videos go into no split"),
+                  "%s", text);
+    ck_assert_msg(strstr(text, "note: 2 of the 3 shards in") && strstr(text, "shard-z (line 3), shard-y (line 4)"), "%s", text);
+    ck_assert_msg(strstr(text, "train 8, val 0, test 0, 2 in no split"), "%s", text);
+    {
+        vc_h5 *h;
+        ck_assert_int_eq(vc_h5_open(&h, out2), VC_OK);
+        ck_assert_int_eq(vc_h5_get_info(h)->split_size[VC_SPLIT_TRAIN], 8);
+        ck_assert_int_eq(vc_h5_get_info(h)->n_videos, 10);
+        vc_h5_close(h);
+    }
+    /* ... and an error under --strict, before anything is written */
+    unlink(out2);
+    snprintf(args, sizeof args, "import-wds --strict --out %s --splits %s %s/shard-a.tar %s/shard-b.tar.gz", out2, csv, sd, sd);
     ck_assert_int_ne(run(args, text, sizeof text), 0);
-    ck_assert_msg(strstr(text, "shard-b.tar.gz"), "%s", text);
+    ck_assert_msg(strstr(text, "shard-b.tar.gz") && strstr(text, "--strict"), "%s", text);
     ck_assert(!exists(out2));
 
     snprintf(args, sizeof args, "import-wds --out %s --split-ratio 0.8,0.1,0.1 --seed 3 --dtype f32 %s/shard-b.tar.gz", out2, sd);
@@ -1129,8 +1342,11 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_npy_float16_v2_and_v3_convert_exactly);
     tcase_add_test(tc, test_npy_header_spellings_numpy_has_written_are_accepted);
     tcase_add_test(tc, test_npy_bad_magic_and_versions_are_rejected);
-    tcase_add_test(tc, test_npy_dtypes_other_than_little_endian_f2_f4_are_rejected);
-    tcase_add_test(tc, test_npy_fortran_order_and_wrong_ranks_are_rejected);
+    tcase_add_test(tc, test_npy_dtypes_other_than_float16_32_64_are_rejected);
+    tcase_add_test(tc, test_npy_big_endian_and_float64_convert_exactly);
+    tcase_add_test(tc, test_npy_float64_beyond_float32_is_found_and_ties_round_once);
+    tcase_add_test(tc, test_npy_fortran_order_is_transposed);
+    tcase_add_test(tc, test_npy_wrong_ranks_are_rejected);
     tcase_add_test(tc, test_npy_truncated_or_overlong_data_is_rejected);
     tcase_add_test(tc, test_npy_header_length_that_lies_is_rejected);
     tcase_add_test(tc, test_npy_malformed_dicts_are_rejected);
@@ -1141,6 +1357,7 @@ static Suite *make_suite(void) {
     tcase_set_timeout(wds, 60);
     tcase_add_test(wds, test_wds_keys_follow_webdataset_first_dot_rule);
     tcase_add_test(wds, test_split_csv_maps_shard_basenames_and_reports_bad_lines);
+    tcase_add_test(wds, test_json_metadata_is_checked_and_compacted_byte_exact);
     tcase_add_test(wds, test_wds_import_counts_every_problem_and_keeps_good_samples);
     tcase_add_test(wds, test_wds_import_to_float16_rounds_float32_input);
     tcase_add_test(wds, test_wds_import_float16_overflow_is_skipped_not_written_as_inf);

@@ -42,7 +42,7 @@
  * doing {}.", "a photo of {}.", "an example of {}."; a templates file holds
  * one per line with "{}" where the name goes (blank lines and lines starting
  * with '#' are skipped). Everything else in the file (videos, frames, ids,
- * splits, labels, attributes) is copied through the reader and the writer
+ * metadata, splits, labels, attributes) is copied through the reader and the writer
  * into a new file next to it, which replaces the original only when complete:
  * any failure leaves the original as it was. Embeddings keep the file's
  * frame dtype; compression is not copied.
@@ -708,13 +708,14 @@ static vc_status copy_videos(etx *c) {
     int64_t V = c->in->n_videos, D = c->in->dim;
     const int64_t *off = vc_h5_offsets(c->h);
     enum { IDB = 4096 };
-    char **ids = calloc(IDB, sizeof *ids);
+    char **ids = calloc(IDB, sizeof *ids), **meta = calloc(IDB, sizeof *meta);
     float *buf = NULL;
     int64_t bcap = 0;
-    vc_status s = ids ? VC_OK : vc_fail(VC_ERR_OOM, "out of memory");
+    vc_status s = ids && meta ? VC_OK : vc_fail(VC_ERR_OOM, "out of memory");
     for (int64_t v0 = 0; v0 < V && !s; v0 += IDB) {
         int64_t k = V - v0 < IDB ? V - v0 : IDB;
         if ((s = vc_h5_read_strings(c->h, VC_H5_IDS, v0, k, ids))) break;
+        if (c->in->has_meta) s = vc_h5_read_strings(c->h, VC_H5_META, v0, k, meta);
         for (int64_t j = 0; j < k && !s; j++) {
             int64_t v = v0 + j, n = off[v + 1] - off[v];
             if (n > bcap) {
@@ -728,13 +729,17 @@ static vc_status copy_videos(etx *c) {
                 bcap = n;
             }
             if (!(s = vc_h5_read_frames(c->h, off[v], n, buf))) s = vc_h5w_add_video(c->w, ids[j], buf, n, NULL);
+            /* the metadata (data/FORMAT.md /video/meta) goes along */
+            if (!s && meta[j] && meta[j][0]) s = vc_h5w_set_meta(c->w, v, meta[j]);
         }
         for (int64_t j = 0; j < k; j++) {
             free(ids[j]);
-            ids[j] = NULL;
+            free(meta[j]);
+            ids[j] = meta[j] = NULL;
         }
     }
     free(ids);
+    free(meta);
     free(buf);
     return s;
 }

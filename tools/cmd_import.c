@@ -1,16 +1,19 @@
 /* cmd_import.c: `vclip import-wds` (WebDataset tar shards) and `vclip
- * import-npy` (a directory of KEY.npy + KEY.txt) into a vclip embeddings
- * file. Problems with single samples, and shards damaged part-way (whose
- * earlier samples are kept), are printed as warnings (the first 100, all with
- * --verbose) and counted in the one-line summary on stdout; the exit status
- * is then 0. It is 1, with no output file, for usage errors, a shard that
- * cannot be opened, an import that yields no video, or any problem at all
- * under --strict. */
+ * import-npy` (a directory of KEY.npy + KEY.txt + KEY.json) into a vclip
+ * embeddings file. Problems with single samples, and shards damaged part-way
+ * (whose earlier samples are kept), are printed as warnings (the first 100,
+ * all with --verbose) and counted in the one-line summary on stdout; the
+ * exit status is then 0. It is 1, with no output file, for usage errors, a
+ * shard that cannot be opened, an import that yields no video, or any
+ * problem at all under --strict. A progress line (input bytes, rate, ETA)
+ * appears on stderr once an import has run for a few seconds. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "data/splits.h"
@@ -23,11 +26,70 @@ typedef struct {
     const char *cmd;
     bool verbose;
     int64_t printed, suppressed;
+    /* the progress line */
+    bool tty, shown;
+    double t0, last, after_s;
+    int last_tenth;
 } reporter;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Clears a progress line on the terminal before other output. */
+static void clear_progress(reporter *r) {
+    if (r->tty && r->shown) fprintf(stderr, "\r\033[K");
+}
+
+static void fmt_duration(char *b, size_t n, double s) {
+    if (!(s < 1e7)) snprintf(b, n, "?");
+    else if (s < 60) snprintf(b, n, "%.0fs", s);
+    else if (s < 3600) snprintf(b, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
+    else snprintf(b, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+}
+
+/* A terminal gets one line rewritten twice a second; a log gets a line at
+ * every tenth of the input. Nothing for imports shorter than after_s. */
+static void print_progress(void *ctx, const vc_import_progress *p) {
+    reporter *r = ctx;
+    double t = now_s(), el = t - r->t0;
+    if (el < r->after_s || p->bytes_total <= 0) return;
+    double frac = (double)p->bytes_done / (double)p->bytes_total;
+    if (frac > 1) frac = 1;
+    if (r->tty) {
+        if (t - r->last < 0.5 && frac < 1) return;
+    } else {
+        int tenth = (int)(frac * 10);
+        if (tenth <= r->last_tenth) return;
+        r->last_tenth = tenth;
+    }
+    r->last = t;
+    char eta[32];
+    fmt_duration(eta, sizeof eta, frac > 0 ? el * (1 - frac) / frac : INFINITY);
+    clear_progress(r);
+    fprintf(stderr, "%s: %.1f%% of %.1f MB, %lld videos, %lld frames, %.1f MB/s, %.0f videos/s, ETA %s%s", r->cmd,
+            100 * frac, (double)p->bytes_total / 1e6, (long long)p->videos, (long long)p->frames,
+            (double)p->bytes_done / 1e6 / el, (double)p->videos / el, eta, r->tty ? "" : "\n");
+    fflush(stderr);
+    r->shown = true;
+}
+
+static void reporter_init(reporter *r, const char *cmd) {
+    memset(r, 0, sizeof *r);
+    r->cmd = cmd;
+    r->tty = isatty(2) != 0;
+    r->t0 = now_s();
+    const char *e = getenv("VCLIP_PROGRESS_AFTER");
+    r->after_s = e && *e ? atof(e) : 2.0;
+    r->last_tenth = 0;
+}
 
 static void print_report(void *ctx, const char *line) {
     reporter *r = ctx;
     if (r->verbose || r->printed < MAX_REPORTS) {
+        clear_progress(r);
         fprintf(stderr, "vclip %s: warning: %s\n", r->cmd, line);
         r->printed++;
     } else {
@@ -112,6 +174,11 @@ static int parse_args(const char *cmd, int argc, char **argv, bool allow_csv, im
             char *end;
             a->o.fps = v ? strtod(v, &end) : 0;
             if (!v || *end || !(a->o.fps > 0) || !isfinite(a->o.fps)) return vc_cmd_error(cmd, "--fps needs a positive number, not '%s'", v ? v : "");
+        } else if (opt_value(argc, argv, &i, "--caption-sep", &v)) {
+            if (!v || !*v) return vc_cmd_error(cmd, "--caption-sep needs a separator, e.g. ';'");
+            a->o.caption_sep = v;
+        } else if (strcmp(argv[i], "--labels-from-text") == 0) {
+            a->o.labels_from_text = true;
         } else if (strcmp(argv[i], "--strict") == 0) {
             a->o.strict = true;
         } else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
@@ -123,12 +190,18 @@ static int parse_args(const char *cmd, int argc, char **argv, bool allow_csv, im
     if (!a->out) return vc_cmd_error(cmd, "--out FILE is required (run 'vclip help %s')", cmd);
     if (a->splits_csv && a->o.split_by_ratio) return vc_cmd_error(cmd, "give --splits or --split-ratio, not both");
     if (a->seed_given && !a->o.split_by_ratio) return vc_cmd_error(cmd, "--seed only applies to --split-ratio");
+    if (a->o.labels_from_text && a->o.caption_sep)
+        return vc_cmd_error(cmd, "give --labels-from-text or --caption-sep, not both (a class is one name per video)");
     a->o.report = print_report;
     a->o.report_ctx = rep;
+    a->o.progress = print_progress;
+    a->o.progress_ctx = rep;
     return 0;
 }
 
-static void print_summary(const char *cmd, const char *out, const vc_import_opts *o, const vc_import_stats *s, const reporter *rep) {
+static void print_summary(const char *cmd, const char *out, const vc_import_opts *o, const vc_import_stats *s, reporter *rep) {
+    clear_progress(rep);
+    rep->shown = false;
     if (rep->suppressed)
         fprintf(stderr, "vclip %s: %lld more warnings not shown (run with --verbose to list them all)\n", cmd,
                 (long long)rep->suppressed);
@@ -143,17 +216,60 @@ static void print_summary(const char *cmd, const char *out, const vc_import_opts
             sep = ", ";
         }
     if (*sep == ',') printf(")");
+    if (s->with_meta) printf("; %lld with JSON metadata", (long long)s->with_meta);
+    if (s->classes) printf("; %lld classes (labels from text)", (long long)s->classes);
     if (s->ignored) printf("; %lld other members ignored", (long long)s->ignored);
     if (s->bad_sources) printf("; %lld shard%s damaged", (long long)s->bad_sources, s->bad_sources == 1 ? "" : "s");
     if (s->split_size[0] + s->split_size[1] + s->split_size[2])
         printf("; splits train %lld, val %lld, test %lld", (long long)s->split_size[0], (long long)s->split_size[1],
                (long long)s->split_size[2]);
+    if (s->no_split) printf(", %lld in no split", (long long)s->no_split);
     printf("\n");
+}
+
+/* Each shard's split from the CSV. A shard that matches no row is imported
+ * into no split, with a warning (an error under --strict); rows that match
+ * none of the shards given get one note (importing a subset of a dataset's
+ * shards is normal). */
+static int match_splits(const char *cmd, const import_args *a, const vc_shard_splits *csv, int *splits, reporter *rep) {
+    bool *used = calloc((size_t)csv->n, sizeof *used);
+    if (!used) return vc_cmd_error(cmd, "out of memory");
+    char stem[1024];
+    for (int i = 0; i < a->n_inputs; i++) {
+        int row = vc_shard_splits_row(csv, a->inputs[i]);
+        splits[i] = row < 0 ? -1 : csv->splits[row];
+        if (row >= 0) {
+            used[row] = true;
+            continue;
+        }
+        vc_shard_stem(a->inputs[i], stem, sizeof stem);
+        if (a->o.strict) {
+            free(used);
+            return vc_cmd_error(cmd, "%s: shard '%s' matches no row of %s (--strict)", a->inputs[i], stem, a->splits_csv);
+        }
+        char line[2200];
+        snprintf(line, sizeof line, "%s: shard '%s' matches no row of %s; its videos go into no split", a->inputs[i], stem,
+                 a->splits_csv);
+        print_report(rep, line);
+    }
+    int unused = 0;
+    for (int r = 0; r < csv->n; r++) unused += !used[r];
+    if (unused) {
+        fprintf(stderr, "vclip %s: note: %d of the %d shards in %s match none of the shards given:", cmd, unused, csv->n,
+                a->splits_csv);
+        int shown = 0;
+        for (int r = 0; r < csv->n && shown < 5; r++)
+            if (!used[r]) fprintf(stderr, "%s %s (line %d)", shown++ ? "," : "", csv->names[r], csv->lines[r]);
+        fprintf(stderr, "%s\n", unused > shown ? ", ..." : "");
+    }
+    free(used);
+    return 0;
 }
 
 int vc_cmd_import_wds(int argc, char **argv) {
     const char *cmd = "import-wds";
-    reporter rep = {cmd, false, 0, 0};
+    reporter rep;
+    reporter_init(&rep, cmd);
     import_args a;
     int rc = parse_args(cmd, argc, argv, true, &a, &rep);
     int *splits = NULL;
@@ -173,14 +289,11 @@ int vc_cmd_import_wds(int argc, char **argv) {
             rc = vc_cmd_error(cmd, "out of memory");
             goto done;
         }
-        for (int i = 0; i < a.n_inputs; i++)
-            if ((splits[i] = vc_shard_splits_find(&csv, a.inputs[i])) < 0) {
-                rc = vc_cmd_error(cmd, "%s: shard is not listed in %s", a.inputs[i], a.splits_csv);
-                goto done;
-            }
+        if ((rc = match_splits(cmd, &a, &csv, splits, &rep))) goto done;
     }
     vc_import_stats st;
     if (vc_wds_import(a.out, a.inputs, a.n_inputs, splits, &a.o, &st)) {
+        clear_progress(&rep);
         rc = vc_cmd_error(cmd, "%s", vc_last_error());
         goto done;
     }
@@ -194,7 +307,8 @@ done:
 
 int vc_cmd_import_npy(int argc, char **argv) {
     const char *cmd = "import-npy";
-    reporter rep = {cmd, false, 0, 0};
+    reporter rep;
+    reporter_init(&rep, cmd);
     import_args a;
     int rc = parse_args(cmd, argc, argv, false, &a, &rep);
     if (rc) goto done;
@@ -204,6 +318,7 @@ int vc_cmd_import_npy(int argc, char **argv) {
     }
     vc_import_stats st;
     if (vc_npy_dir_import(a.out, a.inputs[0], &a.o, &st)) {
+        clear_progress(&rep);
         rc = vc_cmd_error(cmd, "%s", vc_last_error());
         goto done;
     }
@@ -211,4 +326,51 @@ int vc_cmd_import_npy(int argc, char **argv) {
 done:
     free(a.inputs);
     return rc;
+}
+
+static const char k_help_common[] =
+    "Frames (KEY.npy): float16, float32 or float64, little- or big-endian ('<f8', '>f4', ...), C or\n"
+    "  Fortran order, shape (n, D) or (D,). They are stored as --dtype (default f16); float64 is\n"
+    "  rounded once, as numpy's astype does. A sample is skipped, counted and reported when its\n"
+    "  .npy is unreadable, of another width, holds NaN/Inf (\"non-finite\") or a value beyond the\n"
+    "  stored type (\"out of range\": |x| >= 65520 for f16, beyond 3.4e38 for f32).\n"
+    "Captions (KEY.txt): UTF-8, trimmed. --caption-sep SEP splits one .txt into several captions of\n"
+    "  the video (TEA's CLIP-WebVid joins them with ';'): each piece trimmed, empty pieces dropped.\n"
+    "Metadata (KEY.json): checked to be one JSON value (Python's json: NaN and Infinity allowed)\n"
+    "  and stored compacted (whitespace outside strings dropped, nothing else changed) in\n"
+    "  /video/meta, one string per video, \"\" for a video without one. A .json that is not JSON\n"
+    "  is counted as \"bad json\"; its video is kept without metadata.\n"
+    "--labels-from-text: the .txt is the video's class name (CLIP-Kinetics700). /class/names gets\n"
+    "  the distinct names sorted by their UTF-8 bytes, /video/label each video's index into them;\n"
+    "  the name also stays the video's caption. A sample without a .txt is skipped (\"no label\").\n"
+    "  Then `vclip encode-text` fills the class embeddings (prompt templates) and `vclip eval`\n"
+    "  reports zero-shot top-1/top-5.\n"
+    "--strict: any skipped sample, damaged shard or (import-wds) shard missing from --splits fails\n"
+    "  the import, and no file is written.\n"
+    "Progress: after VCLIP_PROGRESS_AFTER seconds (default 2) a line on stderr gives the share of\n"
+    "  input bytes read, MB/s, videos/s and the ETA.\n"
+    "File layout: data/FORMAT.md.\n";
+
+static const char k_help_wds[] =
+    "Shards as clip-video-encode writes them (webdataset.TarWriter: KEY.json, KEY.npy, KEY.txt;\n"
+    "  named 000000000.tar, or 00000_clip_embeddings.tar in later versions) and as TEA publishes\n"
+    "  them; .tar.gz and other compressions work. A sample's KEY is the member path up to the\n"
+    "  first dot of its basename. Video ids are the KEYs; duplicates across shards are skipped.\n"
+    "--splits CSV: the splits.csv of create_shards.py: header tar_file,split, then one\n"
+    "  'ds_000000,train' per shard. A row matches a shard by its base name with or without\n"
+    "  .tar/.tar.gz (and any directory). A shard that matches no row is imported into no split\n"
+    "  (warning; error with --strict); rows that match none of the shards given are listed in one\n"
+    "  note (importing some of a dataset's shards is fine).\n";
+
+static const char k_help_npy[] =
+    "DIR holds KEY.npy (frames), KEY.txt (caption) and KEY.json (metadata), as clip-video-encode's\n"
+    "  \"files\" output and its live encoder write them; KEY keeps inner dots. Videos are written in\n"
+    "  sorted KEY order.\n";
+
+const char *vc_cmd_import_help(const char *name) {
+    static char text[sizeof k_help_wds + sizeof k_help_common + 8];
+    const char *own = strcmp(name, "import-wds") == 0 ? k_help_wds : strcmp(name, "import-npy") == 0 ? k_help_npy : NULL;
+    if (!own) return NULL;
+    snprintf(text, sizeof text, "%s%s", own, k_help_common);
+    return text;
 }

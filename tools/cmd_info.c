@@ -43,7 +43,9 @@ static vc_status scan_rows(vc_h5 *h, vc_status (*rd)(vc_h5 *, int64_t, int64_t, 
     return st;
 }
 
-static vc_status scan_strings(vc_h5 *h, vc_h5_strings which, int64_t n) {
+/* Reads n strings of one set in blocks (metadata is checked to be JSON as it
+ * is read); *nonempty (may be NULL) counts those that are not "". */
+static vc_status scan_strings(vc_h5 *h, vc_h5_strings which, int64_t n, int64_t *nonempty) {
     enum { BLOCK = 4096 };
     char **s = malloc(BLOCK * sizeof *s);
     if (!s) return vc_fail(VC_ERR_OOM, "out of memory");
@@ -53,7 +55,10 @@ static vc_status scan_strings(vc_h5 *h, vc_h5_strings which, int64_t n) {
         st = vc_h5_read_strings(h, which, i, k, s);
         progress('.');
         if (!st)
-            for (int64_t j = 0; j < k; j++) free(s[j]);
+            for (int64_t j = 0; j < k; j++) {
+                if (nonempty) *nonempty += s[j][0] != '\0';
+                free(s[j]);
+            }
     }
     free(s);
     return st;
@@ -74,9 +79,11 @@ static int info_main(const char *path, vc_h5 **hp) {
         st = c ? vc_h5_read_classes(h, c) : vc_fail(VC_ERR_OOM, "out of memory");
         free(c);
     }
-    if (!st) st = scan_strings(h, VC_H5_IDS, V);
-    if (!st && in->has_captions_text) st = scan_strings(h, VC_H5_CAPTIONS, in->n_captions);
-    if (!st && in->has_class_names) st = scan_strings(h, VC_H5_CLASS_NAMES, in->n_classes);
+    int64_t n_meta = 0;
+    if (!st) st = scan_strings(h, VC_H5_IDS, V, NULL);
+    if (!st && in->has_captions_text) st = scan_strings(h, VC_H5_CAPTIONS, in->n_captions, NULL);
+    if (!st && in->has_class_names) st = scan_strings(h, VC_H5_CLASS_NAMES, in->n_classes, NULL);
+    if (!st && in->has_meta) st = scan_strings(h, VC_H5_META, V, &n_meta);
     int64_t *len = malloc((size_t)(V ? V : 1) * sizeof *len);
     if (!st && !len) st = vc_fail(VC_ERR_OOM, "out of memory");
     if (st) {
@@ -120,9 +127,13 @@ static int info_main(const char *path, vc_h5 **hp) {
     if (in->n_classes > 0)
         printf("classes:     %lld (%s%s%s)\n", (long long)in->n_classes, in->has_labels ? "labels" : "no labels",
                in->has_class_names ? ", names" : "", in->has_class_embeddings ? ", embeddings" : "");
-    printf("checked:     structure, %lld frame rows, %lld caption rows, %lld class rows finite; strings readable\n",
+    if (in->has_meta)
+        printf("metadata:    /video/meta: %lld of %lld videos have JSON metadata\n", (long long)n_meta, (long long)V);
+    else
+        printf("metadata:    none (no /video/meta)\n");
+    printf("checked:     structure, %lld frame rows, %lld caption rows, %lld class rows finite; strings readable%s\n",
            (long long)in->n_frames, (long long)(in->has_text_embeddings ? in->n_captions : 0),
-           (long long)(in->has_class_embeddings ? in->n_classes : 0));
+           (long long)(in->has_class_embeddings ? in->n_classes : 0), in->has_meta ? "; metadata is JSON" : "");
     free(len);
     return 0;
 }

@@ -19,6 +19,9 @@ const char *vc_cmd_usage(const char *name);
 
 int vc_cmd_import_wds(int argc, char **argv);  /* tools/cmd_import.c */
 int vc_cmd_import_npy(int argc, char **argv);
+/* What `vclip help import-wds|import-npy` prints after the usage line (the
+ * conventions of the published embedding sets); NULL for other commands. */
+const char *vc_cmd_import_help(const char *name);
 int vc_cmd_info(int argc, char **argv);   /* tools/cmd_info.c */
 int vc_cmd_synth(int argc, char **argv);  /* tools/cmd_synth.c */
 

@@ -30,12 +30,12 @@ static const vc_command commands[] = {
      "time training steps (samples/s) or the CLIP image tower (images/s) on random data"},
     {"import-wds", vc_cmd_import_wds,
      "--out DATA.h5 [--dtype f16|f32] [--splits CSV | --split-ratio TR,VA,TE --seed S] [--dim D] [--gzip N] "
-     "[--clip-model NAME] [--fps F] [--strict] [--verbose] SHARD.tar[.gz] ...",
+     "[--clip-model NAME] [--fps F] [--labels-from-text | --caption-sep SEP] [--strict] [--verbose] SHARD.tar[.gz] ...",
      "import WebDataset shards of KEY.npy (+ KEY.txt, KEY.json) frame embeddings"},
     {"import-npy", vc_cmd_import_npy,
      "--out DATA.h5 [--dtype f16|f32] [--split-ratio TR,VA,TE --seed S] [--dim D] [--gzip N] [--clip-model NAME] "
-     "[--fps F] [--strict] [--verbose] DIR",
-     "import a directory of KEY.npy frame embeddings (+ KEY.txt captions)"},
+     "[--fps F] [--labels-from-text | --caption-sep SEP] [--strict] [--verbose] DIR",
+     "import a directory of KEY.npy frame embeddings (+ KEY.txt captions, KEY.json metadata)"},
     {"info", vc_cmd_info, "FILE", "validate an embeddings file (every value) and print what it holds"},
     {"synth", vc_cmd_synth,
      "--out DATA.h5 [--videos N] [--dim D] [--min-frames A] [--max-frames B] [--events K] [--seed S] "
@@ -88,6 +88,8 @@ static int cmd_help(int argc, char **argv) {
         for (int i = 0; i < n_commands; i++)
             if (strcmp(commands[i].name, argv[1]) == 0) {
                 printf("usage: vclip %s %s\n  %s\n", commands[i].name, commands[i].usage, commands[i].summary);
+                const char *more = vc_cmd_import_help(commands[i].name);
+                if (more) printf("\n%s", more);
                 return 0;
             }
         return vc_cmd_error("help", "unknown command '%s' (run 'vclip help')", argv[1]);
