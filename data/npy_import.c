@@ -201,7 +201,10 @@ vc_status vc_npy_dir_import(const char *out_path, const char *dir, const vc_impo
         if (regular && has_suffix(name, len, ".npy")) st = list_add(&d.npys, name, len - 4, size);
         else if (regular && has_suffix(name, len, ".txt")) st = list_add(&d.txts, name, len - 4, size);
         else if (regular && has_suffix(name, len, ".json")) st = list_add(&d.jsons, name, len - 5, size);
-        else ignored++;
+        else {
+            ignored++;
+            continue;
+        }
         d.total += size;
     }
     closedir(dh);

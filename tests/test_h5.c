@@ -582,6 +582,119 @@ static const char *fresh(const char *name) {
     return p;
 }
 
+static const char *vclip_bin(void);
+
+/* Writes /video/meta as a variable-length UTF-8 string dataset of n entries. */
+static void put_meta(const char *path, const char *const *entries, hsize_t n) {
+    hid_t f = open_rw(path);
+    if (H5Lexists(f, "/video/meta", H5P_DEFAULT) > 0) ck_assert(H5Ldelete(f, "/video/meta", H5P_DEFAULT) >= 0);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(f, "/video/meta", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert(d >= 0);
+    ck_assert(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, entries) >= 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Fclose(f);
+}
+
+START_TEST(test_video_meta_streams_pads_and_rewrites_earlier_videos) {
+    const char *p = tpath("meta.h5");
+    vc_h5w *w;
+    vc_h5w_opts o = {.dim = 2, .dtype = VC_F16};
+    ck_assert(vc_h5w_open(&w, p, &o) == VC_OK);
+    float f[2] = {1, 2};
+    enum { V = 3000 };
+    for (int v = 0; v < V; v++) {
+        char id[16];
+        snprintf(id, sizeof id, "v%d", v);
+        ck_assert(vc_h5w_add_video(w, id, f, 1, NULL) == VC_OK);
+        if (v == 5) {
+            ck_assert(vc_h5w_set_meta(w, 5, "{\"first\":1}") == VC_OK);  /* 0..4 padded with "" */
+            ck_assert(vc_h5w_set_meta(w, 5, "{\"five\":5}") == VC_OK);   /* replaced while staged */
+        }
+        if (v == 2500) ck_assert(vc_h5w_set_meta(w, 2500, "[2500]") == VC_OK);  /* flushes rows before it */
+    }
+    ck_assert(vc_h5w_set_meta(w, 10, "\"ten\"") == VC_OK);    /* already in the file: rewritten */
+    ck_assert(vc_h5w_set_meta(w, 2600, "{}") == VC_OK);       /* after the last one: in order */
+    ck_assert(vc_h5w_set_meta(w, 2599, "null") == VC_OK);     /* staged, replaced */
+    ck_assert(vc_h5w_set_meta(w, V, "{}") == VC_ERR_ARG);
+    ck_assert(vc_h5w_set_meta(w, -1, "{}") == VC_ERR_ARG);
+    ck_assert(vc_h5w_set_meta(w, 0, NULL) == VC_ERR_ARG);
+    ck_assert(vc_h5w_close(w) == VC_OK);
+    vc_h5 *h;
+    ck_assert_msg(vc_h5_open(&h, p) == VC_OK, "%s", vc_last_error());
+    ck_assert(vc_h5_get_info(h)->has_meta);
+    char **m = calloc(V, sizeof *m);
+    ck_assert_msg(vc_h5_read_strings(h, VC_H5_META, 0, V, m) == VC_OK, "%s", vc_last_error());
+    for (int v = 0; v < V; v++) {
+        const char *want = v == 5 ? "{\"five\":5}" : v == 10 ? "\"ten\"" : v == 2500 ? "[2500]" : v == 2599 ? "null"
+                           : v == 2600 ? "{}" : "";
+        ck_assert_msg(strcmp(m[v], want) == 0, "video %d: '%s', expected '%s'", v, m[v], want);
+        free(m[v]);
+    }
+    free(m);
+    vc_h5_close(h);
+
+    /* no call: no /video/meta, and reading it is an error naming it */
+    p = tpath("nometa.h5");
+    ck_assert(vc_h5w_open(&w, p, &o) == VC_OK);
+    ck_assert(vc_h5w_add_video(w, "a", f, 1, NULL) == VC_OK);
+    ck_assert(vc_h5w_close(w) == VC_OK);
+    ck_assert(vc_h5_open(&h, p) == VC_OK);
+    ck_assert(!vc_h5_get_info(h)->has_meta);
+    char *one;
+    ck_assert_int_eq(vc_h5_video_meta(h, 0, &one), VC_ERR_FORMAT);
+    ck_assert_msg(strstr(vc_last_error(), "/video/meta"), "%s", vc_last_error());
+    vc_h5_close(h);
+}
+END_TEST
+
+START_TEST(test_malformed_video_meta) {
+    /* wrong length, wrong type: at open */
+    const char *p = fresh("m_meta1.h5");
+    put_meta(p, (const char *[]){"{}", "{}", "{}", "{}"}, 4);
+    expect_open_error(p, VC_ERR_FORMAT, "/video/meta has 4 entries; expected 5 (one per video)");
+    p = fresh("m_meta2.h5");
+    hid_t f = open_rw(p);
+    hsize_t five = 5;
+    hid_t sp = H5Screate_simple(1, &five, NULL);
+    hid_t d = H5Dcreate2(f, "/video/meta", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert(d >= 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Fclose(f);
+    expect_open_error(p, VC_ERR_FORMAT, "/video/meta is not a string dataset");
+    /* an entry that is not JSON: when read */
+    p = fresh("m_meta3.h5");
+    put_meta(p, (const char *[]){"", "{\"a\": [1, 2]}", "{bad", "", "NaN"}, 5);
+    vc_h5 *h;
+    ck_assert_msg(vc_h5_open(&h, p) == VC_OK, "%s", vc_last_error());
+    char *m[5];
+    ck_assert_int_eq(vc_h5_read_strings(h, VC_H5_META, 0, 2, m), VC_OK);
+    ck_assert_str_eq(m[1], "{\"a\": [1, 2]}");  /* any valid JSON, not only the compacted form */
+    free(m[0]);
+    free(m[1]);
+    ck_assert_int_eq(vc_h5_read_strings(h, VC_H5_META, 0, 5, m), VC_ERR_FORMAT);
+    ck_assert_msg(strstr(vc_last_error(), "/video/meta[2] is not JSON") && strstr(vc_last_error(), p), "%s",
+                  vc_last_error());
+    for (int i = 0; i < 5; i++) ck_assert_ptr_null(m[i]);
+    vc_h5_close(h);
+    /* vclip info reads every entry, so it finds it */
+    if (!vclip_bin()) return;
+    char cmd[2048];
+    const char *out = tpath("m_meta.out");
+    snprintf(cmd, sizeof cmd, "'%s' info '%s' > '%s' 2>&1", vclip_bin(), p, out);
+    ck_assert_int_ne(run(cmd), 0);
+    char *o = slurp(out, NULL);
+    ck_assert_msg(strstr(o, "/video/meta[2] is not JSON"), "%s", o);
+    free(o);
+}
+END_TEST
+
 START_TEST(test_malformed_wrong_rank) {
     const char *p = fresh("m_rank.h5");
     replace(p, "/video/offsets", H5T_STD_I64LE, 2, (hsize_t[]){6, 1});
@@ -916,6 +1029,7 @@ START_TEST(test_cli_info_prints_counts) {
     ck_assert_msg(strstr(o, "dtype:       frames float16") != NULL, "%s", o);
     ck_assert_msg(strstr(o, "clip_model:  ViT-B/32") != NULL, "%s", o);
     ck_assert_msg(strstr(o, "classes:     4") != NULL, "%s", o);
+    ck_assert_msg(strstr(o, "metadata:    none (no /video/meta)") != NULL, "%s", o);
     free(o);
 }
 END_TEST
@@ -1026,6 +1140,7 @@ static Suite *make_suite(void) {
     tcase_add_test(t, test_writer_abort_leaves_no_file);
     tcase_add_test(t, test_writer_failed_close_leaves_no_file);
     tcase_add_test(t, test_writer_rejects_bad_values_and_stays_usable);
+    tcase_add_test(t, test_video_meta_streams_pads_and_rewrites_earlier_videos);
     suite_add_tcase(s, t);
 
     t = tcase_create("malformed");
@@ -1035,6 +1150,7 @@ static Suite *make_suite(void) {
     tcase_add_test(t, test_malformed_offsets);
     tcase_add_test(t, test_malformed_indices_out_of_range);
     tcase_add_test(t, test_malformed_missing_parts);
+    tcase_add_test(t, test_malformed_video_meta);
     tcase_add_test(t, test_nan_and_inf_report_first_bad_row);
     tcase_add_test(t, test_truncated_and_non_hdf5_files);
     suite_add_tcase(s, t);
