@@ -394,6 +394,17 @@ static vc_status pend_get_or_new(vc_import_sink *s, const char *key, const char 
     return *out ? VC_OK : pend_new(s, key, where, out);
 }
 
+static vc_status mark_dead(vc_import_sink *s, const char *key, const char *where);
+
+/* The sample's .npy was bad: it is skipped, and a later .npy of it is a
+ * duplicate. */
+static vc_status kill_npy(vc_import_sink *s, const char *key, const char *where) {
+    vc_status st = mark_dead(s, key, where);
+    pending *p = st ? NULL : pend_get(s, key);
+    if (p) p->has_npy = true;
+    return st;
+}
+
 /* Marks the sample skipped so its other members follow it silently. */
 static vc_status mark_dead(vc_import_sink *s, const char *key, const char *where) {
     pending *p;
@@ -576,12 +587,17 @@ vc_status vc_import_sink_npy(vc_import_sink *s, const char *key, const void *npy
     bool ok;
     if ((st = check_key(s, key, where, &ok)) || !ok) return st;
     pending *p = pend_get(s, key);
+    if (p && p->dead && !p->has_npy) {
+        /* skipped for another member (a bad class name): counted already */
+        p->has_npy = true;
+        return VC_OK;
+    }
     if (p && p->dead) return skipf(s, VC_SKIP_DUPLICATE, "%s: another .npy of the skipped sample '%s'", where, key);
     if (p && p->has_npy) return skipf(s, VC_SKIP_DUPLICATE, "%s: sample '%s' has a second .npy", where, key);
     map_slot *seen = map_find(&s->videos, key, hash_str(key));
     if (seen) {
         int32_t src = s->vid_source[seen->val];
-        if ((st = mark_dead(s, key, where))) return st;
+        if ((st = kill_npy(s, key, where))) return st;
         if (src == s->source) return skipf(s, VC_SKIP_DUPLICATE, "%s: sample '%s' has a second .npy", where, key);
         return skipf(s, VC_SKIP_DUPLICATE, "%s: key '%s' was already imported from an earlier shard (video %lld)", where, key,
                      (long long)seen->val);
@@ -591,12 +607,12 @@ vc_status vc_import_sink_npy(vc_import_sink *s, const char *key, const void *npy
     if (vc_npy_parse(npy, len, where, &info)) {
         char line[1100];
         snprintf(line, sizeof line, "%s", vc_last_error());
-        if ((st = mark_dead(s, key, where))) return st;
+        if ((st = kill_npy(s, key, where))) return st;
         return skip_line(s, VC_SKIP_BAD_NPY, line);
     }
     int64_t dim = s->w ? s->dim : (s->opts.dim ? s->opts.dim : info.cols);
     if (info.cols != dim) {
-        if ((st = mark_dead(s, key, where))) return st;
+        if ((st = kill_npy(s, key, where))) return st;
         return skipf(s, VC_SKIP_WRONG_DIM, "%s: width D = %lld but the dataset's D is %lld%s", where, (long long)info.cols,
                      (long long)dim, s->opts.dim ? " (as requested)" : " (set by the first good .npy)");
     }
@@ -614,7 +630,7 @@ vc_status vc_import_sink_npy(vc_import_sink *s, const char *key, const void *npy
         float x = s->frames[i];
         bool beyond = (int64_t)i == over || (f16 && isfinite(x) && fabsf(x) >= 65520.0f);
         if (!beyond && isfinite(x)) continue;
-        if ((st = mark_dead(s, key, where))) return st;
+        if ((st = kill_npy(s, key, where))) return st;
         long long r = (long long)(i / (size_t)info.cols), c = (long long)(i % (size_t)info.cols);
         if (!beyond)
             return skipf(s, VC_SKIP_NONFINITE, "%s: %s at frame %lld, column %lld", where, isnan(x) ? "NaN" : "Inf", r, c);

@@ -14,7 +14,8 @@
  * .json is kept as the video's metadata (data/import_sink.h).
  * Members of a sample are normally adjacent; a caption that comes before or
  * after its .npy anywhere in the same shard is still joined to it. Samples
- * are written in shard order, then tar order.
+ * are written in shard order, then tar order (with labels_from_text a
+ * video is written when its .txt has come, since it carries the class).
  *
  * A shard that is truncated or corrupt part-way is reported with its name:
  * the samples read before the damage are kept, the member being read is

@@ -1156,6 +1156,7 @@ static void build_kinetics_style(const char *path) {
         txt("k8.json", "{}"),                                                              /* no .npy */
         npy("k9.npy", VC_F16, 9, 1, D), txt("k9.json", "{\"late\": true}"), txt("k9.json", "{\"twice\": 1}"),
         txt("k9.txt", "ice skating"),
+        txt("k10.txt", "\t"), npy("k10.npy", VC_F16, 10, 1, D),                         /* empty class, first */
     };
     int n = sizeof m / sizeof m[0];
     write_tar(path, false, m, n);
@@ -1180,11 +1181,11 @@ START_TEST(test_wds_labels_from_text_sorted_classes_and_held_frames) {
     ck_assert_int_eq(st.uncaptioned, 0);
     ck_assert_int_eq(st.with_meta, 3);
     ck_assert_int_eq(st.skipped[VC_SKIP_NO_LABEL], 1);
-    ck_assert_int_eq(st.skipped[VC_SKIP_BAD_CAPTION], 1);
+    ck_assert_int_eq(st.skipped[VC_SKIP_BAD_CAPTION], 2);  /* k4, k10: each counted once */
     ck_assert_int_eq(st.skipped[VC_SKIP_BAD_META], 1);
     ck_assert_int_eq(st.skipped[VC_SKIP_NO_NPY], 1);
     ck_assert_int_eq(st.skipped[VC_SKIP_DUPLICATE], 1);
-    ck_assert_int_eq(vc_import_stats_skipped(&st), 5);
+    ck_assert_int_eq(vc_import_stats_skipped(&st), 6);
     /* written when complete: k2 at its .npy, the others at their .txt */
     static const expect_video ev[] = {
         {"k0", VC_F16, 0, 2, "zumba"},       {"k1", VC_F16, 1, 3, "abseiling"},
@@ -1221,8 +1222,8 @@ START_TEST(test_wds_labels_from_text_sorted_classes_and_held_frames) {
     /* without --labels-from-text the same shard keeps k3 and k4, uncaptioned */
     o = default_opts(VC_F16);
     ck_assert_int_eq(vc_wds_import(out, shards, 1, NULL, &o, &st), VC_OK);
-    ck_assert_int_eq(st.videos, 9);
-    ck_assert_int_eq(st.uncaptioned, 2);
+    ck_assert_int_eq(st.videos, 10);
+    ck_assert_int_eq(st.uncaptioned, 3);
     ck_assert_int_eq(st.classes, 0);
     ck_assert_int_eq(vc_h5_open(&h, out), VC_OK);
     ck_assert(!vc_h5_get_info(h)->has_labels && !vc_h5_get_info(h)->has_class_names);
