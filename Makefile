@@ -38,7 +38,7 @@ SAN     ?=
 # Libraries by pkg-config name (tools/install-deps.sh installs them; its BUILD_PC
 # lists the same names). Check is for the tests only.
 PKGS    := openblas hdf5 libarchive inih libcjson libavformat libavcodec libswscale libavutil \
-           libpcre2-8 zlib libutf8proc
+           libpcre2-8 zlib libutf8proc libprotobuf-c cairo
 PY      ?= /usr/bin/python3
 
 # OpenBLAS: the OpenMP build shares libgomp's thread pool with our OpenMP
@@ -65,7 +65,7 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp $(OPT) -g $(SAN) \
-          -MMD -MP -I. $(PKG_CFLAGS) $(CHECK_CFLAGS) $(EXTRA_CFLAGS)
+          -MMD -MP -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(CHECK_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS = -fopenmp $(SAN)
 LDLIBS  = $(PKG_LIBS) -lm -lpthread
 
@@ -79,6 +79,11 @@ TEST_HELPERS := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
 BENCH_SRC := $(wildcard bench/*.c)
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# Protocol buffers (train/tb_event.proto: TensorBoard's Event/Summary): C from
+# protoc-c into $(BUILD)/gen at build time, compiled into the library.
+PROTO_SRC := $(wildcard */*.proto)
+PROTO_C   := $(PROTO_SRC:%.proto=$(BUILD)/gen/%.pb-c.c)
+LIB_OBJ   += $(PROTO_C:%.c=$(BUILD)/obj/%.o)
 F64_OBJ   := $(CORE_SRC:%.c=$(BUILD)/obj64/%.o)
 TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 HELP_OBJ  := $(TEST_HELPERS:%.c=$(BUILD)/obj/%.o)
@@ -93,6 +98,11 @@ all: $(BUILD)/libvclip.a $(BUILD)/vclip
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: %.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=. --c_out=$(BUILD)/gen $<
+$(BUILD)/obj/train/tb_events.o: $(BUILD)/gen/train/tb_event.pb-c.h
 
 $(BUILD)/obj64/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -16,6 +16,7 @@
 #include "data/source_h5.h"
 #include "eval/evaluate.h"
 #include "step.h"
+#include "tb_events.h"
 
 static double now(void) {
     struct timespec ts;
@@ -116,7 +117,35 @@ typedef struct {
     int64_t n_val;
     bool have_val;
     FILE *log;
+    vc_tb_writer *tb; /* the TensorBoard event file: the same numbers as log.jsonl */
 } run_ctx;
+
+/* An evaluation's scalars in the event file: SPLIT/t2v_R@1 ... SPLIT/v2t_MnR,
+ * SPLIT/mean_R@1 (log.jsonl's "score") and, with zero-shot classification,
+ * SPLIT/zero_shot_top1 and _top5. */
+static vc_status tb_eval(vc_tb_writer *tb, const char *split, int64_t step, const vc_eval_result *r, double score) {
+    static const char *const what[5] = {"R@1", "R@5", "R@10", "MdR", "MnR"};
+    char tags[14][96];
+    vc_tb_scalar v[14];
+    int n = 0;
+    for (int d = 0; d < 2; d++) {
+        const vc_recall *rc = d ? &r->v2t : &r->t2v;
+        const double x[5] = {rc->r1, rc->r5, rc->r10, rc->mdr, rc->mnr};
+        for (int k = 0; k < 5; k++, n++) {
+            snprintf(tags[n], sizeof tags[n], "%s/%s_%s", split, d ? "v2t" : "t2v", what[k]);
+            v[n] = (vc_tb_scalar){tags[n], x[k]};
+        }
+    }
+    snprintf(tags[n], sizeof tags[n], "%s/mean_R@1", split);
+    v[n] = (vc_tb_scalar){tags[n], score};
+    n++;
+    if (r->has_cls)
+        for (int k = 0; k < 2; k++, n++) {
+            snprintf(tags[n], sizeof tags[n], "%s/zero_shot_top%d", split, k ? 5 : 1);
+            v[n] = (vc_tb_scalar){tags[n], k ? r->top5 : r->top1};
+        }
+    return vc_tb_write(tb, step, v, n);
+}
 
 static vc_status evaluate_val(run_ctx *c, const vc_pooler *m, int64_t step, vc_ckpt_state *st, const vc_params *ps,
                               const vc_adamw *opt, const vc_loader_state *ls) {
@@ -138,6 +167,7 @@ static vc_status evaluate_val(run_ctx *c, const vc_pooler *m, int64_t step, vc_c
     if (r.has_cls) fprintf(c->log, ", \"top1\": %.4f, \"top5\": %.4f", r.top1, r.top5);
     fputs("}\n", c->log);
     fflush(c->log);
+    if ((s = tb_eval(c->tb, rc->val_split, step, &r, score))) return s;
     if (best) {
         st->best_score = score;
         st->best_step = step;
@@ -239,6 +269,16 @@ vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_tra
             resume ? "resume" : "start", (long long)st.step, (long long)total, (long long)N,
             vc_pool_type_name(rc->model.type), ps.n);
     fflush(c.log);
+    /* resumed: the event file keeps the steps up to the checkpoint's, which
+     * this run does not redo (see tb_events.h) */
+    vc_tb_resume tbr;
+    if ((s = vc_tb_open(&c.tb, rc->out_dir, resume ? st.step : -1, &tbr))) goto done;
+    if (resume && tbr.created)
+        note(hooks, "%s: no event file of the earlier launches: TensorBoard shows this run from step %lld on",
+             rc->out_dir, (long long)st.step);
+    else if (resume && (tbr.dropped || tbr.damaged_bytes))
+        note(hooks, "%s: cut back to step %lld (%lld later record%s dropped%s)", vc_tb_path(c.tb), (long long)st.step,
+             (long long)tbr.dropped, tbr.dropped == 1 ? "" : "s", tbr.damaged_bytes ? ", and a damaged tail" : "");
     tape.seed = rc->seed ^ 0x5bd1e995u;
     vc_step_ctx sc = {&m, &ps, scale, &opt, &tape, rc->grad_clip, 0};
     double t0 = now(), tlog = t0;
@@ -267,6 +307,10 @@ vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_tra
                     "\"grad_norm\": %.6g, \"logit_scale\": %.6f, \"samples_per_s\": %.1f}\n",
                     (long long)st.step, (long long)b->epoch, so.loss, lr, so.grad_norm, so.logit_scale, sps);
             fflush(c.log);
+            const vc_tb_scalar v[] = {{"train/loss", so.loss},         {"train/lr", lr},
+                                      {"train/grad_norm", so.grad_norm}, {"train/logit_scale", so.logit_scale},
+                                      {"train/samples_per_s", sps},    {"train/epoch", (double)b->epoch}};
+            if ((s = vc_tb_write(c.tb, st.step, v, (int)(sizeof v / sizeof v[0])))) goto done;
         }
         if (hooks && hooks->on_step && (t - tlog > 0.2 || st.step == total)) {
             tlog = t;
@@ -289,6 +333,14 @@ vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_tra
     if (!c.have_val) note(hooks, "no validation split: best.safetensors is not written");
 done:
     if (c.log) fclose(c.log);
+    if (c.tb && !s) {
+        s = vc_tb_close(c.tb);
+    } else if (c.tb) { /* keep the first failure's message */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", vc_last_error());
+        vc_tb_close(c.tb);
+        vc_fail(s, "%s", msg);
+    }
     free(c.config_text);
     vc_loader_close(ld);
     vc_source_close(&src);
