@@ -18,7 +18,7 @@
 ifeq ($(VC_INNER),)
 BUILD ?= build
 NODEPS_GOALS := clean fresh-check fresh-check-clean help-make
-TEST_GOALS   := test test-asan bench fuzz test-tsan vocab tokenizer-ref ort-venv wds-ref
+TEST_GOALS   := test test-asan bench fuzz test-tsan vocab tokenizer-ref ort-venv wds-ref tensorboard-ref
 GOALS        := $(or $(MAKECMDGOALS),all)
 DEPS_PROFILE := $(if $(filter-out $(NODEPS_GOALS),$(GOALS)),$(if $(filter $(TEST_GOALS) $(BUILD)/tests/% build%/tests/%,$(GOALS)),test,build),)
 PY ?= /usr/bin/python3
@@ -139,6 +139,8 @@ test: $(BUILD)/vclip $(TEST_BIN)
 	  echo "note: CLIP vocabulary or reference tokenizer unavailable (make vocab tokenizer-ref): their tests will SKIP"
 	@$(MAKE) --no-print-directory wds-ref >/dev/null 2>&1 || \
 	  echo "note: webdataset 0.1.103 unavailable (make wds-ref): the clip-video-encode shard tests will SKIP"
+	@$(MAKE) --no-print-directory tensorboard-ref >/dev/null 2>&1 || \
+	  echo "note: PyPI tensorboard unavailable (make tensorboard-ref): reading event files back with it will SKIP"
 	@fail=0; for t in $(TEST_BIN); do \
 	  echo "== $$t"; VCLIP_BIN=$(CURDIR)/$(BUILD)/vclip VC_PYTHON=$(PY) $$t || fail=1; done; \
 	  if [ $$fail = 0 ]; then echo "all test suites passed"; else echo "SOME TEST SUITES FAILED"; exit 1; fi
@@ -202,6 +204,20 @@ wds-ref:
 	       "tests/test_import.c will SKIP its clip-video-encode shard tests"; exit 1; }
 	@$(WDS_VENV)/bin/python tests/ref_wds_shards.py --check && echo "wds-ref: $(WDS_VENV) ready"
 # ---- end clip-video-encode shards ----
+
+# The TensorBoard reference: build/venv-tb with PyPI tensorboard (NumPy from
+# Debian), whose own loader and accumulator read the event files of a run back
+# for tests/test_tensorboard.c (which prints SKIP without it).
+TB_VENV := build/venv-tb
+.PHONY: tensorboard-ref
+tensorboard-ref:
+	@$(TB_VENV)/bin/python tests/ref_tensorboard.py --check 2>/dev/null || { rm -rf $(TB_VENV) && \
+	  $(PY) -m venv --system-site-packages $(TB_VENV) && \
+	  $(TB_VENV)/bin/pip install --no-deps --disable-pip-version-check -q \
+	    tensorboard==2.20.0 protobuf==6.33.0 absl-py==2.1.0; } || { \
+	  echo "tensorboard-ref: cannot install tensorboard from PyPI (offline?);" \
+	       "tests/test_tensorboard.c will SKIP reading event files with it"; exit 1; }
+	@$(TB_VENV)/bin/python tests/ref_tensorboard.py --check && echo "tensorboard-ref: $(TB_VENV) ready"
 
 # The main job on the built-in synthetic dataset (tools/demo.sh).
 demo: $(BUILD)/vclip
