@@ -31,6 +31,7 @@ int vc_cmd_eval(int argc, char **argv);   /* tools/cmd_eval.c */
 int vc_cmd_compare(int argc, char **argv); /* tools/cmd_compare.c */
 int vc_cmd_export(int argc, char **argv); /* tools/cmd_export.c */
 int vc_cmd_embed(int argc, char **argv);  /* tools/cmd_embed.c */
+int vc_cmd_plot(int argc, char **argv);   /* tools/cmd_plot.c */
 
 int vc_cmd_encode_video(int argc, char **argv); /* tools/cmd_encode.c */
 int vc_cmd_encode_text(int argc, char **argv);

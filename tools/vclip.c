@@ -22,6 +22,8 @@ static const vc_command commands[] = {
     {"embed", vc_cmd_embed,
      "CKPT --data DATA.h5 --out VIDEOS.h5 [--split train|val|test|all] [--batch B] [--set section.key=value ...]",
      "pooled, normalised video embeddings (and text-head-mapped captions) for search (data/FORMAT.md)"},
+    {"plot", vc_cmd_plot, "RUN_DIR... --out FILE.png [--width W] [--height H] (1 to 10 run directories)",
+     "draw training loss and validation mean R@1 against step, one line per run, into a PNG"},
     {"compare", vc_cmd_compare, "RESULT.json ... (1 to 16 files from vclip eval --json)",
      "print eval results (vclip eval --json) side by side"},
     {"bench", vc_cmd_bench,
