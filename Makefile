@@ -149,6 +149,7 @@ test: $(BUILD)/vclip $(TEST_BIN)
 # so the sanitizers see the whole run; leak checking stays on.
 test-asan:
 	CK_FORK=no ASAN_OPTIONS=suppressions=$(CURDIR)/tests/asan.supp:handle_segv=0 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(MAKE) test BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 
