@@ -189,6 +189,7 @@ vc_status vc_synth_write(const char *path, const vc_synth_opts *o, vc_synth_stat
     int64_t n_used[2] = {0, 0};
     const float sigma = 0.6f / sqrtf((float)D), tau = 0.25f / sqrtf((float)D);
     int64_t v = 0;
+    vc_progress_report(&o->progress, "videos written", 0, V);
     while (v < V && !st) {
         int L = vc_rng_uniform(&r) < 0.6 ? 3 : 2;
         int set[3];
@@ -235,6 +236,7 @@ vc_status vc_synth_write(const char *path, const vc_synth_opts *o, vc_synth_stat
             snprintf(id, sizeof id, "synth-%06lld", (long long)v);
             int64_t index;
             if ((st = vc_h5w_add_video(wr, id, frames, n, &index))) break;
+            if ((v + 1) % 256 == 0 || v + 1 == V) vc_progress_report(&o->progress, "videos written", v + 1, V);
             s.frames += n;
             s.empty_videos += n == 0;
             caption_meaning(&w, ev, L, 1, u);

@@ -60,6 +60,7 @@
 #include <stdint.h>
 
 #include "tensor/dtype.h"
+#include "tensor/progress.h"
 #include "tensor/status.h"
 
 typedef struct {
@@ -71,6 +72,7 @@ typedef struct {
     uint64_t seed;        /* default 1 */
     vc_dtype dtype;       /* storage: VC_F16 (default) or VC_F32 */
     int gzip_level;       /* 0 (default) .. 9 */
+    vc_progress_hook progress; /* "videos written" of V (default none) */
 } vc_synth_opts;
 
 typedef struct {

@@ -15,14 +15,15 @@ vc_status vc_split_by_name(vc_h5 *h, const char *name, const int64_t **idx, int6
 }
 
 /* Pools every video of an evaluation loader into V [N, D] (row i = the
- * loader's video i). */
-static vc_status pool_all(const vc_pooler *m, vc_loader *ld, vc_real *V) {
+ * loader's video i), reporting "videos pooled" of N to h. */
+static vc_status pool_all(const vc_pooler *m, vc_loader *ld, int64_t N, vc_real *V, const vc_progress_hook *h) {
     vc_tape t;
     vc_tape_init(&t, 0);
     vc_tape_grad(&t, false);
     t.training = false;
     int64_t D = m->cfg.dim, row = 0;
     vc_status s = VC_OK;
+    vc_progress_report(h, "videos pooled", 0, N);
     for (;;) {
         const vc_batch *b;
         if ((s = vc_loader_next(ld, &b)) || !b) break;
@@ -34,6 +35,7 @@ static vc_status pool_all(const vc_pooler *m, vc_loader *ld, vc_real *V) {
         }
         memcpy(V + row * D, y->val.data, (size_t)(b->n * D) * sizeof(vc_real));
         row += b->n;
+        vc_progress_report(h, "videos pooled", row, N);
     }
     vc_tape_free(&t);
     return s;
@@ -92,7 +94,7 @@ vc_status vc_embed_split(const vc_pooler *m, const char *path, const int64_t *sp
         *videos = malloc((size_t)(N ? N : 1) * sizeof(int64_t));
         if (!*videos) s = vc_fail(VC_ERR_OOM, "embed: out of memory");
         if (!s) s = vc_tensor_alloc(emb, VC_F32, VC_DIMS(N, m->cfg.dim));
-        if (!s) s = pool_all(m, ld, vc_f32(emb));
+        if (!s) s = pool_all(m, ld, N, vc_f32(emb), &o->progress);
         if (!s) {
             memcpy(*videos, vc_loader_videos(ld), (size_t)N * sizeof(int64_t));
             *n = N;
@@ -132,14 +134,16 @@ vc_status vc_evaluate(const vc_pooler *m, const char *path, const int64_t *split
         s = vc_fail(VC_ERR_ARG, "%s: the split has no video with frames to evaluate", path);
         goto done;
     }
-    if ((s = vc_tensor_alloc(&V, VC_F32, VC_DIMS(N, D))) || (s = pool_all(m, ld, vc_f32(&V)))) goto done;
+    if ((s = vc_tensor_alloc(&V, VC_F32, VC_DIMS(N, D))) || (s = pool_all(m, ld, N, vc_f32(&V), &o->progress)))
+        goto done;
     if ((s = vc_loader_captions(ld, &caps))) goto done;
     if (caps.n == 0) {
         s = vc_fail(VC_ERR_ARG, "%s: the split's videos have no captions to retrieve", path);
         goto done;
     }
     if ((s = map_text(m, vc_f32(&caps.emb), caps.n))) goto done;
-    if ((s = vc_eval_retrieval(vc_f32(&V), N, vc_f32(&caps.emb), caps.n, D, (const int64_t *)caps.row.data, 0, res)))
+    if ((s = vc_eval_retrieval_progress(vc_f32(&V), N, vc_f32(&caps.emb), caps.n, D, (const int64_t *)caps.row.data, 0,
+                                        &o->progress, res)))
         goto done;
     /* the loader's thread is done with the handle once it is closed */
     const int64_t *order = vc_loader_videos(ld);

@@ -18,6 +18,7 @@ typedef struct {
     int64_t mem_budget;      /* bytes (see data/loader.h) */
     int prefetch;
     bool zero_shot;          /* score classification when the file allows */
+    vc_progress_hook progress; /* "videos pooled", then metrics.h's "t2v/v2t queries ranked" (fn NULL: none) */
 } vc_eval_opts;
 
 /* Pooled, normalised embeddings of the split's videos (skipping videos with

@@ -78,8 +78,10 @@ static int64_t rank_against_others(const float *s, int64_t n, const int64_t *own
     return c;
 }
 
-vc_status vc_rank_true(const float *Q, int64_t Nq, const float *X, int64_t Nx, int64_t D, const int64_t *truth,
-                       int64_t block, int64_t *rank, int64_t *nan_count) {
+/* vc_rank_true, reporting queries ranked to h under phase after each block. */
+static vc_status rank_true(const float *Q, int64_t Nq, const float *X, int64_t Nx, int64_t D, const int64_t *truth,
+                           int64_t block, int64_t *rank, int64_t *nan_count, const vc_progress_hook *h,
+                           const char *phase) {
     vc_status st = check_args(Q, Nq, X, Nx, D, truth, Nq, Nx, "truth", rank);
     if (st != VC_OK) return st;
     if (nan_count) *nan_count = 0;
@@ -89,6 +91,7 @@ vc_status vc_rank_true(const float *Q, int64_t Nq, const float *X, int64_t Nx, i
     if (!S)
         return vc_fail(VC_ERR_OOM, "metrics: cannot allocate a [%lld, %lld] score block", (long long)b, (long long)Nx);
     int64_t nans = 0;
+    vc_progress_report(h, phase, 0, Nq);
     for (int64_t q0 = 0; q0 < Nq; q0 += b) {
         int64_t m = Nq - q0 < b ? Nq - q0 : b;
         scores_block(Q, q0, m, X, Nx, D, S);
@@ -97,14 +100,22 @@ vc_status vc_rank_true(const float *Q, int64_t Nq, const float *X, int64_t Nx, i
             const float *s = S + i * Nx;
             rank[q0 + i] = count_not_below(s, Nx, s[truth[q0 + i]], &nans);
         }
+        vc_progress_report(h, phase, q0 + m, Nq);
     }
     free(S);
     if (nan_count) *nan_count = nans;
     return VC_OK;
 }
 
-vc_status vc_rank_owned(const float *Q, int64_t Nq, const float *X, int64_t Nx, int64_t D, const int64_t *owner,
-                        int64_t block, int64_t *rank, int64_t *nan_count) {
+vc_status vc_rank_true(const float *Q, int64_t Nq, const float *X, int64_t Nx, int64_t D, const int64_t *truth,
+                       int64_t block, int64_t *rank, int64_t *nan_count) {
+    return rank_true(Q, Nq, X, Nx, D, truth, block, rank, nan_count, NULL, NULL);
+}
+
+/* vc_rank_owned, reporting like rank_true. */
+static vc_status rank_owned(const float *Q, int64_t Nq, const float *X, int64_t Nx, int64_t D, const int64_t *owner,
+                            int64_t block, int64_t *rank, int64_t *nan_count, const vc_progress_hook *h,
+                            const char *phase) {
     vc_status st = check_args(Q, Nq, X, Nx, D, owner, Nx, Nq, "owner", rank);
     if (st != VC_OK) return st;
     if (nan_count) *nan_count = 0;
@@ -121,6 +132,7 @@ vc_status vc_rank_owned(const float *Q, int64_t Nq, const float *X, int64_t Nx, 
     }
     for (int64_t j = 0; j < Nx; j++) owned[owner[j]]++;
     int64_t nans = 0;
+    vc_progress_report(h, phase, 0, Nq);
     for (int64_t q0 = 0; q0 < Nq; q0 += b) {
         int64_t m = Nq - q0 < b ? Nq - q0 : b;
         scores_block(Q, q0, m, X, Nx, D, S);
@@ -137,12 +149,18 @@ vc_status vc_rank_owned(const float *Q, int64_t Nq, const float *X, int64_t Nx, 
 #pragma omp parallel for schedule(static) reduction(+ : nans)
         for (int64_t i = 0; i < m; i++)
             rank[q0 + i] = owned[q0 + i] ? rank_against_others(S + i * Nx, Nx, owner, q0 + i, best[i], &nans) : 0;
+        vc_progress_report(h, phase, q0 + m, Nq);
     }
     free(S);
     free(owned);
     free(best);
     if (nan_count) *nan_count = nans;
     return VC_OK;
+}
+
+vc_status vc_rank_owned(const float *Q, int64_t Nq, const float *X, int64_t Nx, int64_t D, const int64_t *owner,
+                        int64_t block, int64_t *rank, int64_t *nan_count) {
+    return rank_owned(Q, Nq, X, Nx, D, owner, block, rank, nan_count, NULL, NULL);
 }
 
 static int cmp_i64(const void *a, const void *b) {
@@ -186,6 +204,12 @@ vc_status vc_recall_from_ranks(const int64_t *rank, int64_t n, vc_recall *out) {
 
 vc_status vc_eval_retrieval(const float *V, int64_t Nv, const float *C, int64_t Nc, int64_t D,
                             const int64_t *cap_video, int64_t block, vc_eval_result *res) {
+    return vc_eval_retrieval_progress(V, Nv, C, Nc, D, cap_video, block, NULL, res);
+}
+
+vc_status vc_eval_retrieval_progress(const float *V, int64_t Nv, const float *C, int64_t Nc, int64_t D,
+                                     const int64_t *cap_video, int64_t block, const vc_progress_hook *h,
+                                     vc_eval_result *res) {
     if (!res) return vc_fail(VC_ERR_ARG, "metrics: NULL result");
     if (Nv < 1 || Nc < 1)
         return vc_fail(VC_ERR_ARG, "metrics: retrieval needs at least one video and one caption (got %lld videos, "
@@ -204,8 +228,8 @@ vc_status vc_eval_retrieval(const float *V, int64_t Nv, const float *C, int64_t 
     vc_eval_result r;
     memset(&r, 0, sizeof r);
     int64_t nan_t = 0, nan_v = 0;
-    vc_status st = vc_rank_true(C, Nc, V, Nv, D, cap_video, block, rt, &nan_t);
-    if (st == VC_OK) st = vc_rank_owned(V, Nv, C, Nc, D, cap_video, block, rv, &nan_v);
+    vc_status st = rank_true(C, Nc, V, Nv, D, cap_video, block, rt, &nan_t, h, "t2v queries ranked");
+    if (st == VC_OK) st = rank_owned(V, Nv, C, Nc, D, cap_video, block, rv, &nan_v, h, "v2t queries ranked");
     if (st == VC_OK) st = vc_recall_from_ranks(rt, Nc, &r.t2v);
     if (st == VC_OK) st = vc_recall_from_ranks(rv, Nv, &r.v2t);
     free(rt);

@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tensor/progress.h"
 #include "tensor/status.h"
 
 /* Metrics of one direction. Recalls in percent. mdr is the median rank; for
@@ -88,6 +89,13 @@ vc_status vc_recall_from_ranks(const int64_t *rank, int64_t n, vc_recall *out);
  * fields, which it clears. */
 vc_status vc_eval_retrieval(const float *V, int64_t Nv, const float *C, int64_t Nc, int64_t D,
                             const int64_t *cap_video, int64_t block, vc_eval_result *res);
+
+/* vc_eval_retrieval telling h (may be NULL) how many queries are ranked,
+ * block by block: phases "t2v queries ranked" of Nc, then "v2t queries
+ * ranked" of Nv. */
+vc_status vc_eval_retrieval_progress(const float *V, int64_t Nv, const float *C, int64_t Nc, int64_t D,
+                                     const int64_t *cap_video, int64_t block, const vc_progress_hook *h,
+                                     vc_eval_result *res);
 
 /* Zero-shot classification. V [Nv, D] videos, K [Nk, D] class embeddings,
  * labels[Nv] in [0, Nk). A video is top-k correct iff its rank <= k, i.e.

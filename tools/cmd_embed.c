@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "progress.h"
 #include "data/h5_reader.h"
 #include "data/h5_writer.h"
 #include "eval/evaluate.h"
@@ -38,6 +39,19 @@ typedef struct {
     int64_t empty;   /* selected videos without frames */
     int64_t captions;
 } embed_ctx;
+
+/* Videos embedded so far, over all chunks: each chunk's pooling reports its
+ * own count, which is offset by the chunk's start. */
+typedef struct {
+    vc_progress_line line;
+    int64_t base, total;
+} embed_progress;
+
+static void embed_progress_fn(void *ud, const char *phase, int64_t done, int64_t total) {
+    embed_progress *p = ud;
+    (void)phase, (void)total;
+    vc_progress_update(&p->line, "videos embedded", p->base + done, p->total, NULL);
+}
 
 static bool same_file(const char *a, const char *b) {
     struct stat sa, sb;
@@ -193,7 +207,8 @@ static vc_status write_splits_and_classes(embed_ctx *c) {
     return s;
 }
 
-static vc_status embed(embed_ctx *c, const char *data, const char *out, const char *split, const vc_eval_opts *eo) {
+static vc_status embed(embed_ctx *c, const char *data, const char *out, const char *split, const vc_eval_opts *eo,
+                       embed_progress *prog) {
     vc_status s = vc_h5_open(&c->h, data);
     if (s) return s;
     c->in = vc_h5_get_info(c->h);
@@ -205,7 +220,14 @@ static vc_status embed(embed_ctx *c, const char *data, const char *out, const ch
     if ((s = vc_h5w_open(&c->w, out, &wo))) return s;
     /* chunks of whole batches, so a chunk boundary never splits a batch */
     int64_t chunk = (CHUNK + eo->batch - 1) / eo->batch * eo->batch;
-    for (int64_t a = 0; a < c->ns && !s; a += chunk) s = write_chunk(c, eo, a, c->ns - a < chunk ? c->ns : a + chunk);
+    prog->total = c->ns;
+    vc_progress_update(&prog->line, "videos embedded", 0, c->ns, NULL);
+    for (int64_t a = 0; a < c->ns && !s; a += chunk) {
+        int64_t b = c->ns - a < chunk ? c->ns : a + chunk;
+        prog->base = a;
+        if (!(s = write_chunk(c, eo, a, b))) vc_progress_update(&prog->line, "videos embedded", b, c->ns, NULL);
+    }
+    vc_progress_done(&prog->line);
     if (!s) s = write_captions(c);
     if (!s) s = write_splits_and_classes(c);
     if (!s) {
@@ -258,12 +280,15 @@ int vc_cmd_embed(int argc, char **argv) {
     c.tape.training = false;
     vc_status s = vc_model_from_checkpoint(ckpt, ov, nov, &cfg, &rc, &ps, &m);
     vc_eval_opts eo = {0};
+    embed_progress prog;
+    vc_progress_init(&prog.line, "embed");
     if (!s) {
         c.D = m.cfg.dim;
         eo = (vc_eval_opts){batch ? batch : rc.eval_batch, rc.frames, rc.eval_sampling, rc.mem_budget_mb << 20,
-                            rc.prefetch, false};
-        s = embed(&c, data, out, split ? split : "all", &eo);
+                            rc.prefetch, false, {embed_progress_fn, &prog}};
+        s = embed(&c, data, out, split ? split : "all", &eo, &prog);
     }
+    vc_progress_done(&prog.line);
     if (s && c.w) vc_h5w_abort(c.w);
     vc_h5_close(c.h);
     vc_tape_free(&c.tape);

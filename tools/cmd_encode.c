@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "progress.h"
 #include "data/encode.h"
 #include "data/h5_reader.h"
 #include "data/h5_writer.h"
@@ -209,26 +210,21 @@ typedef struct {
     int64_t nfifo, capfifo;
     /* counts */
     int64_t written, frames, failed, damaged, empty, n_captions;
-    bool tty;
-    double t0, last_progress;
+    vc_progress_line prog;
+    double t0;
 } vcx;
 
-static void progress(vcx *c, bool force) {
-    if (!c->tty) return;
-    double t = now_s();
-    if (!force && t - c->last_progress < 0.5) return;
-    c->last_progress = t;
-    double dt = t - c->t0 > 1e-9 ? t - c->t0 : 1e-9;
-    fprintf(stderr, "\r\033[Kencode-video: %lld/%lld videos, %lld frames, %.2f videos/s, %.1f frames/s",
-            (long long)c->written, (long long)c->V, (long long)c->frames, (double)c->written / dt,
-            (double)c->frames / dt);
-    fflush(stderr);
+static void progress(vcx *c) {
+    double dt = now_s() - c->t0 > 1e-9 ? now_s() - c->t0 : 1e-9;
+    char extra[96];
+    snprintf(extra, sizeof extra, "%lld frames, %.1f frames/s", (long long)c->frames, (double)c->frames / dt);
+    vc_progress_update(&c->prog, "videos encoded", c->written, c->V, extra);
 }
 
 /* One line: "vclip encode-video: PATH: WHAT; OUTCOME" (PATH once, also when
  * the decoder's message already starts with it). */
 static void report(vcx *c, const char *path, const char *what, const char *outcome, long long n) {
-    if (c->tty) fprintf(stderr, "\r\033[K");
+    vc_progress_clear(&c->prog);
     size_t pl = strlen(path);
     if (strncmp(what, path, pl) == 0 && what[pl] == ':') what += pl + (what[pl + 1] == ' ' ? 2 : 1);
     fprintf(stderr, "vclip encode-video: %s: %s; ", path, what);
@@ -331,6 +327,7 @@ static vc_status encode_frames(vcx *c) {
     vc_frame_reader_opts ro = {.fps = c->fps, .size = (int)S, .capacity = 32, .threads = 1};
     vc_status s = vc_frame_reader_start(&c->r, (const char *const *)c->paths, c->V, &ro);
     c->t0 = now_s();
+    vc_progress_update(&c->prog, "videos encoded", 0, c->V, NULL);
     for (;;) {
         vc_enc_item it;
         int got = 0;
@@ -351,12 +348,12 @@ static vc_status encode_frames(vcx *c) {
             note_end(c, &it);
             s = write_ready(c);
         }
-        progress(c, false);
+        progress(c);
     }
     if (!s) s = flush_batch(c);
     if (!s && c->nfifo) s = vc_fail(VC_ERR_ARG, "encode-video: %lld videos were not completed", (long long)c->nfifo);
-    progress(c, true);
-    if (c->tty) fputc('\n', stderr);
+    if (!s) progress(c);
+    vc_progress_done(&c->prog);
     return s;
 }
 
@@ -392,6 +389,7 @@ static vc_status caption_pass(vcx *c, bool write) {
     if (!text || !vid || (write && (!ids || !emb))) s = vc_fail(VC_ERR_OOM, "encode-video: out of memory");
     bool first = true;
     int64_t count = 0;
+    if (write) vc_progress_update(&c->prog, "captions encoded", 0, c->n_captions, NULL);
     while (!s) {
         char **f;
         int n, got;
@@ -426,6 +424,7 @@ static vc_status caption_pass(vcx *c, bool write) {
                 text[i] = NULL;
             }
             nb = 0;
+            vc_progress_update(&c->prog, "captions encoded", count, c->n_captions, NULL);
         }
     }
     if (!s && nb) {
@@ -511,6 +510,7 @@ static vc_status encode_video(vcx *c) {
     if ((s = vc_h5w_open(&c->w, c->out, &wo))) return s;
     if ((s = encode_frames(c))) return s;
     if (c->captions && (s = caption_pass(c, true))) return s;
+    vc_progress_done(&c->prog);
     if (c->split_by_ratio) {
         int8_t *sp = malloc((size_t)(c->V ? c->V : 1));
         if (!sp) return vc_fail(VC_ERR_OOM, "out of memory for the split");
@@ -593,7 +593,7 @@ int vc_cmd_encode_video(int argc, char **argv) {
     if (!rc && !s && (!c.clip_path || !c.out)) rc = vc_cmd_error(cmd, "%s", vc_cmd_usage("encode-video"));
     if (!rc && !s && c.V == 0) rc = vc_cmd_error(cmd, "no videos given (%s)", vc_cmd_usage("encode-video"));
     if (!rc && !s) {
-        c.tty = isatty(2);
+        vc_progress_init(&c.prog, cmd);
         vc_tape_init(&c.tape, 0);
         vc_tape_grad(&c.tape, false);
         c.tape.training = false;
@@ -643,6 +643,7 @@ typedef struct {
     vc_tokenizer *tk;
     vc_tape tape;
     int64_t captions, classes;
+    vc_progress_line prog;
 } etx;
 
 static vc_status read_templates(etx *c) {
@@ -712,6 +713,7 @@ static vc_status copy_videos(etx *c) {
     float *buf = NULL;
     int64_t bcap = 0;
     vc_status s = ids && meta ? VC_OK : vc_fail(VC_ERR_OOM, "out of memory");
+    vc_progress_update(&c->prog, "videos copied", 0, V, NULL);
     for (int64_t v0 = 0; v0 < V && !s; v0 += IDB) {
         int64_t k = V - v0 < IDB ? V - v0 : IDB;
         if ((s = vc_h5_read_strings(c->h, VC_H5_IDS, v0, k, ids))) break;
@@ -737,6 +739,7 @@ static vc_status copy_videos(etx *c) {
             free(meta[j]);
             ids[j] = meta[j] = NULL;
         }
+        vc_progress_update(&c->prog, "videos copied", v0 + k, V, NULL);
     }
     free(ids);
     free(meta);
@@ -751,6 +754,7 @@ static vc_status write_captions(etx *c) {
     float *emb = malloc((size_t)(B * E) * sizeof *emb);
     int32_t *ids = malloc((size_t)(B * L) * sizeof *ids);
     vc_status s = str && emb && ids ? VC_OK : vc_fail(VC_ERR_OOM, "out of memory");
+    vc_progress_update(&c->prog, "captions encoded", 0, C, NULL);
     for (int64_t c0 = 0; c0 < C && !s; c0 += B) {
         int64_t k = C - c0 < B ? C - c0 : B;
         if (c->in->has_captions_text) {
@@ -763,6 +767,7 @@ static vc_status write_captions(etx *c) {
             str[j] = NULL;
         }
         if (!s) c->captions += k;
+        vc_progress_update(&c->prog, "captions encoded", c0 + k, C, NULL);
     }
     free(str);
     free(emb);
@@ -788,6 +793,7 @@ static vc_status write_splits_and_classes(etx *c) {
     int32_t *ids = malloc((size_t)(T * L) * sizeof *ids);
     if (!names || !prompts || !ce || !pe || !ids) s = vc_fail(VC_ERR_OOM, "out of memory");
     if (!s) s = vc_h5_read_strings(c->h, VC_H5_CLASS_NAMES, 0, K, names);
+    vc_progress_update(&c->prog, "class names encoded", 0, K, NULL);
     for (int64_t k = 0; k < K && !s; k++) {
         for (int64_t t = 0; t < T && !s; t++)
             if (!(prompts[t] = fill_template(c->templates[t], names[k]))) s = vc_fail(VC_ERR_OOM, "out of memory");
@@ -806,6 +812,7 @@ static vc_status write_splits_and_classes(etx *c) {
         }
         for (int64_t j = 0; j < E; j++) row[j] /= (float)T;
         l2_normalize(row, E);
+        vc_progress_update(&c->prog, "class names encoded", k + 1, K, NULL);
     }
     if (!s) s = vc_h5w_set_classes(c->w, (const char *const *)names, K, ce);
     if (!s && c->in->has_labels) s = vc_h5w_set_labels(c->w, vc_h5_labels(c->h), c->in->n_videos);
@@ -866,7 +873,9 @@ int vc_cmd_encode_text(int argc, char **argv) {
     vc_tape_init(&c.tape, 0);
     vc_tape_grad(&c.tape, false);
     c.tape.training = false;
+    vc_progress_init(&c.prog, cmd);
     vc_status s = encode_text(&c);
+    vc_progress_done(&c.prog);
     if (c.w) vc_h5w_abort(c.w);
     vc_h5_close(c.h);
     vc_tape_free(&c.tape);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "progress.h"
 #include "data/h5_reader.h"
 #include "eval/evaluate.h"
 #include "eval/report.h"
@@ -79,9 +80,13 @@ int vc_cmd_eval(int argc, char **argv) {
         return fail(cfg, &ps, "a trained model needs --checkpoint (only a mean model without a text head "
                               "evaluates as the zero-shot baseline)");
     }
-    vc_eval_opts eo = {rc.eval_batch, rc.frames, rc.eval_sampling, rc.mem_budget_mb << 20, rc.prefetch, rc.zero_shot};
+    vc_progress_line pl;
+    vc_progress_init(&pl, "eval");
+    vc_eval_opts eo = {rc.eval_batch, rc.frames,    rc.eval_sampling,         rc.mem_budget_mb << 20,
+                       rc.prefetch,   rc.zero_shot, vc_progress_hook_for(&pl)};
     vc_eval_result r;
     s = vc_evaluate(&m, rc.file, idx_copy, idx_copy ? n : 0, &eo, &r);
+    vc_progress_done(&pl);
     free(idx_copy);
     if (s) return fail(cfg, &ps, vc_last_error());
     char title[512];

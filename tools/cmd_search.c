@@ -142,7 +142,8 @@ static vc_status score_pooled(vc_h5 *h, const char *ckpt, const float *q_raw, to
     }
     if (!s && !(sel = malloc((size_t)CHUNK * sizeof *sel))) s = vc_fail(VC_ERR_OOM, "search: out of memory");
     vc_eval_opts eo = {0};
-    if (!s) eo = (vc_eval_opts){rc.eval_batch, rc.frames, rc.eval_sampling, rc.mem_budget_mb << 20, rc.prefetch, false};
+    if (!s)
+        eo = (vc_eval_opts){rc.eval_batch, rc.frames, rc.eval_sampling, rc.mem_budget_mb << 20, rc.prefetch, false, {0}};
     for (int64_t a = 0; a < in->n_videos && !s; a += CHUNK) {
         int64_t b = in->n_videos - a < CHUNK ? in->n_videos : a + CHUNK, ns = 0;
         for (int64_t v = a; v < b; v++)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "progress.h"
 #include "data/synth.h"
 
 static int parse_i64(const char *opt, const char *s, int64_t *out) {
@@ -53,7 +54,12 @@ int vc_cmd_synth(int argc, char **argv) {
     }
     if (!out) return vc_cmd_error("synth", "--out DATA.h5 is required");
     vc_synth_stats s;
-    if (vc_synth_write(out, &o, &s)) return vc_cmd_error("synth", "%s", vc_last_error());
+    vc_progress_line pl;
+    vc_progress_init(&pl, "synth");
+    o.progress = vc_progress_hook_for(&pl);
+    vc_status st = vc_synth_write(out, &o, &s);
+    vc_progress_done(&pl);
+    if (st) return vc_cmd_error("synth", "%s", vc_last_error());
     printf("wrote %s: %lld videos (%lld families, %lld with 0 frames), %lld frames, %lld captions, D = %lld, %s; "
            "splits train %lld / val %lld / test %lld; %lld classes\n",
            out, (long long)s.videos, (long long)s.families, (long long)s.empty_videos, (long long)s.frames,

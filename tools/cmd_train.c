@@ -4,25 +4,21 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "progress.h"
 #include "train/trainer.h"
 
 typedef struct {
     bool tty;
     double last_print;
+    vc_progress_line eval; /* the validation evaluations */
 } progress_state;
-
-static void fmt_eta(char *b, size_t n, double s) {
-    if (s < 60) snprintf(b, n, "%.0fs", s);
-    else if (s < 3600) snprintf(b, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
-    else snprintf(b, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
-}
 
 static void on_step(void *ud, const vc_train_progress *p) {
     progress_state *ps = ud;
     char eta[32];
-    fmt_eta(eta, sizeof eta, p->eta_s);
+    vc_format_duration(eta, sizeof eta, p->eta_s);
     if (ps->tty) {
-        fprintf(stderr, "\rstep %lld/%lld  epoch %lld  loss %.4f  lr %.2e  %.0f samples/s  ETA %s   ",
+        fprintf(stderr, "\r\033[Kstep %lld/%lld  epoch %lld  loss %.4f  lr %.2e  %.0f samples/s  ETA %s   ",
                 (long long)p->step, (long long)p->total_steps, (long long)p->epoch, p->loss, p->lr, p->samples_per_s,
                 eta);
         if (p->step == p->total_steps) fputc('\n', stderr);
@@ -37,8 +33,9 @@ static void on_step(void *ud, const vc_train_progress *p) {
 
 static void on_eval(void *ud, int64_t step, const vc_eval_result *r, bool best) {
     progress_state *ps = ud;
+    vc_progress_done(&ps->eval);
     fprintf(stderr, "%sstep %lld val: t2v R@1 %.1f R@5 %.1f R@10 %.1f MdR %.1f | v2t R@1 %.1f R@5 %.1f R@10 %.1f MdR %.1f%s\n",
-            ps->tty ? "\r" : "", (long long)step, r->t2v.r1, r->t2v.r5, r->t2v.r10, r->t2v.mdr, r->v2t.r1, r->v2t.r5,
+            ps->tty ? "\r\033[K" : "", (long long)step, r->t2v.r1, r->t2v.r5, r->t2v.r10, r->t2v.mdr, r->v2t.r1, r->v2t.r5,
             r->v2t.r10, r->v2t.mdr, best ? "  (best)" : "");
 }
 
@@ -68,8 +65,9 @@ int vc_cmd_train(int argc, char **argv) {
     vc_config *cfg;
     vc_run_cfg rc;
     if (vc_run_config_load(path, ov, nov, &cfg, &rc)) return vc_cmd_error("train", "%s", vc_last_error());
-    progress_state ps = {isatty(2) != 0, 0};
-    vc_train_hooks hooks = {on_step, on_eval, on_note, &ps};
+    progress_state ps = {isatty(2) != 0, 0, {0}};
+    vc_progress_init(&ps.eval, "train: validation");
+    vc_train_hooks hooks = {on_step, on_eval, on_note, &ps, vc_progress_hook_for(&ps.eval)};
     vc_status s = vc_train_run(cfg, &rc, resume, &hooks);
     if (s) {
         if (ps.tty) fputc('\n', stderr);

@@ -150,8 +150,9 @@ static vc_status tb_eval(vc_tb_writer *tb, const char *split, int64_t step, cons
 static vc_status evaluate_val(run_ctx *c, const vc_pooler *m, int64_t step, vc_ckpt_state *st, const vc_params *ps,
                               const vc_adamw *opt, const vc_loader_state *ls) {
     vc_run_cfg *rc = c->rc;
-    vc_eval_opts eo = {rc->eval_batch, rc->frames, rc->eval_sampling, rc->mem_budget_mb << 20, rc->prefetch,
-                       rc->zero_shot};
+    vc_eval_opts eo = {rc->eval_batch, rc->frames,   rc->eval_sampling,
+                       rc->mem_budget_mb << 20, rc->prefetch, rc->zero_shot,
+                       c->hooks ? c->hooks->eval_progress : (vc_progress_hook){0}};
     vc_eval_result r;
     vc_status s = vc_evaluate(m, rc->file, c->val_idx, c->n_val, &eo, &r);
     if (s) return s;

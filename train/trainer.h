@@ -13,6 +13,7 @@
 #define VC_TRAINER_H
 
 #include "eval/metrics.h"
+#include "tensor/progress.h"
 #include "run_config.h"
 
 typedef struct {
@@ -26,6 +27,7 @@ typedef struct {
     void (*on_eval)(void *ud, int64_t step, const vc_eval_result *r, bool best);
     void (*on_note)(void *ud, const char *msg);
     void *ud;
+    vc_progress_hook eval_progress; /* the validation evaluations' progress (eval/evaluate.h) */
 } vc_train_hooks;
 
 /* cfg must be the validated config rc was filled from (its text goes into
