@@ -2,7 +2,8 @@
 # The main job on the built-in default (`make demo`): synthetic data whose
 # captions depend on the order of events, a mean-pooling baseline and a
 # transformer pooler trained on it, both evaluated on the test split, side by
-# side, and the transformer pooler exported for PyTorch.
+# side, the transformer pooler exported for PyTorch, and a picture of both
+# runs (training loss and validation mean R@1 against step).
 set -e
 V=${VCLIP:-build/vclip}
 D=build/demo
@@ -22,3 +23,6 @@ $V compare $D/mean.json $D/transformer.json
 echo "== export the transformer pooler"
 $V export $D/transformer/best.safetensors --out $D/transformer_pooler.safetensors
 echo "load it in PyTorch: python3 -c \"import sys; sys.path.insert(0, 'tools'); import vclip_torch; print(vclip_torch.load_pooler('$D/transformer_pooler.safetensors'))\""
+echo "== plot both runs"
+$V plot $D/mean $D/transformer --out $D/demo_plot.png
+echo "the runs side by side: $D/demo_plot.png (TensorBoard: tensorboard --logdir $D)"
