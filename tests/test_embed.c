@@ -137,7 +137,7 @@ static void load_model(model *md, int64_t batch) {
                   vc_last_error());
     ck_assert_int_eq(md->m.cfg.dim, DIM);
     md->eo = (vc_eval_opts){batch ? batch : md->rc.eval_batch, md->rc.frames, md->rc.eval_sampling,
-                            md->rc.mem_budget_mb << 20, md->rc.prefetch, false};
+                            md->rc.mem_budget_mb << 20, md->rc.prefetch, false, {0}};
 }
 
 static void free_model(model *md) {

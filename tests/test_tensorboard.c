@@ -712,6 +712,39 @@ START_TEST(test_tensorboard_reads_the_resumed_run_once_per_step) {
 }
 END_TEST
 
+START_TEST(test_resume_refuses_two_event_files_and_leaves_the_log_alone) {
+    need_runs();
+    char dir[600], cfg[700], out[700], log[700], other[800];
+    tmp_path(dir, sizeof dir, "two_files");
+    snprintf(cfg, sizeof cfg, "%s.ini", dir);
+    write_config(cfg, dir);
+    tmp_path(out, sizeof out, "two_files.out");
+    const char *train[] = {"train", cfg, "--set", "train.steps=5", NULL, NULL};
+    int st;
+    pid_t pid = spawn(out, train);
+    ck_assert(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char path[700];
+    ck_assert_int_eq(count_event_files(dir, path, sizeof path), 1);
+    snprintf(other, sizeof other, "%s/events.out.tfevents.0000000001.elsewhere.vclip", dir);
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, other);
+    ck_assert(system(cmd) == 0);
+    snprintf(log, sizeof log, "%s/log.jsonl", dir);
+    char *before = slurp(log);
+    train[4] = "--resume";
+    pid = spawn(out, train);
+    ck_assert(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+    char *text = slurp(out), *after = slurp(log);
+    ck_assert_msg(WEXITSTATUS(st) == 1, "exit %d: %s", WEXITSTATUS(st), text);
+    ck_assert_msg(strstr(text, "vclip train: ") && strstr(text, "several vclip event files") && strstr(text, dir),
+                  "no one-line error naming the directory: %s", text);
+    ck_assert_msg(strcmp(before, after) == 0, "log.jsonl changed by the refused resume");
+    free(text);
+    free(before);
+    free(after);
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("tensorboard");
     TCase *tc = tcase_create("events");
@@ -732,6 +765,7 @@ static Suite *make_suite(void) {
     tcase_add_unchecked_fixture(runs, make_killed_run, NULL);
     tcase_add_test(runs, test_run_event_file_holds_exactly_the_scalars_of_log_jsonl);
     tcase_add_test(runs, test_killed_and_resumed_run_has_each_step_once_as_log_jsonl_says);
+    tcase_add_test(runs, test_resume_refuses_two_event_files_and_leaves_the_log_alone);
     if (tb_available()) {
         tcase_add_test(runs, test_tensorboard_reads_the_run_as_log_jsonl_says);
         tcase_add_test(runs, test_tensorboard_reads_the_resumed_run_once_per_step);

@@ -259,6 +259,17 @@ vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_tra
     char cpath[4096];
     path_in(cpath, sizeof cpath, rc->out_dir, "config.ini");
     if ((s = vc_config_save(cfg, cpath))) goto done;
+    /* the event file opens before log.jsonl, so that a refusal (several
+     * event files) leaves the log as it was; resumed, it keeps the steps up
+     * to the checkpoint's, which this run does not redo (see tb_events.h) */
+    vc_tb_resume tbr;
+    if ((s = vc_tb_open(&c.tb, rc->out_dir, resume ? st.step : -1, &tbr))) goto done;
+    if (resume && tbr.created)
+        note(hooks, "%s: no event file of the earlier launches: TensorBoard shows this run from step %lld on",
+             rc->out_dir, (long long)st.step);
+    else if (resume && (tbr.dropped || tbr.damaged_bytes))
+        note(hooks, "%s: cut back to step %lld (%lld later record%s dropped%s)", vc_tb_path(c.tb), (long long)st.step,
+             (long long)tbr.dropped, tbr.dropped == 1 ? "" : "s", tbr.damaged_bytes ? ", and a damaged tail" : "");
     path_in(cpath, sizeof cpath, rc->out_dir, "log.jsonl");
     c.log = fopen(cpath, resume ? "a" : "w");
     if (!c.log) {
@@ -270,16 +281,6 @@ vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_tra
             resume ? "resume" : "start", (long long)st.step, (long long)total, (long long)N,
             vc_pool_type_name(rc->model.type), ps.n);
     fflush(c.log);
-    /* resumed: the event file keeps the steps up to the checkpoint's, which
-     * this run does not redo (see tb_events.h) */
-    vc_tb_resume tbr;
-    if ((s = vc_tb_open(&c.tb, rc->out_dir, resume ? st.step : -1, &tbr))) goto done;
-    if (resume && tbr.created)
-        note(hooks, "%s: no event file of the earlier launches: TensorBoard shows this run from step %lld on",
-             rc->out_dir, (long long)st.step);
-    else if (resume && (tbr.dropped || tbr.damaged_bytes))
-        note(hooks, "%s: cut back to step %lld (%lld later record%s dropped%s)", vc_tb_path(c.tb), (long long)st.step,
-             (long long)tbr.dropped, tbr.dropped == 1 ? "" : "s", tbr.damaged_bytes ? ", and a damaged tail" : "");
     tape.seed = rc->seed ^ 0x5bd1e995u;
     vc_step_ctx sc = {&m, &ps, scale, &opt, &tape, rc->grad_clip, 0};
     double t0 = now(), tlog = t0;
