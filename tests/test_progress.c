@@ -3,7 +3,7 @@
  *   test: tools/ is not in libvclip.a).
  * - Through the built binary ($VCLIP_BIN; SKIP without it), with
  *   VCLIP_PROGRESS=plain so that phases far shorter than a real run's still
- *   print: synth, train (its validation), eval, embed and encode-text show
+ *   print: synth, info, train (its validation), eval, embed and encode-text show
  *   each phase with done/total, percent, rate and ETA, the counts rising to
  *   the total; encode-video too where ffmpeg can make a clip. With
  *   VCLIP_PROGRESS=off, and by default for phases that end within 2 s
@@ -187,6 +187,18 @@ START_TEST(test_synth_shows_rate_and_eta) {
 }
 END_TEST
 
+START_TEST(test_info_shows_every_set_it_checks) {
+    need_fixture();
+    char *err, args[1400];
+    snprintf(args, sizeof args, "info '%s'", data);
+    ck_assert_int_eq(run_mode("plain", args, &err), 0);
+    const char *sets[] = {"frame rows checked", "caption rows checked", "ids checked", "caption texts checked",
+                          "class names checked"};
+    for (int i = 0; i < 5; i++) assert_phase(err, "info", sets[i]);
+    free(err);
+}
+END_TEST
+
 START_TEST(test_train_shows_steps_and_its_validation) {
     need_fixture();
     char *err, args[1400];
@@ -272,6 +284,7 @@ static Suite *make_suite(void) {
     tcase_set_timeout(cmd, 120);
     tcase_add_unchecked_fixture(cmd, make_fixture, NULL);
     tcase_add_test(cmd, test_synth_shows_rate_and_eta);
+    tcase_add_test(cmd, test_info_shows_every_set_it_checks);
     tcase_add_test(cmd, test_train_shows_steps_and_its_validation);
     tcase_add_test(cmd, test_eval_and_embed_show_every_phase);
     tcase_add_test(cmd, test_encode_text_shows_every_phase);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "progress.h"
 #include "data/h5_reader.h"
 
 /* Progress of the validation, one byte per step, to the watching parent
@@ -23,21 +24,27 @@ static void progress(char c) {
     }
 }
 
+/* What a person sees of the same progress: rows and strings checked. */
+static vc_progress_line shown;
+
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
 }
 
 /* Reads every row of one embedding set in blocks (the reader checks values). */
-static vc_status scan_rows(vc_h5 *h, vc_status (*rd)(vc_h5 *, int64_t, int64_t, float *), int64_t rows, int64_t D) {
+static vc_status scan_rows(vc_h5 *h, vc_status (*rd)(vc_h5 *, int64_t, int64_t, float *), int64_t rows, int64_t D,
+                           const char *phase) {
     int64_t block = (8 << 20) / (D * (int64_t)sizeof(float));
     if (block < 1) block = 1;
     float *buf = malloc((size_t)(block < rows ? block : rows > 0 ? rows : 1) * (size_t)D * sizeof *buf);
     if (!buf) return vc_fail(VC_ERR_OOM, "out of memory");
     vc_status st = VC_OK;
+    vc_progress_update(&shown, phase, 0, rows, NULL);
     for (int64_t r = 0; r < rows && !st; r += block) {
         st = rd(h, r, rows - r < block ? rows - r : block, buf);
         progress('.');
+        vc_progress_update(&shown, phase, rows - r < block ? rows : r + block, rows, NULL);
     }
     free(buf);
     return st;
@@ -45,15 +52,17 @@ static vc_status scan_rows(vc_h5 *h, vc_status (*rd)(vc_h5 *, int64_t, int64_t, 
 
 /* Reads n strings of one set in blocks (metadata is checked to be JSON as it
  * is read); *nonempty (may be NULL) counts those that are not "". */
-static vc_status scan_strings(vc_h5 *h, vc_h5_strings which, int64_t n, int64_t *nonempty) {
+static vc_status scan_strings(vc_h5 *h, vc_h5_strings which, int64_t n, int64_t *nonempty, const char *phase) {
     enum { BLOCK = 4096 };
     char **s = malloc(BLOCK * sizeof *s);
     if (!s) return vc_fail(VC_ERR_OOM, "out of memory");
     vc_status st = VC_OK;
+    vc_progress_update(&shown, phase, 0, n, NULL);
     for (int64_t i = 0; i < n && !st; i += BLOCK) {
         int64_t k = n - i < BLOCK ? n - i : BLOCK;
         st = vc_h5_read_strings(h, which, i, k, s);
         progress('.');
+        vc_progress_update(&shown, phase, i + k, n, NULL);
         if (!st)
             for (int64_t j = 0; j < k; j++) {
                 if (nonempty) *nonempty += s[j][0] != '\0';
@@ -72,18 +81,21 @@ static int info_main(const char *path, vc_h5 **hp) {
     vc_h5 *h = *hp;
     const vc_h5_info *in = vc_h5_get_info(h);
     const int64_t V = in->n_videos, D = in->dim;
-    vc_status st = scan_rows(h, vc_h5_read_frames, in->n_frames, D);
-    if (!st && in->has_text_embeddings) st = scan_rows(h, vc_h5_read_text, in->n_captions, D);
+    vc_progress_init(&shown, "info");
+    vc_status st = scan_rows(h, vc_h5_read_frames, in->n_frames, D, "frame rows checked");
+    if (!st && in->has_text_embeddings) st = scan_rows(h, vc_h5_read_text, in->n_captions, D, "caption rows checked");
     if (!st && in->has_class_embeddings) {
         float *c = malloc((size_t)(in->n_classes ? in->n_classes : 1) * (size_t)D * sizeof *c);
         st = c ? vc_h5_read_classes(h, c) : vc_fail(VC_ERR_OOM, "out of memory");
         free(c);
     }
     int64_t n_meta = 0;
-    if (!st) st = scan_strings(h, VC_H5_IDS, V, NULL);
-    if (!st && in->has_captions_text) st = scan_strings(h, VC_H5_CAPTIONS, in->n_captions, NULL);
-    if (!st && in->has_class_names) st = scan_strings(h, VC_H5_CLASS_NAMES, in->n_classes, NULL);
-    if (!st && in->has_meta) st = scan_strings(h, VC_H5_META, V, &n_meta);
+    if (!st) st = scan_strings(h, VC_H5_IDS, V, NULL, "ids checked");
+    if (!st && in->has_captions_text)
+        st = scan_strings(h, VC_H5_CAPTIONS, in->n_captions, NULL, "caption texts checked");
+    if (!st && in->has_class_names) st = scan_strings(h, VC_H5_CLASS_NAMES, in->n_classes, NULL, "class names checked");
+    if (!st && in->has_meta) st = scan_strings(h, VC_H5_META, V, &n_meta, "metadata checked");
+    vc_progress_done(&shown);
     int64_t *len = malloc((size_t)(V ? V : 1) * sizeof *len);
     if (!st && !len) st = vc_fail(VC_ERR_OOM, "out of memory");
     if (st) {
