@@ -206,7 +206,6 @@ wds-ref:
 #   make test-cuda-tsan   the emulated kernels with one OS thread per CUDA
 #                         thread under ThreadSanitizer; it must find the planted
 #                         races and no other.
-CXX        ?= g++
 CUDA       ?= 1
 CUDA_ARCH  ?= sm_90
 CUDA_DEFAULT_HOME ?= /usr/local/cuda
