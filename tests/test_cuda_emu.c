@@ -273,6 +273,37 @@ START_TEST(test_votes_and_syncthreads_count) {
 }
 END_TEST
 
+START_TEST(test_segmented_shuffles_warp_reductions_and_barrier_votes) {
+    enum { T = 64 };
+    int hv[T], got[8 * T];
+    for (int i = 0; i < T; i++) hv[i] = (int)(frand() * 50);
+    int *v = dup_to_device(hv, sizeof hv), *out = dalloc(sizeof got);
+    CU(tk_warp_misc(v, out, T, 0));
+    to_host(got, out, sizeof got);
+    for (int t = 0; t < T; t++) {
+        const int *o = got + 8 * t, *warp = hv + t / 32 * 32;
+        int scan = 0, sum = 0, mn = 1 << 30;
+        unsigned umax = 0;
+        for (int i = t / 8 * 8; i <= t; i++) scan += hv[i];
+        for (int l = 0; l < 32; l++) {
+            sum += warp[l];
+            mn = warp[l] < mn ? warp[l] : mn;
+            umax = (unsigned)warp[l] > umax ? (unsigned)warp[l] : umax;
+        }
+        ck_assert_int_eq(o[0], scan);
+        ck_assert_int_eq(o[1], hv[t / 16 * 16 + 5]);
+        ck_assert_int_eq(o[2], hv[t ^ 3]);
+        ck_assert_int_eq(o[3], sum);
+        ck_assert_int_eq(o[4], mn);
+        ck_assert_int_eq(o[5], (int)umax);
+        ck_assert_int_eq(o[6], 1);
+        ck_assert_int_eq(o[7], 0);
+    }
+    CU(cudaFree(v));
+    CU(cudaFree(out));
+}
+END_TEST
+
 START_TEST(test_bf16_and_half_conversions_agree_with_tensor_dtype) {
     enum { N = 4096 };
     float h[N];
@@ -827,9 +858,13 @@ START_TEST(test_emulation_overhead_is_measured) {
     printf("emulation overhead: block-sum of %d floats (%d blocks x %d threads, %d barriers each) %.2f ms emulated, "
            "%.3f ms as a plain C loop: %.0fx\n",
            N, BLOCKS, THREADS, 9, t_emu * 1e3, t_c * 1e3, t_emu / t_c);
+    /* the fixed cost of a launch: a one-block kernel of 64 threads */
+    t0 = now_s();
+    for (int rep = 0; rep < 1000; rep++) CU(tk_axpy(x, x, 0.5f, 64, 0));
+    printf("emulation overhead: a launch of one 64-thread block costs %.1f us\n", (now_s() - t0) * 1e3);
     struct vc_emu_counters c;
     vc_emu_get_counters(&c);
-    ck_assert(c.kernels > 0);
+    ck_assert(c.kernels > 1000);
     CU(cudaFree(x));
     CU(cudaFree(partial));
     CU(cudaFree(out));
@@ -1012,6 +1047,7 @@ static Suite *cuda_emu_suite(void) {
     tcase_add_test(k, test_dynamic_shared_memory_reverses_each_block);
     tcase_add_test(k, test_warp_swap_through_shared_memory_after_syncwarp);
     tcase_add_test(k, test_votes_and_syncthreads_count);
+    tcase_add_test(k, test_segmented_shuffles_warp_reductions_and_barrier_votes);
     tcase_add_test(k, test_bf16_and_half_conversions_agree_with_tensor_dtype);
     suite_add_tcase(s, k);
     TCase *g = tcase_create("streams");

@@ -365,7 +365,7 @@ void complete_warp(Block &b, unsigned w, unsigned m, const Fiber &last) {
     for (unsigned l = 0; l < 32; l++) {
         if (!(m >> l & 1)) continue;
         uint64_t v = lanes[l].value;
-        ballot |= (v != 0) << l;
+        ballot |= (unsigned)(v != 0) << l;
         sum += (unsigned)v;
         umin = (unsigned)v < umin ? (unsigned)v : umin;
         umax = (unsigned)v > umax ? (unsigned)v : umax;

@@ -129,6 +129,27 @@ __global__ void k_votes(const int *v, unsigned *out) {
     out[4 * t + 3] = (unsigned)count;
 }
 
+/* Segmented scans and lookups (width < 32), warp reductions, and the
+ * and/or forms of __syncthreads; whole warps only. */
+__global__ void k_warp_misc(const int *v, int *out) {
+    unsigned t = threadIdx.x, rel8 = t % 8;
+    const unsigned all = 0xffffffffu;
+    int x = v[t], scan = x;
+    for (unsigned d = 1; d < 8; d *= 2) {
+        int y = __shfl_up_sync(all, scan, d, 8);
+        if (rel8 >= d) scan += y;
+    }
+    int *o = out + 8 * t;
+    o[0] = scan;
+    o[1] = __shfl_sync(all, x, 5, 16);
+    o[2] = __shfl_xor_sync(all, x, 3, 8);
+    o[3] = (int)__reduce_add_sync(all, (unsigned)x);
+    o[4] = __reduce_min_sync(all, x);
+    o[5] = (int)__reduce_max_sync(all, (unsigned)x);
+    o[6] = __syncthreads_and(x > -100);
+    o[7] = __syncthreads_or(x > 1000);
+}
+
 __global__ void k_convert(const float *x, unsigned short *bf, unsigned short *hf, float *back, int n) {
     int i = (int)(blockIdx.x * blockDim.x + threadIdx.x);
     if (i >= n) return;
@@ -254,6 +275,11 @@ cudaError_t tk_dyn_reverse_allow(int bytes) {
 
 cudaError_t tk_votes(const int *v, unsigned *out, int threads, cudaStream_t s) {
     VC_LAUNCH(k_votes, 1, threads, 0, s, v, out);
+    return cudaGetLastError();
+}
+
+cudaError_t tk_warp_misc(const int *v, int *out, int threads, cudaStream_t s) {
+    VC_LAUNCH(k_warp_misc, 1, threads, 0, s, v, out);
     return cudaGetLastError();
 }
 

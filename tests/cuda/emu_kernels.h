@@ -37,6 +37,12 @@ cudaError_t tk_dyn_reverse_allow(int bytes);
 /* One block of `threads`: per thread t, out[4t..4t+3] = ballot of (v[t] > 0)
  * over its warp, any, all, and __syncthreads_count of (v[t] > 0). */
 cudaError_t tk_votes(const int *v, unsigned *out, int threads, cudaStream_t s);
+/* One block of `threads` (a multiple of 32); per thread t, out[8t..8t+7]:
+ * inclusive scan of v over its 8-lane segment (__shfl_up_sync, width 8),
+ * v of lane 5 of its 16-lane segment, v of lane t^3 (xor, width 8), the
+ * warp's __reduce_add (unsigned), __reduce_min (int), __reduce_max
+ * (unsigned) of v, __syncthreads_and(v > -100), __syncthreads_or(v > 1000). */
+cudaError_t tk_warp_misc(const int *v, int *out, int threads, cudaStream_t s);
 /* bf[n] = bf16 bits of x, hf[n] = half bits of x, back[2n] = both back to float. */
 cudaError_t tk_convert(const float *x, unsigned short *bf, unsigned short *hf, float *back, int n, cudaStream_t s);
 /* out[threads] = what each thread reads from shared memory nobody wrote. */
