@@ -1095,8 +1095,10 @@ static Suite *cuda_emu_suite(void) {
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--child")) return child_main(argv[2]);
     int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-        printf("SKIP: no CUDA device (%s): the CUDA layer's tests did not run\n", detail());
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) {
+        printf("SKIP: no CUDA device (%s: %s): the CUDA layer's tests did not run\n", cudaGetErrorName(e),
+               cudaGetErrorString(e));
         return 0;
     }
 #if defined(VC_CUDA_EMU) && !defined(__SANITIZE_THREAD__)
