@@ -18,7 +18,7 @@
 ifeq ($(VC_INNER),)
 BUILD ?= build
 NODEPS_GOALS := clean fresh-check fresh-check-clean help-make
-TEST_GOALS   := test test-asan bench fuzz test-tsan vocab tokenizer-ref ort-venv wds-ref tensorboard-ref
+TEST_GOALS   := test test-asan bench fuzz test-tsan test-cuda-tsan vocab tokenizer-ref ort-venv wds-ref tensorboard-ref
 GOALS        := $(or $(MAKECMDGOALS),all)
 DEPS_PROFILE := $(if $(filter-out $(NODEPS_GOALS),$(GOALS)),$(if $(filter $(TEST_GOALS) $(BUILD)/tests/% build%/tests/%,$(GOALS)),test,build),)
 PY ?= /usr/bin/python3
@@ -219,6 +219,96 @@ tensorboard-ref:
 	  echo "tensorboard-ref: cannot install tensorboard from PyPI (offline?);" \
 	       "tests/test_tensorboard.c will SKIP reading event files with it"; exit 1; }
 	@$(TB_VENV)/bin/python tests/ref_tensorboard.py --check && echo "tensorboard-ref: $(TB_VENV) ready"
+
+# ---- CUDA: one source for nvcc and for the CPU emulator (tensor/cuda/README.md) ----
+# Every tensor/cuda/*.cu and tests/cuda/*.cu compiles two ways:
+#  - as C++ for the CPU emulator (g++ -x c++ -DVC_CUDA_EMU): with the emulator
+#    runtime tensor/cuda/emu_*.cc into $(BUILD)/libvccuda_emu.a, which the
+#    emulated tests link with $(CUDA_EMU_LIBS) (tests/test_cuda_emu.c); no nvcc
+#    needed, so `make test` runs them everywhere;
+#  - with nvcc for $(CUDA_ARCH), every warning an error: `make cuda-check`,
+#    which also builds tests/test_cuda_emu.c against the real runtime and
+#    cuBLAS (build/nvcc/test_cuda_real, to run on a GPU machine).
+# NVCC is nvcc on PATH, else $(CUDA_DEFAULT_HOME)/bin/nvcc; CUDA=0 turns it off.
+#   make test-cuda-tsan   the emulated kernels with one OS thread per CUDA
+#                         thread under ThreadSanitizer; it must find the planted
+#                         races and no other.
+CUDA       ?= 1
+CUDA_ARCH  ?= sm_90
+CUDA_DEFAULT_HOME ?= /usr/local/cuda
+ifeq ($(CUDA),0)
+NVCC :=
+else ifeq ($(origin NVCC),undefined)
+NVCC := $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard $(CUDA_DEFAULT_HOME)/bin/nvcc))
+endif
+CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+NVCC_FLAGS ?= -std=c++17 -arch=$(CUDA_ARCH) -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror -I.
+CU_SRC       := $(wildcard tensor/cuda/*.cu)
+CU_TEST_SRC  := $(wildcard tests/cuda/*.cu)
+EMU_RT_SRC   := $(wildcard tensor/cuda/emu_*.cc)
+# fibers switch stacks: glibc's fortified longjmp checks must stay out
+EMU_CXXFLAGS  = -std=c++17 -U_FORTIFY_SOURCE -DVC_CUDA_EMU -Wall -Wextra -Wno-unused-parameter $(OPT) -g $(SAN) \
+                -MMD -MP -I. $(PKG_CFLAGS)
+EMU_OBJ      := $(EMU_RT_SRC:%.cc=$(BUILD)/emu/%.o) $(CU_SRC:%.cu=$(BUILD)/emu/%.o)
+EMU_TEST_OBJ := $(CU_TEST_SRC:%.cu=$(BUILD)/emu/%.o)
+CUDA_EMU_LIBS = $(BUILD)/libvccuda_emu.a -lstdc++
+
+$(BUILD)/emu/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
+$(BUILD)/emu/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $< -o $@
+$(BUILD)/libvccuda_emu.a: $(EMU_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/obj/tests/test_cuda_emu.o: CFLAGS += -DVC_CUDA_EMU
+$(BUILD)/tests/test_cuda_emu: $(BUILD)/obj/tests/test_cuda_emu.o $(EMU_TEST_OBJ) $(BUILD)/libvccuda_emu.a $(BUILD)/libvclip.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(CUDA_EMU_LIBS) $(BUILD)/libvclip.a $(CHECK_LIBS) $(LDLIBS) -o $@
+
+# nvcc: every .cu, then the test against the real runtime (linked, not run)
+NV_OBJ := $(CU_SRC:%.cu=$(BUILD)/nvcc/%.o) $(CU_TEST_SRC:%.cu=$(BUILD)/nvcc/%.o)
+$(BUILD)/nvcc/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/nvcc/tests/test_cuda_emu.o: tests/test_cuda_emu.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -I. -I$(CUDA_HOME)/include $(PKG_CFLAGS) \
+	  $(CHECK_CFLAGS) -c $< -o $@
+$(BUILD)/nvcc/test_cuda_real: $(NV_OBJ) $(BUILD)/nvcc/tests/test_cuda_emu.o $(BUILD)/libvclip.a
+	$(CC) $^ -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++ \
+	  $(CHECK_LIBS) $(LDLIBS) -fopenmp -o $@
+.PHONY: cuda-check test-cuda-tsan
+ifeq ($(NVCC),)
+cuda-check:
+	@echo "cuda-check: no nvcc (not on PATH nor /usr/local/cuda/bin, or CUDA=0): no .cu file was compiled"; exit 1
+else
+cuda-check: $(NV_OBJ) $(BUILD)/nvcc/test_cuda_real
+	@echo "cuda-check: $(words $(NV_OBJ)) .cu files compiled by $(NVCC) for $(CUDA_ARCH) with warnings as errors;" \
+	  "$(BUILD)/nvcc/test_cuda_real linked against cudart and cuBLAS"
+endif
+
+# ThreadSanitizer: its own objects (OS-thread emulator, -fsanitize=thread)
+TSAN_DIR    := $(BUILD)/tsan
+TSAN_CFLAGS := -fsanitize=thread -O1 -g -MMD -MP -fno-omit-frame-pointer -DVC_CUDA_EMU -DVC_CUDA_EMU_THREADS -I. $(PKG_CFLAGS)
+TSAN_OBJ    := $(EMU_RT_SRC:%.cc=$(TSAN_DIR)/%.o) $(CU_SRC:%.cu=$(TSAN_DIR)/%.o) $(CU_TEST_SRC:%.cu=$(TSAN_DIR)/%.o) \
+               $(TSAN_DIR)/tests/test_cuda_emu.o $(TSAN_DIR)/tensor/dtype.o
+$(TSAN_DIR)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -U_FORTIFY_SOURCE -Wall -Wextra $(TSAN_CFLAGS) -c $< -o $@
+$(TSAN_DIR)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -U_FORTIFY_SOURCE -Wall -Wextra $(TSAN_CFLAGS) -x c++ -c $< -o $@
+$(TSAN_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(TSAN_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+$(TSAN_DIR)/test_cuda_emu: $(TSAN_OBJ)
+	$(CC) -fsanitize=thread $^ $(CHECK_LIBS) $(BLAS_LIBS) -lstdc++ -lm -lpthread -o $@
+test-cuda-tsan: $(TSAN_DIR)/test_cuda_emu
+	CK_FORK=no OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 $<
+# ---- end CUDA ----
 
 # The main job on the built-in synthetic dataset (tools/demo.sh).
 demo: $(BUILD)/vclip
