@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "preprocess.h"
+#include "tensor/buf.h"
 #include "video.h"
 
 /* ---- the frame reader ---------------------------------------------------- */
@@ -222,11 +223,10 @@ struct vc_csv {
     FILE *f;
     char *path;
     int64_t line;      /* line of the next character */
-    char *buf;         /* the record's fields, each NUL-terminated */
-    size_t len, cap;
-    size_t *offs;
+    vc_bytebuf rec;    /* the record's fields, each NUL-terminated */
+    size_t *offs;      /* [nf] where each field starts in rec */
     char **fields;
-    int nf, fcap;
+    size_t nf, fcap;
 };
 
 vc_status vc_csv_open(vc_csv **out, const char *path) {
@@ -252,36 +252,24 @@ void vc_csv_close(vc_csv *c) {
     if (!c) return;
     if (c->f) fclose(c->f);
     free(c->path);
-    free(c->buf);
+    free(c->rec.v);
     free(c->offs);
     free(c->fields);
     free(c);
 }
 
 static bool put(vc_csv *c, char ch) {
-    if (c->len == c->cap) {
-        size_t nc = c->cap ? 2 * c->cap : 256;
-        char *nb = realloc(c->buf, nc);
-        if (!nb) return false;
-        c->buf = nb;
-        c->cap = nc;
-    }
-    c->buf[c->len++] = ch;
-    return true;
+    vc_bytebuf_push(&c->rec, (uint8_t)ch);
+    return !c->rec.oom;
 }
 
 static bool new_field(vc_csv *c) {
     if (c->nf == c->fcap) {
-        int nc = c->fcap ? 2 * c->fcap : 8;
-        size_t *no = realloc(c->offs, (size_t)nc * sizeof *no);
-        if (!no) return false;
-        c->offs = no;
-        char **nfl = realloc(c->fields, (size_t)nc * sizeof *nfl);
-        if (!nfl) return false;
-        c->fields = nfl;
-        c->fcap = nc;
+        size_t oc = c->fcap;
+        if (!vc_grow((void **)&c->offs, &oc, c->nf + 1, sizeof *c->offs)) return false;
+        if (!vc_grow((void **)&c->fields, &c->fcap, c->nf + 1, sizeof *c->fields)) return false;
     }
-    c->offs[c->nf++] = c->len;
+    c->offs[c->nf++] = c->rec.n;
     return true;
 }
 
@@ -305,7 +293,7 @@ vc_status vc_csv_next(vc_csv *c, char ***fields, int *n, int64_t *line, int *got
             return VC_OK;
         }
         int64_t start = c->line;
-        c->len = 0;
+        c->rec.n = 0;
         c->nf = 0;
         for (;;) { /* one field per pass; ch is its first character */
             if (!new_field(c)) return vc_fail(VC_ERR_OOM, "%s: out of memory", c->path);
@@ -342,10 +330,10 @@ vc_status vc_csv_next(vc_csv *c, char ***fields, int *n, int64_t *line, int *got
             ch = getc(c->f); /* a trailing comma makes one more, empty field */
         }
         if (ch == '\n') c->line++;
-        if (c->nf == 1 && c->buf[0] == 0 && c->len == 1) continue; /* an empty line */
-        for (int i = 0; i < c->nf; i++) c->fields[i] = c->buf + c->offs[i];
+        if (c->nf == 1 && c->rec.v[0] == 0 && c->rec.n == 1) continue; /* an empty line */
+        for (size_t i = 0; i < c->nf; i++) c->fields[i] = (char *)c->rec.v + c->offs[i];
         *fields = c->fields;
-        *n = c->nf;
+        *n = (int)c->nf;
         *line = start;
         *got = 1;
         return VC_OK;

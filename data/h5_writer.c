@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "data/h5_common.h"
+#include "tensor/buf.h"
 
 /* Strings and caption rows are staged in blocks of this many entries so HDF5
  * sees a few large writes instead of one per video. */
@@ -41,8 +42,9 @@ struct vc_h5w {
     emb_out frames, text;
     str_out ids, captions, meta;  /* meta.id < 0 until the first vc_h5w_set_meta */
     int64_t V, C;
-    int64_t *offsets, off_cap;     /* [V+1] */
-    int64_t *cap_video, cap_cap;   /* [C] */
+    int64_t *offsets;              /* [V+1] */
+    int64_t *cap_video;            /* [C] */
+    size_t off_cap, cap_cap;       /* their capacities */
     int cap_emb, cap_text;         /* -1 unknown until the first caption, then 0/1 */
     int64_t *split[3], split_n[3];
     int64_t *labels, n_labels;
@@ -194,15 +196,11 @@ static vc_status bad_value(const vc_h5w *w, const char *what, float x, int64_t r
                    (double)x, (long long)row, (long long)col);
 }
 
-static vc_status grow(int64_t **a, int64_t *cap, int64_t need, const char *path) {
-    if (need <= *cap) return VC_OK;
-    int64_t c = *cap ? *cap : 1024;
-    while (c < need) c *= 2;
-    int64_t *p = realloc(*a, (size_t)c * sizeof *p);
-    if (!p) return vc_fail(VC_ERR_OOM, "%s: out of memory for the index arrays", path);
-    *a = p;
-    *cap = c;
-    return VC_OK;
+/* Room for need entries in one of the index arrays (what names it). */
+static vc_status grow(int64_t **a, size_t *cap, int64_t need, const char *path, const char *what) {
+    if (vc_grow((void **)a, cap, (size_t)need, sizeof **a)) return VC_OK;
+    return vc_fail(VC_ERR_OOM, "%s: out of memory growing %s to %lld entries (%lld bytes)", path, what,
+                   (long long)need, (long long)need * (long long)sizeof **a);
 }
 
 static vc_status write_attr(vc_h5w *w, hid_t loc, const char *name, hid_t type, const void *val) {
@@ -296,7 +294,7 @@ vc_status vc_h5w_open(vc_h5w **out, const char *path, const vc_h5w_opts *opts) {
         return vc_fail(VC_ERR_OOM, "%s: out of memory", path);
     }
     snprintf(w->tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-    vc_status st = grow(&w->offsets, &w->off_cap, 1, path);
+    vc_status st = grow(&w->offsets, &w->off_cap, 1, path, "/video/offsets");
     if (st) {
         free_writer(w);
         return st;
@@ -365,7 +363,7 @@ vc_status vc_h5w_add_video(vc_h5w *w, const char *id, const float *frames, int64
         snprintf(what, sizeof what, "video %lld ('%.80s')", (long long)w->V, id);
         return bad_value(w, what, frames[i], i / w->o.dim, i % w->o.dim);
     }
-    vc_status st = grow(&w->offsets, &w->off_cap, w->V + 2, w->path);
+    vc_status st = grow(&w->offsets, &w->off_cap, w->V + 2, w->path, "/video/offsets");
     if (st) return st;
     vc_h5i_lock();
     st = stage_str(w, &w->ids, id);
@@ -402,7 +400,7 @@ vc_status vc_h5w_add_caption(vc_h5w *w, int64_t video, const char *text, const f
         int64_t i = first_unstorable(w, emb, w->o.dim);
         if (i >= 0) return bad_value(w, what, emb[i], 0, i);
     }
-    vc_status st = grow(&w->cap_video, &w->cap_cap, w->C + 1, w->path);
+    vc_status st = grow(&w->cap_video, &w->cap_cap, w->C + 1, w->path, "/text/video");
     if (st) return st;
     vc_h5i_lock();
     if (w->cap_text < 0) {

@@ -13,49 +13,25 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "tensor/buf.h"
 #include "tensor/utf8.h"
 
 #include "models/mojibake_tables.inc"
+
+/* Buffers (tensor/buf.h) record a failed allocation in their own `oom` flag; each step
+ * copies it into fixer.oom, which ends the repair and becomes the error. */
 
 /* Recursion through decode_inconsistent_utf8 only ever works on strictly shorter text and
  * in practice goes a few levels deep; past this depth text is left as it is. */
 #define MAX_DEPTH 200
 
-typedef struct { uint32_t *v; size_t n, cap; } u32buf;
-typedef struct { uint8_t *v; size_t n, cap; } u8buf;
-
 typedef struct {
     bool oom;               /* an allocation failed: the caller reports it */
     bool re_failed;         /* the badness pattern is unusable or a match failed */
     pcre2_match_data *md;   /* made at the first badness test */
-    u8buf utf8;             /* scratch: the text being tested, as UTF-8 */
+    vc_bytebuf utf8;        /* scratch: the text being tested, as UTF-8 */
     int depth;
 } fixer;
-
-static bool reserve(fixer *f, void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need) nc *= 2;
-    void *q = realloc(*p, nc * elem);
-    if (!q) { f->oom = true; return false; }
-    *p = q;
-    *cap = nc;
-    return true;
-}
-
-static void put32(fixer *f, u32buf *b, uint32_t c) {
-    if (reserve(f, (void **)&b->v, &b->cap, b->n + 1, sizeof *b->v)) b->v[b->n++] = c;
-}
-
-static void append32(fixer *f, u32buf *b, const uint32_t *s, size_t n) {
-    if (!n || !reserve(f, (void **)&b->v, &b->cap, b->n + n, sizeof *b->v)) return;
-    memcpy(b->v + b->n, s, n * sizeof *s);
-    b->n += n;
-}
-
-static void put8(fixer *f, u8buf *b, uint8_t c) {
-    if (reserve(f, (void **)&b->v, &b->cap, b->n + 1, 1)) b->v[b->n++] = c;
-}
 
 static bool same32(const uint32_t *a, size_t na, const uint32_t *b, size_t nb) {
     return na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0);
@@ -154,9 +130,9 @@ static void mark_named(const uint8_t *p, size_t n) {
 }
 
 /* Appends template t with its "<name>"s expanded; false when a name is unknown. */
-static bool expand(fixer *f, u8buf *p, const char *t) {
+static bool expand(vc_bytebuf *p, const char *t) {
     while (*t) {
-        if (*t != '<') { put8(f, p, (uint8_t)*t++); continue; }
+        if (*t != '<') { vc_bytebuf_push(p, (uint8_t)*t++); continue; }
         const char *close = strchr(t, '>');
         if (!close) return false;
         size_t len = (size_t)(close - t - 1), k = 0;
@@ -165,21 +141,20 @@ static bool expand(fixer *f, u8buf *p, const char *t) {
                            memcmp(k_class_names[k].name, t + 1, len) == 0))
             k++;
         if (k == nk) return false;
-        for (const char *b = k_class_names[k].body; *b; b++) put8(f, p, (uint8_t)*b);
+        for (const char *b = k_class_names[k].body; *b; b++) vc_bytebuf_push(p, (uint8_t)*b);
         t = close + 1;
     }
     return true;
 }
 
 static void build_badness(void) {
-    fixer f = {0};
-    u8buf p = {0};
+    vc_bytebuf p = {0};
     bool ok = true;
     for (size_t i = 0; ok && i < sizeof k_badness / sizeof k_badness[0]; i++) {
-        if (i) put8(&f, &p, '|');
-        ok = expand(&f, &p, k_badness[i]);
+        if (i) vc_bytebuf_push(&p, '|');
+        ok = expand(&p, k_badness[i]);
     }
-    if (ok && !f.oom) {
+    if (ok && !p.oom) {
         int err;
         PCRE2_SIZE off;
         mark_named(p.v, p.n);
@@ -197,9 +172,12 @@ static bool is_bad(fixer *f, const uint32_t *s, size_t n) {
     while (k < n && !(s[k] < 0x10000 && (g_named[s[k] >> 3] >> (s[k] & 7) & 1))) k++;
     if (k == n) return false;
     if (!f->md && !(f->md = pcre2_match_data_create(1, NULL))) { f->oom = true; return false; }
-    u8buf *u = &f->utf8;
+    vc_bytebuf *u = &f->utf8;
     u->n = 0;
-    if (!reserve(f, (void **)&u->v, &u->cap, 4 * n + 1, 1)) return false;
+    if (!VC_BUF_RESERVE(u, 4 * n + 1)) {
+        f->oom = true;
+        return false;
+    }
     for (size_t i = 0; i < n; i++) u->n += vc_utf8_put(s[i], u->v + u->n);
     int rc = pcre2_match(g_badness, (PCRE2_SPTR)u->v, u->n, 0, PCRE2_NO_UTF_CHECK, f->md, NULL);
     if (rc >= 0) return true;
@@ -211,9 +189,12 @@ static bool is_bad(fixer *f, const uint32_t *s, size_t n) {
 
 /* str.encode(code page) into out; false when a character is not in the code page
  * (ftfy.chardata.possible_encoding is false). */
-static bool cp_encode(fixer *f, int cp, const uint32_t *s, size_t n, u8buf *out) {
+static bool cp_encode(fixer *f, int cp, const uint32_t *s, size_t n, vc_bytebuf *out) {
     out->n = 0;
-    if (!reserve(f, (void **)&out->v, &out->cap, n + 1, 1)) return false;
+    if (!VC_BUF_RESERVE(out, n + 1)) {
+        f->oom = true;
+        return false;
+    }
     const cp_pair *t = k_cp_encode[cp];
     for (size_t i = 0; i < n; i++) {
         uint32_t c = s[i];
@@ -268,17 +249,17 @@ static bool starts_with(const uint8_t *b, size_t n, size_t i, const char *w) {
 /* fixes.restore_byte_a0: first A_GRAVE_WORD_RE ("Ã " as the word "à", keeping the space,
  * except before " ", "quele", "quela", "quilo" and "s "), then every ALTERED_UTF8_RE match
  * gets its spaces back as A0. */
-static void restore_byte_a0(fixer *f, const u8buf *in, u8buf *tmp, u8buf *out) {
+static void restore_byte_a0(fixer *f, const vc_bytebuf *in, vc_bytebuf *tmp, vc_bytebuf *out) {
     const uint8_t *b = in->v;
     size_t n = in->n;
     tmp->n = 0;
     for (size_t i = 0; i < n; i++) {
-        put8(f, tmp, b[i]);
+        vc_bytebuf_push(tmp, b[i]);
         if (b[i] == 0xC3 && i + 1 < n && b[i + 1] == ' ' && !starts_with(b, n, i + 2, " ") &&
             !starts_with(b, n, i + 2, "quele") && !starts_with(b, n, i + 2, "quela") &&
             !starts_with(b, n, i + 2, "quilo") && !starts_with(b, n, i + 2, "s ")) {
-            put8(f, tmp, 0xA0);
-            put8(f, tmp, ' ');
+            vc_bytebuf_push(tmp, 0xA0);
+            vc_bytebuf_push(tmp, ' ');
             i++;
         }
     }
@@ -287,10 +268,11 @@ static void restore_byte_a0(fixer *f, const u8buf *in, u8buf *tmp, u8buf *out) {
     out->n = 0;
     for (size_t i = 0; i < n;) {
         size_t m = b[i] >= 0xC2 ? altered_at(b, n, i) : 0;
-        if (!m) { put8(f, out, b[i++]); continue; }
-        for (size_t k = 0; k < m; k++) put8(f, out, b[i + k] == ' ' ? 0xA0 : b[i + k]);
+        if (!m) { vc_bytebuf_push(out, b[i++]); continue; }
+        for (size_t k = 0; k < m; k++) vc_bytebuf_push(out, b[i + k] == ' ' ? 0xA0 : b[i + k]);
         i += m;
     }
+    if (tmp->oom || out->oom) f->oom = true;
 }
 
 /* Length of the LOSSY_UTF8_RE match at b[i], or 0: a UTF-8 (or CESU-8) sequence with
@@ -322,26 +304,27 @@ static size_t lossy_at(const uint8_t *b, size_t n, size_t i) {
 }
 
 /* fixes.replace_lossy_sequences: each LOSSY_UTF8_RE match becomes EF BF BD (U+FFFD). */
-static void replace_lossy(fixer *f, const u8buf *in, u8buf *out) {
+static void replace_lossy(fixer *f, const vc_bytebuf *in, vc_bytebuf *out) {
     out->n = 0;
     for (size_t i = 0; i < in->n;) {
         size_t m = lossy_at(in->v, in->n, i);
-        if (!m) { put8(f, out, in->v[i++]); continue; }
-        put8(f, out, 0xEF);
-        put8(f, out, 0xBF);
-        put8(f, out, 0xBD);
+        if (!m) { vc_bytebuf_push(out, in->v[i++]); continue; }
+        vc_bytebuf_push(out, 0xEF);
+        vc_bytebuf_push(out, 0xBF);
+        vc_bytebuf_push(out, 0xBD);
         i += m;
     }
+    if (out->oom) f->oom = true;
 }
 
 /* ------------------------------------------------------------------ decoders */
 
 /* bytes.decode('utf-8') (strict): appends to out, false on any ill-formed sequence. */
-static bool utf8_strict(fixer *f, const uint8_t *b, size_t n, u32buf *out) {
+static bool utf8_strict(fixer *f, const uint8_t *b, size_t n, vc_u32buf *out) {
     size_t i = 0;
     while (i < n) {
         uint32_t c = b[i];
-        if (c < 0x80) { put32(f, out, c); i++; continue; }
+        if (c < 0x80) { vc_u32buf_push(out, c); i++; continue; }
         size_t len;
         uint8_t lo = 0x80, hi = 0xBF;
         if (c >= 0xC2 && c <= 0xDF) { len = 2; c &= 0x1F; }
@@ -362,7 +345,7 @@ static bool utf8_strict(fixer *f, const uint8_t *b, size_t n, u32buf *out) {
             if (k == 1 ? (x < lo || x > hi) : !is_cont(x)) return false;
             c = c << 6 | (x & 0x3F);
         }
-        put32(f, out, c);
+        vc_u32buf_push(out, c);
         i += len;
     }
     return true;
@@ -388,7 +371,7 @@ static bool special_at(const uint8_t *b, size_t n, size_t i) {
  * sequences; C0 plus any byte is U+0000; ED A0..AF xx ED B0..BF xx is one CESU-8 surrogate
  * pair (its last byte may be the final '\n', read as 0A, because of `$`); anything else
  * that starts a special match is an error. */
-static bool utf8_variants(fixer *f, const uint8_t *b, size_t n, u32buf *out) {
+static bool utf8_variants(fixer *f, const uint8_t *b, size_t n, vc_u32buf *out) {
     size_t pos = 0;
     while (pos < n) {
         size_t i = pos;
@@ -397,7 +380,7 @@ static bool utf8_variants(fixer *f, const uint8_t *b, size_t n, u32buf *out) {
         if (i == n) break;
         if (b[i] == 0xC0) {
             if (n - i < 2) return false;
-            put32(f, out, 0);
+            vc_u32buf_push(out, 0);
             pos = i + 2;
             continue;
         }
@@ -407,7 +390,7 @@ static bool utf8_variants(fixer *f, const uint8_t *b, size_t n, u32buf *out) {
         if (!(q[1] >= 0xA0 && q[1] <= 0xAF && is_cont(q[2]) && q[3] == 0xED && q[4] >= 0xB0 &&
               q[4] <= 0xBF && last_ok))
             return false;
-        put32(f, out, ((uint32_t)(q[1] & 0x0F) << 16 | (uint32_t)(q[2] & 0x3F) << 10 |
+        vc_u32buf_push(out, ((uint32_t)(q[1] & 0x0F) << 16 | (uint32_t)(q[2] & 0x3F) << 10 |
                        (uint32_t)(q[4] & 0x0F) << 6 | (q[5] & 0x3F)) + 0x10000);
         pos = i + 6;
     }
@@ -447,27 +430,29 @@ static size_t detector_end(const uint32_t *s, size_t n, size_t i) {
     return p;
 }
 
-static bool fix_encoding(fixer *f, const uint32_t *s, size_t n, u32buf *out);
+static bool fix_encoding(fixer *f, const uint32_t *s, size_t n, vc_u32buf *out);
 
 /* fixes.decode_inconsistent_utf8 into out: each detector match shorter than the text that
  * is bad in itself is replaced by its fix_encoding. Returns whether anything matched. */
-static bool decode_inconsistent_utf8(fixer *f, const uint32_t *s, size_t n, u32buf *out) {
+static bool decode_inconsistent_utf8(fixer *f, const uint32_t *s, size_t n, vc_u32buf *out) {
     bool matched = false;
     size_t done = 0;
-    u32buf sub = {0};
+    vc_u32buf sub = {0};
     for (size_t i = 0; i < n && !f->oom;) {
         size_t e = (i == 0 || !(clue(s[i - 1]) & CLUE_CONT_STRICT)) ? detector_end(s, n, i) : i;
         if (e == i) { i++; continue; }
         matched = true;
-        append32(f, out, s + done, i - done);
+        vc_u32buf_append(out, s + done, i - done);
         sub.n = 0;
         if (e - i < n && is_bad(f, s + i, e - i) && fix_encoding(f, s + i, e - i, &sub))
-            append32(f, out, sub.v, sub.n);
+            vc_u32buf_append(out, sub.v, sub.n);
         else
-            append32(f, out, s + i, e - i);
+            vc_u32buf_append(out, s + i, e - i);
         done = i = e;
+        if (out->oom || sub.oom) f->oom = true;
     }
-    append32(f, out, s + done, n - done);
+    vc_u32buf_append(out, s + done, n - done);
+    if (out->oom) f->oom = true;
     free(sub.v);
     return matched;
 }
@@ -476,27 +461,28 @@ static bool decode_inconsistent_utf8(fixer *f, const uint32_t *s, size_t n, u32b
 
 /* ftfy._fix_encoding_one_step_and_explain. Returns false when it leaves the text as it is
  * without a new copy (empty, ASCII or not bad); else out holds the result. */
-static bool one_step(fixer *f, const uint32_t *s, size_t n, u32buf *out) {
+static bool one_step(fixer *f, const uint32_t *s, size_t n, vc_u32buf *out) {
     size_t i = 0;
     while (i < n && s[i] < 0x80) i++;
     if (i == n || !is_bad(f, s, n)) return false;
     bool done = false;
-    u8buf bytes = {0}, t1 = {0}, t2 = {0};
+    vc_bytebuf bytes = {0}, t1 = {0}, t2 = {0};
     for (int cp = 0; cp < CP_COUNT && !done && !f->oom; cp++) {
         if (!cp_encode(f, cp, s, n, &bytes)) continue;
-        const u8buf *b = &bytes;
+        const vc_bytebuf *b = &bytes;
         if (cp != CP_MACROMAN && altered_found(b->v, b->n)) {
             restore_byte_a0(f, b, &t1, &t2);
             b = &t2;
         }
         if (k_cp_sloppy[cp]) {
-            u8buf *dst = b == &t2 ? &t1 : &t2;
+            vc_bytebuf *dst = b == &t2 ? &t1 : &t2;
             replace_lossy(f, b, dst);
             b = dst;
         }
         out->n = 0;
         bool variants = memchr(b->v, 0xED, b->n) || memchr(b->v, 0xC0, b->n);
         done = variants ? utf8_variants(f, b->v, b->n, out) : utf8_strict(f, b->v, b->n, out);
+        if (out->oom) f->oom = true;
     }
     free(bytes.v);
     free(t1.v);
@@ -514,17 +500,18 @@ static bool one_step(fixer *f, const uint32_t *s, size_t n, u32buf *out) {
     out->n = 0;
     for (i = 0; i < n; i++) {
         bool is_c1 = s[i] >= 0x80 && s[i] <= 0x9F;
-        put32(f, out, is_c1 ? k_cp_decode[CP_SLOPPY_1252][s[i] - 0x80] : s[i]);
+        vc_u32buf_push(out, is_c1 ? k_cp_decode[CP_SLOPPY_1252][s[i] - 0x80] : s[i]);
     }
+    if (out->oom) f->oom = true;
     return true;
 }
 
 /* ftfy.fix_encoding: steps until the text stops changing. Returns whether it changed;
  * then out holds the result. */
-static bool fix_encoding(fixer *f, const uint32_t *s, size_t n, u32buf *out) {
+static bool fix_encoding(fixer *f, const uint32_t *s, size_t n, vc_u32buf *out) {
     if (f->depth >= MAX_DEPTH) return false;
     f->depth++;
-    u32buf a = {0}, b = {0};
+    vc_u32buf a = {0}, b = {0};
     const uint32_t *cur = s;
     size_t cn = n;
     bool changed = false;
@@ -532,7 +519,7 @@ static bool fix_encoding(fixer *f, const uint32_t *s, size_t n, u32buf *out) {
         b.n = 0;
         if (!one_step(f, cur, cn, &b) || f->oom || f->re_failed) break;
         if (same32(b.v, b.n, cur, cn)) break;
-        u32buf t = a;
+        vc_u32buf t = a;
         a = b;
         b = t;
         cur = a.v;
@@ -541,7 +528,8 @@ static bool fix_encoding(fixer *f, const uint32_t *s, size_t n, u32buf *out) {
     }
     if (changed) {
         out->n = 0;
-        append32(f, out, cur, cn);
+        vc_u32buf_append(out, cur, cn);
+        if (out->oom) f->oom = true;
     }
     free(a.v);
     free(b.v);
@@ -577,7 +565,7 @@ vc_status vc_fix_encoding(const uint32_t *s, size_t n, uint32_t **out, size_t *o
     while (i < n && s[i] < 0x80) i++;
     if (i == n) return VC_OK;  /* ASCII: the common case, decided without any allocation */
     fixer f = {0};
-    u32buf r = {0};
+    vc_u32buf r = {0};
     bool changed = fix_encoding(&f, s, n, &r);
     st = finish(&f, "vc_fix_encoding");
     if (st != VC_OK || !changed) { free(r.v); return st; }

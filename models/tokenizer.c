@@ -18,57 +18,22 @@
 #include <zlib.h>
 
 #include "models/mojibake.h"
+#include "tensor/buf.h"
 #include "tensor/utf8.h"
 
 #define N_MERGES (49152 - 256 - 2)  /* open_clip: merges[1:49152-256-2+1] */
 #define CACHE_MAX_WORDS 32768        /* the word cache is emptied when it grows past this */
-
-/* ------------------------------------------------------------------ buffers */
-
-/* Growable arrays. A failed allocation sets oom and drops the value; callers check oom
- * once per stage instead of after every push. */
-typedef struct { uint32_t *v; size_t n, cap; int oom; } cpbuf;
-typedef struct { char *p; size_t n, cap; int oom; } bytebuf;
-
-static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need) nc *= 2;
-    void *q = realloc(*p, nc * elem);
-    if (!q) return false;
-    *p = q;
-    *cap = nc;
-    return true;
-}
-
-static void cp_push(cpbuf *b, uint32_t c) {
-    if (!grow((void **)&b->v, &b->cap, b->n + 1, sizeof *b->v)) { b->oom = 1; return; }
-    b->v[b->n++] = c;
-}
-
-static void cp_append(cpbuf *b, const uint32_t *s, size_t n) {
-    if (!grow((void **)&b->v, &b->cap, b->n + n, sizeof *b->v)) { b->oom = 1; return; }
-    if (n) memcpy(b->v + b->n, s, n * sizeof *s);
-    b->n += n;
-}
-
-static void bb_append(bytebuf *b, const void *s, size_t n) {
-    if (!grow((void **)&b->p, &b->cap, b->n + n + 1, 1)) { b->oom = 1; return; }
-    if (n) memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
 
 /* ------------------------------------------------------------------ UTF-8 */
 
 /* Decodes as Python's bytes.decode('utf-8', errors='replace'): each maximal subpart of an
  * ill-formed sequence (Unicode 3.9, "U+FFFD substitution of maximal subparts") becomes one
  * U+FFFD, so surrogates and overlong forms never get through. */
-static void utf8_decode(const unsigned char *s, size_t n, cpbuf *out) {
+static void utf8_decode(const unsigned char *s, size_t n, vc_u32buf *out) {
     size_t i = 0;
     while (i < n) {
         unsigned c = s[i];
-        if (c < 0x80) { cp_push(out, c); i++; continue; }
+        if (c < 0x80) { vc_u32buf_push(out, c); i++; continue; }
         int len;
         unsigned lo = 0x80, hi = 0xBF;  /* allowed range of the second byte */
         uint32_t cp;
@@ -81,7 +46,7 @@ static void utf8_decode(const unsigned char *s, size_t n, cpbuf *out) {
             len = 4; cp = c & 0x07;
             if (c == 0xF0) lo = 0x90;
             if (c == 0xF4) hi = 0x8F;
-        } else { cp_push(out, 0xFFFD); i++; continue; }
+        } else { vc_u32buf_push(out, 0xFFFD); i++; continue; }
         int k = 1;
         for (; k < len; k++) {
             if (i + (size_t)k >= n) break;
@@ -89,20 +54,20 @@ static void utf8_decode(const unsigned char *s, size_t n, cpbuf *out) {
             if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) break;
             cp = (cp << 6) | (b & 0x3F);
         }
-        if (k < len) { cp_push(out, 0xFFFD); i += (size_t)k; continue; }
-        cp_push(out, cp);
+        if (k < len) { vc_u32buf_push(out, 0xFFFD); i += (size_t)k; continue; }
+        vc_u32buf_push(out, cp);
         i += (size_t)len;
     }
 }
 
-static void utf8_encode(const uint32_t *s, size_t n, bytebuf *out) {
-    if (!grow((void **)&out->p, &out->cap, out->n + 4 * n + 1, 1)) { out->oom = 1; return; }
-    for (size_t i = 0; i < n; i++) out->n += vc_utf8_put(s[i], (unsigned char *)out->p + out->n);
-    out->p[out->n] = 0;
+static void utf8_encode(const uint32_t *s, size_t n, vc_bytebuf *out) {
+    if (!VC_BUF_RESERVE(out, out->n + 4 * n + 1)) return;
+    for (size_t i = 0; i < n; i++) out->n += vc_utf8_put(s[i], (unsigned char *)out->v + out->n);
+    out->v[out->n] = 0;
 }
 
 /* Appends a literal that is valid UTF-8 (table values). */
-static void cp_push_utf8(cpbuf *b, const char *s) {
+static void cp_push_utf8(vc_u32buf *b, const char *s) {
     utf8_decode((const unsigned char *)s, strlen(s), b);
 }
 
@@ -191,21 +156,21 @@ static uint64_t read_number(const uint32_t *s, size_t n, size_t *i, int base) {
 
 /* Python's html.unescape: &#NNN; &#xHHH; (';' optional) and named references, where a
  * name without its ';' may be the longest legacy name that prefixes it ("&copy2020"). */
-static void html_unescape(const uint32_t *s, size_t n, cpbuf *out) {
+static void html_unescape(const uint32_t *s, size_t n, vc_u32buf *out) {
     size_t i = 0;
     while (i < n) {
-        if (s[i] != '&') { cp_push(out, s[i++]); continue; }
+        if (s[i] != '&') { vc_u32buf_push(out, s[i++]); continue; }
         size_t j = i + 1;
         if (j < n && s[j] == '#') {
             int base = 0;
             size_t k = j + 1;
             if (k + 1 < n && (s[k] == 'x' || s[k] == 'X') && is_hex(s[k + 1])) { base = 16; k++; }
             else if (k < n && is_digit(s[k])) base = 10;
-            if (!base) { cp_push(out, '&'); i++; continue; }
+            if (!base) { vc_u32buf_push(out, '&'); i++; continue; }
             uint64_t num = read_number(s, n, &k, base);
             if (k < n && s[k] == ';') k++;
             uint32_t c;
-            if (charref_value(num, &c)) cp_push(out, c);
+            if (charref_value(num, &c)) vc_u32buf_push(out, c);
             i = k;
             continue;
         }
@@ -218,7 +183,7 @@ static void html_unescape(const uint32_t *s, size_t n, cpbuf *out) {
             k++;
         }
         size_t len = k - j;
-        if (len == 0) { cp_push(out, '&'); i++; continue; }
+        if (len == 0) { vc_u32buf_push(out, '&'); i++; continue; }
         bool semi = k < n && s[k] == ';';
         const entity *e = entity_find(s + j, len, semi ? E_SEMI : E_LEGACY);
         if (e) {
@@ -229,12 +194,12 @@ static void html_unescape(const uint32_t *s, size_t n, cpbuf *out) {
                 if ((e = entity_find(s + j, x, E_LEGACY))) break;
             if (e) {
                 cp_push_utf8(out, e->val);
-                cp_append(out, s + j + x, len - x);
+                vc_u32buf_append(out, s + j + x, len - x);
             } else {
-                cp_push(out, '&');
-                cp_append(out, s + j, len);
+                vc_u32buf_push(out, '&');
+                vc_u32buf_append(out, s + j, len);
             }
-            if (semi) cp_push(out, ';');
+            if (semi) vc_u32buf_push(out, ';');
         }
         i = k + (semi ? 1 : 0);
     }
@@ -242,16 +207,16 @@ static void html_unescape(const uint32_t *s, size_t n, cpbuf *out) {
 
 /* ftfy.fixes.unescape_html: only "&#?[0-9A-Za-z]{1,24};" is decoded; names from the html5
  * table or ftfy's upper-case forms; a numeric one only when all of it is consumed. */
-static void ftfy_unescape(const uint32_t *s, size_t n, cpbuf *out) {
+static void ftfy_unescape(const uint32_t *s, size_t n, vc_u32buf *out) {
     size_t i = 0;
     while (i < n) {
-        if (s[i] != '&') { cp_push(out, s[i++]); continue; }
+        if (s[i] != '&') { vc_u32buf_push(out, s[i++]); continue; }
         size_t j = i + 1;
         bool hash = j < n && s[j] == '#';
         if (hash) j++;
         size_t k = j;
         while (k < n && k - j < 24 && is_alnum_ascii(s[k])) k++;
-        if (k == j || k >= n || s[k] != ';') { cp_push(out, '&'); i++; continue; }
+        if (k == j || k >= n || s[k] != ';') { vc_u32buf_push(out, '&'); i++; continue; }
         size_t len = k - j;
         bool done = false;
         if (!hash) {
@@ -267,12 +232,12 @@ static void ftfy_unescape(const uint32_t *s, size_t n, cpbuf *out) {
                 uint32_t c;
                 int m = charref_value(num, &c);
                 if (!(m && c == ';')) {  /* a decoded ';' reads as "not all consumed" */
-                    if (m) cp_push(out, c);
+                    if (m) vc_u32buf_push(out, c);
                     done = true;
                 }
             }
         }
-        if (!done) cp_append(out, s + i, k + 1 - i);
+        if (!done) vc_u32buf_append(out, s + i, k + 1 - i);
         i = k + 1;
     }
 }
@@ -280,43 +245,43 @@ static void ftfy_unescape(const uint32_t *s, size_t n, cpbuf *out) {
 /* ------------------------------------------------------------------ ftfy.fix_text */
 
 /* NFC (or NFKC with compat) of s[0..n) appended to out, through utf8proc. */
-static void normalize(const uint32_t *s, size_t n, bool compat, cpbuf *out) {
+static void normalize(const uint32_t *s, size_t n, bool compat, vc_u32buf *out) {
     bool trivial = true;  /* below U+0300 nothing composes or decomposes canonically */
     for (size_t i = 0; i < n && trivial; i++) trivial = s[i] < 0x300;
-    if (trivial && !compat) { cp_append(out, s, n); return; }
-    bytebuf u = {0};
+    if (trivial && !compat) { vc_u32buf_append(out, s, n); return; }
+    vc_bytebuf u = {0};
     utf8_encode(s, n, &u);
-    if (u.oom) { free(u.p); out->oom = 1; return; }
+    if (u.oom) { free(u.v); out->oom = true; return; }
     utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPOSE | (compat ? UTF8PROC_COMPAT : 0);
-    utf8proc_ssize_t need = utf8proc_decompose((const utf8proc_uint8_t *)u.p,
+    utf8proc_ssize_t need = utf8proc_decompose((const utf8proc_uint8_t *)u.v,
                                                (utf8proc_ssize_t)u.n, NULL, 0, opt);
     utf8proc_int32_t *tmp = need >= 0 ? malloc(((size_t)need + 1) * sizeof *tmp) : NULL;
-    utf8proc_ssize_t got = tmp ? utf8proc_decompose((const utf8proc_uint8_t *)u.p,
+    utf8proc_ssize_t got = tmp ? utf8proc_decompose((const utf8proc_uint8_t *)u.v,
                                                     (utf8proc_ssize_t)u.n, tmp, need, opt) : -1;
     if (got >= 0 && got <= need) got = utf8proc_normalize_utf32(tmp, got, opt);
     if (got < 0 || got > need) {
-        cp_append(out, s, n);  /* cannot happen for valid code points; keep the text */
+        vc_u32buf_append(out, s, n);  /* cannot happen for valid code points; keep the text */
     } else {
-        for (utf8proc_ssize_t i = 0; i < got; i++) cp_push(out, (uint32_t)tmp[i]);
+        for (utf8proc_ssize_t i = 0; i < got; i++) vc_u32buf_push(out, (uint32_t)tmp[i]);
     }
     free(tmp);
-    free(u.p);
+    free(u.v);
 }
 
 /* ftfy's per-character maps, composed in its order: fix_c1_controls, fix_latin_ligatures,
  * fix_character_width, uncurl_quotes. */
-static void map_quote(uint32_t c, cpbuf *out) {
+static void map_quote(uint32_t c, vc_u32buf *out) {
     if (c == 0x2BC || (c >= 0x2018 && c <= 0x201B)) c = '\'';
     else if (c >= 0x201C && c <= 0x201F) c = '"';
-    cp_push(out, c);
+    vc_u32buf_push(out, c);
 }
 
-static void map_width(uint32_t c, cpbuf *out) {
+static void map_width(uint32_t c, vc_u32buf *out) {
     if (c == 0x3000) { map_quote(' ', out); return; }
     if (c >= 0xFF01 && c <= 0xFFEF) {
-        cpbuf w = {0};
+        vc_u32buf w = {0};
         normalize(&c, 1, true, &w);
-        if (w.oom) out->oom = 1;
+        if (w.oom) out->oom = true;
         for (size_t i = 0; i < w.n; i++) map_quote(w.v[i], out);
         free(w.v);
         return;
@@ -335,7 +300,7 @@ static const struct { uint16_t from; uint16_t to[3]; } k_ligatures[] = {
     {0xFB06, {'s', 't'}},
 };
 
-static void map_chars(const uint32_t *s, size_t n, cpbuf *out) {
+static void map_chars(const uint32_t *s, size_t n, vc_u32buf *out) {
     for (size_t i = 0; i < n; i++) {
         uint32_t c = s[i];
         if (c >= 0x80 && c <= 0x9F) c = k_cp1252[c - 0x80];
@@ -353,18 +318,18 @@ static void map_chars(const uint32_t *s, size_t n, cpbuf *out) {
 }
 
 /* fix_line_breaks: CRLF, CR, U+2028, U+2029 and NEL become LF. */
-static void fix_line_breaks(const uint32_t *s, size_t n, cpbuf *out) {
+static void fix_line_breaks(const uint32_t *s, size_t n, vc_u32buf *out) {
     for (size_t i = 0; i < n; i++) {
         uint32_t c = s[i];
         if (c == '\r' && i + 1 < n && s[i + 1] == '\n') continue;
         if (c == '\r' || c == 0x2028 || c == 0x2029 || c == 0x85) c = '\n';
-        cp_push(out, c);
+        vc_u32buf_push(out, c);
     }
 }
 
 /* remove_terminal_escapes: ESC '[' (digit|';')* letter, where \d is any Unicode decimal
  * digit as in Python's re; then remove_control_chars. */
-static void remove_escapes_and_controls(const uint32_t *s, size_t n, cpbuf *out) {
+static void remove_escapes_and_controls(const uint32_t *s, size_t n, vc_u32buf *out) {
     for (size_t i = 0; i < n; i++) {
         uint32_t c = s[i];
         if (c == 0x1B && i + 1 < n && s[i + 1] == '[') {
@@ -377,54 +342,54 @@ static void remove_escapes_and_controls(const uint32_t *s, size_t n, cpbuf *out)
         if (c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F ||
             (c >= 0x206A && c <= 0x206F) || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC))
             continue;
-        cp_push(out, c);
+        vc_u32buf_push(out, c);
     }
 }
 
-typedef void (*text_fix)(const uint32_t *s, size_t n, cpbuf *out);
+typedef void (*text_fix)(const uint32_t *s, size_t n, vc_u32buf *out);
 
 /* ftfy.fix_encoding (models/mojibake.c): mojibake repair. */
-static void fix_encoding(const uint32_t *s, size_t n, cpbuf *out) {
+static void fix_encoding(const uint32_t *s, size_t n, vc_u32buf *out) {
     uint32_t *fixed = NULL;
     size_t m = n;
     if (vc_fix_encoding(s, n, &fixed, &m) != VC_OK) {
-        out->oom = 1;  /* only out of memory: the text is valid */
+        out->oom = true;  /* only out of memory: the text is valid */
         return;
     }
-    cp_append(out, fixed ? fixed : s, m);
+    vc_u32buf_append(out, fixed ? fixed : s, m);
     free(fixed);
 }
 
-static void nfc(const uint32_t *s, size_t n, cpbuf *out) { normalize(s, n, false, out); }
+static void nfc(const uint32_t *s, size_t n, vc_u32buf *out) { normalize(s, n, false, out); }
 
 /* Runs one fix from *a into *b, then swaps them so *a holds the result. */
-static void apply_fix(text_fix fix, cpbuf *a, cpbuf *b) {
+static void apply_fix(text_fix fix, vc_u32buf *a, vc_u32buf *b) {
     b->n = 0;
     fix(a->v, a->n, b);
-    cpbuf t = *a;
+    vc_u32buf t = *a;
     *a = *b;
     *b = t;
-    if (b->oom) a->oom = 1;
+    if (b->oom) a->oom = true;
 }
 
 /* ftfy.fix_and_explain on one segment: the fixes in order until the text stops changing. */
-static void fix_segment(const uint32_t *s, size_t n, bool unescape, cpbuf *out) {
-    cpbuf a = {0}, b = {0}, prev = {0};
-    cp_append(&a, s, n);
+static void fix_segment(const uint32_t *s, size_t n, bool unescape, vc_u32buf *out) {
+    vc_u32buf a = {0}, b = {0}, prev = {0};
+    vc_u32buf_append(&a, s, n);
     for (int round = 0; round < 64 && !a.oom; round++) {  /* converges in 2 or 3 */
         prev.n = 0;
-        cp_append(&prev, a.v, a.n);
+        vc_u32buf_append(&prev, a.v, a.n);
         if (unescape) apply_fix(ftfy_unescape, &a, &b);
         apply_fix(fix_encoding, &a, &b);
         apply_fix(map_chars, &a, &b);
         apply_fix(fix_line_breaks, &a, &b);
         apply_fix(remove_escapes_and_controls, &a, &b);
         apply_fix(nfc, &a, &b);
-        if (prev.oom) a.oom = 1;
+        if (prev.oom) a.oom = true;
         if (prev.n == a.n && (a.n == 0 || memcmp(prev.v, a.v, a.n * sizeof *a.v) == 0)) break;
     }
-    if (a.oom) out->oom = 1;
-    cp_append(out, a.v, a.n);
+    if (a.oom) out->oom = true;
+    vc_u32buf_append(out, a.v, a.n);
     free(a.v);
     free(b.v);
     free(prev.v);
@@ -432,7 +397,7 @@ static void fix_segment(const uint32_t *s, size_t n, bool unescape, cpbuf *out) 
 
 /* ftfy.fix_text: line by line (a segment ends after '\n', or after 10^6 code points);
  * HTML is not unescaped in a line holding '<' nor in any line after it. */
-static void ftfy_fix_text(const uint32_t *s, size_t n, cpbuf *out) {
+static void ftfy_fix_text(const uint32_t *s, size_t n, vc_u32buf *out) {
     bool unescape = true;
     size_t pos = 0;
     while (pos < n) {
@@ -486,10 +451,10 @@ static bool cased(uint32_t c) {
 }
 
 /* str.lower(): simple mappings, plus SpecialCasing's İ -> i̇ and the final-sigma rule. */
-static void py_lower(const uint32_t *s, size_t n, cpbuf *out) {
+static void py_lower(const uint32_t *s, size_t n, vc_u32buf *out) {
     for (size_t i = 0; i < n; i++) {
         uint32_t c = s[i];
-        if (c == 0x130) { cp_push(out, 'i'); cp_push(out, 0x307); continue; }
+        if (c == 0x130) { vc_u32buf_push(out, 'i'); vc_u32buf_push(out, 0x307); continue; }
         if (c == 0x3A3) {
             size_t j = i;
             while (j > 0 && case_ignorable(s[j - 1])) j--;
@@ -499,16 +464,16 @@ static void py_lower(const uint32_t *s, size_t n, cpbuf *out) {
                 while (k < n && case_ignorable(s[k])) k++;
                 final = k == n || !cased(s[k]);
             }
-            cp_push(out, final ? 0x3C2 : 0x3C3);
+            vc_u32buf_push(out, final ? 0x3C2 : 0x3C3);
             continue;
         }
-        cp_push(out, (uint32_t)utf8proc_tolower((utf8proc_int32_t)c));
+        vc_u32buf_push(out, (uint32_t)utf8proc_tolower((utf8proc_int32_t)c));
     }
 }
 
 /* open_clip's _clean_lower: whitespace_clean(basic_clean(text)).lower(), as UTF-8. */
-static vc_status clean_text(const char *utf8, bytebuf *out) {
-    cpbuf a = {0}, b = {0};
+static vc_status clean_text(const char *utf8, vc_bytebuf *out) {
+    vc_u32buf a = {0}, b = {0};
     utf8_decode((const unsigned char *)utf8, strlen(utf8), &a);
     ftfy_fix_text(a.v, a.n, &b);
     a.n = 0; html_unescape(b.v, b.n, &a);
@@ -517,8 +482,8 @@ static vc_status clean_text(const char *utf8, bytebuf *out) {
     a.n = 0;
     for (size_t i = 0; i < b.n;) {
         if (py_isspace(b.v[i])) { i++; continue; }
-        if (a.n) cp_push(&a, ' ');
-        while (i < b.n && !py_isspace(b.v[i])) cp_push(&a, b.v[i++]);
+        if (a.n) vc_u32buf_push(&a, ' ');
+        while (i < b.n && !py_isspace(b.v[i])) vc_u32buf_push(&a, b.v[i++]);
     }
     b.n = 0; py_lower(a.v, a.n, &b);
     bool oom = a.oom || b.oom;
@@ -532,14 +497,14 @@ static vc_status clean_text(const char *utf8, bytebuf *out) {
 vc_status vc_tokenizer_clean(const char *utf8, char **out) {
     if (!utf8 || !out) return vc_fail(VC_ERR_ARG, "vc_tokenizer_clean: NULL argument");
     *out = NULL;
-    bytebuf t = {0};
+    vc_bytebuf t = {0};
     vc_status st = clean_text(utf8, &t);
-    if (st != VC_OK) { free(t.p); return st; }
-    if (!t.p) {
-        t.p = calloc(1, 1);
-        if (!t.p) return vc_fail(VC_ERR_OOM, "tokenizer: out of memory");
+    if (st != VC_OK) { free(t.v); return st; }
+    if (!t.v) {
+        t.v = calloc(1, 1);
+        if (!t.v) return vc_fail(VC_ERR_OOM, "tokenizer: out of memory");
     }
-    *out = t.p;
+    *out = (char *)t.v;
     return VC_OK;
 }
 
@@ -548,7 +513,6 @@ vc_status vc_tokenizer_clean(const char *utf8, char **out) {
 typedef struct { uint64_t key; int32_t rank, merged; } pair_slot;  /* key 0: empty */
 typedef struct { uint64_t hash; uint32_t koff, klen, voff, vlen; int used; } cache_slot;
 typedef struct { int32_t rank, pos; } heap_item;
-typedef struct { int32_t *v; size_t n, cap; int oom; } i32buf;
 
 struct vc_tokenizer {
     /* token strings, in their byte-mapped form, one per id (len -1: no token) */
@@ -570,19 +534,14 @@ struct vc_tokenizer {
     /* word cache: the raw bytes of a word -> its ids */
     cache_slot *cache;
     size_t cache_cap, cache_n;
-    bytebuf cache_keys;
-    i32buf cache_vals;
+    vc_bytebuf cache_keys;
+    vc_i32buf cache_vals;
     /* BPE scratch */
     int32_t *sym, *prv, *nxt;
     size_t sym_cap;
     heap_item *heap;
     size_t heap_n, heap_cap;
 };
-
-static void i32_push(i32buf *b, int32_t x) {
-    if (!grow((void **)&b->v, &b->cap, b->n + 1, sizeof *b->v)) { b->oom = 1; return; }
-    b->v[b->n++] = x;
-}
 
 static uint64_t hash_bytes(const void *p, size_t n) {
     const unsigned char *s = p;
@@ -669,7 +628,7 @@ static bool set_token(vc_tokenizer *tk, int32_t id, const char *s, size_t n, int
         for (int32_t i = *cap; i < nc; i++) { tk->tok_len[i] = -1; tk->tok_off[i] = 0; }
         *cap = nc;
     }
-    if (!grow((void **)&tk->pool, &tk->pool_cap, tk->pool_n + n + 1, 1)) return false;
+    if (!vc_grow((void **)&tk->pool, &tk->pool_cap, tk->pool_n + n + 1, 1)) return false;
     memcpy(tk->pool + tk->pool_n, s, n);
     tk->pool[tk->pool_n + n] = 0;
     tk->tok_off[id] = tk->pool_n;
@@ -700,21 +659,21 @@ static void pair_put(vc_tokenizer *tk, int32_t a, int32_t b, int32_t rank, int32
 }
 
 /* One line (without its newline) from a gzip or plain file: 1, 0 at the end, -1 on error. */
-static int read_line(gzFile f, bytebuf *line, bool *had_newline) {
+static int read_line(gzFile f, vc_bytebuf *line, bool *had_newline) {
     line->n = 0;
     *had_newline = false;
     for (;;) {
-        if (!grow((void **)&line->p, &line->cap, line->n + 4096, 1)) { line->oom = 1; return -1; }
-        if (!gzgets(f, line->p + line->n, (int)(line->cap - line->n))) {
+        if (!VC_BUF_RESERVE(line, line->n + 4096)) return -1;
+        if (!gzgets(f, (char *)line->v + line->n, (int)(line->cap - line->n))) {
             int err;
             gzerror(f, &err);
             if (err != Z_OK && err != Z_STREAM_END) return -1;
             return line->n ? 1 : 0;
         }
-        line->n += strlen(line->p + line->n);
+        line->n += strlen((char *)line->v + line->n);
         if (line->n > (1u << 24)) return -2;
-        if (line->n && line->p[line->n - 1] == '\n') {
-            line->p[--line->n] = 0;
+        if (line->n && line->v[line->n - 1] == '\n') {
+            line->v[--line->n] = 0;
             *had_newline = true;
             return 1;
         }
@@ -792,7 +751,7 @@ static vc_status read_merges(vc_tokenizer *tk, const char *file, bool have_ids, 
     gzFile f = gzopen(file, "rb");
     if (!f) return vc_fail(VC_ERR_IO, "%s: cannot open: %s", file, strerror(errno));
     vc_status st = VC_OK;
-    bytebuf line = {0}, cat = {0};
+    vc_bytebuf line = {0}, cat = {0};
     uint8_t *produced = calloc((size_t)(have_ids ? tk->n_tok : 512 + N_MERGES + 2), 1);
     tk->pairs_cap = 1 << 17;
     tk->pairs = calloc(tk->pairs_cap, sizeof *tk->pairs);
@@ -823,7 +782,7 @@ static vc_status read_merges(vc_tokenizer *tk, const char *file, bool have_ids, 
         long lineno = (long)elems + 2;
         char *fld[2];
         size_t fl[2];
-        int k = split_fields(line.p, line.n, fld, fl);
+        int k = split_fields((char *)line.v, line.n, fld, fl);
         if (k == 0) {  /* an empty merge: it takes a rank (and an id) but never applies */
             if (!have_ids && !set_token(tk, 512 + elems, "", 0, cap)) goto oom;
             elems++;
@@ -842,24 +801,24 @@ static vc_status read_merges(vc_tokenizer *tk, const char *file, bool have_ids, 
             goto done;
         }
         cat.n = 0;
-        bb_append(&cat, fld[0], fl[0]);
-        bb_append(&cat, fld[1], fl[1]);
+        vc_bytebuf_append(&cat, fld[0], fl[0]);
+        vc_bytebuf_append(&cat, fld[1], fl[1]);
         if (cat.oom) goto oom;
-        int32_t m = map_find(tk, cat.p, cat.n);
+        int32_t m = map_find(tk, (char *)cat.v, cat.n);
         if (have_ids) {
             if (m < 0) {
                 st = vc_fail(VC_ERR_FORMAT, "%s: line %ld: merged token \"%.*s\" is not in vocab.json",
-                             file, lineno, (int)(cat.n > 80 ? 80 : cat.n), cat.p);
+                             file, lineno, (int)(cat.n > 80 ? 80 : cat.n), (char *)cat.v);
                 goto done;
             }
         } else {
             if (m >= 0) {
                 st = vc_fail(VC_ERR_FORMAT, "%s: line %ld: token \"%.*s\" is made twice", file,
-                             lineno, (int)(cat.n > 80 ? 80 : cat.n), cat.p);
+                             lineno, (int)(cat.n > 80 ? 80 : cat.n), (char *)cat.v);
                 goto done;
             }
             m = 512 + elems;
-            if (!set_token(tk, m, cat.p, cat.n, cap) || !map_insert(tk, m)) goto oom;
+            if (!set_token(tk, m, (char *)cat.v, cat.n, cap) || !map_insert(tk, m)) goto oom;
         }
         produced[m] = 1;
         pair_put(tk, a, b, elems, m);
@@ -895,8 +854,8 @@ oom:
     st = vc_fail(VC_ERR_OOM, "%s: out of memory", file);
 done:
     gzclose(f);
-    free(line.p);
-    free(cat.p);
+    free(line.v);
+    free(cat.v);
     free(produced);
     return st;
 }
@@ -938,16 +897,16 @@ static vc_status load_bpe_file(vc_tokenizer *tk, const char *file) {
 static char *read_whole(const char *file, size_t *n) {
     FILE *f = fopen(file, "rb");
     if (!f) return NULL;
-    bytebuf b = {0};
+    vc_bytebuf b = {0};
     char chunk[65536];
     size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) bb_append(&b, chunk, got);
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) vc_bytebuf_append(&b, chunk, got);
     int bad = ferror(f) || b.oom;
     fclose(f);
-    if (bad) { free(b.p); errno = b.oom ? ENOMEM : EIO; return NULL; }
-    if (!b.p) b.p = calloc(1, 1);
+    if (bad) { free(b.v); errno = b.oom ? ENOMEM : EIO; return NULL; }
+    if (!b.v) b.v = calloc(1, 1);
     *n = b.n;
-    return b.p;
+    return (char *)b.v;
 }
 
 static vc_status load_hf(vc_tokenizer *tk, const char *merges, const char *vocab) {
@@ -1027,7 +986,7 @@ void vc_tokenizer_free(vc_tokenizer *tk) {
     if (tk->md) pcre2_match_data_free(tk->md);
     if (tk->re) pcre2_code_free(tk->re);
     free(tk->cache);
-    free(tk->cache_keys.p);
+    free(tk->cache_keys.v);
     free(tk->cache_vals.v);
     free(tk->sym);
     free(tk->prv);
@@ -1100,7 +1059,7 @@ static bool heap_less(heap_item x, heap_item y) {
 }
 
 static bool heap_push(vc_tokenizer *tk, int32_t rank, int32_t pos) {
-    if (!grow((void **)&tk->heap, &tk->heap_cap, tk->heap_n + 1, sizeof *tk->heap)) return false;
+    if (!vc_grow((void **)&tk->heap, &tk->heap_cap, tk->heap_n + 1, sizeof *tk->heap)) return false;
     size_t i = tk->heap_n++;
     heap_item it = {rank, pos};
     while (i > 0) {
@@ -1139,7 +1098,7 @@ static bool push_pair(vc_tokenizer *tk, int32_t pos) {
  * lowest-ranked adjacent pair, left to right. A heap of (rank, position) gives the same
  * order: merges only make pairs of higher rank (read_merges checks this), and within one
  * rank the positions come out left to right, stale entries being skipped. */
-static vc_status bpe_word(vc_tokenizer *tk, const unsigned char *w, size_t m, i32buf *out) {
+static vc_status bpe_word(vc_tokenizer *tk, const unsigned char *w, size_t m, vc_i32buf *out) {
     if (m > INT32_MAX / 2) return vc_fail(VC_ERR_ARG, "tokenizer: word of %zu bytes", m);
     if (m > tk->sym_cap) {
         size_t nc = m < 64 ? 64 : m;
@@ -1171,7 +1130,7 @@ static vc_status bpe_word(vc_tokenizer *tk, const unsigned char *w, size_t m, i3
         if (tk->prv[p] >= 0 && !push_pair(tk, tk->prv[p])) goto oom;
         if (!push_pair(tk, p)) goto oom;
     }
-    for (int32_t p = 0; p >= 0; p = tk->nxt[p]) i32_push(out, tk->sym[p]);
+    for (int32_t p = 0; p >= 0; p = tk->nxt[p]) vc_i32buf_push(out, tk->sym[p]);
     if (out->oom) goto oom;
     return VC_OK;
 oom:
@@ -1180,7 +1139,7 @@ oom:
 
 /* The ids of one word through the cache (SimpleTokenizer.cache); the cache is emptied
  * when it holds CACHE_MAX_WORDS words so memory stays bounded over millions of captions. */
-static vc_status word_ids(vc_tokenizer *tk, const unsigned char *w, size_t m, i32buf *out) {
+static vc_status word_ids(vc_tokenizer *tk, const unsigned char *w, size_t m, vc_i32buf *out) {
     if (!tk->cache) {
         tk->cache_cap = 2 * CACHE_MAX_WORDS;
         tk->cache = calloc(tk->cache_cap, sizeof *tk->cache);
@@ -1190,8 +1149,8 @@ static vc_status word_ids(vc_tokenizer *tk, const unsigned char *w, size_t m, i3
     size_t mask = tk->cache_cap - 1, i = h & mask;
     for (; tk->cache[i].used; i = (i + 1) & mask) {
         cache_slot *c = &tk->cache[i];
-        if (c->hash == h && c->klen == m && memcmp(tk->cache_keys.p + c->koff, w, m) == 0) {
-            for (uint32_t k = 0; k < c->vlen; k++) i32_push(out, tk->cache_vals.v[c->voff + k]);
+        if (c->hash == h && c->klen == m && memcmp(tk->cache_keys.v + c->koff, w, m) == 0) {
+            for (uint32_t k = 0; k < c->vlen; k++) vc_i32buf_push(out, tk->cache_vals.v[c->voff + k]);
             return out->oom ? vc_fail(VC_ERR_OOM, "tokenizer: out of memory") : VC_OK;
         }
     }
@@ -1207,12 +1166,12 @@ static vc_status word_ids(vc_tokenizer *tk, const unsigned char *w, size_t m, i3
     }
     cache_slot c = {h, (uint32_t)tk->cache_keys.n, (uint32_t)m, (uint32_t)tk->cache_vals.n,
                     (uint32_t)(out->n - before), 1};
-    bb_append(&tk->cache_keys, w, m);
-    for (size_t k = before; k < out->n; k++) i32_push(&tk->cache_vals, out->v[k]);
+    vc_bytebuf_append(&tk->cache_keys, w, m);
+    for (size_t k = before; k < out->n; k++) vc_i32buf_push(&tk->cache_vals, out->v[k]);
     if (tk->cache_keys.oom || tk->cache_vals.oom) {  /* the cache is optional: just drop it */
         memset(tk->cache, 0, tk->cache_cap * sizeof *tk->cache);
         tk->cache_n = tk->cache_keys.n = tk->cache_vals.n = 0;
-        tk->cache_keys.oom = tk->cache_vals.oom = 0;
+        tk->cache_keys.oom = tk->cache_vals.oom = false;
         return VC_OK;
     }
     tk->cache[i] = c;
@@ -1221,26 +1180,26 @@ static vc_status word_ids(vc_tokenizer *tk, const unsigned char *w, size_t m, i3
 }
 
 /* SimpleTokenizer.encode, stopping once limit ids are out (the rest would be cut). */
-static vc_status encode_ids(vc_tokenizer *tk, const char *utf8, i32buf *out, size_t limit) {
-    bytebuf t = {0};
+static vc_status encode_ids(vc_tokenizer *tk, const char *utf8, vc_i32buf *out, size_t limit) {
+    vc_bytebuf t = {0};
     vc_status st = clean_text(utf8, &t);
     size_t start = 0;
     while (st == VC_OK && start < t.n && out->n < limit) {
-        int rc = pcre2_match(tk->re, (PCRE2_SPTR)t.p, t.n, start, PCRE2_NO_UTF_CHECK, tk->md, NULL);
+        int rc = pcre2_match(tk->re, (PCRE2_SPTR)t.v, t.n, start, PCRE2_NO_UTF_CHECK, tk->md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) { st = vc_fail(VC_ERR_ARG, "tokenizer: pattern match failed (%d)", rc); break; }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(tk->md);
         size_t a = ov[0], b = ov[1];
         if (b <= a) { start = a + 1; continue; }  /* the pattern never matches empty */
-        const unsigned char *w = (const unsigned char *)t.p + a;
+        const unsigned char *w = (const unsigned char *)t.v + a;
         size_t m = b - a;
-        if (m == strlen(tk->sot_str) && memcmp(w, tk->sot_str, m) == 0) i32_push(out, tk->sot);
-        else if (m == strlen(tk->eot_str) && memcmp(w, tk->eot_str, m) == 0) i32_push(out, tk->eot);
+        if (m == strlen(tk->sot_str) && memcmp(w, tk->sot_str, m) == 0) vc_i32buf_push(out, tk->sot);
+        else if (m == strlen(tk->eot_str) && memcmp(w, tk->eot_str, m) == 0) vc_i32buf_push(out, tk->eot);
         else st = word_ids(tk, w, m, out);
         if (out->oom) st = vc_fail(VC_ERR_OOM, "tokenizer: out of memory");
         start = b;
     }
-    free(t.p);
+    free(t.v);
     return st;
 }
 
@@ -1248,7 +1207,7 @@ vc_status vc_tokenizer_encode(vc_tokenizer *tk, const char *utf8, int32_t **ids,
     if (!tk || !utf8 || !ids || !n) return vc_fail(VC_ERR_ARG, "vc_tokenizer_encode: NULL argument");
     *ids = NULL;
     *n = 0;
-    i32buf out = {0};
+    vc_i32buf out = {0};
     vc_status st = encode_ids(tk, utf8, &out, (size_t)INT32_MAX);
     if (st != VC_OK) { free(out.v); return st; }
     if (!out.v) {
@@ -1265,7 +1224,7 @@ vc_status vc_tokenize(vc_tokenizer *tk, const char *utf8, int32_t *ids, int cont
     if (!tk || !utf8 || !ids) return vc_fail(VC_ERR_ARG, "vc_tokenize: NULL argument");
     if (context_len < 1) return vc_fail(VC_ERR_ARG, "vc_tokenize: context length %d", context_len);
     size_t C = (size_t)context_len;
-    i32buf bpe = {0};
+    vc_i32buf bpe = {0};
     vc_status st = encode_ids(tk, utf8, &bpe, C);  /* C - 1 ids already decide the row */
     if (st != VC_OK) { free(bpe.v); return st; }
     memset(ids, 0, C * sizeof *ids);
@@ -1289,8 +1248,8 @@ vc_status vc_tokenize(vc_tokenizer *tk, const char *utf8, int32_t *ids, int cont
 vc_status vc_tokenizer_decode(const vc_tokenizer *tk, const int32_t *ids, int n, char **out) {
     if (!tk || (!ids && n > 0) || !out || n < 0) return vc_fail(VC_ERR_ARG, "vc_tokenizer_decode: bad argument");
     *out = NULL;
-    bytebuf raw = {0}, res = {0};
-    cpbuf cps = {0};
+    vc_bytebuf raw = {0}, res = {0};
+    vc_u32buf cps = {0};
     vc_status st = VC_OK;
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= tk->n_tok || tk->tok_len[ids[i]] < 0) {
@@ -1305,26 +1264,26 @@ vc_status vc_tokenizer_decode(const vc_tokenizer *tk, const int32_t *ids, int n,
              * vocab.json) read as '?' */
             int16_t u = cps.v[k] < 512 ? tk->unbyte[cps.v[k]] : -1;
             char byte = u >= 0 ? (char)u : '?';
-            bb_append(&raw, &byte, 1);
+            vc_bytebuf_append(&raw, &byte, 1);
         }
     }
     cps.n = 0;
-    utf8_decode((const unsigned char *)(raw.p ? raw.p : ""), raw.n, &cps);
+    utf8_decode(raw.v ? raw.v : (const uint8_t *)"", raw.n, &cps);
     utf8_encode(cps.v, cps.n, &res);
     if (raw.oom || cps.oom || res.oom) { st = vc_fail(VC_ERR_OOM, "tokenizer: out of memory"); goto done; }
-    if (!res.p) bb_append(&res, "", 0);
+    if (!res.v) vc_bytebuf_append(&res, "", 0);
     /* "</w>" -> " " in place */
     size_t w = 0;
     for (size_t r = 0; r < res.n;) {
-        if (res.n - r >= 4 && memcmp(res.p + r, "</w>", 4) == 0) { res.p[w++] = ' '; r += 4; }
-        else res.p[w++] = res.p[r++];
+        if (res.n - r >= 4 && memcmp(res.v + r, "</w>", 4) == 0) { res.v[w++] = ' '; r += 4; }
+        else res.v[w++] = res.v[r++];
     }
-    res.p[w] = 0;
-    *out = res.p;
-    res.p = NULL;
+    res.v[w] = 0;
+    *out = (char *)res.v;
+    res.v = NULL;
 done:
-    free(raw.p);
-    free(res.p);
+    free(raw.v);
+    free(res.v);
     free(cps.v);
     return st;
 }

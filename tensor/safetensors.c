@@ -1,4 +1,5 @@
 #include "safetensors.h"
+#include "buf.h"
 #include "utf8.h"
 
 #include <errno.h>
@@ -96,59 +97,35 @@ static void shape_str(int ndim, const int64_t *shape, char *buf, size_t len) {
     if (o < len) snprintf(buf + o, len - o, "]");
 }
 
-/* A growable byte string; a failed allocation sets oom and stops appending. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
+/* Header text goes into a vc_bytebuf (tensor/buf.h): a failed allocation sets its oom. */
+static void sb_str(vc_bytebuf *b, const char *s) { vc_bytebuf_append(b, s, strlen(s)); }
 
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
+static void sb_printf(vc_bytebuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(vc_bytebuf *b, const char *fmt, ...) {
     char tmp[64];
     va_list ap;
     va_start(ap, fmt);
     int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (k > 0) sb_put(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
+    if (k > 0) vc_bytebuf_append(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
 }
 
 /* s as a JSON string literal (s is valid UTF-8, passed through). */
-static void sb_json_string(sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
+static void sb_json_string(vc_bytebuf *b, const char *s) {
+    vc_bytebuf_append(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
-        case '"': sb_put(b, "\\\"", 2); break;
-        case '\\': sb_put(b, "\\\\", 2); break;
-        case '\n': sb_put(b, "\\n", 2); break;
-        case '\r': sb_put(b, "\\r", 2); break;
-        case '\t': sb_put(b, "\\t", 2); break;
+        case '"': vc_bytebuf_append(b, "\\\"", 2); break;
+        case '\\': vc_bytebuf_append(b, "\\\\", 2); break;
+        case '\n': vc_bytebuf_append(b, "\\n", 2); break;
+        case '\r': vc_bytebuf_append(b, "\\r", 2); break;
+        case '\t': vc_bytebuf_append(b, "\\t", 2); break;
         default:
             if (*p < 0x20) sb_printf(b, "\\u%04x", *p);
-            else sb_put(b, (const char *)p, 1);
+            else vc_bytebuf_append(b, (const char *)p, 1);
         }
     }
-    sb_put(b, "\"", 1);
+    vc_bytebuf_append(b, "\"", 1);
 }
 
 /* ---- writer ---- */
@@ -298,7 +275,7 @@ static void data_order(const vc_st_writer *w, int *order) {
             if (st_dtypes[w->e[i].dtype].size == size) order[k++] = i;
 }
 
-static vc_status build_header(const vc_st_writer *w, const int *order, sbuf *h) {
+static vc_status build_header(const vc_st_writer *w, const int *order, vc_bytebuf *h) {
     uint64_t *off = malloc(((size_t)w->n + 1) * sizeof *off);
     if (!off) return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory");
     uint64_t pos = 0;
@@ -359,11 +336,11 @@ vc_status vc_st_writer_write(const vc_st_writer *w, const char *path) {
     int *order = malloc(((size_t)w->n + 1) * sizeof *order);
     if (!order) return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory");
     data_order(w, order);
-    sbuf h = {0};
+    vc_bytebuf h = {0};
     vc_status s = build_header(w, order, &h);
     if (s) {
         free(order);
-        free(h.p);
+        free(h.v);
         return s;
     }
 
@@ -371,7 +348,7 @@ vc_status vc_st_writer_write(const vc_st_writer *w, const char *path) {
     char *tmp = malloc(tlen);
     if (!tmp) {
         free(order);
-        free(h.p);
+        free(h.v);
         return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory");
     }
     snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
@@ -383,14 +360,14 @@ vc_status vc_st_writer_write(const vc_st_writer *w, const char *path) {
         s = vc_fail(VC_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
         free(tmp);
         free(order);
-        free(h.p);
+        free(h.v);
         return s;
     }
     unsigned char len8[8];
     uint64_t hn = h.n;
     memcpy(len8, &hn, 8);
     s = write_all(fd, len8, 8, tmp);
-    if (!s) s = write_all(fd, h.p, h.n, tmp);
+    if (!s) s = write_all(fd, h.v, h.n, tmp);
     for (int k = 0; k < w->n && !s; k++)
         if (w->e[order[k]].nbytes) s = write_all(fd, w->e[order[k]].data, w->e[order[k]].nbytes, tmp);
     if (!s && fsync(fd) != 0) s = vc_fail(VC_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
@@ -400,7 +377,7 @@ vc_status vc_st_writer_write(const vc_st_writer *w, const char *path) {
     else fsync_parent_dir(path);
     free(tmp);
     free(order);
-    free(h.p);
+    free(h.v);
     return s;
 }
 
