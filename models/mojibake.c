@@ -174,11 +174,11 @@ static bool is_bad(fixer *f, const uint32_t *s, size_t n) {
     if (!f->md && !(f->md = pcre2_match_data_create(1, NULL))) { f->oom = true; return false; }
     vc_bytebuf *u = &f->utf8;
     u->n = 0;
-    if (!VC_BUF_RESERVE(u, 4 * n + 1)) {
+    vc_u32_to_utf8(s, n, u);
+    if (u->oom) {
         f->oom = true;
         return false;
     }
-    for (size_t i = 0; i < n; i++) u->n += vc_utf8_put(s[i], u->v + u->n);
     int rc = pcre2_match(g_badness, (PCRE2_SPTR)u->v, u->n, 0, PCRE2_NO_UTF_CHECK, f->md, NULL);
     if (rc >= 0) return true;
     if (rc != PCRE2_ERROR_NOMATCH) f->re_failed = true;
@@ -320,33 +320,12 @@ static void replace_lossy(fixer *f, const vc_bytebuf *in, vc_bytebuf *out) {
 /* ------------------------------------------------------------------ decoders */
 
 /* bytes.decode('utf-8') (strict): appends to out, false on any ill-formed sequence. */
-static bool utf8_strict(fixer *f, const uint8_t *b, size_t n, vc_u32buf *out) {
-    size_t i = 0;
-    while (i < n) {
-        uint32_t c = b[i];
-        if (c < 0x80) { vc_u32buf_push(out, c); i++; continue; }
-        size_t len;
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; c &= 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3; c &= 0x0F;
-            if (c == 0x0) lo = 0xA0;
-            if (c == 0xD) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4; c &= 0x07;
-            if (c == 0) lo = 0x90;
-            if (c == 4) hi = 0x8F;
-        } else {
-            return false;
-        }
-        if (n - i < len) return false;
-        for (size_t k = 1; k < len; k++) {
-            uint8_t x = b[i + k];
-            if (k == 1 ? (x < lo || x > hi) : !is_cont(x)) return false;
-            c = c << 6 | (x & 0x3F);
-        }
+static bool utf8_strict(const uint8_t *b, size_t n, vc_u32buf *out) {
+    for (size_t i = 0; i < n;) {
+        uint32_t c;
+        i += vc_utf8_decode(b + i, n - i, &c);
+        if (c == VC_UTF8_BAD) return false;
         vc_u32buf_push(out, c);
-        i += len;
     }
     return true;
 }
@@ -371,12 +350,12 @@ static bool special_at(const uint8_t *b, size_t n, size_t i) {
  * sequences; C0 plus any byte is U+0000; ED A0..AF xx ED B0..BF xx is one CESU-8 surrogate
  * pair (its last byte may be the final '\n', read as 0A, because of `$`); anything else
  * that starts a special match is an error. */
-static bool utf8_variants(fixer *f, const uint8_t *b, size_t n, vc_u32buf *out) {
+static bool utf8_variants(const uint8_t *b, size_t n, vc_u32buf *out) {
     size_t pos = 0;
     while (pos < n) {
         size_t i = pos;
         while (i < n && !((b[i] == 0xC0 || b[i] == 0xED) && special_at(b, n, i))) i++;
-        if (i > pos && !utf8_strict(f, b + pos, i - pos, out)) return false;
+        if (i > pos && !utf8_strict(b + pos, i - pos, out)) return false;
         if (i == n) break;
         if (b[i] == 0xC0) {
             if (n - i < 2) return false;
@@ -481,7 +460,7 @@ static bool one_step(fixer *f, const uint32_t *s, size_t n, vc_u32buf *out) {
         }
         out->n = 0;
         bool variants = memchr(b->v, 0xED, b->n) || memchr(b->v, 0xC0, b->n);
-        done = variants ? utf8_variants(f, b->v, b->n, out) : utf8_strict(f, b->v, b->n, out);
+        done = variants ? utf8_variants(b->v, b->n, out) : utf8_strict(b->v, b->n, out);
         if (out->oom) f->oom = true;
     }
     free(bytes.v);

@@ -26,49 +26,9 @@
 
 /* ------------------------------------------------------------------ UTF-8 */
 
-/* Decodes as Python's bytes.decode('utf-8', errors='replace'): each maximal subpart of an
- * ill-formed sequence (Unicode 3.9, "U+FFFD substitution of maximal subparts") becomes one
- * U+FFFD, so surrogates and overlong forms never get through. */
-static void utf8_decode(const unsigned char *s, size_t n, vc_u32buf *out) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) { vc_u32buf_push(out, c); i++; continue; }
-        int len;
-        unsigned lo = 0x80, hi = 0xBF;  /* allowed range of the second byte */
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3; cp = c & 0x0F;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4; cp = c & 0x07;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else { vc_u32buf_push(out, 0xFFFD); i++; continue; }
-        int k = 1;
-        for (; k < len; k++) {
-            if (i + (size_t)k >= n) break;
-            unsigned b = s[i + k];
-            if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) break;
-            cp = (cp << 6) | (b & 0x3F);
-        }
-        if (k < len) { vc_u32buf_push(out, 0xFFFD); i += (size_t)k; continue; }
-        vc_u32buf_push(out, cp);
-        i += (size_t)len;
-    }
-}
-
-static void utf8_encode(const uint32_t *s, size_t n, vc_bytebuf *out) {
-    if (!VC_BUF_RESERVE(out, out->n + 4 * n + 1)) return;
-    for (size_t i = 0; i < n; i++) out->n += vc_utf8_put(s[i], (unsigned char *)out->v + out->n);
-    out->v[out->n] = 0;
-}
-
 /* Appends a literal that is valid UTF-8 (table values). */
 static void cp_push_utf8(vc_u32buf *b, const char *s) {
-    utf8_decode((const unsigned char *)s, strlen(s), b);
+    vc_utf8_to_u32((const unsigned char *)s, strlen(s), b);
 }
 
 /* ------------------------------------------------------------------ HTML entities */
@@ -250,7 +210,7 @@ static void normalize(const uint32_t *s, size_t n, bool compat, vc_u32buf *out) 
     for (size_t i = 0; i < n && trivial; i++) trivial = s[i] < 0x300;
     if (trivial && !compat) { vc_u32buf_append(out, s, n); return; }
     vc_bytebuf u = {0};
-    utf8_encode(s, n, &u);
+    vc_u32_to_utf8(s, n, &u);
     if (u.oom) { free(u.v); out->oom = true; return; }
     utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPOSE | (compat ? UTF8PROC_COMPAT : 0);
     utf8proc_ssize_t need = utf8proc_decompose((const utf8proc_uint8_t *)u.v,
@@ -474,7 +434,7 @@ static void py_lower(const uint32_t *s, size_t n, vc_u32buf *out) {
 /* open_clip's _clean_lower: whitespace_clean(basic_clean(text)).lower(), as UTF-8. */
 static vc_status clean_text(const char *utf8, vc_bytebuf *out) {
     vc_u32buf a = {0}, b = {0};
-    utf8_decode((const unsigned char *)utf8, strlen(utf8), &a);
+    vc_utf8_to_u32((const unsigned char *)utf8, strlen(utf8), &a);
     ftfy_fix_text(a.v, a.n, &b);
     a.n = 0; html_unescape(b.v, b.n, &a);
     b.n = 0; html_unescape(a.v, a.n, &b);
@@ -487,7 +447,7 @@ static vc_status clean_text(const char *utf8, vc_bytebuf *out) {
     }
     b.n = 0; py_lower(a.v, a.n, &b);
     bool oom = a.oom || b.oom;
-    if (!oom) utf8_encode(b.v, b.n, out);
+    if (!oom) vc_u32_to_utf8(b.v, b.n, out);
     free(a.v);
     free(b.v);
     if (oom || out->oom) return vc_fail(VC_ERR_OOM, "tokenizer: out of memory cleaning text");
@@ -1258,7 +1218,7 @@ vc_status vc_tokenizer_decode(const vc_tokenizer *tk, const int32_t *ids, int n,
         }
         cps.n = 0;
         const char *s = tk->pool + tk->tok_off[ids[i]];
-        utf8_decode((const unsigned char *)s, (size_t)tk->tok_len[ids[i]], &cps);
+        vc_utf8_to_u32((const unsigned char *)s, (size_t)tk->tok_len[ids[i]], &cps);
         for (size_t k = 0; k < cps.n; k++) {
             /* every character of a CLIP token is a byte symbol; others (a foreign
              * vocab.json) read as '?' */
@@ -1268,8 +1228,8 @@ vc_status vc_tokenizer_decode(const vc_tokenizer *tk, const int32_t *ids, int n,
         }
     }
     cps.n = 0;
-    utf8_decode(raw.v ? raw.v : (const uint8_t *)"", raw.n, &cps);
-    utf8_encode(cps.v, cps.n, &res);
+    vc_utf8_to_u32(raw.v ? raw.v : (const uint8_t *)"", raw.n, &cps);
+    vc_u32_to_utf8(cps.v, cps.n, &res);
     if (raw.oom || cps.oom || res.oom) { st = vc_fail(VC_ERR_OOM, "tokenizer: out of memory"); goto done; }
     if (!res.v) vc_bytebuf_append(&res, "", 0);
     /* "</w>" -> " " in place */

@@ -1,27 +1,11 @@
 #include "utf8.h"
 
-#include <stdint.h>
-
 size_t vc_utf8_invalid_at(const unsigned char *s, size_t n) {
     size_t i = 0;
     while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07, min = 0x10000;
-        else return i;
-        if (n - i < len) return i;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return i;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+        uint32_t cp;
+        size_t len = vc_utf8_decode(s + i, n - i, &cp);
+        if (cp == VC_UTF8_BAD) return i;
         i += len;
     }
     return n;
@@ -48,4 +32,19 @@ size_t vc_utf8_put(uint32_t c, unsigned char *d) {
     d[2] = (unsigned char)(0x80 | (c >> 6 & 0x3F));
     d[3] = (unsigned char)(0x80 | (c & 0x3F));
     return 4;
+}
+
+void vc_utf8_to_u32(const unsigned char *s, size_t n, vc_u32buf *out) {
+    if (!VC_BUF_RESERVE(out, out->n + n)) return; /* at most one code point per byte */
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        i += vc_utf8_decode(s + i, n - i, &cp);
+        out->v[out->n++] = cp == VC_UTF8_BAD ? 0xFFFD : cp;
+    }
+}
+
+void vc_u32_to_utf8(const uint32_t *s, size_t n, vc_bytebuf *out) {
+    if (!VC_BUF_RESERVE(out, out->n + 4 * n + 1)) return;
+    for (size_t i = 0; i < n; i++) out->n += vc_utf8_put(s[i], out->v + out->n);
+    out->v[out->n] = 0;
 }

@@ -1,11 +1,15 @@
 /* test_util.c: the small generic helpers of tensor/ that the layers above share: growable
- * buffers (buf.h). */
+ * buffers (buf.h), UTF-8 (utf8.h). */
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
 #include "tensor/buf.h"
+#include "tensor/rng.h"
+#include "tensor/utf8.h"
 
 START_TEST(test_buffers_grow_keep_contents_and_bytes_stay_nul_terminated) {
     vc_u32buf u = {0};
@@ -62,11 +66,117 @@ START_TEST(test_a_failed_growth_is_sticky_and_leaves_the_buffer_intact) {
 }
 END_TEST
 
+START_TEST(test_utf8_round_trips_every_scalar_value) {
+    uint32_t first_bad = 0, bad = 0; /* counted, not asserted per value: Check's asserts are slow */
+    for (uint32_t c = 0; c <= 0x10FFFF; c++) {
+        if (c >= 0xD800 && c <= 0xDFFF) continue;
+        unsigned char b[4];
+        size_t n = vc_utf8_put(c, b);
+        uint32_t got;
+        bool ok = vc_utf8_decode(b, n, &got) == n && got == c && vc_utf8_valid(b, n) &&
+                  n == (c < 0x80 ? 1u : c < 0x800 ? 2u : c < 0x10000 ? 3u : 4u);
+        if (!ok && !bad++) first_bad = c;
+    }
+    ck_assert_msg(bad == 0, "%u code points do not round-trip, the first U+%04X", bad, first_bad);
+}
+END_TEST
+
+/* One string decoded with errors='replace': the code points, or -1 after the last. */
+static void expect_decoded(const char *bytes, const int64_t *want) {
+    vc_u32buf u = {0};
+    size_t n = strlen(bytes);
+    vc_utf8_to_u32((const unsigned char *)bytes, n, &u);
+    size_t k = 0;
+    while (want[k] >= 0) k++;
+    ck_assert_msg(u.n == k, "%zu code points, want %zu", u.n, k);
+    for (size_t i = 0; i < k; i++) ck_assert_uint_eq(u.v[i], (uint32_t)want[i]);
+    free(u.v);
+}
+
+START_TEST(test_utf8_replaces_each_maximal_subpart_once) {
+    expect_decoded("a\xC3\xA9", (const int64_t[]){'a', 0xE9, -1});
+    expect_decoded("\xC0\xAF", (const int64_t[]){0xFFFD, 0xFFFD, -1});              /* overlong lead */
+    expect_decoded("\xE0\x80\x80", (const int64_t[]){0xFFFD, 0xFFFD, 0xFFFD, -1});  /* overlong */
+    expect_decoded("\xED\xA0\x80", (const int64_t[]){0xFFFD, 0xFFFD, 0xFFFD, -1});  /* surrogate */
+    expect_decoded("\xF4\x90\x80\x80", (const int64_t[]){0xFFFD, 0xFFFD, 0xFFFD, 0xFFFD, -1});
+    expect_decoded("\xE2\x82", (const int64_t[]){0xFFFD, -1});      /* cut short: one subpart */
+    expect_decoded("\xE2\x82(", (const int64_t[]){0xFFFD, '(', -1});
+    expect_decoded("\xF0\x9F\x98", (const int64_t[]){0xFFFD, -1});
+    expect_decoded("\xF0\x9F\x98\x80!", (const int64_t[]){0x1F600, '!', -1});
+    expect_decoded("\xFF\x80", (const int64_t[]){0xFFFD, 0xFFFD, -1});
+    const unsigned char bad[] = {'o', 'k', 0xE2, 0x82, 'x'};
+    ck_assert_uint_eq(vc_utf8_invalid_at(bad, sizeof bad), 2);
+    ck_assert_uint_eq(vc_utf8_invalid_at(bad, 2), 2);
+}
+END_TEST
+
+/* Random byte strings near UTF-8 decoded here and by Python's bytes.decode('utf-8',
+ * errors='replace'). */
+START_TEST(test_utf8_decoding_matches_python_on_random_bytes) {
+    enum { N = 3000, L = 12 };
+    const char *dir = vc_test_tmpdir();
+    char in_path[512], out_path[512], cmd[2048];
+    snprintf(in_path, sizeof in_path, "%s/utf8_in.txt", dir);
+    snprintf(out_path, sizeof out_path, "%s/utf8_out.txt", dir);
+    static const unsigned char pool[] = {'a', ' ', 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2,
+                                         0xDF, 0xE0, 0xE1, 0xED, 0xEF, 0xF0, 0xF3, 0xF4, 0xF5, 0xFF};
+    static unsigned char str[N][L];
+    vc_rng r;
+    vc_rng_seed(&r, 42);
+    FILE *f = fopen(in_path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < L; j++) {
+            str[i][j] = pool[vc_rng_below(&r, sizeof pool)];
+            fprintf(f, "%02x", str[i][j]);
+        }
+        fputc('\n', f);
+    }
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "'%s' -c 'import sys\nfor l in open(sys.argv[1]):\n"
+             "  print(\" \".join(\"%%x\" %% ord(c) for c in bytes.fromhex(l.strip()).decode(\"utf-8\", \"replace\")))'"
+             " '%s' > '%s'",
+             vc_test_python(), in_path, out_path);
+    ck_assert_msg(system(cmd) == 0, "%s failed", vc_test_python());
+    f = fopen(out_path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024];
+    for (int i = 0; i < N; i++) {
+        ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+        vc_u32buf u = {0};
+        vc_utf8_to_u32(str[i], L, &u);
+        char *p = line;
+        size_t k = 0;
+        for (;; k++) {
+            char *end;
+            unsigned long c = strtoul(p, &end, 16);
+            if (end == p) break;
+            ck_assert_msg(k < u.n && u.v[k] == c, "string %d: code point %zu is U+%04lX in Python", i, k, c);
+            p = end;
+        }
+        ck_assert_msg(k == u.n, "string %d: %zu code points, Python has %zu", i, u.n, k);
+        free(u.v);
+    }
+    fclose(f);
+}
+END_TEST
+
+static bool python_runs(void) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "'%s' -c pass >/dev/null 2>&1", vc_test_python());
+    return system(cmd) == 0;
+}
+
 static Suite *util_suite(void) {
     Suite *s = suite_create("util");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_buffers_grow_keep_contents_and_bytes_stay_nul_terminated);
     tcase_add_test(tc, test_a_failed_growth_is_sticky_and_leaves_the_buffer_intact);
+    tcase_add_test(tc, test_utf8_round_trips_every_scalar_value);
+    tcase_add_test(tc, test_utf8_replaces_each_maximal_subpart_once);
+    if (python_runs()) tcase_add_test(tc, test_utf8_decoding_matches_python_on_random_bytes);
+    else printf("SKIP: UTF-8 decoding against Python: %s does not run\n", vc_test_python());
     suite_add_tcase(s, tc);
     return s;
 }
