@@ -19,6 +19,7 @@
 
 #include "models/mojibake.h"
 #include "tensor/buf.h"
+#include "tensor/strmap.h"
 #include "tensor/utf8.h"
 
 #define N_MERGES (49152 - 256 - 2)  /* open_clip: merges[1:49152-256-2+1] */
@@ -471,7 +472,6 @@ vc_status vc_tokenizer_clean(const char *utf8, char **out) {
 /* ------------------------------------------------------------------ vocabulary */
 
 typedef struct { uint64_t key; int32_t rank, merged; } pair_slot;  /* key 0: empty */
-typedef struct { uint64_t hash; uint32_t koff, klen, voff, vlen; int used; } cache_slot;
 typedef struct { int32_t rank, pos; } heap_item;
 
 struct vc_tokenizer {
@@ -481,8 +481,7 @@ struct vc_tokenizer {
     size_t *tok_off;
     int32_t *tok_len;
     int32_t n_tok;
-    int32_t *map;          /* open addressing: string -> id, -1 empty */
-    size_t map_cap;
+    vc_strmap ids;         /* token string -> id */
     pair_slot *pairs;      /* (left id, right id) -> merge rank and merged id */
     size_t pairs_cap;
     int32_t byte_id[256], byte_end_id[256];  /* "x" and "x</w>" for each byte */
@@ -491,10 +490,9 @@ struct vc_tokenizer {
     int16_t unbyte[512];   /* byte-mapped code point (all below 0x144) -> byte, or -1 */
     pcre2_code *re;
     pcre2_match_data *md;
-    /* word cache: the raw bytes of a word -> its ids */
-    cache_slot *cache;
-    size_t cache_cap, cache_n;
-    vc_bytebuf cache_keys;
+    /* word cache: the raw bytes of a word -> where its ids are in cache_vals (offset << 32
+     * | count) */
+    vc_strmap cache;
     vc_i32buf cache_vals;
     /* BPE scratch */
     int32_t *sym, *prv, *nxt;
@@ -502,13 +500,6 @@ struct vc_tokenizer {
     heap_item *heap;
     size_t heap_n, heap_cap;
 };
-
-static uint64_t hash_bytes(const void *p, size_t n) {
-    const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ull;  /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
-    return h ^ (h >> 29);
-}
 
 static uint64_t hash_pair(uint64_t key) {
     key ^= key >> 33;
@@ -537,41 +528,13 @@ static void byte_order(int order[256]) {
 }
 
 static int32_t map_find(const vc_tokenizer *tk, const char *s, size_t n) {
-    if (!tk->map_cap) return -1;
-    size_t mask = tk->map_cap - 1;
-    for (size_t i = hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
-        int32_t id = tk->map[i];
-        if (id < 0) return -1;
-        if ((size_t)tk->tok_len[id] == n && memcmp(tk->pool + tk->tok_off[id], s, n) == 0)
-            return id;
-    }
+    int64_t id;
+    return vc_strmap_get(&tk->ids, s, n, &id) ? (int32_t)id : -1;
 }
 
-/* Adds string id to the string map; false when out of memory. The caller checked that
- * the string is not there yet. */
-static bool map_insert(vc_tokenizer *tk, int32_t id) {
-    if (2 * ((size_t)tk->n_tok + 1) > tk->map_cap) {
-        size_t nc = tk->map_cap ? 2 * tk->map_cap : 1 << 16;
-        while (2 * ((size_t)tk->n_tok + 1) > nc) nc *= 2;
-        int32_t *m = malloc(nc * sizeof *m);
-        if (!m) return false;
-        for (size_t i = 0; i < nc; i++) m[i] = -1;
-        for (size_t i = 0; i < tk->map_cap; i++) {
-            int32_t old = tk->map[i];
-            if (old < 0) continue;
-            size_t j = hash_bytes(tk->pool + tk->tok_off[old], (size_t)tk->tok_len[old]) & (nc - 1);
-            while (m[j] >= 0) j = (j + 1) & (nc - 1);
-            m[j] = old;
-        }
-        free(tk->map);
-        tk->map = m;
-        tk->map_cap = nc;
-    }
-    size_t mask = tk->map_cap - 1;
-    size_t j = hash_bytes(tk->pool + tk->tok_off[id], (size_t)tk->tok_len[id]) & mask;
-    while (tk->map[j] >= 0) j = (j + 1) & mask;
-    tk->map[j] = id;
-    return true;
+/* Adds the string of token id to the string map, unless that string is there already. */
+static vc_status map_insert(vc_tokenizer *tk, int32_t id) {
+    return vc_strmap_put(&tk->ids, tk->pool + tk->tok_off[id], (size_t)tk->tok_len[id], id, NULL, NULL);
 }
 
 /* Stores the string of token id (ids grow by one in gzip files, arbitrary in vocab.json). */
@@ -778,7 +741,8 @@ static vc_status read_merges(vc_tokenizer *tk, const char *file, bool have_ids, 
                 goto done;
             }
             m = 512 + elems;
-            if (!set_token(tk, m, (char *)cat.v, cat.n, cap) || !map_insert(tk, m)) goto oom;
+            if (!set_token(tk, m, (char *)cat.v, cat.n, cap)) goto oom;
+            if ((st = map_insert(tk, m))) goto done;
         }
         produced[m] = 1;
         pair_put(tk, a, b, elems, m);
@@ -832,8 +796,10 @@ static vc_status load_bpe_file(vc_tokenizer *tk, const char *file) {
             size_t n;
             int32_t id = half * 256 + k;
             byte_symbol_string(sym, order[k], half == 1, s, &n);
-            if (!set_token(tk, id, s, n, &cap) || !map_insert(tk, id))
-                return vc_fail(VC_ERR_OOM, "%s: out of memory", file);
+            if (!set_token(tk, id, s, n, &cap))
+                return vc_fail(VC_ERR_OOM, "%s: out of memory storing the byte tokens", file);
+            vc_status st = map_insert(tk, id);
+            if (st) return st;
             if (half) tk->byte_end_id[order[k]] = id; else tk->byte_id[order[k]] = id;
         }
     }
@@ -846,11 +812,8 @@ static vc_status load_bpe_file(vc_tokenizer *tk, const char *file) {
     tk->eot = tk->sot + 1;
     if (!set_token(tk, tk->sot, tk->sot_str, strlen(tk->sot_str), &cap) ||
         !set_token(tk, tk->eot, tk->eot_str, strlen(tk->eot_str), &cap))
-        return vc_fail(VC_ERR_OOM, "%s: out of memory", file);
-    if (map_find(tk, tk->sot_str, strlen(tk->sot_str)) < 0 && !map_insert(tk, tk->sot))
-        return vc_fail(VC_ERR_OOM, "%s: out of memory", file);
-    if (map_find(tk, tk->eot_str, strlen(tk->eot_str)) < 0 && !map_insert(tk, tk->eot))
-        return vc_fail(VC_ERR_OOM, "%s: out of memory", file);
+        return vc_fail(VC_ERR_OOM, "%s: out of memory storing the start and end tokens", file);
+    if ((st = map_insert(tk, tk->sot)) || (st = map_insert(tk, tk->eot))) return st;
     return compile_pattern(tk, file);
 }
 
@@ -895,10 +858,11 @@ static vc_status load_hf(vc_tokenizer *tk, const char *merges, const char *vocab
                          e->string);
             goto done;
         }
-        if (!set_token(tk, id, e->string, len, &cap) || !map_insert(tk, id)) {
-            st = vc_fail(VC_ERR_OOM, "%s: out of memory", vocab);
+        if (!set_token(tk, id, e->string, len, &cap)) {
+            st = vc_fail(VC_ERR_OOM, "%s: out of memory storing token %d (%zu bytes)", vocab, id, len);
             goto done;
         }
+        if ((st = map_insert(tk, id))) goto done;
     }
     uint32_t sym[256];
     byte_symbols(sym);
@@ -941,12 +905,11 @@ void vc_tokenizer_free(vc_tokenizer *tk) {
     free(tk->pool);
     free(tk->tok_off);
     free(tk->tok_len);
-    free(tk->map);
+    vc_strmap_free(&tk->ids);
     free(tk->pairs);
     if (tk->md) pcre2_match_data_free(tk->md);
     if (tk->re) pcre2_code_free(tk->re);
-    free(tk->cache);
-    free(tk->cache_keys.v);
+    vc_strmap_free(&tk->cache);
     free(tk->cache_vals.v);
     free(tk->sym);
     free(tk->prv);
@@ -964,7 +927,9 @@ vc_status vc_tokenizer_load(vc_tokenizer **out, const char *path) {
     char *a = malloc(plen + 64), *b = malloc(plen + 64);
     vc_tokenizer *tk = calloc(1, sizeof *tk);
     vc_status st = VC_OK;
-    if (!a || !b || !tk) { st = vc_fail(VC_ERR_OOM, "%s: out of memory", path); goto done; }
+    if (!a || !b || !tk) { st = vc_fail(VC_ERR_OOM, "%s: out of memory for the tokenizer", path); goto done; }
+    vc_strmap_init(&tk->ids, "tokenizer vocabulary");
+    vc_strmap_init(&tk->cache, "tokenizer word cache");
     if (S_ISDIR(s.st_mode)) {
         snprintf(a, plen + 64, "%s/bpe_simple_vocab_16e6.txt.gz", path);
         if (is_file(a)) { st = load_bpe_file(tk, a); goto done; }
@@ -1100,42 +1065,29 @@ oom:
 /* The ids of one word through the cache (SimpleTokenizer.cache); the cache is emptied
  * when it holds CACHE_MAX_WORDS words so memory stays bounded over millions of captions. */
 static vc_status word_ids(vc_tokenizer *tk, const unsigned char *w, size_t m, vc_i32buf *out) {
-    if (!tk->cache) {
-        tk->cache_cap = 2 * CACHE_MAX_WORDS;
-        tk->cache = calloc(tk->cache_cap, sizeof *tk->cache);
-        if (!tk->cache) return vc_fail(VC_ERR_OOM, "tokenizer: out of memory");
-    }
-    uint64_t h = hash_bytes(w, m);
-    size_t mask = tk->cache_cap - 1, i = h & mask;
-    for (; tk->cache[i].used; i = (i + 1) & mask) {
-        cache_slot *c = &tk->cache[i];
-        if (c->hash == h && c->klen == m && memcmp(tk->cache_keys.v + c->koff, w, m) == 0) {
-            for (uint32_t k = 0; k < c->vlen; k++) vc_i32buf_push(out, tk->cache_vals.v[c->voff + k]);
-            return out->oom ? vc_fail(VC_ERR_OOM, "tokenizer: out of memory") : VC_OK;
-        }
+    int64_t at;
+    if (vc_strmap_get(&tk->cache, w, m, &at)) {
+        size_t off = (size_t)(at >> 32), len = (size_t)(at & 0xFFFFFFFF);
+        for (size_t k = 0; k < len; k++) vc_i32buf_push(out, tk->cache_vals.v[off + k]);
+        return out->oom ? vc_fail(VC_ERR_OOM, "tokenizer: out of memory for the ids of a %zu-byte word", m) : VC_OK;
     }
     size_t before = out->n;
     vc_status st = bpe_word(tk, w, m, out);
     if (st != VC_OK || m > 256) return st;  /* long words are rare: not worth caching */
-    if (tk->cache_n >= CACHE_MAX_WORDS) {
-        memset(tk->cache, 0, tk->cache_cap * sizeof *tk->cache);
-        tk->cache_n = 0;
-        tk->cache_keys.n = 0;
+    if (vc_strmap_size(&tk->cache) >= CACHE_MAX_WORDS) {
+        vc_strmap_clear(&tk->cache);
         tk->cache_vals.n = 0;
-        for (i = h & mask; tk->cache[i].used; i = (i + 1) & mask) {}
     }
-    cache_slot c = {h, (uint32_t)tk->cache_keys.n, (uint32_t)m, (uint32_t)tk->cache_vals.n,
-                    (uint32_t)(out->n - before), 1};
-    vc_bytebuf_append(&tk->cache_keys, w, m);
+    size_t off = tk->cache_vals.n;
     for (size_t k = before; k < out->n; k++) vc_i32buf_push(&tk->cache_vals, out->v[k]);
-    if (tk->cache_keys.oom || tk->cache_vals.oom) {  /* the cache is optional: just drop it */
-        memset(tk->cache, 0, tk->cache_cap * sizeof *tk->cache);
-        tk->cache_n = tk->cache_keys.n = tk->cache_vals.n = 0;
-        tk->cache_keys.oom = tk->cache_vals.oom = false;
-        return VC_OK;
+    if (tk->cache_vals.oom ||
+        vc_strmap_put(&tk->cache, w, m, (int64_t)off << 32 | (int64_t)(out->n - before), NULL, NULL) != VC_OK) {
+        /* the cache is optional: just drop it */
+        vc_strmap_clear(&tk->cache);
+        tk->cache_vals.n = 0;
+        tk->cache_vals.oom = false;
+        vc_clear_error();
     }
-    tk->cache[i] = c;
-    tk->cache_n++;
     return VC_OK;
 }
 

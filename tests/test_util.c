@@ -1,5 +1,5 @@
 /* test_util.c: the small generic helpers of tensor/ that the layers above share: growable
- * buffers (buf.h), UTF-8 (utf8.h). */
+ * buffers (buf.h), UTF-8 (utf8.h), the string map (strmap.h). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "tensor/buf.h"
 #include "tensor/rng.h"
+#include "tensor/strmap.h"
 #include "tensor/utf8.h"
 
 START_TEST(test_buffers_grow_keep_contents_and_bytes_stay_nul_terminated) {
@@ -162,6 +163,67 @@ START_TEST(test_utf8_decoding_matches_python_on_random_bytes) {
 }
 END_TEST
 
+/* Against a plain array searched linearly: random puts, gets and deletes of keys that
+ * share prefixes, hold NUL bytes or are empty, through growth, tombstones and a clear. */
+START_TEST(test_string_map_agrees_with_a_linear_search) {
+    enum { NK = 3000 };
+    static char keys[NK][12];
+    static size_t lens[NK];
+    static int64_t ref[NK]; /* -1: absent */
+    for (int i = 0; i < NK; i++) {
+        lens[i] = (size_t)snprintf(keys[i], sizeof keys[i], "k%d", i) + (i % 3 == 0); /* some end in NUL */
+        ref[i] = -1;
+    }
+    lens[0] = 0; /* the empty key */
+    vc_strmap m;
+    vc_strmap_init(&m, "test map");
+    vc_rng r;
+    vc_rng_seed(&r, 7);
+    int bad = 0;
+    for (int step = 0; step < 60000; step++) {
+        int i = (int)vc_rng_below(&r, step < 30000 ? NK / 2 : NK);
+        int op = (int)vc_rng_below(&r, 4);
+        int64_t v = -2, there = -2;
+        bool added = false;
+        if (op == 0) {
+            bad += !vc_strmap_del(&m, keys[i], lens[i]) != (ref[i] < 0);
+            ref[i] = -1;
+        } else if (op == 1) {
+            bad += vc_strmap_get(&m, keys[i], lens[i], &v) != (ref[i] >= 0) || (ref[i] >= 0 && v != ref[i]);
+        } else {
+            ck_assert_int_eq(vc_strmap_put(&m, keys[i], lens[i], step, &added, &there), VC_OK);
+            bad += added != (ref[i] < 0) || (!added && there != ref[i]);
+            if (added) ref[i] = step;
+        }
+        if (step == 40000) {
+            vc_strmap_clear(&m);
+            for (int k = 0; k < NK; k++) ref[k] = -1;
+        }
+    }
+    size_t live = 0;
+    for (int i = 0; i < NK; i++) {
+        int64_t v;
+        live += ref[i] >= 0;
+        bad += vc_strmap_get(&m, keys[i], lens[i], &v) != (ref[i] >= 0) || (ref[i] >= 0 && v != ref[i]);
+    }
+    ck_assert_int_eq(bad, 0);
+    ck_assert_uint_eq(vc_strmap_size(&m), live);
+    ck_assert(!vc_strmap_get(&m, "k1", 3, NULL)); /* "k1\0" is not "k1" */
+    vc_strmap_free(&m);
+    ck_assert_uint_eq(vc_strmap_size(&m), 0);
+    ck_assert(!vc_strmap_get(&m, "k2", 2, NULL));
+}
+END_TEST
+
+START_TEST(test_string_map_hash_is_fnv1a) {
+    /* FNV-1a 64 of "a" is af63dc4c8601ec8c; the map folds bits 29.. into the low ones */
+    uint64_t h = 0xaf63dc4c8601ec8cull;
+    ck_assert_uint_eq(vc_hash_bytes("a", 1), h ^ (h >> 29));
+    uint64_t e = 0xcbf29ce484222325ull;
+    ck_assert_uint_eq(vc_hash_bytes("", 0), e ^ (e >> 29));
+}
+END_TEST
+
 static bool python_runs(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "'%s' -c pass >/dev/null 2>&1", vc_test_python());
@@ -175,6 +237,8 @@ static Suite *util_suite(void) {
     tcase_add_test(tc, test_a_failed_growth_is_sticky_and_leaves_the_buffer_intact);
     tcase_add_test(tc, test_utf8_round_trips_every_scalar_value);
     tcase_add_test(tc, test_utf8_replaces_each_maximal_subpart_once);
+    tcase_add_test(tc, test_string_map_agrees_with_a_linear_search);
+    tcase_add_test(tc, test_string_map_hash_is_fnv1a);
     if (python_runs()) tcase_add_test(tc, test_utf8_decoding_matches_python_on_random_bytes);
     else printf("SKIP: UTF-8 decoding against Python: %s does not run\n", vc_test_python());
     suite_add_tcase(s, tc);

@@ -68,6 +68,7 @@
 #include "models/clip.h"
 #include "models/tokenizer.h"
 #include "data/splits.h"
+#include "tensor/strmap.h"
 
 #define DEFAULT_VOCAB "build/vocab/bpe_simple_vocab_16e6.txt.gz"
 static const char *const k_templates[] = {"a video of {}.", "a video of a person {}.", "a video of a person doing {}.",
@@ -90,50 +91,10 @@ static bool parse_pos_int(const char *v, int64_t *out) {
     return true;
 }
 
-/* A string -> index map (open addressing), for ids, paths and caption keys. */
-typedef struct {
-    const char **key;
-    int64_t *val;
-    size_t cap, n;
-} strmap;
-
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static bool strmap_init(strmap *m, size_t n) {
-    m->cap = 16;
-    while (m->cap < 2 * n + 2) m->cap *= 2;
-    m->n = 0;
-    m->key = calloc(m->cap, sizeof *m->key);
-    m->val = malloc(m->cap * sizeof *m->val);
-    return m->key && m->val;
-}
-
-static void strmap_free(strmap *m) {
-    free(m->key);
-    free(m->val);
-}
-
-static int64_t strmap_get(const strmap *m, const char *k) {
-    for (size_t i = hash_str(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->key[i]) return -1;
-        if (strcmp(m->key[i], k) == 0) return m->val[i];
-    }
-}
-
-/* Adds k (borrowed) unless present; returns the existing value or -1. The
- * map was sized for every key it will hold. */
-static int64_t strmap_put(strmap *m, const char *k, int64_t v) {
-    size_t i = hash_str(k) & (m->cap - 1);
-    for (; m->key[i]; i = (i + 1) & (m->cap - 1))
-        if (strcmp(m->key[i], k) == 0) return m->val[i];
-    m->key[i] = k;
-    m->val[i] = v;
-    m->n++;
-    return -1;
+/* Index of string k in m (ids, paths), or -1. */
+static int64_t map_get(const vc_strmap *m, const char *k) {
+    int64_t v;
+    return vc_strmap_get(m, k, strlen(k), &v) ? v : -1;
 }
 
 /* Raw text embeddings [n, E] of n strings into out. ids: n * context int32 scratch. */
@@ -196,7 +157,7 @@ typedef struct {
     double split_ratio[VC_NSPLITS];
     uint64_t seed;
     /* state */
-    strmap by_id, by_path;
+    vc_strmap by_id, by_path;
     vc_clip clip;
     bool clip_loaded;
     vc_tokenizer *tk;
@@ -366,11 +327,11 @@ static bool is_header_name(const char *s) {
 
 /* Video index of a caption's video field, or -1. */
 static int64_t caption_video(vcx *c, const char *key) {
-    int64_t v = strmap_get(&c->by_id, key);
-    if (v < 0) v = strmap_get(&c->by_path, key);
+    int64_t v = map_get(&c->by_id, key);
+    if (v < 0) v = map_get(&c->by_path, key);
     if (v < 0 && !c->ids_path) {
         char stem[4096];
-        if (vc_video_stem(key, stem, sizeof stem) < sizeof stem) v = strmap_get(&c->by_id, stem);
+        if (vc_video_stem(key, stem, sizeof stem) < sizeof stem) v = map_get(&c->by_id, stem);
     }
     return v;
 }
@@ -472,8 +433,9 @@ static vc_status read_list(const char *path, char ***paths, int64_t *n, int64_t 
 
 static vc_status make_ids(vcx *c) {
     c->ids = calloc((size_t)(c->V ? c->V : 1), sizeof *c->ids);
-    if (!c->ids || !strmap_init(&c->by_id, (size_t)c->V) || !strmap_init(&c->by_path, (size_t)c->V))
-        return vc_fail(VC_ERR_OOM, "encode-video: out of memory");
+    if (!c->ids) return vc_fail(VC_ERR_OOM, "encode-video: out of memory for %lld video ids", (long long)c->V);
+    vc_status s = vc_strmap_reserve(&c->by_id, (size_t)c->V);
+    if (s || (s = vc_strmap_reserve(&c->by_path, (size_t)c->V))) return s;
     for (int64_t v = 0; v < c->V; v++) {
         const char *p = c->paths[v];
         if (c->ids_path) c->ids[v] = strdup(p);
@@ -483,11 +445,13 @@ static vc_status make_ids(vcx *c) {
         }
         if (!c->ids[v]) return vc_fail(VC_ERR_OOM, "encode-video: out of memory");
         if (!c->ids[v][0]) return vc_fail(VC_ERR_ARG, "%s: gives an empty video id", p);
-        int64_t prev = strmap_put(&c->by_id, c->ids[v], v);
-        if (prev >= 0)
+        bool added;
+        int64_t prev;
+        if ((s = vc_strmap_put(&c->by_id, c->ids[v], strlen(c->ids[v]), v, &added, &prev))) return s;
+        if (!added)
             return vc_fail(VC_ERR_ARG, "%s and %s have the same video id '%s'%s", c->paths[prev], p, c->ids[v],
                            c->ids_path ? "" : " (use --ids path, or rename one)");
-        strmap_put(&c->by_path, p, v);
+        if ((s = vc_strmap_put(&c->by_path, p, strlen(p), v, NULL, NULL))) return s;
     }
     return VC_OK;
 }
@@ -527,6 +491,8 @@ static vc_status encode_video(vcx *c) {
 int vc_cmd_encode_video(int argc, char **argv) {
     const char *cmd = "encode-video";
     vcx c = {.fps = 1.0, .B = 32, .dtype = VC_F16, .vocab = DEFAULT_VOCAB};
+    vc_strmap_init(&c.by_id, "encode-video: video ids");
+    vc_strmap_init(&c.by_path, "encode-video: video paths");
     int64_t cap = 0;
     int rc = 0;
     vc_status s = VC_OK;
@@ -609,8 +575,8 @@ int vc_cmd_encode_video(int argc, char **argv) {
     free(c.fifo);
     free(c.batch);
     free(c.owner);
-    strmap_free(&c.by_id);
-    strmap_free(&c.by_path);
+    vc_strmap_free(&c.by_id);
+    vc_strmap_free(&c.by_path);
     for (int64_t v = 0; v < c.V; v++) {
         free(c.paths[v]);
         if (c.ids) free(c.ids[v]);
