@@ -1,11 +1,11 @@
 /* mojibake.h: repair of mojibake (text decoded in the wrong encoding, "cafÃ©" for "café"),
  * exactly as ftfy 6.3.1's fix_encoding does it with its default options, on arrays of
- * Unicode code points. Used by the CLIP tokenizer's text cleaning (models/tokenizer.c).
+ * Unicode code points. Used by the CLIP tokenizer's text cleaning (models/text_clean.c).
  * Owns: ftfy's badness heuristic, its single-byte code pages (latin-1, the "sloppy"
  * Windows ones, ISO-8859-2, MacRoman, CP437), the "utf-8-variants" decoding (CESU-8,
  * Java's C0 80), the byte-level transcoders (restore_byte_a0, replace_lossy_sequences),
  * decode_inconsistent_utf8 and the C1-control fallbacks.
- * Not here: the rest of ftfy.fix_text (HTML entities, quotes, widths, NFC: tokenizer.c).
+ * Not here: the rest of ftfy.fix_text (HTML entities, quotes, widths, NFC: text_clean.c).
  *
  * Thread-safe: the badness pattern (PCRE2) is compiled once, at first use. */
 #ifndef VC_MOJIBAKE_H

@@ -1,32 +1,19 @@
 /* tokenizer.h: the CLIP byte-level BPE tokenizer, matching open_clip's SimpleTokenizer
  * (the OpenAI CLIP tokenizer) id for id on real captions.
- * Owns: reading the vocabulary (bpe_simple_vocab_16e6.txt.gz, or Hugging Face merges.txt +
- * vocab.json), text cleaning, the split pattern, byte-to-unicode mapping, merges by rank,
- * start/end tokens, truncation to the context length and zero padding.
+ * Owns: the public tokenizer API, the split pattern, merges by rank with the word cache,
+ * start/end tokens, truncation to the context length and zero padding. Built on three
+ * models/ modules, one concept each: text cleaning (text_clean.h, with mojibake.h), the
+ * vocabulary files and tables (bpe_vocab.h), and the BPE here (tokenizer.c).
  * Not here: the text transformer that consumes the ids, batching, fetching the vocabulary
  * (tools/fetch-clip-vocab.sh, `make vocab`).
  *
- * Cleaning follows open_clip's 'lower' clean: ftfy.fix_text, html.unescape twice, strip,
- * whitespace collapsed to single spaces, str.lower(). All of ftfy 6.3.1's fix_text with its
- * default options is done, line by line and repeated until the text stops changing, as
- * ftfy does: HTML entities (every HTML5 name and ftfy's upper-case forms; none in and after
- * a line containing '<'), mojibake repair (ftfy.fix_encoding, models/mojibake.c: "cafÃ©"
- * -> "café", "â€™" -> "'", with ftfy's quirks), C1 controls read as Windows-1252, Latin
- * ligatures, halfwidth/fullwidth forms, curly quotes, line breaks, ANSI terminal escapes,
- * control characters and NFC. html.unescape is complete too (every name, its longest-prefix
- * rule for names without ';', numeric references). Hundreds of thousands of generated
- * strings (mojibake of every kind ftfy handles, entities, garbled bytes) were cleaned and
- * tokenized exactly as ftfy 6.3.1 + open_clip do (tests/test_tokenizer.c, VC_TOK_FUZZ).
- * Differences from the reference:
- *  - Unicode tables come from PCRE2 (10.42: Unicode 14, as Python 3.11's unicodedata) and
- *    utf8proc (2.8: Unicode 15), while open_clip splits words with the regex module, whose
- *    Unicode is newer: a character unassigned in Unicode 14 (e.g. U+209E, which the repair
- *    of mojibake can produce) may be split differently. The final-sigma rule of
- *    str.lower() uses an approximation of Cased/Case_Ignorable.
- *  - Invalid UTF-8 is replaced as Python's bytes.decode('utf-8', errors='replace') does
- *    (one U+FFFD per maximal invalid subpart); the input cannot contain NUL bytes.
- *  - Mojibake repair recursing more than 200 levels deep (ftfy has no limit) leaves the
- *    inner text as it is; real text needs a few levels.
+ * Text is cleaned as text_clean.h describes (ftfy 6.3.1's fix_text, html.unescape twice,
+ * whitespace, str.lower(), and where that differs from Python). Hundreds of thousands of
+ * generated strings (mojibake of every kind ftfy handles, entities, garbled bytes) were
+ * cleaned and tokenized exactly as ftfy 6.3.1 + open_clip do (tests/test_tokenizer.c,
+ * VC_TOK_FUZZ). Words are split with PCRE2, whose Unicode tables (10.42: Unicode 14) are
+ * older than those of the regex module open_clip uses: a character unassigned in Unicode 14
+ * (e.g. U+209E, which the repair of mojibake can produce) may be split differently.
  * Special tokens: the gzip vocabulary recognises open_clip's "<start_of_text>" and
  * "<end_of_text>" in the text (OpenAI's CLIP spelled them "<|startoftext|>"); a Hugging Face
  * vocabulary recognises the strings vocab.json gives ids 49406/49407 (its last two ids).

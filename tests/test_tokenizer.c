@@ -1,4 +1,4 @@
-/* test_tokenizer.c: the CLIP BPE tokenizer (models/tokenizer.c).
+/* test_tokenizer.c: the CLIP BPE tokenizer (models/tokenizer.c, text_clean.c, bpe_vocab.c).
  * - A tiny hand-made vocabulary (written here, gzip and Hugging Face forms) pins merges
  *   by rank, start/end tokens, truncation, padding, errors and invalid UTF-8.
  * - Cleaning cases with their expected text (ftfy, html.unescape, lower-casing).
