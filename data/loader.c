@@ -113,20 +113,11 @@ struct vc_loader {
 
 /* ---------- small helpers ---------- */
 
-static uint64_t mix64(uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint64_t hash3(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b) {
-    uint64_t h = mix64(seed + 0x9e3779b97f4a7c15ull);
-    h = mix64(h ^ (tag * 0xd1b54a32d192ed03ull));
-    h = mix64(h ^ a);
-    return mix64(h ^ (b + 0x632be59bd9b4e019ull));
+    uint64_t h = vc_mix64(seed + 0x9e3779b97f4a7c15ull);
+    h = vc_mix64(h ^ (tag * 0xd1b54a32d192ed03ull));
+    h = vc_mix64(h ^ a);
+    return vc_mix64(h ^ (b + 0x632be59bd9b4e019ull));
 }
 
 static void *xmalloc(size_t n) { return malloc(n ? n : 1); }
@@ -571,7 +562,7 @@ vc_loader_opts vc_loader_defaults(void) {
     };
 }
 
-static uint64_t fp_add(uint64_t h, uint64_t x) { return mix64(h ^ mix64(x + 0x9e3779b97f4a7c15ull)); }
+static uint64_t fp_add(uint64_t h, uint64_t x) { return vc_mix64(h ^ vc_mix64(x + 0x9e3779b97f4a7c15ull)); }
 
 static vc_status load_ram(vc_loader *ld, int64_t rows, int64_t texts) {
     int64_t N = ld->N, D = ld->D;

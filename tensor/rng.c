@@ -2,15 +2,8 @@
 
 #include <math.h>
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 void vc_rng_seed(vc_rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++) r->s[i] = vc_splitmix64(&seed);
 }
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -46,6 +39,6 @@ uint64_t vc_rng_below(vc_rng *r, uint64_t n) {
 
 float vc_hash_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
     uint64_t x = seed ^ (stream * 0xd1b54a32d192ed03ull) ^ (index * 0x9e3779b97f4a7c15ull);
-    uint64_t z = splitmix64(&x);
+    uint64_t z = vc_splitmix64(&x);
     return (float)(z >> 40) * 0x1.0p-24f;
 }

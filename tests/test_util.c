@@ -1,5 +1,5 @@
 /* test_util.c: the small generic helpers of tensor/ that the layers above share: growable
- * buffers (buf.h), UTF-8 (utf8.h), the string map (strmap.h). */
+ * buffers (buf.h), UTF-8 (utf8.h), the string map (strmap.h), the 64-bit mixer (rng.h). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -224,6 +224,16 @@ START_TEST(test_string_map_hash_is_fnv1a) {
 }
 END_TEST
 
+START_TEST(test_splitmix64_gives_the_published_sequence) {
+    uint64_t state = 0; /* splitmix64 seeded with 0 */
+    ck_assert_uint_eq(vc_splitmix64(&state), 0xe220a8397b1dcdafull);
+    ck_assert_uint_eq(vc_splitmix64(&state), 0x6e789e6aa1b965f4ull);
+    ck_assert_uint_eq(vc_splitmix64(&state), 0x06c45d188009454full);
+    ck_assert_uint_eq(state, 3 * 0x9e3779b97f4a7c15ull);
+    ck_assert_uint_eq(vc_mix64(0), 0);
+}
+END_TEST
+
 static bool python_runs(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "'%s' -c pass >/dev/null 2>&1", vc_test_python());
@@ -239,6 +249,7 @@ static Suite *util_suite(void) {
     tcase_add_test(tc, test_utf8_replaces_each_maximal_subpart_once);
     tcase_add_test(tc, test_string_map_agrees_with_a_linear_search);
     tcase_add_test(tc, test_string_map_hash_is_fnv1a);
+    tcase_add_test(tc, test_splitmix64_gives_the_published_sequence);
     if (python_runs()) tcase_add_test(tc, test_utf8_decoding_matches_python_on_random_bytes);
     else printf("SKIP: UTF-8 decoding against Python: %s does not run\n", vc_test_python());
     suite_add_tcase(s, tc);
