@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tensor/rng.h"
+#include "tensor/sort.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -121,14 +122,6 @@ static uint64_t hash3(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b) {
 }
 
 static void *xmalloc(size_t n) { return malloc(n ? n : 1); }
-
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Pairs (key, value) compared by key. */
-static int cmp_pair(const void *a, const void *b) { return cmp_i64(a, b); }
 
 static int cmp_span(const void *a, const void *b) {
     const span *x = a, *y = b;
@@ -300,7 +293,7 @@ static void raw_order(vc_loader *ld, int64_t e, int64_t *ord) {
 }
 
 static bool in_sorted(const int64_t *a, int64_t n, int64_t x) {
-    return bsearch(&x, a, (size_t)n, sizeof *a, cmp_i64) != NULL;
+    return bsearch(&x, a, (size_t)n, sizeof *a, vc_cmp_i64) != NULL;
 }
 
 /* The epoch's order. In carry mode the batch that crosses into epoch e holds
@@ -317,7 +310,7 @@ static void epoch_order(vc_loader *ld, int64_t e, int64_t *ord) {
     if (t == 0) return;
     raw_order(ld, e - 1, ld->tmp_ord); /* its tail lies past position B, untouched by its own fix */
     memcpy(ld->tailbuf, ld->tmp_ord + N - t, (size_t)t * sizeof(int64_t));
-    qsort(ld->tailbuf, (size_t)t, sizeof(int64_t), cmp_i64);
+    qsort(ld->tailbuf, (size_t)t, sizeof(int64_t), vc_cmp_i64);
     int64_t h = B - t, j = h;
     for (int64_t i = 0; i < h; i++) {
         if (!in_sorted(ld->tailbuf, t, ord[i])) continue;
@@ -358,7 +351,7 @@ static vc_status load_window(vc_loader *ld, window *w, int64_t e, int64_t j, con
         pairs[2 * i + 1] = i;
     }
     /* File order, so the frame spans come out sorted by row. */
-    qsort(pairs, (size_t)m, 2 * sizeof(int64_t), cmp_pair);
+    qsort(pairs, (size_t)m, 2 * sizeof(int64_t), vc_cmp_i64); /* (key, value) pairs by key */
     int64_t ns = 0;
     for (int64_t k = 0; k < m; k++) {
         int64_t i = pairs[2 * k + 1];
@@ -745,7 +738,7 @@ vc_status vc_loader_open(vc_loader **out, vc_source *src, const vc_loader_opts *
                     name, (long long)N, (long long)B, (long long)(N % B == 0 ? B : 2 * B - 1));
         goto fail;
     }
-    if (o->train) qsort(ld->elig, (size_t)N, sizeof(int64_t), cmp_i64);
+    if (o->train) qsort(ld->elig, (size_t)N, sizeof(int64_t), vc_cmp_i64);
 
     ld->scratch_rows = SCRATCH_BYTES / (D * (int64_t)sizeof(float));
     if (ld->scratch_rows < 1) ld->scratch_rows = 1;
@@ -1002,7 +995,7 @@ vc_status vc_loader_captions(vc_loader *ld, vc_captions *out) {
             k++;
         }
     }
-    qsort(trip, (size_t)n, 3 * sizeof(int64_t), cmp_i64);
+    qsort(trip, (size_t)n, 3 * sizeof(int64_t), vc_cmp_i64);
     float *emb = out->emb.data;
     for (int64_t i = 0; i < n; i++) {
         ((int64_t *)out->caption.data)[i] = trip[3 * i];

@@ -1,5 +1,6 @@
 /* test_util.c: the small generic helpers of tensor/ that the layers above share: growable
- * buffers (buf.h), UTF-8 (utf8.h), the string map (strmap.h), the 64-bit mixer (rng.h). */
+ * buffers (buf.h), UTF-8 (utf8.h), the string map (strmap.h), the 64-bit mixer (rng.h), the
+ * int64 order (sort.h). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include "harness.h"
 #include "tensor/buf.h"
 #include "tensor/rng.h"
+#include "tensor/sort.h"
 #include "tensor/strmap.h"
 #include "tensor/utf8.h"
 
@@ -234,6 +236,18 @@ START_TEST(test_splitmix64_gives_the_published_sequence) {
 }
 END_TEST
 
+START_TEST(test_int64_order_holds_at_the_extremes_and_sorts_records_by_key) {
+    int64_t lo = INT64_MIN, hi = INT64_MAX, z = 0;
+    ck_assert_int_lt(vc_cmp_i64(&lo, &hi), 0); /* a subtraction would overflow here */
+    ck_assert_int_gt(vc_cmp_i64(&hi, &lo), 0);
+    ck_assert_int_eq(vc_cmp_i64(&z, &z), 0);
+    int64_t rec[5][2] = {{3, 30}, {-1, 10}, {INT64_MAX, 50}, {INT64_MIN, 0}, {2, 20}};
+    qsort(rec, 5, sizeof rec[0], vc_cmp_i64);
+    static const int64_t want[5] = {0, 10, 20, 30, 50};
+    for (int i = 0; i < 5; i++) ck_assert_int_eq(rec[i][1], want[i]);
+}
+END_TEST
+
 static bool python_runs(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "'%s' -c pass >/dev/null 2>&1", vc_test_python());
@@ -250,6 +264,7 @@ static Suite *util_suite(void) {
     tcase_add_test(tc, test_string_map_agrees_with_a_linear_search);
     tcase_add_test(tc, test_string_map_hash_is_fnv1a);
     tcase_add_test(tc, test_splitmix64_gives_the_published_sequence);
+    tcase_add_test(tc, test_int64_order_holds_at_the_extremes_and_sorts_records_by_key);
     if (python_runs()) tcase_add_test(tc, test_utf8_decoding_matches_python_on_random_bytes);
     else printf("SKIP: UTF-8 decoding against Python: %s does not run\n", vc_test_python());
     suite_add_tcase(s, tc);

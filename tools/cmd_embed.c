@@ -22,6 +22,7 @@
 #include "data/h5_reader.h"
 #include "data/h5_writer.h"
 #include "eval/evaluate.h"
+#include "tensor/sort.h"
 #include "train/trainer.h"
 
 enum { CHUNK = 32768, BLOCK = 4096, MAX_SET = 256 };
@@ -58,11 +59,6 @@ static bool same_file(const char *a, const char *b) {
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* X [n, D] in place: the text head (if any), then L2 normalisation. */
 static vc_status map_text(embed_ctx *c, float *X, int64_t n) {
     if (n == 0) return VC_OK;
@@ -88,7 +84,7 @@ static vc_status select_videos(embed_ctx *c, const char *split) {
     c->newidx = malloc((size_t)(V ? V : 1) * sizeof(int64_t));
     if (!c->sel || !c->newidx) return vc_fail(VC_ERR_OOM, "embed: out of memory for %lld videos", (long long)V);
     for (int64_t i = 0; i < n; i++) c->sel[i] = idx ? idx[i] : i;
-    if (idx) qsort(c->sel, (size_t)n, sizeof(int64_t), cmp_i64);
+    if (idx) qsort(c->sel, (size_t)n, sizeof(int64_t), vc_cmp_i64);
     c->ns = n;
     for (int64_t v = 0; v < V; v++) c->newidx[v] = -1;
     for (int64_t i = 0; i < n; i++) c->newidx[c->sel[i]] = i;
