@@ -17,9 +17,9 @@
  * Videos with 0 frames are never ranked. Equal scores keep file order.
  *
  * Memory: one video's frames at a time (or, with a checkpoint, chunks of
- * pooled embeddings), plus the top K. */
+ * pooled embeddings), plus the top K. The scoring and the top K are
+ * eval/search.h; this file parses, encodes the query and prints. */
 #include <errno.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,145 +27,36 @@
 
 #include "commands.h"
 #include "data/h5_reader.h"
-#include "eval/evaluate.h"
+#include "eval/search.h"
 #include "models/clip.h"
 #include "models/tokenizer.h"
 #include "train/trainer.h"
 
 #define DEFAULT_VOCAB "build/vocab/bpe_simple_vocab_16e6.txt.gz"
-enum { CHUNK = 32768 };
 
-typedef struct {
-    double score;
-    int64_t video, frame; /* frame -1: a whole video */
-} hit;
-
-typedef struct {
-    hit *h;
-    int64_t n, k;
-} topk;
-
-/* Keeps the k best, best first; a later equal score does not displace. */
-static void topk_add(topk *t, double score, int64_t video, int64_t frame) {
-    if (t->n == t->k && !(score > t->h[t->n - 1].score)) return;
-    int64_t i = t->n < t->k ? t->n++ : t->n - 1;
-    while (i > 0 && score > t->h[i - 1].score) {
-        t->h[i] = t->h[i - 1];
-        i--;
-    }
-    t->h[i] = (hit){score, video, frame};
-}
-
-static double norm(const float *x, int64_t n) {
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-    return sqrt(s);
-}
-
-static double dot(const float *a, const float *b, int64_t n) {
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
-/* Frames of each video: moments, or the mean of normalised frames. q is unit length. */
-static vc_status score_frames(vc_h5 *h, const float *q, bool moments, topk *t) {
-    const vc_h5_info *in = vc_h5_get_info(h);
-    int64_t D = in->dim;
-    const int64_t *off = vc_h5_offsets(h);
-    float *buf = NULL, *mean = malloc((size_t)D * sizeof *mean);
-    int64_t cap = 0;
-    vc_status s = mean ? VC_OK : vc_fail(VC_ERR_OOM, "search: out of memory");
-    for (int64_t v = 0; v < in->n_videos && !s; v++) {
-        int64_t n = off[v + 1] - off[v];
-        if (n == 0) continue;
-        if (n > cap) {
-            float *nb = realloc(buf, (size_t)(n * D) * sizeof *nb);
-            if (!nb) {
-                s = vc_fail(VC_ERR_OOM, "search: out of memory for %lld frames", (long long)n);
-                break;
-            }
-            buf = nb;
-            cap = n;
-        }
-        if ((s = vc_h5_read_frames(h, off[v], n, buf))) break;
-        if (moments) {
-            for (int64_t f = 0; f < n; f++) {
-                double l = norm(buf + f * D, D);
-                topk_add(t, l > 0 ? dot(q, buf + f * D, D) / l : 0.0, v, f);
-            }
-            continue;
-        }
-        for (int64_t j = 0; j < D; j++) mean[j] = 0;
-        for (int64_t f = 0; f < n; f++) {
-            double l = norm(buf + f * D, D);
-            float inv = l > 0 ? (float)(1.0 / l) : 0.0f;
-            for (int64_t j = 0; j < D; j++) mean[j] += buf[f * D + j] * inv;
-        }
-        double l = norm(mean, D);
-        topk_add(t, l > 0 ? dot(q, mean, D) / l : 0.0, v, -1);
-    }
-    free(buf);
-    free(mean);
-    return s;
-}
-
-/* Pooled embeddings from a checkpoint, CHUNK videos at a time. q: the raw
- * query, mapped here by the pooler's text head. */
-static vc_status score_pooled(vc_h5 *h, const char *ckpt, const float *q_raw, topk *t) {
-    const vc_h5_info *in = vc_h5_get_info(h);
+/* Scores with the checkpoint's pooler (its config gives the evaluation options). */
+static vc_status score_pooled(vc_h5 *h, const char *ckpt, const float *q_raw, vc_topk *t) {
     vc_config *cfg = NULL;
     vc_run_cfg rc;
     vc_params ps;
     vc_params_init(&ps);
     vc_pooler m;
-    vc_tape tape;
-    vc_tape_init(&tape, 0);
-    vc_tape_grad(&tape, false);
-    tape.training = false;
-    const int64_t *off = vc_h5_offsets(h);
-    int64_t *sel = NULL, *vids = NULL;
-    vc_tensor emb = {0};
-    float *q = NULL;
     vc_status s = vc_model_from_checkpoint(ckpt, NULL, 0, &cfg, &rc, &ps, &m);
-    int64_t D = in->dim;
+    int64_t D = vc_h5_get_info(h)->dim;
     if (!s && m.cfg.dim != D)
         s = vc_fail(VC_ERR_SHAPE, "%s: the pooler takes %lld-wide embeddings but %s holds %lld-wide ones", ckpt,
                     (long long)m.cfg.dim, vc_h5_path(h), (long long)D);
     if (!s) {
-        vc_tensor x;
-        vc_tensor_wrap(&x, (void *)q_raw, VC_F32, VC_DIMS(1, D));
-        vc_var *y = vc_pooler_text(&tape, &m, vc_const(&tape, &x));
-        if (!y) s = vc_tape_status(&tape);
-        else if (!(q = malloc((size_t)D * sizeof *q))) s = vc_fail(VC_ERR_OOM, "search: out of memory");
-        else memcpy(q, y->val.data, (size_t)D * sizeof *q);
+        vc_eval_opts eo = {rc.eval_batch, rc.frames, rc.eval_sampling, rc.mem_budget_mb << 20, rc.prefetch, false, {0}};
+        s = vc_search_pooled(h, &m, &eo, q_raw, t);
     }
-    if (!s && !(sel = malloc((size_t)CHUNK * sizeof *sel))) s = vc_fail(VC_ERR_OOM, "search: out of memory");
-    vc_eval_opts eo = {0};
-    if (!s)
-        eo = (vc_eval_opts){rc.eval_batch, rc.frames, rc.eval_sampling, rc.mem_budget_mb << 20, rc.prefetch, false, {0}};
-    for (int64_t a = 0; a < in->n_videos && !s; a += CHUNK) {
-        int64_t b = in->n_videos - a < CHUNK ? in->n_videos : a + CHUNK, ns = 0;
-        for (int64_t v = a; v < b; v++)
-            if (off[v + 1] > off[v]) sel[ns++] = v;
-        if (ns == 0) continue; /* the loader refuses a set with no frames */
-        int64_t n = 0;
-        if ((s = vc_embed_split(&m, vc_h5_path(h), sel, ns, &eo, &emb, &vids, &n))) break;
-        for (int64_t i = 0; i < n; i++) topk_add(t, dot(q, vc_f32(&emb) + i * D, D), vids[i], -1);
-        vc_tensor_release(&emb);
-        free(vids);
-        vids = NULL;
-    }
-    free(sel);
-    free(q);
-    vc_tape_free(&tape);
     vc_params_free(&ps);
     vc_config_free(cfg);
     return s;
 }
 
 static vc_status search(const char *clip_path, const char *act, const char *vocab, const char *data,
-                        const char *ckpt, bool moments, const char *query, topk *t, vc_h5 **hp) {
+                        const char *ckpt, bool moments, const char *query, vc_topk *t, vc_h5 **hp) {
     vc_tokenizer *tk = NULL;
     vc_clip m;
     bool loaded = false;
@@ -194,14 +85,7 @@ static vc_status search(const char *clip_path, const char *act, const char *voca
         if (!e) s = vc_tape_status(&tape);
         else memcpy(q, e->val.data, (size_t)E * sizeof *q);
     }
-    if (!s) {
-        if (ckpt && !moments) s = score_pooled(*hp, ckpt, q, t);
-        else {
-            double l = norm(q, E);
-            for (int64_t j = 0; j < E; j++) q[j] = l > 0 ? (float)(q[j] / l) : 0.0f;
-            s = score_frames(*hp, q, moments, t);
-        }
-    }
+    if (!s) s = ckpt && !moments ? score_pooled(*hp, ckpt, q, t) : vc_search_frames(*hp, q, moments, t);
     free(q);
     free(ids);
     vc_tape_free(&tape);
@@ -240,11 +124,10 @@ int vc_cmd_search(int argc, char **argv) {
     }
     if (!clip || !data || qlen == 0) return vc_cmd_error(cmd, "%s", vc_cmd_usage("search"));
     char *query = malloc(qlen);
-    hit *hits = malloc((size_t)K * sizeof *hits);
-    if (!query || !hits) {
+    vc_topk t;
+    if (!query || vc_topk_init(&t, K)) {
         free(query);
-        free(hits);
-        return vc_cmd_error(cmd, "out of memory");
+        return vc_cmd_error(cmd, "out of memory for the query (%zu bytes) and the top %lld hits", qlen, (long long)K);
     }
     query[0] = 0;
     for (int i = 1; i < argc; i++) {
@@ -257,7 +140,6 @@ int vc_cmd_search(int argc, char **argv) {
         if (query[0]) strcat(query, " ");
         strcat(query, a);
     }
-    topk t = {hits, 0, K};
     vc_h5 *h = NULL;
     vc_status s = search(clip, act, vocab, data, ckpt, moments, query, &t, &h);
     double fps = h && vc_h5_get_info(h)->fps > 0 ? vc_h5_get_info(h)->fps : 1.0;
@@ -271,7 +153,7 @@ int vc_cmd_search(int argc, char **argv) {
     }
     vc_h5_close(h);
     free(query);
-    free(hits);
+    vc_topk_free(&t);
     if (s) return vc_cmd_error(cmd, "%s", vc_last_error());
     return 0;
 }
