@@ -8,7 +8,7 @@
  *    the pooler's text head (when it has one) and normalised.
  * Videos with 0 frames are never ranked. Memory: one video's frames at a time (or a chunk
  * of pooled embeddings) plus the K hits.
- * Not here: encoding the query text (models/: tokenizer and CLIP text tower), loading a checkpoint (train/),
+ * Not here: encoding the query text (models/text_embed.h), loading a checkpoint (train/),
  * printing the hits (tools/cmd_search.c). */
 #ifndef VC_SEARCH_H
 #define VC_SEARCH_H

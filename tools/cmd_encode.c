@@ -37,8 +37,7 @@
  * /class/names by CLIP's zero-shot recipe: each name in every prompt
  * template, each prompt's embedding L2-normalised, averaged over the
  * templates and normalised again (so class embeddings are unit length,
- * unlike caption embeddings, which stay raw). Default templates (k_templates
- * below): "a video of {}.", "a video of a person {}.", "a video of a person
+ * unlike caption embeddings, which stay raw; models/zeroshot.h). Default templates: "a video of {}.", "a video of a person {}.", "a video of a person
  * doing {}.", "a photo of {}.", "an example of {}."; a templates file holds
  * one per line with "{}" where the name goes (blank lines and lines starting
  * with '#' are skipped). Everything else in the file (videos, frames, ids,
@@ -66,13 +65,13 @@
 #include "data/h5_reader.h"
 #include "data/h5_writer.h"
 #include "models/clip.h"
+#include "models/text_embed.h"
 #include "models/tokenizer.h"
+#include "models/zeroshot.h"
 #include "data/splits.h"
 #include "tensor/strmap.h"
 
 #define DEFAULT_VOCAB "build/vocab/bpe_simple_vocab_16e6.txt.gz"
-static const char *const k_templates[] = {"a video of {}.", "a video of a person {}.", "a video of a person doing {}.",
-                                          "a photo of {}.", "an example of {}."};
 
 /* ---- shared pieces ---------------------------------------------------------- */
 
@@ -95,31 +94,6 @@ static bool parse_pos_int(const char *v, int64_t *out) {
 static int64_t map_get(const vc_strmap *m, const char *k) {
     int64_t v;
     return vc_strmap_get(m, k, strlen(k), &v) ? v : -1;
-}
-
-/* Raw text embeddings [n, E] of n strings into out. ids: n * context int32 scratch. */
-static vc_status encode_texts(vc_tape *t, const vc_clip *m, vc_tokenizer *tk, const char *const *texts, int64_t n,
-                              int32_t *ids, float *out) {
-    int64_t L = m->cfg.context, E = m->cfg.embed;
-    for (int64_t i = 0; i < n; i++) {
-        vc_status s = vc_tokenize(tk, texts[i], ids + i * L, (int)L, NULL);
-        if (s) return s;
-    }
-    vc_tensor x;
-    vc_status s = vc_tensor_wrap(&x, ids, VC_I32, VC_DIMS(n, L));
-    if (s) return s;
-    vc_tape_reset(t);
-    vc_var *e = vc_clip_encode_text(t, m, &x);
-    if (!e) return vc_tape_status(t);
-    memcpy(out, e->val.data, (size_t)(n * E) * sizeof(float));
-    return VC_OK;
-}
-
-static void l2_normalize(float *x, int64_t n) {
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-    float inv = s > 0 ? (float)(1.0 / sqrt(s)) : 0.0f;
-    for (int64_t i = 0; i < n; i++) x[i] *= inv;
 }
 
 static vc_status load_clip(vc_clip *m, const char *path, const char *act, int towers) {
@@ -378,7 +352,7 @@ static vc_status caption_pass(vcx *c, bool write) {
         }
         vid[nb++] = v;
         if (nb == B) {
-            s = encode_texts(&c->tape, &c->clip, c->tk, (const char *const *)text, nb, ids, emb);
+            s = vc_clip_embed_texts(&c->tape, &c->clip, c->tk, (const char *const *)text, nb, ids, emb);
             for (int64_t i = 0; i < nb && !s; i++) s = vc_h5w_add_caption(c->w, vid[i], text[i], emb + i * E);
             for (int64_t i = 0; i < nb; i++) {
                 free(text[i]);
@@ -389,7 +363,7 @@ static vc_status caption_pass(vcx *c, bool write) {
         }
     }
     if (!s && nb) {
-        s = encode_texts(&c->tape, &c->clip, c->tk, (const char *const *)text, nb, ids, emb);
+        s = vc_clip_embed_texts(&c->tape, &c->clip, c->tk, (const char *const *)text, nb, ids, emb);
         for (int64_t i = 0; i < nb && !s; i++) s = vc_h5w_add_caption(c->w, vid[i], text[i], emb + i * E);
     }
     for (int64_t i = 0; text && i < B; i++) free(text[i]);
@@ -612,65 +586,6 @@ typedef struct {
     vc_progress_line prog;
 } etx;
 
-static vc_status read_templates(etx *c) {
-    if (!c->templates_path) {
-        int64_t n = sizeof k_templates / sizeof k_templates[0];
-        if (!(c->templates = calloc((size_t)n, sizeof *c->templates))) return vc_fail(VC_ERR_OOM, "out of memory");
-        for (int64_t i = 0; i < n; i++)
-            if (!(c->templates[c->n_templates++] = strdup(k_templates[i]))) return vc_fail(VC_ERR_OOM, "out of memory");
-        return VC_OK;
-    }
-    FILE *f = fopen(c->templates_path, "r");
-    if (!f) return vc_fail(VC_ERR_IO, "%s: cannot open the templates file", c->templates_path);
-    char *line = NULL;
-    size_t lcap = 0;
-    ssize_t len;
-    int64_t cap = 0, lineno = 0;
-    vc_status s = VC_OK;
-    while (!s && (len = getline(&line, &lcap, f)) >= 0) {
-        lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        if (len == 0 || line[0] == '#') continue;
-        if (!strstr(line, "{}")) {
-            s = vc_fail(VC_ERR_FORMAT, "%s: line %lld has no {} where the class name goes", c->templates_path,
-                        (long long)lineno);
-            break;
-        }
-        if (c->n_templates == cap) {
-            cap = cap ? 2 * cap : 16;
-            char **nt = realloc(c->templates, (size_t)cap * sizeof *nt);
-            if (!nt) {
-                s = vc_fail(VC_ERR_OOM, "out of memory");
-                break;
-            }
-            c->templates = nt;
-        }
-        if (!(c->templates[c->n_templates] = strdup(line))) s = vc_fail(VC_ERR_OOM, "out of memory");
-        else c->n_templates++;
-    }
-    free(line);
-    fclose(f);
-    if (!s && c->n_templates == 0) s = vc_fail(VC_ERR_FORMAT, "%s: no templates", c->templates_path);
-    return s;
-}
-
-/* template with every "{}" replaced by name (malloc'd). */
-static char *fill_template(const char *t, const char *name) {
-    size_t nl = strlen(name), k = 0;
-    for (const char *p = t; (p = strstr(p, "{}")); p += 2) k++;
-    char *out = malloc(strlen(t) + k * nl + 1), *o = out;
-    if (!out) return NULL;
-    while (*t) {
-        if (t[0] == '{' && t[1] == '}') {
-            memcpy(o, name, nl);
-            o += nl;
-            t += 2;
-        } else *o++ = *t++;
-    }
-    *o = 0;
-    return out;
-}
-
 static vc_status copy_videos(etx *c) {
     int64_t V = c->in->n_videos, D = c->in->dim;
     const int64_t *off = vc_h5_offsets(c->h);
@@ -725,7 +640,7 @@ static vc_status write_captions(etx *c) {
         int64_t k = C - c0 < B ? C - c0 : B;
         if (c->in->has_captions_text) {
             if (!(s = vc_h5_read_strings(c->h, VC_H5_CAPTIONS, c0, k, str)))
-                s = encode_texts(&c->tape, &c->clip, c->tk, (const char *const *)str, k, ids, emb);
+                s = vc_clip_embed_texts(&c->tape, &c->clip, c->tk, (const char *const *)str, k, ids, emb);
         } else s = vc_h5_read_text(c->h, c0, k, emb); /* nothing to encode: copied as they are */
         for (int64_t j = 0; j < k && !s; j++) s = vc_h5w_add_caption(c->w, cv[c0 + j], str[j], emb + j * E);
         for (int64_t j = 0; j < k; j++) {
@@ -752,43 +667,23 @@ static vc_status write_splits_and_classes(etx *c) {
     if (s || c->in->n_classes == 0) return s;
     if (!c->in->has_class_names)
         return vc_fail(VC_ERR_FORMAT, "%s: has class embeddings but no /class/names, which the output needs", c->data);
-    int64_t K = c->in->n_classes, E = c->clip.cfg.embed, L = c->clip.cfg.context, T = c->n_templates;
+    int64_t K = c->in->n_classes, E = c->clip.cfg.embed;
     char **names = calloc((size_t)K, sizeof *names);
-    char **prompts = calloc((size_t)T, sizeof *prompts);
-    float *ce = malloc((size_t)(K * E) * sizeof *ce), *pe = malloc((size_t)(T * E) * sizeof *pe);
-    int32_t *ids = malloc((size_t)(T * L) * sizeof *ids);
-    if (!names || !prompts || !ce || !pe || !ids) s = vc_fail(VC_ERR_OOM, "out of memory");
+    float *ce = malloc((size_t)(K * E) * sizeof *ce);
+    if (!names || !ce)
+        s = vc_fail(VC_ERR_OOM, "encode-text: out of memory for %lld class names and embeddings", (long long)K);
     if (!s) s = vc_h5_read_strings(c->h, VC_H5_CLASS_NAMES, 0, K, names);
-    vc_progress_update(&c->prog, "class names encoded", 0, K, NULL);
-    for (int64_t k = 0; k < K && !s; k++) {
-        for (int64_t t = 0; t < T && !s; t++)
-            if (!(prompts[t] = fill_template(c->templates[t], names[k]))) s = vc_fail(VC_ERR_OOM, "out of memory");
-        /* prompts of one class in one batch (T is small) */
-        if (!s) s = encode_texts(&c->tape, &c->clip, c->tk, (const char *const *)prompts, T, ids, pe);
-        for (int64_t t = 0; t < T; t++) {
-            free(prompts[t]);
-            prompts[t] = NULL;
-        }
-        if (s) break;
-        float *row = ce + k * E;
-        memset(row, 0, (size_t)E * sizeof *row);
-        for (int64_t t = 0; t < T; t++) {
-            l2_normalize(pe + t * E, E);
-            for (int64_t j = 0; j < E; j++) row[j] += pe[t * E + j];
-        }
-        for (int64_t j = 0; j < E; j++) row[j] /= (float)T;
-        l2_normalize(row, E);
-        vc_progress_update(&c->prog, "class names encoded", k + 1, K, NULL);
+    if (!s) {
+        vc_progress_hook hook = vc_progress_hook_for(&c->prog);
+        s = vc_zeroshot_classes(&c->tape, &c->clip, c->tk, (const char *const *)names, K,
+                                (const char *const *)c->templates, c->n_templates, ce, &hook);
     }
     if (!s) s = vc_h5w_set_classes(c->w, (const char *const *)names, K, ce);
     if (!s && c->in->has_labels) s = vc_h5w_set_labels(c->w, vc_h5_labels(c->h), c->in->n_videos);
     if (!s) c->classes = K;
     for (int64_t k = 0; names && k < K; k++) free(names[k]);
     free(names);
-    free(prompts);
     free(ce);
-    free(pe);
-    free(ids);
     return s;
 }
 
@@ -798,7 +693,7 @@ static vc_status encode_text(etx *c) {
     c->in = vc_h5_get_info(c->h);
     if (!c->in->has_captions_text && !c->in->has_class_names)
         return vc_fail(VC_ERR_FORMAT, "%s: nothing to encode: no /text/captions and no /class/names", c->data);
-    if ((s = read_templates(c))) return s;
+    if ((s = vc_zeroshot_templates_read(c->templates_path, &c->templates, &c->n_templates))) return s;
     if ((s = vc_tokenizer_load(&c->tk, c->vocab))) return s;
     if ((s = load_clip(&c->clip, c->clip_path, c->act, VC_CLIP_TEXT))) return s;
     c->clip_loaded = true;
@@ -847,8 +742,7 @@ int vc_cmd_encode_text(int argc, char **argv) {
     vc_tape_free(&c.tape);
     if (c.tk) vc_tokenizer_free(c.tk);
     if (c.clip_loaded) vc_clip_free(&c.clip);
-    for (int64_t i = 0; i < c.n_templates; i++) free(c.templates[i]);
-    free(c.templates);
+    vc_zeroshot_templates_free(c.templates, c.n_templates);
     if (s) return vc_cmd_error(cmd, "%s", vc_last_error());
     printf("encoded %lld captions and %lld class names (%lld templates each) into %s\n", (long long)c.captions,
            (long long)c.classes, (long long)c.n_templates, c.data);

@@ -29,6 +29,7 @@
 #include "data/h5_reader.h"
 #include "eval/search.h"
 #include "models/clip.h"
+#include "models/text_embed.h"
 #include "models/tokenizer.h"
 #include "train/trainer.h"
 
@@ -76,15 +77,9 @@ static vc_status search(const char *clip_path, const char *act, const char *voca
         s = vc_fail(VC_ERR_SHAPE, "%s holds %lld-wide embeddings but %s makes %lld-wide ones", data,
                     (long long)vc_h5_get_info(*hp)->dim, clip_path, (long long)E);
     if (!s && (!(q = malloc((size_t)E * sizeof *q)) || !(ids = malloc((size_t)L * sizeof *ids))))
-        s = vc_fail(VC_ERR_OOM, "search: out of memory");
-    if (!s) s = vc_tokenize(tk, query, ids, (int)L, NULL);
-    if (!s) {
-        vc_tensor x;
-        vc_tensor_wrap(&x, ids, VC_I32, VC_DIMS(1, L));
-        vc_var *e = vc_clip_encode_text(&tape, &m, &x);
-        if (!e) s = vc_tape_status(&tape);
-        else memcpy(q, e->val.data, (size_t)E * sizeof *q);
-    }
+        s = vc_fail(VC_ERR_OOM, "search: out of memory for the query's %lld ids and %lld-wide embedding",
+                    (long long)L, (long long)E);
+    if (!s) s = vc_clip_embed_texts(&tape, &m, tk, &query, 1, ids, q);
     if (!s) s = ckpt && !moments ? score_pooled(*hp, ckpt, q, t) : vc_search_frames(*hp, q, moments, t);
     free(q);
     free(ids);
