@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "progress.h"
+#include "data/h5_copy.h"
 #include "data/h5_reader.h"
 #include "data/h5_writer.h"
 #include "eval/evaluate.h"
@@ -59,15 +60,19 @@ static bool same_file(const char *a, const char *b) {
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* X [n, D] in place: the text head (if any), then L2 normalisation. */
-static vc_status map_text(embed_ctx *c, float *X, int64_t n) {
-    if (n == 0) return VC_OK;
-    vc_tensor x;
-    vc_tensor_wrap(&x, X, VC_F32, VC_DIMS(n, c->D));
-    vc_tape_reset(&c->tape);
-    vc_var *y = vc_pooler_text(&c->tape, c->m, vc_const(&c->tape, &x));
-    if (!y) return vc_tape_status(&c->tape);
-    memcpy(X, y->val.data, (size_t)(n * c->D) * sizeof(float));
+/* vc_text_map for caption and class embeddings: [n, D] in place, BLOCK rows at a time,
+ * through the text head (if any), then L2 normalisation. */
+static vc_status map_text(void *ctx, char *const *texts, float *X, int64_t n, bool *has_emb) {
+    embed_ctx *c = ctx;
+    for (int64_t a = 0; a < n && *has_emb; a += BLOCK) {
+        int64_t k = n - a < BLOCK ? n - a : BLOCK;
+        vc_tensor x;
+        vc_tensor_wrap(&x, X + a * c->D, VC_F32, VC_DIMS(k, c->D));
+        vc_tape_reset(&c->tape);
+        vc_var *y = vc_pooler_text(&c->tape, c->m, vc_const(&c->tape, &x));
+        if (!y) return vc_tape_status(&c->tape);
+        memcpy(X + a * c->D, y->val.data, (size_t)(k * c->D) * sizeof(float));
+    }
     return VC_OK;
 }
 
@@ -135,74 +140,6 @@ static vc_status write_chunk(embed_ctx *c, const vc_eval_opts *eo, int64_t a, in
     return s;
 }
 
-/* The selected videos' captions in input order, text embeddings mapped. */
-static vc_status write_captions(embed_ctx *c) {
-    int64_t C = c->in->n_captions, D = c->D;
-    const int64_t *cv = vc_h5_caption_video(c->h);
-    bool emb = c->in->has_text_embeddings, text = c->in->has_captions_text;
-    float *buf = emb ? malloc((size_t)BLOCK * (size_t)D * sizeof *buf) : NULL;
-    char **str = text ? calloc(BLOCK, sizeof *str) : NULL;
-    vc_status s = (emb && !buf) || (text && !str) ? vc_fail(VC_ERR_OOM, "embed: out of memory") : VC_OK;
-    for (int64_t c0 = 0; c0 < C && !s; c0 += BLOCK) {
-        int64_t k = C - c0 < BLOCK ? C - c0 : BLOCK, any = 0;
-        for (int64_t j = 0; j < k; j++) any += c->newidx[cv[c0 + j]] >= 0;
-        if (!any) continue;
-        if (emb && !(s = vc_h5_read_text(c->h, c0, k, buf))) s = map_text(c, buf, k);
-        if (!s && text) s = vc_h5_read_strings(c->h, VC_H5_CAPTIONS, c0, k, str);
-        for (int64_t j = 0; j < k && !s; j++) {
-            int64_t v = c->newidx[cv[c0 + j]];
-            if (v < 0) continue;
-            s = vc_h5w_add_caption(c->w, v, text ? str[j] : NULL, emb ? buf + j * D : NULL);
-            c->captions += !s;
-        }
-        for (int64_t j = 0; text && j < k; j++) {
-            free(str[j]);
-            str[j] = NULL;
-        }
-    }
-    free(buf);
-    free(str);
-    return s;
-}
-
-/* Each input split restricted to the selected videos (a split left empty is
- * dropped), reindexed; labels likewise; class names with mapped embeddings. */
-static vc_status write_splits_and_classes(embed_ctx *c) {
-    int64_t V = c->in->n_videos, K = c->in->n_classes;
-    int64_t *tmp = malloc((size_t)(V ? V : 1) * sizeof *tmp);
-    if (!tmp) return vc_fail(VC_ERR_OOM, "embed: out of memory");
-    vc_status s = VC_OK;
-    for (int sp = 0; sp < VC_NSPLITS && !s; sp++) {
-        if (!c->in->has_split[sp]) continue;
-        const int64_t *idx;
-        int64_t n, m = 0;
-        if ((s = vc_h5_split(c->h, (vc_split)sp, &idx, &n))) break;
-        for (int64_t i = 0; i < n; i++)
-            if (c->newidx[idx[i]] >= 0) tmp[m++] = c->newidx[idx[i]];
-        if (m > 0) s = vc_h5w_set_split(c->w, vc_split_name((vc_split)sp), tmp, m);
-    }
-    /* the format needs class names to carry labels and class embeddings */
-    if (!s && c->in->has_class_names) {
-        char **names = calloc((size_t)K, sizeof *names);
-        float *ce = c->in->has_class_embeddings ? malloc((size_t)K * (size_t)c->D * sizeof *ce) : NULL;
-        if (!names || (c->in->has_class_embeddings && !ce)) s = vc_fail(VC_ERR_OOM, "embed: out of memory");
-        if (!s) s = vc_h5_read_strings(c->h, VC_H5_CLASS_NAMES, 0, K, names);
-        if (!s && ce && !(s = vc_h5_read_classes(c->h, ce)))
-            for (int64_t i = 0; i < K && !s; i += BLOCK) s = map_text(c, ce + i * c->D, K - i < BLOCK ? K - i : BLOCK);
-        if (!s) s = vc_h5w_set_classes(c->w, (const char *const *)names, K, ce);
-        if (!s && c->in->has_labels) {
-            const int64_t *lab = vc_h5_labels(c->h);
-            for (int64_t i = 0; i < c->ns; i++) tmp[i] = lab[c->sel[i]];
-            s = vc_h5w_set_labels(c->w, tmp, c->ns);
-        }
-        for (int64_t i = 0; names && i < K; i++) free(names[i]);
-        free(names);
-        free(ce);
-    }
-    free(tmp);
-    return s;
-}
-
 static vc_status embed(embed_ctx *c, const char *data, const char *out, const char *split, const vc_eval_opts *eo,
                        embed_progress *prog) {
     vc_status s = vc_h5_open(&c->h, data);
@@ -224,8 +161,10 @@ static vc_status embed(embed_ctx *c, const char *data, const char *out, const ch
         if (!(s = write_chunk(c, eo, a, b))) vc_progress_update(&prog->line, "videos embedded", b, c->ns, NULL);
     }
     vc_progress_done(&prog->line);
-    if (!s) s = write_captions(c);
-    if (!s) s = write_splits_and_classes(c);
+    vc_h5_copy_opts co = {.newidx = c->newidx, .sel = c->sel, .n_sel = c->ns, .block = BLOCK, .map = map_text, .ctx = c};
+    if (!s) s = vc_h5_copy_captions(c->h, c->w, &co, &c->captions);
+    if (!s) s = vc_h5_copy_splits(c->h, c->w, &co);
+    if (!s) s = vc_h5_copy_classes(c->h, c->w, &co, NULL);
     if (!s) {
         s = vc_h5w_close(c->w);
         c->w = NULL; /* close releases the writer, failed or not */

@@ -62,6 +62,7 @@
 #include "commands.h"
 #include "progress.h"
 #include "data/encode.h"
+#include "data/h5_copy.h"
 #include "data/h5_reader.h"
 #include "data/h5_writer.h"
 #include "models/clip.h"
@@ -584,106 +585,32 @@ typedef struct {
     vc_tape tape;
     int64_t captions, classes;
     vc_progress_line prog;
+    vc_progress_hook hook; /* into prog */
 } etx;
 
-static vc_status copy_videos(etx *c) {
-    int64_t V = c->in->n_videos, D = c->in->dim;
-    const int64_t *off = vc_h5_offsets(c->h);
-    enum { IDB = 4096 };
-    char **ids = calloc(IDB, sizeof *ids), **meta = calloc(IDB, sizeof *meta);
-    float *buf = NULL;
-    int64_t bcap = 0;
-    vc_status s = ids && meta ? VC_OK : vc_fail(VC_ERR_OOM, "out of memory");
-    vc_progress_update(&c->prog, "videos copied", 0, V, NULL);
-    for (int64_t v0 = 0; v0 < V && !s; v0 += IDB) {
-        int64_t k = V - v0 < IDB ? V - v0 : IDB;
-        if ((s = vc_h5_read_strings(c->h, VC_H5_IDS, v0, k, ids))) break;
-        if (c->in->has_meta) s = vc_h5_read_strings(c->h, VC_H5_META, v0, k, meta);
-        for (int64_t j = 0; j < k && !s; j++) {
-            int64_t v = v0 + j, n = off[v + 1] - off[v];
-            if (n > bcap) {
-                float *nb = realloc(buf, (size_t)(n * D) * sizeof *nb);
-                if (!nb) {
-                    s = vc_fail(VC_ERR_OOM, "%s: out of memory for video %lld's %lld frames", c->data, (long long)v,
-                                (long long)n);
-                    break;
-                }
-                buf = nb;
-                bcap = n;
-            }
-            if (!(s = vc_h5_read_frames(c->h, off[v], n, buf))) s = vc_h5w_add_video(c->w, ids[j], buf, n, NULL);
-            /* the metadata (data/FORMAT.md /video/meta) goes along */
-            if (!s && meta[j] && meta[j][0]) s = vc_h5w_set_meta(c->w, v, meta[j]);
-        }
-        for (int64_t j = 0; j < k; j++) {
-            free(ids[j]);
-            free(meta[j]);
-            ids[j] = meta[j] = NULL;
-        }
-        vc_progress_update(&c->prog, "videos copied", v0 + k, V, NULL);
-    }
-    free(ids);
-    free(meta);
-    free(buf);
-    return s;
-}
-
-static vc_status write_captions(etx *c) {
-    int64_t C = c->in->n_captions, B = c->B, E = c->clip.cfg.embed, L = c->clip.cfg.context;
-    const int64_t *cv = vc_h5_caption_video(c->h);
-    char **str = calloc((size_t)B, sizeof *str);
-    float *emb = malloc((size_t)(B * E) * sizeof *emb);
-    int32_t *ids = malloc((size_t)(B * L) * sizeof *ids);
-    vc_status s = str && emb && ids ? VC_OK : vc_fail(VC_ERR_OOM, "out of memory");
-    vc_progress_update(&c->prog, "captions encoded", 0, C, NULL);
-    for (int64_t c0 = 0; c0 < C && !s; c0 += B) {
-        int64_t k = C - c0 < B ? C - c0 : B;
-        if (c->in->has_captions_text) {
-            if (!(s = vc_h5_read_strings(c->h, VC_H5_CAPTIONS, c0, k, str)))
-                s = vc_clip_embed_texts(&c->tape, &c->clip, c->tk, (const char *const *)str, k, ids, emb);
-        } else s = vc_h5_read_text(c->h, c0, k, emb); /* nothing to encode: copied as they are */
-        for (int64_t j = 0; j < k && !s; j++) s = vc_h5w_add_caption(c->w, cv[c0 + j], str[j], emb + j * E);
-        for (int64_t j = 0; j < k; j++) {
-            free(str[j]);
-            str[j] = NULL;
-        }
-        if (!s) c->captions += k;
-        vc_progress_update(&c->prog, "captions encoded", c0 + k, C, NULL);
-    }
-    free(str);
-    free(emb);
-    free(ids);
-    return s;
-}
-
-static vc_status write_splits_and_classes(etx *c) {
+/* vc_text_map for captions: their raw CLIP text embeddings, batch by batch. */
+static vc_status encode_captions(void *ctx, char *const *texts, float *emb, int64_t n, bool *has_emb) {
+    etx *c = ctx;
+    if (!texts) return VC_OK; /* nothing to encode: the file's embeddings are copied */
+    int64_t L = c->clip.cfg.context, E = c->clip.cfg.embed;
+    int32_t *ids = malloc((size_t)(c->B * L) * sizeof *ids);
+    if (!ids) return vc_fail(VC_ERR_OOM, "encode-text: out of memory for %lld rows of %lld ids", (long long)c->B, (long long)L);
     vc_status s = VC_OK;
-    for (int sp = 0; sp < VC_NSPLITS && !s; sp++) {
-        if (!c->in->has_split[sp]) continue;
-        const int64_t *idx;
-        int64_t n;
-        if (!(s = vc_h5_split(c->h, (vc_split)sp, &idx, &n))) s = vc_h5w_set_split(c->w, vc_split_name((vc_split)sp), idx, n);
+    for (int64_t a = 0; a < n && !s; a += c->B) {
+        int64_t k = n - a < c->B ? n - a : c->B;
+        s = vc_clip_embed_texts(&c->tape, &c->clip, c->tk, (const char *const *)texts + a, k, ids, emb + a * E);
     }
-    if (s || c->in->n_classes == 0) return s;
-    if (!c->in->has_class_names)
-        return vc_fail(VC_ERR_FORMAT, "%s: has class embeddings but no /class/names, which the output needs", c->data);
-    int64_t K = c->in->n_classes, E = c->clip.cfg.embed;
-    char **names = calloc((size_t)K, sizeof *names);
-    float *ce = malloc((size_t)(K * E) * sizeof *ce);
-    if (!names || !ce)
-        s = vc_fail(VC_ERR_OOM, "encode-text: out of memory for %lld class names and embeddings", (long long)K);
-    if (!s) s = vc_h5_read_strings(c->h, VC_H5_CLASS_NAMES, 0, K, names);
-    if (!s) {
-        vc_progress_hook hook = vc_progress_hook_for(&c->prog);
-        s = vc_zeroshot_classes(&c->tape, &c->clip, c->tk, (const char *const *)names, K,
-                                (const char *const *)c->templates, c->n_templates, ce, &hook);
-    }
-    if (!s) s = vc_h5w_set_classes(c->w, (const char *const *)names, K, ce);
-    if (!s && c->in->has_labels) s = vc_h5w_set_labels(c->w, vc_h5_labels(c->h), c->in->n_videos);
-    if (!s) c->classes = K;
-    for (int64_t k = 0; names && k < K; k++) free(names[k]);
-    free(names);
-    free(ce);
+    free(ids);
+    *has_emb = !s;
+    return s;
+}
+
+/* vc_text_map for class names: CLIP's zero-shot recipe over the templates. */
+static vc_status encode_classes(void *ctx, char *const *names, float *emb, int64_t K, bool *has_emb) {
+    etx *c = ctx;
+    vc_status s = vc_zeroshot_classes(&c->tape, &c->clip, c->tk, (const char *const *)names, K,
+                                      (const char *const *)c->templates, c->n_templates, emb, &c->hook);
+    *has_emb = !s;
     return s;
 }
 
@@ -705,9 +632,19 @@ static vc_status encode_text(etx *c) {
     /* the writer builds DATA.h5.tmp.<pid> and renames it over the original
      * at close; the reader keeps the original open until then */
     if ((s = vc_h5w_open(&c->w, c->data, &wo))) return s;
-    if ((s = copy_videos(c))) return s;
-    if ((s = write_captions(c))) return s;
-    if ((s = write_splits_and_classes(c))) return s;
+    c->hook = vc_progress_hook_for(&c->prog);
+    vc_h5_copy_opts co = {.block = c->B, .map = encode_captions, .ctx = c, .map_from_text = true,
+                          .progress = c->hook, .phase = "captions encoded"};
+    if ((s = vc_h5_copy_videos(c->h, c->w, &c->hook))) return s;
+    if ((s = vc_h5_copy_captions(c->h, c->w, &co, &c->captions))) return s;
+    if ((s = vc_h5_copy_splits(c->h, c->w, &co))) return s;
+    if (c->in->n_classes > 0) {
+        if (!c->in->has_class_names)
+            return vc_fail(VC_ERR_FORMAT, "%s: has class embeddings but no /class/names, which the output needs",
+                           c->data);
+        co.map = encode_classes;
+        if ((s = vc_h5_copy_classes(c->h, c->w, &co, &c->classes))) return s;
+    }
     s = vc_h5w_close(c->w);
     c->w = NULL;
     return s;
