@@ -81,7 +81,7 @@ vc_var *vc_params_add(vc_params *p, const char *name, int ndim, const int64_t *s
     if (grow(p, offset + round16(numel))) return NULL;
     vc_var *v = calloc(1, sizeof *v);
     if (!v) {
-        vc_fail(VC_ERR_OOM, "params: out of memory");
+        vc_fail(VC_ERR_OOM, "params: out of memory for the variable of '%s'", name);
         return NULL;
     }
     v->val = shape_only;

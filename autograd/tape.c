@@ -87,7 +87,8 @@ void vc_tape_reset(vc_tape *t) {
 }
 
 vc_var *vc_tape_fail(vc_tape *t, vc_status s) {
-    if (t->status == VC_OK) t->status = s ? s : VC_ERR_ARG;
+    if (s == VC_OK) s = vc_fail(VC_ERR_ARG, "autograd: an op failed without a status (a bug in the op)");
+    if (t->status == VC_OK) t->status = s;
     return NULL;
 }
 
@@ -105,7 +106,10 @@ bool vc_tape_bad(vc_tape *t, int n, vc_var *const *in) {
 
 static vc_var *var_alloc(vc_tape *t) {
     vc_var *v = vc_arena_alloc(&t->arena, sizeof *v);
-    if (!v) return NULL;
+    if (!v) {
+        vc_fail(VC_ERR_OOM, "autograd: cannot allocate a variable (%zu bytes) on the tape", sizeof *v);
+        return NULL;
+    }
     memset(v, 0, sizeof *v);
     return v;
 }
@@ -155,7 +159,10 @@ int64_t *vc_lengths_arg(vc_tape *t, const char *op, const vc_tensor *len, int64_
         return vc_tape_fail(t, VC_ERR_SHAPE), NULL;
     }
     int64_t *out = vc_arena_alloc(&t->arena, (size_t)(B + 1) * sizeof(int64_t));
-    if (!out) return vc_tape_fail(t, VC_ERR_OOM), NULL;
+    if (!out) {
+        vc_fail(VC_ERR_OOM, "op %s: cannot allocate %lld lengths on the tape", op, (long long)B);
+        return vc_tape_fail(t, VC_ERR_OOM), NULL;
+    }
     for (int64_t b = 0; b < B; b++) {
         out[b] = vc_int_at(len, b);
         if (out[b] < 0 || out[b] > T) {
@@ -193,7 +200,7 @@ vc_status vc_record(vc_tape *t, const char *op, vc_backward_fn bw, vc_var *out, 
         /* Still give the op a context so its forward can write saved state. */
         if (ctx && ctx_bytes) {
             *ctx = vc_arena_calloc(&t->arena, ctx_bytes);
-            if (!*ctx) return t->status = VC_ERR_OOM;
+            if (!*ctx) return t->status = vc_fail(VC_ERR_OOM, "op %s: cannot allocate its %zu-byte context", op, ctx_bytes);
         }
         return VC_OK;
     }
@@ -213,12 +220,12 @@ vc_status vc_record(vc_tape *t, const char *op, vc_backward_fn bw, vc_var *out, 
     for (int i = 0; i < n && i < 4; i++) nd->in[i] = in[i];
     if (n > 4) {
         nd->in_many = vc_arena_alloc(&t->arena, (size_t)n * sizeof(vc_var *));
-        if (!nd->in_many) return t->status = VC_ERR_OOM;
+        if (!nd->in_many) return t->status = vc_fail(VC_ERR_OOM, "op %s: cannot record its %d inputs", op, n);
         memcpy(nd->in_many, in, (size_t)n * sizeof(vc_var *));
     }
     if (ctx_bytes) {
         nd->ctx = vc_arena_calloc(&t->arena, ctx_bytes);
-        if (!nd->ctx) return t->status = VC_ERR_OOM;
+        if (!nd->ctx) return t->status = vc_fail(VC_ERR_OOM, "op %s: cannot allocate its %zu-byte context", op, ctx_bytes);
         if (ctx) *ctx = nd->ctx;
     }
     t->n_nodes++;
@@ -246,7 +253,7 @@ void *vc_tape_take(vc_tape *t, size_t nbytes) {
     nbytes = (nbytes + 63) / 64 * 64;
     void *p = pool_take(t, nbytes);
     if (!p) p = vc_arena_alloc(&t->arena, nbytes);
-    if (!p) t->status = VC_ERR_OOM;
+    if (!p) t->status = vc_fail(VC_ERR_OOM, "autograd: cannot allocate a %zu-byte gradient buffer", nbytes);
     return p;
 }
 
@@ -296,7 +303,7 @@ vc_status vc_backward(vc_tape *t, vc_var *loss) {
     if (!loss->requires_grad) return vc_fail(VC_ERR_ARG, "backward: loss does not depend on any parameter");
     vc_real beta;
     vc_real *g = vc_grad_for(t, loss, &beta);
-    if (!g) return t->status ? t->status : VC_ERR_OOM;
+    if (!g) return t->status ? t->status : vc_fail(VC_ERR_OOM, "backward: no gradient buffer for the loss");
     g[0] = beta == 0 ? 1 : g[0] + 1;
     return walk_back(t);
 }
@@ -323,7 +330,7 @@ vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout) {
     }
     vc_real beta;
     vc_real *g = vc_grad_for(t, out, &beta);
-    if (!g) return t->status ? t->status : VC_ERR_OOM;
+    if (!g) return t->status ? t->status : vc_fail(VC_ERR_OOM, "backward: no gradient buffer for the output");
     const vc_real *src = vc_f32(gout);
     int64_t n = vc_numel(gout);
     for (int64_t i = 0; i < n; i++) g[i] = beta == 0 ? src[i] : g[i] + src[i];

@@ -134,7 +134,7 @@ vc_status vc_frame_reader_start(vc_frame_reader **out, const char *const *paths,
     vc_frame_reader_opts o = opts ? *opts : (vc_frame_reader_opts){0};
     if (n < 0) return vc_fail(VC_ERR_ARG, "frame reader: %lld videos", (long long)n);
     vc_frame_reader *r = calloc(1, sizeof *r);
-    if (!r) return vc_fail(VC_ERR_OOM, "frame reader: out of memory");
+    if (!r) return vc_fail(VC_ERR_OOM, "frame reader: out of memory for the reader (%zu bytes)", sizeof *r);
     r->paths = paths;
     r->n = n;
     r->fps = o.fps > 0 ? o.fps : 1.0;
@@ -234,7 +234,7 @@ vc_status vc_csv_open(vc_csv **out, const char *path) {
     vc_csv *c = calloc(1, sizeof *c);
     if (!c || !(c->path = strdup(path))) {
         free(c);
-        return vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+        return vc_fail(VC_ERR_OOM, "%s: out of memory for the CSV reader", path);
     }
     if (!(c->f = fopen(path, "rb"))) {
         vc_csv_close(c);
@@ -273,6 +273,11 @@ static bool new_field(vc_csv *c) {
     return true;
 }
 
+static vc_status record_oom(const vc_csv *c, int64_t line) {
+    return vc_fail(VC_ERR_OOM, "%s: line %lld: out of memory for a record of %zu bytes", c->path, (long long)line,
+                   c->rec.n + 1);
+}
+
 /* A line end at ch (\n, or \r followed by \n): consumes it and returns true. */
 static bool line_end(vc_csv *c, int ch) {
     if (ch == '\n') return true;
@@ -296,7 +301,9 @@ vc_status vc_csv_next(vc_csv *c, char ***fields, int *n, int64_t *line, int *got
         c->rec.n = 0;
         c->nf = 0;
         for (;;) { /* one field per pass; ch is its first character */
-            if (!new_field(c)) return vc_fail(VC_ERR_OOM, "%s: out of memory", c->path);
+            if (!new_field(c))
+                return vc_fail(VC_ERR_OOM, "%s: line %lld: out of memory for %zu fields", c->path, (long long)start,
+                               c->nf + 1);
             if (ch == '"') {
                 int64_t qline = c->line;
                 for (;;) {
@@ -309,7 +316,7 @@ vc_status vc_csv_next(vc_csv *c, char ***fields, int *n, int64_t *line, int *got
                         if (ch != '"') break;
                     } else if (ch == '\n')
                         c->line++;
-                    if (!put(c, (char)ch)) return vc_fail(VC_ERR_OOM, "%s: out of memory", c->path);
+                    if (!put(c, (char)ch)) return record_oom(c, start);
                 }
                 if (ch != ',' && ch != EOF && ch != '\n' && !(ch == '\r' && line_end(c, ch)))
                     return vc_fail(VC_ERR_FORMAT, "%s: line %lld: text after a closing quote (write \"\" for a quote "
@@ -321,11 +328,11 @@ vc_status vc_csv_next(vc_csv *c, char ***fields, int *n, int64_t *line, int *got
                         ch = '\n';
                         break;
                     }
-                    if (!put(c, (char)ch)) return vc_fail(VC_ERR_OOM, "%s: out of memory", c->path);
+                    if (!put(c, (char)ch)) return record_oom(c, start);
                     ch = getc(c->f);
                 }
             }
-            if (!put(c, 0)) return vc_fail(VC_ERR_OOM, "%s: out of memory", c->path);
+            if (!put(c, 0)) return record_oom(c, start);
             if (ch != ',') break;
             ch = getc(c->f); /* a trailing comma makes one more, empty field */
         }

@@ -437,7 +437,7 @@ static vc_status read_splits(vc_h5 *h) {
         }
         /* A video listed twice would be drawn twice per epoch. */
         if (!seen && !(seen = malloc(((size_t)V / 64 + 1) * sizeof *seen)))
-            return vc_fail(VC_ERR_OOM, "%s: out of memory checking %s", h->path, name);
+            return vc_fail(VC_ERR_OOM, "%s: out of memory checking %s for repeats (%lld videos)", h->path, name, (long long)V);
         memset(seen, 0, ((size_t)V / 64 + 1) * sizeof *seen);
         for (int64_t i = 0; i < n; i++) {
             int64_t v = h->split[s][i];
@@ -548,7 +548,7 @@ vc_status vc_h5_open(vc_h5 **out, const char *path) {
     vc_h5 *h = calloc(1, sizeof *h);
     if (!h || !(h->path = strdup(path))) {
         free(h);
-        return vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+        return vc_fail(VC_ERR_OOM, "%s: out of memory for the file handle", path);
     }
     h->file = H5I_INVALID_HID;
     emb_set *es[3] = {&h->frames, &h->text, &h->classes};
@@ -612,7 +612,7 @@ vc_status vc_h5_split(const vc_h5 *h, vc_split s, const int64_t **idx, int64_t *
 vc_status vc_h5_all_videos(vc_h5 *h, const int64_t **idx, int64_t *n) {
     int64_t V = h->info.n_videos;
     if (!h->all) {
-        if (!(h->all = xmalloc_n(V, sizeof *h->all))) return vc_fail(VC_ERR_OOM, "%s: out of memory", h->path);
+        if (!(h->all = xmalloc_n(V, sizeof *h->all))) return vc_fail(VC_ERR_OOM, "%s: out of memory for the indices of %lld videos", h->path, (long long)V);
         for (int64_t v = 0; v < V; v++) h->all[v] = v;
     }
     *idx = h->all;
@@ -731,7 +731,7 @@ vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t 
     if (n == 0) return VC_OK;
     size_t elem = s->variable ? sizeof(char *) : s->fixed_size;
     char *buf = calloc((size_t)n, elem);
-    if (!buf) return vc_fail(VC_ERR_OOM, "%s: out of memory reading %s", h->path, name);
+    if (!buf) return vc_fail(VC_ERR_OOM, "%s: out of memory reading %lld strings of %s", h->path, (long long)n, name);
     vc_h5i_lock();
     hsize_t start[1] = {(hsize_t)i0}, count[1] = {(hsize_t)n};
     hid_t fs = H5Dget_space(s->id);
@@ -762,7 +762,7 @@ vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t 
     vc_h5i_close(fs);
     vc_h5i_unlock();
     free(buf);
-    if (!st && oom) st = vc_fail(VC_ERR_OOM, "%s: out of memory reading %s", h->path, name);
+    if (!st && oom) st = vc_fail(VC_ERR_OOM, "%s: out of memory copying %lld strings of %s", h->path, (long long)n, name);
     if (!st && which == VC_H5_META) st = check_meta(h, i0, n, out);
     if (st)
         for (int64_t i = 0; i < n; i++) {

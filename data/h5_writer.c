@@ -173,7 +173,7 @@ static vc_status stage_rows(vc_h5w *w, emb_out *e, const float *x, int64_t n) {
 
 static vc_status stage_str(vc_h5w *w, str_out *s, const char *text) {
     char *c = strdup(text);
-    if (!c) return vc_fail(VC_ERR_OOM, "%s: out of memory", w->path);
+    if (!c) return vc_fail(VC_ERR_OOM, "%s: out of memory for a %zu-byte string", w->path, strlen(text) + 1);
     s->stage[s->staged++] = c;
     return s->staged == STAGE_STRINGS ? flush_str(w, s) : VC_OK;
 }
@@ -272,7 +272,7 @@ vc_status vc_h5w_open(vc_h5w **out, const char *path, const vc_h5w_opts *opts) {
         return vc_fail(VC_ERR_ARG, "%s: fps must be a finite number", path);
 
     vc_h5w *w = calloc(1, sizeof *w);
-    if (!w) return vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+    if (!w) return vc_fail(VC_ERR_OOM, "%s: out of memory for the writer (%zu bytes)", path, sizeof *w);
     w->o = *opts;
     w->o.clip_model = NULL;
     w->file = w->ftype = w->strtype = H5I_INVALID_HID;
@@ -291,7 +291,7 @@ vc_status vc_h5w_open(vc_h5w **out, const char *path, const vc_h5w_opts *opts) {
     if (opts->clip_model) w->o.clip_model = strdup(opts->clip_model);
     if (!w->path || !w->tmp || (opts->clip_model && !w->o.clip_model)) {
         free_writer(w);
-        return vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+        return vc_fail(VC_ERR_OOM, "%s: out of memory for the paths and the clip_model attribute", path);
     }
     snprintf(w->tmp, tl, "%s.tmp.%ld", path, (long)getpid());
     vc_status st = grow(&w->offsets, &w->off_cap, 1, path, "/video/offsets");

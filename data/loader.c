@@ -341,7 +341,7 @@ static vc_status load_window(vc_loader *ld, window *w, int64_t e, int64_t j, con
     sample *smp = NULL;
     int64_t *pairs = ld->sort_buf;
     smp = xmalloc((size_t)m * sizeof *smp);
-    if (!smp) return vc_fail(VC_ERR_OOM, "loader: out of memory");
+    if (!smp) return vc_fail(VC_ERR_OOM, "loader: out of memory for a window of %lld samples", (long long)m);
     for (int64_t i = 0; i < m; i++) {
         draw_sample(ld, e, ord[a + i], &smp[i]);
         w->len[i] = smp[i].len;
@@ -623,7 +623,9 @@ static vc_status setup_stream(vc_loader *ld) {
     }
     ld->spans = xmalloc((size_t)(gc * T + gc) * sizeof(span));
     ld->sort_buf = xmalloc((size_t)(2 * gc) * sizeof(int64_t));
-    if (!ld->spans || !ld->sort_buf) return vc_fail(VC_ERR_OOM, "loader: out of memory");
+    if (!ld->spans || !ld->sort_buf)
+        return vc_fail(VC_ERR_OOM, "loader: out of memory for the read spans of %lld videos of %lld frames", (long long)gc,
+                       (long long)T);
     return VC_OK;
 }
 
@@ -646,7 +648,7 @@ vc_status vc_loader_open(vc_loader **out, vc_source *src, const vc_loader_opts *
         return vc_fail(VC_ERR_FORMAT, "%s: training needs caption embeddings and the file has none", name);
 
     vc_loader *ld = calloc(1, sizeof *ld);
-    if (!ld) return vc_fail(VC_ERR_OOM, "loader: out of memory");
+    if (!ld) return vc_fail(VC_ERR_OOM, "%s: out of memory for the loader (%zu bytes)", name, sizeof *ld);
     pthread_mutex_init(&ld->mu, NULL);
     pthread_mutex_init(&ld->src_mu, NULL);
     pthread_cond_init(&ld->cv, NULL);

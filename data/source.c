@@ -51,7 +51,7 @@ vc_status vc_source_memory(vc_source *src, const vc_source_mem_desc *d) {
             return vc_fail(VC_ERR_FORMAT, "memory source: caption %lld belongs to video %lld, outside [0, %lld)",
                            (long long)c, (long long)d->text_video[c], (long long)d->n_videos);
     mem_ctx *m = malloc(sizeof *m);
-    if (!m) return vc_fail(VC_ERR_OOM, "memory source: out of memory");
+    if (!m) return vc_fail(VC_ERR_OOM, "memory source: out of memory for its state (%zu bytes)", sizeof *m);
     m->d = *d;
     src->name = "memory";
     src->dim = d->dim;

@@ -99,7 +99,7 @@ static vc_status make_world(world *w, vc_rng *r, int K, int64_t D) {
     for (int i = 0; i < 3; i++) w->slot[i] = malloc((size_t)K * D * sizeof(float));
     if (!w->m_img || !w->m_txt || !w->ev || !w->slot[0] || !w->slot[1] || !w->slot[2]) {
         free_world(w);
-        return vc_fail(VC_ERR_OOM, "synth: out of memory");
+        return vc_fail(VC_ERR_OOM, "synth: out of memory for %d events of width %lld", K, (long long)D);
     }
     unit_vector(r, w->m_img, D);
     unit_vector(r, w->m_txt, D);
@@ -177,7 +177,7 @@ vc_status vc_synth_write(const char *path, const vc_synth_opts *o, vc_synth_stat
     sp.labels = malloc((size_t)V * sizeof(int64_t));
     vc_h5w *wr = NULL;
     if (!frames || !cap || !u || !used[0] || !used[1] || !sp.idx[0] || !sp.idx[1] || !sp.idx[2] || !sp.labels) {
-        st = vc_fail(VC_ERR_OOM, "synth: out of memory");
+        st = vc_fail(VC_ERR_OOM, "synth: out of memory for the frames, splits and labels of %lld videos", (long long)V);
         goto done;
     }
     vc_h5w_opts wo = {.dim = D, .dtype = o->dtype, .gzip_level = o->gzip_level, .clip_model = "vclip-synth", .fps = 1.0};
@@ -263,7 +263,7 @@ vc_status vc_synth_write(const char *path, const vc_synth_opts *o, vc_synth_stat
     int64_t n_cls = (int64_t)K * (K - 1);
     char **names = calloc((size_t)n_cls, sizeof *names);
     float *cemb = malloc((size_t)n_cls * D * sizeof(float));
-    if (!names || !cemb) st = vc_fail(VC_ERR_OOM, "synth: out of memory");
+    if (!names || !cemb) st = vc_fail(VC_ERR_OOM, "synth: out of memory for %lld classes", (long long)n_cls);
     for (int a = 0; a < K && !st; a++)
         for (int z = 0; z < K && !st; z++) {
             if (a == z) continue;
@@ -274,7 +274,7 @@ vc_status vc_synth_write(const char *path, const vc_synth_opts *o, vc_synth_stat
             for (int64_t j = 0; j < D; j++) e[j] = 8.0f * (0.5f * w.m_txt[j] + u[j]);
             char nm[96];
             snprintf(nm, sizeof nm, "starts with %s and ends with %s", w.names[a], w.names[z]);
-            if (!(names[k] = strdup(nm))) st = vc_fail(VC_ERR_OOM, "synth: out of memory");
+            if (!(names[k] = strdup(nm))) st = vc_fail(VC_ERR_OOM, "synth: out of memory for class name %lld", (long long)k);
         }
     if (!st) st = vc_h5w_set_classes(wr, (const char *const *)names, n_cls, cemb);
     if (names)

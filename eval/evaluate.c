@@ -92,7 +92,7 @@ vc_status vc_embed_split(const vc_pooler *m, const char *path, const int64_t *sp
     if (!(s = vc_loader_open(&ld, &src, &lo))) {
         int64_t N = vc_loader_n_videos(ld);
         *videos = malloc((size_t)(N ? N : 1) * sizeof(int64_t));
-        if (!*videos) s = vc_fail(VC_ERR_OOM, "embed: out of memory");
+        if (!*videos) s = vc_fail(VC_ERR_OOM, "embed: out of memory for %lld video indices", (long long)N);
         if (!s) s = vc_tensor_alloc(emb, VC_F32, VC_DIMS(N, m->cfg.dim));
         if (!s) s = pool_all(m, ld, N, vc_f32(emb), &o->progress);
         if (!s) {
@@ -149,7 +149,7 @@ vc_status vc_evaluate(const vc_pooler *m, const char *path, const int64_t *split
     const int64_t *order = vc_loader_videos(ld);
     int64_t *vids = malloc((size_t)N * sizeof(int64_t));
     if (!vids) {
-        s = vc_fail(VC_ERR_OOM, "evaluate: out of memory");
+        s = vc_fail(VC_ERR_OOM, "evaluate: out of memory for %lld video indices", (long long)N);
         goto done;
     }
     memcpy(vids, order, (size_t)N * sizeof(int64_t));
@@ -159,7 +159,7 @@ vc_status vc_evaluate(const vc_pooler *m, const char *path, const int64_t *split
     if (o->zero_shot && info->has_labels && info->has_class_embeddings) {
         int64_t Kn = info->n_classes;
         labels = malloc((size_t)N * sizeof(int64_t));
-        if (!labels) s = vc_fail(VC_ERR_OOM, "evaluate: out of memory");
+        if (!labels) s = vc_fail(VC_ERR_OOM, "evaluate: out of memory for %lld labels", (long long)N);
         if (!s) s = vc_tensor_alloc(&K, VC_F32, VC_DIMS(Kn, D));
         if (!s) s = vc_h5_read_classes(h, vc_f32(&K));
         if (!s) s = map_text(m, vc_f32(&K), Kn);

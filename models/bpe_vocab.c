@@ -141,7 +141,10 @@ static vc_status read_merges(vc_bpe_vocab *vb, const char *file, bool have_ids, 
     uint8_t *produced = calloc((size_t)(have_ids ? vb->n_tok : 512 + N_MERGES + 2), 1);
     vb->pairs_cap = 1 << 17;
     vb->pairs = calloc(vb->pairs_cap, sizeof *vb->pairs);
-    if (!produced || !vb->pairs) { st = vc_fail(VC_ERR_OOM, "%s: out of memory", file); goto done; }
+    if (!produced || !vb->pairs) {
+        st = vc_fail(VC_ERR_OOM, "%s: out of memory for the merge table (%zu slots)", file, vb->pairs_cap);
+        goto done;
+    }
     for (int b = 0; b < 256; b++) produced[vb->byte_id[b]] = produced[vb->byte_end_id[b]] = 1;
     bool nl = false;
     int r = read_line(f, &line, &nl);
@@ -238,7 +241,7 @@ read_error:
     }
     goto done;
 oom:
-    st = vc_fail(VC_ERR_OOM, "%s: out of memory", file);
+    st = vc_fail(VC_ERR_OOM, "%s: out of memory storing the merges and the tokens they make", file);
 done:
     gzclose(f);
     free(line.v);

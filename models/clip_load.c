@@ -299,7 +299,7 @@ static const vc_st_tensor *need_ndim(const loader *L, const char *name, int ndim
 /* Loads `name` into dst (float32, allocated), requiring the shape dst has. */
 static vc_status load_into(const loader *L, const char *name, vc_tensor *dst, const char *why) {
     const vc_st_tensor *t = need(L, name);
-    if (!t) return VC_ERR_FORMAT;
+    if (!t) return vc_last_status(); /* need() stored the message */
     bool same = t->ndim == dst->ndim;
     for (int i = 0; same && i < dst->ndim; i++) same = t->shape[i] == dst->ne[i];
     if (!same) {
@@ -432,13 +432,13 @@ static vc_status read_vision_cfg(const loader *L, const vc_clip_opts *o, vc_clip
     const clip_names *nm = L->nm;
     char b[96], n[320];
     const vc_st_tensor *conv = need_ndim(L, nm->patch, 4);
-    if (!conv) return VC_ERR_FORMAT;
+    if (!conv) return vc_last_status();
     int64_t W = conv->shape[0], p = conv->shape[2];
     if (conv->shape[1] != 3 || conv->shape[3] != p || W < 1 || p < 1)
         return vc_fail(VC_ERR_SHAPE, "%s: tensor '%s' is %s; the patch embedding is [width, 3, patch, patch]", L->path,
                        nm->patch, shape_str(4, conv->shape, b, sizeof b));
     const vc_st_tensor *pos = need_ndim(L, nm->vpos, 2);
-    if (!pos) return VC_ERR_FORMAT;
+    if (!pos) return vc_last_status();
     int64_t T = pos->shape[0], G = (int64_t)llround(sqrt((double)(T > 1 ? T - 1 : 0)));
     if (T < 2 || G * G != T - 1 || pos->shape[1] != W)
         return vc_fail(VC_ERR_SHAPE, "%s: tensor '%s' is %s; the image tower needs [1 + grid*grid, %lld]", L->path,
@@ -449,9 +449,9 @@ static vc_status read_vision_cfg(const loader *L, const vc_clip_opts *o, vc_clip
                        L->path, nm->vblocks, nm->scheme);
     snprintf(n, sizeof n, "%s0.%s.weight", nm->vblocks, nm->fc1);
     const vc_st_tensor *fc1 = need_ndim(L, n, 2);
-    if (!fc1) return VC_ERR_FORMAT;
+    if (!fc1) return vc_last_status();
     const vc_st_tensor *proj = need_ndim(L, nm->vproj, 2);
-    if (!proj) return VC_ERR_FORMAT;
+    if (!proj) return vc_last_status();
     c->image_size = G * p;
     c->patch = p;
     c->grid = G;
@@ -466,14 +466,14 @@ static vc_status read_text_cfg(const loader *L, const vc_clip_opts *o, vc_clip_c
     const clip_names *nm = L->nm;
     char n[320];
     const vc_st_tensor *tok = need_ndim(L, nm->tok, 2), *pos = tok ? need_ndim(L, nm->tpos, 2) : NULL;
-    if (!tok || !pos) return VC_ERR_FORMAT;
+    if (!tok || !pos) return vc_last_status();
     int64_t layers = count_blocks(L->f, nm->tblocks);
     if (!layers)
         return vc_fail(VC_ERR_FORMAT, "%s: no text tower blocks ('%sN.*' tensors) in this %s-named checkpoint",
                        L->path, nm->tblocks, nm->scheme);
     snprintf(n, sizeof n, "%s0.%s.weight", nm->tblocks, nm->fc1);
     const vc_st_tensor *fc1 = need_ndim(L, n, 2), *proj = fc1 ? need_ndim(L, nm->tproj, 2) : NULL;
-    if (!fc1 || !proj) return VC_ERR_FORMAT;
+    if (!fc1 || !proj) return vc_last_status();
     int64_t E = proj->shape[nm->proj_right ? 1 : 0];
     if ((c->towers & VC_CLIP_VISION) && E != c->embed) {
         char b[96];

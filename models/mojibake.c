@@ -528,7 +528,7 @@ static vc_status check_text(const uint32_t *s, size_t n, const char *fn) {
 static vc_status finish(fixer *f, const char *fn) {
     if (f->md) pcre2_match_data_free(f->md);
     free(f->utf8.v);
-    if (f->oom) return vc_fail(VC_ERR_OOM, "%s: out of memory", fn);
+    if (f->oom) return vc_fail(VC_ERR_OOM, "%s: out of memory for the text being repaired", fn);
     if (f->re_failed)
         return vc_fail(VC_ERR_UNSUPPORTED, "%s: the badness pattern failed in PCRE2", fn);
     return VC_OK;
@@ -549,7 +549,7 @@ vc_status vc_fix_encoding(const uint32_t *s, size_t n, uint32_t **out, size_t *o
     st = finish(&f, "vc_fix_encoding");
     if (st != VC_OK || !changed) { free(r.v); return st; }
     if (!r.v && !(r.v = malloc(sizeof *r.v)))
-        return vc_fail(VC_ERR_OOM, "vc_fix_encoding: out of memory");
+        return vc_fail(VC_ERR_OOM, "vc_fix_encoding: out of memory for an empty result");
     *out = r.v;
     *out_n = r.n;
     return VC_OK;

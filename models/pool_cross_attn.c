@@ -14,7 +14,7 @@ static vc_status init(vc_pooler *m, vc_rng *r) {
         if ((s = vc_pp_linear(m, r, "in_proj", W, c->dim)) || (s = vc_pp_linear(m, r, "final_proj", c->dim, W)))
             return s;
     }
-    if (!vc_pp_normal(m, r, 0.02, false, VC_DIMS(c->tokens, W), "queries")) return VC_ERR_ARG;
+    if (!vc_pp_normal(m, r, 0.02, false, VC_DIMS(c->tokens, W), "queries")) return vc_last_status();
     if ((s = vc_pp_layernorm(m, "ln_q", W)) || (s = vc_pp_layernorm(m, "ln_kv", W)) ||
         (s = vc_pp_linear(m, r, "q_proj", W, W)) || (s = vc_pp_linear(m, r, "kv_proj", 2 * W, W)) ||
         (s = vc_pp_linear(m, r, "out_proj", W, W)))

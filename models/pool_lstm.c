@@ -14,7 +14,7 @@ static vc_status init(vc_pooler *m, vc_rng *r) {
                     vc_pp_const(m, 0, VC_DIMS(4 * D, D), "lstm.weight_hh"),
                     vc_pp_const(m, 0, VC_DIMS(4 * D), "lstm.bias_ih"), vc_pp_const(m, 0, VC_DIMS(4 * D), "lstm.bias_hh")};
     for (int i = 0; i < 4; i++) {
-        if (!v[i]) return VC_ERR_ARG;
+        if (!v[i]) return vc_last_status();
         for (int64_t j = 0; j < vc_numel(&v[i]->val); j++)
             vc_f32(&v[i]->val)[j] = (vc_real)(k * (2 * vc_rng_uniform(r) - 1));
     }

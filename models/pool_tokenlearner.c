@@ -15,7 +15,7 @@ static vc_status init(vc_pooler *m, vc_rng *r) {
     if ((s = vc_pp_layernorm(m, "ln", c->dim)) || (s = vc_pp_linear(m, r, "score.fc1", c->hidden, c->dim)) ||
         (s = vc_pp_linear(m, r, "score.fc2", c->tokens, c->hidden)))
         return s;
-    if (!vc_pp_normal(m, r, 0.02, false, VC_DIMS(c->tokens, c->dim), "tok_pos")) return VC_ERR_ARG;
+    if (!vc_pp_normal(m, r, 0.02, false, VC_DIMS(c->tokens, c->dim), "tok_pos")) return vc_last_status();
     char p[32];
     for (int l = 0; l < c->layers; l++) {
         snprintf(p, sizeof p, "blocks.%d", l);

@@ -14,7 +14,7 @@ static vc_status init(vc_pooler *m, vc_rng *r) {
         if ((s = vc_pp_linear(m, r, "in_proj", c->width, c->dim))) return s;
         if ((s = vc_pp_linear(m, r, "out_proj", c->dim, c->width))) return s;
     }
-    if (!vc_pp_normal(m, r, 0.02, false, VC_DIMS(c->max_frames, c->width), "pos_emb")) return VC_ERR_ARG;
+    if (!vc_pp_normal(m, r, 0.02, false, VC_DIMS(c->max_frames, c->width), "pos_emb")) return vc_last_status();
     char p[32];
     for (int l = 0; l < c->layers && !s; l++) {
         snprintf(p, sizeof p, "blocks.%d", l);

@@ -5,7 +5,7 @@
 #include "pooler_impl.h"
 
 static vc_status init(vc_pooler *m, vc_rng *r) {
-    return vc_pp_const(m, 0, VC_DIMS(m->cfg.max_frames), "logits") ? VC_OK : VC_ERR_ARG;
+    return vc_pp_const(m, 0, VC_DIMS(m->cfg.max_frames), "logits") ? VC_OK : vc_last_status();
 }
 
 static vc_var *forward(vc_tape *t, const vc_pooler *m, vc_var *x, const vc_tensor *len) {

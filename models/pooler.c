@@ -84,7 +84,7 @@ vc_status vc_pooler_init(vc_pooler *m, const vc_pooler_cfg *cfg, vc_params *ps, 
         /* identity, so training starts from CLIP's own text-video alignment */
         vc_var *w = vc_pp_const(m, 0, VC_DIMS(cfg->dim, cfg->dim), "text_head.weight");
         vc_var *b = vc_pp_const(m, 0, VC_DIMS(cfg->dim), "text_head.bias");
-        if (!w || !b) return VC_ERR_ARG;
+        if (!w || !b) return vc_last_status();
         for (int64_t i = 0; i < cfg->dim; i++) vc_f32(&w->val)[i * cfg->dim + i] = 1;
     }
     return VC_OK;

@@ -55,13 +55,13 @@ vc_var *vc_pp_const(vc_pooler *m, double value, int ndim, const int64_t *shape, 
 vc_status vc_pp_linear(vc_pooler *m, vc_rng *r, const char *prefix, int64_t out, int64_t in) {
     if (!vc_pp_normal(m, r, 0.02, true, VC_DIMS(out, in), "%s.weight", prefix) ||
         !vc_pp_const(m, 0, VC_DIMS(out), "%s.bias", prefix))
-        return VC_ERR_ARG;
+        return vc_last_status();
     return VC_OK;
 }
 
 vc_status vc_pp_layernorm(vc_pooler *m, const char *prefix, int64_t dim) {
     if (!vc_pp_const(m, 1, VC_DIMS(dim), "%s.weight", prefix) || !vc_pp_const(m, 0, VC_DIMS(dim), "%s.bias", prefix))
-        return VC_ERR_ARG;
+        return vc_last_status();
     return VC_OK;
 }
 
@@ -72,7 +72,7 @@ vc_status vc_pp_block(vc_pooler *m, vc_rng *r, const char *p, int64_t w, int mlp
     if ((s = vc_pp_layernorm(m, b, w))) return s;
     if (!vc_pp_normal(m, r, 0.02, true, VC_DIMS(3 * w, w), "%s.attn.in_proj_weight", p) ||
         !vc_pp_const(m, 0, VC_DIMS(3 * w), "%s.attn.in_proj_bias", p))
-        return VC_ERR_ARG;
+        return vc_last_status();
     snprintf(b, sizeof b, "%s.attn.out_proj", p);
     if ((s = vc_pp_linear(m, r, b, w, w))) return s;
     snprintf(b, sizeof b, "%s.ln2", p);

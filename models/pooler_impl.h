@@ -10,7 +10,8 @@
 /* "pooler." + printf-formatted rest; NULL (message set) if absent. */
 vc_var *vc_pp(const vc_pooler *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Parameter creation under "pooler." (the name is printf-formatted). */
+/* Parameter creation under "pooler." (the name is printf-formatted); NULL on failure, with
+ * the message stored (vc_last_status() gives its code). */
 vc_var *vc_pp_normal(vc_pooler *m, vc_rng *r, double std, bool decay, int ndim, const int64_t *shape,
                      const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 vc_var *vc_pp_const(vc_pooler *m, double value, int ndim, const int64_t *shape, const char *fmt, ...)

@@ -438,6 +438,7 @@ vc_status vc_text_clean(const char *utf8, vc_bytebuf *out) {
     if (!oom) vc_u32_to_utf8(b.v, b.n, out);
     free(a.v);
     free(b.v);
-    if (oom || out->oom) return vc_fail(VC_ERR_OOM, "tokenizer: out of memory cleaning text");
+    if (oom || out->oom)
+        return vc_fail(VC_ERR_OOM, "text cleaning: out of memory for the code points of %zu bytes of text", strlen(utf8));
     return VC_OK;
 }

@@ -208,7 +208,7 @@ static vc_status bpe_word(vc_tokenizer *tk, const unsigned char *w, size_t m, vc
     if (out->oom) goto oom;
     return VC_OK;
 oom:
-    return vc_fail(VC_ERR_OOM, "tokenizer: out of memory in BPE");
+    return vc_fail(VC_ERR_OOM, "tokenizer: out of memory merging a %zu-byte word", m);
 }
 
 /* The ids of one word through the cache (SimpleTokenizer.cache); the cache is emptied
@@ -257,7 +257,7 @@ static vc_status encode_ids(vc_tokenizer *tk, const char *utf8, vc_i32buf *out, 
         if (m == strlen(tk->vocab.sot_str) && memcmp(w, tk->vocab.sot_str, m) == 0) vc_i32buf_push(out, tk->vocab.sot);
         else if (m == strlen(tk->vocab.eot_str) && memcmp(w, tk->vocab.eot_str, m) == 0) vc_i32buf_push(out, tk->vocab.eot);
         else st = word_ids(tk, w, m, out);
-        if (out->oom) st = vc_fail(VC_ERR_OOM, "tokenizer: out of memory");
+        if (out->oom) st = vc_fail(VC_ERR_OOM, "tokenizer: out of memory for %zu ids", out->n + 1);
         start = b;
     }
     free(t.v);
@@ -273,7 +273,7 @@ vc_status vc_tokenizer_encode(vc_tokenizer *tk, const char *utf8, int32_t **ids,
     if (st != VC_OK) { free(out.v); return st; }
     if (!out.v) {
         out.v = malloc(sizeof *out.v);
-        if (!out.v) return vc_fail(VC_ERR_OOM, "tokenizer: out of memory");
+        if (!out.v) return vc_fail(VC_ERR_OOM, "tokenizer: out of memory for an empty id list");
     }
     *ids = out.v;
     *n = (int)out.n;
@@ -331,7 +331,10 @@ vc_status vc_tokenizer_decode(const vc_tokenizer *tk, const int32_t *ids, int n,
     cps.n = 0;
     vc_utf8_to_u32(raw.v ? raw.v : (const uint8_t *)"", raw.n, &cps);
     vc_u32_to_utf8(cps.v, cps.n, &res);
-    if (raw.oom || cps.oom || res.oom) { st = vc_fail(VC_ERR_OOM, "tokenizer: out of memory"); goto done; }
+    if (raw.oom || cps.oom || res.oom) {
+        st = vc_fail(VC_ERR_OOM, "vc_tokenizer_decode: out of memory for the text of %d ids", n);
+        goto done;
+    }
     if (!res.v) vc_bytebuf_append(&res, "", 0);
     /* "</w>" -> " " in place */
     size_t w = 0;

@@ -150,7 +150,7 @@ struct vc_st_writer {
 vc_status vc_st_writer_new(vc_st_writer **out) {
     if (!out) return vc_fail(VC_ERR_ARG, "safetensors writer: out is NULL");
     *out = calloc(1, sizeof **out);
-    return *out ? VC_OK : vc_fail(VC_ERR_OOM, "safetensors writer: out of memory");
+    return *out ? VC_OK : vc_fail(VC_ERR_OOM, "safetensors writer: out of memory for the writer (%zu bytes)", sizeof **out);
 }
 
 void vc_st_writer_free(vc_st_writer *w) {
@@ -194,14 +194,14 @@ static vc_status writer_add(vc_st_writer *w, const char *name, const vc_tensor *
     if (w->n == w->cap) {
         int cap = w->cap ? 2 * w->cap : 16;
         st_wentry *e = realloc(w->e, (size_t)cap * sizeof *e);
-        if (!e) return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory");
+        if (!e) return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory for a table of %d tensors", cap);
         w->e = e;
         w->cap = cap;
     }
     st_wentry *e = &w->e[w->n];
     memset(e, 0, sizeof *e);
     e->name = strdup(name);
-    if (!e->name) return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory");
+    if (!e->name) return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory for the name of tensor '%s'", name);
     if (copy && nbytes) {
         e->copy = malloc(nbytes);
         if (!e->copy) {
@@ -232,10 +232,10 @@ vc_status vc_st_writer_meta(vc_st_writer *w, const char *key, const char *value)
     if (w->nm == w->mcap) {
         int cap = w->mcap ? 2 * w->mcap : 8;
         char **k = realloc(w->mkey, (size_t)cap * sizeof *k);
-        if (!k) return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory");
+        if (!k) return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory for %d metadata keys", cap);
         w->mkey = k;
         char **v = realloc(w->mval, (size_t)cap * sizeof *v);
-        if (!v) return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory");
+        if (!v) return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory for %d metadata values", cap);
         w->mval = v;
         w->mcap = cap;
     }
@@ -243,7 +243,8 @@ vc_status vc_st_writer_meta(vc_st_writer *w, const char *key, const char *value)
     if (!k || !v) {
         free(k);
         free(v);
-        return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory");
+        return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory for metadata '%s' (%zu bytes)", key,
+                       strlen(key) + strlen(value) + 2);
     }
     w->mkey[w->nm] = k;
     w->mval[w->nm] = v;
@@ -277,7 +278,7 @@ static void data_order(const vc_st_writer *w, int *order) {
 
 static vc_status build_header(const vc_st_writer *w, const int *order, vc_bytebuf *h) {
     uint64_t *off = malloc(((size_t)w->n + 1) * sizeof *off);
-    if (!off) return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory");
+    if (!off) return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory for the offsets of %d tensors", w->n);
     uint64_t pos = 0;
     for (int k = 0; k < w->n; k++) {
         off[order[k]] = pos;
@@ -334,7 +335,7 @@ static void fsync_parent_dir(const char *path) {
 vc_status vc_st_writer_write(const vc_st_writer *w, const char *path) {
     if (!w || !path || !*path) return vc_fail(VC_ERR_ARG, "safetensors writer: no path");
     int *order = malloc(((size_t)w->n + 1) * sizeof *order);
-    if (!order) return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory");
+    if (!order) return vc_fail(VC_ERR_OOM, "%s: out of memory for the order of %d tensors", path, w->n);
     data_order(w, order);
     vc_bytebuf h = {0};
     vc_status s = build_header(w, order, &h);
@@ -349,7 +350,7 @@ vc_status vc_st_writer_write(const vc_st_writer *w, const char *path) {
     if (!tmp) {
         free(order);
         free(h.v);
-        return vc_fail(VC_ERR_OOM, "safetensors writer: out of memory");
+        return vc_fail(VC_ERR_OOM, "%s: out of memory for the temporary file's name", path);
     }
     snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
     /* O_EXCL never follows a planted link; a stale file of a dead process
@@ -512,7 +513,7 @@ static vc_status parse_entry(vc_st_file *f, const cJSON *e, vc_st_tensor *t) {
     int64_t *shape = NULL;
     if (nd) {
         shape = malloc((size_t)nd * sizeof *shape);
-        if (!shape) return vc_fail(VC_ERR_OOM, "%s: out of memory", p);
+        if (!shape) return vc_fail(VC_ERR_OOM, "%s: out of memory for the %d-dimensional shape of tensor '%s'", p, nd, nm);
     }
     t->shape = shape;
     t->ndim = nd;
@@ -565,7 +566,8 @@ static vc_status parse_metadata(vc_st_file *f, const cJSON *m) {
     }
     f->meta = calloc((size_t)n + 1, sizeof *f->meta);
     f->meta_by_key = calloc((size_t)n + 1, sizeof *f->meta_by_key);
-    if (!f->meta || !f->meta_by_key) return vc_fail(VC_ERR_OOM, "%s: out of memory", f->path);
+    if (!f->meta || !f->meta_by_key)
+        return vc_fail(VC_ERR_OOM, "%s: out of memory for %d metadata entries", f->path, n);
     for (const cJSON *c = m->child; c; c = c->next) {
         if (!cJSON_IsString(c))
             return vc_fail(VC_ERR_FORMAT, "%s: __metadata__ value of '%s' is not a string", f->path, c->string);
@@ -573,7 +575,7 @@ static vc_status parse_metadata(vc_st_file *f, const cJSON *m) {
         e->key = strdup(c->string);
         e->value = strdup(c->valuestring);
         f->nm++;
-        if (!e->key || !e->value) return vc_fail(VC_ERR_OOM, "%s: out of memory", f->path);
+        if (!e->key || !e->value) return vc_fail(VC_ERR_OOM, "%s: out of memory for metadata '%s'", f->path, c->string);
         f->meta_by_key[f->nm - 1] = e;
     }
     qsort(f->meta_by_key, (size_t)f->nm, sizeof *f->meta_by_key, cmp_meta_key);
@@ -606,13 +608,13 @@ static vc_status parse_header(vc_st_file *f, const cJSON *root) {
     if (s) return s;
     f->t = calloc((size_t)n + 1, sizeof *f->t);
     f->by_name = calloc((size_t)n + 1, sizeof *f->by_name);
-    if (!f->t || !f->by_name) return vc_fail(VC_ERR_OOM, "%s: out of memory", f->path);
+    if (!f->t || !f->by_name) return vc_fail(VC_ERR_OOM, "%s: out of memory for a table of %d tensors", f->path, n);
     for (const cJSON *c = root->child; c; c = c->next) {
         if (c == meta) continue;
         vc_st_tensor *t = &f->t[f->n];
         t->name = strdup(c->string);
         f->n++;
-        if (!t->name) return vc_fail(VC_ERR_OOM, "%s: out of memory", f->path);
+        if (!t->name) return vc_fail(VC_ERR_OOM, "%s: out of memory for the name of tensor '%s'", f->path, c->string);
         s = parse_entry(f, c, t);
         if (s) return s;
         f->by_name[f->n - 1] = t;
@@ -625,7 +627,7 @@ static vc_status parse_header(vc_st_file *f, const cJSON *root) {
     /* Overlap: sort the non-empty tensors by start; each must start at or after
      * the furthest end so far. Empty tensors own no bytes. */
     const vc_st_tensor **spans = malloc(((size_t)f->n + 1) * sizeof *spans);
-    if (!spans) return vc_fail(VC_ERR_OOM, "%s: out of memory", f->path);
+    if (!spans) return vc_fail(VC_ERR_OOM, "%s: out of memory for the byte ranges of %d tensors", f->path, f->n);
     int k = 0;
     for (int i = 0; i < f->n; i++)
         if (f->t[i].nbytes) spans[k++] = &f->t[i];
@@ -699,7 +701,7 @@ vc_status vc_st_open(vc_st_file **out, const char *path, vc_st_mode mode) {
     vc_st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
         free(f);
-        return vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+        return vc_fail(VC_ERR_OOM, "%s: out of memory for the file handle", path);
     }
     vc_status s = load_bytes(f, mode);
     if (s) {
@@ -733,7 +735,7 @@ vc_status vc_st_open(vc_st_file **out, const char *path, vc_st_mode mode) {
     size_t bad = s ? n : vc_utf8_invalid_at(h, n);
     if (!s && bad < n) s = vc_fail(VC_ERR_FORMAT, "%s: header is not valid UTF-8 at byte %zu", path, bad);
     char *text = s ? NULL : malloc(n + 1);
-    if (!s && !text) s = vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+    if (!s && !text) s = vc_fail(VC_ERR_OOM, "%s: out of memory for the %zu-byte header", path, n + 1);
     cJSON *root = NULL;
     if (!s) {
         memcpy(text, h, n);

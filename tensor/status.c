@@ -4,8 +4,10 @@
 #include <stdio.h>
 
 static _Thread_local char vc_errbuf[1024];
+static _Thread_local vc_status vc_errcode;
 
 vc_status vc_fail(vc_status code, const char *fmt, ...) {
+    vc_errcode = code;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(vc_errbuf, sizeof vc_errbuf, fmt, ap);
@@ -15,7 +17,12 @@ vc_status vc_fail(vc_status code, const char *fmt, ...) {
 
 const char *vc_last_error(void) { return vc_errbuf; }
 
-void vc_clear_error(void) { vc_errbuf[0] = '\0'; }
+vc_status vc_last_status(void) { return vc_errcode; }
+
+void vc_clear_error(void) {
+    vc_errbuf[0] = '\0';
+    vc_errcode = VC_OK;
+}
 
 const char *vc_status_name(vc_status s) {
     switch (s) {

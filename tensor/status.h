@@ -25,6 +25,9 @@ vc_status vc_fail(vc_status code, const char *fmt, ...)
 
 /* The message of the most recent failure on this thread ("" if none). */
 const char *vc_last_error(void);
+/* Its code (VC_OK if none): what a function returns when a callee that gives NULL on failure
+ * (a constructor, a lookup) has already stored the message. */
+vc_status vc_last_status(void);
 void vc_clear_error(void);
 const char *vc_status_name(vc_status s);
 

@@ -52,7 +52,10 @@ vc_status vc_tensor_arena(vc_tensor *t, vc_arena *a, vc_dtype dtype, int ndim, c
     vc_status s = set_shape(t, dtype, ndim, shape);
     if (s) return s;
     t->data = vc_arena_alloc(a, vc_nbytes(t));
-    return t->data ? VC_OK : VC_ERR_OOM;
+    if (t->data) return VC_OK;
+    char b[96];
+    return vc_fail(VC_ERR_OOM, "tensor: cannot take %s %s (%zu bytes) from an arena", vc_dtype_name(dtype),
+                   vc_shape_str(t, b, sizeof b), vc_nbytes(t));
 }
 
 void vc_tensor_release(vc_tensor *t) {

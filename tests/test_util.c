@@ -1,6 +1,6 @@
 /* test_util.c: the small generic helpers of tensor/ that the layers above share: growable
  * buffers (buf.h), UTF-8 (utf8.h), the string map (strmap.h), the 64-bit mixer (rng.h), the
- * int64 order (sort.h). */
+ * int64 order (sort.h), the last failure's code (status.h). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -248,6 +248,20 @@ START_TEST(test_int64_order_holds_at_the_extremes_and_sorts_records_by_key) {
 }
 END_TEST
 
+START_TEST(test_the_last_status_is_the_code_of_the_last_failure) {
+    vc_clear_error();
+    ck_assert_int_eq(vc_last_status(), VC_OK);
+    ck_assert_int_eq(vc_fail(VC_ERR_SHAPE, "op x: %d", 3), VC_ERR_SHAPE);
+    ck_assert_int_eq(vc_last_status(), VC_ERR_SHAPE);
+    ck_assert_str_eq(vc_last_error(), "op x: 3");
+    vc_fail(VC_ERR_OOM, "y");
+    ck_assert_int_eq(vc_last_status(), VC_ERR_OOM);
+    vc_clear_error();
+    ck_assert_int_eq(vc_last_status(), VC_OK);
+    ck_assert_str_eq(vc_last_error(), "");
+}
+END_TEST
+
 static bool python_runs(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "'%s' -c pass >/dev/null 2>&1", vc_test_python());
@@ -265,6 +279,7 @@ static Suite *util_suite(void) {
     tcase_add_test(tc, test_string_map_hash_is_fnv1a);
     tcase_add_test(tc, test_splitmix64_gives_the_published_sequence);
     tcase_add_test(tc, test_int64_order_holds_at_the_extremes_and_sorts_records_by_key);
+    tcase_add_test(tc, test_the_last_status_is_the_code_of_the_last_failure);
     if (python_runs()) tcase_add_test(tc, test_utf8_decoding_matches_python_on_random_bytes);
     else printf("SKIP: UTF-8 decoding against Python: %s does not run\n", vc_test_python());
     suite_add_tcase(s, tc);

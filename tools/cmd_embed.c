@@ -105,11 +105,12 @@ static vc_status write_chunk(embed_ctx *c, const vc_eval_opts *eo, int64_t a, in
     vc_tensor emb = {0};
     int64_t *vids = NULL, ne = 0, *row = NULL;
     char **ids = calloc((size_t)n, sizeof *ids);
-    vc_status s = ids ? VC_OK : vc_fail(VC_ERR_OOM, "embed: out of memory");
+    vc_status s = ids ? VC_OK : vc_fail(VC_ERR_OOM, "embed: out of memory for %lld video ids", (long long)n);
     /* the loader refuses a set with no frames at all, so such a chunk is not pooled */
     if (!s && nonempty > 0)
         s = vc_embed_split(c->m, vc_h5_path(c->h), c->sel + a, n, eo, &emb, &vids, &ne);
-    if (!s && !(row = malloc((size_t)n * sizeof *row))) s = vc_fail(VC_ERR_OOM, "embed: out of memory");
+    if (!s && !(row = malloc((size_t)n * sizeof *row)))
+        s = vc_fail(VC_ERR_OOM, "embed: out of memory for the rows of %lld videos", (long long)n);
     if (!s) {
         for (int64_t i = 0; i < n; i++) row[i] = -1;
         for (int64_t k = 0; k < ne; k++) row[c->newidx[vids[k]] - a] = k;

@@ -270,7 +270,7 @@ static vc_status encode_frames(vcx *c) {
         if (s || (s = vc_frame_reader_next(c->r, &it, &got)) || !got) break;
         pending *p = pending_for(c, it.video);
         if (!p) {
-            s = vc_fail(VC_ERR_OOM, "encode-video: out of memory");
+            s = vc_fail(VC_ERR_OOM, "%s: out of memory for its entry in the write queue", c->paths[it.video]);
             break;
         }
         if (it.kind == VC_ENC_FRAME) {
@@ -322,7 +322,8 @@ static vc_status caption_pass(vcx *c, bool write) {
     int64_t *vid = malloc((size_t)B * sizeof *vid);
     int32_t *ids = write ? malloc((size_t)(B * L) * sizeof *ids) : NULL;
     float *emb = write ? malloc((size_t)(B * E) * sizeof *emb) : NULL;
-    if (!text || !vid || (write && (!ids || !emb))) s = vc_fail(VC_ERR_OOM, "encode-video: out of memory");
+    if (!text || !vid || (write && (!ids || !emb)))
+        s = vc_fail(VC_ERR_OOM, "%s: out of memory for a batch of %lld captions", c->captions, (long long)B);
     bool first = true;
     int64_t count = 0;
     if (write) vc_progress_update(&c->prog, "captions encoded", 0, c->n_captions, NULL);
@@ -348,7 +349,8 @@ static vc_status caption_pass(vcx *c, bool write) {
         count++;
         if (!write) continue;
         if (!(text[nb] = strdup(f[1]))) {
-            s = vc_fail(VC_ERR_OOM, "encode-video: out of memory");
+            s = vc_fail(VC_ERR_OOM, "%s: line %lld: out of memory for its caption (%zu bytes)", c->captions,
+                        (long long)line, strlen(f[1]) + 1);
             break;
         }
         vid[nb++] = v;
@@ -392,13 +394,14 @@ static vc_status read_list(const char *path, char ***paths, int64_t *n, int64_t 
             int64_t nc = *cap ? 2 * *cap : 64;
             char **np = realloc(*paths, (size_t)nc * sizeof *np);
             if (!np) {
-                s = vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+                s = vc_fail(VC_ERR_OOM, "%s: out of memory for a list of %lld paths", path, (long long)nc);
                 break;
             }
             *paths = np;
             *cap = nc;
         }
-        if (!((*paths)[*n] = strdup(line))) s = vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+        if (!((*paths)[*n] = strdup(line)))
+            s = vc_fail(VC_ERR_OOM, "%s: out of memory for a %zd-byte path", path, len + 1);
         else (*n)++;
     }
     free(line);
@@ -418,7 +421,7 @@ static vc_status make_ids(vcx *c) {
             size_t len = vc_video_stem(p, NULL, 0);
             if ((c->ids[v] = malloc(len + 1))) vc_video_stem(p, c->ids[v], len + 1);
         }
-        if (!c->ids[v]) return vc_fail(VC_ERR_OOM, "encode-video: out of memory");
+        if (!c->ids[v]) return vc_fail(VC_ERR_OOM, "%s: out of memory for its video id", p);
         if (!c->ids[v][0]) return vc_fail(VC_ERR_ARG, "%s: gives an empty video id", p);
         bool added;
         int64_t prev;
@@ -452,7 +455,7 @@ static vc_status encode_video(vcx *c) {
     vc_progress_done(&c->prog);
     if (c->split_by_ratio) {
         int8_t *sp = malloc((size_t)(c->V ? c->V : 1));
-        if (!sp) return vc_fail(VC_ERR_OOM, "out of memory for the split");
+        if (!sp) return vc_fail(VC_ERR_OOM, "encode-video: out of memory for the split of %lld videos", (long long)c->V);
         s = vc_split_by_ratio(c->V, c->split_ratio, c->seed, sp);
         if (!s) s = vc_split_write(c->w, sp, c->V, NULL);
         free(sp);
@@ -521,13 +524,13 @@ int vc_cmd_encode_video(int argc, char **argv) {
                 int64_t nc = cap ? 2 * cap : 64;
                 char **np = realloc(c.paths, (size_t)nc * sizeof *np);
                 if (!np) {
-                    s = vc_fail(VC_ERR_OOM, "out of memory");
+                    s = vc_fail(VC_ERR_OOM, "encode-video: out of memory for a list of %lld paths", (long long)nc);
                     break;
                 }
                 c.paths = np;
                 cap = nc;
             }
-            if (!(c.paths[c.V] = strdup(a))) s = vc_fail(VC_ERR_OOM, "out of memory");
+            if (!(c.paths[c.V] = strdup(a))) s = vc_fail(VC_ERR_OOM, "encode-video: out of memory for the path %s", a);
             else c.V++;
         }
     }

@@ -57,7 +57,7 @@ int vc_cmd_eval(int argc, char **argv) {
     if (!s && idx) {
         idx_copy = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
         if (idx_copy) memcpy(idx_copy, idx, (size_t)n * sizeof(int64_t));
-        else s = vc_fail(VC_ERR_OOM, "out of memory");
+        else s = vc_fail(VC_ERR_OOM, "eval: out of memory for a split of %lld videos", (long long)n);
     }
     vc_h5_close(h);
     if (s) {

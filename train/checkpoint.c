@@ -126,7 +126,7 @@ vc_status vc_ckpt_read_config(const char *path, char **config_text, int64_t *dim
         if (!c || !d || !end || *end || dv <= 0)
             s = vc_fail(VC_ERR_FORMAT, "%s: checkpoint metadata lacks its config or dim", path);
         else if (!(*config_text = strdup(c)))
-            s = vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+            s = vc_fail(VC_ERR_OOM, "%s: out of memory for the config text (%zu bytes)", path, strlen(c) + 1);
         else
             *dim = dv;
     }

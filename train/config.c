@@ -101,7 +101,7 @@ static vc_status add_entry(vc_config *cfg, const char *section, const char *key,
     if (cfg->n == cfg->cap) {
         size_t cap = cfg->cap ? 2 * cfg->cap : 16;
         cfg_entry *e = realloc(cfg->ent, cap * sizeof *e);
-        if (!e) return vc_fail(VC_ERR_OOM, "config %s: out of memory", cfg->name);
+        if (!e) return vc_fail(VC_ERR_OOM, "config %s: out of memory for %zu entries", cfg->name, cap);
         cfg->ent = e;
         cfg->cap = cap;
     }
@@ -114,7 +114,7 @@ static vc_status add_entry(vc_config *cfg, const char *section, const char *key,
     e->used = false;
     if (!e->section || !e->key || !e->value || !e->where) {
         free(e->section), free(e->key), free(e->value), free(e->where);
-        return vc_fail(VC_ERR_OOM, "config %s: out of memory", cfg->name);
+        return vc_fail(VC_ERR_OOM, "config %s: out of memory storing [%s] %s", cfg->name, section, key);
     }
     cfg->n++;
     return VC_OK;
@@ -292,7 +292,8 @@ typedef struct {
 } parse_ctx;
 
 static vc_status ctx_fail_oom(parse_ctx *c) {
-    c->err = vc_fail(VC_ERR_OOM, "config %s: out of memory", c->cfg->name);
+    c->err = vc_fail(VC_ERR_OOM, "config %s: line %d: out of memory for the line and its section", c->cfg->name,
+                     c->line);
     c->err_line = c->line;
     return c->err;
 }
@@ -414,7 +415,7 @@ static vc_status run_parse(vc_config **out, const char *name, FILE *f, const cha
     vc_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg || !(cfg->name = dup_str(name))) {
         free(cfg);
-        return vc_fail(VC_ERR_OOM, "config %s: out of memory", name);
+        return vc_fail(VC_ERR_OOM, "config %s: out of memory for the config (%zu bytes)", name, sizeof *cfg);
     }
     parse_ctx c = {.cfg = cfg, .f = f, .text = text};
     int rc = ini_parse_stream(read_line_for_inih, &c, on_key, &c);
@@ -483,7 +484,7 @@ vc_status vc_config_set(vc_config *cfg, const char *ov) {
     char *where = malloc(wlen);
     vc_status st = VC_OK;
     if (!section || !key || !value || !where) {
-        st = vc_fail(VC_ERR_OOM, "--set %s: out of memory", ov);
+        st = vc_fail(VC_ERR_OOM, "--set %s: out of memory for its section, key and value", ov);
         goto done;
     }
     snprintf(where, wlen, "--set %s", ov);
@@ -717,9 +718,9 @@ vc_status vc_config_text(const vc_config *cfg, char **out) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f) return vc_fail(VC_ERR_OOM, "vc_config_text: out of memory");
+    if (!f) return vc_fail(VC_ERR_OOM, "vc_config_text: out of memory for an in-memory stream");
     vc_status st = vc_config_write(cfg, f);
-    if (fclose(f) != 0 && st == VC_OK) st = vc_fail(VC_ERR_OOM, "vc_config_text: out of memory");
+    if (fclose(f) != 0 && st == VC_OK) st = vc_fail(VC_ERR_OOM, "vc_config_text: out of memory for the text (%zu bytes)", len);
     if (st != VC_OK) {
         free(buf);
         return st;
@@ -732,7 +733,7 @@ vc_status vc_config_save(const vc_config *cfg, const char *path) {
     if (!cfg || !path) return vc_fail(VC_ERR_ARG, "vc_config_save: NULL argument");
     size_t n = strlen(path) + 5;
     char *tmp = malloc(n);
-    if (!tmp) return vc_fail(VC_ERR_OOM, "config %s: out of memory", path);
+    if (!tmp) return vc_fail(VC_ERR_OOM, "config %s: out of memory for the temporary file's name", path);
     snprintf(tmp, n, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) {
@@ -755,7 +756,7 @@ vc_status vc_config_unused(const vc_config *cfg, char **out) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f) return vc_fail(VC_ERR_OOM, "vc_config_unused: out of memory");
+    if (!f) return vc_fail(VC_ERR_OOM, "vc_config_unused: out of memory for an in-memory stream");
     for (size_t i = 0; i < cfg->n; i++) {
         const cfg_entry *e = &cfg->ent[i];
         /* A shadowed entry shares its used flag with the one that wins. */
@@ -764,7 +765,7 @@ vc_status vc_config_unused(const vc_config *cfg, char **out) {
     }
     if (fclose(f) != 0) {
         free(buf);
-        return vc_fail(VC_ERR_OOM, "vc_config_unused: out of memory");
+        return vc_fail(VC_ERR_OOM, "vc_config_unused: out of memory for the list (%zu bytes)", len);
     }
     if (len == 0) {
         free(buf);

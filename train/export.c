@@ -53,7 +53,7 @@ vc_status vc_export_pooler(const char *ckpt, const char *out) {
     vc_st_writer *w = NULL;
     char *json = NULL;
     vc_status s = vc_model_from_checkpoint(ckpt, NULL, 0, &cfg, &rc, &ps, &m);
-    if (!s && !(json = vc_export_model_json(&m.cfg))) s = VC_ERR_OOM;
+    if (!s && !(json = vc_export_model_json(&m.cfg))) s = vc_last_status();
     if (!s) s = vc_st_writer_new(&w);
     for (int i = 0; i < ps.count && !s; i++)
         if (exported(ps.info[i].name)) s = vc_st_writer_add(w, ps.info[i].name, &ps.vars[i]->val);
