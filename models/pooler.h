@@ -2,7 +2,8 @@
  * frame embeddings [B, T, D] with per-video lengths into one L2-normalised
  * video embedding [B, D]. Every pooler L2-normalises the frames first and
  * its output last, and padded frames (positions >= length) never influence
- * any output. Types (see ../shared/REFERENCES.md and models/README.md):
+ * any output. Types (models/README.md says exactly what each computes and
+ * the names and shapes of its tensors):
  *   mean, wavg, mlp_mean, transformer, cross_attn, lstm, tokenlearner.
  * Parameters are added to a caller's vc_params under the prefix "pooler.";
  * the optional text head ("pooler.text_head.*") maps text embeddings. */
