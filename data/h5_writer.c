@@ -448,7 +448,9 @@ vc_status vc_h5w_set_meta(vc_h5w *w, int64_t video, const char *text) {
         st = stage_str(w, m, text);
     } else if (!st && video >= m->rows) {
         char *c = strdup(text);
-        if (!c) st = vc_fail(VC_ERR_OOM, "%s: out of memory", w->path);
+        if (!c)
+            st = vc_fail(VC_ERR_OOM, "%s: out of memory for the metadata of video %lld (%zu bytes)", w->path,
+                         (long long)video, strlen(text) + 1);
         else {
             free(m->stage[video - m->rows]);
             m->stage[video - m->rows] = c;
