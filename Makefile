@@ -61,13 +61,28 @@ $(error missing libraries: $(shell for p in $(PKGS); do pkg-config --exists $$p 
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs $(filter-out openblas,$(PKGS)))
+# MPI (tensor/comm_mpi.c) is optional: MPI=auto (the default) builds it in
+# when pkg-config finds Open MPI (ompi-c, Debian libopenmpi-dev, which
+# tools/install-deps.sh build installs), MPI=1 requires it, MPI=0 leaves it
+# out. A vclip without MPI still runs single-process; `vclip version` says.
+MPI ?= auto
+ifneq ($(MPI),0)
+MPI_FOUND := $(shell pkg-config --exists ompi-c && echo 1)
+ifeq ($(MPI)$(MPI_FOUND),1)
+$(error MPI=1 but pkg-config finds no ompi-c (Debian libopenmpi-dev))
+endif
+endif
+ifeq ($(MPI_FOUND),1)
+MPI_CFLAGS := -DVC_HAVE_MPI $(shell pkg-config --cflags ompi-c)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c)
+endif
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp $(OPT) -g $(SAN) \
-          -MMD -MP -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(CHECK_CFLAGS) $(EXTRA_CFLAGS)
+          -MMD -MP -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(MPI_CFLAGS) $(CHECK_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS = -fopenmp $(SAN)
-LDLIBS  = $(PKG_LIBS) -lm -lpthread
+LDLIBS  = $(PKG_LIBS) $(MPI_LIBS) -lm -lpthread
 
 CORE_SRC := $(wildcard tensor/*.c autograd/*.c)
 LIB_SRC  := $(CORE_SRC) $(wildcard models/*.c data/*.c train/*.c eval/*.c)

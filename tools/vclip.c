@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "tensor/comm.h"
 
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
@@ -82,6 +83,9 @@ static int cmd_version(int argc, char **argv) {
     (void)argc;
     (void)argv;
     printf("vclip %s (CPU: OpenBLAS + OpenMP; built %s)\n", VCLIP_VERSION, __DATE__);
+    const char *mpi = vc_comm_mpi_version(), *nccl = vc_comm_nccl_version();
+    printf("MPI: %s\n", mpi ? mpi : "not built in (single process only)");
+    printf("NCCL: %s\n", nccl ? nccl : "not built in");
     return 0;
 }
 
