@@ -66,6 +66,10 @@ struct vc_loader {
     vc_loader_opts o;
     int64_t D, T, B, N, V;
     bool carry;
+    /* shards: R ranks, this one r; a training batch holds rows [r*bl, (r+1)*bl)
+     * of the global batch of B; an evaluation pass covers positions [lo, hi) */
+    int R, r;
+    int64_t bl, lo, hi;
     int64_t *elig;             /* [N] the videos: eval = split order, train = ascending */
     int64_t *cap_off, *cap_idx; /* captions per video: cap_idx[cap_off[v] .. cap_off[v+1]) */
     int64_t skipped_empty, skipped_uncap;
@@ -129,6 +133,17 @@ static int cmp_span(const void *a, const void *b) {
 }
 
 static int64_t frames_of(const vc_loader *ld, int64_t v) { return ld->src->offsets[v + 1] - ld->src->offsets[v]; }
+
+/* Whether position q of epoch e lands in this shard's rows. Training: the
+ * stream position e*N + q sits at row (e*N + q) mod B of its global batch
+ * (batches start at multiples of B in CARRY mode, at epoch starts in PARTIAL
+ * mode, which is unsharded). Evaluation: q in [lo, hi). */
+static bool mine(const vc_loader *ld, int64_t e, int64_t q) {
+    if (ld->R <= 1) return true;
+    if (!ld->o.train) return q >= ld->lo && q < ld->hi;
+    int64_t row = (int64_t)(((unsigned __int128)e * (uint64_t)ld->N + (uint64_t)q) % (uint64_t)ld->B);
+    return row / ld->bl == ld->r;
+}
 
 /* ---------- reading ---------- */
 
@@ -342,18 +357,26 @@ static vc_status load_window(vc_loader *ld, window *w, int64_t e, int64_t j, con
     int64_t *pairs = ld->sort_buf;
     smp = xmalloc((size_t)m * sizeof *smp);
     if (!smp) return vc_fail(VC_ERR_OOM, "loader: out of memory for a window of %lld samples", (long long)m);
+    int64_t nm = 0; /* this shard's videos of the window: the only ones read */
     for (int64_t i = 0; i < m; i++) {
+        if (!mine(ld, e, a + i)) {
+            smp[i] = (sample){.video = -1, .cap = -1};
+            w->len[i] = 0;
+            w->video[i] = w->cap[i] = -1;
+            continue;
+        }
         draw_sample(ld, e, ord[a + i], &smp[i]);
         w->len[i] = smp[i].len;
         w->video[i] = smp[i].video;
         w->cap[i] = smp[i].cap;
-        pairs[2 * i] = smp[i].video;
-        pairs[2 * i + 1] = i;
+        pairs[2 * nm] = smp[i].video;
+        pairs[2 * nm + 1] = i;
+        nm++;
     }
     /* File order, so the frame spans come out sorted by row. */
-    qsort(pairs, (size_t)m, 2 * sizeof(int64_t), vc_cmp_i64); /* (key, value) pairs by key */
+    qsort(pairs, (size_t)nm, 2 * sizeof(int64_t), vc_cmp_i64); /* (key, value) pairs by key */
     int64_t ns = 0;
-    for (int64_t k = 0; k < m; k++) {
+    for (int64_t k = 0; k < nm; k++) {
         int64_t i = pairs[2 * k + 1];
         ns = sample_spans(ld, &smp[i], w->rows + i * T * D, ld->spans, ns);
     }
@@ -363,7 +386,7 @@ static vc_status load_window(vc_loader *ld, window *w, int64_t e, int64_t j, con
         for (int64_t i = 0; i < m; i++) {
             if (smp[i].cap >= 0)
                 ld->spans[ns++] = (span){smp[i].cap, 1, w->text + i * D};
-            else
+            else if (smp[i].video >= 0)
                 memset(w->text + i * D, 0, (size_t)D * sizeof(float));
         }
         qsort(ld->spans, (size_t)ns, sizeof(span), cmp_span);
@@ -436,11 +459,16 @@ static void row_from_window(vc_loader *ld, slot *sl, int64_t i, const window *w,
 /* Builds the batch starting at position p of epoch e into sl. */
 static vc_status produce(vc_loader *ld, slot *sl, int64_t e, int64_t p) {
     int64_t N = ld->N, B = ld->B;
-    int64_t n = ld->carry ? B : (N - p < B ? N - p : B);
+    /* the batch's extent in the stream (the same on every rank), and this
+     * shard's rows of it: [first, first + n) from p */
+    int64_t end = ld->o.train ? N : ld->hi;
+    int64_t span_n = ld->carry ? B : (end - p < B ? end - p : B);
+    int64_t first = ld->o.train && ld->R > 1 ? ld->r * ld->bl : 0;
+    int64_t n = ld->o.train && ld->R > 1 ? ld->bl : span_n;
     const int64_t *ordA = get_order(ld, e, -1), *ordB = NULL;
     ld->pinned[0] = ld->pinned[1] = false;
     for (int64_t i = 0; i < n; i++) {
-        int64_t q = p + i, ee = e;
+        int64_t q = p + first + i, ee = e;
         const int64_t *ord = ordA;
         if (q >= N) {
             q -= N;
@@ -466,10 +494,15 @@ static vc_status produce(vc_loader *ld, slot *sl, int64_t e, int64_t p) {
     b->caption = sl->caption;
     b->epoch = e;
     b->pos = p;
-    b->epoch_end = p + n >= N;
+    b->epoch_end = p + span_n >= end;
     nt_fence();
-    sl->next_epoch = p + n >= N ? e + 1 : e;
-    sl->next_pos = p + n >= N ? p + n - N : p + n;
+    if (!ld->o.train) { /* the next pass starts again at the shard's first position */
+        sl->next_epoch = p + span_n >= end ? e + 1 : e;
+        sl->next_pos = p + span_n >= end ? ld->lo : p + span_n;
+    } else {
+        sl->next_epoch = p + span_n >= N ? e + 1 : e;
+        sl->next_pos = p + span_n >= N ? p + span_n - N : p + span_n;
+    }
     return VC_OK;
 }
 
@@ -552,6 +585,8 @@ vc_loader_opts vc_loader_defaults(void) {
         .mem_budget = (int64_t)1 << 30,
         .block_videos = 256,
         .prefetch = 4,
+        .shard_rank = 0,
+        .shard_count = 1,
     };
 }
 
@@ -559,6 +594,16 @@ static uint64_t fp_add(uint64_t h, uint64_t x) { return vc_mix64(h ^ vc_mix64(x 
 
 static vc_status load_ram(vc_loader *ld, int64_t rows, int64_t texts) {
     int64_t N = ld->N, D = ld->D;
+    /* an evaluation shard holds only its positions (the order is the identity) */
+    int64_t s0 = ld->o.train ? 0 : ld->lo, s1 = ld->o.train ? N : ld->hi;
+    if (s1 - s0 < N) {
+        rows = texts = 0;
+        for (int64_t s = s0; s < s1; s++) {
+            int64_t v = ld->elig[s];
+            rows += frames_of(ld, v);
+            texts += ld->cap_off[v + 1] > ld->cap_off[v];
+        }
+    }
     ld->ram_rows = xmalloc((size_t)(rows * D) * sizeof(float));
     ld->ram_text = xmalloc((size_t)(texts * D) * sizeof(float));
     ld->ram_row_base = xmalloc((size_t)N * sizeof(int64_t));
@@ -569,17 +614,17 @@ static vc_status load_ram(vc_loader *ld, int64_t rows, int64_t texts) {
         return vc_fail(VC_ERR_OOM, "loader: cannot allocate %lld MB to hold the dataset",
                        (long long)((rows + texts) * D * 4 >> 20));
     }
-    int64_t r = 0, t = 0, nt = 0;
-    for (int64_t s = 0; s < N; s++) {
+    int64_t r = 0, t = 0, nt = 0, nsp = 0;
+    for (int64_t s = s0; s < s1; s++) {
         int64_t v = ld->elig[s], n = frames_of(ld, v);
         ld->ram_row_base[s] = r;
-        sp[s] = (span){ld->src->offsets[v], n, ld->ram_rows + r * D};
+        sp[nsp++] = (span){ld->src->offsets[v], n, ld->ram_rows + r * D};
         r += n;
     }
-    qsort(sp, (size_t)N, sizeof(span), cmp_span);
-    vc_status st = gather(ld, false, sp, N, ld->scratch, ld->scratch_rows);
+    qsort(sp, (size_t)nsp, sizeof(span), cmp_span);
+    vc_status st = gather(ld, false, sp, nsp, ld->scratch, ld->scratch_rows);
     if (!st && texts > 0) {
-        for (int64_t s = 0; s < N; s++) {
+        for (int64_t s = s0; s < s1; s++) {
             int64_t v = ld->elig[s], nc = ld->cap_off[v + 1] - ld->cap_off[v];
             if (!ld->o.train && nc > 1) nc = 1;
             ld->ram_text_base[s] = t;
@@ -646,6 +691,14 @@ vc_status vc_loader_open(vc_loader **out, vc_source *src, const vc_loader_opts *
         return vc_fail(VC_ERR_FORMAT, "%s: bad dimensions or offsets", name);
     if (o->train && !src->has_text)
         return vc_fail(VC_ERR_FORMAT, "%s: training needs caption embeddings and the file has none", name);
+    int R = o->shard_count > 1 ? o->shard_count : 1;
+    if (o->shard_count < 0 || o->shard_rank < 0 || o->shard_rank >= R)
+        return vc_fail(VC_ERR_ARG, "loader: shard %d of %d does not exist", o->shard_rank, o->shard_count);
+    if (R > 1 && o->train && o->batch % R != 0)
+        return vc_fail(VC_ERR_ARG, "the global batch %lld does not divide by the %d ranks (set train.batch to a multiple of %d)",
+                       (long long)o->batch, R, R);
+    if (R > 1 && o->train && o->tail != VC_TAIL_CARRY)
+        return vc_fail(VC_ERR_ARG, "loader: sharded training needs the carry epoch tail (every batch full)");
 
     vc_loader *ld = calloc(1, sizeof *ld);
     if (!ld) return vc_fail(VC_ERR_OOM, "%s: out of memory for the loader (%zu bytes)", name, sizeof *ld);
@@ -660,6 +713,9 @@ vc_status vc_loader_open(vc_loader **out, vc_source *src, const vc_loader_opts *
     ld->B = o->batch;
     ld->V = src->n_videos;
     ld->carry = o->train && o->tail == VC_TAIL_CARRY;
+    ld->R = R;
+    ld->r = R > 1 ? o->shard_rank : 0;
+    ld->bl = o->batch / R;
     ld->held = -1;
     ld->oc[0].epoch = ld->oc[1].epoch = -1;
     ld->win[0].epoch = ld->win[1].epoch = -1;
@@ -741,6 +797,9 @@ vc_status vc_loader_open(vc_loader **out, vc_source *src, const vc_loader_opts *
         goto fail;
     }
     if (o->train) qsort(ld->elig, (size_t)N, sizeof(int64_t), vc_cmp_i64);
+    ld->lo = o->train ? 0 : (int64_t)((unsigned __int128)ld->r * (uint64_t)N / (uint64_t)R);
+    ld->hi = o->train ? N : (int64_t)((unsigned __int128)(ld->r + 1) * (uint64_t)N / (uint64_t)R);
+    ld->c_pos = ld->lo;
 
     ld->scratch_rows = SCRATCH_BYTES / (D * (int64_t)sizeof(float));
     if (ld->scratch_rows < 1) ld->scratch_rows = 1;
@@ -774,14 +833,15 @@ vc_status vc_loader_open(vc_loader **out, vc_source *src, const vc_loader_opts *
     ld->fullq = xmalloc((size_t)ld->nslots * sizeof(int));
     ld->freeq = xmalloc((size_t)ld->nslots * sizeof(int));
     if (!ld->slots || !ld->fullq || !ld->freeq) goto oom;
+    int64_t Bs = o->train ? ld->bl : B; /* rows a batch of this shard holds */
     for (int i = 0; i < ld->nslots; i++) {
         slot *sl = &ld->slots[i];
-        sl->video = xmalloc((size_t)B * sizeof(int64_t));
-        sl->caption = xmalloc((size_t)B * sizeof(int64_t));
+        sl->video = xmalloc((size_t)Bs * sizeof(int64_t));
+        sl->caption = xmalloc((size_t)Bs * sizeof(int64_t));
         if (!sl->video || !sl->caption) goto oom;
-        if ((s = vc_tensor_alloc(&sl->frames, VC_F32, VC_DIMS(B, ld->T, D))) ||
-            (s = vc_tensor_alloc(&sl->lengths, VC_I64, VC_DIMS(B))) ||
-            (s = vc_tensor_alloc(&sl->text, VC_F32, VC_DIMS(B, D))))
+        if ((s = vc_tensor_alloc(&sl->frames, VC_F32, VC_DIMS(Bs, ld->T, D))) ||
+            (s = vc_tensor_alloc(&sl->lengths, VC_I64, VC_DIMS(Bs))) ||
+            (s = vc_tensor_alloc(&sl->text, VC_F32, VC_DIMS(Bs, D))))
             goto fail;
     }
     stop_worker(ld); /* initialises the queue */
@@ -860,6 +920,7 @@ static vc_status set_sticky(vc_loader *ld, vc_status s, const char *msg) {
 vc_status vc_loader_next(vc_loader *ld, const vc_batch **out) {
     *out = NULL;
     if (ld->err) return vc_fail(ld->err, "%s", ld->err_msg);
+    if (!ld->o.train && ld->lo == ld->hi) return VC_OK; /* an evaluation shard with no video: every pass is empty */
     if (ld->pass_end_pending) {
         ld->pass_end_pending = false;
         ld->resume_pass = true;
@@ -927,6 +988,8 @@ vc_status vc_loader_set_state(vc_loader *ld, const vc_loader_state *st) {
     bool ok = st->epoch >= 0 && st->pos >= 0 && st->pos < N;
     if (ok && ld->carry)
         ok = ((unsigned __int128)st->epoch * (uint64_t)N + (uint64_t)st->pos) % (uint64_t)B == 0;
+    else if (ok && !ld->o.train)
+        ok = st->pos >= ld->lo && st->pos < ld->hi && (st->pos - ld->lo) % B == 0;
     else if (ok)
         ok = st->pos % B == 0;
     if (!ok)
@@ -961,6 +1024,11 @@ int64_t vc_loader_n_skipped_uncaptioned(const vc_loader *ld) { return ld->skippe
 const int64_t *vc_loader_videos(const vc_loader *ld) { return ld->elig; }
 bool vc_loader_streaming(const vc_loader *ld) { return ld->stream; }
 int64_t vc_loader_window(const vc_loader *ld) { return ld->G; }
+
+void vc_loader_shard_range(const vc_loader *ld, int64_t *lo, int64_t *hi) {
+    *lo = ld->lo;
+    *hi = ld->hi;
+}
 
 vc_status vc_loader_captions(vc_loader *ld, vc_captions *out) {
     memset(out, 0, sizeof *out);

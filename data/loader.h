@@ -42,6 +42,23 @@
  * evaluation batches carry the video's first caption (or zeros and caption -1
  * when it has none), and vc_loader_captions gives every caption at once.
  *
+ * Shards (data-parallel training, evaluation split over ranks). With
+ * shard_count R > 1 the loader serves rank shard_rank's part:
+ *   training: every global batch of B rows (B divisible by R; CARRY tail
+ *     only) is cut into R slices of B/R consecutive rows, and this loader's
+ *     batches hold slice shard_rank: rows shard_rank*B/R .. +B/R of the batch
+ *     a single loader would produce. The order, the samples and the state
+ *     (vc_loader_state: the global batch's position) are those of the single
+ *     loader and the same on every rank, so an epoch covers every video once
+ *     across ranks, and a state saved by any rank resumes every rank.
+ *   evaluation: a pass covers the contiguous positions [lo, hi) =
+ *     [rank*N/R, (rank+1)*N/R) of the split's order (vc_loader_shard_range),
+ *     in batches of up to B; vc_loader_n_videos, vc_loader_videos and
+ *     vc_loader_captions still describe all N videos.
+ * Only this rank's rows are read: streaming reads its videos of each window,
+ * RAM mode in evaluation holds only [lo, hi) (training holds every video,
+ * since each epoch deals them out anew).
+ *
  * Determinism. Every random choice is a function of (seed, epoch, video) or
  * (seed, epoch), never of a sequential generator shared with other code or of
  * thread timing: the batches are identical run to run, with or without the
@@ -81,24 +98,27 @@ typedef struct {
     int64_t mem_budget;     /* bytes; see "Memory" above */
     int64_t block_videos;   /* streaming: consecutive videos read and shuffled as one block */
     int prefetch;           /* batches prepared ahead by a background thread; 0 = no thread */
+    int shard_rank;         /* this rank's part (see "Shards"); 0 */
+    int shard_count;        /* R ranks sharing the batches; 0 or 1: no sharding */
 } vc_loader_opts;
 
 /* B 64, T 32, UNIFORM, training, CARRY, seed 0, all videos, 1 GiB, blocks of
- * 256 videos, prefetch 4. */
+ * 256 videos, prefetch 4, no sharding. */
 vc_loader_opts vc_loader_defaults(void);
 
 /* A batch is owned by the loader and valid until the next vc_loader_next,
  * vc_loader_set_state or vc_loader_close. */
 typedef struct {
-    int64_t n;              /* videos in this batch: B, or fewer at the end of a partial epoch */
+    int64_t n;              /* videos in this batch: B (B/R in a training shard), or fewer at the end of a pass */
     vc_tensor frames;       /* F32 [n, T, D], zero past each row's length */
     vc_tensor lengths;      /* I64 [n], each in 1..T */
     vc_tensor text;         /* F32 [n, D] caption embedding (zeros when caption is -1) */
     const int64_t *video;   /* [n] video index in the file */
     const int64_t *caption; /* [n] caption index in the file, -1 if the video has none */
-    int64_t epoch;          /* epoch of the first row */
-    int64_t pos;            /* position of the first row within that epoch */
-    bool epoch_end;         /* holds the last video of an epoch */
+    int64_t epoch;          /* epoch of the first row (of the global batch in a training shard) */
+    int64_t pos;            /* position of that row within that epoch */
+    bool epoch_end;         /* holds (the global batch holds) the last video of an epoch; in an
+                               evaluation shard: the last video of the shard's range */
 } vc_batch;
 
 typedef struct vc_loader vc_loader;
@@ -143,6 +163,9 @@ int64_t vc_loader_n_skipped_uncaptioned(const vc_loader *ld); /* training: split
  * is entry pos + i), in training ascending file order. */
 const int64_t *vc_loader_videos(const vc_loader *ld);
 bool vc_loader_streaming(const vc_loader *ld);               /* false: everything is in RAM */
+/* Evaluation: the positions [*lo, *hi) of vc_loader_videos this shard's
+ * passes cover ([0, N) without sharding). Training: [0, N). */
+void vc_loader_shard_range(const vc_loader *ld, int64_t *lo, int64_t *hi);
 int64_t vc_loader_window(const vc_loader *ld);               /* streaming window G (N in RAM mode) */
 
 /* Every caption of the N videos, in caption-index order, for evaluation. */
