@@ -110,51 +110,35 @@ vc_status vc_embed_split(const vc_pooler *m, const char *path, const int64_t *sp
     return s;
 }
 
-vc_status vc_evaluate(const vc_pooler *m, const char *path, const int64_t *split, int64_t n_split,
-                      const vc_eval_opts *o, vc_eval_result *res) {
-    memset(res, 0, sizeof *res);
-    vc_h5 *h = NULL;
-    vc_source src;
-    vc_status s = vc_source_open_h5(&src, path, &h);
-    if (s) return s;
+/* Rank 0's part after pooling: captions, text head, retrieval and zero-shot
+ * classification over V [N, D] (row i = the loader's video i). */
+static vc_status score(const vc_pooler *m, vc_h5 *h, vc_loader **ldp, const vc_tensor *V, int64_t N,
+                       const vc_eval_opts *o, vc_eval_result *res) {
     int64_t D = m->cfg.dim;
-    if (src.dim != D) {
-        vc_source_close(&src);
-        return vc_fail(VC_ERR_SHAPE, "%s: embeddings are %lld wide but the model expects %lld", path,
-                       (long long)src.dim, (long long)D);
-    }
-    vc_loader_opts lo = loader_opts(o, split, n_split);
-    vc_loader *ld = NULL;
-    vc_tensor V = {0}, K = {0};
+    vc_loader *ld = *ldp;
+    const char *path = vc_h5_path(h);
     vc_captions caps = {0};
-    int64_t *labels = NULL;
-    if ((s = vc_loader_open(&ld, &src, &lo))) goto done;
-    int64_t N = vc_loader_n_videos(ld);
-    if (N == 0) {
-        s = vc_fail(VC_ERR_ARG, "%s: the split has no video with frames to evaluate", path);
-        goto done;
-    }
-    if ((s = vc_tensor_alloc(&V, VC_F32, VC_DIMS(N, D))) || (s = pool_all(m, ld, N, vc_f32(&V), &o->progress)))
-        goto done;
+    vc_tensor K = {0};
+    int64_t *labels = NULL, *vids = NULL;
+    vc_status s;
     if ((s = vc_loader_captions(ld, &caps))) goto done;
     if (caps.n == 0) {
         s = vc_fail(VC_ERR_ARG, "%s: the split's videos have no captions to retrieve", path);
         goto done;
     }
     if ((s = map_text(m, vc_f32(&caps.emb), caps.n))) goto done;
-    if ((s = vc_eval_retrieval_progress(vc_f32(&V), N, vc_f32(&caps.emb), caps.n, D, (const int64_t *)caps.row.data, 0,
+    if ((s = vc_eval_retrieval_progress(vc_f32(V), N, vc_f32(&caps.emb), caps.n, D, (const int64_t *)caps.row.data, 0,
                                         &o->progress, res)))
         goto done;
     /* the loader's thread is done with the handle once it is closed */
-    const int64_t *order = vc_loader_videos(ld);
-    int64_t *vids = malloc((size_t)N * sizeof(int64_t));
+    vids = malloc((size_t)N * sizeof(int64_t));
     if (!vids) {
         s = vc_fail(VC_ERR_OOM, "evaluate: out of memory for %lld video indices", (long long)N);
         goto done;
     }
-    memcpy(vids, order, (size_t)N * sizeof(int64_t));
+    memcpy(vids, vc_loader_videos(ld), (size_t)N * sizeof(int64_t));
     vc_loader_close(ld);
-    ld = NULL;
+    *ldp = NULL;
     const vc_h5_info *info = vc_h5_get_info(h);
     if (o->zero_shot && info->has_labels && info->has_class_embeddings) {
         int64_t Kn = info->n_classes;
@@ -166,16 +150,91 @@ vc_status vc_evaluate(const vc_pooler *m, const char *path, const int64_t *split
         if (!s) {
             const int64_t *lab = vc_h5_labels(h);
             for (int64_t i = 0; i < N; i++) labels[i] = lab[vids[i]];
-            s = vc_eval_zeroshot(vc_f32(&V), N, vc_f32(&K), Kn, D, labels, 0, res);
+            s = vc_eval_zeroshot(vc_f32(V), N, vc_f32(&K), Kn, D, labels, 0, res);
         }
     }
-    free(vids);
 done:
-    vc_loader_close(ld);
     vc_captions_release(&caps);
-    vc_tensor_release(&V);
     vc_tensor_release(&K);
     free(labels);
+    free(vids);
+    return s;
+}
+
+/* V [N, D] := the rows every rank pooled: rank r's [lo_r, hi_r) (the
+ * loader's split of a pass) sits in rows lo_r.. of its own V. Gathered in
+ * equal blocks of ceil(N/R) rows. */
+static vc_status gather_rows(vc_comm *c, vc_real *V, int64_t N, int64_t D) {
+    int R = c->size;
+    int64_t blk = (N + R - 1) / R, lo = (int64_t)c->rank * N / R, hi = (int64_t)(c->rank + 1) * N / R;
+    vc_real *all = malloc((size_t)(R * blk * D + D) * sizeof(vc_real)), *mine = malloc((size_t)(blk * D + D) * sizeof(vc_real));
+    if (!all || !mine) {
+        free(all);
+        free(mine);
+        return vc_fail(VC_ERR_OOM, "evaluate: out of memory gathering %lld pooled videos", (long long)N);
+    }
+    memset(mine, 0, (size_t)(blk * D) * sizeof(vc_real));
+    memcpy(mine, V + lo * D, (size_t)((hi - lo) * D) * sizeof(vc_real));
+    vc_status s = vc_comm_allgather(c, mine, blk * D, all);
+    if (!s)
+        for (int r = 0; r < R; r++) {
+            int64_t a = (int64_t)r * N / R, b = (int64_t)(r + 1) * N / R;
+            memcpy(V + a * D, all + r * blk * D, (size_t)((b - a) * D) * sizeof(vc_real));
+        }
+    free(all);
+    free(mine);
+    return s;
+}
+
+vc_status vc_evaluate_sharded(const vc_pooler *m, const char *path, const int64_t *split, int64_t n_split,
+                              const vc_eval_opts *o, vc_comm *comm, vc_eval_result *res) {
+    memset(res, 0, sizeof *res);
+    bool dist = comm && comm->size > 1;
+    vc_h5 *h = NULL;
+    vc_source src;
+    vc_loader *ld = NULL;
+    vc_tensor V = {0};
+    int64_t D = m->cfg.dim, N = 0;
+    vc_status s = vc_source_open_h5(&src, path, &h);
+    if (!s && src.dim != D)
+        s = vc_fail(VC_ERR_SHAPE, "%s: embeddings are %lld wide but the model expects %lld", path, (long long)src.dim,
+                    (long long)D);
+    vc_loader_opts lo = loader_opts(o, split, n_split);
+    if (dist) {
+        lo.shard_rank = comm->rank;
+        lo.shard_count = comm->size;
+    }
+    if (!s) s = vc_loader_open(&ld, &src, &lo);
+    if (!s && (N = vc_loader_n_videos(ld)) == 0)
+        s = vc_fail(VC_ERR_ARG, "%s: the split has no video with frames to evaluate", path);
+    if (!s) s = vc_tensor_alloc(&V, VC_F32, VC_DIMS(N, D));
+    if (!s) {
+        int64_t a, b;
+        vc_loader_shard_range(ld, &a, &b);
+        s = pool_all(m, ld, b - a, vc_f32(&V) + a * D, &o->progress);
+    }
+    if (dist && !(s = vc_comm_agree(comm, s))) s = gather_rows(comm, vc_f32(&V), N, D);
+    if (!s && (!dist || comm->rank == 0)) s = score(m, h, &ld, &V, N, o, res);
+    if (dist) { /* rank 0's verdict and numbers reach every rank; the others wait as long as it computes */
+        int64_t code = s;
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", s ? vc_last_error() : "");
+        vc_comm_patient_begin(comm);
+        vc_status cs = vc_comm_broadcast(comm, &code, sizeof code, 0);
+        if (!cs) cs = vc_comm_broadcast(comm, res, sizeof *res, 0);
+        vc_comm_patient_end(comm);
+        if (cs) s = cs;
+        else if (comm->rank == 0 && s) vc_fail(s, "%s", msg);
+        else if (code && !s) s = vc_fail((vc_status)code, "rank 0 of %d failed computing the metrics (its message is in its output)",
+                                   comm->size);
+    }
+    vc_loader_close(ld);
+    vc_tensor_release(&V);
     vc_source_close(&src);
     return s;
+}
+
+vc_status vc_evaluate(const vc_pooler *m, const char *path, const int64_t *split, int64_t n_split,
+                      const vc_eval_opts *o, vc_eval_result *res) {
+    return vc_evaluate_sharded(m, path, split, n_split, o, NULL, res);
 }

@@ -10,6 +10,7 @@
 #include "data/loader.h"
 #include "metrics.h"
 #include "models/pooler.h"
+#include "tensor/comm.h"
 
 typedef struct {
     int64_t batch;           /* videos per forward pass */
@@ -30,6 +31,15 @@ vc_status vc_embed_split(const vc_pooler *m, const char *path, const int64_t *sp
 /* Scores the model on the split. Counts of skipped videos land in res. */
 vc_status vc_evaluate(const vc_pooler *m, const char *path, const int64_t *split, int64_t n_split,
                       const vc_eval_opts *o, vc_eval_result *res);
+
+/* vc_evaluate over the ranks of a comm (every rank calls it with the same
+ * arguments; comm NULL or of size 1 is vc_evaluate): each rank pools its
+ * contiguous part of the split (data/loader.h, "Shards"), the pooled rows
+ * are gathered, rank 0 computes the metrics once and every rank receives
+ * them in *res. A failure on any rank fails every rank (tensor/comm.h,
+ * vc_comm_agree). Only rank 0 should pass a progress hook. */
+vc_status vc_evaluate_sharded(const vc_pooler *m, const char *path, const int64_t *split, int64_t n_split,
+                              const vc_eval_opts *o, vc_comm *comm, vc_eval_result *res);
 
 /* The indices of a named split of an open file: "train", "val", "test"
  * (error if the file lacks it) or "all" (*idx NULL: every video). */

@@ -75,7 +75,7 @@ static int bench_train(int argc, char **argv) {
     for (int64_t i = 0; i < B; i++) ((int64_t *)len.data)[i] = T;
     vc_tape tape;
     vc_tape_init(&tape, 0);
-    vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0};
+    vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL};
     vc_step_out so;
     for (int i = 0; i < 2; i++)
         if (vc_train_step(&ctx, &frames, &len, &text, 1e-4, &so))

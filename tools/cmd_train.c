@@ -1,10 +1,18 @@
-/* vclip train CONFIG.ini [--set section.key=value ...] [--resume] */
+/* vclip train CONFIG.ini [--set section.key=value ...] [--resume]
+ * Under mpirun (or srun) every rank runs this with the same arguments: the
+ * comm comes from the launcher (tensor/comm.h), rank 0 reports progress and
+ * every rank's error is printed with its rank. A rank that fails ends the
+ * whole job (MPI_Abort), and a collective that waits longer than
+ * $VCLIP_COMM_TIMEOUT seconds (default 600, 0: never) ends this rank, so a
+ * job with a hung or dead rank never hangs. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "progress.h"
+#include "tensor/comm.h"
 #include "train/trainer.h"
 
 typedef struct {
@@ -41,6 +49,26 @@ static void on_eval(void *ud, int64_t step, const vc_eval_result *r, bool best) 
 
 static void on_note(void *ud, const char *msg) { fprintf(stderr, "%s\n", msg); }
 
+/* The watchdog's report (tensor/comm.h): one line, then this rank ends; the
+ * launcher ends the others. */
+static void on_comm_timeout(void *ud, const char *msg) {
+    fprintf(stderr, "\nvclip train: %s\n", msg);
+    fflush(stderr);
+    _exit(3);
+}
+
+/* Seconds from $VCLIP_COMM_TIMEOUT (600 when unset; 0 turns the watchdog off). */
+static int comm_timeout(double *out) {
+    const char *v = getenv("VCLIP_COMM_TIMEOUT");
+    *out = 600;
+    if (!v || !*v) return 0;
+    char *end;
+    double x = strtod(v, &end);
+    if (*end || !(x >= 0)) return -1;
+    *out = x;
+    return 0;
+}
+
 int vc_cmd_train(int argc, char **argv) {
     const char *path = NULL;
     const char *ov[256];
@@ -62,21 +90,34 @@ int vc_cmd_train(int argc, char **argv) {
         }
     }
     if (!path) return vc_cmd_error("train", "%s", vc_cmd_usage("train"));
-    vc_config *cfg;
+    double timeout;
+    if (comm_timeout(&timeout)) return vc_cmd_error("train", "VCLIP_COMM_TIMEOUT is not a number of seconds >= 0");
+    vc_comm *comm;
+    if (vc_comm_open(&comm)) return vc_cmd_error("train", "%s", vc_last_error());
+    char who[64] = "";
+    if (comm->size > 1) snprintf(who, sizeof who, "rank %d of %d: ", comm->rank, comm->size);
+    vc_config *cfg = NULL;
     vc_run_cfg rc;
-    if (vc_run_config_load(path, ov, nov, &cfg, &rc)) return vc_cmd_error("train", "%s", vc_last_error());
+    vc_status s = vc_run_config_load(path, ov, nov, &cfg, &rc);
+    if (!s && comm->size > 1) s = vc_comm_set_watchdog(comm, timeout, on_comm_timeout, NULL);
     progress_state ps = {isatty(2) != 0, 0, {0}};
     vc_progress_init(&ps.eval, "train: validation");
     vc_train_hooks hooks = {on_step, on_eval, on_note, &ps, vc_progress_hook_for(&ps.eval)};
-    vc_status s = vc_train_run(cfg, &rc, resume, &hooks);
+    if (!s) s = vc_train_run_comm(cfg, &rc, resume, &hooks, comm);
     if (s) {
-        if (ps.tty) fputc('\n', stderr);
-        int r = vc_cmd_error("train", "%s", vc_last_error());
+        if (ps.tty && comm->rank == 0) fputc('\n', stderr);
+        int r = vc_cmd_error("train", "%s%s", who, vc_last_error());
+        fflush(stderr);
         vc_config_free(cfg);
+        /* the other ranks may be waiting for this one in a collective */
+        vc_comm_abort(comm, r);
+        vc_comm_close(comm);
         return r;
     }
-    printf("run %s: config.ini, log.jsonl, last.safetensors%s\n", rc.out_dir,
-           strcmp(rc.val_split, "none") ? ", best.safetensors (best mean val R@1)" : "");
+    if (comm->rank == 0)
+        printf("run %s: config.ini, log.jsonl, last.safetensors%s\n", rc.out_dir,
+               strcmp(rc.val_split, "none") ? ", best.safetensors (best mean val R@1)" : "");
     vc_config_free(cfg);
+    vc_comm_close(comm);
     return 0;
 }

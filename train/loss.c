@@ -12,3 +12,18 @@ vc_var *vc_infonce(vc_tape *t, vc_var *video, vc_var *text, vc_var *logit_scale,
     vc_var *l = vc_add(t, vc_cross_entropy(t, logits, &diag, 1), vc_cross_entropy(t, logits, &diag, 0));
     return vc_scale(t, l, 0.5f);
 }
+
+vc_var *vc_infonce_sharded(vc_tape *t, vc_var *video, vc_var *text, vc_var *logit_scale, vc_comm *comm) {
+    vc_var *in[3] = {video, text, logit_scale};
+    if (vc_tape_bad(t, 3, in)) return NULL;
+    int64_t b = video->val.ne[0];
+    vc_tensor lab;
+    if (vc_tensor_arena(&lab, &t->arena, VC_I64, VC_DIMS(b))) return vc_tape_fail(t, VC_ERR_OOM);
+    for (int64_t i = 0; i < b; i++) ((int64_t *)lab.data)[i] = (int64_t)comm->rank * b + i;
+    vc_var *v_all = vc_all_gather(t, video, comm), *t_all = vc_all_gather(t, text, comm);
+    vc_var *s = vc_exp(t, logit_scale);
+    vc_var *lv = vc_mul(t, vc_matmul(t, video, t_all, false, true), s);
+    vc_var *lt = vc_mul(t, vc_matmul(t, text, v_all, false, true), s);
+    vc_var *l = vc_add(t, vc_cross_entropy(t, lv, &lab, 1), vc_cross_entropy(t, lt, &lab, 1));
+    return vc_scale(t, l, (vc_real)(0.5 / comm->size));
+}

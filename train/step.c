@@ -20,13 +20,21 @@ vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor
     vc_params_zero_grad(c->ps);
     vc_var *v = vc_pooler_forward(t, c->model, vc_const(t, frames), lengths);
     vc_var *x = vc_pooler_text(t, c->model, vc_const(t, text));
-    vc_var *loss = vc_infonce(t, v, x, c->logit_scale, NULL);
+    bool dist = c->comm && c->comm->size > 1;
+    vc_var *loss = dist ? vc_infonce_sharded(t, v, x, c->logit_scale, c->comm)
+                        : vc_infonce(t, v, x, c->logit_scale, NULL);
     if (!loss) return vc_tape_status(t);
+    vc_status s;
     double l = vc_f32(&loss->val)[0];
+    if (dist) { /* every rank sees the global loss, so all stop on a non-finite one */
+        vc_real g = (vc_real)l;
+        if ((s = vc_comm_allreduce_sum(c->comm, &g, 1))) return s;
+        l = g;
+    }
     if (!isfinite(l)) return vc_fail(VC_ERR_NUMERIC, "loss is %g", l);
-    vc_status s = vc_backward(t, loss);
-    if (s) return s;
+    if ((s = vc_backward(t, loss))) return s;
     vc_params_finish_grad(c->ps);
+    if (dist && (s = vc_comm_allreduce_sum(c->comm, c->ps->grad, (int64_t)c->ps->n))) return s;
     double norm = vc_grad_norm(c->ps);
     if (!isfinite(norm)) return vc_fail(VC_ERR_NUMERIC, "gradient norm is %g (loss %g)", norm, l);
     if (c->grad_clip > 0) vc_grad_clip(c->ps, c->grad_clip, norm);

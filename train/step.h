@@ -2,12 +2,21 @@
  * `vclip bench train`: pooler forward on the frames, text head on the
  * captions, symmetric InfoNCE, backward, gradient clipping, AdamW, and the
  * logit_scale clamp to [0, ln 100]. A non-finite loss or gradient norm stops
- * the step before any parameter changes (VC_ERR_NUMERIC). */
+ * the step before any parameter changes (VC_ERR_NUMERIC).
+ *
+ * Data-parallel (comm with size R > 1): the batch given is this rank's slice
+ * of the global batch; the loss uses the whole global batch as negatives
+ * (train/loss.h, vc_infonce_sharded), the gradients are summed over ranks in
+ * one all-reduce of the flat gradient buffer (logit_scale included), and the
+ * loss reported is the global batch's. Every rank then takes the same
+ * optimiser step on the same numbers, so the replicas stay identical, and
+ * the step fails (or not) on every rank alike. */
 #ifndef VC_STEP_H
 #define VC_STEP_H
 
 #include "models/pooler.h"
 #include "optim.h"
+#include "tensor/comm.h"
 
 typedef struct {
     vc_pooler *model;
@@ -17,6 +26,7 @@ typedef struct {
     vc_tape *tape;
     double grad_clip;        /* <= 0: no clipping */
     uint64_t step;           /* global step: selects the dropout masks */
+    vc_comm *comm;           /* NULL or size 1: one process */
 } vc_step_ctx;
 
 typedef struct {
@@ -24,7 +34,7 @@ typedef struct {
 } vc_step_out;
 
 /* frames [B, T, D] (float32), lengths int64 [B], text [B, D] raw caption
- * embeddings: row i of text belongs to video i. */
+ * embeddings: row i of text belongs to video i (B: this rank's rows). */
 vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor *lengths, const vc_tensor *text,
                         double lr, vc_step_out *out);
 

@@ -118,6 +118,8 @@ typedef struct {
     bool have_val;
     FILE *log;
     vc_tb_writer *tb; /* the TensorBoard event file: the same numbers as log.jsonl */
+    vc_comm *comm;    /* the ranks of a data-parallel run (size 1: one process) */
+    bool writer;      /* this rank writes the run directory (rank 0) */
 } run_ctx;
 
 /* An evaluation's scalars in the event file: SPLIT/t2v_R@1 ... SPLIT/v2t_MnR,
@@ -154,11 +156,19 @@ static vc_status evaluate_val(run_ctx *c, const vc_pooler *m, int64_t step, vc_c
                        rc->mem_budget_mb << 20, rc->prefetch, rc->zero_shot,
                        c->hooks ? c->hooks->eval_progress : (vc_progress_hook){0}};
     vc_eval_result r;
-    vc_status s = vc_evaluate(m, rc->file, c->val_idx, c->n_val, &eo, &r);
+    vc_status s = vc_evaluate_sharded(m, rc->file, c->val_idx, c->n_val, &eo, c->comm, &r);
     if (s) return s;
     double score = (r.t2v.r1 + r.v2t.r1) / 2;
-    /* a model that produced NaN scores is never the best one */
+    /* a model that produced NaN scores is never the best one; every rank has
+     * the same numbers, so every rank makes the same choice */
     bool best = score > st->best_score && r.nan_scores == 0;
+    if (!c->writer) {
+        if (best) {
+            st->best_score = score;
+            st->best_step = step;
+        }
+        return VC_OK;
+    }
     fprintf(c->log, "{\"event\": \"eval\", \"split\": \"%s\", \"step\": %lld, ", rc->val_split, (long long)step);
     json_recall(c->log, "t2v", &r.t2v);
     fputs(", ", c->log);
@@ -182,8 +192,44 @@ static vc_status evaluate_val(run_ctx *c, const vc_pooler *m, int64_t step, vc_c
     return VC_OK;
 }
 
+/* FNV-1a over bytes: fingerprints of configs and weights compared across ranks. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Rank 0's model, optimiser and run state to every rank: the start of a
+ * data-parallel run (resumed or fresh) is rank 0's, so ranks never depend on
+ * reading the run directory themselves. */
+static vc_status share_state(vc_comm *c, vc_params *ps, vc_adamw *opt, vc_ckpt_state *st, bool *resumed) {
+    if (c->size == 1) return VC_OK;
+    vc_status s;
+    uint8_t r = *resumed;
+    if ((s = vc_comm_broadcast(c, st, sizeof *st, 0)) || (s = vc_comm_broadcast(c, &r, 1, 0)) ||
+        (s = vc_comm_broadcast(c, &opt->step, sizeof opt->step, 0)) ||
+        (s = vc_comm_broadcast(c, ps->data, ps->n * sizeof(vc_real), 0)) ||
+        (s = vc_comm_broadcast(c, opt->m, opt->n * sizeof(vc_real), 0)) ||
+        (s = vc_comm_broadcast(c, opt->v, opt->n * sizeof(vc_real), 0)))
+        return s;
+    *resumed = r;
+    return VC_OK;
+}
+
 vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_train_hooks *hooks) {
-    run_ctx c = {.cfg = cfg, .rc = rc, .hooks = hooks};
+    vc_comm *one;
+    vc_status s = vc_comm_single(&one);
+    if (s) return s;
+    s = vc_train_run_comm(cfg, rc, resume, hooks, one);
+    vc_comm_close(one);
+    return s;
+}
+
+vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_train_hooks *hooks, vc_comm *comm) {
+    /* only rank 0 reports and writes; every rank computes */
+    if (comm->rank != 0) hooks = NULL;
+    run_ctx c = {.cfg = cfg, .rc = rc, .hooks = hooks, .comm = comm, .writer = comm->rank == 0};
+    int R = comm->size;
     vc_status s = VC_OK;
     vc_h5 *h = NULL;
     vc_source src = {0};
@@ -196,20 +242,19 @@ vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_tra
     vc_pooler m;
     vc_var *scale = NULL;
     char path[4096];
+    const int64_t *train_idx = NULL;
+    int64_t n_train = 0, N = 0;
     /* the data opens before the run directory is made: a bad file leaves nothing behind */
-    if ((s = vc_source_open_h5(&src, rc->file, &h)) || (s = make_dirs(rc->out_dir))) goto done;
-    int stale = remove_stale_temporaries(rc->out_dir);
-    if (stale) note(hooks, "%s: removed %d partial checkpoint file%s of an interrupted run", rc->out_dir, stale,
-                    stale == 1 ? "" : "s");
-    c.dim = src.dim;
-    const int64_t *train_idx;
-    int64_t n_train;
-    if ((s = vc_split_by_name(h, rc->train_split, &train_idx, &n_train))) goto done;
+    s = vc_source_open_h5(&src, rc->file, &h);
+    if (!s) s = vc_split_by_name(h, rc->train_split, &train_idx, &n_train);
     c.have_val = strcmp(rc->val_split, "none") != 0;
-    if (c.have_val && (s = vc_split_by_name(h, rc->val_split, &c.val_idx, &c.n_val))) goto done;
-    if ((s = model_setup(rc, src.dim, &ps, &m, &scale))) goto done;
-    if ((s = vc_adamw_init(&opt, &ps, &rc->adamw))) goto done;
-    if ((s = vc_config_text(cfg, &c.config_text))) goto done;
+    if (!s && c.have_val) s = vc_split_by_name(h, rc->val_split, &c.val_idx, &c.n_val);
+    if (!s) s = model_setup(rc, src.dim, &ps, &m, &scale);
+    if (!s) s = vc_adamw_init(&opt, &ps, &rc->adamw);
+    if (!s) s = vc_config_text(cfg, &c.config_text);
+    if (!s && R > 1 && rc->batch % R != 0)
+        s = vc_fail(VC_ERR_ARG, "train.batch %lld does not divide by the %d ranks: set it to a multiple of %d",
+                    (long long)rc->batch, R, R);
     vc_loader_opts lo = vc_loader_defaults();
     lo.batch = rc->batch;
     lo.max_frames = rc->frames;
@@ -220,16 +265,34 @@ vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_tra
     lo.n_split = train_idx ? n_train : 0;
     lo.mem_budget = rc->mem_budget_mb << 20;
     lo.prefetch = rc->prefetch;
-    if ((s = vc_loader_open(&ld, &src, &lo))) goto done;
-    int64_t N = vc_loader_n_videos(ld);
-    if (N < rc->batch) {
+    lo.shard_rank = comm->rank;
+    lo.shard_count = R;
+    if (!s) s = vc_loader_open(&ld, &src, &lo);
+    if (!s && (N = vc_loader_n_videos(ld)) < rc->batch)
         s = vc_fail(VC_ERR_ARG, "%s: %lld training videos with frames and captions, fewer than batch %lld", rc->file,
                     (long long)N, (long long)rc->batch);
+    /* every rank must have opened the same data with the same config */
+    if ((s = vc_comm_agree(comm, s))) goto done;
+    vc_loader_state ls0;
+    vc_loader_get_state(ld, &ls0);
+    if ((s = vc_comm_check_same(comm, fnv(0xcbf29ce484222325ull, c.config_text, strlen(c.config_text)),
+                                "config (its file or --set overrides)")) ||
+        (s = vc_comm_check_same(comm, ls0.fingerprint, "training data (file, split or loader setup)")))
         goto done;
+    if (c.writer) {
+        s = make_dirs(rc->out_dir);
+        int stale = s ? 0 : remove_stale_temporaries(rc->out_dir);
+        if (stale)
+            note(hooks, "%s: removed %d partial checkpoint file%s of an interrupted run", rc->out_dir, stale,
+                 stale == 1 ? "" : "s");
     }
+    c.dim = src.dim;
     note(hooks, "data %s: %lld training videos (%lld without frames and %lld without captions skipped), D %lld",
          rc->file, (long long)N, (long long)vc_loader_n_skipped_empty(ld),
          (long long)vc_loader_n_skipped_uncaptioned(ld), (long long)src.dim);
+    if (R > 1)
+        note(hooks, "%d ranks (%s): %lld videos of each global batch of %lld per rank", R, comm->ops->name,
+             (long long)(rc->batch / R), (long long)rc->batch);
     int64_t per_epoch = N / rc->batch;
     int64_t total = rc->steps ? rc->steps : (rc->epochs * N + rc->batch - 1) / rc->batch;
     int64_t eval_every = rc->eval_every ? rc->eval_every : per_epoch;
@@ -238,55 +301,62 @@ vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_tra
     vc_ckpt_state st = {0, -1, -1, {0}};
     path_in(path, sizeof path, rc->out_dir, "last.safetensors");
     struct stat sb;
-    if (resume && stat(path, &sb) != 0) {
+    if (!s && c.writer && resume && stat(path, &sb) != 0) {
         note(hooks, "no checkpoint %s yet: starting from step 0", path);
         resume = false;
     }
-    if (resume) {
+    if (!s && c.writer && resume) {
         char *old = NULL;
         int64_t odim;
-        if ((s = vc_ckpt_read_config(path, &old, &odim))) goto done;
-        bool same = strcmp(old, c.config_text) == 0;
+        s = vc_ckpt_read_config(path, &old, &odim);
+        bool same = !s && strcmp(old, c.config_text) == 0;
         free(old);
-        if (!same) {
+        if (!s && !same)
             s = vc_fail(VC_ERR_ARG, "%s: the checkpoint was made with a different config; resume with the same "
                                     "config file and --set overrides", path);
-            goto done;
-        }
-        if ((s = vc_ckpt_load(path, &ps, &opt, &st)) || (s = vc_loader_set_state(ld, &st.loader))) goto done;
+        if (!s) s = vc_ckpt_load(path, &ps, &opt, &st);
+    }
+    if (!s) s = share_state(comm, &ps, &opt, &st, &resume);
+    if ((s = vc_comm_agree(comm, s))) goto done;
+    if (resume) {
+        if ((s = vc_loader_set_state(ld, &st.loader))) goto done;
         note(hooks, "resumed from %s at step %lld", path, (long long)st.step);
     }
-    char cpath[4096];
-    path_in(cpath, sizeof cpath, rc->out_dir, "config.ini");
-    if ((s = vc_config_save(cfg, cpath))) goto done;
-    /* the event file opens before log.jsonl, so that a refusal (several
-     * event files) leaves the log as it was; resumed, it keeps the steps up
-     * to the checkpoint's, which this run does not redo (see tb_events.h) */
-    vc_tb_resume tbr;
-    if ((s = vc_tb_open(&c.tb, rc->out_dir, resume ? st.step : -1, &tbr))) goto done;
-    if (resume && tbr.created)
-        note(hooks, "%s: no event file of the earlier launches: TensorBoard shows this run from step %lld on",
-             rc->out_dir, (long long)st.step);
-    else if (resume && (tbr.dropped || tbr.damaged_bytes))
-        note(hooks, "%s: cut back to step %lld (%lld later record%s dropped%s)", vc_tb_path(c.tb), (long long)st.step,
-             (long long)tbr.dropped, tbr.dropped == 1 ? "" : "s", tbr.damaged_bytes ? ", and a damaged tail" : "");
-    path_in(cpath, sizeof cpath, rc->out_dir, "log.jsonl");
-    c.log = fopen(cpath, resume ? "a" : "w");
-    if (!c.log) {
-        s = vc_fail(VC_ERR_IO, "%s: cannot open for writing", cpath);
-        goto done;
+    if (c.writer) {
+        char cpath[4096];
+        path_in(cpath, sizeof cpath, rc->out_dir, "config.ini");
+        s = vc_config_save(cfg, cpath);
+        /* the event file opens before log.jsonl, so that a refusal (several
+         * event files) leaves the log as it was; resumed, it keeps the steps up
+         * to the checkpoint's, which this run does not redo (see tb_events.h) */
+        vc_tb_resume tbr;
+        if (!s) s = vc_tb_open(&c.tb, rc->out_dir, resume ? st.step : -1, &tbr);
+        if (!s && resume && tbr.created)
+            note(hooks, "%s: no event file of the earlier launches: TensorBoard shows this run from step %lld on",
+                 rc->out_dir, (long long)st.step);
+        else if (!s && resume && (tbr.dropped || tbr.damaged_bytes))
+            note(hooks, "%s: cut back to step %lld (%lld later record%s dropped%s)", vc_tb_path(c.tb), (long long)st.step,
+                 (long long)tbr.dropped, tbr.dropped == 1 ? "" : "s", tbr.damaged_bytes ? ", and a damaged tail" : "");
+        path_in(cpath, sizeof cpath, rc->out_dir, "log.jsonl");
+        if (!s && !(c.log = fopen(cpath, resume ? "a" : "w"))) s = vc_fail(VC_ERR_IO, "%s: cannot open for writing", cpath);
+        if (!s) {
+            fprintf(c.log, "{\"event\": \"%s\", \"step\": %lld, \"total_steps\": %lld, \"videos\": %lld, \"model\": \"%s\", "
+                           "\"params\": %zu, \"ranks\": %d}\n",
+                    resume ? "resume" : "start", (long long)st.step, (long long)total, (long long)N,
+                    vc_pool_type_name(rc->model.type), ps.n, R);
+            fflush(c.log);
+        }
     }
-    fprintf(c.log, "{\"event\": \"%s\", \"step\": %lld, \"total_steps\": %lld, \"videos\": %lld, \"model\": \"%s\", "
-                   "\"params\": %zu}\n",
-            resume ? "resume" : "start", (long long)st.step, (long long)total, (long long)N,
-            vc_pool_type_name(rc->model.type), ps.n);
-    fflush(c.log);
-    tape.seed = rc->seed ^ 0x5bd1e995u;
-    vc_step_ctx sc = {&m, &ps, scale, &opt, &tape, rc->grad_clip, 0};
+    if ((s = vc_comm_agree(comm, s))) goto done;
+    /* dropout masks differ per rank (each holds other videos); rank 0's are a single run's */
+    tape.seed = (rc->seed ^ 0x5bd1e995u) + (uint64_t)comm->rank * 0x9e3779b97f4a7c15ull;
+    vc_step_ctx sc = {&m, &ps, scale, &opt, &tape, rc->grad_clip, 0, comm};
     double t0 = now(), tlog = t0;
     int64_t first = st.step;
     while (st.step < total) {
         const vc_batch *b;
+        /* a read error here is this rank's alone: the others wait in the step's
+         * collectives until the launcher ends the job (see tensor/comm.h) */
         if ((s = vc_loader_next(ld, &b))) goto done;
         double lr = vc_sched_lr(&sched, st.step);
         vc_step_out so;
@@ -302,7 +372,7 @@ vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_tra
         }
         st.step++;
         double t = now();
-        if (st.step % rc->log_every == 0 || st.step == total) {
+        if (c.log && (st.step % rc->log_every == 0 || st.step == total)) {
             double sps = (double)((st.step - first) * rc->batch) / (t - t0);
             fprintf(c.log,
                     "{\"event\": \"step\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.6g, "
@@ -327,11 +397,18 @@ vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_tra
             vc_tape_reset(&tape); /* release this step's activations before evaluating */
             if ((s = evaluate_val(&c, &m, st.step, &st, &ps, &opt, &st.loader))) goto done;
         }
-        if (st.step % ckpt_every == 0 || st.step == total)
-            if ((s = vc_ckpt_save(path, &ps, &opt, &st, c.config_text, c.dim))) goto done;
+        if (st.step % ckpt_every == 0 || st.step == total) {
+            /* the replicas must still be identical: a checkpoint speaks for all */
+            if (R > 1 && (s = vc_comm_check_same(comm, fnv(0xcbf29ce484222325ull, ps.data, ps.n * sizeof(vc_real)),
+                                                 "model weights (the replicas diverged)")))
+                goto done;
+            if (c.writer) s = vc_ckpt_save(path, &ps, &opt, &st, c.config_text, c.dim);
+            if ((s = vc_comm_agree(comm, s))) goto done;
+        }
     }
-    fprintf(c.log, "{\"event\": \"end\", \"step\": %lld, \"best_step\": %lld, \"best_score\": %.4f}\n",
-            (long long)st.step, (long long)st.best_step, st.best_score);
+    if (c.log)
+        fprintf(c.log, "{\"event\": \"end\", \"step\": %lld, \"best_step\": %lld, \"best_score\": %.4f}\n",
+                (long long)st.step, (long long)st.best_step, st.best_score);
     if (!c.have_val) note(hooks, "no validation split: best.safetensors is not written");
 done:
     if (c.log) fclose(c.log);

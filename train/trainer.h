@@ -15,6 +15,7 @@
 #include "eval/metrics.h"
 #include "tensor/progress.h"
 #include "run_config.h"
+#include "tensor/comm.h"
 
 typedef struct {
     int64_t step, total_steps, epoch;
@@ -35,6 +36,22 @@ typedef struct {
  * last.safetensors, which must hold the same config (without one, the run
  * starts from step 0, so a restart script can always pass resume). */
 vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_train_hooks *hooks);
+
+/* The same run data-parallel over the ranks of comm (tensor/comm.h), every
+ * rank calling it with the same config: train.batch is the global batch
+ * (it must divide by the ranks), each rank trains on its slice of every
+ * global batch against all of its negatives (train/step.h), and the
+ * replicas stay identical (checked at every checkpoint). Rank 0 alone
+ * writes the run directory (config.ini, log.jsonl, checkpoints, the event
+ * file) and calls the hooks; it also resumes from last.safetensors and
+ * hands that state to the other ranks, so only rank 0 needs the directory.
+ * Validation is evaluated by all ranks together (eval/evaluate.h). A
+ * failure every rank can see (config, data, a non-finite loss, a failed
+ * checkpoint write) fails every rank; a failure of one rank inside a step
+ * (a read error) returns on that rank while the others wait in a
+ * collective: the caller then ends the job (vc_comm_abort). With a size-1
+ * comm this is vc_train_run. */
+vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_train_hooks *hooks, vc_comm *comm);
 
 /* Builds the model a checkpoint describes: its config (with overrides),
  * width and parameters. *ps must be freshly initialised. */
