@@ -215,18 +215,12 @@ vc_status vc_evaluate_sharded(const vc_pooler *m, const char *path, const int64_
     }
     if (dist && !(s = vc_comm_agree(comm, s))) s = gather_rows(comm, vc_f32(&V), N, D);
     if (!s && (!dist || comm->rank == 0)) s = score(m, h, &ld, &V, N, o, res);
-    if (dist) { /* rank 0's verdict and numbers reach every rank; the others wait as long as it computes */
-        int64_t code = s;
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", s ? vc_last_error() : "");
+    if (dist && !comm->failed_together) {
+        /* rank 0's verdict and numbers reach every rank; the others wait as long as it computes */
         vc_comm_patient_begin(comm);
-        vc_status cs = vc_comm_broadcast(comm, &code, sizeof code, 0);
-        if (!cs) cs = vc_comm_broadcast(comm, res, sizeof *res, 0);
+        s = vc_comm_agree(comm, s);
         vc_comm_patient_end(comm);
-        if (cs) s = cs;
-        else if (comm->rank == 0 && s) vc_fail(s, "%s", msg);
-        else if (code && !s) s = vc_fail((vc_status)code, "rank 0 of %d failed computing the metrics (its message is in its output)",
-                                   comm->size);
+        if (!s) s = vc_comm_broadcast(comm, res, sizeof *res, 0);
     }
     vc_loader_close(ld);
     vc_tensor_release(&V);

@@ -304,6 +304,7 @@ vc_status vc_comm_agree(vc_comm *c, vc_status mine) {
     vc_status s = vc_comm_allreduce_max_i64(c, v, 1);
     if (s) return s;
     if (v[0] == 0) return VC_OK;
+    c->failed_together = true;
     int bad = c->size - (int)v[0];
     int64_t code = bad == c->rank ? (int64_t)mine : 0;
     if ((s = vc_comm_allreduce_max_i64(c, &code, 1))) return s;
@@ -320,6 +321,7 @@ vc_status vc_comm_check_same(vc_comm *c, uint64_t value, const char *what) {
         for (int r = 1; r < c->size; r++)
             if (all[r] != all[0]) {
                 s = vc_fail(VC_ERR_ARG, "rank %d of %d has a different %s than rank 0", r, c->size, what);
+                c->failed_together = true;
                 break;
             }
     free(all);

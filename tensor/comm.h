@@ -87,6 +87,8 @@ typedef struct vc_comm {
     int rank, size;
     vc_comm_stats stats;
     vc_comm_watch *watch;   /* NULL: no watchdog */
+    bool failed_together;   /* an agreement (vc_comm_agree, vc_comm_check_same) failed: every rank
+                               knows, so ranks can end one by one without aborting the job */
 } vc_comm;
 
 /* ---- opening ---- */

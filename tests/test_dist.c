@@ -27,6 +27,8 @@
 #include "data/loader.h"
 #include "harness.h"
 #include "tensor/comm.h"
+#include "tensor/safetensors.h"
+#include "train/loss.h"
 
 /* ---------- an in-memory dataset whose rows say where they came from ---------- */
 
@@ -281,6 +283,634 @@ START_TEST(test_launcher_environment) {
 }
 END_TEST
 
+/* ---------- running processes ---------- */
+
+static const char *vclip_bin(void) {
+    const char *b = getenv("VCLIP_BIN");
+    return b && *b ? b : NULL;
+}
+
+static char mpirun_path[512], self_path[512];
+
+/* mpirun on PATH and a vclip built with MPI; else the reason in why. */
+static bool mpi_usable(char *why, size_t n) {
+    const char *path = getenv("PATH");
+    for (const char *p = path ? path : ""; *p;) {
+        const char *e = strchr(p, ':');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        snprintf(mpirun_path, sizeof mpirun_path, "%.*s/mpirun", (int)len, p);
+        if (access(mpirun_path, X_OK) == 0) break;
+        mpirun_path[0] = '\0';
+        p += len + (e != NULL);
+    }
+    if (!mpirun_path[0]) return snprintf(why, n, "mpirun is not on PATH (Debian openmpi-bin)"), false;
+    if (!vc_comm_mpi_version()) return snprintf(why, n, "this build has no MPI (make MPI=1; Debian libopenmpi-dev)"), false;
+    if (!vclip_bin()) return snprintf(why, n, "VCLIP_BIN is not set (run them with make test)"), false;
+    return true;
+}
+
+static void tmp_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", vc_test_tmpdir(), name); }
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char *buf = malloc(1);
+    size_t n = 0;
+    if (f) {
+        char chunk[4096];
+        for (size_t got; (got = fread(chunk, 1, sizeof chunk, f)) > 0; n += got) {
+            buf = realloc(buf, n + got + 1);
+            memcpy(buf + n, chunk, got);
+        }
+        fclose(f);
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f, "cannot write %s", path);
+    fputs(text, f);
+    ck_assert(fclose(f) == 0);
+}
+
+/* Starts argv (argv[0] a path) with stdout and stderr into out. */
+static pid_t spawn(const char *const *argv, const char *out) {
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0) _exit(126);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+
+/* Waits at most limit_s for pid; kills it (and fails) past that. */
+static int wait_for(pid_t pid, double limit_s, const char *what) {
+    double t0 = now_s();
+    int status;
+    for (;;) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        ck_assert(w >= 0);
+        if (w == pid) return exit_code(status);
+        if (now_s() - t0 > limit_s) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            ck_abort_msg("%s did not end within %.0f s", what, limit_s);
+        }
+        sleep_ms(5);
+    }
+}
+
+#define MAX_ARGS 40
+
+/* `mpirun -np N vclip ARGS...` (N 0: vclip alone); returns the exit code and
+ * the output in *text (free it). */
+static int run_vclip(int np, char **text, ...) {
+    const char *argv[MAX_ARGS + 8];
+    int n = 0;
+    char nps[16];
+    if (np) {
+        snprintf(nps, sizeof nps, "%d", np);
+        argv[n++] = mpirun_path;
+        argv[n++] = "--oversubscribe";
+        argv[n++] = "-np";
+        argv[n++] = nps;
+    }
+    argv[n++] = vclip_bin();
+    va_list ap;
+    va_start(ap, text);
+    for (const char *a; (a = va_arg(ap, const char *)) && n < MAX_ARGS;) argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    char out[600];
+    tmp_path(out, sizeof out, "run.out");
+    int rc = wait_for(spawn(argv, out), 120, "vclip");
+    *text = slurp(out);
+    return rc;
+}
+
+/* ---------- the comm's MPI collectives, from inside mpirun ---------- */
+
+static int worker_bad;
+#define WCHECK(c, cond, ...)                                     \
+    do {                                                         \
+        if (!(cond)) {                                           \
+            fprintf(stderr, "rank %d: line %d: ", (c)->rank, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                        \
+            fputc('\n', stderr);                                 \
+            worker_bad = 1;                                      \
+        }                                                        \
+    } while (0)
+
+/* The sharded InfoNCE on rank r's rows of a global batch against the plain
+ * InfoNCE of the whole batch: losses summed over ranks, each rank's video
+ * and text gradient rows, and the logit_scale gradient summed over ranks. */
+static void worker_infonce(vc_comm *c) {
+    const int64_t b = 3, D = 5, B = b * c->size;
+    vc_tensor V, T, S;
+    vc_tensor_alloc(&V, VC_F32, VC_DIMS(B, D));
+    vc_tensor_alloc(&T, VC_F32, VC_DIMS(B, D));
+    vc_tensor_alloc(&S, VC_F32, VC_DIMS(1));
+    vc_rng rng;
+    vc_rng_seed(&rng, 77); /* the same global batch on every rank */
+    vc_test_fill_uniform(vc_f32(&V), B * D, &rng, -1, 1);
+    vc_test_fill_uniform(vc_f32(&T), B * D, &rng, -1, 1);
+    vc_f32(&S)[0] = 1.7f;
+    vc_tape t1, t2;
+    vc_tape_init(&t1, 0);
+    vc_tape_init(&t2, 0);
+    vc_var *v1 = vc_const(&t1, &V), *x1 = vc_const(&t1, &T), *s1 = vc_const(&t1, &S);
+    v1->requires_grad = x1->requires_grad = s1->requires_grad = true;
+    vc_var *l1 = vc_infonce(&t1, v1, x1, s1, NULL);
+    WCHECK(c, l1 && vc_backward(&t1, l1) == VC_OK, "single infonce: %s", vc_last_error());
+    vc_tensor Vr, Tr;
+    vc_view_slice(&Vr, &V, 0, c->rank * b, b);
+    vc_view_slice(&Tr, &T, 0, c->rank * b, b);
+    vc_var *v2 = vc_const(&t2, &Vr), *x2 = vc_const(&t2, &Tr), *s2 = vc_const(&t2, &S);
+    v2->requires_grad = x2->requires_grad = s2->requires_grad = true;
+    vc_var *l2 = vc_infonce_sharded(&t2, v2, x2, s2, c);
+    WCHECK(c, l2 && vc_backward(&t2, l2) == VC_OK, "sharded infonce: %s", vc_last_error());
+    if (worker_bad) return;
+    vc_real sums[2] = {vc_f32(&l2->val)[0], vc_f32(&s2->grad)[0]};
+    WCHECK(c, vc_comm_allreduce_sum(c, sums, 2) == VC_OK, "%s", vc_last_error());
+    double l = vc_f32(&l1->val)[0], gs = vc_f32(&s1->grad)[0];
+    WCHECK(c, fabs(sums[0] - l) <= 1e-6 * fabs(l), "loss %.9g summed over ranks, %.9g in one process", sums[0], l);
+    WCHECK(c, fabs(sums[1] - gs) <= 1e-5 * fabs(gs) + 1e-7, "logit_scale gradient %.9g, one process %.9g", sums[1], gs);
+    int64_t w;
+    double ev = vc_test_max_rel_err(vc_f32(&v2->grad), vc_f32(&v1->grad) + c->rank * b * D, b * D, 1e-3, &w);
+    double et = vc_test_max_rel_err(vc_f32(&x2->grad), vc_f32(&x1->grad) + c->rank * b * D, b * D, 1e-3, &w);
+    WCHECK(c, ev < 1e-5 && et < 1e-5, "gradient rows: video %.3g, text %.3g relative error", ev, et);
+    printf("rank %d: sharded infonce loss %.7f = one process %.7f; gradient errors video %.2g text %.2g\n", c->rank,
+           sums[0], l, ev, et);
+    vc_tape_free(&t1);
+    vc_tape_free(&t2);
+    vc_tensor_release(&V);
+    vc_tensor_release(&T);
+    vc_tensor_release(&S);
+}
+
+/* Run as `mpirun -np 3 test_dist --comm-worker`. */
+static int comm_worker(void) {
+    vc_comm *c;
+    if (vc_comm_open(&c)) {
+        fprintf(stderr, "comm open: %s\n", vc_last_error());
+        return 1;
+    }
+    int R = c->size, r = c->rank;
+    WCHECK(c, strcmp(c->ops->name, "mpi") == 0 && R == 3, "comm %s of size %d", c->ops->name, R);
+    /* allreduce, in pieces of odd length */
+    vc_real buf[1003];
+    for (int i = 0; i < 1003; i++) buf[i] = (vc_real)(r * 1000 + i);
+    WCHECK(c, vc_comm_allreduce_sum(c, buf, 1003) == VC_OK, "%s", vc_last_error());
+    for (int i = 0; i < 1003; i++) WCHECK(c, buf[i] == (vc_real)(1000 * R * (R - 1) / 2 + R * i), "allreduce[%d] = %g", i, buf[i]);
+    /* allgather, and in place */
+    vc_real send[5], recv[15];
+    for (int i = 0; i < 5; i++) send[i] = (vc_real)(r * 10 + i);
+    WCHECK(c, vc_comm_allgather(c, send, 5, recv) == VC_OK, "%s", vc_last_error());
+    for (int i = 0; i < 15; i++) WCHECK(c, recv[i] == (vc_real)(i / 5 * 10 + i % 5), "allgather[%d] = %g", i, recv[i]);
+    memset(recv, 0, sizeof recv);
+    memcpy(recv + 5 * r, send, sizeof send);
+    WCHECK(c, vc_comm_allgather(c, recv + 5 * r, 5, recv) == VC_OK, "%s", vc_last_error());
+    for (int i = 0; i < 15; i++) WCHECK(c, recv[i] == (vc_real)(i / 5 * 10 + i % 5), "in-place allgather[%d] = %g", i, recv[i]);
+    /* reduce-scatter: the adjoint of allgather */
+    vc_real rs[12], out[4];
+    for (int q = 0; q < R; q++)
+        for (int i = 0; i < 4; i++) rs[q * 4 + i] = (vc_real)(r + q * 100 + i);
+    WCHECK(c, vc_comm_reduce_scatter_sum(c, rs, 4, out) == VC_OK, "%s", vc_last_error());
+    for (int i = 0; i < 4; i++)
+        WCHECK(c, out[i] == (vc_real)(R * (R - 1) / 2 + R * (r * 100 + i)), "reduce_scatter[%d] = %g", i, out[i]);
+    /* host collectives */
+    char word[8] = "";
+    if (r == R - 1) snprintf(word, sizeof word, "hello");
+    WCHECK(c, vc_comm_broadcast(c, word, sizeof word, R - 1) == VC_OK && strcmp(word, "hello") == 0, "broadcast: %s", word);
+    int32_t mine = r * r, all[3];
+    WCHECK(c, vc_comm_allgather_bytes(c, &mine, sizeof mine, all) == VC_OK && all[0] == 0 && all[1] == 1 && all[2] == 4,
+           "allgather_bytes");
+    int64_t mx[2] = {r, -r};
+    WCHECK(c, vc_comm_allreduce_max_i64(c, mx, 2) == VC_OK && mx[0] == R - 1 && mx[1] == 0, "max %lld %lld",
+           (long long)mx[0], (long long)mx[1]);
+    WCHECK(c, vc_comm_barrier(c) == VC_OK, "%s", vc_last_error());
+    /* agreement: rank 1 fails, everyone learns it; then all succeed */
+    vc_status st = r == 1 ? vc_fail(VC_ERR_IO, "disk on fire") : VC_OK;
+    vc_status ag = vc_comm_agree(c, st);
+    WCHECK(c, ag == VC_ERR_IO, "agree gave %d", (int)ag);
+    if (r == 1) WCHECK(c, strcmp(vc_last_error(), "disk on fire") == 0, "rank 1's message: %s", vc_last_error());
+    else WCHECK(c, strstr(vc_last_error(), "rank 1 of 3 failed") != NULL, "message: %s", vc_last_error());
+    WCHECK(c, vc_comm_agree(c, VC_OK) == VC_OK, "agree on success");
+    WCHECK(c, vc_comm_check_same(c, 5, "config") == VC_OK, "same values");
+    WCHECK(c, vc_comm_check_same(c, r == 2 ? 7 : 5, "config") == VC_ERR_ARG &&
+                  strstr(vc_last_error(), "rank 2 of 3 has a different config"),
+           "check_same: %s", vc_last_error());
+    worker_infonce(c);
+    printf("rank %d of %d: comm %s collectives checked%s\n", r, R, c->ops->name, worker_bad ? " (FAILED)" : "");
+    vc_comm_close(c);
+    return worker_bad;
+}
+
+START_TEST(test_mpi_collectives_and_the_sharded_loss) {
+    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "3", self_path, "--comm-worker", NULL};
+    char out[600];
+    tmp_path(out, sizeof out, "worker.out");
+    int rc = wait_for(spawn(argv, out), 60, "mpirun test_dist --comm-worker");
+    char *text = slurp(out);
+    ck_assert_msg(rc == 0, "comm worker failed (%d):\n%s", rc, text);
+    for (int r = 0; r < 3; r++) {
+        char line[64];
+        snprintf(line, sizeof line, "rank %d of 3: comm mpi collectives checked\n", r);
+        ck_assert_msg(strstr(text, line), "no line '%s' in:\n%s", line, text);
+    }
+    const char *l = strstr(text, "sharded infonce");
+    if (l) printf("%.*s\n", (int)(strchr(l, '\n') - l), l);
+    free(text);
+}
+END_TEST
+
+/* ---------- training: ranks against one process ---------- */
+
+static char data_path[512], data_error[2048];
+
+static void make_data(void) {
+    tmp_path(data_path, sizeof data_path, "synth.h5");
+    char *text;
+    int rc = run_vclip(0, &text, "synth", "--out", data_path, "--videos", "200", "--dim", "32", "--max-frames", "10",
+                       "--min-frames", "4", "--seed", "5", NULL);
+    if (rc) snprintf(data_error, sizeof data_error, "vclip synth failed (%d): %s", rc, text);
+    free(text);
+}
+
+/* TMP/NAME.ini: a tiny run on the synth file; returns the config path. */
+static void make_config(const char *name, const char *model, const char *extra, char *cfg, size_t n) {
+    char dir[600];
+    tmp_path(dir, sizeof dir, name);
+    snprintf(cfg, n, "%s.ini", dir);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "[data]\nfile = %s\nframes = 10\ntrain_sampling = random\neval_sampling = uniform\nprefetch = 2\n"
+             "[model]\n%s"
+             "[train]\nbatch = 12\nsteps = 20\nlr = 2e-3\nwarmup = 4\nseed = 2\neval_every = 10\n"
+             "checkpoint_every = 10\nlog_every = 1\nout_dir = %s\n%s"
+             "[eval]\nsplit = test\nbatch = 32\n",
+             data_path, model, dir, extra ? extra : "");
+    write_text(cfg, text);
+}
+
+/* The "loss" of every step event of DIR/log.jsonl; returns how many. */
+static int step_losses(const char *dir, double *loss, int max) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/log.jsonl", dir);
+    char *text = slurp(path);
+    int n = 0;
+    for (char *p = text, *nl; *p && (nl = strchr(p, '\n')); p = nl + 1) {
+        *nl = '\0';
+        cJSON *o = cJSON_Parse(p);
+        ck_assert_msg(o, "%s: not JSON: %s", path, p);
+        const cJSON *ev = cJSON_GetObjectItemCaseSensitive(o, "event");
+        if (cJSON_IsString(ev) && strcmp(ev->valuestring, "step") == 0 && n < max)
+            loss[n++] = cJSON_GetObjectItemCaseSensitive(o, "loss")->valuedouble;
+        cJSON_Delete(o);
+    }
+    free(text);
+    return n;
+}
+
+/* Largest difference between the parameters of two checkpoints, relative
+ * to max(|b|, 1) (optimiser moments and loader state are left out). */
+static double weights_diff(const char *a, const char *b, char *worst, size_t n) {
+    vc_st_file *fa, *fb;
+    ck_assert_msg(vc_st_open(&fa, a, VC_ST_READ) == VC_OK, "%s", vc_last_error());
+    ck_assert_msg(vc_st_open(&fb, b, VC_ST_READ) == VC_OK, "%s", vc_last_error());
+    double m = 0;
+    int compared = 0;
+    for (int i = 0; i < vc_st_count(fa); i++) {
+        const vc_st_tensor *ta = vc_st_at(fa, i), *tb = vc_st_find(fb, ta->name);
+        if (ta->dtype != VC_ST_F32 || strncmp(ta->name, "optim.", 6) == 0) continue;
+        ck_assert_msg(tb && tb->nbytes == ta->nbytes, "%s: no tensor '%s' of the same size", b, ta->name);
+        compared++;
+        for (int64_t k = 0; k < ta->numel; k++) {
+            float x, y;
+            memcpy(&x, (const char *)ta->data + 4 * k, 4);
+            memcpy(&y, (const char *)tb->data + 4 * k, 4);
+            double d = fabs((double)x - y) / fmax(1, fabs(y));
+            if (!(d <= m)) {
+                m = isnan(d) ? INFINITY : d;
+                snprintf(worst, n, "%s[%lld]: %.9g vs %.9g", ta->name, (long long)k, x, y);
+            }
+        }
+    }
+    ck_assert_msg(compared > 0, "%s holds no parameters", a);
+    vc_st_close(fa);
+    vc_st_close(fb);
+    return m;
+}
+
+static const char *const models[2] = {"type = transformer\nlayers = 1\nheads = 4\n", "type = mean\ntext_head = linear\n"};
+static const char *const model_names[2] = {"transformer", "mean+text_head"};
+
+/* _i: the model. One process, then 2 ranks (and 3 for the transformer) at
+ * the same global batch of 12: the loss of each of the 20 steps within 1e-5
+ * relative, the final weights within 1e-5, the same validation picks. */
+START_TEST(test_ranks_train_like_one_process) {
+    ck_assert_msg(!data_error[0], "%s", data_error);
+    char cfg[700], dir1[600], dirN[640], *text;
+    char name[64];
+    snprintf(name, sizeof name, "equal%d", _i);
+    make_config(name, models[_i], NULL, cfg, sizeof cfg);
+    tmp_path(dir1, sizeof dir1, name);
+    int rc = run_vclip(0, &text, "train", cfg, NULL);
+    ck_assert_msg(rc == 0, "one process failed (%d): %s", rc, text);
+    free(text);
+    double l1[32], lN[32];
+    int n1 = step_losses(dir1, l1, 32);
+    ck_assert_int_eq(n1, 20);
+    char a[700], b[700], worst[200] = "";
+    snprintf(a, sizeof a, "%s/last.safetensors", dir1);
+    for (int np = 2; np <= (_i == 0 ? 3 : 2); np++) {
+        char over[700];
+        snprintf(dirN, sizeof dirN, "%s_np%d", dir1, np);
+        snprintf(over, sizeof over, "train.out_dir=%s", dirN);
+        double t0 = now_s();
+        rc = run_vclip(np, &text, "train", cfg, "--set", over, NULL);
+        ck_assert_msg(rc == 0, "%d ranks failed (%d): %s", np, rc, text);
+        ck_assert_msg(strstr(text, "ranks (mpi)"), "no note of the ranks in: %s", text);
+        free(text);
+        ck_assert_int_eq(step_losses(dirN, lN, 32), 20);
+        double worst_l = 0;
+        for (int k = 0; k < 20; k++) {
+            double e = fabs(lN[k] - l1[k]) / fabs(l1[k]);
+            ck_assert_msg(e <= 1e-5, "%s, %d ranks: step %d loss %.6f vs %.6f in one process", model_names[_i], np,
+                          k + 1, lN[k], l1[k]);
+            worst_l = fmax(worst_l, e);
+        }
+        snprintf(b, sizeof b, "%s/last.safetensors", dirN);
+        double dw = weights_diff(b, a, worst, sizeof worst);
+        ck_assert_msg(dw <= 1e-5, "%s, %d ranks: final weights differ by %.3g at %s", model_names[_i], np, dw, worst);
+        /* the best checkpoint is picked at the same step */
+        char pa[700], pb[700];
+        snprintf(pa, sizeof pa, "%s/best.safetensors", dir1);
+        snprintf(pb, sizeof pb, "%s/best.safetensors", dirN);
+        ck_assert_msg(weights_diff(pb, pa, worst, sizeof worst) <= 1e-5, "best checkpoints differ at %s", worst);
+        printf("%s: %d ranks vs one process over 20 steps: loss within %.2g relative, weights within %.2g (%.1f s)\n",
+               model_names[_i], np, worst_l, dw, now_s() - t0);
+    }
+}
+END_TEST
+
+START_TEST(test_batch_must_divide_by_the_ranks) {
+    ck_assert_msg(!data_error[0], "%s", data_error);
+    char cfg[700], *text;
+    make_config("nodiv", models[0], NULL, cfg, sizeof cfg);
+    int rc = run_vclip(2, &text, "train", cfg, "--set", "train.batch=13", NULL);
+    ck_assert_msg(rc != 0 && rc < 128, "exit %d: %s", rc, text);
+    ck_assert_msg(strstr(text, "train.batch 13 does not divide by the 2 ranks"), "%s", text);
+    free(text);
+}
+END_TEST
+
+/* ---------- failures ---------- */
+
+/* The pid of the process whose parent is ppid and whose environment has
+ * OMPI_COMM_WORLD_RANK=rank; 0 when none (yet). */
+static pid_t find_rank(pid_t ppid, int rank) {
+    char want[64];
+    snprintf(want, sizeof want, "OMPI_COMM_WORLD_RANK=%d", rank);
+    pid_t found = 0;
+    FILE *ls = popen("ls /proc", "r");
+    if (!ls) return 0;
+    char name[64];
+    while (!found && fgets(name, sizeof name, ls)) {
+        long pid = strtol(name, NULL, 10);
+        if (pid <= 0) continue;
+        char path[128], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        long pp = -1;
+        if (fgets(buf, sizeof buf, f)) {
+            const char *rp = strrchr(buf, ')');
+            if (rp) sscanf(rp + 2, "%*c %ld", &pp);
+        }
+        fclose(f);
+        if (pp != ppid) continue;
+        snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+        f = fopen(path, "r");
+        if (!f) continue;
+        size_t got;
+        static char env[1 << 16];
+        got = fread(env, 1, sizeof env - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < got; i += strlen(env + i) + 1)
+            if (strcmp(env + i, want) == 0) found = (pid_t)pid;
+    }
+    pclose(ls);
+    return found;
+}
+
+static int64_t logged_step(const char *dir) {
+    double l[256];
+    return step_losses(dir, l, 256);
+}
+
+/* 2 ranks, 60 steps, checkpoints every 5: run A uninterrupted; run B with
+ * rank 1 killed (SIGKILL) once step 12 is logged: the job ends within 60 s
+ * naming rank 1, last.safetensors is intact, and B --resume ends
+ * bit-identical to A. */
+START_TEST(test_killed_rank_ends_the_job_and_resume_is_bit_identical) {
+    ck_assert_msg(!data_error[0], "%s", data_error);
+    char cfg[700], dirA[600], dirB[600], over[700], *text;
+    make_config("killA", models[0], NULL, cfg, sizeof cfg);
+    tmp_path(dirA, sizeof dirA, "killA");
+    tmp_path(dirB, sizeof dirB, "killB");
+    const char *common[] = {"--set", "train.steps=60", "--set", "train.checkpoint_every=5", "--set", "train.eval_every=10"};
+    int rc = run_vclip(2, &text, "train", cfg, common[0], common[1], common[2], common[3], common[4], common[5], NULL);
+    ck_assert_msg(rc == 0, "uninterrupted run failed (%d): %s", rc, text);
+    free(text);
+
+    snprintf(over, sizeof over, "train.out_dir=%s", dirB);
+    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "2", vclip_bin(), "train", cfg, "--set", over,
+                          common[0], common[1], common[2], common[3], common[4], common[5], NULL};
+    char out[600];
+    tmp_path(out, sizeof out, "kill.out");
+    pid_t job = spawn(argv, out);
+    pid_t victim = 0;
+    double t0 = now_s();
+    while (logged_step(dirB) < 12) {
+        ck_assert_msg(waitpid(job, NULL, WNOHANG) == 0, "the job ended before step 12: %s", slurp(out));
+        ck_assert_msg(now_s() - t0 < 60, "no step 12 within 60 s");
+        sleep_ms(1);
+    }
+    victim = find_rank(job, 1);
+    ck_assert_msg(victim > 0, "rank 1's process not found among mpirun's children");
+    int64_t at = logged_step(dirB);
+    ck_assert_int_eq(kill(victim, SIGKILL), 0);
+    double tk = now_s();
+    rc = wait_for(job, 60, "the job after kill -9 of rank 1");
+    double ended = now_s() - tk;
+    text = slurp(out);
+    ck_assert_msg(rc != 0, "the job exited 0 after a rank was killed: %s", text);
+    ck_assert_msg(strstr(text, "rank 1") && strstr(text, "signal 9"), "the output names no killed rank 1:\n%s", text);
+    ck_assert_msg(at < 60 && logged_step(dirB) < 60, "the run finished before the kill landed");
+    free(text);
+    char last[700];
+    snprintf(last, sizeof last, "%s/last.safetensors", dirB);
+    vc_st_file *f;
+    ck_assert_msg(vc_st_open(&f, last, VC_ST_READ) == VC_OK, "checkpoint after the kill: %s", vc_last_error());
+    vc_st_close(f);
+
+    rc = run_vclip(2, &text, "train", cfg, "--set", over, common[0], common[1], common[2], common[3], common[4], common[5],
+                   "--resume", NULL);
+    ck_assert_msg(rc == 0, "resumed run failed (%d): %s", rc, text);
+    ck_assert_msg(strstr(text, "resumed from"), "no resume: %s", text);
+    free(text);
+    const char *files[] = {"last.safetensors", "best.safetensors"};
+    for (int k = 0; k < 2; k++) {
+        char pa[700], pb[700];
+        snprintf(pa, sizeof pa, "%s/%s", dirA, files[k]);
+        snprintf(pb, sizeof pb, "%s/%s", dirB, files[k]);
+        vc_st_file *fa, *fb;
+        ck_assert_msg(vc_st_open(&fa, pa, VC_ST_READ) == VC_OK, "%s", vc_last_error());
+        ck_assert_msg(vc_st_open(&fb, pb, VC_ST_READ) == VC_OK, "%s", vc_last_error());
+        ck_assert_int_eq(vc_st_count(fa), vc_st_count(fb));
+        for (int i = 0; i < vc_st_count(fa); i++) {
+            const vc_st_tensor *ta = vc_st_at(fa, i), *tb = vc_st_find(fb, ta->name);
+            ck_assert_msg(tb && tb->nbytes == ta->nbytes && memcmp(ta->data, tb->data, ta->nbytes) == 0,
+                          "%s: tensor '%s' differs from the uninterrupted run", files[k], ta->name);
+        }
+        vc_st_close(fa);
+        vc_st_close(fb);
+    }
+    printf("kill -9 of rank 1 at step %lld: job ended %.2f s later; resumed run bit-identical to the uninterrupted one\n",
+           (long long)at, ended);
+}
+END_TEST
+
+/* A rank that hangs (SIGSTOP) instead of dying: the other's watchdog
+ * ($VCLIP_COMM_TIMEOUT, 3 s here) ends it with a line naming the wait, and
+ * the launcher ends the job. */
+START_TEST(test_a_hung_rank_is_caught_by_the_watchdog) {
+    ck_assert_msg(!data_error[0], "%s", data_error);
+    char cfg[700], dir[600];
+    make_config("hang", models[0], NULL, cfg, sizeof cfg);
+    tmp_path(dir, sizeof dir, "hang");
+    setenv("VCLIP_COMM_TIMEOUT", "3", 1);
+    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "2", vclip_bin(), "train", cfg, "--set", "train.steps=2000",
+                          "--set", "train.eval_every=5000", NULL};
+    char out[600];
+    tmp_path(out, sizeof out, "hang.out");
+    pid_t job = spawn(argv, out);
+    unsetenv("VCLIP_COMM_TIMEOUT");
+    double t0 = now_s();
+    while (logged_step(dir) < 5) {
+        ck_assert_msg(waitpid(job, NULL, WNOHANG) == 0, "the job ended before step 5: %s", slurp(out));
+        ck_assert_msg(now_s() - t0 < 60, "no step 5 within 60 s");
+        sleep_ms(2);
+    }
+    pid_t victim = find_rank(job, 1);
+    ck_assert_msg(victim > 0, "rank 1's process not found");
+    ck_assert_int_eq(kill(victim, SIGSTOP), 0);
+    double ts = now_s();
+    int rc = wait_for(job, 60, "the job with a stopped rank");
+    double ended = now_s() - ts;
+    kill(victim, SIGKILL); /* in case the launcher left it stopped */
+    char *text = slurp(out);
+    ck_assert_msg(rc != 0, "exit 0 with a hung rank: %s", text);
+    const char *line = strstr(text, "vclip train: rank 0 of 2: ");
+    ck_assert_msg(line && strstr(line, "waited") && strstr(line, "hung or died"), "no watchdog line of rank 0:\n%s", text);
+    ck_assert_msg(ended >= 2.5, "the job ended %.1f s after the stop, before the 3 s timeout", ended);
+    printf("a stopped rank 1: the job ended %.1f s later; %.*s\n", ended, (int)strcspn(line, "\n"), line);
+    free(text);
+}
+END_TEST
+
+/* Rank 1 alone cannot read its data: with the file in RAM the failure shows
+ * when the ranks agree at start-up (both stop, rank 0 naming rank 1); when
+ * streaming, inside a step, where rank 1 ends the job. Rank 1 runs in a
+ * directory whose data file has NaN frames (mpirun's -wdir per rank). */
+START_TEST(test_a_failing_rank_ends_the_job_with_its_message) {
+    char why[200];
+    char py[2600], d0[600], d1[600], cfg[700], *text;
+    tmp_path(d0, sizeof d0, "fail_r0");
+    tmp_path(d1, sizeof d1, "fail_r1");
+    mkdir(d0, 0755);
+    mkdir(d1, 0755);
+    char f0[700], f1[700];
+    snprintf(f0, sizeof f0, "%s/data.h5", d0);
+    snprintf(f1, sizeof f1, "%s/data.h5", d1);
+    /* D 256: 200 videos of up to 10 frames are 2 MB, above a 1 MB budget (streaming) */
+    int rc = run_vclip(0, &text, "synth", "--out", f0, "--videos", "200", "--dim", "256", "--max-frames", "10",
+                       "--min-frames", "4", "--seed", "5", "--dtype", "f32", NULL);
+    ck_assert_msg(rc == 0, "synth: %s", text);
+    free(text);
+    snprintf(py, sizeof py,
+             "import shutil, h5py, numpy as np\n"
+             "shutil.copy('%s', '%s')\n"
+             "f = h5py.File('%s', 'r+')\n"
+             "off = f['/video/offsets'][:]\n"
+             "for v in f['/split/train'][:]: f['/video/embeddings'][off[v]:off[v + 1], :] = np.nan\n"
+             "f.close()\n",
+             f0, f1, f1);
+    char pyfile[700], cmd[1600];
+    tmp_path(pyfile, sizeof pyfile, "nan.py");
+    write_text(pyfile, py);
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", vc_test_python(), pyfile);
+    if (system(cmd) != 0) {
+        snprintf(why, sizeof why, "SKIP: a failing rank (h5py cannot write the NaN file)");
+        printf("%s\n", why);
+        return;
+    }
+    char dir[600];
+    tmp_path(dir, sizeof dir, "fail_run");
+    snprintf(cfg, sizeof cfg, "%s.ini", dir);
+    char ini[1024];
+    snprintf(ini, sizeof ini,
+             "[data]\nfile = data.h5\nframes = 10\nprefetch = 1\n[model]\ntype = transformer\nlayers = 1\nheads = 4\n"
+             "[train]\nbatch = 8\nsteps = 30\nwarmup = 2\neval_every = 100\nlog_every = 1\nout_dir = %s\n",
+             dir);
+    write_text(cfg, ini);
+    for (int streaming = 0; streaming < 2; streaming++) {
+        const char *budget = streaming ? "data.mem_budget_mb=1" : "data.mem_budget_mb=64";
+        const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "1", "-wdir", d0, vclip_bin(), "train", cfg,
+                              "--set", budget, ":", "-np", "1", "-wdir", d1, vclip_bin(), "train", cfg, "--set", budget,
+                              NULL};
+        char out[600];
+        tmp_path(out, sizeof out, "fail.out");
+        double t0 = now_s();
+        rc = wait_for(spawn(argv, out), 60, "the job with a failing rank");
+        text = slurp(out);
+        ck_assert_msg(rc != 0, "exit 0 with a failing rank: %s", text);
+        const char *line = strstr(text, "vclip train: rank 1 of 2: ");
+        ck_assert_msg(line, "no error line of rank 1 in:\n%s", text);
+        ck_assert_msg(strstr(line, "NaN") || strstr(line, "nan"), "rank 1's line does not say NaN: %.300s", line);
+        if (!streaming) /* both ranks saw it and ended on their own */
+            ck_assert_msg(strstr(text, "vclip train: rank 0 of 2: rank 1 of 2 failed") && !strstr(text, "MPI_ABORT"),
+                          "rank 0 does not name rank 1, or the job was aborted:\n%s", text);
+        else /* rank 0 waited in the step's collectives: rank 1 ended the job */
+            ck_assert_msg(strstr(text, "MPI_ABORT was invoked on rank 1"), "rank 1 did not end the job:\n%s", text);
+        printf("a failing rank 1 (%s): the job ended in %.1f s; %.*s\n", streaming ? "streaming, in a step" : "at start-up",
+               now_s() - t0, (int)strcspn(line, "\n"), line);
+        free(text);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("dist");
     TCase *tc = tcase_create("shards");
@@ -291,7 +921,36 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_single_comm_is_the_identity);
     tcase_add_test(tc, test_launcher_environment);
     suite_add_tcase(s, tc);
+    char why[200];
+    if (!mpi_usable(why, sizeof why)) {
+        printf("SKIP: MPI tests (mpirun against one process, kill -9 of a rank): %s\n", why);
+        return s;
+    }
+    /* root may run mpirun only when asked; 2 cores run up to 3 ranks */
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMP_NUM_THREADS", "1", 1);
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
+    TCase *mpi = tcase_create("mpi");
+    tcase_set_timeout(mpi, 300);
+    tcase_add_unchecked_fixture(mpi, make_data, NULL);
+    tcase_add_test(mpi, test_mpi_collectives_and_the_sharded_loss);
+    tcase_add_loop_test(mpi, test_ranks_train_like_one_process, 0, 2);
+    tcase_add_test(mpi, test_batch_must_divide_by_the_ranks);
+    tcase_add_test(mpi, test_killed_rank_ends_the_job_and_resume_is_bit_identical);
+    tcase_add_test(mpi, test_a_failing_rank_ends_the_job_with_its_message);
+    tcase_add_test(mpi, test_a_hung_rank_is_caught_by_the_watchdog);
+    suite_add_tcase(s, mpi);
     return s;
 }
 
-VC_TEST_MAIN(make_suite)
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--comm-worker") == 0) return comm_worker();
+    ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+    if (n > 0) self_path[n] = '\0';
+    SRunner *sr = srunner_create(make_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

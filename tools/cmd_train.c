@@ -109,8 +109,9 @@ int vc_cmd_train(int argc, char **argv) {
         int r = vc_cmd_error("train", "%s%s", who, vc_last_error());
         fflush(stderr);
         vc_config_free(cfg);
-        /* the other ranks may be waiting for this one in a collective */
-        vc_comm_abort(comm, r);
+        /* unless every rank saw the failure, the others may be waiting for
+         * this one in a collective: end them all */
+        if (!comm->failed_together) vc_comm_abort(comm, r);
         vc_comm_close(comm);
         return r;
     }

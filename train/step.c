@@ -31,12 +31,20 @@ vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor
         if ((s = vc_comm_allreduce_sum(c->comm, &g, 1))) return s;
         l = g;
     }
-    if (!isfinite(l)) return vc_fail(VC_ERR_NUMERIC, "loss is %g", l);
+    /* the global loss and the summed gradients are the same on every rank:
+     * a stop here happens on all ranks together */
+    if (!isfinite(l)) {
+        if (dist) c->comm->failed_together = true;
+        return vc_fail(VC_ERR_NUMERIC, "loss is %g", l);
+    }
     if ((s = vc_backward(t, loss))) return s;
     vc_params_finish_grad(c->ps);
     if (dist && (s = vc_comm_allreduce_sum(c->comm, c->ps->grad, (int64_t)c->ps->n))) return s;
     double norm = vc_grad_norm(c->ps);
-    if (!isfinite(norm)) return vc_fail(VC_ERR_NUMERIC, "gradient norm is %g (loss %g)", norm, l);
+    if (!isfinite(norm)) {
+        if (dist) c->comm->failed_together = true;
+        return vc_fail(VC_ERR_NUMERIC, "gradient norm is %g (loss %g)", norm, l);
+    }
     if (c->grad_clip > 0) vc_grad_clip(c->ps, c->grad_clip, norm);
     vc_adamw_step(c->opt, c->ps, lr);
     vc_real *ls = vc_f32(&c->logit_scale->val);
