@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/dataset.h"
 #include "data/source_h5.h"
 
 vc_status vc_split_by_name(vc_h5 *h, const char *name, const int64_t **idx, int64_t *n) {
@@ -80,10 +81,16 @@ vc_status vc_embed_split(const vc_pooler *m, const char *path, const int64_t *sp
     *videos = NULL;
     *n = 0;
     vc_source src;
-    vc_status s = vc_source_open_h5(&src, path, NULL);
+    vc_dataset *ds;
+    vc_status s = vc_dataset_open(&ds, path);
     if (s) return s;
+    if ((s = vc_dataset_source(ds, &src))) {
+        vc_dataset_close(ds);
+        return s;
+    }
     if (src.dim != m->cfg.dim) {
         vc_source_close(&src);
+        vc_dataset_close(ds);
         return vc_fail(VC_ERR_SHAPE, "%s: embeddings are %lld wide but the model expects %lld", path,
                        (long long)src.dim, (long long)m->cfg.dim);
     }
@@ -102,6 +109,7 @@ vc_status vc_embed_split(const vc_pooler *m, const char *path, const int64_t *sp
     }
     vc_loader_close(ld);
     vc_source_close(&src);
+    vc_dataset_close(ds);
     if (s) {
         vc_tensor_release(emb);
         free(*videos);
@@ -112,11 +120,11 @@ vc_status vc_embed_split(const vc_pooler *m, const char *path, const int64_t *sp
 
 /* Rank 0's part after pooling: captions, text head, retrieval and zero-shot
  * classification over V [N, D] (row i = the loader's video i). */
-static vc_status score(const vc_pooler *m, vc_h5 *h, vc_loader **ldp, const vc_tensor *V, int64_t N,
+static vc_status score(const vc_pooler *m, vc_dataset *ds, vc_loader **ldp, const vc_tensor *V, int64_t N,
                        const vc_eval_opts *o, vc_eval_result *res) {
     int64_t D = m->cfg.dim;
     vc_loader *ld = *ldp;
-    const char *path = vc_h5_path(h);
+    const char *path = vc_dataset_name(ds);
     vc_captions caps = {0};
     vc_tensor K = {0};
     int64_t *labels = NULL, *vids = NULL;
@@ -139,16 +147,16 @@ static vc_status score(const vc_pooler *m, vc_h5 *h, vc_loader **ldp, const vc_t
     memcpy(vids, vc_loader_videos(ld), (size_t)N * sizeof(int64_t));
     vc_loader_close(ld);
     *ldp = NULL;
-    const vc_h5_info *info = vc_h5_get_info(h);
+    const vc_h5_info *info = vc_dataset_info(ds);
     if (o->zero_shot && info->has_labels && info->has_class_embeddings) {
         int64_t Kn = info->n_classes;
         labels = malloc((size_t)N * sizeof(int64_t));
         if (!labels) s = vc_fail(VC_ERR_OOM, "evaluate: out of memory for %lld labels", (long long)N);
         if (!s) s = vc_tensor_alloc(&K, VC_F32, VC_DIMS(Kn, D));
-        if (!s) s = vc_h5_read_classes(h, vc_f32(&K));
+        if (!s) s = vc_dataset_read_classes(ds, vc_f32(&K));
         if (!s) s = map_text(m, vc_f32(&K), Kn);
         if (!s) {
-            const int64_t *lab = vc_h5_labels(h);
+            const int64_t *lab = vc_dataset_labels(ds);
             for (int64_t i = 0; i < N; i++) labels[i] = lab[vids[i]];
             s = vc_eval_zeroshot(vc_f32(V), N, vc_f32(&K), Kn, D, labels, 0, res);
         }
@@ -190,12 +198,13 @@ vc_status vc_evaluate_sharded(const vc_pooler *m, const char *path, const int64_
                               const vc_eval_opts *o, vc_comm *comm, vc_eval_result *res) {
     memset(res, 0, sizeof *res);
     bool dist = comm && comm->size > 1;
-    vc_h5 *h = NULL;
-    vc_source src;
+    vc_dataset *ds = NULL;
+    vc_source src = {0};
     vc_loader *ld = NULL;
     vc_tensor V = {0};
     int64_t D = m->cfg.dim, N = 0;
-    vc_status s = vc_source_open_h5(&src, path, &h);
+    vc_status s = vc_dataset_open(&ds, path);
+    if (!s) s = vc_dataset_source(ds, &src);
     if (!s && src.dim != D)
         s = vc_fail(VC_ERR_SHAPE, "%s: embeddings are %lld wide but the model expects %lld", path, (long long)src.dim,
                     (long long)D);
@@ -214,7 +223,7 @@ vc_status vc_evaluate_sharded(const vc_pooler *m, const char *path, const int64_
         s = pool_all(m, ld, b - a, vc_f32(&V) + a * D, &o->progress);
     }
     if (dist && !(s = vc_comm_agree(comm, s))) s = gather_rows(comm, vc_f32(&V), N, D);
-    if (!s && (!dist || comm->rank == 0)) s = score(m, h, &ld, &V, N, o, res);
+    if (!s && (!dist || comm->rank == 0)) s = score(m, ds, &ld, &V, N, o, res);
     if (dist && !comm->failed_together) {
         /* rank 0's verdict and numbers reach every rank; the others wait as long as it computes */
         vc_comm_patient_begin(comm);
@@ -225,6 +234,7 @@ vc_status vc_evaluate_sharded(const vc_pooler *m, const char *path, const int64_
     vc_loader_close(ld);
     vc_tensor_release(&V);
     vc_source_close(&src);
+    vc_dataset_close(ds);
     return s;
 }
 

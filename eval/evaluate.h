@@ -22,7 +22,10 @@ typedef struct {
     vc_progress_hook progress; /* "videos pooled", then metrics.h's "t2v/v2t queries ranked" (fn NULL: none) */
 } vc_eval_opts;
 
-/* Pooled, normalised embeddings of the split's videos (skipping videos with
+/* path is a dataset spec: one vclip HDF5 file or several (data/dataset.h);
+ * split indices are the dataset's.
+ *
+ * Pooled, normalised embeddings of the split's videos (skipping videos with
  * no frames): *emb F32 [n, D] and *videos [n] file indices, both allocated
  * (vc_tensor_release / free). split NULL means every video. */
 vc_status vc_embed_split(const vc_pooler *m, const char *path, const int64_t *split, int64_t n_split,

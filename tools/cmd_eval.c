@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "progress.h"
+#include "data/dataset.h"
 #include "data/h5_reader.h"
 #include "eval/evaluate.h"
 #include "eval/report.h"
@@ -47,19 +48,19 @@ int vc_cmd_eval(int argc, char **argv) {
     vc_params_init(&ps);
     if (vc_run_config_load(path, ov, nov, &cfg, &rc)) return fail(cfg, &ps, vc_last_error());
     if (!split) split = rc.eval_split;
-    vc_h5 *h;
-    if (vc_h5_open(&h, rc.file)) return fail(cfg, &ps, vc_last_error());
-    int64_t dim = vc_h5_get_info(h)->dim;
+    vc_dataset *ds; /* one file or several (data/dataset.h) */
+    if (vc_dataset_open(&ds, rc.file)) return fail(cfg, &ps, vc_last_error());
+    int64_t dim = vc_dataset_info(ds)->dim;
     const int64_t *idx;
     int64_t n;
-    vc_status s = vc_split_by_name(h, split, &idx, &n);
+    vc_status s = vc_dataset_split(ds, split, &idx, &n);
     int64_t *idx_copy = NULL;
     if (!s && idx) {
         idx_copy = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
         if (idx_copy) memcpy(idx_copy, idx, (size_t)n * sizeof(int64_t));
         else s = vc_fail(VC_ERR_OOM, "eval: out of memory for a split of %lld videos", (long long)n);
     }
-    vc_h5_close(h);
+    vc_dataset_close(ds);
     if (s) {
         free(idx_copy);
         return fail(cfg, &ps, vc_last_error());

@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "progress.h"
+#include "data/dataset.h"
 #include "data/h5_reader.h"
 
 /* Progress of the validation, one byte per step, to the watching parent
@@ -201,9 +202,8 @@ static int watch_child(pid_t pid, int fd, const char *path, int stall_s) {
  * (default 60; every step reads at most 8 MB or 4096 strings), becomes an
  * error. A file that validates but hangs libhdf5 when closed is reported as
  * corrupt too. */
-int vc_cmd_info(int argc, char **argv) {
-    if (argc != 2 || argv[1][0] == '-') return vc_cmd_error("info", "%s", vc_cmd_usage("info"));
-    const char *path = argv[1], *e = getenv("VCLIP_INFO_STALL_SECONDS");
+static int info_file(const char *path) {
+    const char *e = getenv("VCLIP_INFO_STALL_SECONDS");
     int stall_s = e && atoi(e) > 0 ? atoi(e) : 60;
     fflush(stdout);
     fflush(stderr);
@@ -237,4 +237,33 @@ int vc_cmd_info(int argc, char **argv) {
     close(fds[1]);
     int rc = watch_child(pid, fds[0], path, stall_s);
     return rc;
+}
+
+/* Several files: each validated and described as above, then what they hold
+ * together as one dataset (data/dataset.h: `[data] file` may list them). */
+int vc_cmd_info(int argc, char **argv) {
+    if (argc < 2) return vc_cmd_error("info", "%s", vc_cmd_usage("info"));
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-') return vc_cmd_error("info", "%s", vc_cmd_usage("info"));
+    int rc = 0;
+    for (int i = 1; i < argc; i++) {
+        if (i > 1) printf("\n");
+        fflush(stdout);
+        if (info_file(argv[i])) rc = 1;
+    }
+    if (rc || argc == 2) return rc;
+    vc_dataset *ds;
+    if (vc_dataset_open_files(&ds, (const char *const *)argv + 1, argc - 1)) return vc_cmd_error("info", "%s", vc_last_error());
+    const vc_h5_info *t = vc_dataset_info(ds);
+    printf("\ntotal:       %d files, dim %lld, %lld videos (%lld with 0 frames, %lld without captions), %lld frames, "
+           "%lld captions\n",
+           argc - 1, (long long)t->dim, (long long)t->n_videos, (long long)t->n_empty_videos, (long long)t->n_uncaptioned,
+           (long long)t->n_frames, (long long)t->n_captions);
+    printf("splits:     ");
+    for (int s = 0; s < VC_NSPLITS; s++)
+        if (t->has_split[s]) printf(" %s %lld", vc_split_name(s), (long long)t->split_size[s]);
+        else printf(" %s (not in every file)", vc_split_name(s));
+    printf("\nclasses:     %s\n", t->has_labels ? "one class table shared by every file" : "none shared by every file");
+    vc_dataset_close(ds);
+    return 0;
 }

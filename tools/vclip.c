@@ -39,7 +39,7 @@ static const vc_command commands[] = {
      "--out DATA.h5 [--dtype f16|f32] [--split-ratio TR,VA,TE --seed S] [--dim D] [--gzip N] [--clip-model NAME] "
      "[--fps F] [--labels-from-text | --caption-sep SEP] [--strict] [--verbose] DIR",
      "import a directory of KEY.npy frame embeddings (+ KEY.txt captions, KEY.json metadata)"},
-    {"info", vc_cmd_info, "FILE", "validate an embeddings file (every value) and print what it holds"},
+    {"info", vc_cmd_info, "FILE...", "validate embeddings files (every value) and print what they hold, and their totals"},
     {"synth", vc_cmd_synth,
      "--out DATA.h5 [--videos N] [--dim D] [--min-frames A] [--max-frames B] [--events K] [--seed S] "
      "[--dtype f16|f32] [--gzip N]",

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-#include "data/source_h5.h"
+#include "data/dataset.h"
 #include "eval/evaluate.h"
 #include "step.h"
 #include "tb_events.h"
@@ -231,7 +231,7 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
     run_ctx c = {.cfg = cfg, .rc = rc, .hooks = hooks, .comm = comm, .writer = comm->rank == 0};
     int R = comm->size;
     vc_status s = VC_OK;
-    vc_h5 *h = NULL;
+    vc_dataset *ds = NULL;
     vc_source src = {0};
     vc_loader *ld = NULL;
     vc_params ps;
@@ -245,10 +245,11 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
     const int64_t *train_idx = NULL;
     int64_t n_train = 0, N = 0;
     /* the data opens before the run directory is made: a bad file leaves nothing behind */
-    s = vc_source_open_h5(&src, rc->file, &h);
-    if (!s) s = vc_split_by_name(h, rc->train_split, &train_idx, &n_train);
+    s = vc_dataset_open(&ds, rc->file);
+    if (!s) s = vc_dataset_source(ds, &src);
+    if (!s) s = vc_dataset_split(ds, rc->train_split, &train_idx, &n_train);
     c.have_val = strcmp(rc->val_split, "none") != 0;
-    if (!s && c.have_val) s = vc_split_by_name(h, rc->val_split, &c.val_idx, &c.n_val);
+    if (!s && c.have_val) s = vc_dataset_split(ds, rc->val_split, &c.val_idx, &c.n_val);
     if (!s) s = model_setup(rc, src.dim, &ps, &m, &scale);
     if (!s) s = vc_adamw_init(&opt, &ps, &rc->adamw);
     if (!s) s = vc_config_text(cfg, &c.config_text);
@@ -423,6 +424,7 @@ done:
     free(c.config_text);
     vc_loader_close(ld);
     vc_source_close(&src);
+    vc_dataset_close(ds);
     vc_tape_free(&tape);
     vc_adamw_free(&opt);
     vc_params_free(&ps);
