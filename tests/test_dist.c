@@ -11,6 +11,8 @@
  *    a kill -9 of one rank ending the job within 60 s with a message naming
  *    it, and --resume finishing bit-identical to an uninterrupted 2-rank run;
  *    a rank that fails alone ending the job with its message. */
+#include <archive.h>
+#include <archive_entry.h>
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1146,6 +1148,152 @@ START_TEST(test_info_prints_the_totals_of_several_files) {
 }
 END_TEST
 
+/* ---------- parallel, restartable import ---------- */
+
+/* A float32 .npy of n frames of width d, values from seed. */
+static unsigned char *npy_bytes(int seed, int n, int d, size_t *len) {
+    char hdr[128];
+    int hl = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", n, d);
+    int total = 10 + hl + 1;
+    int pad = (64 - total % 64) % 64;
+    size_t hlen = (size_t)(hl + pad + 1);
+    *len = 10 + hlen + (size_t)(n * d) * 4;
+    unsigned char *b = malloc(*len);
+    memcpy(b, "\x93NUMPY\x01\x00", 8);
+    b[8] = (unsigned char)(hlen & 255);
+    b[9] = (unsigned char)(hlen >> 8);
+    memcpy(b + 10, hdr, (size_t)hl);
+    memset(b + 10 + hl, ' ', (size_t)pad);
+    b[10 + hlen - 1] = '\n';
+    for (int i = 0; i < n * d; i++) {
+        float x = (float)((seed * 31 + i * 7) % 19) * 0.125f - 1;
+        memcpy(b + 10 + hlen + 4 * (size_t)i, &x, 4);
+    }
+    return b;
+}
+
+static void tar_add(struct archive *a, const char *name, const void *data, size_t len) {
+    struct archive_entry *e = archive_entry_new();
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_size(e, (la_int64_t)len);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    ck_assert_int_eq(archive_write_header(a, e), ARCHIVE_OK);
+    ck_assert_int_eq(archive_write_data(a, data, len), (la_ssize_t)len);
+    archive_entry_free(e);
+}
+
+/* DIR/000000000.tar ...: n shards of 5 samples (KEY.npy 2..6 frames of D 8, KEY.txt). */
+static void make_shards(const char *dir, int n, char paths[][600]) {
+    mkdir(dir, 0755);
+    for (int k = 0; k < n; k++) {
+        snprintf(paths[k], 600, "%s/%09d.tar", dir, k);
+        struct archive *a = archive_write_new();
+        archive_write_set_format_ustar(a);
+        ck_assert_int_eq(archive_write_open_filename(a, paths[k]), ARCHIVE_OK);
+        for (int j = 0; j < 5; j++) {
+            char name[64], cap[64];
+            size_t len;
+            unsigned char *npy = npy_bytes(k * 5 + j, 2 + (k + j) % 5, 8, &len);
+            snprintf(name, sizeof name, "s%02d_%d.npy", k, j);
+            tar_add(a, name, npy, len);
+            free(npy);
+            snprintf(name, sizeof name, "s%02d_%d.txt", k, j);
+            snprintf(cap, sizeof cap, "shard %d sample %d", k, j);
+            tar_add(a, name, cap, strlen(cap));
+        }
+        ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
+        archive_write_free(a);
+    }
+}
+
+static double mtime_of(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec : -1;
+}
+
+/* 7 shards, 2 per file, 3 at once: 4 complete files (2+2+2+1 shards) whose
+ * totals are the shards'; a re-run skips them all; after a crash (a file
+ * gone, a temporary of a dead import left) a re-run writes only what is
+ * missing and cleans up; other shards into the same directory are refused. */
+START_TEST(test_parallel_import_is_restartable) {
+    ck_assert_msg(vclip_bin(), "VCLIP_BIN is not set");
+    char sdir[500], out[500], paths[7][600], *text;
+    tmp_path(sdir, sizeof sdir, "shards");
+    tmp_path(out, sizeof out, "imported");
+    make_shards(sdir, 7, paths);
+    const char *argv[24] = {vclip_bin(), "import-wds", "--out-dir", out, "--shards-per-file", "2", "--jobs", "3",
+                            "--dtype", "f32", "--split-ratio", "0.6,0.2,0.2", "--seed", "4"};
+    for (int k = 0; k < 7; k++) argv[14 + k] = paths[k];
+    argv[21] = NULL;
+    char log[700];
+    tmp_path(log, sizeof log, "import.out");
+    double t0 = now_s();
+    int rc = wait_for(spawn(argv, log), 60, "vclip import-wds --out-dir");
+    text = slurp(log);
+    ck_assert_msg(rc == 0, "import failed (%d): %s", rc, text);
+    ck_assert_msg(strstr(text, "4 files of 2 shards each: 4 written, 0 already there, 0 failed"), "%s", text);
+    free(text);
+    char part[4][700];
+    double mt[4];
+    for (int g = 0; g < 4; g++) {
+        snprintf(part[g], sizeof part[g], "%s/part-%05d.h5", out, g);
+        mt[g] = mtime_of(part[g]);
+        ck_assert_msg(mt[g] > 0, "%s missing", part[g]);
+    }
+    double took = now_s() - t0;
+    char spec[700];
+    snprintf(spec, sizeof spec, "%s/part-*.h5", out);
+    vc_dataset *ds;
+    ck_assert_msg(vc_dataset_open(&ds, spec) == VC_OK, "%s", vc_last_error());
+    const vc_h5_info *t = vc_dataset_info(ds);
+    ck_assert_int_eq(vc_dataset_n_files(ds), 4);
+    ck_assert_int_eq(t->n_videos, 35);
+    ck_assert_int_eq(t->n_captions, 35);
+    ck_assert_int_eq(vc_h5_get_info(vc_dataset_h5(ds, 3))->n_videos, 5);
+    ck_assert_int_eq(t->split_size[0] + t->split_size[1] + t->split_size[2], 35);
+    char *id;
+    ck_assert(vc_h5_video_id(vc_dataset_h5(ds, 1), 0, &id) == VC_OK);
+    ck_assert_str_eq(id, "s02_0"); /* file 1 holds shards 2 and 3 */
+    free(id);
+    vc_dataset_close(ds);
+
+    /* everything there: a re-run writes nothing */
+    rc = wait_for(spawn(argv, log), 60, "the re-run");
+    text = slurp(log);
+    ck_assert_msg(rc == 0 && strstr(text, "0 written, 4 already there"), "(%d) %s", rc, text);
+    free(text);
+    for (int g = 0; g < 4; g++) ck_assert_msg(mtime_of(part[g]) == mt[g], "%s was rewritten", part[g]);
+
+    /* a crash: file 1 never renamed into place, file 2 half-written by a dead process */
+    ck_assert_int_eq(unlink(part[1]), 0);
+    ck_assert_int_eq(unlink(part[2]), 0);
+    char stale[800];
+    snprintf(stale, sizeof stale, "%s.tmp.%d", part[2], 999999999);
+    write_text(stale, "half an HDF5 file");
+    rc = wait_for(spawn(argv, log), 60, "the re-run after a crash");
+    text = slurp(log);
+    ck_assert_msg(rc == 0 && strstr(text, "2 written, 2 already there"), "(%d) %s", rc, text);
+    free(text);
+    ck_assert_msg(mtime_of(stale) < 0, "the dead import's temporary is still there");
+    ck_assert(mtime_of(part[0]) == mt[0] && mtime_of(part[3]) == mt[3]);
+    ck_assert(vc_dataset_open(&ds, spec) == VC_OK && vc_dataset_info(ds)->n_videos == 35);
+    vc_dataset_close(ds);
+
+    /* other shards into the same directory */
+    argv[14] = paths[1];
+    argv[15] = paths[0];
+    rc = wait_for(spawn(argv, log), 60, "a re-run with other shards");
+    text = slurp(log);
+    ck_assert_msg(rc == 1 && strstr(text, "shards.txt lists other shards"), "(%d) %s", rc, text);
+    free(text);
+    rc = run_vclip(0, &text, "import-wds", "--out", "x.h5", "--jobs", "2", paths[0], NULL);
+    ck_assert_msg(rc == 1 && strstr(text, "--jobs go with --out-dir"), "%s", text);
+    free(text);
+    printf("import-wds --out-dir: 7 shards into 4 files, 3 at once, in %.2f s; re-runs skip what is there\n", took);
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("dist");
     TCase *tc = tcase_create("shards");
@@ -1164,6 +1312,7 @@ static Suite *make_suite(void) {
         tcase_add_test(dsc, test_dataset_errors_name_the_file);
         tcase_add_loop_test(dsc, test_every_video_once_per_epoch_across_files_and_ranks, 0, 2);
         tcase_add_test(dsc, test_info_prints_the_totals_of_several_files);
+        tcase_add_test(dsc, test_parallel_import_is_restartable);
         suite_add_tcase(s, dsc);
     } else {
         printf("SKIP: datasets over several files (VCLIP_BIN is not set; run them with make test)\n");

@@ -6,16 +6,25 @@
  * exit status is then 0. It is 1, with no output file, for usage errors, a
  * shard that cannot be opened, an import that yields no video, or any
  * problem at all under --strict. A progress line (input bytes, rate, ETA)
- * appears on stderr once an import has run for a few seconds. */
+ * appears on stderr once an import has run for a few seconds.
+ *
+ * import-wds --out-dir DIR --shards-per-file K [--jobs J] writes one file
+ * per K consecutive shards (DIR/part-00000.h5, ...), J at a time in child
+ * processes (tools/jobs.h): each file is complete or absent after a crash,
+ * and a re-run with the same shards skips the files already written.
+ * DIR/shards.txt records which shards make which file, so a re-run with
+ * other shards is refused instead of mixing imports. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "jobs.h"
 #include "data/splits.h"
 #include "data/npy_import.h"
 #include "data/wds_import.h"
@@ -103,6 +112,8 @@ typedef struct {
     int n_inputs;
     vc_import_opts o;
     bool seed_given;
+    const char *out_dir;       /* import-wds: one file per group of shards */
+    int64_t per_file, jobs;    /* shards per file, files written at once */
 } import_args;
 
 /* --name VALUE or --name=VALUE; *i advances past what was used. */
@@ -141,6 +152,14 @@ static int parse_args(const char *cmd, int argc, char **argv, bool allow_csv, im
             a->inputs[a->n_inputs++] = argv[i];
         } else if (strcmp(argv[i], "--") == 0) {
             only_inputs = true;
+        } else if (allow_csv && opt_value(argc, argv, &i, "--out-dir", &v)) {
+            if (!v || !*v) return vc_cmd_error(cmd, "--out-dir needs a directory");
+            a->out_dir = v;
+        } else if (allow_csv && opt_value(argc, argv, &i, "--shards-per-file", &v)) {
+            if (!parse_int64(v, 1, INT32_MAX, &a->per_file))
+                return vc_cmd_error(cmd, "--shards-per-file needs a positive integer, not '%s'", v ? v : "");
+        } else if (allow_csv && opt_value(argc, argv, &i, "--jobs", &v)) {
+            if (!parse_int64(v, 1, 1024, &a->jobs)) return vc_cmd_error(cmd, "--jobs needs 1..1024, not '%s'", v ? v : "");
         } else if (opt_value(argc, argv, &i, "--out", &v)) {
             if (!v || !*v) return vc_cmd_error(cmd, "--out needs a file name");
             a->out = v;
@@ -187,7 +206,13 @@ static int parse_args(const char *cmd, int argc, char **argv, bool allow_csv, im
             return vc_cmd_error(cmd, "unknown option '%s' (run 'vclip help %s')", argv[i], cmd);
         }
     }
-    if (!a->out) return vc_cmd_error(cmd, "--out FILE is required (run 'vclip help %s')", cmd);
+    if (a->out && a->out_dir) return vc_cmd_error(cmd, "give --out FILE or --out-dir DIR, not both");
+    if (!a->out_dir && (a->per_file || a->jobs))
+        return vc_cmd_error(cmd, "--shards-per-file and --jobs go with --out-dir DIR");
+    if (!a->out && !a->out_dir)
+        return vc_cmd_error(cmd, "--out FILE%s is required (run 'vclip help %s')", allow_csv ? " or --out-dir DIR" : "", cmd);
+    if (!a->per_file) a->per_file = 1;
+    if (!a->jobs) a->jobs = 1;
     if (a->splits_csv && a->o.split_by_ratio) return vc_cmd_error(cmd, "give --splits or --split-ratio, not both");
     if (a->seed_given && !a->o.split_by_ratio) return vc_cmd_error(cmd, "--seed only applies to --split-ratio");
     if (a->o.labels_from_text && a->o.caption_sep)
@@ -266,6 +291,110 @@ static int match_splits(const char *cmd, const import_args *a, const vc_shard_sp
     return 0;
 }
 
+/* ---- --out-dir: one file per group of shards, several at once ---- */
+
+typedef struct {
+    import_args *a;
+    const int *splits;       /* per shard, or NULL */
+    char **outs;             /* [groups] */
+    reporter *rep;
+} group_ctx;
+
+/* In a child: imports group g's shards into its file. */
+static int import_group(void *ud, int g) {
+    group_ctx *c = ud;
+    import_args *a = c->a;
+    int first = (int)(g * a->per_file), n = a->n_inputs - first < a->per_file ? a->n_inputs - first : (int)a->per_file;
+    vc_import_opts o = a->o;
+    o.progress = NULL; /* the parent reports files, not bytes */
+    vc_import_stats st;
+    if (vc_wds_import(c->outs[g], a->inputs + first, n, c->splits ? c->splits + first : NULL, &o, &st))
+        return vc_cmd_error("import-wds", "%s: %s", c->outs[g], vc_last_error());
+    print_summary("import-wds", c->outs[g], &o, &st, c->rep);
+    return 0;
+}
+
+static void group_done(void *ud, int g, int rc, int done, int n) {
+    group_ctx *c = ud;
+    if (rc < 0) printf("import-wds: %s is already there (skipped)\n", c->outs[g]);
+    else if (rc) fprintf(stderr, "vclip import-wds: %s failed (exit %d); a re-run redoes it\n", c->outs[g], rc);
+    fprintf(stderr, "import-wds: %d of %d files done\n", done, n);
+    fflush(stdout);
+}
+
+/* DIR/shards.txt, "FILE<TAB>SHARD" per shard: written when absent (through
+ * a temporary), compared when present. */
+static int check_manifest(const import_args *a, char **outs, int groups) {
+    size_t cap = 64, len = 0;
+    char *text = malloc(cap);
+    if (!text) return vc_cmd_error("import-wds", "out of memory");
+    text[0] = '\0';
+    for (int i = 0; i < a->n_inputs; i++) {
+        const char *base = strrchr(outs[i / a->per_file], '/');
+        size_t need = strlen(base + 1) + strlen(a->inputs[i]) + 3;
+        if (len + need >= cap) {
+            while (len + need >= cap) cap *= 2;
+            char *t = realloc(text, cap);
+            if (!t) {
+                free(text);
+                return vc_cmd_error("import-wds", "out of memory");
+            }
+            text = t;
+        }
+        len += (size_t)snprintf(text + len, cap - len, "%s\t%s\n", base + 1, a->inputs[i]);
+    }
+    (void)groups;
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/shards.txt", a->out_dir);
+    FILE *f = fopen(path, "rb");
+    int rc = 0;
+    if (f) {
+        char *old = malloc(len + 2);
+        size_t got = old ? fread(old, 1, len + 1, f) : 0;
+        fclose(f);
+        if (!old || got != len || memcmp(old, text, len) != 0)
+            rc = vc_cmd_error("import-wds", "%s lists other shards or another --shards-per-file than this import; "
+                                            "use another --out-dir, or remove that directory to start over",
+                              path);
+        free(old);
+    } else {
+        snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+        f = fopen(tmp, "wb");
+        if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0 || rename(tmp, path) != 0) {
+            if (f) remove(tmp);
+            rc = vc_cmd_error("import-wds", "%s: cannot write: %s", path, strerror(errno));
+        }
+    }
+    free(text);
+    return rc;
+}
+
+static int import_dir(import_args *a, const int *splits, reporter *rep) {
+    if (mkdir(a->out_dir, 0777) != 0 && errno != EEXIST)
+        return vc_cmd_error("import-wds", "%s: cannot create directory: %s", a->out_dir, strerror(errno));
+    int groups = (int)((a->n_inputs + a->per_file - 1) / a->per_file);
+    char **outs = calloc((size_t)groups, sizeof *outs);
+    if (!outs) return vc_cmd_error("import-wds", "out of memory");
+    int rc = 0;
+    for (int g = 0; g < groups && !rc; g++) {
+        size_t n = strlen(a->out_dir) + 32;
+        if (!(outs[g] = malloc(n))) rc = vc_cmd_error("import-wds", "out of memory");
+        else snprintf(outs[g], n, "%s/part-%05d.h5", a->out_dir, g);
+    }
+    if (!rc) rc = check_manifest(a, outs, groups);
+    if (!rc) {
+        group_ctx c = {a, splits, outs, rep};
+        vc_jobs_result r;
+        rc = vc_run_jobs(groups, (const char *const *)outs, (int)a->jobs, import_group, group_done, &c, &r);
+        printf("import-wds: %s: %d files of %lld shards each: %d written, %d already there, %d failed%s\n", a->out_dir,
+               groups, (long long)a->per_file, r.written, r.skipped, r.failed,
+               rc ? " (run the same command again to finish)" : "");
+    }
+    for (int g = 0; g < groups; g++) free(outs[g]);
+    free(outs);
+    return rc;
+}
+
 int vc_cmd_import_wds(int argc, char **argv) {
     const char *cmd = "import-wds";
     reporter rep;
@@ -290,6 +419,10 @@ int vc_cmd_import_wds(int argc, char **argv) {
             goto done;
         }
         if ((rc = match_splits(cmd, &a, &csv, splits, &rep))) goto done;
+    }
+    if (a.out_dir) {
+        rc = import_dir(&a, splits, &rep);
+        goto done;
     }
     vc_import_stats st;
     if (vc_wds_import(a.out, a.inputs, a.n_inputs, splits, &a.o, &st)) {
@@ -360,7 +493,13 @@ static const char k_help_wds[] =
     "  'ds_000000,train' per shard. A row matches a shard by its base name with or without\n"
     "  .tar/.tar.gz (and any directory). A shard that matches no row is imported into no split\n"
     "  (warning; error with --strict); rows that match none of the shards given are listed in one\n"
-    "  note (importing some of a dataset's shards is fine).\n";
+    "  note (importing some of a dataset's shards is fine).\n"
+    "--out-dir DIR --shards-per-file K [--jobs J]: one file per K consecutive shards,\n"
+    "  DIR/part-00000.h5, part-00001.h5, ..., J imported at once (separate processes). A file is\n"
+    "  complete or absent after a crash; running the same command again skips the files already\n"
+    "  there. DIR/shards.txt records the shards of each file; a re-run with other shards is\n"
+    "  refused. Video ids are checked within each file, not across files. Train on them all with\n"
+    "  [data] file = DIR/part-*.h5; `vclip info DIR/part-*.h5` prints their totals.\n";
 
 static const char k_help_npy[] =
     "DIR holds KEY.npy (frames), KEY.txt (caption) and KEY.json (metadata), as clip-video-encode's\n"

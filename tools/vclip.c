@@ -32,9 +32,11 @@ static const vc_command commands[] = {
      "encode-image --clip FILE|random [--batch B --seconds S --act quickgelu|gelu] [--save FILE]",
      "time training steps (samples/s) or the CLIP image tower (images/s) on random data"},
     {"import-wds", vc_cmd_import_wds,
-     "--out DATA.h5 [--dtype f16|f32] [--splits CSV | --split-ratio TR,VA,TE --seed S] [--dim D] [--gzip N] "
+     "(--out DATA.h5 | --out-dir DIR [--shards-per-file K] [--jobs J]) [--dtype f16|f32] "
+     "[--splits CSV | --split-ratio TR,VA,TE --seed S] [--dim D] [--gzip N] "
      "[--clip-model NAME] [--fps F] [--labels-from-text | --caption-sep SEP] [--strict] [--verbose] SHARD.tar[.gz] ...",
-     "import WebDataset shards of KEY.npy (+ KEY.txt, KEY.json) frame embeddings"},
+     "import WebDataset shards of KEY.npy (+ KEY.txt, KEY.json) frame embeddings (--out-dir: a file per K "
+     "shards, J at once, restartable)"},
     {"import-npy", vc_cmd_import_npy,
      "--out DATA.h5 [--dtype f16|f32] [--split-ratio TR,VA,TE --seed S] [--dim D] [--gzip N] [--clip-model NAME] "
      "[--fps F] [--labels-from-text | --caption-sep SEP] [--strict] [--verbose] DIR",
