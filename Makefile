@@ -174,6 +174,7 @@ bench: $(BUILD)/vclip $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $$b || exit 1; done
 	@env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/train_vs_torch.sh $(BUILD)/vclip $(PY)
 	@env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/clip_vs_peers.sh $(BUILD)/vclip $(PY)
+	@env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/dist_scaling.sh $(BUILD)/vclip
 
 # The ONNX Runtime peer of bench/clip_vs_peers.sh: PyPI's onnxruntime in a
 # virtualenv (the script makes it on first use; without PyPI it prints SKIP).

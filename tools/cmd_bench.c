@@ -1,5 +1,9 @@
 /* vclip bench train: times training steps of a pooler on random data.
- * Prints per-step time, peak resident memory and, last, "samples/s: X". */
+ * Prints per-step time, peak resident memory and, last, "samples/s: X".
+ * Under mpirun (N ranks) --batch is the global batch: each rank steps on
+ * its B/N rows against all B as negatives (train/step.h), rank 0 prints the
+ * global samples/s and what each step communicates (bench/dist_scaling.sh
+ * compares 1 process x 2 threads with 2 processes x 1 thread). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +14,7 @@
 #include "tensor/k_gemm.h"
 #include "models/clip.h"
 #include "models/pooler.h"
+#include "tensor/comm.h"
 #include "tensor/rng.h"
 #include "train/step.h"
 
@@ -17,6 +22,34 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* The data-parallel timing: the same steps on every rank (rank 0 sets the
+ * count from a short timed run), comm counters per step. */
+static int bench_ranks(vc_comm *c, vc_step_ctx *ctx, const vc_tensor *frames, const vc_tensor *len,
+                       const vc_tensor *text, long B, double seconds, const char *desc) {
+    vc_step_out so;
+    double t0 = now();
+    for (int i = 0; i < 3; i++)
+        if (vc_train_step(ctx, frames, len, text, 1e-4, &so)) return vc_cmd_error("bench train", "%s", vc_last_error());
+    int64_t n = (int64_t)(seconds / ((now() - t0) / 3)) + 1;
+    if (vc_comm_broadcast(c, &n, sizeof n, 0)) return vc_cmd_error("bench train", "%s", vc_last_error());
+    vc_comm_stats_reset(c);
+    t0 = now();
+    for (int64_t i = 0; i < n; i++)
+        if (vc_train_step(ctx, frames, len, text, 1e-4, &so)) return vc_cmd_error("bench train", "%s", vc_last_error());
+    double dt = (now() - t0) / (double)n;
+    if (c->rank == 0) {
+        const vc_comm_stats *st = &c->stats;
+        printf("vclip %s on %d ranks (%ld rows each): %.1f ms/step over %lld steps, loss %.4f\n", desc, c->size,
+               B / c->size, dt * 1e3, (long long)n, so.loss);
+        printf("per step and rank: all-reduce %.3f MB (gradients and the loss), all-gather %.1f KB (embeddings), "
+               "reduce-scatter %.1f KB (their gradients); waiting in collectives %.1f%% of the step\n",
+               (double)st->allreduce_bytes / (double)n / 1e6, (double)st->allgather_bytes / (double)n / 1e3,
+               (double)st->reduce_scatter_bytes / (double)n / 1e3, 100 * st->wait_s / (dt * (double)n));
+        printf("samples/s: %.1f\n", B / dt);
+    }
+    return 0;
 }
 
 static int bench_train(int argc, char **argv) {
@@ -77,6 +110,30 @@ static int bench_train(int argc, char **argv) {
     vc_tape_init(&tape, 0);
     vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL};
     vc_step_out so;
+    vc_comm *comm;
+    if (vc_comm_open(&comm)) return vc_cmd_error("bench train", "%s", vc_last_error());
+    if (comm->size > 1) { /* this rank's rows of the same global batch */
+        if (B % comm->size) return vc_cmd_error("bench train", "--batch %ld does not divide by %d ranks", B, comm->size);
+        long b = B / comm->size;
+        vc_tensor f2, t2, l2;
+        vc_view_slice(&f2, &frames, 0, comm->rank * b, b);
+        vc_view_slice(&t2, &text, 0, comm->rank * b, b);
+        vc_view_slice(&l2, &len, 0, comm->rank * b, b);
+        ctx.comm = comm;
+        char desc[160];
+        snprintf(desc, sizeof desc, "%s B=%ld T=%ld D=%ld L=%ld H=%ld", model, B, T, D, L, H);
+        int rc = bench_ranks(comm, &ctx, &f2, &l2, &t2, B, seconds, desc);
+        if (rc) vc_comm_abort(comm, rc);
+        vc_comm_close(comm);
+        vc_tape_free(&tape);
+        vc_adamw_free(&opt);
+        vc_params_free(&ps);
+        vc_tensor_release(&frames);
+        vc_tensor_release(&text);
+        vc_tensor_release(&len);
+        return rc;
+    }
+    vc_comm_close(comm);
     for (int i = 0; i < 2; i++)
         if (vc_train_step(&ctx, &frames, &len, &text, 1e-4, &so))
             return vc_cmd_error("bench train", "%s", vc_last_error());
