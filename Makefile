@@ -18,7 +18,7 @@
 ifeq ($(VC_INNER),)
 BUILD ?= build
 NODEPS_GOALS := clean fresh-check fresh-check-clean help-make
-TEST_GOALS   := test test-asan bench fuzz test-tsan test-cuda-tsan vocab tokenizer-ref ort-venv wds-ref tensorboard-ref
+TEST_GOALS   := test test-asan bench fuzz test-tsan test-cuda-tsan vocab tokenizer-ref ort-venv wds-ref tensorboard-ref nccl-check
 GOALS        := $(or $(MAKECMDGOALS),all)
 DEPS_PROFILE := $(if $(filter-out $(NODEPS_GOALS),$(GOALS)),$(if $(filter $(TEST_GOALS) $(BUILD)/tests/% build%/tests/%,$(GOALS)),test,build),)
 PY ?= /usr/bin/python3
@@ -325,6 +325,43 @@ $(TSAN_DIR)/test_cuda_emu: $(TSAN_OBJ)
 test-cuda-tsan: $(TSAN_DIR)/test_cuda_emu
 	CK_FORK=no OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 $<
 # ---- end CUDA ----
+
+# ---- NCCL (tensor/comm_nccl.c; issue 12) ----
+# vclip's own build has no NCCL until the CUDA backend links it. Meanwhile:
+#  - emulated (with MPI): tensor/comm_nccl.c over the CUDA emulator and
+#    tensor/cuda/emu_nccl.c (NCCL's collectives done by MPI on the emulator's
+#    host memory) in $(BUILD)/tests/nccl_emu_worker, which tests/test_dist.c
+#    runs under mpirun; tests/nccl/nccl_abi_check.c checks the emulated API;
+#  - make nccl-check: the same sources against the toolkit's nccl.h and cudart
+#    (warnings as errors), and $(BUILD)/nvcc/nccl_smoke, a 1-rank NCCL smoke
+#    test to run where there is a GPU.
+NCCL_HOME ?= $(or $(CUDA_HOME),$(CUDA_DEFAULT_HOME))
+NCCL_EMU_WORKER := $(if $(MPI_FOUND),$(BUILD)/tests/nccl_emu_worker)
+NCCL_EMU_OBJ := $(addprefix $(BUILD)/nccl-emu/,tensor/comm_nccl.o tensor/cuda/emu_nccl.o tests/nccl/nccl_emu_worker.o \
+                  tests/nccl/nccl_abi_check.o)
+$(BUILD)/nccl-emu/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Werror -DVC_CUDA_EMU -DVC_HAVE_NCCL -c $< -o $@
+$(BUILD)/tests/nccl_emu_worker: $(NCCL_EMU_OBJ) $(BUILD)/libvccuda_emu.a $(BUILD)/libvclip.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(NCCL_EMU_OBJ) $(CUDA_EMU_LIBS) $(BUILD)/libvclip.a $(LDLIBS) -o $@
+test: $(NCCL_EMU_WORKER)
+NCCL_REAL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -O2 -g -I. -I$(NCCL_HOME)/include \
+                   -DVC_HAVE_NCCL
+$(BUILD)/nvcc/nccl/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(NCCL_REAL_CFLAGS) -c $< -o $@
+NCCL_REAL_OBJ := $(addprefix $(BUILD)/nvcc/nccl/,tensor/comm_nccl.o tests/nccl/nccl_abi_check.o tests/nccl/nccl_smoke.o)
+$(BUILD)/nvcc/nccl_smoke: $(NCCL_REAL_OBJ) $(BUILD)/libvclip.a
+	$(CC) $(NCCL_REAL_OBJ) $(BUILD)/libvclip.a -L$(NCCL_HOME)/lib64 -L$(NCCL_HOME)/lib -Wl,-rpath,$(NCCL_HOME)/lib64 \
+	  -lnccl -lcudart $(LDLIBS) -fopenmp -o $@
+.PHONY: nccl-check
+nccl-check:
+	@if [ -f $(NCCL_HOME)/include/nccl.h ]; then $(MAKE) --no-print-directory $(BUILD)/nvcc/nccl_smoke && \
+	  echo "nccl-check: tensor/comm_nccl.c and the emulated API's check compiled against $(NCCL_HOME)/include/nccl.h" \
+	       "with warnings as errors; $(BUILD)/nvcc/nccl_smoke linked against libnccl and cudart (run it on a GPU)"; \
+	else echo "nccl-check: no $(NCCL_HOME)/include/nccl.h (set NCCL_HOME): nothing compiled"; exit 1; fi
+# ---- end NCCL ----
 
 # The main job on the built-in synthetic dataset (tools/demo.sh).
 demo: $(BUILD)/vclip

@@ -111,10 +111,13 @@ void vc_comm_close(vc_comm *c);
 /* The MPI comm over every rank of the job (MPI_COMM_WORLD, duplicated),
  * initialising MPI in this process. VC_ERR_UNSUPPORTED without -DVC_HAVE_MPI. */
 vc_status vc_comm_mpi_open(vc_comm **out);
-/* NCCL over the ranks of an open MPI comm, on CUDA device `device`; the
- * MPI comm stays the caller's and must outlive the result.
- * VC_ERR_UNSUPPORTED without -DVC_HAVE_NCCL. */
-vc_status vc_comm_nccl_open(vc_comm **out, vc_comm *mpi, int device);
+/* NCCL over the ranks of an open bootstrap comm (MPI across processes; the
+ * single comm for one rank), on CUDA device `device`: rank 0's NCCL unique
+ * id reaches the others through boot, which also serves the host
+ * collectives and stays the caller's (it must outlive the result). The
+ * float collectives then take CUDA device buffers. VC_ERR_UNSUPPORTED
+ * without -DVC_HAVE_NCCL. */
+vc_status vc_comm_nccl_open(vc_comm **out, vc_comm *boot, int device);
 
 /* ---- build information (for `vclip version`) ---- */
 /* "Open MPI v4.1.4, ..." or NULL when not built with MPI. */

@@ -570,6 +570,36 @@ static void make_parts(void) {
     }
 }
 
+/* The NCCL comm on the emulated CUDA runtime, NCCL emulated over MPI
+ * (tests/nccl/nccl_emu_worker.c, built beside this program by make test). */
+START_TEST(test_nccl_comm_emulated_over_mpi) {
+    char worker[600];
+    snprintf(worker, sizeof worker, "%s", self_path);
+    char *slash = strrchr(worker, '/');
+    ck_assert(slash);
+    snprintf(slash + 1, sizeof worker - (size_t)(slash + 1 - worker), "nccl_emu_worker");
+    if (access(worker, X_OK) != 0) {
+        printf("SKIP: the emulated NCCL comm (%s not built; make test builds it)\n", worker);
+        return;
+    }
+    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "3", worker, NULL};
+    char out[600];
+    tmp_path(out, sizeof out, "nccl.out");
+    int rc = wait_for(spawn(argv, out), 60, "mpirun nccl_emu_worker");
+    char *text = slurp(out);
+    ck_assert_msg(rc == 0, "the emulated NCCL worker failed (%d):\n%.2000s", rc, text);
+    for (int r = 0; r < 3; r++) {
+        char line[64];
+        snprintf(line, sizeof line, "rank %d of 3: comm nccl (", r);
+        ck_assert_msg(strstr(text, line) && strstr(text, "emulated over MPI)) collectives checked\n"),
+                      "no line '%s...' in:\n%.2000s", line, text);
+    }
+    const char *l = strstr(text, "rank 0 of 3");
+    printf("%.*s\n", (int)strcspn(l, "\n"), l);
+    free(text);
+}
+END_TEST
+
 /* ---------- training: ranks against one process ---------- */
 
 static char data_path[512], data_error[2048];
@@ -1342,6 +1372,7 @@ static Suite *make_suite(void) {
     tcase_set_timeout(mpi, 300);
     tcase_add_unchecked_fixture(mpi, make_data, NULL);
     tcase_add_test(mpi, test_mpi_collectives_and_the_sharded_loss);
+    tcase_add_test(mpi, test_nccl_comm_emulated_over_mpi);
     tcase_add_loop_test(mpi, test_ranks_train_like_one_process, 0, 3);
     tcase_add_test(mpi, test_batch_must_divide_by_the_ranks);
     tcase_add_test(mpi, test_killed_rank_ends_the_job_and_resume_is_bit_identical);
