@@ -39,14 +39,24 @@ static int bench_ranks(vc_comm *c, vc_step_ctx *ctx, const vc_tensor *frames, co
     for (int64_t i = 0; i < n; i++)
         if (vc_train_step(ctx, frames, len, text, 1e-4, &so)) return vc_cmd_error("bench train", "%s", vc_last_error());
     double dt = (now() - t0) / (double)n;
+    vc_comm_stats steps = c->stats;
+    /* the gradient all-reduce alone, on the same buffer */
+    double ta = now();
+    for (int i = 0; i < 5; i++)
+        if (vc_comm_allreduce_sum(c, ctx->ps->grad, (int64_t)ctx->ps->n))
+            return vc_cmd_error("bench train", "%s", vc_last_error());
+    double tar = (now() - ta) / 5;
     if (c->rank == 0) {
-        const vc_comm_stats *st = &c->stats;
+        const vc_comm_stats *st = &steps;
         printf("vclip %s on %d ranks (%ld rows each): %.1f ms/step over %lld steps, loss %.4f\n", desc, c->size,
                B / c->size, dt * 1e3, (long long)n, so.loss);
         printf("per step and rank: all-reduce %.3f MB (gradients and the loss), all-gather %.1f KB (embeddings), "
                "reduce-scatter %.1f KB (their gradients); waiting in collectives %.1f%% of the step\n",
                (double)st->allreduce_bytes / (double)n / 1e6, (double)st->allgather_bytes / (double)n / 1e3,
                (double)st->reduce_scatter_bytes / (double)n / 1e3, 100 * st->wait_s / (dt * (double)n));
+        double mb = (double)ctx->ps->n * sizeof(vc_real) / 1e6;
+        printf("the gradient all-reduce alone (%.2f MB): %.2f ms, %.1f%% of a step, %.2f GB/s of buffer\n", mb, tar * 1e3,
+               100 * tar / dt, mb / 1e3 / tar);
         printf("samples/s: %.1f\n", B / dt);
     }
     return 0;
