@@ -30,10 +30,10 @@ static vc_status add_path(vc_dataset *ds, int *cap, const char *p) {
     if (ds->n == *cap) {
         *cap = *cap ? 2 * *cap : 8;
         char **np = realloc(ds->paths, (size_t)*cap * sizeof *np);
-        if (!np) return vc_fail(VC_ERR_OOM, "data: out of memory");
+        if (!np) return vc_fail(VC_ERR_OOM, "data: out of memory for a list of %d files", *cap);
         ds->paths = np;
     }
-    if (!(ds->paths[ds->n] = strdup(p))) return vc_fail(VC_ERR_OOM, "data: out of memory");
+    if (!(ds->paths[ds->n] = strdup(p))) return vc_fail(VC_ERR_OOM, "data: out of memory for the path %s", p);
     ds->n++;
     return VC_OK;
 }
@@ -41,7 +41,7 @@ static vc_status add_path(vc_dataset *ds, int *cap, const char *p) {
 /* Entries separated by commas, trimmed; a glob pattern adds its sorted matches. */
 static vc_status expand(vc_dataset *ds) {
     char *copy = strdup(ds->spec);
-    if (!copy) return vc_fail(VC_ERR_OOM, "data: out of memory");
+    if (!copy) return vc_fail(VC_ERR_OOM, "data: out of memory for the file list '%s'", ds->spec);
     int cap = 0;
     vc_status s = VC_OK;
     char *save = NULL;
@@ -79,7 +79,7 @@ static vc_status classes_shared(vc_dataset *ds, bool *shared) {
     }
     size_t n = (size_t)(i0->n_classes * i0->dim);
     float *a = malloc(n * sizeof(float) + 4), *b = malloc(n * sizeof(float) + 4);
-    vc_status s = a && b ? vc_h5_read_classes(ds->h[0], a) : vc_fail(VC_ERR_OOM, "data: out of memory");
+    vc_status s = a && b ? vc_h5_read_classes(ds->h[0], a) : vc_fail(VC_ERR_OOM, "data: out of memory comparing %zu class embedding values", n);
     bool same = true;
     for (int k = 1; k < ds->n && !s && same; k++)
         if (!(s = vc_h5_read_classes(ds->h[k], b))) same = memcmp(a, b, n * sizeof(float)) == 0;
@@ -94,7 +94,7 @@ static vc_status combine(vc_dataset *ds) {
     ds->vbase = calloc((size_t)n + 1, sizeof(int64_t));
     ds->fbase = calloc((size_t)n + 1, sizeof(int64_t));
     ds->cbase = calloc((size_t)n + 1, sizeof(int64_t));
-    if (!ds->vbase || !ds->fbase || !ds->cbase) return vc_fail(VC_ERR_OOM, "data: out of memory");
+    if (!ds->vbase || !ds->fbase || !ds->cbase) return vc_fail(VC_ERR_OOM, "data: out of memory for the bases of %d files", n);
     const vc_h5_info *i0 = vc_h5_get_info(ds->h[0]);
     vc_h5_info *t = &ds->info;
     *t = *i0;
@@ -139,7 +139,7 @@ static vc_status combine(vc_dataset *ds) {
     ds->offsets = malloc((size_t)(V + 1) * sizeof(int64_t));
     ds->text_video = malloc((size_t)(C ? C : 1) * sizeof(int64_t));
     if (shared) ds->labels = malloc((size_t)(V ? V : 1) * sizeof(int64_t));
-    if (!ds->offsets || !ds->text_video || (shared && !ds->labels)) return vc_fail(VC_ERR_OOM, "data: out of memory");
+    if (!ds->offsets || !ds->text_video || (shared && !ds->labels)) return vc_fail(VC_ERR_OOM, "data: out of memory for the indices of %lld videos and %lld captions", (long long)V, (long long)C);
     ds->offsets[0] = 0;
     for (int k = 0; k < n; k++) {
         const vc_h5_info *ik = vc_h5_get_info(ds->h[k]);
@@ -157,14 +157,14 @@ static vc_status open_common(vc_dataset **out, const char *spec, const char *con
     vc_dataset *ds = calloc(1, sizeof *ds);
     if (!ds || !(ds->spec = strdup(spec ? spec : ""))) {
         free(ds);
-        return vc_fail(VC_ERR_OOM, "data: out of memory");
+        return vc_fail(VC_ERR_OOM, "data: out of memory for the dataset (%zu bytes)", sizeof *ds);
     }
     int cap = 0;
     vc_status s = VC_OK;
     if (!paths) s = expand(ds);
     for (int k = 0; k < n && !s; k++) s = add_path(ds, &cap, paths[k]);
     if (!s && ds->n == 0) s = vc_fail(VC_ERR_ARG, "data: no file given");
-    if (!s && !(ds->h = calloc((size_t)ds->n, sizeof *ds->h))) s = vc_fail(VC_ERR_OOM, "data: out of memory");
+    if (!s && !(ds->h = calloc((size_t)ds->n, sizeof *ds->h))) s = vc_fail(VC_ERR_OOM, "data: out of memory for %d file handles", ds->n);
     for (int k = 0; k < ds->n && !s; k++) s = vc_h5_open(&ds->h[k], ds->paths[k]);
     if (!s) s = combine(ds);
     if (s) {
@@ -243,7 +243,7 @@ vc_status vc_dataset_split(vc_dataset *ds, const char *name, const int64_t **idx
             total += fn;
         }
         int64_t *all = malloc((size_t)(total ? total : 1) * sizeof(int64_t));
-        if (!all) return vc_fail(VC_ERR_OOM, "data: out of memory for split %s", name);
+        if (!all) return vc_fail(VC_ERR_OOM, "data: out of memory for split %s (%lld videos)", name, (long long)total);
         int64_t w = 0;
         for (int k = 0; k < ds->n; k++) {
             const int64_t *fi;

@@ -44,7 +44,7 @@ static const vc_comm_ops single_ops = {
 vc_status vc_comm_wrap(vc_comm **out, const vc_comm_ops *ops, void *impl, int rank, int size) {
     *out = NULL;
     vc_comm *c = calloc(1, sizeof *c);
-    if (!c) return vc_fail(VC_ERR_OOM, "comm: out of memory");
+    if (!c) return vc_fail(VC_ERR_OOM, "comm: out of memory for the comm (%zu bytes)", sizeof *c);
     c->ops = ops;
     c->impl = impl;
     c->rank = rank;
@@ -180,7 +180,7 @@ vc_status vc_comm_set_watchdog(vc_comm *c, double timeout_s, void (*fn)(void *ud
     watch_stop(c);
     if (!(timeout_s > 0) || !fn) return VC_OK;
     vc_comm_watch *w = calloc(1, sizeof *w);
-    if (!w) return vc_fail(VC_ERR_OOM, "comm: out of memory");
+    if (!w) return vc_fail(VC_ERR_OOM, "comm: out of memory for the watchdog (%zu bytes)", sizeof *w);
     w->timeout_s = timeout_s;
     w->fn = fn;
     w->ud = ud;
@@ -315,7 +315,7 @@ vc_status vc_comm_agree(vc_comm *c, vc_status mine) {
 vc_status vc_comm_check_same(vc_comm *c, uint64_t value, const char *what) {
     if (c->size == 1) return VC_OK;
     uint64_t *all = malloc((size_t)c->size * sizeof *all);
-    if (!all) return vc_fail(VC_ERR_OOM, "comm: out of memory");
+    if (!all) return vc_fail(VC_ERR_OOM, "comm: out of memory comparing the %s of %d ranks", what, c->size);
     vc_status s = vc_comm_allgather_bytes(c, &value, sizeof value, all);
     if (!s)
         for (int r = 1; r < c->size; r++)

@@ -126,7 +126,7 @@ vc_status vc_comm_mpi_open(vc_comm **out) {
         }
     }
     mpi_impl *m = calloc(1, sizeof *m);
-    if (!m) return vc_fail(VC_ERR_OOM, "comm mpi: out of memory");
+    if (!m) return vc_fail(VC_ERR_OOM, "comm mpi: out of memory for the comm (%zu bytes)", sizeof *m);
     int rc = MPI_Comm_dup(MPI_COMM_WORLD, &m->comm);
     if (rc != MPI_SUCCESS) {
         free(m);

@@ -124,7 +124,7 @@ vc_status vc_comm_nccl_open(vc_comm **out, vc_comm *boot, int device) {
     if (!s) s = vc_comm_broadcast(boot, &id, sizeof id, 0);
     if (s) return s;
     nccl_impl *m = calloc(1, sizeof *m);
-    if (!m) return vc_fail(VC_ERR_OOM, "comm nccl: out of memory");
+    if (!m) return vc_fail(VC_ERR_OOM, "comm nccl: out of memory for the comm (%zu bytes)", sizeof *m);
     m->boot = boot;
     m->rank = boot->rank;
     m->size = boot->size;

@@ -327,7 +327,7 @@ static void group_done(void *ud, int g, int rc, int done, int n) {
 static int check_manifest(const import_args *a, char **outs, int groups) {
     size_t cap = 64, len = 0;
     char *text = malloc(cap);
-    if (!text) return vc_cmd_error("import-wds", "out of memory");
+    if (!text) return vc_cmd_error("import-wds", "out of memory for the text of %s/shards.txt", a->out_dir);
     text[0] = '\0';
     for (int i = 0; i < a->n_inputs; i++) {
         const char *base = strrchr(outs[i / a->per_file], '/');
@@ -337,7 +337,7 @@ static int check_manifest(const import_args *a, char **outs, int groups) {
             char *t = realloc(text, cap);
             if (!t) {
                 free(text);
-                return vc_cmd_error("import-wds", "out of memory");
+                return vc_cmd_error("import-wds", "out of memory for the text of %s/shards.txt (%zu bytes)", a->out_dir, cap);
             }
             text = t;
         }
@@ -374,11 +374,11 @@ static int import_dir(import_args *a, const int *splits, reporter *rep) {
         return vc_cmd_error("import-wds", "%s: cannot create directory: %s", a->out_dir, strerror(errno));
     int groups = (int)((a->n_inputs + a->per_file - 1) / a->per_file);
     char **outs = calloc((size_t)groups, sizeof *outs);
-    if (!outs) return vc_cmd_error("import-wds", "out of memory");
+    if (!outs) return vc_cmd_error("import-wds", "out of memory for the names of %d files", groups);
     int rc = 0;
     for (int g = 0; g < groups && !rc; g++) {
         size_t n = strlen(a->out_dir) + 32;
-        if (!(outs[g] = malloc(n))) rc = vc_cmd_error("import-wds", "out of memory");
+        if (!(outs[g] = malloc(n))) rc = vc_cmd_error("import-wds", "out of memory for the names of %d files", groups);
         else snprintf(outs[g], n, "%s/part-%05d.h5", a->out_dir, g);
     }
     if (!rc) rc = check_manifest(a, outs, groups);
