@@ -95,10 +95,12 @@ vc_status vc_comm_open(vc_comm **out) {
     if (!vc_comm_launched(&size, &rank)) return vc_comm_single(out);
     if (!vc_comm_mpi_version()) {
         if (size == 1) return vc_comm_single(out);
+        char who[64] = "";
+        if (size > 1) snprintf(who, sizeof who, " as rank %d of %d", rank, size);
         return vc_fail(VC_ERR_UNSUPPORTED,
-                       "started as rank %d of %d by a launcher, but this vclip was built without MPI "
+                       "started%s by an MPI launcher, but this vclip was built without MPI "
                        "(install Debian libopenmpi-dev and rebuild; `vclip version` says what is built in)",
-                       rank, size);
+                       who);
     }
     vc_status s = vc_comm_mpi_open(out);
     if (s) return s;

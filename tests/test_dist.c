@@ -741,6 +741,7 @@ START_TEST(test_ranks_train_like_one_process) {
 }
 END_TEST
 
+/* train.batch must divide by N, and every rank must run the same config. */
 START_TEST(test_batch_must_divide_by_the_ranks) {
     ck_assert_msg(!data_error[0], "%s", data_error);
     char cfg[700], *text;
@@ -748,6 +749,16 @@ START_TEST(test_batch_must_divide_by_the_ranks) {
     int rc = run_vclip(2, &text, "train", cfg, "--set", "train.batch=13", NULL);
     ck_assert_msg(rc != 0 && rc < 128, "exit %d: %.2000s", rc, text);
     ck_assert_msg(strstr(text, "train.batch 13 does not divide by the 2 ranks"), "%.2000s", text);
+    free(text);
+    /* ranks started with different settings: refused before any step */
+    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "1", vclip_bin(), "train", cfg, ":", "-np", "1",
+                          vclip_bin(), "train", cfg, "--set", "train.lr=1e-3", NULL};
+    char out[600];
+    tmp_path(out, sizeof out, "mpmd.out");
+    rc = wait_for(spawn(argv, out), 60, "ranks with different configs");
+    text = slurp(out);
+    ck_assert_msg(rc != 0 && strstr(text, "rank 1 of 2 has a different config"), "(%d) %.2000s", rc, text);
+    ck_assert_msg(!strstr(text, "MPI_ABORT"), "the job was aborted instead of ending on every rank: %.2000s", text);
     free(text);
 }
 END_TEST

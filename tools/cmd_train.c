@@ -99,6 +99,7 @@ int vc_cmd_train(int argc, char **argv) {
     vc_config *cfg = NULL;
     vc_run_cfg rc;
     vc_status s = vc_run_config_load(path, ov, nov, &cfg, &rc);
+    s = vc_comm_agree(comm, s); /* a bad config on one rank stops all of them */
     if (!s && comm->size > 1) s = vc_comm_set_watchdog(comm, timeout, on_comm_timeout, NULL);
     progress_state ps = {isatty(2) != 0, 0, {0}};
     vc_progress_init(&ps.eval, "train: validation");

@@ -149,6 +149,35 @@ static vc_status tb_eval(vc_tb_writer *tb, const char *split, int64_t step, cons
     return vc_tb_write(tb, step, v, n);
 }
 
+/* log.jsonl, the event file, best.safetensors and the hook of one evaluation. */
+static vc_status write_eval(run_ctx *c, int64_t step, const vc_ckpt_state *st0, const vc_params *ps, const vc_adamw *opt,
+                            const vc_loader_state *ls, const vc_eval_result *rr, double score, bool best) {
+    vc_run_cfg *rc = c->rc;
+    const vc_eval_result r = *rr;
+    vc_status s;
+    fprintf(c->log, "{\"event\": \"eval\", \"split\": \"%s\", \"step\": %lld, ", rc->val_split, (long long)step);
+    json_recall(c->log, "t2v", &r.t2v);
+    fputs(", ", c->log);
+    json_recall(c->log, "v2t", &r.v2t);
+    fprintf(c->log, ", \"videos\": %lld, \"captions\": %lld, \"score\": %.4f, \"best\": %s", (long long)r.videos,
+            (long long)r.captions, score, best ? "true" : "false");
+    if (r.has_cls) fprintf(c->log, ", \"top1\": %.4f, \"top5\": %.4f", r.top1, r.top5);
+    fputs("}\n", c->log);
+    fflush(c->log);
+    if ((s = tb_eval(c->tb, rc->val_split, step, &r, score))) return s;
+    if (best) {
+        char p[4096];
+        path_in(p, sizeof p, rc->out_dir, "best.safetensors");
+        vc_ckpt_state bs = *st0;
+        bs.best_score = score;
+        bs.best_step = step;
+        bs.loader = *ls;
+        if ((s = vc_ckpt_save(p, ps, opt, &bs, c->config_text, c->dim))) return s;
+    }
+    if (c->hooks && c->hooks->on_eval) c->hooks->on_eval(c->hooks->ud, step, &r, best);
+    return VC_OK;
+}
+
 static vc_status evaluate_val(run_ctx *c, const vc_pooler *m, int64_t step, vc_ckpt_state *st, const vc_params *ps,
                               const vc_adamw *opt, const vc_loader_state *ls) {
     vc_run_cfg *rc = c->rc;
@@ -162,34 +191,13 @@ static vc_status evaluate_val(run_ctx *c, const vc_pooler *m, int64_t step, vc_c
     /* a model that produced NaN scores is never the best one; every rank has
      * the same numbers, so every rank makes the same choice */
     bool best = score > st->best_score && r.nan_scores == 0;
-    if (!c->writer) {
-        if (best) {
-            st->best_score = score;
-            st->best_step = step;
-        }
-        return VC_OK;
-    }
-    fprintf(c->log, "{\"event\": \"eval\", \"split\": \"%s\", \"step\": %lld, ", rc->val_split, (long long)step);
-    json_recall(c->log, "t2v", &r.t2v);
-    fputs(", ", c->log);
-    json_recall(c->log, "v2t", &r.v2t);
-    fprintf(c->log, ", \"videos\": %lld, \"captions\": %lld, \"score\": %.4f, \"best\": %s", (long long)r.videos,
-            (long long)r.captions, score, best ? "true" : "false");
-    if (r.has_cls) fprintf(c->log, ", \"top1\": %.4f, \"top5\": %.4f", r.top1, r.top5);
-    fputs("}\n", c->log);
-    fflush(c->log);
-    if ((s = tb_eval(c->tb, rc->val_split, step, &r, score))) return s;
+    /* rank 0 writes; then every rank learns whether that worked */
+    s = c->writer ? write_eval(c, step, st, ps, opt, ls, &r, score, best) : VC_OK;
     if (best) {
         st->best_score = score;
         st->best_step = step;
-        char p[4096];
-        path_in(p, sizeof p, rc->out_dir, "best.safetensors");
-        vc_ckpt_state bs = *st;
-        bs.loader = *ls;
-        if ((s = vc_ckpt_save(p, ps, opt, &bs, c->config_text, c->dim))) return s;
     }
-    if (c->hooks && c->hooks->on_eval) c->hooks->on_eval(c->hooks->ud, step, &r, best);
-    return VC_OK;
+    return vc_comm_agree(c->comm, s);
 }
 
 /* FNV-1a over bytes: fingerprints of configs and weights compared across ranks. */
@@ -317,8 +325,9 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
                                     "config file and --set overrides", path);
         if (!s) s = vc_ckpt_load(path, &ps, &opt, &st);
     }
-    if (!s) s = share_state(comm, &ps, &opt, &st, &resume);
-    if ((s = vc_comm_agree(comm, s))) goto done;
+    /* rank 0's directory and checkpoint are fine (or every rank stops), then
+     * its state goes to all */
+    if ((s = vc_comm_agree(comm, s)) || (s = share_state(comm, &ps, &opt, &st, &resume))) goto done;
     if (resume) {
         if ((s = vc_loader_set_state(ld, &st.loader))) goto done;
         note(hooks, "resumed from %s at step %lld", path, (long long)st.step);
