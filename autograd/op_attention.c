@@ -1,9 +1,8 @@
-/* Fused multi-head attention over packed projections (see k_attention.h):
- * no split/permute copies, and only the probabilities are saved. */
+/* Fused multi-head attention over packed projections (the backend's
+ * attention kernels): no split/permute copies, and only the probabilities
+ * are saved. */
 #include <math.h>
-#include <string.h>
 
-#include "../tensor/k_attention.h"
 #include "ops.h"
 
 typedef struct {
@@ -17,7 +16,7 @@ static vc_real *region_grad(vc_tape *t, vc_var *v, bool tiles, vc_real *beta) {
     vc_real b;
     vc_real *g = vc_grad_for(t, v, &b);
     if (g && b == 0 && !tiles) { /* untouched columns or shared rows: start from 0 */
-        memset(g, 0, vc_nbytes(&v->grad));
+        vc_var_backend(v)->mem_set(g, 0, vc_nbytes(&v->grad));
         b = 1;
     }
     *beta = b;
@@ -45,11 +44,11 @@ static vc_status attention_backward(vc_tape *t, const vc_node *n) {
         if (v == q || v == k) bv = 1;
     }
     if (t->status) return t->status;
-    vc_real *scratch =
-        vc_arena_alloc(&t->arena, (size_t)(vc_attention_scratch_threads() * d.Tq * d.Tk) * sizeof(vc_real));
+    const vc_backend *be = vc_var_backend(q);
+    void *scratch = vc_arena_alloc(&t->arena, be->scratch_bytes(VC_K_ATTENTION_BWD, &d));
     if (!scratch) return t->status = VC_ERR_OOM;
-    vc_attention_bwd(&d, vc_f32(&q->val), vc_f32(&k->val), vc_f32(&v->val), c->P, vc_f32(&n->out->grad), gq, bq, gk,
-                     bk, gv, bv, scratch);
+    be->attention_bwd(&d, vc_f32(&q->val), vc_f32(&k->val), vc_f32(&v->val), c->P, vc_f32(&n->out->grad), gq, bq, gk,
+                      bk, gv, bv, scratch);
     return t->status;
 }
 
@@ -82,7 +81,7 @@ vc_var *vc_attention(vc_tape *t, vc_var *q, int64_t qoff, vc_var *k, int64_t kof
                       .qoff = qoff, .koff = koff, .voff = voff,
                       .qbs = Q->ne[0] == 1 && B > 1 ? 0 : Tq * Q->ne[2], .kbs = Tk * K->ne[2], .vbs = Tk * V->ne[2],
                       .klen = klen, .causal = causal, .scale = (vc_real)(1.0 / sqrt((double)dh))};
-    vc_attention_fwd(&d, vc_f32(Q), vc_f32(K), vc_f32(V), P, vc_f32(&out->val));
+    vc_var_backend(q)->attention_fwd(&d, vc_f32(Q), vc_f32(K), vc_f32(V), P, vc_f32(&out->val));
     attn_ctx *c;
     if (vc_record(t, "attention", attention_backward, out, 3, in, sizeof *c, (void **)&c)) return NULL;
     c->d = d;

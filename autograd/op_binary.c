@@ -1,6 +1,4 @@
 /* Element-wise add / sub / mul with broadcasting, and scaling by a constant. */
-#include "../tensor/k_binary.h"
-#include "../tensor/k_unary.h"
 #include "ops.h"
 
 typedef struct {
@@ -11,10 +9,11 @@ typedef struct {
 static vc_status binary_backward(vc_tape *t, const vc_node *n) {
     const binary_ctx *c = n->ctx;
     const vc_real *A = vc_f32(&n->in[0]->val), *B = vc_f32(&n->in[1]->val), *G = vc_f32(&n->out->grad);
+    const vc_backend *be = vc_var_backend(n->out);
     for (int which = 0; which < 2; which++) {
         vc_real beta;
         vc_real *gx = vc_grad_for(t, n->in[which], &beta);
-        if (gx) vc_binary_bwd(c->op, which, &c->plan, G, A, B, gx, beta);
+        if (gx) be->binary_bwd(c->op, which, &c->plan, G, A, B, gx, beta);
     }
     return t->status;
 }
@@ -27,7 +26,7 @@ static vc_var *binary(vc_tape *t, const char *name, vc_binop op, vc_var *a, vc_v
     if (s) return vc_tape_fail(t, s);
     vc_var *out = vc_op_out(t, plan.nd, plan.ne, 2, in);
     if (!out) return NULL;
-    vc_binary_fwd(op, &plan, vc_f32(&a->val), vc_f32(&b->val), vc_f32(&out->val));
+    vc_var_backend(a)->binary_fwd(op, &plan, vc_f32(&a->val), vc_f32(&b->val), vc_f32(&out->val));
     binary_ctx *c;
     if (vc_record(t, name, binary_backward, out, 2, in, sizeof *c, (void **)&c)) return NULL;
     c->op = op;
@@ -47,7 +46,7 @@ static vc_status scale_backward(vc_tape *t, const vc_node *n) {
     const scale_ctx *c = n->ctx;
     vc_real beta;
     vc_real *gx = vc_grad_for(t, n->in[0], &beta);
-    if (gx) vc_axpby(vc_f32(&n->out->grad), c->s, gx, beta, vc_numel(&n->out->val));
+    if (gx) vc_var_backend(n->out)->axpby(vc_f32(&n->out->grad), c->s, gx, beta, vc_numel(&n->out->val));
     return t->status;
 }
 
@@ -55,7 +54,7 @@ vc_var *vc_scale(vc_tape *t, vc_var *x, vc_real s) {
     if (vc_tape_bad(t, 1, &x)) return NULL;
     vc_var *out = vc_op_out(t, x->val.ndim, x->val.ne, 1, &x);
     if (!out) return NULL;
-    vc_scale_fwd(vc_f32(&x->val), s, vc_f32(&out->val), vc_numel(&x->val));
+    vc_var_backend(x)->scale(vc_f32(&x->val), s, vc_f32(&out->val), vc_numel(&x->val));
     scale_ctx *c;
     if (vc_record(t, "scale", scale_backward, out, 1, &x, sizeof *c, (void **)&c)) return NULL;
     c->s = s;

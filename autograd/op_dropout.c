@@ -1,5 +1,4 @@
 /* Inverted dropout with a counter-based mask (recomputed in the backward). */
-#include "../tensor/k_copy.h"
 #include "ops.h"
 
 typedef struct {
@@ -11,7 +10,9 @@ static vc_status dropout_backward(vc_tape *t, const vc_node *n) {
     const dropout_ctx *c = n->ctx;
     vc_real beta;
     vc_real *gx = vc_grad_for(t, n->in[0], &beta);
-    if (gx) vc_dropout_bwd(vc_f32(&n->out->grad), gx, beta, vc_numel(&n->out->val), c->p, t->seed, c->stream);
+    if (gx)
+        vc_var_backend(n->out)->dropout_bwd(vc_f32(&n->out->grad), gx, beta, vc_numel(&n->out->val), c->p, t->seed,
+                                            c->stream);
     return t->status;
 }
 
@@ -26,7 +27,7 @@ vc_var *vc_dropout(vc_tape *t, vc_var *x, vc_real p) {
     if (!out) return NULL;
     /* One stream per (step, call): masks differ across steps and calls. */
     uint64_t stream = t->step * 0x100000001b3ull + t->n_random_calls++;
-    vc_dropout_fwd(vc_f32(&x->val), vc_f32(&out->val), vc_numel(&x->val), p, t->seed, stream);
+    vc_var_backend(x)->dropout_fwd(vc_f32(&x->val), vc_f32(&out->val), vc_numel(&x->val), p, t->seed, stream);
     dropout_ctx *c;
     if (vc_record(t, "dropout", dropout_backward, out, 1, &x, sizeof *c, (void **)&c)) return NULL;
     *c = (dropout_ctx){p, stream};

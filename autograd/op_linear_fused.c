@@ -6,10 +6,6 @@
  * probabilities and the MLP pre-activation, nothing else. */
 #include <string.h>
 
-#include "../tensor/k_gemm.h"
-#include "../tensor/k_norm.h"
-#include "../tensor/k_reduce.h"
-#include "../tensor/k_unary.h"
 #include "ops.h"
 
 enum { IN_X, IN_W, IN_B, IN_GAMMA, IN_BETA, IN_RES, N_IN };
@@ -24,14 +20,15 @@ typedef struct {
 static vc_unop pre_unop(vc_pre p) { return p == VC_PRE_GELU ? VC_UN_GELU : VC_UN_QUICKGELU; }
 
 /* u = T(x) for rows r0 .. r0+nr of x [R, IN] (LayerNorm statistics into c). */
-static void transform(const fused_ctx *c, vc_var *const *in, int64_t r0, int64_t nr, vc_real *u) {
+static void transform(const vc_backend *be, const fused_ctx *c, vc_var *const *in, int64_t r0, int64_t nr,
+                      vc_real *u) {
     const vc_real *x = vc_f32(&in[IN_X]->val) + r0 * c->IN;
     if (c->pre == VC_PRE_LAYERNORM)
-        vc_layernorm_fwd(x, in[IN_GAMMA] ? vc_f32(&in[IN_GAMMA]->val) : NULL,
-                         in[IN_BETA] ? vc_f32(&in[IN_BETA]->val) : NULL, u, c->mean + r0, c->rstd + r0, nr, c->IN,
-                         c->eps);
+        be->layernorm_fwd(x, in[IN_GAMMA] ? vc_f32(&in[IN_GAMMA]->val) : NULL,
+                          in[IN_BETA] ? vc_f32(&in[IN_BETA]->val) : NULL, u, c->mean + r0, c->rstd + r0, nr, c->IN,
+                          c->eps);
     else
-        vc_unary_fwd(pre_unop(c->pre), x, u, nr * c->IN);
+        be->unary_fwd(pre_unop(c->pre), x, u, nr * c->IN);
 }
 
 /* The backward recomputes T(x) this many floats at a time for the weight
@@ -56,6 +53,7 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
     vc_var *const *in = n->in_many;
     int64_t R = c->R, IN = c->IN, OUT = c->OUT;
     const vc_real *G = vc_f32(&n->out->grad), *W = vc_f32(&in[IN_W]->val), *X = vc_f32(&in[IN_X]->val);
+    const vc_backend *be = vc_var_backend(in[IN_X]);
     vc_real beta, *g;
     vc_var *res = in[IN_RES];
     /* The residual's gradient is the output's gradient. When the residual has
@@ -63,11 +61,11 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
      * instead of copied, once everything else here has read it. */
     bool donate = res && res->requires_grad && !res->grad.data && !res->is_param && res != in[IN_X] &&
                   !n->out->grad_borrowed && !t->keep_grads;
-    if (res && !donate && (g = vc_grad_for(t, res, &beta))) vc_axpby(G, 1, g, beta, R * OUT);
-    if (in[IN_B] && (g = vc_grad_for(t, in[IN_B], &beta))) vc_colsum(G, g, beta, R, OUT);
+    if (res && !donate && (g = vc_grad_for(t, res, &beta))) be->axpby(G, 1, g, beta, R * OUT);
+    if (in[IN_B] && (g = vc_grad_for(t, in[IN_B], &beta))) be->bias_bwd(G, g, beta, R, OUT);
     if ((g = vc_grad_for(t, in[IN_W], &beta))) {
         if (c->pre == VC_PRE_NONE) {
-            vc_gemm(true, false, OUT, IN, R, 1, G, OUT, X, IN, beta, g, IN);
+            be->gemm(true, false, OUT, IN, R, 1, G, OUT, X, IN, beta, g, IN);
         } else {
             int64_t rows = VC_RECOMPUTE_FLOATS / (IN ? IN : 1);
             rows = rows < 1 ? 1 : rows > R ? R : rows;
@@ -76,23 +74,23 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
             if (!u) return t->status;
             for (int64_t r0 = 0; r0 < R; r0 += rows) {
                 int64_t nr = R - r0 < rows ? R - r0 : rows;
-                transform(c, in, r0, nr, u);
-                vc_gemm(true, false, OUT, IN, nr, 1, G + r0 * OUT, OUT, u, IN, r0 ? 1 : beta, g, IN);
+                transform(be, c, in, r0, nr, u);
+                be->gemm(true, false, OUT, IN, nr, 1, G + r0 * OUT, OUT, u, IN, r0 ? 1 : beta, g, IN);
             }
             vc_tape_give(t, u, ubytes);
         }
     }
     vc_real bx = 0, *gx = vc_grad_for(t, in[IN_X], &bx);
     if (c->pre == VC_PRE_NONE) {
-        if (gx) vc_gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, bx, gx, IN);
+        if (gx) be->gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, bx, gx, IN);
         return donate_grad(t, n, donate);
     }
     size_t ubytes = (size_t)(R * IN) * sizeof(vc_real);
     if (c->pre != VC_PRE_LAYERNORM && gx && bx == 0) {
         /* fresh input gradient: write d/dT(x) straight into it and scale in
          * place, saving an [R, IN] scratch buffer */
-        vc_gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, 0, gx, IN);
-        vc_unary_bwd_inplace(pre_unop(c->pre), X, gx, R * IN);
+        be->gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, 0, gx, IN);
+        be->unary_bwd_inplace(pre_unop(c->pre), X, gx, R * IN);
         return donate_grad(t, n, donate);
     }
     vc_real bg = 0, bb = 0;
@@ -101,12 +99,12 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
     if (gx || gg || gb) {
         vc_real *du = vc_tape_take(t, ubytes); /* d loss / d T(x) */
         if (!du) return t->status;
-        vc_gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, 0, du, IN);
+        be->gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, 0, du, IN);
         if (c->pre == VC_PRE_LAYERNORM)
-            vc_layernorm_bwd(X, in[IN_GAMMA] ? vc_f32(&in[IN_GAMMA]->val) : NULL, c->mean, c->rstd, du, gx, bx, gg,
-                             bg, gb, bb, R, IN);
+            be->layernorm_bwd(X, in[IN_GAMMA] ? vc_f32(&in[IN_GAMMA]->val) : NULL, c->mean, c->rstd, du, gx, bx, gg,
+                              bg, gb, bb, R, IN);
         else if (gx)
-            vc_unary_bwd(pre_unop(c->pre), X, NULL, du, gx, bx, R * IN); /* GELU needs x only */
+            be->unary_bwd(pre_unop(c->pre), X, NULL, du, gx, bx, R * IN); /* GELU needs x only */
         vc_tape_give(t, du, ubytes);
     }
     return donate_grad(t, n, donate);
@@ -155,18 +153,16 @@ vc_var *vc_linear_fused(vc_tape *t, vc_var *x, vc_pre pre, vc_var *gamma, vc_var
     }
     vc_real *Y = vc_f32(&out->val);
     const vc_real *B = bias ? vc_f32(&bias->val) : NULL, *Rs = residual ? vc_f32(&residual->val) : NULL;
-    if (B || Rs) {
-#pragma omp parallel for schedule(static) if (R * OUT > 32768)
-        for (int64_t r = 0; r < R; r++)
-            for (int64_t j = 0; j < OUT; j++) Y[r * OUT + j] = (B ? B[j] : 0) + (Rs ? Rs[r * OUT + j] : 0);
-    }
+    const vc_backend *be = vc_var_backend(x);
+    /* y = bias + residual, then the product accumulates onto it */
+    if (B || Rs) be->bias_fwd(Y, B, Rs, R, OUT);
     size_t ubytes = (size_t)(R * IN) * sizeof(vc_real);
     vc_real *u = vc_f32(X);
     if (pre != VC_PRE_NONE) {
         if (!(u = vc_tape_take(t, ubytes))) return vc_tape_fail(t, VC_ERR_OOM);
-        transform(&c, in, 0, R, u);
+        transform(be, &c, in, 0, R, u);
     }
-    vc_gemm(false, true, R, OUT, IN, 1, u, IN, vc_f32(Wt), IN, (B || Rs) ? 1 : 0, Y, OUT);
+    be->gemm(false, true, R, OUT, IN, 1, u, IN, vc_f32(Wt), IN, (B || Rs) ? 1 : 0, Y, OUT);
     if (pre != VC_PRE_NONE) vc_tape_give(t, u, ubytes);
     fused_ctx *cp;
     /* all six slots are recorded (absent ones NULL) so the backward can tell them apart */

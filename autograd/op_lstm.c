@@ -1,47 +1,37 @@
-/* Fused one-layer LSTM over a padded batch (see k_lstm.h). */
-#include <string.h>
-
-#include "../tensor/k_gemm.h"
-#include "../tensor/k_lstm.h"
-#include "../tensor/k_reduce.h"
-#include "../tensor/k_unary.h"
+/* Fused one-layer LSTM over a padded batch (the backend's lstm kernels). */
 #include "ops.h"
 
 typedef struct {
-    int64_t B, T, D, H;
+    vc_lstm_dims d;
     vc_real *gates, *c;
-    int64_t *len;
 } lstm_ctx;
 
 static vc_status lstm_backward(vc_tape *t, const vc_node *n) {
     const lstm_ctx *c = n->ctx;
     vc_var *x = n->in[0], *w_ih = n->in[1], *w_hh = n->in[2], *b_ih = n->in[3];
     vc_var *b_hh = n->n_in > 4 ? n->in_many[4] : NULL;
-    int64_t B = c->B, T = c->T, D = c->D, H = c->H, G = 4 * H, R = B * T;
+    const vc_lstm_dims *d = &c->d;
+    int64_t B = d->B, T = d->T, D = d->D, H = d->H, G = 4 * H, R = B * T;
+    const vc_backend *be = vc_var_backend(x);
+    /* dW_hh = sum_t dA_t^T h_{t-1}: the kernel writes h shifted by one step
+     * (hp) when that gradient is wanted */
+    bool want_hh = w_hh->requires_grad;
     vc_real *dA = vc_arena_alloc(&t->arena, (size_t)(R * G) * sizeof(vc_real));
-    vc_real *scratch = vc_arena_alloc(&t->arena, (size_t)(R * H + 2 * B * H) * sizeof(vc_real));
-    if (!dA || !scratch) return t->status = VC_ERR_OOM;
-    vc_lstm_bwd_gates(c->gates, c->c, vc_f32(&w_hh->val), vc_f32(&n->out->grad), c->len, B, T, H, dA, scratch);
-    const vc_real *h = vc_f32(&n->out->val);
+    vc_real *hp = want_hh ? vc_arena_alloc(&t->arena, (size_t)(R * H) * sizeof(vc_real)) : NULL;
+    void *scratch = vc_arena_alloc(&t->arena, be->scratch_bytes(VC_K_LSTM_BWD, d));
+    if (!dA || (want_hh && !hp) || !scratch) return t->status = VC_ERR_OOM;
+    be->lstm_bwd(d, c->gates, c->c, vc_f32(&n->out->val), vc_f32(&w_hh->val), vc_f32(&n->out->grad), dA, hp, scratch);
     vc_real beta;
     vc_real *g;
-    if ((g = vc_grad_for(t, x, &beta))) vc_gemm(false, false, R, D, G, 1, dA, G, vc_f32(&w_ih->val), D, beta, g, D);
-    if ((g = vc_grad_for(t, w_ih, &beta))) vc_gemm(true, false, G, D, R, 1, dA, G, vc_f32(&x->val), D, beta, g, D);
-    if ((g = vc_grad_for(t, w_hh, &beta))) {
-        /* dW_hh = sum_t dA_t^T h_{t-1}: shift h by one step (zeros at t = 0) */
-        vc_real *hp = scratch + 2 * B * H;
-        for (int64_t b = 0; b < B; b++) {
-            memset(hp + b * T * H, 0, (size_t)H * sizeof(vc_real));
-            memcpy(hp + (b * T + 1) * H, h + b * T * H, (size_t)((T - 1) * H) * sizeof(vc_real));
-        }
-        vc_gemm(true, false, G, H, R, 1, dA, G, hp, H, beta, g, H);
-    }
+    if ((g = vc_grad_for(t, x, &beta))) be->gemm(false, false, R, D, G, 1, dA, G, vc_f32(&w_ih->val), D, beta, g, D);
+    if ((g = vc_grad_for(t, w_ih, &beta))) be->gemm(true, false, G, D, R, 1, dA, G, vc_f32(&x->val), D, beta, g, D);
+    if ((g = vc_grad_for(t, w_hh, &beta))) be->gemm(true, false, G, H, R, 1, dA, G, hp, H, beta, g, H);
     /* both biases get the same gradient: sum dA once */
     vc_real *gi = vc_grad_for(t, b_ih, &beta), bh;
     vc_real *gh = b_hh ? vc_grad_for(t, b_hh, &bh) : NULL;
-    if (gi) vc_colsum(dA, gi, beta, R, G);
-    if (gh && gi && beta == 0) vc_axpby(gi, 1, gh, bh, G); /* gi is exactly that sum */
-    else if (gh) vc_colsum(dA, gh, bh, R, G);
+    if (gi) be->bias_bwd(dA, gi, beta, R, G);
+    if (gh && gi && beta == 0) be->axpby(gi, 1, gh, bh, G); /* gi is exactly that sum */
+    else if (gh) be->bias_bwd(dA, gh, bh, R, G);
     return t->status;
 }
 
@@ -70,11 +60,13 @@ vc_var *vc_lstm(vc_tape *t, vc_var *x, vc_var *w_ih, vc_var *w_hh, vc_var *b_ih,
     vc_real *cst = vc_arena_alloc(&t->arena, (size_t)(B * T * H) * sizeof(vc_real));
     vc_real *bias = vc_arena_alloc(&t->arena, (size_t)G * sizeof(vc_real));
     if (!gates || !cst || !bias) return vc_tape_fail(t, VC_ERR_OOM);
-    for (int64_t j = 0; j < G; j++) bias[j] = vc_f32(&b_ih->val)[j] + vc_f32(&b_hh->val)[j];
-    vc_lstm_fwd(vc_f32(X), vc_f32(&w_ih->val), vc_f32(&w_hh->val), bias, len, B, T, D, H, gates, cst,
-                vc_f32(&out->val));
+    const vc_backend *be = vc_var_backend(x);
+    be->copy_d2d(bias, vc_f32(&b_ih->val), (size_t)G * sizeof(vc_real));
+    be->axpby(vc_f32(&b_hh->val), 1, bias, 1, G); /* bias = b_ih + b_hh */
+    vc_lstm_dims d = {.B = B, .T = T, .D = D, .H = H, .len = len};
+    be->lstm_fwd(&d, vc_f32(X), vc_f32(&w_ih->val), vc_f32(&w_hh->val), bias, gates, cst, vc_f32(&out->val));
     lstm_ctx *c;
     if (vc_record(t, "lstm", lstm_backward, out, 5, in, sizeof *c, (void **)&c)) return NULL;
-    *c = (lstm_ctx){B, T, D, H, gates, cst, len};
+    *c = (lstm_ctx){d, gates, cst};
     return out;
 }

@@ -1,8 +1,6 @@
 /* Matrix products: vc_matmul (batched, all transpose cases) and vc_linear. */
 #include <string.h>
 
-#include "../tensor/k_gemm.h"
-#include "../tensor/k_reduce.h"
 #include "ops.h"
 
 typedef struct {
@@ -21,35 +19,36 @@ static vc_status matmul_backward(vc_tape *t, const vc_node *n) {
     int64_t M = c->M, N = c->N, K = c->K;
     int64_t lda = c->ta ? M : K, ldb = c->tb ? K : N;
     int64_t sa = M * K, sb = c->shared_b ? 0 : K * N, sg = M * N;
+    const vc_backend *be = vc_var_backend(a);
     vc_real beta;
     vc_real *gA = vc_grad_for(t, a, &beta);
     if (gA) {
         if (!c->ta)
-            vc_gemm_batched(c->batch, false, !c->tb, M, K, N, 1, G, N, sg, B, ldb, sb, beta, gA, K, sa);
+            be->gemm_batched(c->batch, false, !c->tb, M, K, N, 1, G, N, sg, B, ldb, sb, beta, gA, K, sa);
         else
-            vc_gemm_batched(c->batch, c->tb, true, K, M, N, 1, B, ldb, sb, G, N, sg, beta, gA, M, sa);
+            be->gemm_batched(c->batch, c->tb, true, K, M, N, 1, B, ldb, sb, G, N, sg, beta, gA, M, sa);
     }
     vc_real *gB = vc_grad_for(t, b, &beta);
     if (gB) {
         if (c->shared_b && !c->ta && !c->tb) {
             /* one product over all batch rows: dB = A_flat^T dC_flat */
-            vc_gemm(true, false, K, N, M * c->batch, 1, A, K, G, N, beta, gB, N);
+            be->gemm(true, false, K, N, M * c->batch, 1, A, K, G, N, beta, gB, N);
         } else if (c->shared_b && !c->ta && c->tb) {
-            vc_gemm(true, false, N, K, M * c->batch, 1, G, N, A, K, beta, gB, K);
+            be->gemm(true, false, N, K, M * c->batch, 1, G, N, A, K, beta, gB, K);
         } else if (!c->shared_b) {
             /* one product per batch entry, each into its own dB_i */
             if (!c->tb)
-                vc_gemm_batched(c->batch, !c->ta, false, K, N, M, 1, A, lda, sa, G, N, sg, beta, gB, N, sb);
+                be->gemm_batched(c->batch, !c->ta, false, K, N, M, 1, A, lda, sa, G, N, sg, beta, gB, N, sb);
             else
-                vc_gemm_batched(c->batch, true, c->ta, N, K, M, 1, G, N, sg, A, lda, sa, beta, gB, K, sb);
+                be->gemm_batched(c->batch, true, c->ta, N, K, M, 1, G, N, sg, A, lda, sa, beta, gB, K, sb);
         } else {
             /* shared B with transposed A: the batch entries add into one dB, in order */
             for (int64_t i = 0; i < c->batch; i++) {
                 vc_real bt = i == 0 ? beta : 1;
                 if (!c->tb)
-                    vc_gemm(!c->ta, false, K, N, M, 1, A + i * sa, lda, G + i * sg, N, bt, gB, N);
+                    be->gemm(!c->ta, false, K, N, M, 1, A + i * sa, lda, G + i * sg, N, bt, gB, N);
                 else
-                    vc_gemm(true, c->ta, N, K, M, 1, G + i * sg, N, A + i * sa, lda, bt, gB, K);
+                    be->gemm(true, c->ta, N, K, M, 1, G + i * sg, N, A + i * sa, lda, bt, gB, K);
             }
         }
     }
@@ -87,11 +86,12 @@ vc_var *vc_matmul(vc_tape *t, vc_var *a, vc_var *b, bool ta, bool tb) {
     vc_var *out = vc_op_out(t, na, shape, 2, in);
     if (!out) return NULL;
     int64_t lda = ta ? M : K, ldb = tb ? K : N;
+    const vc_backend *be = vc_var_backend(a);
     if (shared && !ta)
-        vc_gemm(false, tb, batch * M, N, K, 1, vc_f32(A), lda, vc_f32(B), ldb, 0, vc_f32(&out->val), N);
+        be->gemm(false, tb, batch * M, N, K, 1, vc_f32(A), lda, vc_f32(B), ldb, 0, vc_f32(&out->val), N);
     else
-        vc_gemm_batched(batch, ta, tb, M, N, K, 1, vc_f32(A), lda, M * K, vc_f32(B), ldb, shared ? 0 : K * N, 0,
-                        vc_f32(&out->val), N, M * N);
+        be->gemm_batched(batch, ta, tb, M, N, K, 1, vc_f32(A), lda, M * K, vc_f32(B), ldb, shared ? 0 : K * N, 0,
+                         vc_f32(&out->val), N, M * N);
     matmul_ctx *c;
     if (vc_record(t, "matmul", matmul_backward, out, 2, in, sizeof *c, (void **)&c)) return NULL;
     if (c) *c = (matmul_ctx){ta, tb, batch, M, N, K, shared};
@@ -103,14 +103,15 @@ static vc_status linear_backward(vc_tape *t, const vc_node *n) {
     vc_var *x = n->in[0], *w = n->in[1], *bias = n->n_in > 2 ? n->in[2] : NULL;
     int64_t IN = w->val.ne[1], OUT = w->val.ne[0], R = vc_numel(&x->val) / (IN ? IN : 1);
     const vc_real *G = vc_f32(&n->out->grad);
+    const vc_backend *be = vc_var_backend(x);
     vc_real beta;
     vc_real *gx = vc_grad_for(t, x, &beta);
-    if (gx) vc_gemm(false, false, R, IN, OUT, 1, G, OUT, vc_f32(&w->val), IN, beta, gx, IN);     /* dx = dy w */
+    if (gx) be->gemm(false, false, R, IN, OUT, 1, G, OUT, vc_f32(&w->val), IN, beta, gx, IN);     /* dx = dy w */
     vc_real *gw = vc_grad_for(t, w, &beta);
-    if (gw) vc_gemm(true, false, OUT, IN, R, 1, G, OUT, vc_f32(&x->val), IN, beta, gw, IN);      /* dw = dy^T x */
+    if (gw) be->gemm(true, false, OUT, IN, R, 1, G, OUT, vc_f32(&x->val), IN, beta, gw, IN);      /* dw = dy^T x */
     if (bias) {
         vc_real *gb = vc_grad_for(t, bias, &beta);
-        if (gb) vc_colsum(G, gb, beta, R, OUT);                                                   /* db = sum dy */
+        if (gb) be->bias_bwd(G, gb, beta, R, OUT);                                                /* db = sum dy */
     }
     return t->status;
 }
@@ -135,12 +136,10 @@ vc_var *vc_linear(vc_tape *t, vc_var *x, vc_var *w, vc_var *bias) {
     vc_var *out = vc_op_out(t, X->ndim, shape, n_in, in);
     if (!out) return NULL;
     vc_real *Y = vc_f32(&out->val);
-    if (bias) {
-        const vc_real *b = vc_f32(&bias->val);
-#pragma omp parallel for schedule(static) if (R * OUT > 32768)
-        for (int64_t r = 0; r < R; r++) memcpy(Y + r * OUT, b, (size_t)OUT * sizeof(vc_real));
-    }
-    vc_gemm(false, true, R, OUT, IN, 1, vc_f32(X), IN, vc_f32(W), IN, bias ? 1 : 0, Y, OUT);
+    const vc_backend *be = vc_var_backend(x);
+    /* y = bias, then the product accumulates onto it */
+    if (bias) be->bias_fwd(Y, vc_f32(&bias->val), NULL, R, OUT);
+    be->gemm(false, true, R, OUT, IN, 1, vc_f32(X), IN, vc_f32(W), IN, bias ? 1 : 0, Y, OUT);
     if (vc_record(t, "linear", linear_backward, out, n_in, in, 0, NULL)) return NULL;
     return out;
 }

@@ -1,5 +1,4 @@
 /* LayerNorm and row-wise L2 normalisation over the last axis. */
-#include "../tensor/k_norm.h"
 #include "ops.h"
 
 typedef struct {
@@ -15,8 +14,8 @@ static vc_status layernorm_backward(vc_tape *t, const vc_node *n) {
     vc_real *gx = vc_grad_for(t, x, &bx);
     vc_real *gg = g ? vc_grad_for(t, g, &bg) : NULL;
     vc_real *gb = b ? vc_grad_for(t, b, &bb) : NULL;
-    vc_layernorm_bwd(vc_f32(&x->val), g ? vc_f32(&g->val) : NULL, c->mean, c->rstd, vc_f32(&n->out->grad), gx, bx,
-                     gg, bg, gb, bb, c->N, c->D);
+    vc_var_backend(x)->layernorm_bwd(vc_f32(&x->val), g ? vc_f32(&g->val) : NULL, c->mean, c->rstd,
+                                     vc_f32(&n->out->grad), gx, bx, gg, bg, gb, bb, c->N, c->D);
     return t->status;
 }
 
@@ -44,8 +43,8 @@ vc_var *vc_layernorm(vc_tape *t, vc_var *x, vc_var *gamma, vc_var *beta, vc_real
     vc_real *mean = vc_arena_alloc(&t->arena, (size_t)(N + 1) * sizeof(vc_real));
     vc_real *rstd = vc_arena_alloc(&t->arena, (size_t)(N + 1) * sizeof(vc_real));
     if (!mean || !rstd) return vc_tape_fail(t, VC_ERR_OOM);
-    vc_layernorm_fwd(vc_f32(&x->val), gamma ? vc_f32(&gamma->val) : NULL, beta ? vc_f32(&beta->val) : NULL,
-                     vc_f32(&out->val), mean, rstd, N, D, eps);
+    vc_var_backend(x)->layernorm_fwd(vc_f32(&x->val), gamma ? vc_f32(&gamma->val) : NULL,
+                                     beta ? vc_f32(&beta->val) : NULL, vc_f32(&out->val), mean, rstd, N, D, eps);
     norm_ctx *c;
     if (vc_record(t, "layernorm", layernorm_backward, out, 3, in, sizeof *c, (void **)&c)) return NULL;
     *c = (norm_ctx){N, D, mean, rstd, eps};
@@ -56,7 +55,9 @@ static vc_status l2norm_backward(vc_tape *t, const vc_node *n) {
     const norm_ctx *c = n->ctx;
     vc_real beta;
     vc_real *gx = vc_grad_for(t, n->in[0], &beta);
-    if (gx) vc_l2norm_bwd(vc_f32(&n->out->val), c->mean, vc_f32(&n->out->grad), gx, beta, c->N, c->D, c->eps);
+    if (gx)
+        vc_var_backend(n->out)->l2norm_bwd(vc_f32(&n->out->val), c->mean, vc_f32(&n->out->grad), gx, beta, c->N, c->D,
+                                           c->eps);
     return t->status;
 }
 
@@ -67,7 +68,7 @@ vc_var *vc_l2norm(vc_tape *t, vc_var *x, vc_real eps) {
     if (!out) return NULL;
     vc_real *norm = vc_arena_alloc(&t->arena, (size_t)(N + 1) * sizeof(vc_real));
     if (!norm) return vc_tape_fail(t, VC_ERR_OOM);
-    vc_l2norm_fwd(vc_f32(&x->val), vc_f32(&out->val), norm, N, D, eps);
+    vc_var_backend(x)->l2norm_fwd(vc_f32(&x->val), vc_f32(&out->val), norm, N, D, eps);
     norm_ctx *c;
     if (vc_record(t, "l2norm", l2norm_backward, out, 1, &x, sizeof *c, (void **)&c)) return NULL;
     *c = (norm_ctx){N, D, norm, NULL, eps};

@@ -1,7 +1,6 @@
 /* Reductions: sum / mean over an axis, sum of all elements, masked sum / mean. */
 #include <string.h>
 
-#include "../tensor/k_reduce.h"
 #include "ops.h"
 
 /* x viewed as [P, T, R] around axis a. */
@@ -29,7 +28,7 @@ static vc_status sum_backward(vc_tape *t, const vc_node *n) {
     const sum_ctx *c = n->ctx;
     vc_real beta;
     vc_real *gx = vc_grad_for(t, n->in[0], &beta);
-    if (gx) vc_sum_axis_bwd(vc_f32(&n->out->grad), gx, beta, c->P, c->T, c->R, c->scale);
+    if (gx) vc_var_backend(n->out)->sum_bwd(vc_f32(&n->out->grad), gx, beta, c->P, c->T, c->R, c->scale);
     return t->status;
 }
 
@@ -47,7 +46,7 @@ static vc_var *sum_impl(vc_tape *t, const char *name, vc_var *x, int axis, bool 
     vc_var *out = vc_op_out(t, nd, shape, 1, &x);
     if (!out) return NULL;
     vc_real scale = mean ? (T ? (vc_real)1 / (vc_real)T : 0) : 1;
-    vc_sum_axis_fwd(vc_f32(&x->val), vc_f32(&out->val), P, T, R, scale);
+    vc_var_backend(x)->sum_fwd(vc_f32(&x->val), vc_f32(&out->val), P, T, R, scale);
     sum_ctx *c;
     if (vc_record(t, name, sum_backward, out, 1, &x, sizeof *c, (void **)&c)) return NULL;
     *c = (sum_ctx){P, T, R, scale};
@@ -67,7 +66,7 @@ static vc_status masked_backward(vc_tape *t, const vc_node *n) {
     const masked_ctx *c = n->ctx;
     vc_real beta;
     vc_real *gx = vc_grad_for(t, n->in[0], &beta);
-    if (gx) vc_wsum_axis_bwd(vc_f32(&n->out->grad), c->w, c->div, gx, beta, c->P, c->T, c->R);
+    if (gx) vc_var_backend(n->out)->wsum_bwd(vc_f32(&n->out->grad), c->w, c->div, gx, beta, c->P, c->T, c->R);
     return t->status;
 }
 
@@ -130,7 +129,7 @@ static vc_var *masked_impl(vc_tape *t, const char *name, vc_var *x, int axis, co
     if ((s = mask_weights(name, &x->val, a, mask, mean, w, div))) return vc_tape_fail(t, s);
     vc_var *out = vc_op_out(t, nd, shape, 1, &x);
     if (!out) return NULL;
-    vc_wsum_axis_fwd(vc_f32(&x->val), w, div, vc_f32(&out->val), P, T, R);
+    vc_var_backend(x)->wsum_fwd(vc_f32(&x->val), w, div, vc_f32(&out->val), P, T, R);
     masked_ctx *c;
     if (vc_record(t, name, masked_backward, out, 1, &x, sizeof *c, (void **)&c)) return NULL;
     *c = (masked_ctx){P, T, R, w, div};

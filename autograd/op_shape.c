@@ -2,15 +2,13 @@
  * row gather (embedding lookup). All but reshape produce contiguous copies. */
 #include <string.h>
 
-#include "../tensor/k_copy.h"
-#include "../tensor/k_unary.h"
 #include "ops.h"
 
 /* The backward of every op whose output is a re-labelled copy of its input. */
 static vc_status reshape_backward(vc_tape *t, const vc_node *n) {
     vc_real beta;
     vc_real *gx = vc_grad_for(t, n->in[0], &beta);
-    if (gx) vc_axpby(vc_f32(&n->out->grad), 1, gx, beta, vc_numel(&n->out->val));
+    if (gx) vc_var_backend(n->out)->axpby(vc_f32(&n->out->grad), 1, gx, beta, vc_numel(&n->out->val));
     return t->status;
 }
 
@@ -42,7 +40,7 @@ static vc_status permute_backward(vc_tape *t, const vc_node *n) {
         int64_t st[VC_MAX_DIMS];
         permuted_strides(&x->val, c->perm, st);
         const vc_tensor *y = &n->out->val;
-        vc_strided_copy(gx, st, vc_f32(&n->out->grad), y->st, y->ndim, y->ne, beta);
+        vc_var_backend(x)->strided_copy(gx, st, vc_f32(&n->out->grad), y->st, y->ndim, y->ne, beta);
     }
     return t->status;
 }
@@ -54,7 +52,7 @@ vc_var *vc_permute(vc_tape *t, vc_var *x, const int *perm) {
     if (s) return vc_tape_fail(t, s);
     vc_var *out = vc_op_out(t, view.ndim, view.ne, 1, &x);
     if (!out) return NULL;
-    vc_strided_copy(vc_f32(&out->val), out->val.st, vc_f32(&x->val), view.st, view.ndim, view.ne, 0);
+    vc_var_backend(x)->strided_copy(vc_f32(&out->val), out->val.st, vc_f32(&x->val), view.st, view.ndim, view.ne, 0);
     permute_ctx *c;
     if (vc_record(t, "permute", permute_backward, out, 1, &x, sizeof *c, (void **)&c)) return NULL;
     memcpy(c->perm, perm, (size_t)x->val.ndim * sizeof(int));
@@ -96,7 +94,7 @@ static void slab_grad(vc_tape *t, vc_var *narrow, const vc_tensor *wide, const v
     int64_t P, T, R, Pn, Tn, Rn;
     prt(wide, axis, &P, &T, &R);
     prt(&narrow->val, axis, &Pn, &Tn, &Rn);
-    vc_slab_copy(gn, Tn, 0, gwide, T, start, Tn, P, R, beta);
+    vc_var_backend(narrow)->slab_copy(gn, Tn, 0, gwide, T, start, Tn, P, R, beta);
 }
 
 static vc_status slice_backward(vc_tape *t, const vc_node *n) {
@@ -108,8 +106,9 @@ static vc_status slice_backward(vc_tape *t, const vc_node *n) {
     int64_t P, T, R;
     prt(&x->val, c->axis, &P, &T, &R);
     int64_t len = n->out->val.ne[c->axis];
-    if (beta == 0) memset(gx, 0, vc_nbytes(&x->val)); /* rows outside the slice get 0 */
-    vc_slab_copy(gx, T, c->start, vc_f32(&n->out->grad), len, 0, len, P, R, 1);
+    const vc_backend *be = vc_var_backend(x);
+    if (beta == 0) be->mem_set(gx, 0, vc_nbytes(&x->val)); /* rows outside the slice get 0 */
+    be->slab_copy(gx, T, c->start, vc_f32(&n->out->grad), len, 0, len, P, R, 1);
     return t->status;
 }
 
@@ -124,7 +123,7 @@ vc_var *vc_slice(vc_tape *t, vc_var *x, int axis, int64_t start, int64_t len) {
     if (!out) return NULL;
     int64_t P, T, R;
     prt(&x->val, a, &P, &T, &R);
-    vc_slab_copy(vc_f32(&out->val), len, 0, vc_f32(&x->val), T, start, len, P, R, 0);
+    vc_var_backend(x)->slab_copy(vc_f32(&out->val), len, 0, vc_f32(&x->val), T, start, len, P, R, 0);
     slab_ctx *c;
     if (vc_record(t, "slice", slice_backward, out, 1, &x, sizeof *c, (void **)&c)) return NULL;
     *c = (slab_ctx){a, start};
@@ -173,7 +172,7 @@ vc_var *vc_concat(vc_tape *t, int n, vc_var *const *xs, int axis) {
     prt(&out->val, a, &P, &T, &R);
     for (int i = 0; i < n; i++) {
         int64_t len = xs[i]->val.ne[a];
-        vc_slab_copy(vc_f32(&out->val), T, start, vc_f32(&xs[i]->val), len, 0, len, P, R, 0);
+        vc_var_backend(xs[i])->slab_copy(vc_f32(&out->val), T, start, vc_f32(&xs[i]->val), len, 0, len, P, R, 0);
         start += len;
     }
     slab_ctx *c;
@@ -218,7 +217,8 @@ static vc_status gather_backward(vc_tape *t, const vc_node *n) {
     vc_var *tab = n->in[0];
     vc_real beta;
     vc_real *gt = vc_grad_for(t, tab, &beta);
-    if (gt) vc_gather_rows_bwd(vc_f32(&n->out->grad), c->idx, gt, beta, c->N, tab->val.ne[0], tab->val.ne[1]);
+    if (gt)
+        vc_var_backend(tab)->gather_bwd(vc_f32(&n->out->grad), c->idx, gt, beta, c->N, tab->val.ne[0], tab->val.ne[1]);
     return t->status;
 }
 
@@ -248,7 +248,7 @@ vc_var *vc_gather_rows(vc_tape *t, vc_var *table, const vc_tensor *idx) {
     shape[idx->ndim] = D;
     vc_var *out = vc_op_out(t, idx->ndim + 1, shape, 1, &table);
     if (!out) return NULL;
-    vc_gather_rows_fwd(vc_f32(T), ix, vc_f32(&out->val), N, D);
+    vc_var_backend(table)->gather_fwd(vc_f32(T), D, ix, vc_f32(&out->val), N, D);
     gather_ctx *c;
     if (vc_record(t, "gather_rows", gather_backward, out, 1, &table, sizeof *c, (void **)&c)) return NULL;
     *c = (gather_ctx){ix, N};

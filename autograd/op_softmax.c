@@ -1,7 +1,6 @@
 /* Softmax and log-softmax along an axis with an additive mask; cross-entropy. */
 #include <string.h>
 
-#include "../tensor/k_softmax.h"
 #include "ops.h"
 
 typedef struct {
@@ -14,7 +13,9 @@ static vc_status softmax_backward(vc_tape *t, const vc_node *n) {
     vc_real beta;
     vc_real *gx = vc_grad_for(t, n->in[0], &beta);
     const vc_tensor *y = &n->out->val;
-    if (gx) vc_softmax_bwd(vc_f32(y), vc_f32(&n->out->grad), gx, beta, y->ndim, y->ne, c->axis, c->take_log);
+    if (gx)
+        vc_var_backend(n->out)->softmax_bwd(vc_f32(y), vc_f32(&n->out->grad), gx, beta, y->ndim, y->ne, c->axis,
+                                            c->take_log);
     return t->status;
 }
 
@@ -48,8 +49,8 @@ static vc_var *softmax_impl(vc_tape *t, const char *name, vc_var *x, int axis, c
     if (s) return vc_tape_fail(t, s);
     vc_var *out = vc_op_out(t, x->val.ndim, x->val.ne, 1, &x);
     if (!out) return NULL;
-    vc_softmax_fwd(vc_f32(&x->val), vc_f32(&out->val), x->val.ndim, x->val.ne, a, mask ? vc_f32(mask) : NULL, mst,
-                   lg);
+    vc_var_backend(x)->softmax_fwd(vc_f32(&x->val), vc_f32(&out->val), x->val.ndim, x->val.ne, a,
+                                   mask ? vc_f32(mask) : NULL, mst, lg);
     softmax_ctx *c;
     if (vc_record(t, name, softmax_backward, out, 1, &x, sizeof *c, (void **)&c)) return NULL;
     *c = (softmax_ctx){a, lg};
@@ -76,8 +77,8 @@ static vc_status xent_backward(vc_tape *t, const vc_node *n) {
     vc_real beta;
     vc_real *gl = vc_grad_for(t, l, &beta);
     if (gl)
-        vc_xent_bwd(vc_f32(&l->val), l->val.ne[0], l->val.ne[1], c->axis, c->target, c->lse,
-                    vc_f32(&n->out->grad)[0], gl, beta);
+        vc_var_backend(l)->xent_bwd(vc_f32(&l->val), l->val.ne[0], l->val.ne[1], c->axis, c->target, c->lse,
+                                    vc_f32(&n->out->grad), gl, beta);
     return t->status;
 }
 
@@ -110,7 +111,7 @@ vc_var *vc_cross_entropy(vc_tape *t, vc_var *logits, const vc_tensor *targets, i
     }
     vc_var *out = vc_op_out(t, VC_DIMS(1), 1, &logits);
     if (!out) return NULL;
-    vc_f32(&out->val)[0] = vc_xent_fwd(vc_f32(L), L->ne[0], L->ne[1], axis, tg, lse);
+    vc_var_backend(logits)->xent_fwd(vc_f32(L), L->ne[0], L->ne[1], axis, tg, lse, vc_f32(&out->val));
     xent_ctx *c;
     if (vc_record(t, "cross_entropy", xent_backward, out, 1, &logits, sizeof *c, (void **)&c)) return NULL;
     *c = (xent_ctx){axis, tg, lse};

@@ -1,5 +1,4 @@
 /* Element-wise activations: GELU, QuickGELU, sigmoid, tanh, ReLU, exp. */
-#include "../tensor/k_unary.h"
 #include "ops.h"
 
 typedef struct {
@@ -11,8 +10,8 @@ static vc_status unary_backward(vc_tape *t, const vc_node *n) {
     vc_real beta;
     vc_real *gx = vc_grad_for(t, n->in[0], &beta);
     if (gx)
-        vc_unary_bwd(c->op, vc_f32(&n->in[0]->val), vc_f32(&n->out->val), vc_f32(&n->out->grad), gx, beta,
-                     vc_numel(&n->out->val));
+        vc_var_backend(n->out)->unary_bwd(c->op, vc_f32(&n->in[0]->val), vc_f32(&n->out->val), vc_f32(&n->out->grad),
+                                          gx, beta, vc_numel(&n->out->val));
     return t->status;
 }
 
@@ -20,7 +19,7 @@ static vc_var *unary(vc_tape *t, const char *name, vc_unop op, vc_var *x) {
     if (vc_tape_bad(t, 1, &x)) return NULL;
     vc_var *out = vc_op_out(t, x->val.ndim, x->val.ne, 1, &x);
     if (!out) return NULL;
-    vc_unary_fwd(op, vc_f32(&x->val), vc_f32(&out->val), vc_numel(&x->val));
+    vc_var_backend(x)->unary_fwd(op, vc_f32(&x->val), vc_f32(&out->val), vc_numel(&x->val));
     unary_ctx *c;
     if (vc_record(t, name, unary_backward, out, 1, &x, sizeof *c, (void **)&c)) return NULL;
     c->op = op;

@@ -10,8 +10,11 @@ void vc_params_free(vc_params *p) {
     for (int i = 0; i < p->count; i++) free(p->vars[i]);
     free(p->vars);
     free(p->info);
-    free(p->data);
-    free(p->grad);
+    const vc_backend *be = vc_backend_for(p->device);
+    if (be) {
+        be->mem_free(p->data);
+        be->mem_free(p->grad);
+    }
     memset(p, 0, sizeof *p);
 }
 
@@ -28,21 +31,24 @@ static vc_status grow(vc_params *p, size_t need) {
     if (need <= p->cap) return VC_OK;
     size_t cap = p->cap ? p->cap : 4096;
     while (cap < need) cap *= 2;
-    vc_real *d = aligned_alloc(64, cap * sizeof(vc_real));
-    vc_real *g = aligned_alloc(64, cap * sizeof(vc_real));
+    const vc_backend *be;
+    vc_status s = vc_backend_get(p->device, &be);
+    if (s) return s;
+    vc_real *d = be->mem_alloc(cap * sizeof(vc_real));
+    vc_real *g = be->mem_alloc(cap * sizeof(vc_real));
     if (!d || !g) {
-        free(d);
-        free(g);
+        be->mem_free(d);
+        be->mem_free(g);
         return vc_fail(VC_ERR_OOM, "params: cannot allocate %zu floats", cap);
     }
-    memset(d, 0, cap * sizeof(vc_real));
-    memset(g, 0, cap * sizeof(vc_real));
+    be->mem_set(d, 0, cap * sizeof(vc_real));
+    be->mem_set(g, 0, cap * sizeof(vc_real));
     if (p->n) {
-        memcpy(d, p->data, p->n * sizeof(vc_real));
-        memcpy(g, p->grad, p->n * sizeof(vc_real));
+        be->copy_d2d(d, p->data, p->n * sizeof(vc_real));
+        be->copy_d2d(g, p->grad, p->n * sizeof(vc_real));
     }
-    free(p->data);
-    free(p->grad);
+    be->mem_free(p->data);
+    be->mem_free(p->grad);
     p->data = d;
     p->grad = g;
     p->cap = cap;
@@ -84,6 +90,7 @@ vc_var *vc_params_add(vc_params *p, const char *name, int ndim, const int64_t *s
         vc_fail(VC_ERR_OOM, "params: out of memory for the variable of '%s'", name);
         return NULL;
     }
+    shape_only.device = p->device;
     v->val = shape_only;
     v->val.data = p->data + offset;
     v->grad = shape_only;
@@ -107,7 +114,7 @@ void vc_params_zero_grad(vc_params *p) {
 void vc_params_finish_grad(vc_params *p) {
     for (int i = 0; i < p->count; i++)
         if (!p->vars[i]->grad_written) {
-            memset(p->grad + p->info[i].offset, 0, p->info[i].numel * sizeof(vc_real));
+            vc_backend_for(p->device)->mem_set(p->grad + p->info[i].offset, 0, p->info[i].numel * sizeof(vc_real));
             p->vars[i]->grad_written = true;
         }
 }

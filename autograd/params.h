@@ -17,6 +17,7 @@ typedef struct vc_param_info {
 } vc_param_info;
 
 typedef struct vc_params {
+    vc_device device;      /* where data and grad live (the CPU after init) */
     vc_real *data, *grad;  /* n elements each, 64-byte aligned */
     size_t n, cap;
     vc_var **vars;

@@ -304,7 +304,14 @@ vc_status vc_backward(vc_tape *t, vc_var *loss) {
     vc_real beta;
     vc_real *g = vc_grad_for(t, loss, &beta);
     if (!g) return t->status ? t->status : vc_fail(VC_ERR_OOM, "backward: no gradient buffer for the loss");
-    g[0] = beta == 0 ? 1 : g[0] + 1;
+    /* d loss / d loss = 1 (added to a gradient already written) */
+    const vc_backend *be = vc_var_backend(loss);
+    vc_real one = 1;
+    if (beta != 0) {
+        be->copy_d2h(&one, g, sizeof one);
+        one += 1;
+    }
+    be->copy_h2d(g, &one, sizeof one);
     return walk_back(t);
 }
 
@@ -331,9 +338,7 @@ vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout) {
     vc_real beta;
     vc_real *g = vc_grad_for(t, out, &beta);
     if (!g) return t->status ? t->status : vc_fail(VC_ERR_OOM, "backward: no gradient buffer for the output");
-    const vc_real *src = vc_f32(gout);
-    int64_t n = vc_numel(gout);
-    for (int64_t i = 0; i < n; i++) g[i] = beta == 0 ? src[i] : g[i] + src[i];
+    vc_var_backend(out)->axpby(vc_f32(gout), 1, g, beta, vc_numel(gout));
     return walk_back(t);
 }
 

@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 
+#include "../tensor/backend.h"
 #include "../tensor/tensor.h"
 
 typedef struct vc_var {
@@ -91,6 +92,8 @@ vc_var *vc_const(vc_tape *t, const vc_tensor *x);
 vc_var *vc_var_new(vc_tape *t, int ndim, const int64_t *shape);
 
 /* ---- for op implementations ---- */
+/* The backend that computes on v's device (ops compute only through it). */
+static inline const vc_backend *vc_var_backend(const vc_var *v) { return vc_backend_for(v->val.device); }
 /* Records failure s (message already set) and returns NULL. */
 vc_var *vc_tape_fail(vc_tape *t, vc_status s);
 /* True if the tape failed or any of the n inputs is NULL. */

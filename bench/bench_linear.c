@@ -3,6 +3,7 @@
  * same process, interleaved so machine noise hits both alike. Shapes are those
  * of a transformer pooler's MLP (rows = B*T = 4096, width 512 <-> 2048).
  * Target: vclip within 10% of plain sgemm (ratio >= 0.90). Prints medians. */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

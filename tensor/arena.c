@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "status.h"
 
 #define VC_ALIGN 64
@@ -17,7 +18,8 @@ static vc_arena_chunk *chunk_new(vc_arena *a, size_t cap) {
     vc_arena_chunk *c = malloc(sizeof *c);
     if (!c) return NULL;
     cap = (cap + VC_ALIGN - 1) / VC_ALIGN * VC_ALIGN;
-    c->mem = aligned_alloc(VC_ALIGN, cap);
+    const vc_backend *be = vc_backend_for(a->device);
+    c->mem = be ? be->mem_alloc(cap) : NULL;
     if (!c->mem) { free(c); return NULL; }
     c->cap = cap;
     c->off = 0;
@@ -26,18 +28,29 @@ static vc_arena_chunk *chunk_new(vc_arena *a, size_t cap) {
     return c;
 }
 
-void vc_arena_init(vc_arena *a, size_t initial_bytes) {
+static void chunks_free(vc_arena *a) {
+    const vc_backend *be = vc_backend_for(a->device);
+    for (vc_arena_chunk *c = a->head, *n; c; c = n) {
+        n = c->next;
+        be->mem_free(c->mem);
+        free(c);
+    }
+    a->head = NULL;
+}
+
+void vc_arena_init_on(vc_arena *a, vc_device d, size_t initial_bytes) {
     memset(a, 0, sizeof *a);
+    a->device = d;
     if (initial_bytes) a->head = chunk_new(a, initial_bytes);
 }
 
+void vc_arena_init(vc_arena *a, size_t initial_bytes) { vc_arena_init_on(a, VC_CPU, initial_bytes); }
+
 void vc_arena_free(vc_arena *a) {
-    for (vc_arena_chunk *c = a->head, *n; c; c = n) {
-        n = c->next;
-        free(c->mem);
-        free(c);
-    }
+    vc_device d = a->device;
+    chunks_free(a);
     memset(a, 0, sizeof *a);
+    a->device = d;
 }
 
 void *vc_arena_alloc(vc_arena *a, size_t nbytes) {
@@ -64,7 +77,7 @@ void *vc_arena_alloc(vc_arena *a, size_t nbytes) {
 
 void *vc_arena_calloc(vc_arena *a, size_t nbytes) {
     void *p = vc_arena_alloc(a, nbytes);
-    if (p) memset(p, 0, nbytes);
+    if (p) vc_backend_for(a->device)->mem_set(p, 0, nbytes);
     return p;
 }
 
@@ -72,11 +85,7 @@ void vc_arena_reset(vc_arena *a) {
     if (a->head && a->head->next) {
         /* Consolidate: one chunk big enough for the whole high-water mark. */
         size_t want = a->high_water;
-        for (vc_arena_chunk *c = a->head, *n; c; c = n) {
-            n = c->next;
-            free(c->mem);
-            free(c);
-        }
+        chunks_free(a);
         a->head = chunk_new(a, want);  /* on failure the next alloc retries */
     }
     if (a->head) a->head->off = 0;

@@ -7,16 +7,20 @@
 
 #include <stddef.h>
 
+#include "dtype.h"
+
 typedef struct vc_arena_chunk vc_arena_chunk;
 
 typedef struct vc_arena {
+    vc_device device;       /* where the chunks live (their backend allocates them) */
     vc_arena_chunk *head;   /* newest chunk first */
     size_t used;            /* bytes handed out since the last reset */
     size_t high_water;      /* most bytes ever handed out between resets */
     size_t n_mallocs;       /* chunk allocations so far (tests watch this) */
 } vc_arena;
 
-void vc_arena_init(vc_arena *a, size_t initial_bytes);
+void vc_arena_init(vc_arena *a, size_t initial_bytes);  /* on the CPU */
+void vc_arena_init_on(vc_arena *a, vc_device d, size_t initial_bytes);
 void vc_arena_free(vc_arena *a);
 /* NULL on allocation failure (with the error message set). */
 void *vc_arena_alloc(vc_arena *a, size_t nbytes);

@@ -6,7 +6,9 @@
 #include "k_gemm.h"
 #include "k_math.h"
 
-int vc_attention_scratch_threads(void) { return omp_get_max_threads(); }
+size_t vc_attention_bwd_scratch(const vc_attn_dims *d) {
+    return (size_t)omp_get_max_threads() * (size_t)(d->Tq * d->Tk) * sizeof(vc_real);
+}
 
 static bool masked(const vc_attn_dims *d, int64_t b, int64_t i, int64_t j) {
     return (d->klen && j >= d->klen[b]) || (d->causal && j > i);
@@ -49,7 +51,7 @@ void vc_attention_fwd(const vc_attn_dims *d, const vc_real *Q, const vc_real *K,
 
 void vc_attention_bwd(const vc_attn_dims *d, const vc_real *Q, const vc_real *K, const vc_real *V, const vc_real *P,
                       const vc_real *dO, vc_real *dQ, vc_real bq, vc_real *dK, vc_real bk, vc_real *dV, vc_real bv,
-                      vc_real *scratch) {
+                      void *scratch) {
     int64_t B = d->B, H = d->H, Tq = d->Tq, Tk = d->Tk, dh = d->dh, ldo = H * dh;
     /* With a broadcast (batch stride 0) operand, several batches add into the
      * same gradient rows: run those serially to keep the sums race-free. */
@@ -57,7 +59,7 @@ void vc_attention_bwd(const vc_attn_dims *d, const vc_real *Q, const vc_real *K,
 #pragma omp parallel for schedule(static) if (!shared)
     for (int64_t bh = 0; bh < B * H; bh++) {
         int64_t b = bh / H, h = bh % H;
-        vc_real *ds = scratch + (int64_t)omp_get_thread_num() * Tq * Tk;
+        vc_real *ds = (vc_real *)scratch + (int64_t)omp_get_thread_num() * Tq * Tk;
         const vc_real *q = Q + b * d->qbs + d->qoff + h * dh;
         const vc_real *k = K + b * d->kbs + d->koff + h * dh;
         const vc_real *v = V + b * d->vbs + d->voff + h * dh;

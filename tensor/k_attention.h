@@ -12,30 +12,18 @@
 #ifndef VC_K_ATTENTION_H
 #define VC_K_ATTENTION_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
-#include "real.h"
-
-typedef struct {
-    int64_t B, H, Tq, Tk, dh;
-    int64_t ldq, ldk, ldv;     /* row lengths of the Q, K, V buffers */
-    int64_t qoff, koff, voff;  /* first column of head 0 */
-    int64_t qbs, kbs, vbs;     /* batch strides in elements (0 broadcasts) */
-    const int64_t *klen;       /* [B] valid keys, or NULL */
-    bool causal;
-    vc_real scale;             /* usually 1/sqrt(dh) */
-} vc_attn_dims;
+#include "backend.h"  /* vc_attn_dims */
 
 void vc_attention_fwd(const vc_attn_dims *d, const vc_real *Q, const vc_real *K, const vc_real *V, vc_real *P,
                       vc_real *O);
 /* dQ, dK, dV (any may be NULL) have the layouts of Q, K, V; each head
  * region is written once per batch entry with beta bq/bk/bv (0 overwrite,
  * 1 accumulate; a broadcast operand needs 1 and a zeroed buffer, as do
- * columns outside the head regions). scratch holds nthreads * Tq * Tk. */
+ * columns outside the head regions). scratch holds
+ * vc_attention_bwd_scratch(d) bytes (one Tq x Tk buffer per thread). */
 void vc_attention_bwd(const vc_attn_dims *d, const vc_real *Q, const vc_real *K, const vc_real *V, const vc_real *P,
                       const vc_real *dO, vc_real *dQ, vc_real bq, vc_real *dK, vc_real bk, vc_real *dV, vc_real bv,
-                      vc_real *scratch);
-int vc_attention_scratch_threads(void);
+                      void *scratch);
+size_t vc_attention_bwd_scratch(const vc_attn_dims *d);
 
 #endif

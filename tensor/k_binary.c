@@ -2,30 +2,6 @@
 
 #include <string.h>
 
-vc_status vc_bcast_plan(vc_bcast *p, const char *op, const vc_tensor *a, const vc_tensor *b) {
-    memset(p, 0, sizeof *p);
-    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
-    p->nd = nd;
-    int64_t sa = 1, sb = 1;
-    for (int d = nd - 1; d >= 0; d--) {
-        int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
-        int64_t na = da >= 0 ? a->ne[da] : 1, nb = db >= 0 ? b->ne[db] : 1;
-        if (na != nb && na != 1 && nb != 1) {
-            char b1[96], b2[96];
-            return vc_fail(VC_ERR_SHAPE, "op %s: shapes %s and %s do not broadcast", op,
-                           vc_shape_str(a, b1, sizeof b1), vc_shape_str(b, b2, sizeof b2));
-        }
-        p->ne[d] = na > nb ? na : nb;
-        p->sa[d] = na == 1 ? 0 : sa;
-        p->sb[d] = nb == 1 ? 0 : sb;
-        sa *= na;
-        sb *= nb;
-    }
-    p->n = 1;
-    for (int d = 0; d < nd; d++) p->n *= p->ne[d];
-    return VC_OK;
-}
-
 static inline vc_real apply(vc_binop op, vc_real x, vc_real y) {
     return op == VC_BIN_ADD ? x + y : op == VC_BIN_SUB ? x - y : x * y;
 }

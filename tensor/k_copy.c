@@ -45,9 +45,9 @@ void vc_slab_copy(vc_real *dst, int64_t dT, int64_t dstart, const vc_real *src, 
     }
 }
 
-void vc_gather_rows_fwd(const vc_real *table, const int64_t *idx, vc_real *out, int64_t N, int64_t D) {
+void vc_gather_rows_fwd(const vc_real *table, int64_t ld, const int64_t *idx, vc_real *out, int64_t N, int64_t D) {
 #pragma omp parallel for schedule(static) if (N * D > 32768)
-    for (int64_t n = 0; n < N; n++) memcpy(out + n * D, table + idx[n] * D, (size_t)D * sizeof(vc_real));
+    for (int64_t n = 0; n < N; n++) memcpy(out + n * D, table + idx[n] * ld, (size_t)D * sizeof(vc_real));
 }
 
 void vc_gather_rows_bwd(const vc_real *g, const int64_t *idx, vc_real *gtable, vc_real beta, int64_t N, int64_t V,

@@ -19,8 +19,9 @@ void vc_strided_copy(vc_real *dst, const int64_t *dst_st, const vc_real *src, co
 void vc_slab_copy(vc_real *dst, int64_t dT, int64_t dstart, const vc_real *src, int64_t sT, int64_t sstart,
                   int64_t len, int64_t P, int64_t R, vc_real beta);
 
-/* out[n, :] = table[idx[n], :] for n < N (indices already validated). */
-void vc_gather_rows_fwd(const vc_real *table, const int64_t *idx, vc_real *out, int64_t N, int64_t D);
+/* out[n, :] = table[idx[n], 0:D] for n < N, out [N, D], table rows ld
+ * elements apart (ld >= D; indices already validated). */
+void vc_gather_rows_fwd(const vc_real *table, int64_t ld, const int64_t *idx, vc_real *out, int64_t N, int64_t D);
 /* gtable[idx[n], :] += g[n, :] in order of n (gtable zeroed first if beta 0,
  * V rows). Repeated indices accumulate deterministically. */
 void vc_gather_rows_bwd(const vc_real *g, const int64_t *idx, vc_real *gtable, vc_real beta, int64_t N, int64_t V,

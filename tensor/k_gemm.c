@@ -1,5 +1,13 @@
 #include "k_gemm.h"
 
+#include <cblas.h>
+
+#ifdef VC_DOUBLE
+#define vc_cblas_gemm cblas_dgemm
+#else
+#define vc_cblas_gemm cblas_sgemm
+#endif
+
 void vc_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, vc_real alpha, const vc_real *A, int64_t lda,
              const vc_real *B, int64_t ldb, vc_real beta, vc_real *C, int64_t ldc) {
     if (M == 0 || N == 0) return;

@@ -44,9 +44,10 @@ static void cell_bwd(const vc_real *restrict a, const vc_real *restrict ct, cons
     }
 }
 
-void vc_lstm_fwd(const vc_real *x, const vc_real *w_ih, const vc_real *w_hh, const vc_real *bias, const int64_t *len,
-                 int64_t B, int64_t T, int64_t D, int64_t H, vc_real *gates, vc_real *c, vc_real *h) {
-    int64_t G = 4 * H;
+void vc_lstm_fwd(const vc_lstm_dims *d, const vc_real *x, const vc_real *w_ih, const vc_real *w_hh,
+                 const vc_real *bias, vc_real *gates, vc_real *c, vc_real *h) {
+    int64_t B = d->B, T = d->T, D = d->D, H = d->H, G = 4 * H;
+    const int64_t *len = d->len;
     /* all steps' input projections: gates = x w_ih^T (the bias is added in
      * the gate pass, saving a pass over gates) */
     vc_gemm(false, true, B * T, G, D, 1, x, D, w_ih, D, 0, gates, G);
@@ -68,11 +69,21 @@ void vc_lstm_fwd(const vc_real *x, const vc_real *w_ih, const vc_real *w_hh, con
     }
 }
 
-void vc_lstm_bwd_gates(const vc_real *gates, const vc_real *c, const vc_real *w_hh, const vc_real *dh,
-                       const int64_t *len, int64_t B, int64_t T, int64_t H, vc_real *dA, vc_real *scratch) {
-    int64_t G = 4 * H;
+size_t vc_lstm_bwd_scratch(const vc_lstm_dims *d) { return (size_t)(2 * d->B * d->H) * sizeof(vc_real); }
+
+void vc_lstm_bwd(const vc_lstm_dims *d, const vc_real *gates, const vc_real *c, const vc_real *h,
+                 const vc_real *w_hh, const vc_real *dh, vc_real *dA, vc_real *hprev, void *scratch) {
+    int64_t B = d->B, T = d->T, H = d->H, G = 4 * H;
+    const int64_t *len = d->len;
+    if (hprev && T > 0) {
+#pragma omp parallel for schedule(static) if (B * T * H > 32768)
+        for (int64_t b = 0; b < B; b++) {
+            memset(hprev + b * T * H, 0, (size_t)H * sizeof(vc_real));
+            memcpy(hprev + (b * T + 1) * H, h + b * T * H, (size_t)((T - 1) * H) * sizeof(vc_real));
+        }
+    }
     /* scratch: dh_next [B, H] and dc_next [B, H] carried backwards */
-    vc_real *dhn = scratch, *dcn = scratch + B * H;
+    vc_real *dhn = scratch, *dcn = dhn + B * H;
     memset(scratch, 0, (size_t)(2 * B * H) * sizeof(vc_real));
     for (int64_t t = T - 1; t >= 0; t--) {
 #pragma omp parallel for schedule(static) if (B * G > 16384)

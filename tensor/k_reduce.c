@@ -60,16 +60,3 @@ void vc_wsum_axis_bwd(const vc_real *g, const vc_real *w, const vc_real *div, vc
                 for (int64_t r = 0; r < R; r++) xr[r] += s * gr[r];
         }
 }
-
-void vc_colsum(const vc_real *x, vc_real *out, vc_real beta, int64_t rows, int64_t cols) {
-#pragma omp parallel for schedule(static) if (rows * cols > 32768)
-    for (int64_t c0 = 0; c0 < cols; c0 += 64) {
-        int64_t c1 = c0 + 64 < cols ? c0 + 64 : cols;
-        vc_real acc[64] = {0};
-        for (int64_t r = 0; r < rows; r++) {
-            const vc_real *xr = x + r * cols;
-            for (int64_t c = c0; c < c1; c++) acc[c - c0] += xr[c];
-        }
-        for (int64_t c = c0; c < c1; c++) out[c] = beta == 0 ? acc[c - c0] : out[c] + acc[c - c0];
-    }
-}

@@ -24,7 +24,4 @@ void vc_wsum_axis_fwd(const vc_real *x, const vc_real *w, const vc_real *div, vc
 void vc_wsum_axis_bwd(const vc_real *g, const vc_real *w, const vc_real *div, vc_real *gx, vc_real beta, int64_t P,
                       int64_t T, int64_t R);
 
-/* out[c] (+)= sum_r x[r, c] over a [rows, cols] matrix (bias gradients). */
-void vc_colsum(const vc_real *x, vc_real *out, vc_real beta, int64_t rows, int64_t cols);
-
 #endif

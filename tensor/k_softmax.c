@@ -86,8 +86,8 @@ void vc_softmax_bwd(const vc_real *y, const vc_real *g, vc_real *gx, vc_real bet
     }
 }
 
-vc_real vc_xent_fwd(const vc_real *logits, int64_t rows, int64_t cols, int axis, const int64_t *target,
-                    vc_real *lse) {
+void vc_xent_fwd(const vc_real *logits, int64_t rows, int64_t cols, int axis, const int64_t *target, vc_real *lse,
+                 vc_real *loss) {
     /* sample s, class c at logits[s*ss + c*cs] */
     int64_t S = axis == 1 ? rows : cols, C = axis == 1 ? cols : rows;
     int64_t ss = axis == 1 ? cols : 1, cs = axis == 1 ? 1 : cols;
@@ -102,14 +102,14 @@ vc_real vc_xent_fwd(const vc_real *logits, int64_t rows, int64_t cols, int axis,
         lse[s] = (vc_real)(mx + log(sum));
         total += (double)lse[s] - (double)l[target[s] * cs];
     }
-    return (vc_real)(total / (double)S);
+    loss[0] = (vc_real)(total / (double)S);
 }
 
 void vc_xent_bwd(const vc_real *logits, int64_t rows, int64_t cols, int axis, const int64_t *target,
-                 const vc_real *lse, vc_real gscale, vc_real *gl, vc_real beta) {
+                 const vc_real *lse, const vc_real *gloss, vc_real *gl, vc_real beta) {
     int64_t S = axis == 1 ? rows : cols, C = axis == 1 ? cols : rows;
     int64_t ss = axis == 1 ? cols : 1, cs = axis == 1 ? 1 : cols;
-    vc_real k = gscale / (vc_real)S;
+    vc_real k = gloss[0] / (vc_real)S;
     for (int64_t s = 0; s < S; s++) {
         const vc_real *l = logits + s * ss;
         vc_real *g = gl + s * ss;

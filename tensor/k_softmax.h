@@ -20,11 +20,11 @@ void vc_softmax_bwd(const vc_real *y, const vc_real *g, vc_real *gx, vc_real bet
 
 /* Mean over samples of -log softmax(logits)[target]. axis 1: row i is sample
  * i with C = cols classes; axis 0: column j is sample j (CE of the transpose).
- * lse[samples] is saved for the backward. Returns the loss. */
-vc_real vc_xent_fwd(const vc_real *logits, int64_t rows, int64_t cols, int axis, const int64_t *target,
-                    vc_real *lse);
-/* gl (+)= gscale * (softmax - onehot) / samples */
+ * lse[samples] is saved for the backward; the loss goes to loss[0]. */
+void vc_xent_fwd(const vc_real *logits, int64_t rows, int64_t cols, int axis, const int64_t *target, vc_real *lse,
+                 vc_real *loss);
+/* gl (+)= gloss[0] * (softmax - onehot) / samples (gloss: the loss's gradient) */
 void vc_xent_bwd(const vc_real *logits, int64_t rows, int64_t cols, int axis, const int64_t *target,
-                 const vc_real *lse, vc_real gscale, vc_real *gl, vc_real beta);
+                 const vc_real *lse, const vc_real *gloss, vc_real *gl, vc_real beta);
 
 #endif

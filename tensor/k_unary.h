@@ -9,9 +9,7 @@
 
 #include <stdint.h>
 
-#include "real.h"
-
-typedef enum { VC_UN_GELU, VC_UN_QUICKGELU, VC_UN_SIGMOID, VC_UN_TANH, VC_UN_RELU, VC_UN_EXP } vc_unop;
+#include "backend.h"  /* vc_unop */
 
 void vc_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n);
 /* x and y are the forward's input and output (both always available). */

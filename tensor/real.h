@@ -6,15 +6,11 @@
 #ifndef VC_REAL_H
 #define VC_REAL_H
 
-#include <cblas.h>
-
 #ifdef VC_DOUBLE
 typedef double vc_real;
-#define vc_cblas_gemm cblas_dgemm
 #define VC_REAL_EPS 2.220446049250313e-16
 #else
 typedef float vc_real;
-#define vc_cblas_gemm cblas_sgemm
 #define VC_REAL_EPS 1.1920929e-07f
 #endif
 

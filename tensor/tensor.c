@@ -1,5 +1,7 @@
 #include "tensor.h"
 
+#include "backend.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +41,12 @@ vc_status vc_tensor_wrap(vc_tensor *t, void *data, vc_dtype dtype, int ndim, con
 vc_status vc_tensor_alloc(vc_tensor *t, vc_dtype dtype, int ndim, const int64_t *shape) {
     vc_status s = set_shape(t, dtype, ndim, shape);
     if (s) return s;
+    const vc_backend *be;
+    if ((s = vc_backend_get(t->device, &be))) return s;
     size_t nb = vc_nbytes(t);
-    size_t cap = (nb + 63) / 64 * 64;
-    t->owned = aligned_alloc(64, cap ? cap : 64);
-    if (!t->owned) return vc_fail(VC_ERR_OOM, "tensor: cannot allocate %zu bytes", nb);
-    memset(t->owned, 0, cap ? cap : 64);
+    t->owned = be->mem_alloc(nb);
+    if (!t->owned) return vc_fail(VC_ERR_OOM, "tensor: cannot allocate %zu bytes on %s", nb, be->name);
+    be->mem_set(t->owned, 0, nb);
     t->data = t->owned;
     return VC_OK;
 }
@@ -51,6 +54,7 @@ vc_status vc_tensor_alloc(vc_tensor *t, vc_dtype dtype, int ndim, const int64_t 
 vc_status vc_tensor_arena(vc_tensor *t, vc_arena *a, vc_dtype dtype, int ndim, const int64_t *shape) {
     vc_status s = set_shape(t, dtype, ndim, shape);
     if (s) return s;
+    t->device = a->device;
     t->data = vc_arena_alloc(a, vc_nbytes(t));
     if (t->data) return VC_OK;
     char b[96];
@@ -59,7 +63,8 @@ vc_status vc_tensor_arena(vc_tensor *t, vc_arena *a, vc_dtype dtype, int ndim, c
 }
 
 void vc_tensor_release(vc_tensor *t) {
-    free(t->owned);
+    const vc_backend *be = t->owned ? vc_backend_for(t->device) : NULL;
+    if (be) be->mem_free(t->owned);
     t->owned = NULL;
     t->data = NULL;
 }
@@ -247,7 +252,6 @@ vc_status vc_tensor_contiguous(vc_tensor *dst, const vc_tensor *src, vc_arena *a
 }
 
 void vc_tensor_fill(vc_tensor *t, vc_real v) {
-    vc_real *p = t->data;
-    int64_t n = vc_numel(t);
-    for (int64_t i = 0; i < n; i++) p[i] = v;
+    const vc_backend *be = vc_backend_for(t->device);
+    if (be) be->fill(t->data, v, vc_numel(t));
 }
