@@ -1,79 +1,85 @@
 #include "optim.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 vc_status vc_adamw_init(vc_adamw *o, const vc_params *p, const vc_adamw_cfg *cfg) {
     memset(o, 0, sizeof *o);
     o->cfg = *cfg;
+    o->device = p->device;
     o->n = p->n;
-    o->m = calloc(p->n ? p->n : 1, sizeof(vc_real));
-    o->v = calloc(p->n ? p->n : 1, sizeof(vc_real));
+    const vc_backend *be;
+    vc_status s = vc_backend_get(o->device, &be);
+    if (s) return s;
+    size_t nbytes = (p->n ? p->n : 1) * sizeof(vc_real);
+    o->m = be->mem_alloc(nbytes);
+    o->v = be->mem_alloc(nbytes);
     if (!o->m || !o->v) {
         vc_adamw_free(o);
         return vc_fail(VC_ERR_OOM, "optimizer: cannot allocate moments for %zu parameters", p->n);
     }
+    be->mem_set(o->m, 0, nbytes);
+    be->mem_set(o->v, 0, nbytes);
     return VC_OK;
 }
 
 void vc_adamw_free(vc_adamw *o) {
-    free(o->m);
-    free(o->v);
+    const vc_backend *be = vc_backend_for(o->device);
+    if (be) {
+        be->mem_free(o->m);
+        be->mem_free(o->v);
+    }
     o->m = o->v = NULL;
 }
 
 void vc_adamw_step(vc_adamw *o, vc_params *p, double lr) {
     const vc_adamw_cfg *c = &o->cfg;
+    const vc_backend *be = vc_backend_for(p->device);
     o->step++;
     double bc1 = 1 - pow(c->beta1, (double)o->step), bc2 = 1 - pow(c->beta2, (double)o->step);
-    vc_real b1 = (vc_real)c->beta1, b2 = (vc_real)c->beta2;
-    vc_real step = (vc_real)(lr / bc1), rbc2 = (vc_real)(1 / sqrt(bc2)), eps = (vc_real)c->eps;
+    vc_adamw_args a = {.b1 = (vc_real)c->beta1, .b2 = (vc_real)c->beta2, .step = (vc_real)(lr / bc1),
+                       .rbc2 = (vc_real)(1 / sqrt(bc2)), .eps = (vc_real)c->eps};
     for (int i = 0; i < p->count; i++) {
         const vc_param_info *in = &p->info[i];
-        vc_real keep = in->decay ? (vc_real)(1 - lr * c->weight_decay) : 1;
-        vc_real *w = p->data + in->offset, *g = p->grad + in->offset, *m = o->m + in->offset, *v = o->v + in->offset;
-        int64_t n = (int64_t)in->numel;
-#pragma omp parallel for schedule(static) if (n > 65536)
-        for (int64_t k = 0; k < n; k++) {
-            m[k] = b1 * m[k] + (1 - b1) * g[k];
-            v[k] = b2 * v[k] + (1 - b2) * g[k] * g[k];
-            w[k] = w[k] * keep - step * m[k] / (sqrt(v[k]) * rbc2 + eps);
-        }
+        a.keep = in->decay ? (vc_real)(1 - lr * c->weight_decay) : 1;
+        size_t o0 = in->offset;
+        be->adamw(&a, p->data + o0, p->grad + o0, o->m + o0, o->v + o0, (int64_t)in->numel);
     }
 }
 
+/* The norm is computed into backend memory (with the scratch the kernel asks
+ * for) and copied back; the padding between parameters is never written and
+ * stays 0, so the whole flat buffer is summed. */
 double vc_grad_norm(const vc_params *p) {
-    /* Sum of squares over the whole flat buffer (the padding between
-     * parameters is never written and stays 0), in fixed blocks summed in
-     * parallel and then added in block order: the same result for any
-     * thread count. */
-    enum { BLOCK = 1 << 16 };
-    int64_t n = (int64_t)p->n, nb = (n + BLOCK - 1) / BLOCK;
-    double part[256], *parts = nb <= 256 ? part : malloc((size_t)nb * sizeof(double));
-    if (!parts) { /* fall back to one sequential pass */
-        double s = 0;
-        for (int64_t k = 0; k < n; k++) s += (double)p->grad[k] * (double)p->grad[k];
-        return sqrt(s);
+    const vc_backend *be = vc_backend_for(p->device);
+    int64_t n = (int64_t)p->n;
+    size_t sb = be->scratch_bytes(VC_K_GLOBAL_NORM, &n);
+    double norm = NAN;
+    if (be->device == VC_CPU && sb == 0) { /* host memory: no buffer needed */
+        be->global_norm(p->grad, n, &norm, NULL);
+        return norm;
     }
-#pragma omp parallel for schedule(static) if (nb > 1)
-    for (int64_t b = 0; b < nb; b++) {
-        const vc_real *g = p->grad + b * BLOCK;
-        int64_t m = n - b * BLOCK < BLOCK ? n - b * BLOCK : BLOCK;
-        double s = 0;
-        for (int64_t k = 0; k < m; k++) s += (double)g[k] * (double)g[k];
-        parts[b] = s;
-    }
-    double s = 0;
-    for (int64_t b = 0; b < nb; b++) s += parts[b];
-    if (parts != part) free(parts);
-    return sqrt(s);
+    unsigned char *buf = be->mem_alloc(sizeof(double) + sb);
+    if (!buf) return NAN; /* reported by the caller's finiteness check */
+    be->global_norm(p->grad, n, (double *)buf, sb ? buf + sizeof(double) : NULL);
+    be->copy_d2h(&norm, buf, sizeof norm);
+    be->mem_free(buf);
+    return norm;
 }
 
 double vc_grad_clip(vc_params *p, double max_norm, double norm) {
     double f = max_norm / (norm + 1e-6);
     if (!(f < 1)) return 1;
-    for (size_t k = 0; k < p->n; k++) p->grad[k] *= (vc_real)f;
+    const vc_backend *be = vc_backend_for(p->device);
+    if (be->device == VC_CPU) {
+        be->clip_scale(p->grad, (int64_t)p->n, max_norm, &norm);
+    } else {
+        double *dn = be->mem_alloc(sizeof norm);
+        if (!dn) return 1;
+        be->copy_h2d(dn, &norm, sizeof norm);
+        be->clip_scale(p->grad, (int64_t)p->n, max_norm, dn);
+        be->mem_free(dn);
+    }
     return f;
 }
 

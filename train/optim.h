@@ -2,7 +2,9 @@
  * decay (weight matrices), global-norm gradient clipping, and the learning
  * rate schedule (linear warmup, then cosine to 0, or constant). All work on
  * the flat buffers of a vc_params; the moments use the same layout, so a
- * checkpoint stores them as two more flat arrays. */
+ * checkpoint stores them as two more flat arrays. The loops run as kernels of
+ * the parameters' backend (adamw, global_norm, clip_scale); this file picks
+ * their arguments. */
 #ifndef VC_OPTIM_H
 #define VC_OPTIM_H
 
@@ -14,6 +16,7 @@ typedef struct {
 
 typedef struct {
     vc_adamw_cfg cfg;
+    vc_device device; /* the parameters' device, where the moments live too */
     vc_real *m, *v;   /* first and second moments, p->n each */
     size_t n;
     int64_t step;     /* updates done (bias correction uses step + 1) */
