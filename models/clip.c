@@ -1,16 +1,13 @@
 /* The CLIP towers' forward passes (inference only; see clip.h).
- * A block runs as raw kernels over one workspace taken from the tape's arena
- * per call: the residual stream x is updated in place (bias first, then the
- * projection accumulated onto it, as vc_linear_fused does), so the memory is
- * one block's activations for the batch whatever the depth. */
+ * A block runs as raw kernels of the backend (tensor/backend.h) over one
+ * workspace taken from the tape's arena per call: the residual stream x is
+ * updated in place (bias first, then the projection accumulated onto it, as
+ * vc_linear_fused does), so the memory is one block's activations for the
+ * batch whatever the depth. */
 #include <math.h>
-#include <string.h>
+#include <stdlib.h>
 
 #include "clip.h"
-#include "tensor/k_attention.h"
-#include "tensor/k_gemm.h"
-#include "tensor/k_norm.h"
-#include "tensor/k_unary.h"
 
 #define LN_EPS ((vc_real)1e-5)
 /* Attention probabilities are produced for at most this many floats at a
@@ -19,6 +16,7 @@
 #define ATTN_CHUNK_FLOATS ((int64_t)1 << 20)
 
 typedef struct {
+    const vc_backend *be;
     int64_t B, T, W, H, M, chunk;
     vc_real *u;          /* [R, W]: LayerNorm output, then the attention output */
     vc_real *qkv;        /* [R, 3W] */
@@ -31,24 +29,13 @@ static vc_var *fail(vc_tape *t, vc_status s) { return vc_tape_fail(t, s); }
 
 static vc_real *take(vc_tape *t, int64_t n) { return vc_arena_alloc(&t->arena, (size_t)n * sizeof(vc_real)); }
 
-/* y[r, :] = b, or y[r, :] += b when add (y [R, N], b [N]). */
-static void rows_bias(vc_real *y, const vc_real *b, int64_t R, int64_t N, bool add) {
-#pragma omp parallel for schedule(static) if (R * N > 32768)
-    for (int64_t r = 0; r < R; r++) {
-        vc_real *yr = y + r * N;
-        if (add)
-            for (int64_t j = 0; j < N; j++) yr[j] += b[j];
-        else
-            memcpy(yr, b, (size_t)N * sizeof *yr);
-    }
-}
-
 /* y [R, OUT] (+)= x [R, IN] w^T + b, w [OUT, IN] (accumulates when add:
- * the residual stream). */
-static void linear(const vc_real *x, const vc_tensor *w, const vc_tensor *b, vc_real *y, int64_t R, bool add) {
+ * the residual stream): y = b (+ y), then the product accumulates onto it. */
+static void linear(const workspace *ws, const vc_real *x, const vc_tensor *w, const vc_tensor *b, vc_real *y,
+                   int64_t R, bool add) {
     int64_t OUT = w->ne[0], IN = w->ne[1];
-    rows_bias(y, vc_f32(b), R, OUT, add);
-    vc_gemm(false, true, R, OUT, IN, 1, x, IN, vc_f32(w), IN, 1, y, OUT);
+    ws->be->bias_fwd(y, vc_f32(b), add ? y : NULL, R, OUT);
+    ws->be->gemm(false, true, R, OUT, IN, 1, x, IN, vc_f32(w), IN, 1, y, OUT);
 }
 
 static vc_status workspace_init(vc_tape *t, const vc_clip_tower *d, int64_t B, int64_t T, workspace *w) {
@@ -57,7 +44,8 @@ static vc_status workspace_init(vc_tape *t, const vc_clip_tower *d, int64_t B, i
     int64_t chunk = ATTN_CHUNK_FLOATS / (per ? per : 1);
     if (chunk < 1) chunk = 1;
     if (chunk > B) chunk = B;
-    *w = (workspace){.B = B, .T = T, .W = W, .H = H, .M = d->mlp, .chunk = chunk};
+    *w = (workspace){.be = vc_backend_for(t->arena.device), .B = B, .T = T, .W = W, .H = H, .M = d->mlp,
+                     .chunk = chunk};
     w->u = take(t, R * W);
     w->qkv = take(t, R * 3 * W);
     w->hid = take(t, R * d->mlp);
@@ -84,25 +72,25 @@ static void attend(const workspace *w, const vc_real *Q, int64_t ldq, int64_t qb
                           .klen = klen ? klen + b0 : NULL, .causal = causal,
                           .scale = (vc_real)(1.0 / sqrt((double)dh))};
         const vc_real *kv = w->qkv + b0 * T * 3 * W;
-        vc_attention_fwd(&d, Q + b0 * qbs, kv, kv, w->P, O + b0 * Tq * W);
+        w->be->attention_fwd(&d, Q + b0 * qbs, kv, kv, w->P, O + b0 * Tq * W);
     }
 }
 
 /* x [R, W] += MLP(LN2(x)) over R rows. */
 static void mlp_fwd(const workspace *w, const vc_clip_block *b, vc_clip_act act, vc_real *x, int64_t R) {
-    vc_layernorm_fwd(x, vc_f32(&b->ln2_g), vc_f32(&b->ln2_b), w->u, w->mean, w->rstd, R, w->W, LN_EPS);
-    linear(w->u, &b->fc1_w, &b->fc1_b, w->hid, R, false);
-    vc_unary_fwd(act == VC_CLIP_GELU ? VC_UN_GELU : VC_UN_QUICKGELU, w->hid, w->act, R * w->M);
-    linear(w->act, &b->fc2_w, &b->fc2_b, x, R, true);
+    w->be->layernorm_fwd(x, vc_f32(&b->ln2_g), vc_f32(&b->ln2_b), w->u, w->mean, w->rstd, R, w->W, LN_EPS);
+    linear(w, w->u, &b->fc1_w, &b->fc1_b, w->hid, R, false);
+    w->be->unary_fwd(act == VC_CLIP_GELU ? VC_UN_GELU : VC_UN_QUICKGELU, w->hid, w->act, R * w->M);
+    linear(w, w->act, &b->fc2_w, &b->fc2_b, x, R, true);
 }
 
 /* x [B, T, W] <- block(x): x += Attn(LN1(x)); x += MLP(LN2(x)). */
 static void block_fwd(const workspace *w, const vc_clip_block *b, vc_clip_act act, bool causal, vc_real *x) {
     int64_t R = w->B * w->T, W = w->W;
-    vc_layernorm_fwd(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->u, w->mean, w->rstd, R, W, LN_EPS);
-    linear(w->u, &b->qkv_w, &b->qkv_b, w->qkv, R, false);
+    w->be->layernorm_fwd(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->u, w->mean, w->rstd, R, W, LN_EPS);
+    linear(w, w->u, &b->qkv_w, &b->qkv_b, w->qkv, R, false);
     attend(w, w->qkv, 3 * W, w->T * 3 * W, w->T, NULL, causal, w->u);
-    linear(w->u, &b->out_w, &b->out_b, x, R, true);
+    linear(w, w->u, &b->out_w, &b->out_b, x, R, true);
     mlp_fwd(w, b, act, x, R);
 }
 
@@ -112,34 +100,47 @@ static void block_fwd(const workspace *w, const vc_clip_block *b, vc_clip_act ac
  * position i sees keys 0..i, i.e. i + 1 valid keys. The other rows' attention
  * output and MLP (3/4 of the block's work) would only be thrown away. */
 static void block_last(const workspace *w, const vc_clip_block *b, vc_clip_act act, bool causal, const vc_real *x,
-                       const int64_t *pick, int64_t *klen, vc_real *q, vc_real *out) {
+                       const int64_t *rows, const int64_t *klen, vc_real *q, vc_real *out) {
     int64_t B = w->B, T = w->T, R = B * T, W = w->W;
-    vc_layernorm_fwd(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->u, w->mean, w->rstd, R, W, LN_EPS);
-    linear(w->u, &b->qkv_w, &b->qkv_b, w->qkv, R, false);
-    for (int64_t n = 0; n < B; n++) {
-        int64_t r = n * T + pick[n];
-        memcpy(q + n * W, w->qkv + r * 3 * W, (size_t)W * sizeof *q);
-        memcpy(out + n * W, x + r * W, (size_t)W * sizeof *out);
-        klen[n] = causal ? pick[n] + 1 : T;
-    }
+    w->be->layernorm_fwd(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->u, w->mean, w->rstd, R, W, LN_EPS);
+    linear(w, w->u, &b->qkv_w, &b->qkv_b, w->qkv, R, false);
+    /* the picked rows' queries and residual stream */
+    w->be->gather_fwd(w->qkv, 3 * W, rows, q, B, W);
+    w->be->gather_fwd(x, W, rows, out, B, W);
     attend(w, q, W, W, 1, klen, false, w->u);
-    linear(w->u, &b->out_w, &b->out_b, out, B, true);
+    linear(w, w->u, &b->out_w, &b->out_b, out, B, true);
     mlp_fwd(w, b, act, out, B);
 }
 
+/* n int64 host values copied to the arena (the backend's memory), or NULL. */
+static int64_t *ints_to_arena(vc_tape *t, const int64_t *host, int64_t n) {
+    int64_t *d = vc_arena_alloc(&t->arena, (size_t)(n ? n : 1) * sizeof(int64_t));
+    if (d) vc_backend_for(t->arena.device)->copy_h2d(d, host, (size_t)n * sizeof(int64_t));
+    return d;
+}
+
 /* Runs the tower over x [B, T, W] (overwritten) and writes the final hidden
- * state of row pick[n] of each sample to out [B, W]. */
+ * state of row pick[n] (host memory) of each sample to out [B, W]. */
 static vc_status run_tower(vc_tape *t, const vc_clip_block *blocks, const vc_clip_tower *d, vc_clip_act act,
                            int64_t B, int64_t T, bool causal, const int64_t *pick, vc_real *x, vc_real *out) {
     workspace w;
     vc_status s = workspace_init(t, d, B, T, &w);
     if (s) return s;
-    int64_t *klen = (int64_t *)vc_arena_alloc(&t->arena, (size_t)B * sizeof(int64_t));
+    /* Index arguments of the last block, made on the host: row n*T + pick[n]
+     * of each sample, whose query sees pick[n] + 1 keys when causal. */
+    int64_t *h = malloc((size_t)(2 * B + 1) * sizeof(int64_t));
+    if (!h) return vc_fail(VC_ERR_OOM, "clip: cannot allocate %lld row indices", (long long)B);
+    for (int64_t n = 0; n < B; n++) {
+        h[n] = n * T + pick[n];
+        h[B + n] = causal ? pick[n] + 1 : T;
+    }
+    int64_t *rows = ints_to_arena(t, h, B), *klen = ints_to_arena(t, h + B, B);
+    free(h);
     vc_real *q = take(t, B * d->width);
-    if (!klen || !q) return VC_ERR_OOM;
+    if (!klen || !rows || !q) return VC_ERR_OOM;
     /* layers >= 1: a config without blocks never loads (clip_load.c, check_cfg) */
     for (int64_t l = 0; l + 1 < d->layers; l++) block_fwd(&w, &blocks[l], act, causal, x);
-    block_last(&w, &blocks[d->layers - 1], act, causal, x, pick, klen, q, out);
+    block_last(&w, &blocks[d->layers - 1], act, causal, x, rows, klen, q, out);
     return VC_OK;
 }
 
@@ -150,8 +151,9 @@ static vc_var *head(vc_tape *t, const vc_real *rows, int64_t N, const vc_tensor 
     vc_real *u = take(t, N * W), *mean = take(t, N), *rstd = take(t, N);
     vc_var *out = vc_var_new(t, VC_DIMS(N, E));
     if (!u || !mean || !rstd || !out) return fail(t, VC_ERR_OOM);
-    vc_layernorm_fwd(rows, vc_f32(g), vc_f32(b), u, mean, rstd, N, W, LN_EPS);
-    vc_gemm(false, true, N, E, W, 1, u, W, vc_f32(proj), W, 0, vc_f32(&out->val), E);
+    const vc_backend *be = vc_var_backend(out);
+    be->layernorm_fwd(rows, vc_f32(g), vc_f32(b), u, mean, rstd, N, W, LN_EPS);
+    be->gemm(false, true, N, E, W, 1, u, W, vc_f32(proj), W, 0, vc_f32(&out->val), E);
     return out;
 }
 
@@ -171,38 +173,25 @@ vc_var *vc_clip_encode_image(vc_tape *t, const vc_clip *m, const vc_tensor *imag
     vc_tensor cont;
     vc_status s = vc_tensor_contiguous(&cont, im, &t->arena);
     if (s) return fail(t, s);
+    const vc_backend *be = vc_backend_for(t->arena.device);
     int64_t N = im->ne[0], NP = N * G * G;
-    const vc_real *px = vc_f32(&cont);
     vc_real *patches = take(t, NP * K), *emb = take(t, NP * W), *x = take(t, N * T * W), *cls = take(t, N * W);
     if (!patches || !emb || !x || !cls) return fail(t, VC_ERR_OOM);
-    /* Patch (n, gy, gx) becomes row n*G*G + gy*G + gx with columns (channel,
-     * y, x): the conv weight [W, 3, p, p] flattened, so the conv is one GEMM. */
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < NP; r++) {
-        int64_t n = r / (G * G), gy = r / G % G, gx = r % G;
-        vc_real *row = patches + r * K;
-        for (int64_t ch = 0; ch < 3; ch++)
-            for (int64_t ky = 0; ky < p; ky++)
-                memcpy(row + (ch * p + ky) * p, px + ((n * 3 + ch) * S + gy * p + ky) * S + gx * p,
-                       (size_t)p * sizeof *row);
-    }
-    vc_gemm(false, true, NP, W, K, 1, patches, K, vc_f32(&m->patch_w), K, 0, emb, W);
+    /* the patch convolution as one GEMM over patch rows (conv weight
+     * [W, 3, p, p] flattened) */
+    be->patchify(&(vc_patch_dims){.N = N, .C = 3, .S = S, .P = p, .G = G}, vc_f32(&cont), patches);
+    be->gemm(false, true, NP, W, K, 1, patches, K, vc_f32(&m->patch_w), K, 0, emb, W);
     /* [class; patches] + position embedding, then ln_pre (in place: the
      * kernel reads each row fully before writing it). */
-    const vc_real *pos = vc_f32(&m->vpos), *ce = vc_f32(&m->class_emb);
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < N * T; r++) {
-        int64_t n = r / T, i = r % T;
-        const vc_real *src = i ? emb + (n * G * G + i - 1) * W : ce;
-        for (int64_t j = 0; j < W; j++) x[r * W + j] = src[j] + pos[i * W + j];
-    }
+    be->embed_patches(emb, vc_f32(&m->class_emb), vc_f32(&m->vpos), x, N, T, W);
     vc_real *mean = take(t, N * T), *rstd = take(t, N * T);
     if (!mean || !rstd) return fail(t, VC_ERR_OOM);
-    vc_layernorm_fwd(x, vc_f32(&m->ln_pre_g), vc_f32(&m->ln_pre_b), x, mean, rstd, N * T, W, LN_EPS);
-    int64_t *first = (int64_t *)vc_arena_alloc(&t->arena, (size_t)N * sizeof(int64_t));
-    if (!first) return fail(t, VC_ERR_OOM);
-    for (int64_t n = 0; n < N; n++) first[n] = 0; /* the class token */
-    if ((s = run_tower(t, m->vblocks, &c->vision, c->act, N, T, false, first, x, cls))) return fail(t, s);
+    int64_t *first = calloc((size_t)N, sizeof *first); /* the class token of each sample */
+    if (!first) return fail(t, vc_fail(VC_ERR_OOM, "clip: cannot allocate %lld row indices", (long long)N));
+    be->layernorm_fwd(x, vc_f32(&m->ln_pre_g), vc_f32(&m->ln_pre_b), x, mean, rstd, N * T, W, LN_EPS);
+    s = run_tower(t, m->vblocks, &c->vision, c->act, N, T, false, first, x, cls);
+    free(first);
+    if (s) return fail(t, s);
     return head(t, cls, N, &m->ln_post_g, &m->ln_post_b, &m->vproj);
 }
 
@@ -217,17 +206,17 @@ vc_var *vc_clip_encode_text(vc_tape *t, const vc_clip *m, const vc_tensor *ids) 
                                              "int64 [N, L] with N >= 1 and 1 <= L <= %lld",
                                vc_dtype_name(ids->dtype), vc_shape_str(ids, sb, sizeof sb), (long long)c->context));
     int64_t N = ids->ne[0], L = ids->ne[1], W = c->text.width;
-    int64_t *eot = (int64_t *)vc_arena_alloc(&t->arena, (size_t)N * sizeof(int64_t));
-    if (!eot) return fail(t, VC_ERR_OOM);
+    /* host copies: the end token of each row, then the ids the tower reads */
+    int64_t *eot = malloc((size_t)N * sizeof *eot), *hid = malloc((size_t)(N * L) * sizeof *hid);
+    vc_status s = eot && hid ? VC_OK : vc_fail(VC_ERR_OOM, "clip: cannot allocate %lld token ids", (long long)(N * L));
     int64_t Tn = 0;
-    for (int64_t n = 0; n < N; n++) {
+    for (int64_t n = 0; n < N && !s; n++) {
         int64_t best = 0;
-        for (int64_t j = 0; j < L; j++) {
+        for (int64_t j = 0; j < L && !s; j++) {
             int64_t id = vc_int_at(ids, n * L + j);
             if (id < 0 || id >= c->vocab)
-                return fail(t, vc_fail(VC_ERR_ARG, "clip: token id %lld (row %lld, position %lld) is outside the "
-                                                   "vocabulary of %lld", (long long)id, (long long)n, (long long)j,
-                                       (long long)c->vocab));
+                s = vc_fail(VC_ERR_ARG, "clip: token id %lld (row %lld, position %lld) is outside the vocabulary of "
+                                        "%lld", (long long)id, (long long)n, (long long)j, (long long)c->vocab);
             if (id > vc_int_at(ids, n * L + best)) best = j;
         }
         eot[n] = best;
@@ -235,15 +224,17 @@ vc_var *vc_clip_encode_text(vc_tape *t, const vc_clip *m, const vc_tensor *ids) 
     }
     /* Causal attention: rows after the last end token of the batch cannot
      * change any end token's output, so they are dropped. */
-    vc_real *x = take(t, N * Tn * W), *rows = take(t, N * W);
-    if (!x || !rows) return fail(t, VC_ERR_OOM);
-    const vc_real *tok = vc_f32(&m->tok_emb), *pos = vc_f32(&m->tpos);
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < N * Tn; r++) {
-        int64_t n = r / Tn, j = r % Tn, id = vc_int_at(ids, n * L + j);
-        for (int64_t k = 0; k < W; k++) x[r * W + k] = tok[id * W + k] + pos[j * W + k];
+    for (int64_t n = 0; n < N && !s; n++)
+        for (int64_t j = 0; j < Tn; j++) hid[n * Tn + j] = vc_int_at(ids, n * L + j);
+    int64_t *did = s ? NULL : ints_to_arena(t, hid, N * Tn);
+    vc_real *x = s ? NULL : take(t, N * Tn * W), *rows = s ? NULL : take(t, N * W);
+    if (!s && (!did || !x || !rows)) s = VC_ERR_OOM;
+    if (!s) {
+        vc_backend_for(t->arena.device)->embed_tokens(vc_f32(&m->tok_emb), did, vc_f32(&m->tpos), x, N * Tn, Tn, W);
+        s = run_tower(t, m->tblocks, &c->text, c->act, N, Tn, true, eot, x, rows);
     }
-    vc_status s = run_tower(t, m->tblocks, &c->text, c->act, N, Tn, true, eot, x, rows);
+    free(eot);
+    free(hid);
     if (s) return fail(t, s);
     return head(t, rows, N, &m->ln_final_g, &m->ln_final_b, &m->tproj);
 }
