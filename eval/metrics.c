@@ -1,10 +1,11 @@
 #include "metrics.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tensor/backend.h"
 
 #define VC_METRICS_MAX_ROWS 4096
 #define VC_METRICS_MAX_SCORES ((int64_t)1 << 24)
@@ -36,10 +37,15 @@ static vc_status check_args(const float *Q, int64_t Nq, const float *X, int64_t 
     return VC_OK;
 }
 
+/* The arrays here are host float memory: scores and ranks run as kernels of
+ * the CPU backend, whose element type is float outside the gradient-check
+ * build (which does not build eval/). */
+_Static_assert(sizeof(vc_real) == sizeof(float), "metrics: the kernels' element type must be float");
+static const vc_backend *host_backend(void) { return vc_backend_for(VC_CPU); }
+
 /* S[m, Nx] = Q[q0 : q0+m] X^T, row-major. */
 static void scores_block(const float *Q, int64_t q0, int64_t m, const float *X, int64_t Nx, int64_t D, float *S) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)Nx, (int)D, 1.0f, Q + q0 * D, (int)D, X, (int)D,
-                0.0f, S, (int)Nx);
+    host_backend()->gemm(false, true, m, Nx, D, 1, Q + q0 * D, D, X, D, 0, S, Nx);
 }
 
 static float *alloc_scores(int64_t Nq, int64_t Nx, int64_t block, int64_t *rows) {
@@ -49,33 +55,6 @@ static float *alloc_scores(int64_t Nq, int64_t Nx, int64_t block, int64_t *rows)
     *rows = b;
     if ((uint64_t)b > SIZE_MAX / sizeof(float) / (uint64_t)Nx) return NULL;
     return malloc((size_t)b * (size_t)Nx * sizeof(float));
-}
-
-/* Candidates of the row s[0, n) that count against a true score t: all but
- * those strictly below it, so ties and NaNs count, and a NaN t counts all. */
-static int64_t count_not_below(const float *s, int64_t n, float t, int64_t *nans) {
-    int64_t c = 0, nn = 0;
-    for (int64_t j = 0; j < n; j++) {
-        c += !(s[j] < t);
-        nn += isnan(s[j]) != 0;
-    }
-    *nans += nn;
-    return c;
-}
-
-/* The rank of query q whose best own score is b in the row s[0, n): 1 + the
- * candidates owned by others that count against b (as in count_not_below).
- * Own candidates are skipped, so ties among them cost nothing; a NaN b (every
- * own score NaN) counts all the others. */
-static int64_t rank_against_others(const float *s, int64_t n, const int64_t *owner, int64_t q, float b,
-                                   int64_t *nans) {
-    int64_t c = 1, nn = 0;
-    for (int64_t j = 0; j < n; j++) {
-        c += owner[j] != q && !(s[j] < b);
-        nn += isnan(s[j]) != 0;
-    }
-    *nans += nn;
-    return c;
 }
 
 /* vc_rank_true, reporting queries ranked to h under phase after each block. */
@@ -90,16 +69,15 @@ static vc_status rank_true(const float *Q, int64_t Nq, const float *X, int64_t N
     float *S = alloc_scores(Nq, Nx, block, &b);
     if (!S)
         return vc_fail(VC_ERR_OOM, "metrics: cannot allocate a [%lld, %lld] score block", (long long)b, (long long)Nx);
+    /* A true candidate's rank counts every candidate not strictly below its
+     * score, so ties and NaNs count, and a NaN true score counts all. */
     int64_t nans = 0;
     vc_progress_report(h, phase, 0, Nq);
     for (int64_t q0 = 0; q0 < Nq; q0 += b) {
-        int64_t m = Nq - q0 < b ? Nq - q0 : b;
+        int64_t m = Nq - q0 < b ? Nq - q0 : b, nb;
         scores_block(Q, q0, m, X, Nx, D, S);
-#pragma omp parallel for schedule(static) reduction(+ : nans)
-        for (int64_t i = 0; i < m; i++) {
-            const float *s = S + i * Nx;
-            rank[q0 + i] = count_not_below(s, Nx, s[truth[q0 + i]], &nans);
-        }
+        host_backend()->rank_true(S, m, Nx, truth + q0, rank + q0, &nb);
+        nans += nb;
         vc_progress_report(h, phase, q0 + m, Nq);
     }
     free(S);
@@ -122,38 +100,21 @@ static vc_status rank_owned(const float *Q, int64_t Nq, const float *X, int64_t 
     if (Nq == 0) return VC_OK;
     int64_t b;
     float *S = alloc_scores(Nq, Nx, block, &b);
-    int64_t *owned = calloc((size_t)Nq, sizeof *owned);
-    float *best = malloc((size_t)b * sizeof *best);
-    if (!S || !owned || !best) {
-        free(S);
-        free(owned);
-        free(best);
+    if (!S)
         return vc_fail(VC_ERR_OOM, "metrics: cannot allocate a [%lld, %lld] score block", (long long)b, (long long)Nx);
-    }
-    for (int64_t j = 0; j < Nx; j++) owned[owner[j]]++;
+    /* The video is judged by its best own caption (rank rule in metrics.h):
+     * a NaN own score is skipped; if all are NaN the rank is the worst. Own
+     * candidates never count against each other. */
     int64_t nans = 0;
     vc_progress_report(h, phase, 0, Nq);
     for (int64_t q0 = 0; q0 < Nq; q0 += b) {
-        int64_t m = Nq - q0 < b ? Nq - q0 : b;
+        int64_t m = Nq - q0 < b ? Nq - q0 : b, nb;
         scores_block(Q, q0, m, X, Nx, D, S);
-        /* The video is judged by its best own caption (rank rule in
-         * metrics.h). A NaN own score is skipped; if all are NaN, best stays
-         * NaN and the rank is the worst. */
-        for (int64_t i = 0; i < m; i++) best[i] = NAN;
-        for (int64_t j = 0; j < Nx; j++) {
-            int64_t i = owner[j] - q0;
-            if (i < 0 || i >= m) continue;
-            float s = S[i * Nx + j];
-            if (!isnan(s) && (isnan(best[i]) || s > best[i])) best[i] = s;
-        }
-#pragma omp parallel for schedule(static) reduction(+ : nans)
-        for (int64_t i = 0; i < m; i++)
-            rank[q0 + i] = owned[q0 + i] ? rank_against_others(S + i * Nx, Nx, owner, q0 + i, best[i], &nans) : 0;
+        host_backend()->rank_owned(S, m, Nx, owner, q0, rank + q0, &nb);
+        nans += nb;
         vc_progress_report(h, phase, q0 + m, Nq);
     }
     free(S);
-    free(owned);
-    free(best);
     if (nan_count) *nan_count = nans;
     return VC_OK;
 }

@@ -1,5 +1,6 @@
 /* metrics.h: retrieval and zero-shot classification metrics from embeddings.
- * It owns ranking (scores by blocked cblas_sgemm, ties and NaN policy) and the
+ * It owns ranking (scores by blocked GEMM, ties and NaN policy; the loops run
+ * as the CPU backend's gemm, rank_true and rank_owned kernels) and the
  * numbers derived from ranks (R@K, median and mean rank, top-k accuracy). It
  * does not own where the embeddings come from (a model, a file) nor how the
  * numbers are shown (eval/report.h). Pure functions: nothing is printed.

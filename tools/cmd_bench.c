@@ -11,9 +11,9 @@
 #include <time.h>
 
 #include "commands.h"
-#include "tensor/k_gemm.h"
 #include "models/clip.h"
 #include "models/pooler.h"
+#include "tensor/backend.h"
 #include "tensor/comm.h"
 #include "tensor/rng.h"
 #include "train/step.h"
@@ -181,13 +181,14 @@ static int bench_train(int argc, char **argv) {
         float *X = calloc((size_t)(B * T * 4 * D), sizeof(float)), *W = calloc((size_t)(16 * D * D), sizeof(float));
         float *Y = calloc((size_t)(B * T * 4 * D), sizeof(float));
         if (!X || !W || !Y) return vc_cmd_error("bench train", "out of memory for the sgemm reference");
+        const vc_backend *be = vc_backend_for(VC_CPU);
         double flops = 0, s0 = now();
         while (now() - s0 < 2) {
             for (int i = 0; i < ns; i++) {
                 int64_t O = shapes[i][0], In = shapes[i][1], R = B * T;
-                vc_gemm(false, true, R, O, In, 1, X, In, W, In, 0, Y, O);  /* forward */
-                vc_gemm(false, false, R, In, O, 1, Y, O, W, In, 0, X, In); /* input gradient */
-                vc_gemm(true, false, O, In, R, 1, Y, O, X, In, 0, W, In);  /* weight gradient */
+                be->gemm(false, true, R, O, In, 1, X, In, W, In, 0, Y, O);  /* forward */
+                be->gemm(false, false, R, In, O, 1, Y, O, W, In, 0, X, In); /* input gradient */
+                be->gemm(true, false, O, In, R, 1, Y, O, X, In, 0, W, In);  /* weight gradient */
                 flops += 6.0 * (double)R * (double)O * (double)In;
             }
         }
