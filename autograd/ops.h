@@ -2,7 +2,8 @@
  * returns the output var (NULL on failure, see tape.h). Shapes use B batch,
  * T time, D width, H heads, N rows, C classes/columns. Tensors given as
  * `const vc_tensor *` (masks, targets, lengths) are data, not differentiated.
- * The raw forward/backward kernels each op calls live in tensor/k_*.h. */
+ * Ops compute only through the kernels of their tensors' backend
+ * (tensor/backend.h); none includes a CPU kernel header. */
 #ifndef VC_OPS_H
 #define VC_OPS_H
 
