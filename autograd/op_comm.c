@@ -24,8 +24,7 @@ static vc_status all_gather_backward(vc_tape *t, const vc_node *nd) {
         vc_real *tmp = vc_tape_take(t, (size_t)n * sizeof(vc_real));
         if (!tmp) return t->status;
         s = vc_comm_reduce_scatter_sum(c->comm, g, n, tmp);
-        if (!s)
-            for (int64_t i = 0; i < n; i++) gx[i] += tmp[i];
+        if (!s) vc_var_backend(x)->axpby(tmp, 1, gx, 1, n);
         vc_tape_give(t, tmp, (size_t)n * sizeof(vc_real));
     }
     if (s) t->status = s;
