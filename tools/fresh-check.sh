@@ -13,9 +13,10 @@
 #     unpacks a new copy, so every run starts from the same clean root.
 #  2. The machine's network set-up (not the project's) is copied in:
 #     /etc/resolv.conf, /etc/pip.conf, apt's proxy settings, the CA bundle
-#     (over the root's /etc/ssl/certs/ca-certificates.crt and as the local CA
-#     /usr/local/share/ca-certificates/host-ca.crt, which survives the bundle
-#     being regenerated when ca-certificates is installed inside), and the
+#     (over the root's /etc/ssl/certs/ca-certificates.crt and, one file per
+#     certificate, as local CAs under /usr/local/share/ca-certificates/host-ca/,
+#     which survive the bundle being regenerated when ca-certificates is
+#     installed inside), and the
 #     PIP_*, SSL_CERT_*, *_proxy variables pass through. apt sources in the
 #     root: the host's mirrors for bookworm, bookworm-updates and
 #     bookworm-security. policy-rc.d keeps services from starting.
@@ -201,7 +202,13 @@ if [ -f "$CA" ]; then
     mkdir -p "$ROOT/etc/ssl/certs" "$ROOT/usr/local/share/ca-certificates"
     rm -f "$ROOT/etc/ssl/certs/ca-certificates.crt"
     cp -L "$CA" "$ROOT/etc/ssl/certs/ca-certificates.crt"
-    cp -L "$CA" "$ROOT/usr/local/share/ca-certificates/host-ca.crt"
+    # One file per certificate (update-ca-certificates hashes each file as
+    # one certificate for the /etc/ssl/certs directory lookup).
+    mkdir -p "$ROOT/usr/local/share/ca-certificates/host-ca"
+    awk -v d="$ROOT/usr/local/share/ca-certificates/host-ca" '
+        /-----BEGIN CERTIFICATE-----/ { f = sprintf("%s/%03d.crt", d, ++n) }
+        f { print > f }
+        /-----END CERTIFICATE-----/ { close(f); f = "" }' "$CA"
 fi
 {
     echo "deb $MIRROR $SUITE main"
