@@ -279,8 +279,17 @@ say "==== summary ($(git -C "$REPO" rev-parse --short "$SHA"))"
 [ "$t_boot" = 0 ] && say "  debootstrap: cached ($TARBALL)" || say "  debootstrap: $t_boot s"
 say "  unpack root: $t_unpack s"
 printf 'fresh-check:   %s\n' "${TIMES[@]}"
+# The root's package installs (its apt history): time, packages, what was asked.
+awk -F': ' '/^Start-Date/ { s = $2 } /^Commandline/ { c = $2 }
+    /^Install/ { n = gsub(/\), /, "&") + 1 } /^End-Date/ { print s "|" $2 "|" n "|" c; n = 0 }' \
+    "$ROOT/var/log/apt/history.log" 2>/dev/null |
+while IFS='|' read -r s e n c; do
+    printf 'fresh-check:     apt-get: %4d s, %4d packages installed; %.70s\n' \
+        $(( $(date -d "$e" +%s) - $(date -d "$s" +%s) )) "$n" "${c#apt-get install -y -q --no-install-recommends }"
+done
 say "  Check suites: $suites, checks: $checks; last test line: $(grep -iE 'test suites (passed|failed)' "$LOG" | tail -n 1)"
 say "  SKIP lines: $skips"
+say "  load average (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 grep -E '^SKIP' "$LOG" | sed 's/^/fresh-check:     /' || true
 if [ "$skips" != 0 ] && [ "${FRESH_ALLOW_SKIP:-0}" != 1 ]; then
     say "FAILED: the tests skipped references (network or package set-up; FRESH_ALLOW_SKIP=1 to accept)"
