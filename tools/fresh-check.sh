@@ -66,9 +66,15 @@ mounts_under() {
     awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
 }
 unmount_under() {
-    local m left
-    for m in $(mounts_under "$1"); do
-        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    local m left pass
+    # Several passes: a path can hold stacked mounts (an rbind of /dev
+    # shows /dev/pts twice), and a busy one falls back to a lazy unmount.
+    for pass in 1 2 3 4; do
+        left=$(mounts_under "$1")
+        [ -n "$left" ] || break
+        for m in $left; do
+            umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+        done
     done
     left=$(mounts_under "$1")
     [ -z "$left" ] || { printf 'fresh-check: error: still mounted: %s\n' $left >&2; return 1; }
