@@ -108,6 +108,9 @@ kill_in_root() {
 
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot and mounts)"
 mkdir -p "$CACHE"
+# The lock is held by this script only (long-running children get 9>&-), so
+# processes a killed run left in its root do not block the next run, which
+# ends them.
 exec 9>"$CACHE/lock"
 flock -n 9 || { say "another fresh-check holds $CACHE/lock; waiting"; flock 9; }
 
@@ -167,7 +170,7 @@ if [ ! -f "$TARBALL" ]; then
     t0=$SECONDS
     build=$CACHE/build-$KEY
     debootstrap --variant="$VARIANT" --include="$INCLUDE" --arch="$ARCH" "$SUITE" "$build" "$MIRROR" \
-        >"$CACHE/debootstrap.log" 2>&1 || {
+        >"$CACHE/debootstrap.log" 2>&1 9>&- || {
         tail -n 20 "$CACHE/debootstrap.log" >&2; remove_tree "$build"; die "debootstrap failed (log: $CACHE/debootstrap.log)"; }
     unmount_under "$build"
     rm -f "$build"/var/cache/apt/archives/*.deb
@@ -271,7 +274,7 @@ for cmd in "${CMDS[@]}"; do
     # In the background so that INT/TERM reach the trap at once; cleanup
     # ends whatever still runs inside the root.
     ( set -o pipefail
-      chroot "$ROOT" /usr/bin/env -i "${ENV[@]}" /bin/sh -c "cd $SRC_IN_ROOT && $cmd" </dev/null 2>&1 | tee -a "$LOG" ) &
+      chroot "$ROOT" /usr/bin/env -i "${ENV[@]}" /bin/sh -c "cd $SRC_IN_ROOT && $cmd" </dev/null 2>&1 | tee -a "$LOG" ) 9>&- &
     rc=0; wait $! || rc=$?
     TIMES+=("$cmd: $((SECONDS - t0)) s, exit $rc")
     [ $rc = 0 ] || { say "FAILED: '$cmd' exited $rc"; printf 'fresh-check:   %s\n' "${TIMES[@]}"; exit 1; }
