@@ -367,6 +367,16 @@ nccl-check:
 demo: $(BUILD)/vclip
 	VCLIP=$(BUILD)/vclip tools/demo.sh
 
+# The README's two commands on a fresh Debian 12: a debootstrapped root (cached
+# under /var/cache/vclip-fresh), a clean clone of HEAD (FRESH_REF=REF for
+# another commit), both commands inside it with chroot. Needs root and
+# debootstrap; settings and policy in tools/fresh-check.sh.
+.PHONY: fresh-check fresh-check-clean
+fresh-check:
+	tools/fresh-check.sh
+fresh-check-clean:
+	tools/fresh-check.sh --clean
+
 clean:
 	rm -rf build build-asan
 
