@@ -89,6 +89,20 @@ static inline const char *fuzz_dir(void) {
     return fuzz_dir_path;
 }
 
+/* The same as a regular file in fuzz_dir() (libhdf5 cannot open a memfd
+ * by its /proc path: it resolves the real path of every file it opens). */
+static inline const char *fuzz_real_file(int slot, const void *data, size_t size) {
+    static char path[8][300];
+    if (slot < 0 || slot >= 8) abort();
+    snprintf(path[slot], sizeof path[slot], "%s/input-%d", fuzz_dir(), slot);
+    FILE *f = fopen(path[slot], "wb");
+    if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0) {
+        perror("fuzz_real_file");
+        abort();
+    }
+    return path[slot];
+}
+
 /* A NUL-terminated copy of data[0, size) (free it). */
 static inline char *fuzz_str(const uint8_t *data, size_t size) {
     char *s = malloc(size + 1);

@@ -77,9 +77,47 @@ run("export", "run_transformer/last.safetensors", "--out", "pooler.safetensors")
 run("eval", "mean.ini", "--checkpoint", "run_mean/best.safetensors", "--split", "all", "--json", "eval.json")
 run("embed", "run_mean/last.safetensors", "--data", "small.h5", "--out", "pooled.h5")
 
-put("h5", "synth_f16.h5", read(os.path.join(tmp, "small.h5")))
 put("h5", "synth_f32_gzip.h5", read(os.path.join(tmp, "small32.h5")))
-put("h5", "embed_pooled.h5", read(os.path.join(tmp, "pooled.h5")))
+
+
+def h5py_file(name, **kw):
+    """A small file written by h5py: every optional part, any layout."""
+    import h5py
+    rng = np.random.default_rng(len(name))
+    V, D = 10, 4
+    n = rng.integers(0, 4, V)
+    off = np.concatenate([[0], np.cumsum(n)]).astype(kw.get("int_dtype", "<i8"))
+    p = os.path.join(tmp, name)
+    with h5py.File(p, "w", libver=kw.get("libver", "earliest")) as f:
+        f.attrs["vclip_format"] = "vclip-embeddings"
+        f.attrs["vclip_version"] = 1
+        f.attrs["dim"] = D
+        f.attrs["clip_model"] = "ViT-B/32"
+        f.attrs["fps"] = 1.0
+        ch = kw.get("chunks")
+        f.create_dataset("video/embeddings", data=rng.standard_normal((int(off[-1]), D)).astype(kw.get("dtype", "<f2")),
+                         chunks=(2, D) if ch else None, compression=kw.get("compression"), maxshape=(None, D) if ch else None)
+        f["video/offsets"] = off
+        sdt = h5py.string_dtype() if kw.get("vlen", True) else "S8"
+        f.create_dataset("video/ids", data=["v%d" % i for i in range(V)], dtype=sdt, chunks=(4,) if ch else None)
+        C = 7
+        f["text/embeddings"] = rng.standard_normal((C, D)).astype("<f4")
+        f["text/video"] = rng.integers(0, V, C)
+        f.create_dataset("text/captions", data=["a cat %d" % i for i in range(C)], dtype=sdt)
+        f["split/train"] = np.arange(0, 6)
+        f["split/val"] = np.arange(6, 8)
+        f["split/test"] = np.arange(8, 10)
+        f["video/label"] = rng.integers(0, 3, V)
+        f.create_dataset("class/names", data=["cat", "dog", "eel"], dtype=h5py.string_dtype())
+        f["class/embeddings"] = rng.standard_normal((3, D)).astype("<f2")
+        f.create_dataset("video/meta", data=['{"a": %d}' % i if i % 3 else "" for i in range(V)],
+                         dtype=h5py.string_dtype())
+    return read(p)
+
+
+put("h5", "h5py_contiguous.h5", h5py_file("a.h5"))
+put("h5", "h5py_chunked_gzip.h5", h5py_file("b.h5", chunks=True, compression="gzip", dtype="<f4"))
+put("h5", "h5py_latest_fixed_strings.h5", h5py_file("c.h5", libver="latest", vlen=False, int_dtype="<i4"))
 
 put("safetensors", "ckpt_mean.safetensors", read(os.path.join(tmp, "run_mean/last.safetensors")))
 put("safetensors", "ckpt_transformer.safetensors", read(os.path.join(tmp, "run_transformer/last.safetensors")))

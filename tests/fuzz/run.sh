@@ -11,7 +11,8 @@
 #              tests/fuzz/regress/NAME/ once fixed, `make test` replays it)
 #   log:       BUILD/fuzz/logs/NAME.log (libFuzzer's output, final stats)
 # FUZZ_JOBS=N runs N harnesses at a time (default 1); FUZZ_NICE=N runs them
-# under nice -n N (default 0).
+# under nice -n N (default 0); FUZZ_TIMEOUT (25 s) and FUZZ_RSS_MB (2048)
+# are libFuzzer's -timeout and -rss_limit_mb.
 set -u
 build=$1; secs=$2; shift 2
 timeout_s=${FUZZ_TIMEOUT:-25}
@@ -20,6 +21,8 @@ jobs=${FUZZ_JOBS:-1}
 nice_n=${FUZZ_NICE:-0}
 mkdir -p "$build/fuzz/logs"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# scratch files of the harnesses (fuzz_dir) in memory when possible
+[ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}${UBSAN_OPTIONS:+:}print_stacktrace=1:halt_on_error=1"
 
