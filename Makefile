@@ -104,6 +104,10 @@ TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 HELP_OBJ  := $(TEST_HELPERS:%.c=$(BUILD)/obj/%.o)
 HELP64_OBJ:= $(TEST_HELPERS:%.c=$(BUILD)/obj64/%.o)
 TEST_BIN  := $(PLAIN_TESTS:tests/%.c=$(BUILD)/tests/%) $(GRAD_TESTS:tests/%.c=$(BUILD)/tests/%)
+# Fuzz harnesses (tests/fuzz/fuzz_NAME.c): `make test` replays their seeds and
+# regression inputs (build/tests/fuzz_NAME), `make fuzz` fuzzes them.
+FUZZ_NAMES  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz_%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test test-asan bench demo clean
@@ -142,6 +146,15 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HELP_OBJ) $(BUILD)/libvclip.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LDLIBS) -o $@
 
+$(BUILD)/tests/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o $(BUILD)/libvclip.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(LDLIBS) -o $@
+$(BUILD)/obj/tests/fuzz/replay.o $(BUILD)/obj/tests/test_damage.o: EXTRA_CFLAGS += -DVC_SRC_DIR='"$(CURDIR)"'
+# LD_PRELOAD shim that makes libhdf5 fail mid-run (tests/test_damage.c); no sanitizer
+$(BUILD)/tests/h5_fault.so: tests/fuzz/h5_fault.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O1 -g $(shell pkg-config --cflags hdf5) $< -o $@ -ldl
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libvclip.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -149,14 +162,14 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libvclip.a
 # Runs every suite even if one fails, then fails if any did.
 # The CLIP vocabulary and the Python reference tokenizer come from PyPI; when
 # they cannot be had the tokenizer's reference tests print SKIP.
-test: $(BUILD)/vclip $(TEST_BIN)
+test: $(BUILD)/vclip $(TEST_BIN) $(FUZZ_REPLAY) $(BUILD)/tests/h5_fault.so
 	@$(MAKE) --no-print-directory vocab tokenizer-ref >/dev/null 2>&1 || \
 	  echo "note: CLIP vocabulary or reference tokenizer unavailable (make vocab tokenizer-ref): their tests will SKIP"
 	@$(MAKE) --no-print-directory wds-ref >/dev/null 2>&1 || \
 	  echo "note: webdataset 0.1.103 unavailable (make wds-ref): the clip-video-encode shard tests will SKIP"
 	@$(MAKE) --no-print-directory tensorboard-ref >/dev/null 2>&1 || \
 	  echo "note: PyPI tensorboard unavailable (make tensorboard-ref): reading event files back with it will SKIP"
-	@fail=0; for t in $(TEST_BIN); do \
+	@fail=0; for t in $(TEST_BIN) $(FUZZ_REPLAY); do \
 	  echo "== $$t"; VCLIP_BIN=$(CURDIR)/$(BUILD)/vclip VC_PYTHON=$(PY) $$t || fail=1; done; \
 	  if [ $$fail = 0 ]; then echo "all test suites passed"; else echo "SOME TEST SUITES FAILED"; exit 1; fi
 
@@ -167,6 +180,61 @@ test-asan:
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(MAKE) test BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
+
+# ThreadSanitizer (clang) in build-tsan/, on the suites that run threads: the
+# loader's prefetch thread (test_loader), encode-video's decoder thread
+# (test_encode, through build-tsan/vclip), OpenMP kernels (test_tensor,
+# test_clip) and the HDF5 guard's watchdog (test_damage). OpenMP runs on
+# clang's libomp with its Archer tool, which tells TSan about OpenMP's
+# barriers (libgomp is not instrumented); libomp's own locking is not
+# instrumented either, so TSan ignores what uninstrumented modules do
+# (ignore_noninstrumented_modules=1, what Archer asks for). BLAS is the
+# serial reference library, so no uninstrumented thread touches vclip's
+# memory. handle_segv=0 and handle_abort=0 leave the crashes that
+# test_damage makes on purpose to vclip's own handler. Every
+# process's reports (the tests start vclip) go to build-tsan/tsan/; any
+# report fails the target. tests/tsan.supp explains each suppression.
+TSAN_SUITES ?= test_loader test_tensor test_clip test_encode test_damage
+ARCHER := $(firstword $(wildcard /usr/lib/llvm-*/lib/libarcher.so))
+REF_BLAS := /usr/lib/x86_64-linux-gnu/blas
+.PHONY: test-tsan tsan-run
+test-tsan:
+	@$(MAKE) --no-print-directory tsan-run BUILD=build-tsan CC=clang OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN=-fsanitize=thread BLAS_LIBS="-L$(REF_BLAS) -Wl,-rpath,$(REF_BLAS) -lblas"
+tsan-run: $(BUILD)/vclip $(TSAN_SUITES:%=$(BUILD)/tests/%) $(BUILD)/tests/h5_fault.so
+	@test -n "$(ARCHER)" || { echo "test-tsan: libarcher.so not found (Debian libomp-14-dev)"; exit 1; }
+	@rm -rf $(BUILD)/tsan && mkdir -p $(BUILD)/tsan
+	@fail=0; for t in $(TSAN_SUITES); do echo "== $$t (ThreadSanitizer)"; \
+	  CK_FORK=no OMP_NUM_THREADS=4 OMP_TOOL_LIBRARIES=$(ARCHER) \
+	  TSAN_OPTIONS="log_path=$(CURDIR)/$(BUILD)/tsan/report suppressions=$(CURDIR)/tests/tsan.supp \
+	    ignore_noninstrumented_modules=1 handle_segv=0 handle_abort=0" \
+	  VCLIP_BIN=$(CURDIR)/$(BUILD)/vclip VC_PYTHON=$(PY) $(BUILD)/tests/$$t || fail=1; done; \
+	  if [ -n "$$(ls $(BUILD)/tsan)" ]; then cat $(BUILD)/tsan/*; echo "ThreadSanitizer reports: $$(ls $(BUILD)/tsan | wc -l) processes"; fail=1; fi; \
+	  if [ $$fail = 0 ]; then echo "test-tsan: no data race reported"; else echo "test-tsan: FAILED"; exit 1; fi
+
+# libFuzzer (clang) with ASan + UBSan in build-fuzz/: every harness for
+# FUZZ_SECONDS seconds; fails on any crash, leak, hang or memory blow-up
+# (tests/fuzz/run.sh; tests/fuzz/README.md).
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz fuzz-run
+fuzz:
+	@$(MAKE) --no-print-directory fuzz-run BUILD=build-fuzz CC=clang OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" EXTRA_CFLAGS=-fsanitize=fuzzer-no-link
+fuzz-run: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+	@tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/libvclip.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+# The damaged-dataset campaign (tests/fuzz/h5_campaign.c): DAMAGE_FILES damaged
+# HDF5 files through train, eval, embed and search; fails on a crash or hang.
+DAMAGE_FILES ?= 2000
+.PHONY: damage-campaign
+damage-campaign: $(BUILD)/vclip $(BUILD)/fuzz/h5_campaign
+	$(BUILD)/fuzz/h5_campaign --vclip $(BUILD)/vclip --files $(DAMAGE_FILES) --keep $(BUILD)/damage-kept
+$(BUILD)/fuzz/h5_campaign: $(BUILD)/obj/tests/fuzz/h5_campaign.o $(BUILD)/libvclip.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # OpenBLAS's CORETYPE/L2_SIZE overrides halve its speed on this machine; benchmarks
 # run without them (tests and CI keep the environment as it is).
@@ -378,7 +446,7 @@ fresh-check-clean:
 	tools/fresh-check.sh --clean
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz build-tsan
 
 -include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)
 endif

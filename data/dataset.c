@@ -177,6 +177,25 @@ static vc_status open_common(vc_dataset **out, const char *spec, const char *con
 
 vc_status vc_dataset_open(vc_dataset **out, const char *spec) { return open_common(out, spec, NULL, 0); }
 
+vc_status vc_dataset_list(const char *spec, char ***paths, int *n) {
+    *paths = NULL;
+    *n = 0;
+    vc_dataset ds = {.spec = (char *)spec};
+    vc_status s = expand(&ds);
+    if (s) {
+        vc_dataset_list_free(ds.paths, ds.n);
+        return s;
+    }
+    *paths = ds.paths;
+    *n = ds.n;
+    return VC_OK;
+}
+
+void vc_dataset_list_free(char **paths, int n) {
+    for (int k = 0; paths && k < n; k++) free(paths[k]);
+    free(paths);
+}
+
 vc_status vc_dataset_open_files(vc_dataset **out, const char *const *paths, int n) {
     return open_common(out, n > 1 ? "the listed files" : n == 1 ? paths[0] : "", paths, n);
 }

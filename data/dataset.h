@@ -40,6 +40,12 @@ vc_status vc_dataset_open(vc_dataset **out, const char *spec);
 vc_status vc_dataset_open_files(vc_dataset **out, const char *const *paths, int n);
 void vc_dataset_close(vc_dataset *ds); /* NULL is fine */
 
+/* The paths spec names, expanded as vc_dataset_open expands it, without
+ * opening them (what a caller checks first: data/h5_guard.h). *paths is a
+ * malloc'd array of *n malloc'd strings; free it with vc_dataset_list_free. */
+vc_status vc_dataset_list(const char *spec, char ***paths, int *n);
+void vc_dataset_list_free(char **paths, int n);
+
 /* Totals over the files: counts add up; has_* flags hold when every file has
  * the item; split_size is the size of the union; frame_dtype is the files'
  * common one (VC_F32 when they mix); clip_model and fps are the first file's.

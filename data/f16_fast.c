@@ -5,8 +5,15 @@
 #include "tensor/dtype.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define VC_HAVE_X86 1
+
+/* F16C from CPUID leaf 1 (clang 14's __builtin_cpu_supports has no "f16c"). */
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
 
 __attribute__((target("avx,f16c"))) static void cvt_f16c(float *dst, const uint16_t *src, size_t n) {
     size_t i = 0;
@@ -42,7 +49,7 @@ static int path(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f"))
         p = PATH_AVX512;
-    else if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c"))
+    else if (__builtin_cpu_supports("avx") && cpu_has_f16c())
         p = PATH_F16C;
 #endif
     atomic_store_explicit(&path_cache, p, memory_order_relaxed);

@@ -1,15 +1,32 @@
 #include "data/h5_common.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "data/h5_guard.h"
 
 static pthread_mutex_t h5_mutex = PTHREAD_MUTEX_INITIALIZER;
 /* The error-printing setting is per thread in thread-safe HDF5 builds. */
 static _Thread_local int h5_silenced;
 static _Thread_local char h5_detail[512];
 
+/* libhdf5 registers an atexit handler that closes what is still open; after
+ * a failed H5Fclose (a full disk) that handler segfaults (1.10.8: in
+ * H5F__close_cb). vclip closes everything it keeps and removes a writer's
+ * temporary file itself, so the handler is not wanted: it is turned off
+ * before the library's first call (H5dont_atexit must come first). */
+static void no_atexit(void) { H5dont_atexit(); }
+static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
+
 void vc_h5i_lock(void) {
+    pthread_once(&atexit_once, no_atexit);
     pthread_mutex_lock(&h5_mutex);
     if (!h5_silenced) {
         H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -19,10 +36,92 @@ void vc_h5i_lock(void) {
 
 void vc_h5i_unlock(void) { pthread_mutex_unlock(&h5_mutex); }
 
+/* ---- which file a reader is inside libhdf5 on (data/h5_guard.h) ----
+ * Written under the mutex, read lock-free by vc_h5_busy (from a signal
+ * handler or a watchdog thread), hence atomics. The path is published
+ * before the flag that makes it visible, and cleared after it. */
+static _Atomic(const char *) busy_path;
+static _Atomic int busy_tid;
+static _Atomic int64_t busy_since_ns;
+static _Thread_local int my_tid;
+
+static void free_altstack(void *p) {
+    stack_t off = {.ss_flags = SS_DISABLE};
+    sigaltstack(&off, NULL);
+    free(p);
+}
+
+static pthread_key_t altstack_key;
+static pthread_once_t altstack_once = PTHREAD_ONCE_INIT;
+static void make_altstack_key(void) { pthread_key_create(&altstack_key, free_altstack); }
+
+/* 64 KB is plenty for a handler that only formats one line and exits. */
+static void ensure_altstack(void) {
+    pthread_once(&altstack_once, make_altstack_key);
+    if (pthread_getspecific(altstack_key)) return;
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return; /* the program set its own */
+    size_t size = 64 << 10;
+    void *p = malloc(size);
+    if (!p) return;
+    stack_t ss = {.ss_sp = p, .ss_size = size, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0 || pthread_setspecific(altstack_key, p) != 0) {
+        stack_t off = {.ss_flags = SS_DISABLE};
+        sigaltstack(&off, NULL);
+        free(p);
+    }
+}
+
+void vc_h5i_enter(const char *path) {
+    if (!my_tid) {
+        my_tid = (int)syscall(SYS_gettid);
+        ensure_altstack();
+    }
+    vc_h5i_lock();
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    atomic_store(&busy_since_ns, (int64_t)t.tv_sec * 1000000000 + t.tv_nsec);
+    atomic_store(&busy_path, path);
+    atomic_store(&busy_tid, my_tid);
+}
+
+void vc_h5i_leave(void) {
+    atomic_store(&busy_tid, 0);
+    atomic_store(&busy_path, NULL);
+    vc_h5i_unlock();
+}
+
+bool vc_h5_busy(const char **path, int *tid, int64_t *since_ns) {
+    int t = atomic_load(&busy_tid);
+    const char *p = atomic_load(&busy_path);
+    int64_t s = atomic_load(&busy_since_ns);
+    if (!t || !p || t != atomic_load(&busy_tid)) return false;
+    if (path) *path = p;
+    if (tid) *tid = t;
+    if (since_ns) *since_ns = s;
+    return true;
+}
+
 static herr_t keep_deepest(unsigned n, const H5E_error2_t *e, void *data) {
     (void)n;
     (void)data;
     if (e->desc && e->desc[0]) snprintf(h5_detail, sizeof h5_detail, "%s", e->desc);
+    /* one line: HDF5's messages can hold a ctime() ("time = Sun Dec  6 ...\n") */
+    for (char *c = h5_detail; *c; c++)
+        if (*c == '\n' || *c == '\r') *c = ' ';
+    /* "file write failed: time = ..., filename = ..., errno = 28, error message =
+     * 'No space left on device', buf = ..." -> "file write failed: No space left on device" */
+    char *colon = strchr(h5_detail, ':'), *m = strstr(h5_detail, "error message = '");
+    if (colon && m && colon < m) {
+        m += strlen("error message = '");
+        char *q = strchr(m, '\'');
+        if (q) {
+            size_t n = (size_t)(q - m);
+            memmove(colon + 2, m, n);
+            colon[1] = ' ';
+            colon[2 + n] = '\0';
+        }
+    }
     return 0;
 }
 

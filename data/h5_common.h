@@ -2,7 +2,9 @@
  * It owns the process-wide lock held around every call into HDF5 and the
  * translation of HDF5's error stack into one line for vc_fail messages.
  * HDF5's automatic error printing is switched off for every thread that
- * enters through vc_h5i_lock, so the library never prints. */
+ * enters through vc_h5i_lock, so the library never prints. It also keeps
+ * the record of which file a reader is inside libhdf5 on (vc_h5i_enter),
+ * which data/h5_guard.h publishes. */
 #ifndef VC_H5_COMMON_H
 #define VC_H5_COMMON_H
 
@@ -12,6 +14,16 @@
  * global state) and silences HDF5's error printing on the calling thread. */
 void vc_h5i_lock(void);
 void vc_h5i_unlock(void);
+
+/* vc_h5i_lock for a call that reads the file at path: also records that
+ * this thread is inside libhdf5 on that file from now on, which
+ * vc_h5_busy (data/h5_guard.h) reports to a fault handler or watchdog;
+ * vc_h5i_leave clears the record and unlocks. path must stay valid until
+ * vc_h5i_leave. The first call on each thread also gives the thread an
+ * alternate signal stack, so a handler can still run when libhdf5 has
+ * overflowed the thread's stack (endless recursion on a damaged tree). */
+void vc_h5i_enter(const char *path);
+void vc_h5i_leave(void);
 
 /* The innermost message on this thread's HDF5 error stack (e.g. "truncated
  * file: eof = 800, sblock->base_addr = 0, stored_eof = 4096"), or "" if the

@@ -33,6 +33,7 @@ typedef struct {
 
 struct vc_h5 {
     char *path;
+    int64_t file_bytes; /* size at open, for the chunk index check */
     hid_t file;
     emb_set frames, text, classes;
     str_set ids, captions, cnames, meta;
@@ -513,19 +514,24 @@ static vc_status validate(vc_h5 *h) {
 
 /* ---- public API ---- */
 
-static void free_handle(vc_h5 *h) {
+/* The HDF5 side of closing (called inside vc_h5i_enter / vc_h5i_leave). */
+static void close_ids(vc_h5 *h) {
     emb_set *es[3] = {&h->frames, &h->text, &h->classes};
     for (int i = 0; i < 3; i++) {
-        vc_h5i_close(es[i]->space);
-        vc_h5i_close(es[i]->memtype);
-        vc_h5i_close(es[i]->id);
+        es[i]->space = vc_h5i_close(es[i]->space);
+        es[i]->memtype = vc_h5i_close(es[i]->memtype);
+        es[i]->id = vc_h5i_close(es[i]->id);
     }
     str_set *ss[4] = {&h->ids, &h->captions, &h->cnames, &h->meta};
     for (int i = 0; i < 4; i++) {
-        vc_h5i_close(ss[i]->memtype);
-        vc_h5i_close(ss[i]->id);
+        ss[i]->memtype = vc_h5i_close(ss[i]->memtype);
+        ss[i]->id = vc_h5i_close(ss[i]->id);
     }
-    vc_h5i_close(h->file);
+    h->file = vc_h5i_close(h->file);
+}
+
+/* The memory side (after vc_h5i_leave: h->path is what vc_h5_busy names). */
+static void free_handle(vc_h5 *h) {
     free(h->path);
     free(h->clip_model);
     free(h->offsets);
@@ -550,13 +556,14 @@ vc_status vc_h5_open(vc_h5 **out, const char *path) {
         free(h);
         return vc_fail(VC_ERR_OOM, "%s: out of memory for the file handle", path);
     }
+    h->file_bytes = (int64_t)sb.st_size;
     h->file = H5I_INVALID_HID;
     emb_set *es[3] = {&h->frames, &h->text, &h->classes};
     for (int i = 0; i < 3; i++) es[i]->id = es[i]->space = es[i]->memtype = H5I_INVALID_HID;
     str_set *ss[4] = {&h->ids, &h->captions, &h->cnames, &h->meta};
     for (int i = 0; i < 4; i++) ss[i]->id = ss[i]->memtype = H5I_INVALID_HID;
 
-    vc_h5i_lock();
+    vc_h5i_enter(h->path);
     vc_status st = VC_OK;
     htri_t is = H5Fis_hdf5(path);
     if (is == 0) {
@@ -576,21 +583,23 @@ vc_status vc_h5_open(vc_h5 **out, const char *path) {
     }
     if (st) {
         /* Keep the message: closing HDF5 objects must not replace it. */
-        free_handle(h);
+        close_ids(h);
         H5Eclear2(H5E_DEFAULT);
-        vc_h5i_unlock();
+        vc_h5i_leave();
+        free_handle(h);
         return st;
     }
-    vc_h5i_unlock();
+    vc_h5i_leave();
     *out = h;
     return VC_OK;
 }
 
 void vc_h5_close(vc_h5 *h) {
     if (!h) return;
-    vc_h5i_lock();
+    vc_h5i_enter(h->path);
+    close_ids(h);
+    vc_h5i_leave();
     free_handle(h);
-    vc_h5i_unlock();
 }
 
 const vc_h5_info *vc_h5_get_info(const vc_h5 *h) { return &h->info; }
@@ -673,19 +682,27 @@ static vc_status read_rows(vc_h5 *h, emb_set *e, int64_t r0, int64_t n, float *d
         }
         buf = h->scratch;
     }
-    vc_h5i_lock();
-    /* The memory space has the selection's 2-D shape: with a 1-D one HDF5
-     * maps chunks element by element, several times slower. */
-    hsize_t start[2] = {(hsize_t)r0, 0}, count[2] = {(hsize_t)n, (hsize_t)D};
-    hid_t ms = H5Screate_simple(2, count, NULL);
-    herr_t r = ms < 0 ? -1 : H5Sselect_hyperslab(e->space, H5S_SELECT_SET, start, NULL, count, NULL);
-    if (r >= 0) r = H5Dread(e->id, e->memtype, ms, e->space, H5P_DEFAULT, buf);
-    vc_h5i_close(ms);
+    /* At most 64 MB per call into libhdf5, so no single call runs long on
+     * a healthy file (a watchdog of the program may time calls: h5_guard.h). */
+    const size_t elem = e->dtype == VC_F16 ? 2 : 4;
+    int64_t step_rows = (int64_t)((64u << 20) / ((size_t)D * elem));
+    if (step_rows < 1) step_rows = 1;
     vc_status st = VC_OK;
-    if (r < 0)
-        st = vc_fail(VC_ERR_IO, "%s: cannot read rows [%lld, %lld) of %s (%s)", h->path, (long long)r0,
-                     (long long)(r0 + n), e->name, vc_h5i_detail());
-    vc_h5i_unlock();
+    for (int64_t done = 0; done < n && !st; done += step_rows) {
+        int64_t k = n - done < step_rows ? n - done : step_rows;
+        vc_h5i_enter(h->path);
+        /* The memory space has the selection's 2-D shape: with a 1-D one HDF5
+         * maps chunks element by element, several times slower. */
+        hsize_t start[2] = {(hsize_t)(r0 + done), 0}, count[2] = {(hsize_t)k, (hsize_t)D};
+        hid_t ms = H5Screate_simple(2, count, NULL);
+        herr_t r = ms < 0 ? -1 : H5Sselect_hyperslab(e->space, H5S_SELECT_SET, start, NULL, count, NULL);
+        if (r >= 0) r = H5Dread(e->id, e->memtype, ms, e->space, H5P_DEFAULT, (char *)buf + (size_t)done * (size_t)D * elem);
+        vc_h5i_close(ms);
+        if (r < 0)
+            st = vc_fail(VC_ERR_IO, "%s: cannot read rows [%lld, %lld) of %s (%s)", h->path, (long long)r0,
+                         (long long)(r0 + n), e->name, vc_h5i_detail());
+        vc_h5i_leave();
+    }
     if (st) return st;
     int64_t col = 0;
     int is_nan = 0;
@@ -732,7 +749,7 @@ vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t 
     size_t elem = s->variable ? sizeof(char *) : s->fixed_size;
     char *buf = calloc((size_t)n, elem);
     if (!buf) return vc_fail(VC_ERR_OOM, "%s: out of memory reading %lld strings of %s", h->path, (long long)n, name);
-    vc_h5i_lock();
+    vc_h5i_enter(h->path);
     hsize_t start[1] = {(hsize_t)i0}, count[1] = {(hsize_t)n};
     hid_t fs = H5Dget_space(s->id);
     hid_t ms = H5Screate_simple(1, count, NULL);
@@ -760,7 +777,7 @@ vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t 
         }
     vc_h5i_close(ms);
     vc_h5i_close(fs);
-    vc_h5i_unlock();
+    vc_h5i_leave();
     free(buf);
     if (!st && oom) st = vc_fail(VC_ERR_OOM, "%s: out of memory copying %lld strings of %s", h->path, (long long)n, name);
     if (!st && which == VC_H5_META) st = check_meta(h, i0, n, out);
@@ -777,4 +794,161 @@ vc_status vc_h5_caption(vc_h5 *h, int64_t c, char **out) { return vc_h5_read_str
 vc_status vc_h5_video_meta(vc_h5 *h, int64_t v, char **out) { return vc_h5_read_strings(h, VC_H5_META, v, 1, out); }
 vc_status vc_h5_class_name(vc_h5 *h, int64_t k, char **out) {
     return vc_h5_read_strings(h, VC_H5_CLASS_NAMES, k, 1, out);
+}
+
+/* ---- vc_h5_scan ---- */
+
+typedef struct {
+    vc_h5 *h;
+    vc_h5_scan_progress progress;
+    void *ctx;
+} scan_ctx;
+
+static void step(scan_ctx *c, const char *phase, int64_t done, int64_t total) {
+    if (c->progress) c->progress(c->ctx, phase, done, total);
+}
+
+/* Every chunk of dataset d (rank 1 or 2) that its shape needs must be in
+ * its index and lie inside the file; a contiguous dataset's data must be
+ * stored whole, inside the file. A damaged index (a B-tree node) is where
+ * libhdf5 can crash while reading rows. The chunks are looked up one by
+ * one from the root (as reads do), not by walking the index from node to
+ * node (H5Dget_num_chunks follows sibling links, which a damaged node can
+ * turn into a cycle), and the walk stops at the first missing chunk, so a
+ * damaged size cannot make it run for ever. */
+static vc_status walk_chunks(scan_ctx *c, hid_t d, const char *name) {
+    vc_h5 *h = c->h;
+    const uint64_t eof = (uint64_t)h->file_bytes;
+    vc_status st = VC_OK;
+    vc_h5i_enter(h->path);
+    hid_t dcpl = H5Dget_create_plist(d), sp = H5Dget_space(d);
+    hsize_t dims[2] = {0, 1}, cd[2] = {1, 1};
+    int rank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    H5D_layout_t layout = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
+    if (rank < 1 || rank > 2 || layout < 0 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0 ||
+        (layout == H5D_CHUNKED && H5Pget_chunk(dcpl, rank, cd) != rank)) {
+        st = vc_fail(VC_ERR_FORMAT, "%s: %s: cannot read its layout (%s)", h->path, name, vc_h5i_detail());
+    } else if (layout == H5D_CONTIGUOUS) {
+        haddr_t off = H5Dget_offset(d);
+        hsize_t bytes = H5Dget_storage_size(d);
+        hid_t t = H5Dget_type(d);
+        /* a variable-length string is stored as a reference to a global heap
+         * (its size there is not H5Tget_size's): at least a byte each */
+        bool vlen = t >= 0 && H5Tis_variable_str(t) > 0;
+        size_t elem = t < 0 ? 0 : vlen ? 1 : H5Tget_size(t);
+        vc_h5i_close(t);
+        uint64_t want = (uint64_t)dims[0] * (rank == 2 ? dims[1] : 1) * elem;
+        if (want && (off == HADDR_UNDEF || (vlen ? bytes < want : bytes != want)))
+            st = vc_fail(VC_ERR_FORMAT, "%s: %s: %llu bytes of data are stored where its shape needs %llu: an "
+                                        "unfinished write or a damaged size", h->path, name,
+                         (unsigned long long)(off == HADDR_UNDEF ? 0 : bytes), (unsigned long long)want);
+        else if (want && (off > eof || bytes > eof - off))
+            st = vc_fail(VC_ERR_FORMAT, "%s: %s: its data (%llu bytes at %llu) lies outside the file (%llu bytes): "
+                                        "damaged or truncated", h->path, name, (unsigned long long)bytes,
+                         (unsigned long long)off, (unsigned long long)eof);
+    }
+    vc_h5i_close(sp);
+    vc_h5i_close(dcpl);
+    vc_h5i_leave();
+    if (st || layout != H5D_CHUNKED) return st;
+    if (cd[0] == 0 || (rank == 2 && cd[1] == 0))
+        return vc_fail(VC_ERR_FORMAT, "%s: %s: chunk size 0", h->path, name);
+    int64_t n = 0, total = (int64_t)((dims[0] + cd[0] - 1) / cd[0] * (rank == 2 ? (dims[1] + cd[1] - 1) / cd[1] : 1));
+    bool inside = false;
+    step(c, "chunk index entries checked", 0, total);
+    for (hsize_t r = 0; r < dims[0] && !st; r += cd[0]) {
+        for (hsize_t col = 0; col < (rank == 2 ? dims[1] : 1) && !st; col += (rank == 2 ? cd[1] : 1)) {
+            hsize_t at[2] = {r, col};
+            unsigned mask = 0;
+            haddr_t addr = HADDR_UNDEF;
+            hsize_t bytes = 0;
+            if (!inside) {
+                vc_h5i_enter(h->path);
+                inside = true;
+            }
+            if (H5Dget_chunk_info_by_coord(d, at, &mask, &addr, &bytes) < 0)
+                st = vc_fail(VC_ERR_FORMAT, "%s: %s: the index entry of the chunk at row %llu is unreadable (%s)",
+                             h->path, name, (unsigned long long)r, vc_h5i_detail());
+            else if (addr == HADDR_UNDEF) /* reading it would give fill values (zero rows, empty strings) */
+                st = vc_fail(VC_ERR_FORMAT, "%s: %s: the chunk at row %llu is not stored: an unfinished write or a "
+                                            "damaged size", h->path, name, (unsigned long long)r);
+            else if (addr > eof || bytes > eof - addr)
+                st = vc_fail(VC_ERR_FORMAT, "%s: %s: the chunk at row %llu (%llu bytes at %llu) lies outside the file "
+                                            "(%llu bytes): damaged index or truncated file", h->path, name,
+                             (unsigned long long)r, (unsigned long long)bytes, (unsigned long long)addr,
+                             (unsigned long long)eof);
+            if (++n % 1024 == 0 || st) {
+                vc_h5i_leave();
+                inside = false;
+                step(c, "chunk index entries checked", n, total);
+            }
+        }
+    }
+    if (inside) vc_h5i_leave();
+    if (!st) step(c, "chunk index entries checked", total, total);
+    return st;
+}
+
+static vc_status scan_rows(scan_ctx *c, vc_status (*rd)(vc_h5 *, int64_t, int64_t, float *), int64_t rows,
+                           const char *phase) {
+    int64_t D = c->h->info.dim, block = (8 << 20) / (D * (int64_t)sizeof(float));
+    if (block < 1) block = 1;
+    float *buf = xmalloc_n((block < rows ? block : rows) * D, sizeof *buf);
+    if (!buf) return vc_fail(VC_ERR_OOM, "%s: out of memory for a block of %lld rows", c->h->path, (long long)block);
+    vc_status st = VC_OK;
+    step(c, phase, 0, rows);
+    for (int64_t r = 0; r < rows && !st; r += block) {
+        st = rd(c->h, r, rows - r < block ? rows - r : block, buf);
+        step(c, phase, rows - r < block ? rows : r + block, rows);
+    }
+    free(buf);
+    return st;
+}
+
+static vc_status scan_strings(scan_ctx *c, vc_h5_strings which, int64_t n, int64_t *nonempty, const char *phase) {
+    enum { BLOCK = 4096 };
+    char **s = malloc(BLOCK * sizeof *s);
+    if (!s) return vc_fail(VC_ERR_OOM, "%s: out of memory for a block of %d strings", c->h->path, BLOCK);
+    vc_status st = VC_OK;
+    step(c, phase, 0, n);
+    for (int64_t i = 0; i < n && !st; i += BLOCK) {
+        int64_t k = n - i < BLOCK ? n - i : BLOCK;
+        st = vc_h5_read_strings(c->h, which, i, k, s);
+        step(c, phase, i + k, n);
+        if (!st)
+            for (int64_t j = 0; j < k; j++) {
+                if (nonempty) *nonempty += s[j][0] != '\0';
+                free(s[j]);
+            }
+    }
+    free(s);
+    return st;
+}
+
+vc_status vc_h5_scan(vc_h5 *h, bool values, int64_t *meta_nonempty, vc_h5_scan_progress progress, void *ctx) {
+    scan_ctx c = {h, progress, ctx};
+    const vc_h5_info *in = &h->info;
+    if (meta_nonempty) *meta_nonempty = 0;
+    vc_status st = VC_OK;
+    const emb_set *es[3] = {&h->frames, &h->text, &h->classes};
+    const str_set *ss[4] = {&h->ids, &h->captions, &h->cnames, &h->meta};
+    for (int i = 0; i < 3 && !st; i++)
+        if (es[i]->id >= 0) st = walk_chunks(&c, es[i]->id, es[i]->name);
+    for (int i = 0; i < 4 && !st; i++)
+        if (ss[i]->id >= 0) st = walk_chunks(&c, ss[i]->id, ss[i]->name);
+    if (!st && values) st = scan_rows(&c, vc_h5_read_frames, in->n_frames, "frame rows checked");
+    if (!st && values && in->has_text_embeddings)
+        st = scan_rows(&c, vc_h5_read_text, in->n_captions, "caption rows checked");
+    if (!st && values && in->has_class_embeddings) {
+        float *x = xmalloc_n(in->n_classes * in->dim, sizeof *x);
+        st = x ? vc_h5_read_classes(h, x)
+               : vc_fail(VC_ERR_OOM, "%s: out of memory for %lld class embeddings", h->path, (long long)in->n_classes);
+        free(x);
+        step(&c, "class rows checked", in->n_classes, in->n_classes);
+    }
+    if (!st) st = scan_strings(&c, VC_H5_IDS, in->n_videos, NULL, "ids checked");
+    if (!st && in->has_captions_text) st = scan_strings(&c, VC_H5_CAPTIONS, in->n_captions, NULL, "caption texts checked");
+    if (!st && in->has_class_names) st = scan_strings(&c, VC_H5_CLASS_NAMES, in->n_classes, NULL, "class names checked");
+    if (!st && in->has_meta) st = scan_strings(&c, VC_H5_META, in->n_videos, meta_nonempty, "metadata checked");
+    return st;
 }

@@ -114,4 +114,17 @@ vc_status vc_h5_video_meta(vc_h5 *h, int64_t v, char **out); /* needs has_meta; 
 typedef enum { VC_H5_IDS = 0, VC_H5_CAPTIONS, VC_H5_CLASS_NAMES, VC_H5_META } vc_h5_strings;
 vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t n, char **out);
 
+/* Reads everything of the file that vc_h5_open does not hold in memory:
+ * the index entry of every chunk of every embedding and string dataset
+ * (each must lie inside the file), every string of every string set
+ * (metadata checked as JSON) and, with values, every embedding row (the
+ * NaN/Inf check). Memory stays bounded: blocks of at most 8 MB of rows,
+ * 4096 strings or 1024 chunk entries; progress (may be NULL) is called
+ * at the start of each phase ("frame rows checked", "ids checked", ...:
+ * done 0) and after each block, with the phase's done and total. *meta_nonempty (may be NULL) gets the number of videos with
+ * metadata. `vclip info` runs this with values; data/h5_guard.h's check
+ * runs it in a child process. */
+typedef void (*vc_h5_scan_progress)(void *ctx, const char *phase, int64_t done, int64_t total);
+vc_status vc_h5_scan(vc_h5 *h, bool values, int64_t *meta_nonempty, vc_h5_scan_progress progress, void *ctx);
+
 #endif

@@ -311,6 +311,7 @@ vc_status vc_h5w_open(vc_h5w **out, const char *path, const vc_h5w_opts *opts) {
     vc_h5i_close(fapl);
     if (w->file < 0) {
         st = vc_fail(VC_ERR_IO, "%s: cannot create %s (%s)", path, w->tmp, vc_h5i_detail());
+        unlink(w->tmp); /* HDF5 may have made it before failing (a full disk) */
         free_writer(w);
         vc_h5i_unlock();
         return st;

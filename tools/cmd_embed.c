@@ -204,6 +204,7 @@ int vc_cmd_embed(int argc, char **argv) {
     if (!ckpt || !data || !out) return vc_cmd_error("embed", "%s", vc_cmd_usage("embed"));
     if (same_file(out, data) || same_file(out, ckpt))
         return vc_cmd_error("embed", "%s: the output would overwrite its own input; choose another --out", out);
+    if (vc_cmd_h5_prepare("embed", data, "no output was written")) return 1;
 
     vc_config *cfg = NULL;
     vc_run_cfg rc;

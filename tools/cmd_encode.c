@@ -671,6 +671,7 @@ int vc_cmd_encode_text(int argc, char **argv) {
         else if (!parse_pos_int(v, &c.B)) return vc_cmd_error(cmd, "--batch must be a positive integer, not '%s'", v);
     }
     if (!c.clip_path || !c.data) return vc_cmd_error(cmd, "%s", vc_cmd_usage("encode-text"));
+    if (vc_cmd_h5_prepare(cmd, c.data, "the file was not changed")) return 1;
     vc_tape_init(&c.tape, 0);
     vc_tape_grad(&c.tape, false);
     c.tape.training = false;

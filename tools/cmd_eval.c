@@ -1,4 +1,5 @@
 /* vclip eval CONFIG.ini [--set ...] [--checkpoint CKPT] [--split NAME] [--json OUT] */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,10 @@ int vc_cmd_eval(int argc, char **argv) {
     vc_params ps;
     vc_params_init(&ps);
     if (vc_run_config_load(path, ov, nov, &cfg, &rc)) return fail(cfg, &ps, vc_last_error());
+    if (vc_cmd_h5_prepare("eval", rc.file, NULL)) {
+        vc_config_free(cfg);
+        return 1;
+    }
     if (!split) split = rc.eval_split;
     vc_dataset *ds; /* one file or several (data/dataset.h) */
     if (vc_dataset_open(&ds, rc.file)) return fail(cfg, &ps, vc_last_error());
@@ -99,11 +104,11 @@ int vc_cmd_eval(int argc, char **argv) {
         snprintf(tmp, sizeof tmp, "%s.tmp.%d", json, (int)getpid());
         FILE *f = fopen(tmp, "w");
         if (!f) {
-            vc_fail(VC_ERR_IO, "%s: cannot open for writing", tmp);
+            vc_fail(VC_ERR_IO, "%s: cannot open for writing: %s", tmp, strerror(errno));
             return fail(cfg, &ps, vc_last_error());
         }
         s = vc_eval_json_write(&r, true, f);
-        if (fclose(f) != 0 && !s) s = vc_fail(VC_ERR_IO, "%s: write failed", json);
+        if (fclose(f) != 0 && !s) s = vc_fail(VC_ERR_IO, "%s: write failed: %s", json, strerror(errno));
         if (!s && rename(tmp, json) != 0) s = vc_fail(VC_ERR_IO, "%s: cannot rename into place", json);
         if (s) {
             remove(tmp);

@@ -33,45 +33,11 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Reads every row of one embedding set in blocks (the reader checks values). */
-static vc_status scan_rows(vc_h5 *h, vc_status (*rd)(vc_h5 *, int64_t, int64_t, float *), int64_t rows, int64_t D,
-                           const char *phase) {
-    int64_t block = (8 << 20) / (D * (int64_t)sizeof(float));
-    if (block < 1) block = 1;
-    float *buf = malloc((size_t)(block < rows ? block : rows > 0 ? rows : 1) * (size_t)D * sizeof *buf);
-    if (!buf) return vc_fail(VC_ERR_OOM, "out of memory");
-    vc_status st = VC_OK;
-    vc_progress_update(&shown, phase, 0, rows, NULL);
-    for (int64_t r = 0; r < rows && !st; r += block) {
-        st = rd(h, r, rows - r < block ? rows - r : block, buf);
-        progress('.');
-        vc_progress_update(&shown, phase, rows - r < block ? rows : r + block, rows, NULL);
-    }
-    free(buf);
-    return st;
-}
-
-/* Reads n strings of one set in blocks (metadata is checked to be JSON as it
- * is read); *nonempty (may be NULL) counts those that are not "". */
-static vc_status scan_strings(vc_h5 *h, vc_h5_strings which, int64_t n, int64_t *nonempty, const char *phase) {
-    enum { BLOCK = 4096 };
-    char **s = malloc(BLOCK * sizeof *s);
-    if (!s) return vc_fail(VC_ERR_OOM, "out of memory");
-    vc_status st = VC_OK;
-    vc_progress_update(&shown, phase, 0, n, NULL);
-    for (int64_t i = 0; i < n && !st; i += BLOCK) {
-        int64_t k = n - i < BLOCK ? n - i : BLOCK;
-        st = vc_h5_read_strings(h, which, i, k, s);
-        progress('.');
-        vc_progress_update(&shown, phase, i + k, n, NULL);
-        if (!st)
-            for (int64_t j = 0; j < k; j++) {
-                if (nonempty) *nonempty += s[j][0] != '\0';
-                free(s[j]);
-            }
-    }
-    free(s);
-    return st;
+/* One step of vc_h5_scan: a byte to the watching parent, the progress line. */
+static void on_progress(void *ctx, const char *phase, int64_t done, int64_t total) {
+    (void)ctx;
+    progress('.');
+    vc_progress_update(&shown, phase, done, total, NULL);
 }
 
 /* Validates and describes the file; leaves *hp open for the caller to close
@@ -83,19 +49,8 @@ static int info_main(const char *path, vc_h5 **hp) {
     const vc_h5_info *in = vc_h5_get_info(h);
     const int64_t V = in->n_videos, D = in->dim;
     vc_progress_init(&shown, "info");
-    vc_status st = scan_rows(h, vc_h5_read_frames, in->n_frames, D, "frame rows checked");
-    if (!st && in->has_text_embeddings) st = scan_rows(h, vc_h5_read_text, in->n_captions, D, "caption rows checked");
-    if (!st && in->has_class_embeddings) {
-        float *c = malloc((size_t)(in->n_classes ? in->n_classes : 1) * (size_t)D * sizeof *c);
-        st = c ? vc_h5_read_classes(h, c) : vc_fail(VC_ERR_OOM, "out of memory");
-        free(c);
-    }
     int64_t n_meta = 0;
-    if (!st) st = scan_strings(h, VC_H5_IDS, V, NULL, "ids checked");
-    if (!st && in->has_captions_text)
-        st = scan_strings(h, VC_H5_CAPTIONS, in->n_captions, NULL, "caption texts checked");
-    if (!st && in->has_class_names) st = scan_strings(h, VC_H5_CLASS_NAMES, in->n_classes, NULL, "class names checked");
-    if (!st && in->has_meta) st = scan_strings(h, VC_H5_META, V, &n_meta, "metadata checked");
+    vc_status st = vc_h5_scan(h, true, &n_meta, on_progress, NULL);
     vc_progress_done(&shown);
     int64_t *len = malloc((size_t)(V ? V : 1) * sizeof *len);
     if (!st && !len) st = vc_fail(VC_ERR_OOM, "out of memory");
@@ -144,7 +99,7 @@ static int info_main(const char *path, vc_h5 **hp) {
         printf("metadata:    /video/meta: %lld of %lld videos have JSON metadata\n", (long long)n_meta, (long long)V);
     else
         printf("metadata:    none (no /video/meta)\n");
-    printf("checked:     structure, %lld frame rows, %lld caption rows, %lld class rows finite; strings readable%s\n",
+    printf("checked:     structure, chunk indexes, %lld frame rows, %lld caption rows, %lld class rows finite; strings readable%s\n",
            (long long)in->n_frames, (long long)(in->has_text_embeddings ? in->n_captions : 0),
            (long long)(in->has_class_embeddings ? in->n_classes : 0), in->has_meta ? "; metadata is JSON" : "");
     free(len);
@@ -198,13 +153,13 @@ static int watch_child(pid_t pid, int fd, const char *path, int stall_s) {
 /* libhdf5 1.10 can crash, or loop forever, inside its own code on metadata
  * corrupted in place (data/FORMAT.md). info is the command users run to
  * validate a file, so it does the work in a child process that reports its
- * progress through a pipe: a crash, or no progress for VCLIP_INFO_STALL_SECONDS
- * (default 60; every step reads at most 8 MB or 4096 strings), becomes an
+ * progress through a pipe: a crash, or no progress for VCLIP_H5_STALL_SECONDS
+ * or VCLIP_INFO_STALL_SECONDS (default 60; every step reads at most 8 MB,
+ * 4096 strings or 1024 chunk index entries: vc_h5_scan), becomes an
  * error. A file that validates but hangs libhdf5 when closed is reported as
  * corrupt too. */
 static int info_file(const char *path) {
-    const char *e = getenv("VCLIP_INFO_STALL_SECONDS");
-    int stall_s = e && atoi(e) > 0 ? atoi(e) : 60;
+    int stall_s = vc_cmd_stall_seconds();
     fflush(stdout);
     fflush(stderr);
     int fds[2];

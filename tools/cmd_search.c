@@ -135,6 +135,11 @@ int vc_cmd_search(int argc, char **argv) {
         if (query[0]) strcat(query, " ");
         strcat(query, a);
     }
+    if (vc_cmd_h5_prepare(cmd, data, NULL)) {
+        free(query);
+        vc_topk_free(&t);
+        return 1;
+    }
     vc_h5 *h = NULL;
     vc_status s = search(clip, act, vocab, data, ckpt, moments, query, &t, &h);
     double fps = h && vc_h5_get_info(h)->fps > 0 ? vc_h5_get_info(h)->fps : 1.0;

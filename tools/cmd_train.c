@@ -99,7 +99,13 @@ int vc_cmd_train(int argc, char **argv) {
     vc_config *cfg = NULL;
     vc_run_cfg rc;
     vc_status s = vc_run_config_load(path, ov, nov, &cfg, &rc);
-    s = vc_comm_agree(comm, s); /* a bad config on one rank stops all of them */
+    if (!s) {
+        char hint[600];
+        snprintf(hint, sizeof hint,
+                 "checkpoints in %.400s are left as they were: replace the file and go on with --resume", rc.out_dir);
+        s = vc_cmd_h5_check_files("train", rc.file, hint);
+    }
+    s = vc_comm_agree(comm, s); /* a bad config or data file on one rank stops all of them */
     if (!s && comm->size > 1) s = vc_comm_set_watchdog(comm, timeout, on_comm_timeout, NULL);
     progress_state ps = {isatty(2) != 0, 0, {0}};
     vc_progress_init(&ps.eval, "train: validation");

@@ -3,6 +3,8 @@
 #ifndef VC_COMMANDS_H
 #define VC_COMMANDS_H
 
+#include "tensor/status.h"
+
 #define VCLIP_VERSION "0.1.0"
 
 typedef struct {
@@ -36,6 +38,25 @@ int vc_cmd_plot(int argc, char **argv);   /* tools/cmd_plot.c */
 int vc_cmd_encode_video(int argc, char **argv); /* tools/cmd_encode.c */
 int vc_cmd_encode_text(int argc, char **argv);
 int vc_cmd_search(int argc, char **argv);       /* tools/cmd_search.c */
+
+/* tools/h5_safety.c: before a command reads an HDF5 dataset (spec: one path
+ * or a [data] file list), checks every file in a child process (cached per file version) and from then on turns a
+ * crash or a stall inside libhdf5 into one line naming the file (plus hint,
+ * e.g. how to resume) and exit status 1. Returns 0, or 1 after printing
+ * the error. vc_cmd_h5_guard installs only the in-run part (`vclip info`
+ * has its own child). */
+int vc_cmd_h5_prepare(const char *cmd, const char *spec, const char *hint);
+/* The same without printing: the error is in vc_last_error() (a run over
+ * several processes agrees on it first). spec is one path or a [data] file
+ * list (data/dataset.h: commas and glob patterns): every file is checked. */
+vc_status vc_cmd_h5_check_files(const char *cmd, const char *spec, const char *hint);
+void vc_cmd_h5_guard(const char *cmd, const char *hint);
+int vc_cmd_stall_seconds(void); /* VCLIP_H5_STALL_SECONDS (or VCLIP_INFO_STALL_SECONDS), default 60 */
+
+/* tools/limits.c: one small threaded matrix product, so OpenBLAS takes its
+ * per-thread buffers before the command's model and data take memory
+ * (OpenBLAS retries a failed allocation for ever). */
+void vc_cmd_blas_warmup(void);
 
 /* Prints "vclip NAME: MESSAGE" to stderr; returns 1 (the failure exit code). */
 int vc_cmd_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -3,7 +3,9 @@
 # is missing (the checks cost well under a second when all is present):
 #   tools/install-deps.sh build   what building and running build/vclip needs
 #                                 (make, make demo); a failure here is fatal
-#   tools/install-deps.sh test    build + what the tests build with (Check) and
+#   tools/install-deps.sh test    build + what the tests build with (Check;
+#                                 clang, compiler-rt, libomp, reference BLAS
+#                                 for make fuzz and make test-tsan) and
 #                                 the references they compare against (PyTorch,
 #                                 h5py, NumPy, Pillow, h5dump, ffmpeg); when the
 #                                 references cannot be installed the tests print
@@ -23,7 +25,9 @@ BUILD_PC="openblas hdf5 libarchive inih libcjson libavformat libavcodec libswsca
   libpcre2-8 zlib libutf8proc libprotobuf-c cairo ompi-c"
 # Open MPI (ompi-c, mpirun) is built in by default so that `mpirun -np N
 # build/vclip train` works after make; `make MPI=0` builds without it.
-TEST_BUILD_PKGS="check"
+# clang + compiler-rt + LLVM's OpenMP (with its Archer tool) + the serial
+# reference BLAS: make fuzz (libFuzzer) and make test-tsan (ThreadSanitizer)
+TEST_BUILD_PKGS="check clang libclang-rt-14-dev libomp-14-dev libblas-dev"
 TEST_REF_PKGS="ca-certificates hdf5-tools ffmpeg python3 python3-venv python3-pip python3-torch python3-numpy
   python3-h5py python3-pil"
 
@@ -43,7 +47,11 @@ build_ok() {
     pkg-config --exists $BUILD_PC && [ -e $BLAS_OMP_DIR/libopenblas.so ] &&
     command -v protoc-c >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1
 }
-test_build_ok() { pkg-config --exists check; }
+test_build_ok() {
+    pkg-config --exists check && command -v clang >/dev/null 2>&1 &&
+    ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 &&
+    ls /usr/lib/llvm-*/lib/libarcher.so >/dev/null 2>&1 && [ -e /usr/lib/x86_64-linux-gnu/blas/libblas.so ]
+}
 test_refs_ok() {
     command -v h5dump >/dev/null 2>&1 && command -v ffmpeg >/dev/null 2>&1 &&
     "$PY" -c 'import torch, h5py, numpy, PIL, venv, ensurepip' >/dev/null 2>&1
@@ -73,7 +81,8 @@ fi
 [ "$profile" = build ] && exit 0
 
 if ! test_build_ok; then
-    apt_install "the Check test library" $TEST_BUILD_PKGS || { echo "install-deps: cannot install Check (libcheck)" >&2; exit 1; }
+    apt_install "the test build tools (Check, clang)" $TEST_BUILD_PKGS ||
+        { echo "install-deps: cannot install Check, clang, compiler-rt, libomp, reference BLAS" >&2; exit 1; }
 fi
 if ! test_refs_ok; then
     apt_install "test references" $TEST_REF_PKGS ||

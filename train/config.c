@@ -703,8 +703,10 @@ vc_status vc_config_write(const vc_config *cfg, FILE *f) {
             fprintf(f, "; %s%s", s[j].doc ? s[j].doc : "", origin);
             if (s[j].type == VC_CFG_ENUM) fprintf(f, "; one of %s", s[j].choices);
             const char *v = e ? e->value : s[j].def ? s[j].def : "";
-            /* A file line at the length limit only fits back without the spaces. */
-            bool tight = strlen(s[j].key) + 3 + strlen(v) > VC_CONFIG_LINE_MAX;
+            /* A file line at the length limit only fits back without the spaces;
+             * a value that starts with ';' or '#' (a file's "key =;x") only
+             * reads back without the space before it, which would start a comment. */
+            bool tight = strlen(s[j].key) + 3 + strlen(v) > VC_CONFIG_LINE_MAX || v[0] == ';' || v[0] == '#';
             fprintf(f, "\n%s%s%s\n", s[j].key, tight ? "=" : " = ", v);
         }
     }
