@@ -18,7 +18,7 @@
 ifeq ($(VC_INNER),)
 BUILD ?= build
 NODEPS_GOALS := clean fresh-check fresh-check-clean help-make
-TEST_GOALS   := test test-asan bench fuzz test-tsan test-cuda-tsan vocab tokenizer-ref ort-venv wds-ref tensorboard-ref nccl-check
+TEST_GOALS   := test test-asan bench fuzz test-tsan test-cuda-tsan vocab tokenizer-ref ort-venv wds-ref tensorboard-ref nccl-check gpu-bundle
 GOALS        := $(or $(MAKECMDGOALS),all)
 DEPS_PROFILE := $(if $(filter-out $(NODEPS_GOALS),$(GOALS)),$(if $(filter $(TEST_GOALS) $(BUILD)/tests/% build%/tests/%,$(GOALS)),test,build),)
 PY ?= /usr/bin/python3
@@ -430,6 +430,15 @@ nccl-check:
 	       "with warnings as errors; $(BUILD)/nvcc/nccl_smoke linked against libnccl and cudart (run it on a GPU)"; \
 	else echo "nccl-check: no $(NCCL_HOME)/include/nccl.h (set NCCL_HOME): nothing compiled"; exit 1; fi
 # ---- end NCCL ----
+
+# ---- GPU bundle (issue 11 section 4) ----
+# gpu-bundle/ (ignored): vclip, the CUDA tests and benches built for the lent
+# GPU machine with the libraries it lacks; tools/gpu_check.sh runs them there
+# (README: "Checking on a lent GPU"). tools/gpu_bundle.sh says how.
+.PHONY: gpu-bundle
+gpu-bundle:
+	tools/gpu_bundle.sh
+# ---- end GPU bundle ----
 
 # The main job on the built-in synthetic dataset (tools/demo.sh).
 demo: $(BUILD)/vclip

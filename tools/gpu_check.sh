@@ -1,0 +1,209 @@
+#!/bin/bash
+# gpu_check.sh: everything vclip checks on a lent GPU machine, in one run of
+# at most 9 minutes (GPU_CHECK_BUDGET seconds, default 530), every step under
+# `timeout` and cut to what is left of the budget. Run it from the repository
+# root with the bundle that `make gpu-bundle` built (tools/gpu_bundle.sh):
+#     device run, carry ["gpu-bundle"], command "tools/gpu_check.sh"
+# Steps, most important first (a step that cannot run says why):
+#   machine      nvidia-smi, glibc, where cuBLAS/NCCL were found, ldd of the bundle
+#   version      vclip version (CUDA, NCCL, MPI built in?)
+#   cuda-real    the CUDA emulator's test against the real runtime and cuBLAS
+#   suites       the bundle's test suites (the backend-op tests on the cuda
+#                backend vs cpu and the training tests, where built with CUDA)
+#   nccl         1-rank NCCL smoke test (issue 12)
+#   gpu-vs-torch bench/gpu_vs_torch.py: pooler steps fp32/TF32 and the ViT-B/32
+#                tower against PyTorch eager on this GPU (issues 11, 13)
+#   memcheck     compute-sanitizer memcheck on a short CUDA run (exit status
+#                recorded; unsupported on some machines)
+#   loader       bench_loader's videos/s (the step must never wait on it)
+#   encode-video encode-video --device cuda on the bundle's test videos (issue 13)
+# Ends with a summary table. Full output also goes to $OUT/gpu_check.log (and
+# $OUT/gpu_vs_torch.json) when OUT is set, as the device tool sets it.
+# Env: GPU_CHECK_BUDGET (s), GPU_BUNDLE (default gpu-bundle), GPU_CHECK_SECONDS
+# (seconds per bench measurement, default 4), GPU_CHECK_ONLY (space-separated
+# step names), PY (python with torch; default python3).
+set -u
+cd "$(dirname "$0")/.."
+START=$(date +%s)
+BUDGET=${GPU_CHECK_BUDGET:-530}
+B=${GPU_BUNDLE:-gpu-bundle}
+PY=${PY:-python3}
+SECS=${GPU_CHECK_SECONDS:-4}
+LOG=${OUT:+$OUT/gpu_check.log}
+LOG=${LOG:-/tmp/gpu_check.$$.log}
+TMPD=$(mktemp -d /tmp/gpu_check.XXXXXX)
+trap 'rm -rf "$TMPD"' EXIT
+: > "$LOG"
+SUMMARY=()
+left() { echo $((BUDGET - ($(date +%s) - START))); }
+log() { printf '%s\n' "$*" | tee -a "$LOG"; }
+want() { [ -z "${GPU_CHECK_ONLY:-}" ] || [[ " $GPU_CHECK_ONLY " == *" $1 "* ]]; }
+# record NAME STATUS SECONDS NOTE
+record() { SUMMARY+=("$(printf '%-13s %-11s %5ss  %s' "$1" "$2" "$3" "$4")"); log "== $1: $2 ($3 s) $4"; }
+# step NAME LIMIT CMD...: runs CMD with timeout min(LIMIT, what is left - 10),
+# output to the log and terminal; sets RC, OUTF, DT
+step_run() {
+    local name=$1 limit=$2; shift 2
+    local l; l=$(left); l=$((l - 10))
+    [ "$limit" -lt "$l" ] || limit=$l
+    OUTF=$TMPD/$name.out
+    if [ "$limit" -lt 5 ]; then RC=125; DT=0; echo "no time left" > "$OUTF"; return; fi
+    log "-- $name: $* (timeout ${limit}s)"
+    local t0; t0=$(date +%s)
+    timeout -k 5 "$limit" "$@" > "$OUTF" 2>&1
+    RC=$?
+    DT=$(($(date +%s) - t0))
+    tee -a "$LOG" < "$OUTF" | tail -n 40
+    [ $RC = 124 ] || [ $RC = 137 ] && RC=124
+}
+status_of() { case $RC in 0) echo PASS;; 124) echo TIMEOUT;; 125) echo SKIPPED;; *) echo "FAIL($RC)";; esac; }
+lastline() { grep -v '^\s*$' "$OUTF" | tail -1 | cut -c1-150; }
+
+log "gpu_check: $(date -u +%FT%TZ) on $(hostname), budget ${BUDGET}s, bundle $B"
+if [ ! -f "$B/env.sh" ]; then
+    log "gpu_check: no $B/env.sh: build it with 'make gpu-bundle' and carry it (device run carry [\"$B\"])"
+    exit 2
+fi
+. "$B/env.sh"
+has() { [ -x "$B/bin/$1" ]; }
+VC=$B/bin/vclip
+
+# ---- machine ----
+if want machine; then
+    t0=$(date +%s)
+    {
+        echo "kernel $(uname -r), $(ldd --version 2>&1 | head -1)"
+        echo "bundle: $(head -3 "$B/MANIFEST" | paste -sd'|' -)"
+        echo "CUDA library folders: ${GB_CUDA_LIBS:-none found}"
+        echo "torch: $($PY -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU")' 2>&1 | tail -1)"
+    } | tee -a "$LOG"
+    step_run nvidia-smi 30 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv
+    smi=$(tail -1 "$OUTF")
+    miss=$(for f in "$B"/bin/*; do ldd "$f" 2>&1 | grep 'not found' | sed "s|^|$(basename "$f"): |"; done)
+    [ -n "$miss" ] && log "ldd: $miss"
+    if [ $RC = 0 ] && [ -z "$miss" ]; then st=PASS; else st=FAIL; fi
+    record machine $st $(($(date +%s) - t0)) "${smi:0:90}${miss:+; missing libraries: $(echo "$miss" | awk '{print $1, $2}' | paste -sd, -)}"
+fi
+
+# ---- version ----
+CUDA_BUILT=0
+if want version; then
+    step_run version 30 "$VC" version
+    grep -q -E '\bCUDA\b' "$OUTF" && ! grep -q -i -E 'CUDA: *not built' "$OUTF" && CUDA_BUILT=1
+    record version "$(status_of)" "$DT" "$(paste -sd'|' "$OUTF" | cut -c1-150)"
+else
+    "$VC" version 2>/dev/null | grep -q -E '\bCUDA\b' && CUDA_BUILT=1
+fi
+
+# ---- cuda-real ----
+if want cuda-real; then
+    if has test_cuda_real; then
+        step_run cuda-real 90 "$B/bin/test_cuda_real"
+        st=$(status_of); grep -q '^SKIP' "$OUTF" && st=SKIP
+        record cuda-real "$st" "$DT" "$(grep -E '^[0-9]+%|SKIP|passed|failed' "$OUTF" | tail -1 | cut -c1-120)"
+    else
+        record cuda-real "NOT BUILT" 0 "no test_cuda_real in the bundle (built only where nvcc was found)"
+    fi
+fi
+
+# ---- suites ----
+# every test_* of the bundle but test_cuda_real; each says what it ran
+if want suites; then
+    for t in "$B"/bin/test_*; do
+        n=$(basename "$t"); [ "$n" = test_cuda_real ] && continue
+        [ -x "$t" ] || continue
+        step_run "$n" 120 env CK_FORK=no VCLIP_BIN="$PWD/$VC" VC_PYTHON="$PY" "$t"
+        st=$(status_of); grep -q '^SKIP' "$OUTF" && [ $RC = 0 ] && st="PASS+SKIP"
+        on=$(ldd "$t" | grep -q -E 'libcudart|libcublas' && echo "real CUDA" || echo "CPU/emulated")
+        record "$n" "$st" "$DT" "($on) $(grep -E '^[0-9]+%' "$OUTF" | tail -1 | cut -c1-110)"
+    done
+fi
+
+# ---- nccl ----
+if want nccl; then
+    if has nccl_smoke; then
+        step_run nccl 60 "$B/bin/nccl_smoke"
+        record nccl "$(status_of)" "$DT" "$(lastline)"
+    else
+        record nccl "NOT BUILT" 0 "no nccl_smoke in the bundle (make nccl-check needs nccl.h)"
+    fi
+fi
+
+# ---- gpu-vs-torch ----
+if want gpu-vs-torch; then
+    step_run gpu-vs-torch 300 env PYTHONUNBUFFERED=1 "$PY" bench/gpu_vs_torch.py --vclip "$VC" --device cuda \
+        --seconds "$SECS" --timeout 90 ${OUT:+--json "$OUT/gpu_vs_torch.json"}
+    st=$(status_of)
+    [ $RC = 0 ] && [ $CUDA_BUILT = 0 ] && st="TORCH ONLY"
+    record gpu-vs-torch "$st" "$DT" "$(grep -E '^transformer tf32 ' "$OUTF" | tr -s ' ' | cut -c1-120)"
+    GVT=$OUTF
+fi
+
+# ---- memcheck ----
+if want memcheck; then
+    CS=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer /opt/nvidia/*/compute-sanitizer* 2>/dev/null | head -1)
+    if [ -z "$CS" ]; then
+        record memcheck UNSUPPORTED 0 "compute-sanitizer not found"
+    else
+        if [ $CUDA_BUILT = 1 ]; then
+            target=("$VC" bench train --model transformer --device cuda --batch 8 --frames 8 --dim 64 --layers 1 --heads 2 --seconds 1)
+        elif has test_cuda_real; then
+            target=("$B/bin/test_cuda_real")
+        else
+            target=()
+        fi
+        if [ ${#target[@]} = 0 ]; then
+            record memcheck "NOT BUILT" 0 "no CUDA binary in the bundle"
+        else
+            step_run memcheck 120 "$CS" --tool memcheck --error-exitcode 99 "${target[@]}"
+            st=$(status_of)
+            [ $RC = 99 ] && st="ERRORS"
+            grep -q -i -E 'not supported|device not supported|unable to (initialize|attach)' "$OUTF" && [ $RC != 0 ] && st=UNSUPPORTED
+            record memcheck "$st" "$DT" "exit $RC on $(basename "${target[0]}") ${target[1]:-}: $(grep -E 'ERROR SUMMARY|Device not supported' "$OUTF" | tail -1 | cut -c1-90)"
+        fi
+    fi
+fi
+
+# ---- loader ----
+if want loader; then
+    if has bench_loader; then
+        step_run loader 120 env TMPDIR="$TMPD" "$B/bin/bench_loader"
+        record loader "$(status_of)" "$DT" "$(grep -E 'videos/s' "$OUTF" | sed 's/bench_loader: //' | sed -n '1p;$p' | cut -c1-70 | paste -sd';' -)"
+    else
+        record loader "NOT BUILT" 0 "no bench_loader in the bundle"
+    fi
+fi
+
+# ---- encode-video ----
+if want encode-video; then
+    vids=("$B"/videos/*.mp4)
+    if [ $CUDA_BUILT = 0 ]; then
+        record encode-video "NOT BUILT" 0 "vclip has no CUDA backend"
+    elif [ ! -f "${vids[0]}" ]; then
+        record encode-video SKIPPED 0 "no test videos in the bundle"
+    else
+        ck=$TMPD/vitb32.safetensors
+        if timeout 120 "$VC" bench encode-image --clip random --save "$ck" >> "$LOG" 2>&1; then
+            step_run encode-video 120 "$VC" encode-video --clip "$ck" --out "$TMPD/enc.h5" --device cuda --precision bf16 "${vids[@]}"
+            st=$(status_of)
+            grep -q -E 'unknown option (--device|--precision)' "$OUTF" && st="NOT READY"
+            record encode-video "$st" "$DT" "${#vids[@]} videos: $(lastline)"
+        else
+            record encode-video FAIL 0 "could not write a random ViT-B/32 checkpoint"
+        fi
+    fi
+fi
+
+# ---- summary ----
+{
+    echo
+    echo "gpu_check summary ($(($(date +%s) - START)) s of ${BUDGET}s budget)"
+    printf '%-13s %-11s %6s  %s\n' step status time note
+    printf '%s\n' "${SUMMARY[@]}"
+    if [ -n "${GVT:-}" ] && [ -f "$GVT" ]; then
+        echo
+        sed -n '/^gpu_vs_torch summary/,$p' "$GVT"
+    fi
+} | tee -a "$LOG"
+printf '%s\n' "${SUMMARY[@]}" | grep -q -E ' (FAIL|ERRORS|TIMEOUT)' && exit 1
+exit 0
