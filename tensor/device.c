@@ -1,5 +1,5 @@
-/* Device names and opening (device.h). The CUDA part is compiled only in a
- * CUDA-enabled build (VC_CUDA; VC_CUDA_EMU for the emulator). */
+/* Device names and opening (device.h); the CUDA controls are the cuda
+ * backend's (backend_cuda.h), which say so in a build without CUDA. */
 #include "device.h"
 
 #include <stdio.h>
@@ -8,9 +8,7 @@
 
 #include "backend.h"
 
-#ifdef VC_CUDA
-#include "tensor/cuda/cuda_host.h"
-#endif
+#include "backend_cuda.h"
 
 vc_status vc_device_parse(const char *text, vc_device_spec *out) {
     out->type = VC_CPU;
@@ -60,62 +58,30 @@ const int vc_train_kernels[] = {
 };
 const int vc_train_kernels_n = (int)(sizeof vc_train_kernels / sizeof vc_train_kernels[0]);
 
-#ifdef VC_CUDA
-/* The cuda backend's TF32 switch (backend_cuda.c). */
-void vc_cuda_set_tf32(bool on);
-
 vc_status vc_device_open(const vc_device_spec *d, bool tf32) {
+    if (d->type == VC_CPU) return VC_OK;
     char nm[32];
     vc_device_spec_name(d, nm, sizeof nm);
-    if (d->type == VC_CPU) return VC_OK;
-    const vc_backend *be;
-    vc_status s = vc_backend_get(d->type, &be);
-    if (s) return s;
-    int count = 0;
-    cudaError_t e = cudaGetDeviceCount(&count);
-    if (e != cudaSuccess || count == 0) {
-        cudaGetLastError(); /* clear it: later calls must not report this one */
-        return vc_fail(VC_ERR_DEVICE, "device %s: no CUDA GPU is present (cudaGetDeviceCount: %s)", nm,
-                       e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+    if (!vc_cuda_built())
+        return vc_fail(VC_ERR_DEVICE, "device %s: this vclip was built without CUDA (build it where nvcc is found)", nm);
+    vc_status s = vc_cuda_select(d->index);
+    if (!s) s = vc_cuda_set_tf32(tf32);
+    if (s) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "%s", vc_last_error());
+        return vc_fail(VC_ERR_DEVICE, "device %s: %s", nm, msg);
     }
-    if (d->index >= count)
-        return vc_fail(VC_ERR_DEVICE, "device %s: this machine has %d CUDA GPU%s (cuda:0%s)", nm, count,
-                       count == 1 ? "" : "s", count == 1 ? "" : " to cuda:N-1");
-    if ((e = cudaSetDevice(d->index)) != cudaSuccess)
-        return vc_fail(VC_ERR_DEVICE, "device %s: cudaSetDevice failed: %s", nm, cudaGetErrorString(e));
-    vc_cuda_set_tf32(tf32);
     return VC_OK;
 }
 
-bool vc_device_cuda_built(void) { return true; }
+bool vc_device_cuda_built(void) { return vc_cuda_built(); }
 
 const char *vc_device_cuda_info(char *buf, size_t n) {
-    int rt = 0, count = 0;
-    cudaRuntimeGetVersion(&rt);
-    if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
-    cudaGetLastError();
+    if (!vc_cuda_built()) snprintf(buf, n, "not built in (cpu only)");
 #ifdef VC_CUDA_EMU
-    const char *kind = " (CPU emulator)";
+    else snprintf(buf, n, "built in (the CPU emulator: tensor/cuda/README.md)");
 #else
-    const char *kind = "";
+    else snprintf(buf, n, "built in (cudart and cuBLAS; `[train] device = cuda` or --device cuda)");
 #endif
-    snprintf(buf, n, "built in%s: runtime %d.%d, %d device%s present", kind, rt / 1000, rt % 1000 / 10, count,
-             count == 1 ? "" : "s");
     return buf;
 }
-#else
-vc_status vc_device_open(const vc_device_spec *d, bool tf32) {
-    (void)tf32;
-    if (d->type == VC_CPU) return VC_OK;
-    char nm[32];
-    return vc_fail(VC_ERR_DEVICE, "device %s: this vclip was built without CUDA (build it where nvcc is found)",
-                   vc_device_spec_name(d, nm, sizeof nm));
-}
-
-bool vc_device_cuda_built(void) { return false; }
-
-const char *vc_device_cuda_info(char *buf, size_t n) {
-    snprintf(buf, n, "not built in (cpu only)");
-    return buf;
-}
-#endif
