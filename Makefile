@@ -388,6 +388,7 @@ endif
 CUDA_BE_SRC   := tensor/backend.c tensor/backend_cuda.c
 CU_KERNEL_SRC := $(wildcard tensor/cuda/k_*.cu)
 CUDA_EMU_TESTS := test_backend_ops
+CUDA_EMU_TESTS += test_cuda_train
 CUEMU_LIB_OBJ := $(filter-out $(CUDA_BE_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(CUDA_BE_SRC:%.c=$(BUILD)/cuemu/%.o)
 $(BUILD)/cuemu/%.o: %.c
 	@mkdir -p $(dir $@)
