@@ -9,6 +9,7 @@
 #include "data/loader.h"
 #include "models/pooler.h"
 #include "optim.h"
+#include "tensor/device.h"
 
 typedef struct {
     /* [data] */
@@ -29,6 +30,8 @@ typedef struct {
     vc_adamw_cfg adamw;
     uint64_t seed;
     const char *out_dir;
+    vc_device_spec device;          /* [train] device */
+    bool tf32, cuda_graph;
     /* [eval] */
     const char *eval_split;
     int64_t eval_batch;
@@ -45,6 +48,10 @@ vc_status vc_run_config_load(const char *path, const char *const *overrides, int
 /* The same from INI text (a checkpoint's stored config). */
 vc_status vc_run_config_parse(const char *text, const char *name, const char *const *overrides, int n,
                               vc_config **cfg, vc_run_cfg *rc);
+/* Whether two config texts describe the same run apart from where it
+ * computes ([train] device, tf32, cuda_graph): a run may resume on another
+ * device. */
+vc_status vc_run_config_same_run(const char *a, const char *b, bool *same);
 /* Completes rc->model for embedding width dim (width, max_frames, mlp_layers defaults). */
 void vc_run_config_model(vc_run_cfg *rc, int64_t dim);
 

@@ -25,7 +25,10 @@ vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor
                         : vc_infonce(t, v, x, c->logit_scale, NULL);
     if (!loss) return vc_tape_status(t);
     vc_status s;
-    double l = vc_f32(&loss->val)[0];
+    const vc_backend *be = vc_backend_for(c->ps->device);
+    vc_real lv;
+    be->copy_d2h(&lv, vc_f32(&loss->val), sizeof lv); /* the one read of the forward's result */
+    double l = lv;
     if (dist) { /* every rank sees the global loss, so all stop on a non-finite one */
         vc_real g = (vc_real)l;
         if ((s = vc_comm_allreduce_sum(c->comm, &g, 1))) return s;
@@ -47,10 +50,13 @@ vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor
     }
     if (c->grad_clip > 0) vc_grad_clip(c->ps, c->grad_clip, norm);
     vc_adamw_step(c->opt, c->ps, lr);
-    vc_real *ls = vc_f32(&c->logit_scale->val);
+    /* the clamp reads the scale back and writes it only when it moved out
+     * of [0, ln 100] (rare), so host code never touches device memory */
+    vc_real *dls = vc_f32(&c->logit_scale->val), ls;
+    be->copy_d2h(&ls, dls, sizeof ls);
     const vc_real cap = (vc_real)log(100.0);
-    if (ls[0] > cap) ls[0] = cap;
-    if (ls[0] < 0) ls[0] = 0;
-    if (out) *out = (vc_step_out){l, norm, ls[0]};
+    vc_real cl = ls > cap ? cap : ls < 0 ? 0 : ls;
+    if (cl != ls) be->copy_h2d(dls, &cl, sizeof cl);
+    if (out) *out = (vc_step_out){l, norm, cl};
     return VC_OK;
 }

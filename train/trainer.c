@@ -94,6 +94,15 @@ static vc_status model_setup(vc_run_cfg *rc, int64_t dim, vc_params *ps, vc_pool
     return *scale ? VC_OK : VC_ERR_OOM;
 }
 
+vc_status vc_model_place(vc_params *ps, const char *device, bool tf32, const char *what) {
+    vc_device_spec d;
+    vc_status s = vc_device_parse(device ? device : "cpu", &d);
+    if (!s) s = vc_device_open(&d, tf32);
+    if (!s) s = vc_device_require(d.type, vc_train_kernels, vc_train_kernels_n, what);
+    if (!s) s = vc_params_place(ps, d.type);
+    return s;
+}
+
 vc_status vc_model_from_checkpoint(const char *path, const char *const *ov, int n, vc_config **cfg, vc_run_cfg *rc,
                                    vc_params *ps, vc_pooler *m) {
     char *text = NULL;
@@ -259,6 +268,20 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
     c.have_val = strcmp(rc->val_split, "none") != 0;
     if (!s && c.have_val) s = vc_dataset_split(ds, rc->val_split, &c.val_idx, &c.n_val);
     if (!s) s = model_setup(rc, src.dim, &ps, &m, &scale);
+    /* the device: present, able to run every kernel of the step; then the
+     * parameters, gradients and moments move there in one buffer and the
+     * tape's arena lives there too */
+    vc_device dev = rc->device.type;
+    if (!s) s = vc_device_open(&rc->device, rc->tf32);
+    if (!s) s = vc_device_require(dev, vc_train_kernels, vc_train_kernels_n, "training");
+    if (!s && R > 1 && dev != VC_CPU)
+        s = vc_fail(VC_ERR_ARG, "train.device = %s with %d ranks: data-parallel training runs on the CPU only so far",
+                    vc_device_name(dev), R);
+    if (!s) s = vc_params_place(&ps, dev);
+    if (!s && dev != VC_CPU) {
+        vc_tape_free(&tape);
+        vc_tape_init_on(&tape, dev, 0);
+    }
     if (!s) s = vc_adamw_init(&opt, &ps, &rc->adamw);
     if (!s) s = vc_config_text(cfg, &c.config_text);
     if (!s && R > 1 && rc->batch % R != 0)
@@ -318,7 +341,8 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
         char *old = NULL;
         int64_t odim;
         s = vc_ckpt_read_config(path, &old, &odim);
-        bool same = !s && strcmp(old, c.config_text) == 0;
+        bool same = false;
+        if (!s) s = vc_run_config_same_run(old, c.config_text, &same);
         free(old);
         if (!s && !same)
             s = vc_fail(VC_ERR_ARG, "%s: the checkpoint was made with a different config; resume with the same "

@@ -55,6 +55,11 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
 
 /* Builds the model a checkpoint describes: its config (with overrides),
  * width and parameters. *ps must be freshly initialised. */
+/* Opens device d (text as in [train] device; NULL: the CPU) and moves the
+ * parameters there (vc_params_place), after checking the device's backend
+ * has every kernel a model needs; `what` names the caller in errors. */
+vc_status vc_model_place(vc_params *ps, const char *device, bool tf32, const char *what);
+
 vc_status vc_model_from_checkpoint(const char *path, const char *const *overrides, int n, vc_config **cfg,
                                    vc_run_cfg *rc, vc_params *ps, vc_pooler *m);
 

@@ -1,0 +1,87 @@
+/* Device names and opening (device.h); the CUDA controls are the cuda
+ * backend's (backend_cuda.h), which say so in a build without CUDA. */
+#include "device.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+
+#include "backend_cuda.h"
+
+vc_status vc_device_parse(const char *text, vc_device_spec *out) {
+    out->type = VC_CPU;
+    out->index = 0;
+    if (!text) text = "";
+    if (strcmp(text, "cpu") == 0) return VC_OK;
+    if (strncmp(text, "cuda", 4) == 0 && (text[4] == '\0' || text[4] == ':')) {
+        out->type = VC_CUDA;
+        if (!text[4]) return VC_OK;
+        char *end = NULL;
+        const char *num = text + 5;
+        long v = (*num >= '0' && *num <= '9') ? strtol(num, &end, 10) : -1;
+        if (v >= 0 && v < 1024 && end && !*end) {
+            out->index = (int)v;
+            return VC_OK;
+        }
+    }
+    return vc_fail(VC_ERR_ARG, "device '%s': expected cpu, cuda or cuda:N", text);
+}
+
+const char *vc_device_spec_name(const vc_device_spec *d, char *buf, size_t n) {
+    if (d->type == VC_CUDA) snprintf(buf, n, "cuda:%d", d->index);
+    else snprintf(buf, n, "%s", vc_device_name(d->type));
+    return buf;
+}
+
+vc_status vc_device_require(vc_device d, const int *ops, int n, const char *what) {
+    const vc_backend *be;
+    vc_status s = vc_backend_get(d, &be);
+    if (s) return s;
+    for (int i = 0; i < n; i++)
+        if (!be->supports_op || !be->supports_op((vc_kop)ops[i]))
+            return vc_fail(VC_ERR_DEVICE, "device %s: this build's %s backend has no %s kernel (%s needs it)",
+                           vc_device_name(d), be->name, vc_kop_name((vc_kop)ops[i]), what);
+    return VC_OK;
+}
+
+/* Everything but the CLIP towers' input embeddings and the ranking kernels
+ * (evaluation ranks on the host's copy of the scores). */
+const int vc_train_kernels[] = {
+    VC_K_GEMM, VC_K_GEMM_BATCHED, VC_K_LAYERNORM_FWD, VC_K_LAYERNORM_BWD, VC_K_L2NORM_FWD, VC_K_L2NORM_BWD,
+    VC_K_SOFTMAX_FWD, VC_K_SOFTMAX_BWD, VC_K_XENT_FWD, VC_K_XENT_BWD, VC_K_ATTENTION_FWD, VC_K_ATTENTION_BWD,
+    VC_K_LSTM_FWD, VC_K_LSTM_BWD, VC_K_UNARY_FWD, VC_K_UNARY_BWD, VC_K_UNARY_BWD_INPLACE, VC_K_SCALE, VC_K_AXPBY,
+    VC_K_BINARY_FWD, VC_K_BINARY_BWD, VC_K_SUM_FWD, VC_K_SUM_BWD, VC_K_WSUM_FWD, VC_K_WSUM_BWD, VC_K_BIAS_FWD,
+    VC_K_BIAS_BWD, VC_K_STRIDED_COPY, VC_K_SLAB_COPY, VC_K_GATHER_FWD, VC_K_GATHER_BWD, VC_K_DROPOUT_FWD,
+    VC_K_DROPOUT_BWD, VC_K_ADAMW, VC_K_GLOBAL_NORM, VC_K_CLIP_SCALE,
+};
+const int vc_train_kernels_n = (int)(sizeof vc_train_kernels / sizeof vc_train_kernels[0]);
+
+vc_status vc_device_open(const vc_device_spec *d, bool tf32) {
+    if (d->type == VC_CPU) return VC_OK;
+    char nm[32];
+    vc_device_spec_name(d, nm, sizeof nm);
+    if (!vc_cuda_built())
+        return vc_fail(VC_ERR_DEVICE, "device %s: this vclip was built without CUDA (build it where nvcc is found)", nm);
+    vc_status s = vc_cuda_select(d->index);
+    if (!s) s = vc_cuda_set_tf32(tf32);
+    if (s) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "%s", vc_last_error());
+        return vc_fail(VC_ERR_DEVICE, "device %s: %s", nm, msg);
+    }
+    return VC_OK;
+}
+
+bool vc_device_cuda_built(void) { return vc_cuda_built(); }
+
+const char *vc_device_cuda_info(char *buf, size_t n) {
+    if (!vc_cuda_built()) snprintf(buf, n, "not built in (cpu only)");
+#ifdef VC_CUDA_EMU
+    else snprintf(buf, n, "built in (the CPU emulator: tensor/cuda/README.md)");
+#else
+    else snprintf(buf, n, "built in (cudart and cuBLAS; `[train] device = cuda` or --device cuda)");
+#endif
+    return buf;
+}

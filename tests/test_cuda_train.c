@@ -1,0 +1,226 @@
+/* Training on the cuda backend (the CPU emulator, tensor/cuda/README.md)
+ * against the cpu backend: every pooler trains 20 steps on each with the same
+ * data and seed and the losses agree within LOSS_TOL; a checkpoint written
+ * at step 10 on one device loads on the other and continues with the losses
+ * of the run that wrote it; a steady-state step makes no cudaMalloc; asking
+ * for a GPU where none is present is one error naming it.
+ * Linked against the emulated CUDA library (Makefile CUDA_EMU_TESTS). Run
+ * with VC_CUDA_EMU_PROTECT=1 (make test does), host code touching device
+ * memory crashes here instead of passing silently. */
+#include <math.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tensor/backend.h"
+#include "models/pooler.h"
+#include "tensor/backend_cuda.h"
+#include "tensor/cuda/emu_runtime.h"
+#include "tensor/device.h"
+#include "train/checkpoint.h"
+#include "train/step.h"
+
+enum { B = 4, T = 5, D = 8, STEPS = 20, HALF = 10 };
+
+/* Losses of the two devices may differ by the kernels' summation orders
+ * (float32 roundings, ~1e-7 relative per op) carried through 20 AdamW
+ * steps; a wrong kernel or a stale buffer moves them by far more. */
+#define LOSS_TOL 1e-4
+
+typedef struct {
+    vc_params ps;
+    vc_pooler m;
+    vc_var *scale;
+    vc_adamw opt;
+    vc_tape tape;
+    vc_step_ctx sc;
+} run;
+
+static void small_cfg(vc_pooler_cfg *c, vc_pool_type type) {
+    vc_pooler_cfg_default(c, type, D);
+    c->width = type == VC_POOL_CROSS_ATTN ? 12 : D;
+    c->heads = 2;
+    c->layers = 1;
+    c->tokens = 2;
+    c->hidden = 6;
+    c->max_frames = T;
+    c->mlp_ratio = 2;
+    c->mlp_layers = type == VC_POOL_MLP_MEAN ? 2 : type == VC_POOL_CROSS_ATTN ? 1 : c->mlp_layers;
+    c->text_head = type == VC_POOL_TRANSFORMER || type == VC_POOL_MEAN;
+    /* the transformer with dropout: both backends draw the same masks */
+    c->dropout = type == VC_POOL_TRANSFORMER ? 0.1f : 0;
+}
+
+static void run_init(run *r, vc_pool_type type, vc_device dev) {
+    memset(r, 0, sizeof *r);
+    vc_pooler_cfg c;
+    small_cfg(&c, type);
+    vc_params_init(&r->ps);
+    ck_assert_msg(vc_pooler_init(&r->m, &c, &r->ps, 7) == VC_OK, "%s", vc_last_error());
+    ck_assert_ptr_nonnull(r->scale = vc_logit_scale_init(&r->ps));
+    vc_device_spec ds = {dev, 0};
+    ck_assert_msg(vc_device_open(&ds, false) == VC_OK, "%s", vc_last_error());
+    ck_assert_msg(vc_params_place(&r->ps, dev) == VC_OK, "%s", vc_last_error());
+    vc_adamw_cfg oc = {0.9, 0.98, 1e-6, 0.2};
+    ck_assert_msg(vc_adamw_init(&r->opt, &r->ps, &oc) == VC_OK, "%s", vc_last_error());
+    vc_tape_init_on(&r->tape, dev, 0);
+    r->tape.seed = 99;
+    r->sc = (vc_step_ctx){&r->m, &r->ps, r->scale, &r->opt, &r->tape, 0.5, 0, NULL};
+}
+
+static void run_free(run *r) {
+    vc_tape_free(&r->tape);
+    vc_adamw_free(&r->opt);
+    vc_params_free(&r->ps);
+}
+
+/* The batch of step s: the same on every device. */
+static double run_step(run *r, int s) {
+    float frames[B * T * D], text[B * D];
+    int64_t len[B] = {T, 3, 1, 4};
+    vc_rng g;
+    vc_rng_seed(&g, 1000 + (uint64_t)s);
+    vc_test_fill_uniform(frames, B * T * D, &g, -1, 1);
+    vc_test_fill_uniform(text, B * D, &g, -1, 1);
+    len[1] = 1 + s % T;
+    vc_tensor f, l, x;
+    vc_tensor_wrap(&f, frames, VC_F32, VC_DIMS(B, T, D));
+    vc_tensor_wrap(&l, len, VC_I64, VC_DIMS(B));
+    vc_tensor_wrap(&x, text, VC_F32, VC_DIMS(B, D));
+    r->sc.step = (uint64_t)s;
+    vc_step_out so;
+    vc_status st = vc_train_step(&r->sc, &f, &l, &x, 3e-3, &so);
+    ck_assert_msg(st == VC_OK, "%s on %s, step %d: %s", vc_pool_type_name(r->m.cfg.type),
+                  vc_device_name(r->ps.device), s, vc_last_error());
+    if (r->ps.device == VC_CUDA)
+        ck_assert_msg(vc_cuda_take_error() == VC_OK, "step %d: %s", s, vc_last_error());
+    ck_assert(isfinite(so.loss));
+    return so.loss;
+}
+
+static void save(run *r, const char *path, int step) {
+    vc_ckpt_state st = {step, -1, -1, {0}};
+    ck_assert_msg(vc_ckpt_save(path, &r->ps, &r->opt, &st, "", D) == VC_OK, "%s", vc_last_error());
+}
+
+static void load(run *r, const char *path, int step) {
+    vc_ckpt_state st;
+    ck_assert_msg(vc_ckpt_load(path, &r->ps, &r->opt, &st) == VC_OK, "%s", vc_last_error());
+    ck_assert_int_eq(st.step, step);
+}
+
+static bool cuda_ready(void) {
+    if (vc_device_require(VC_CUDA, vc_train_kernels, vc_train_kernels_n, "training") == VC_OK) return true;
+    printf("SKIP: cuda training: %s\n", vc_last_error());
+    return false;
+}
+
+static void check_close(const char *what, vc_pool_type type, int s, double a, double b) {
+    ck_assert_msg(fabs(a - b) <= LOSS_TOL * (1 + fabs(b)), "%s %s step %d: loss %.9g against %.9g (tolerance %g)",
+                  vc_pool_type_name(type), what, s, a, b, LOSS_TOL);
+}
+
+START_TEST(test_pooler_trains_alike_on_cuda_and_cpu) {
+    if (!cuda_ready()) return;
+    vc_pool_type type = (vc_pool_type)_i;
+    char pa[512], pb[512];
+    snprintf(pa, sizeof pa, "%s/cuda_%d.safetensors", vc_test_tmpdir(), _i);
+    snprintf(pb, sizeof pb, "%s/cpu_%d.safetensors", vc_test_tmpdir(), _i);
+    double lc[STEPS], lg[STEPS], worst = 0;
+    run a, b;
+    run_init(&a, type, VC_CUDA);
+    run_init(&b, type, VC_CPU);
+    struct vc_emu_counters c0, c1;
+    for (int s = 0; s < STEPS; s++) {
+        if (s == 2) vc_emu_get_counters(&c0);
+        lg[s] = run_step(&a, s);
+        lc[s] = run_step(&b, s);
+        if (s == HALF - 1) {
+            save(&a, pa, HALF);
+            save(&b, pb, HALF);
+        }
+        check_close("cuda vs cpu", type, s, lg[s], lc[s]);
+        double e = fabs(lg[s] - lc[s]);
+        if (e > worst) worst = e;
+    }
+    vc_emu_get_counters(&c1);
+    /* from the third step on nothing is allocated on the device */
+    ck_assert_msg(c1.mallocs == c0.mallocs, "%s: %lld cudaMalloc calls in steps 3..%d",
+                  vc_pool_type_name(type), c1.mallocs - c0.mallocs, STEPS);
+    ck_assert_msg(c1.kernels > c0.kernels, "no kernels ran on the emulated GPU");
+    run_free(&a);
+    run_free(&b);
+    /* cuda's checkpoint continues on the cpu, cpu's on cuda */
+    run_init(&a, type, VC_CPU);
+    load(&a, pa, HALF);
+    run_init(&b, type, VC_CUDA);
+    load(&b, pb, HALF);
+    for (int s = HALF; s < STEPS; s++) {
+        check_close("cuda checkpoint resumed on cpu", type, s, run_step(&a, s), lg[s]);
+        check_close("cpu checkpoint resumed on cuda", type, s, run_step(&b, s), lc[s]);
+    }
+    run_free(&a);
+    run_free(&b);
+    printf("%s: %d steps on cuda (emulated) and cpu, largest loss difference %.3g; checkpoints resumed across\n",
+           vc_pool_type_name(type), STEPS, worst);
+}
+END_TEST
+
+START_TEST(test_missing_gpu_is_one_error) {
+    setenv("VC_CUDA_EMU_DEVICES", "0", 1);
+    vc_device_spec d;
+    ck_assert(vc_device_parse("cuda", &d) == VC_OK);
+    ck_assert(vc_device_open(&d, false) != VC_OK);
+    const char *m = vc_last_error();
+    ck_assert_msg(strstr(m, "cuda") && strstr(m, "no CUDA GPU") && !strchr(m, '\n'), "%s", m);
+    setenv("VC_CUDA_EMU_DEVICES", "1", 1);
+    ck_assert(vc_device_parse("cuda:3", &d) == VC_OK && d.index == 3);
+    ck_assert(vc_device_open(&d, false) != VC_OK);
+    ck_assert_msg(strstr(vc_last_error(), "cuda:3"), "%s", vc_last_error());
+    ck_assert(vc_device_parse("gpu", &d) != VC_OK);
+    ck_assert(vc_device_parse("cuda:x", &d) != VC_OK);
+    ck_assert(vc_device_parse("cuda:", &d) != VC_OK);
+}
+END_TEST
+
+/* The protection the suite runs under works: a host write into device
+ * memory kills the process, a device copy does not. */
+START_TEST(test_protect_catches_host_writes) {
+    const vc_backend *be = vc_backend_for(VC_CUDA);
+    ck_assert_ptr_nonnull(be);
+    float *d = be->mem_alloc(64 * sizeof(float)), h[64], back[64];
+    ck_assert_ptr_nonnull(d);
+    for (int i = 0; i < 64; i++) h[i] = (float)i;
+    be->copy_h2d(d, h, sizeof h);
+    be->copy_d2h(back, d, sizeof back);
+    ck_assert(memcmp(h, back, sizeof h) == 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        d[3] = 1; /* host code writing device memory */
+        _exit(0);
+    }
+    int st = 0;
+    ck_assert(pid > 0 && waitpid(pid, &st, 0) == pid);
+    ck_assert_msg(!(WIFEXITED(st) && WEXITSTATUS(st) == 0), "a host write into device memory went unnoticed");
+    be->mem_free(d);
+}
+END_TEST
+
+static Suite *suite(void) {
+    /* device memory faults when host code touches it (unless asked not to) */
+    setenv("VC_CUDA_EMU_PROTECT", "1", 0);
+    Suite *s = suite_create("cuda_train");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, test_pooler_trains_alike_on_cuda_and_cpu, 0, VC_POOL_NTYPES);
+    tcase_add_test(tc, test_missing_gpu_is_one_error);
+    if (strcmp(getenv("VC_CUDA_EMU_PROTECT"), "0") != 0) tcase_add_test(tc, test_protect_catches_host_writes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+VC_TEST_MAIN(suite)
