@@ -10,6 +10,7 @@
 #   cuda-real    the CUDA emulator's test against the real runtime and cuBLAS
 #   suites       the bundle's test suites (the backend-op tests on the cuda
 #                backend vs cpu and the training tests, where built with CUDA)
+#   train-parity every pooler 20 steps on cuda against cpu (tools/gpu_train_parity.sh)
 #   nccl         1-rank NCCL smoke test (issue 12)
 #   gpu-vs-torch bench/gpu_vs_torch.py: pooler steps fp32/TF32 and the ViT-B/32
 #                tower against PyTorch eager on this GPU (issues 11, 13)
@@ -117,6 +118,16 @@ if want suites; then
         on=$(ldd "$t" | grep -q -E 'libcudart|libcublas' && echo "real CUDA" || echo "CPU/emulated")
         record "$n" "$st" "$DT" "($on) $(grep -E '^[0-9]+%' "$OUTF" | tail -1 | cut -c1-110)"
     done
+fi
+
+# ---- train-parity ----
+if want train-parity; then
+    if [ $CUDA_BUILT = 1 ]; then
+        step_run train-parity 150 env PY="$PY" tools/gpu_train_parity.sh "$VC" cuda cpu
+        record train-parity "$(status_of)" "$DT" "$(grep -c ' ok$' "$OUTF") of $(grep -c '^parity' "$OUTF") poolers agree; $(grep -v ' ok$' "$OUTF" | grep '^parity' | head -1 | cut -c1-80)"
+    else
+        record train-parity "NOT BUILT" 0 "vclip has no CUDA backend"
+    fi
 fi
 
 # ---- nccl ----

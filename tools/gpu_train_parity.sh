@@ -1,0 +1,90 @@
+#!/bin/bash
+# gpu_train_parity.sh VCLIP [DEVICE_A DEVICE_B]: every pooler trains STEPS
+# (20) steps with `vclip train` on DEVICE_A (default cuda) and on DEVICE_B
+# (default cpu), same synthetic data, seed and config, TF32 off; the logged
+# losses must agree within TOL (relative, default 2e-3: float32 summation
+# orders differ between the backends and compound over 20 AdamW steps at a
+# larger size than tests/test_cuda_train.c's; a wrong kernel moves them by
+# far more). The real-GPU twin of tests/test_cuda_train.c's emulated check,
+# run by tools/gpu_check.sh. Prints one line per pooler and exits non-zero
+# if any differs or fails. (With DEVICE_A = DEVICE_B = cpu it checks itself.)
+# Env: STEPS, TOL, POOLERS, PY.
+set -u
+V=${1:?usage: gpu_train_parity.sh VCLIP [DEVICE_A DEVICE_B]}
+A=${2:-cuda}
+Bd=${3:-cpu}
+STEPS=${STEPS:-20}
+TOL=${TOL:-2e-3}
+POOLERS=${POOLERS:-transformer lstm mean wavg mlp_mean tokenlearner cross_attn}
+PY=${PY:-python3}
+W=$(mktemp -d /tmp/vclip-parity.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+"$V" synth --out "$W/synth.h5" --videos 512 --seed 3 > "$W/synth.log" 2>&1 ||
+    { echo "parity: vclip synth failed: $(tail -1 "$W/synth.log")"; exit 1; }
+extra() {
+    case $1 in
+        transformer) echo "layers = 2
+heads = 8
+text_head = linear" ;;
+        mean) echo "text_head = linear" ;;
+        tokenlearner) echo "tokens = 8
+layers = 1
+heads = 8
+hidden = 64" ;;
+        cross_attn) echo "tokens = 8
+heads = 8
+mlp_layers = 1" ;;
+        mlp_mean) echo "mlp_layers = 2" ;;
+    esac
+}
+fail=0
+for p in $POOLERS; do
+    for d in "$A" "$Bd"; do
+        tag=$p-${d//:/_}-$([ "$d" = "$A" ] && echo a || echo b)
+        cat > "$W/$tag.ini" <<EOF
+[data]
+file = $W/synth.h5
+frames = 16
+
+[model]
+type = $p
+$(extra "$p")
+
+[train]
+batch = 64
+steps = $STEPS
+lr = 1e-3
+warmup = 2
+seed = 0
+log_every = 1
+eval_every = 1000000
+device = $d
+tf32 = false
+out_dir = $W/$tag
+EOF
+        if ! "$V" train "$W/$tag.ini" > "$W/$tag.log" 2>&1; then
+            echo "parity $p: vclip train on $d failed: $(grep -v '^\s*$' "$W/$tag.log" | tail -1 | cut -c1-160)"
+            fail=1
+            continue 2
+        fi
+    done
+    # compare the step losses of the two runs
+    "$PY" - "$W/$p-${A//:/_}-a/log.jsonl" "$W/$p-${Bd//:/_}-b/log.jsonl" "$p" "$A" "$Bd" "$TOL" "$STEPS" <<'PY' || fail=1
+import json, sys
+fa, fb, name, da, db, tol, steps = sys.argv[1:8]
+def losses(f):
+    return {r["step"]: r["loss"] for r in map(json.loads, open(f)) if r.get("event") == "step"}
+a, b = losses(fa), losses(fb)
+common = sorted(set(a) & set(b))
+if len(common) < int(steps):
+    print(f"parity {name}: only {len(common)} common logged steps of {steps} ({da}: {len(a)}, {db}: {len(b)})")
+    sys.exit(1)
+worst = max(abs(a[s] - b[s]) / (1 + abs(b[s])) for s in common)
+ok = worst <= float(tol)
+s = common[-1]
+print(f"parity {name}: {len(common)} steps, loss {a[common[0]]:.5f} -> {a[s]:.5f} on {da}, {b[s]:.5f} on {db}; "
+      f"largest relative difference {worst:.2e} (tolerance {tol}) {'ok' if ok else 'DIFFERS'}")
+sys.exit(0 if ok else 1)
+PY
+done
+exit $fail
