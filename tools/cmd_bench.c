@@ -67,11 +67,15 @@ static int bench_train(int argc, char **argv) {
     const char *model = "transformer", *device = NULL;
     long B = 128, T = 32, D = 512, L = 4, H = 8;
     double seconds = 10;
-    bool profile = false;
+    bool profile = false, tf32 = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--profile") == 0) {
             profile = true;
+            continue;
+        }
+        if (strcmp(a, "--tf32") == 0) { /* CUDA: products on TF32 tensor cores, as [train] tf32 = true */
+            tf32 = true;
             continue;
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -108,7 +112,7 @@ static int bench_train(int argc, char **argv) {
     vc_adamw opt = {0};
     vc_adamw_cfg oc = {0.9, 0.98, 1e-6, 0.2};
     if (vc_pooler_init(&m, &cfg, &ps, 0) || !(scale = vc_logit_scale_init(&ps)) ||
-        vc_model_place(&ps, device, false, "bench train") || vc_adamw_init(&opt, &ps, &oc))
+        vc_model_place(&ps, device, tf32, "bench train") || vc_adamw_init(&opt, &ps, &oc))
         return vc_cmd_error("bench train", "%s", vc_last_error());
     vc_tensor frames, text, len;
     if (vc_tensor_alloc(&frames, VC_F32, VC_DIMS(B, T, D)) || vc_tensor_alloc(&text, VC_F32, VC_DIMS(B, D)) ||

@@ -117,6 +117,10 @@ while read -r name path; do
     echo "$name" | grep -q -E "$keep_system" && continue
     cp -L "$path" "$OUT.tmp/lib/$name"
 done
+# cudart: the machine's own where it has one (any 13.x runs what 13.0 built),
+# else this copy: lib/fallback comes last on LD_LIBRARY_PATH
+mkdir -p "$OUT.tmp/lib/fallback"
+mv "$OUT.tmp"/lib/libcudart.so* "$OUT.tmp/lib/fallback/" 2>/dev/null || true
 # binaries linked with an rpath to the toolkit (test_cuda_real, nccl_smoke):
 # the GPU machine's toolkit may live elsewhere; env.sh's LD_LIBRARY_PATH wins
 # over RUNPATH.
@@ -140,7 +144,7 @@ GB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")" && pwd)
 gb_cuda_dirs() {
     for d in "${CUDA_HOME:-}/lib64" "${CUDA_HOME:-}/lib" /usr/local/cuda/lib64 /usr/local/cuda/lib \
              /usr/local/cuda-*/lib64 /usr/local/cuda-*/lib /usr/local/cuda-*/targets/x86_64-linux/lib; do
-        [ -e "$d/libcublas.so.13" ] || [ -e "$d/libnccl.so.2" ] && echo "$d"
+        { [ -e "$d/libcublas.so.13" ] || [ -e "$d/libnccl.so.2" ]; } && echo "$d"
     done
     python3 - 2>/dev/null <<'PY'
 import importlib, os
@@ -155,7 +159,7 @@ PY
     ldconfig -p 2>/dev/null | awk '/libcublas\.so\.13|libnccl\.so\.2/ {print $NF}' | xargs -r -n1 dirname
 }
 GB_CUDA_LIBS=$(gb_cuda_dirs | awk '!seen[$0]++' | paste -sd: -)
-export LD_LIBRARY_PATH="$GB_DIR/lib${GB_CUDA_LIBS:+:$GB_CUDA_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$GB_DIR/lib${GB_CUDA_LIBS:+:$GB_CUDA_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}:$GB_DIR/lib/fallback"
 export PATH="$GB_DIR/bin:$PATH"
 EOF
 {
@@ -171,7 +175,7 @@ EOF
     echo "needs at most: $(for f in "$OUT.tmp"/bin/* "$OUT.tmp"/lib/*; do objdump -T "$f" 2>/dev/null; done |
         grep -o -E 'GLIBC_2\.[0-9]+|GLIBCXX_3\.4\.[0-9]+|CXXABI_1\.3\.[0-9]+' | sort -u -V |
         awk -F_ '{m[$1]=$0} END {for (k in m) printf "%s ", m[k]}')"
-    echo "lib/: $(ls "$OUT.tmp/lib" | wc -l) libraries, $(du -sm "$OUT.tmp/lib" | cut -f1) MB; whole bundle $(du -sm "$OUT.tmp" | cut -f1) MB"
+    echo "lib/: $(find "$OUT.tmp/lib" -name "*.so*" | wc -l) libraries, $(du -sm "$OUT.tmp/lib" | cut -f1) MB; whole bundle $(du -sm "$OUT.tmp" | cut -f1) MB"
 } > "$OUT.tmp/MANIFEST"
 rm -rf "$OUT"
 mv "$OUT.tmp" "$OUT"

@@ -36,15 +36,15 @@ else
     IN=$B
 fi
 say "checking in $where"
-missing=$(run "for f in $IN/bin/*; do LD_LIBRARY_PATH=$IN/lib ldd \$f | sed \"s|^|\$(basename \$f): |\"; done" |
+missing=$(run "for f in $IN/bin/*; do LD_LIBRARY_PATH=$IN/lib:$IN/lib/fallback ldd \$f | sed \"s|^|\$(basename \$f): |\"; done" |
     grep 'not found' || true)
 bad=$(echo "$missing" | awk 'NF {print $2}' | grep -v -E "$allowed" || true)
 [ -z "$bad" ] || fail "libraries not found: $(echo "$missing" | grep -v -E ": ($allowed)" | paste -sd';' -)"
 say "ldd: every library found$( [ -n "$missing" ] && echo " except the GPU machine's own: $(echo "$missing" | awk '{print $2}' | sort -u | paste -sd' ' -)")"
-out=$(run "LD_LIBRARY_PATH=$IN/lib $IN/bin/vclip version") || fail "vclip version: $out"
+out=$(run "LD_LIBRARY_PATH=$IN/lib:$IN/lib/fallback $IN/bin/vclip version") || fail "vclip version: $out"
 say "vclip version: $(echo "$out" | paste -sd'|' -)"
 if [ -x "$B/bin/test_tensor" ]; then
-    out=$(run "LD_LIBRARY_PATH=$IN/lib CK_FORK=no timeout 300 $IN/bin/test_tensor 2>&1") || fail "test_tensor: $(echo "$out" | tail -3)"
+    out=$(run "LD_LIBRARY_PATH=$IN/lib:$IN/lib/fallback CK_FORK=no timeout 300 $IN/bin/test_tensor 2>&1") || fail "test_tensor: $(echo "$out" | tail -3)"
     say "test_tensor: $(echo "$out" | grep -E '^[0-9]+%' | tail -1)"
 fi
 # a decode through the static FFmpeg: encode-video needs a CLIP model, so

@@ -24,7 +24,7 @@
 # (seconds per bench measurement, default 4), GPU_CHECK_ONLY (space-separated
 # step names), PY (python with torch; default python3).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 START=$(date +%s)
 BUDGET=${GPU_CHECK_BUDGET:-530}
 B=${GPU_BUNDLE:-gpu-bundle}
@@ -186,21 +186,25 @@ if want loader; then
 fi
 
 # ---- encode-video ----
+# on the CPU first (proves the bundle's static FFmpeg decodes there), then
+# with --device cuda --precision bf16 where vclip offers them
 if want encode-video; then
     vids=("$B"/videos/*.mp4)
-    if [ $CUDA_BUILT = 0 ]; then
-        record encode-video "NOT BUILT" 0 "vclip has no CUDA backend"
-    elif [ ! -f "${vids[0]}" ]; then
+    ck=$TMPD/vitb32.safetensors
+    if [ ! -f "${vids[0]}" ]; then
         record encode-video SKIPPED 0 "no test videos in the bundle"
+    elif ! timeout 120 "$VC" bench encode-image --clip random --save "$ck" >> "$LOG" 2>&1; then
+        record encode-video FAIL 0 "could not write a random ViT-B/32 checkpoint"
     else
-        ck=$TMPD/vitb32.safetensors
-        if timeout 120 "$VC" bench encode-image --clip random --save "$ck" >> "$LOG" 2>&1; then
-            step_run encode-video 120 "$VC" encode-video --clip "$ck" --out "$TMPD/enc.h5" --device cuda --precision bf16 "${vids[@]}"
+        step_run encode-cpu 90 "$VC" encode-video --clip "$ck" --out "$TMPD/enc_cpu.h5" "${vids[@]}"
+        record encode-cpu "$(status_of)" "$DT" "${#vids[@]} videos on the CPU: $(lastline)"
+        if [ $CUDA_BUILT = 0 ]; then
+            record encode-cuda "NOT BUILT" 0 "vclip has no CUDA backend"
+        else
+            step_run encode-cuda 90 "$VC" encode-video --clip "$ck" --out "$TMPD/enc_cuda.h5" --device cuda --precision bf16 "${vids[@]}"
             st=$(status_of)
             grep -q -E 'unknown option (--device|--precision)' "$OUTF" && st="NOT READY"
-            record encode-video "$st" "$DT" "${#vids[@]} videos: $(lastline)"
-        else
-            record encode-video FAIL 0 "could not write a random ViT-B/32 checkpoint"
+            record encode-cuda "$st" "$DT" "${#vids[@]} videos: $(lastline)"
         fi
     fi
 fi

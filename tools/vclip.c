@@ -32,7 +32,7 @@ static const vc_command commands[] = {
      "print eval results (vclip eval --json) side by side"},
     {"bench", vc_cmd_bench,
      "train [--model NAME --batch B --frames T --dim D --layers L --heads H --seconds S --profile "
-     "--device cpu|cuda|cuda:N] | "
+     "--device cpu|cuda|cuda:N --tf32] | "
      "encode-image --clip FILE|random [--batch B --seconds S --act quickgelu|gelu] [--save FILE]",
      "time training steps (samples/s) or the CLIP image tower (images/s) on random data"},
     {"import-wds", vc_cmd_import_wds,
