@@ -86,20 +86,25 @@ fi
 
 # ---- 2. vclip, the CUDA tests and the benches, portable -march ------------
 # The inner make (VC_INNER=1: the outer one only installs Debian packages)
-# with the library list of the Makefile's PKGS minus FFmpeg, plus the static
+# (gpu_bundle.mk's gpu-bundle-list: what the Makefile offers today; the CUDA
+# parts appear as the CUDA branches land) with the library list of the
+# Makefile's PKGS minus FFmpeg, plus the static
 # FFmpeg; RUNPATH $ORIGIN/../lib so the bundle finds its own libraries.
 PKGS_NOAV=$(make -s --no-print-directory VC_INNER=1 -f Makefile -f tools/gpu_bundle.mk print-pkgs | tr ' ' '\n' |
     grep -v -E '^(openblas|libavformat|libavcodec|libswscale|libavutil)$' | tr '\n' ' ')
 BLAS_DIR=/usr/lib/x86_64-linux-gnu/openblas-openmp
 [ -f $BLAS_DIR/libopenblas.so ] || BLAS_DIR=/usr/lib/x86_64-linux-gnu
-PKG_LIBS_GB="-L$BLAS_DIR -Wl,-rpath,$BLAS_DIR -lopenblas $(pkg-config --libs $PKGS_NOAV) $FF_LIBS -lz -lm -lpthread"
+# libarchive static too: the shared one pulls libxml2 and ICU (33 MB) for
+# formats vclip never reads; tar + the decompression filters need only these
+PKG_LIBS_GB="-L$BLAS_DIR -Wl,-rpath,$BLAS_DIR -lopenblas $(pkg-config --libs $PKGS_NOAV |
+    sed 's/-larchive/-l:libarchive.a -lbz2 -l:liblz4.so.1 -l:libzstd.so.1 -llzma/') $FF_LIBS -lz -lm -lpthread"
 MK=(make --no-print-directory -j"$JOBS" -f Makefile -f tools/gpu_bundle.mk VC_INNER=1 BUILD="$OBJ"
-    OPT="-O3 -march=x86-64-v3" MPI=0 PKG_LIBS="$PKG_LIBS_GB" 'LDFLAGS=-Wl,-rpath,\$$ORIGIN/../lib')
+    OPT="-O3 -march=x86-64-v3" MPI=0 PKG_LIBS="$PKG_LIBS_GB" 'LDFLAGS=-fopenmp -Wl,-rpath,\$$ORIGIN/../lib')
 say "building vclip, tests and benches in $OBJ (-march=x86-64-v3, MPI=0, static FFmpeg)"
-"${MK[@]}" gpu-bundle-targets >"$GB/make.log" 2>&1 || { tail -30 "$GB/make.log"; die "build failed ($GB/make.log)"; }
-# What the Makefile offers today (CUDA parts appear as the CUDA branches land):
-# everything gpu_bundle.mk's gpu-bundle-list prints that exists.
+# relink every time: the link lines above are not something make tracks
 mapfile -t BINS < <("${MK[@]}" -s gpu-bundle-list | tr ' ' '\n' | sed '/^$/d')
+rm -f "${BINS[@]}"
+"${MK[@]}" gpu-bundle-targets >"$GB/make.log" 2>&1 || { tail -30 "$GB/make.log"; die "build failed ($GB/make.log)"; }
 
 # ---- 3. copy binaries and libraries ---------------------------------------
 rm -rf "$OUT.tmp"
@@ -121,6 +126,23 @@ done
 # else this copy: lib/fallback comes last on LD_LIBRARY_PATH
 mkdir -p "$OUT.tmp/lib/fallback"
 mv "$OUT.tmp"/lib/libcudart.so* "$OUT.tmp/lib/fallback/" 2>/dev/null || true
+# lib/ travels as one lib.tar.gz (OpenBLAS alone is 36 MB, 9 MB gzipped);
+# env.sh unpacks it on first use. gzip: every machine has it. Re-packed only
+# when the libraries change.
+key=$( (cd "$OUT.tmp/lib" && find . -type f -printf '%P %s\n' | sort && find . -type f -print0 | sort -z | xargs -0 md5sum) | md5sum | cut -c1-32)
+if [ "$(cat "$GB/lib.tar.gz.key" 2>/dev/null)" != "$key" ] || [ ! -f "$GB/lib.tar.gz" ]; then
+    say "packing $(find "$OUT.tmp/lib" -type f | wc -l) libraries ($(du -sm "$OUT.tmp/lib" | cut -f1) MB) into lib.tar.gz"
+    tar -C "$OUT.tmp" -cf - lib | gzip -9 > "$GB/lib.tar.gz.tmp"
+    mv "$GB/lib.tar.gz.tmp" "$GB/lib.tar.gz"
+    echo "$key" > "$GB/lib.tar.gz.key"
+fi
+cp "$GB/lib.tar.gz" "$OUT.tmp/lib.tar.gz"
+LIBS_MB=$(du -sm "$OUT.tmp/lib" | cut -f1)
+LIBS_N=$(find "$OUT.tmp/lib" -type f | wc -l)
+NEEDS=$(for f in "$OUT.tmp"/bin/* $(find "$OUT.tmp/lib" -type f); do objdump -T "$f" 2>/dev/null; done |
+    grep -o -E 'GLIBC_2\.[0-9]+|GLIBCXX_3\.4\.[0-9]+|CXXABI_1\.3\.[0-9]+' | sort -u -V |
+    awk -F_ '{m[$1]=$0} END {for (k in m) printf "%s ", m[k]}')
+rm -rf "$OUT.tmp/lib"
 # binaries linked with an rpath to the toolkit (test_cuda_real, nccl_smoke):
 # the GPU machine's toolkit may live elsewhere; env.sh's LD_LIBRARY_PATH wins
 # over RUNPATH.
@@ -141,6 +163,12 @@ cat > "$OUT.tmp/env.sh" <<'EOF'
 # libraries first, then the CUDA libraries of this machine (cuBLAS, NCCL),
 # wherever the toolkit or PyTorch's wheels put them.
 GB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")" && pwd)
+if [ ! -d "$GB_DIR/lib" ]; then
+    rm -rf "$GB_DIR/lib.unpack" && mkdir "$GB_DIR/lib.unpack" &&
+        gzip -dc "$GB_DIR/lib.tar.gz" | tar -C "$GB_DIR/lib.unpack" -xf - &&
+        mv "$GB_DIR/lib.unpack/lib" "$GB_DIR/lib" && rmdir "$GB_DIR/lib.unpack" ||
+        echo "gpu-bundle: cannot unpack $GB_DIR/lib.tar.gz" >&2
+fi
 gb_cuda_dirs() {
     for d in "${CUDA_HOME:-}/lib64" "${CUDA_HOME:-}/lib" /usr/local/cuda/lib64 /usr/local/cuda/lib \
              /usr/local/cuda-*/lib64 /usr/local/cuda-*/lib /usr/local/cuda-*/targets/x86_64-linux/lib; do
@@ -168,20 +196,17 @@ EOF
     echo "ffmpeg: static decode-only $FF_UP (Debian $FF_VER)"
     echo "binaries:"
     for f in "$OUT.tmp"/bin/*; do
-        cu=$(readelf -d "$f" | grep -o -E 'lib(cudart|cublas|nccl)[^]]*' | paste -sd, -)
-        strings "$f" | grep -q -E '^cudaMalloc$|cudart_static' && [ -z "$cu" ] && cu=cudart-static
+        cu=$(readelf -d "$f" | grep -o -E 'lib(cudart|cublas|nccl)[^]]*' | paste -sd, - || true)
         printf '  %-22s %6d KB  %s\n' "$(basename "$f")" $(($(stat -c %s "$f") / 1024)) "${cu:+CUDA: $cu}"
     done
-    echo "needs at most: $(for f in "$OUT.tmp"/bin/* "$OUT.tmp"/lib/*; do objdump -T "$f" 2>/dev/null; done |
-        grep -o -E 'GLIBC_2\.[0-9]+|GLIBCXX_3\.4\.[0-9]+|CXXABI_1\.3\.[0-9]+' | sort -u -V |
-        awk -F_ '{m[$1]=$0} END {for (k in m) printf "%s ", m[k]}')"
-    echo "lib/: $(find "$OUT.tmp/lib" -name "*.so*" | wc -l) libraries, $(du -sm "$OUT.tmp/lib" | cut -f1) MB; whole bundle $(du -sm "$OUT.tmp" | cut -f1) MB"
+    echo "needs at most: $NEEDS (the GPU machine's glibc and libstdc++ must be as new)"
+    echo "lib.tar.gz: $LIBS_N libraries, $LIBS_MB MB unpacked; whole bundle $(du -sm "$OUT.tmp" | cut -f1) MB as carried"
 } > "$OUT.tmp/MANIFEST"
+cat "$OUT.tmp/MANIFEST"
+size=$(du -sb "$OUT.tmp" | cut -f1)
+[ "$size" -lt $((56 * 1024 * 1024)) ] || die "the bundle is $((size / 1048576)) MiB: over the 56 MiB it may take of the 64 MiB a run carries"
 rm -rf "$OUT"
 mv "$OUT.tmp" "$OUT"
-cat "$OUT/MANIFEST"
-size=$(du -sb "$OUT" | cut -f1)
-[ "$size" -lt $((56 * 1024 * 1024)) ] || die "the bundle is $((size / 1048576)) MiB: over the 56 MiB it may take of the 64 MiB a run carries"
 
 # ---- 6. verify -------------------------------------------------------------
 [ $VERIFY = 1 ] || exit 0
