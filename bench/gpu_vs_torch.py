@@ -190,25 +190,37 @@ def worker_vit(a, sh):
 
 
 # ---------------------------------------------------------------- parent
+def smi(query):
+    out = subprocess.run(["nvidia-smi", query, "--format=csv,noheader,nounits"], capture_output=True, text=True,
+                         timeout=5).stdout
+    return [[x.strip() for x in line.split(",")] for line in out.splitlines() if line.strip()]
+
+
 class GpuMem:
-    """Largest GPU memory nvidia-smi shows for one process while it runs."""
+    """Largest GPU memory nvidia-smi shows for one process while it runs; where
+    it lists no processes (some VMs), the device's used memory above what was
+    used before the child started (one child runs at a time)."""
 
     def __init__(self, pid, enabled):
         self.pid, self.peak, self.ok, self.stop = pid, 0.0, False, threading.Event()
+        self.base, self.dev_peak = None, 0.0
         self.t = threading.Thread(target=self.run, daemon=True) if enabled else None
         if self.t:
+            try:
+                self.base = float(smi("--query-gpu=memory.used")[0][0])
+            except (OSError, subprocess.SubprocessError, IndexError, ValueError):
+                self.base = None
             self.t.start()
 
     def run(self):
         while not self.stop.is_set():
             try:
-                out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-                                     capture_output=True, text=True, timeout=5).stdout
-                for line in out.splitlines():
-                    p = [x.strip() for x in line.split(",")]
+                for p in smi("--query-compute-apps=pid,used_memory"):
                     if len(p) == 2 and p[0] == str(self.pid) and p[1].isdigit():
                         self.peak, self.ok = max(self.peak, float(p[1])), True
-            except (OSError, subprocess.SubprocessError):
+                if self.base is not None:
+                    self.dev_peak = max(self.dev_peak, float(smi("--query-gpu=memory.used")[0][0]) - self.base)
+            except (OSError, subprocess.SubprocessError, IndexError, ValueError):
                 return
             self.stop.wait(0.1)
 
@@ -216,7 +228,9 @@ class GpuMem:
         self.stop.set()
         if self.t:
             self.t.join()
-        return self.peak if self.ok else float("nan")
+        if self.ok:
+            return self.peak
+        return self.dev_peak if self.base is not None and self.dev_peak > 0 else float("nan")
 
 
 def run_child(cmd, gpu, timeout):

@@ -190,6 +190,14 @@ GB_CUDA_LIBS=$(gb_cuda_dirs | awk '!seen[$0]++' | paste -sd: -)
 export LD_LIBRARY_PATH="$GB_DIR/lib${GB_CUDA_LIBS:+:$GB_CUDA_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}:$GB_DIR/lib/fallback"
 export PATH="$GB_DIR/bin:$PATH"
 EOF
+GLIBC_NEED=$(echo "$NEEDS" | grep -o -E 'GLIBC_2\.[0-9]+' | sed 's/GLIBC_//')
+cat >> "$OUT.tmp/env.sh" <<EOF
+# built against glibc $GLIBC_NEED: an older one cannot load the binaries
+gb_glibc=\$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print \$2}')
+[ -n "\$gb_glibc" ] && [ "\$(printf '%s\\n' "\$gb_glibc" $GLIBC_NEED | sort -V | head -1)" != $GLIBC_NEED ] &&
+    echo "gpu-bundle: this machine's glibc \$gb_glibc is older than the $GLIBC_NEED the bundle needs" >&2
+true
+EOF
 {
     echo "vclip gpu-bundle built $(date -u +%Y-%m-%dT%H:%MZ) on $(. /etc/os-release; echo "$PRETTY_NAME"), glibc $(ldd --version | head -1 | awk '{print $NF}')"
     echo "git: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!gpu-bundle' || echo ' (with uncommitted changes)') on $(git rev-parse --abbrev-ref HEAD)"

@@ -40,7 +40,7 @@ left() { echo $((BUDGET - ($(date +%s) - START))); }
 log() { printf '%s\n' "$*" | tee -a "$LOG"; }
 want() { [ -z "${GPU_CHECK_ONLY:-}" ] || [[ " $GPU_CHECK_ONLY " == *" $1 "* ]]; }
 # record NAME STATUS SECONDS NOTE
-record() { SUMMARY+=("$(printf '%-13s %-11s %5ss  %s' "$1" "$2" "$3" "$4")"); log "== $1: $2 ($3 s) $4"; }
+record() { SUMMARY+=("$(printf '%-21s %-11s %5ss  %s' "$1" "$2" "$3" "$4")"); log "== $1: $2 ($3 s) $4"; }
 # step NAME LIMIT CMD...: runs CMD with timeout min(LIMIT, what is left - 10),
 # output to the log and terminal; sets RC, OUTF, DT
 step_run() {
@@ -213,7 +213,7 @@ fi
 {
     echo
     echo "gpu_check summary ($(($(date +%s) - START)) s of ${BUDGET}s budget)"
-    printf '%-13s %-11s %6s  %s\n' step status time note
+    printf '%-21s %-11s %6s  %s\n' step status time note
     printf '%s\n' "${SUMMARY[@]}"
     if [ -n "${GVT:-}" ] && [ -f "$GVT" ]; then
         echo

@@ -39,8 +39,9 @@ mlp_layers = 1" ;;
 }
 fail=0
 for p in $POOLERS; do
-    for d in "$A" "$Bd"; do
-        tag=$p-${d//:/_}-$([ "$d" = "$A" ] && echo a || echo b)
+    for side in a b; do
+        d=$A; [ $side = b ] && d=$Bd
+        tag=$p-${d//:/_}-$side
         cat > "$W/$tag.ini" <<EOF
 [data]
 file = $W/synth.h5
