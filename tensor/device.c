@@ -10,6 +10,10 @@
 
 #include "backend_cuda.h"
 
+#ifdef VC_HAVE_CUDA
+#include "cuda/kernels.h"
+#endif
+
 vc_status vc_device_parse(const char *text, vc_device_spec *out) {
     out->type = VC_CPU;
     out->index = 0;
@@ -85,3 +89,93 @@ const char *vc_device_cuda_info(char *buf, size_t n) {
 #endif
     return buf;
 }
+
+#ifdef VC_HAVE_CUDA
+struct vc_graph {
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    size_t nodes;
+};
+
+static vc_status cu_fail(cudaError_t e, const char *call) {
+    cudaGetLastError();
+    return vc_fail(VC_ERR_DEVICE, "cuda graph: %s failed: %s", call, cudaGetErrorString(e));
+}
+
+vc_status vc_graph_begin(vc_device d) {
+    if (d != VC_CUDA) return vc_fail(VC_ERR_UNSUPPORTED, "graphs: device %s has none", vc_device_name(d));
+    cudaStream_t st = vc_cu_stream();
+    cudaError_t e = cudaStreamSynchronize(st);
+    if (e == cudaSuccess) e = cudaStreamBeginCapture(st, cudaStreamCaptureModeRelaxed);
+    return e == cudaSuccess ? VC_OK : cu_fail(e, "cudaStreamBeginCapture");
+}
+
+vc_status vc_graph_end(vc_device d, vc_graph **out) {
+    *out = NULL;
+    if (d != VC_CUDA) return vc_fail(VC_ERR_UNSUPPORTED, "graphs: device %s has none", vc_device_name(d));
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture(vc_cu_stream(), &g);
+    if (e != cudaSuccess) return cu_fail(e, "cudaStreamEndCapture");
+    vc_graph *r = calloc(1, sizeof *r);
+    if (!r) {
+        cudaGraphDestroy(g);
+        return vc_fail(VC_ERR_OOM, "cuda graph: out of memory");
+    }
+    r->graph = g;
+    if ((e = cudaGraphGetNodes(g, NULL, &r->nodes)) != cudaSuccess ||
+        (e = cudaGraphInstantiate(&r->exec, g, 0)) != cudaSuccess) {
+        cudaGraphDestroy(g);
+        free(r);
+        return cu_fail(e, "cudaGraphInstantiate");
+    }
+    *out = r;
+    return VC_OK;
+}
+
+vc_status vc_graph_launch(vc_graph *g) {
+    cudaError_t e = cudaGraphLaunch(g->exec, vc_cu_stream());
+    return e == cudaSuccess ? VC_OK : cu_fail(e, "cudaGraphLaunch");
+}
+
+size_t vc_graph_nodes(const vc_graph *g) { return g ? g->nodes : 0; }
+
+void vc_graph_free(vc_graph *g) {
+    if (!g) return;
+    cudaGraphExecDestroy(g->exec);
+    cudaGraphDestroy(g->graph);
+    free(g);
+}
+
+void vc_device_upload_now(vc_device d, void *dst, const void *src, size_t n) {
+    if (d == VC_CPU || !n) {
+        if (n) memcpy(dst, src, n);
+        return;
+    }
+    /* the legacy stream: the vclip stream (non-blocking) may be capturing */
+    if (cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice) != cudaSuccess) vc_backend_for(d)->copy_h2d(dst, src, n);
+}
+#else
+struct vc_graph {
+    int unused;
+};
+static vc_status no_graphs(vc_device d) {
+    return vc_fail(VC_ERR_UNSUPPORTED, "graphs: device %s has none in this build", vc_device_name(d));
+}
+vc_status vc_graph_begin(vc_device d) { return no_graphs(d); }
+vc_status vc_graph_end(vc_device d, vc_graph **out) {
+    *out = NULL;
+    return no_graphs(d);
+}
+vc_status vc_graph_launch(vc_graph *g) {
+    (void)g;
+    return no_graphs(VC_CPU);
+}
+size_t vc_graph_nodes(const vc_graph *g) {
+    (void)g;
+    return 0;
+}
+void vc_graph_free(vc_graph *g) { (void)g; }
+void vc_device_upload_now(vc_device d, void *dst, const void *src, size_t n) {
+    if (n) vc_backend_for(d)->copy_h2d(dst, src, n);
+}
+#endif

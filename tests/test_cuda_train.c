@@ -54,10 +54,13 @@ static void small_cfg(vc_pooler_cfg *c, vc_pool_type type) {
     c->dropout = type == VC_POOL_TRANSFORMER ? 0.1f : 0;
 }
 
-static void run_init(run *r, vc_pool_type type, vc_device dev) {
+/* Loop index VC_POOL_NTYPES: the transformer without dropout (its fused
+ * blocks, and a step that replays as a graph). */
+static void run_init(run *r, int variant, vc_device dev, bool graph) {
     memset(r, 0, sizeof *r);
     vc_pooler_cfg c;
-    small_cfg(&c, type);
+    small_cfg(&c, variant == VC_POOL_NTYPES ? VC_POOL_TRANSFORMER : (vc_pool_type)variant);
+    if (variant == VC_POOL_NTYPES) c.dropout = 0;
     vc_params_init(&r->ps);
     ck_assert_msg(vc_pooler_init(&r->m, &c, &r->ps, 7) == VC_OK, "%s", vc_last_error());
     ck_assert_ptr_nonnull(r->scale = vc_logit_scale_init(&r->ps));
@@ -68,10 +71,11 @@ static void run_init(run *r, vc_pool_type type, vc_device dev) {
     ck_assert_msg(vc_adamw_init(&r->opt, &r->ps, &oc) == VC_OK, "%s", vc_last_error());
     vc_tape_init_on(&r->tape, dev, 0);
     r->tape.seed = 99;
-    r->sc = (vc_step_ctx){&r->m, &r->ps, r->scale, &r->opt, &r->tape, 0.5, 0, NULL};
+    r->sc = (vc_step_ctx){&r->m, &r->ps, r->scale, &r->opt, &r->tape, 0.5, 0, NULL, graph, NULL};
 }
 
 static void run_free(run *r) {
+    vc_step_ctx_free(&r->sc);
     vc_tape_free(&r->tape);
     vc_adamw_free(&r->opt);
     vc_params_free(&r->ps);
@@ -85,7 +89,7 @@ static double run_step(run *r, int s) {
     vc_rng_seed(&g, 1000 + (uint64_t)s);
     vc_test_fill_uniform(frames, B * T * D, &g, -1, 1);
     vc_test_fill_uniform(text, B * D, &g, -1, 1);
-    len[1] = 1 + s % T;
+    if (s < 3 || s >= 14) len[1] = 1 + s % T; /* steps 3..13 repeat step 2's lengths: a graph replays them */
     vc_tensor f, l, x;
     vc_tensor_wrap(&f, frames, VC_F32, VC_DIMS(B, T, D));
     vc_tensor_wrap(&l, len, VC_I64, VC_DIMS(B));
@@ -118,54 +122,69 @@ static bool cuda_ready(void) {
     return false;
 }
 
-static void check_close(const char *what, vc_pool_type type, int s, double a, double b) {
+static void check_close(const char *what, const char *name, int s, double a, double b) {
     ck_assert_msg(fabs(a - b) <= LOSS_TOL * (1 + fabs(b)), "%s %s step %d: loss %.9g against %.9g (tolerance %g)",
-                  vc_pool_type_name(type), what, s, a, b, LOSS_TOL);
+                  name, what, s, a, b, LOSS_TOL);
 }
 
 START_TEST(test_pooler_trains_alike_on_cuda_and_cpu) {
     if (!cuda_ready()) return;
-    vc_pool_type type = (vc_pool_type)_i;
+    int type = _i;
+    const char *name = type == VC_POOL_NTYPES ? "transformer (no dropout)" : vc_pool_type_name((vc_pool_type)type);
     char pa[512], pb[512];
     snprintf(pa, sizeof pa, "%s/cuda_%d.safetensors", vc_test_tmpdir(), _i);
     snprintf(pb, sizeof pb, "%s/cpu_%d.safetensors", vc_test_tmpdir(), _i);
-    double lc[STEPS], lg[STEPS], worst = 0;
-    run a, b;
-    run_init(&a, type, VC_CUDA);
-    run_init(&b, type, VC_CPU);
+    double lc[STEPS], lg[STEPS], le[STEPS], worst = 0;
+    run a, b, e;
+    run_init(&a, type, VC_CUDA, true);   /* replays a captured graph where it can */
+    run_init(&e, type, VC_CUDA, false);  /* every step eagerly */
+    run_init(&b, type, VC_CPU, false);
     struct vc_emu_counters c0, c1;
     for (int s = 0; s < STEPS; s++) {
-        if (s == 2) vc_emu_get_counters(&c0);
+        if (s == 4) vc_emu_get_counters(&c0);
         lg[s] = run_step(&a, s);
+        le[s] = run_step(&e, s);
         lc[s] = run_step(&b, s);
         if (s == HALF - 1) {
             save(&a, pa, HALF);
             save(&b, pb, HALF);
         }
-        check_close("cuda vs cpu", type, s, lg[s], lc[s]);
-        double e = fabs(lg[s] - lc[s]);
-        if (e > worst) worst = e;
+        check_close("cuda vs cpu", name, s, lg[s], lc[s]);
+        /* a replayed step computes what the eager one does, bit for bit */
+        ck_assert_msg(lg[s] == le[s], "%s step %d: graph loss %.9g, eager %.9g", name, s, lg[s],
+                      le[s]);
+        double d = fabs(lg[s] - lc[s]);
+        if (d > worst) worst = d;
+        if (s == 3) vc_emu_get_counters(&c1), c0 = c1; /* (counted from step 4 on) */
     }
     vc_emu_get_counters(&c1);
-    /* from the third step on nothing is allocated on the device */
-    ck_assert_msg(c1.mallocs == c0.mallocs, "%s: %lld cudaMalloc calls in steps 3..%d",
-                  vc_pool_type_name(type), c1.mallocs - c0.mallocs, STEPS);
+    /* from step 4 on nothing is allocated on the device */
+    ck_assert_msg(c1.mallocs == c0.mallocs, "%s: %lld cudaMalloc calls in steps 5..%d", name,
+                  c1.mallocs - c0.mallocs, STEPS);
     ck_assert_msg(c1.kernels > c0.kernels, "no kernels ran on the emulated GPU");
+    long long replays = vc_step_graph_replays(&a.sc);
+    if (type == VC_POOL_TRANSFORMER) /* dropout: new masks every step, never replayed */
+        ck_assert_int_eq(replays, 0);
+    else
+        ck_assert_msg(replays >= 8, "%s: %lld graph replays", name, replays);
+    ck_assert(c1.graph_launches >= c0.graph_launches);
     run_free(&a);
+    run_free(&e);
     run_free(&b);
     /* cuda's checkpoint continues on the cpu, cpu's on cuda */
-    run_init(&a, type, VC_CPU);
+    run_init(&a, type, VC_CPU, false);
     load(&a, pa, HALF);
-    run_init(&b, type, VC_CUDA);
+    run_init(&b, type, VC_CUDA, true);
     load(&b, pb, HALF);
     for (int s = HALF; s < STEPS; s++) {
-        check_close("cuda checkpoint resumed on cpu", type, s, run_step(&a, s), lg[s]);
-        check_close("cpu checkpoint resumed on cuda", type, s, run_step(&b, s), lc[s]);
+        check_close("cuda checkpoint resumed on cpu", name, s, run_step(&a, s), lg[s]);
+        check_close("cpu checkpoint resumed on cuda", name, s, run_step(&b, s), lc[s]);
     }
     run_free(&a);
     run_free(&b);
-    printf("%s: %d steps on cuda (emulated) and cpu, largest loss difference %.3g; checkpoints resumed across\n",
-           vc_pool_type_name(type), STEPS, worst);
+    printf("%s: %d steps on cuda (emulated; %lld as graph replays) and cpu, largest loss difference %.3g; "
+           "checkpoints resumed across\n",
+           name, STEPS, replays, worst);
 }
 END_TEST
 
@@ -183,6 +202,39 @@ START_TEST(test_missing_gpu_is_one_error) {
     ck_assert(vc_device_parse("gpu", &d) != VC_OK);
     ck_assert(vc_device_parse("cuda:x", &d) != VC_OK);
     ck_assert(vc_device_parse("cuda:", &d) != VC_OK);
+}
+END_TEST
+
+/* vclip itself (whatever its build: CPU only, or CUDA without or with a
+ * GPU) refuses a GPU it does not have with one line naming it and a
+ * non-zero exit. */
+static int run_cli(const char *args, char *out, size_t n) {
+    const char *bin = getenv("VCLIP_BIN");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
+    FILE *f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t k = fread(out, 1, n - 1, f);
+    out[k] = 0;
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+START_TEST(test_cli_refuses_a_missing_gpu) {
+    if (!getenv("VCLIP_BIN")) {
+        printf("SKIP: VCLIP_BIN is not set\n");
+        return;
+    }
+    char out[4096];
+    int rc = run_cli("bench train --device cuda:999 --batch 2 --frames 2 --dim 4 --layers 1 --heads 1 --seconds 0.01",
+                     out, sizeof out);
+    ck_assert_msg(rc != 0, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "cuda") && strchr(out, '\n') == out + strlen(out) - 1, "not one line naming cuda: %s", out);
+    rc = run_cli("bench train --device tpu --batch 2 --frames 2 --dim 4 --layers 1 --heads 1 --seconds 0.01", out,
+                 sizeof out);
+    ck_assert_msg(rc != 0 && strstr(out, "tpu"), "exit %d: %s", rc, out);
+    rc = run_cli("version", out, sizeof out);
+    ck_assert_msg(rc == 0 && strstr(out, "CUDA: "), "%s", out);
 }
 END_TEST
 
@@ -216,8 +268,9 @@ static Suite *suite(void) {
     Suite *s = suite_create("cuda_train");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 600);
-    tcase_add_loop_test(tc, test_pooler_trains_alike_on_cuda_and_cpu, 0, VC_POOL_NTYPES);
+    tcase_add_loop_test(tc, test_pooler_trains_alike_on_cuda_and_cpu, 0, VC_POOL_NTYPES + 1);
     tcase_add_test(tc, test_missing_gpu_is_one_error);
+    tcase_add_test(tc, test_cli_refuses_a_missing_gpu);
     if (strcmp(getenv("VC_CUDA_EMU_PROTECT"), "0") != 0) tcase_add_test(tc, test_protect_catches_host_writes);
     suite_add_tcase(s, tc);
     return s;

@@ -258,6 +258,7 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
     vc_tape_init(&tape, 0);
     vc_pooler m;
     vc_var *scale = NULL;
+    vc_step_ctx *scp = NULL; /* the step context, once made (its graph is freed at the end) */
     char path[4096];
     const int64_t *train_idx = NULL;
     int64_t n_train = 0, N = 0;
@@ -384,7 +385,9 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
     if ((s = vc_comm_agree(comm, s))) goto done;
     /* dropout masks differ per rank (each holds other videos); rank 0's are a single run's */
     tape.seed = (rc->seed ^ 0x5bd1e995u) + (uint64_t)comm->rank * 0x9e3779b97f4a7c15ull;
-    vc_step_ctx sc = {&m, &ps, scale, &opt, &tape, rc->grad_clip, 0, comm};
+    vc_step_ctx sc = {&m, &ps, scale, &opt, &tape, rc->grad_clip, 0, comm, false, NULL};
+    sc.use_graph = dev != VC_CPU && rc->cuda_graph;
+    scp = &sc;
     double t0 = now(), tlog = t0;
     int64_t first = st.step;
     while (st.step < total) {
@@ -454,6 +457,7 @@ done:
         vc_tb_close(c.tb);
         vc_fail(s, "%s", msg);
     }
+    if (scp) vc_step_ctx_free(scp);
     free(c.config_text);
     vc_loader_close(ld);
     vc_source_close(&src);
