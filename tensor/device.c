@@ -68,6 +68,16 @@ vc_status vc_device_open(const vc_device_spec *d, bool tf32) {
     vc_device_spec_name(d, nm, sizeof nm);
     if (!vc_cuda_built())
         return vc_fail(VC_ERR_DEVICE, "device %s: this vclip was built without CUDA (build it where nvcc is found)", nm);
+#ifdef VC_HAVE_CUDA
+    /* asked every time (the backend keeps the device it opened once) */
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+        cudaGetLastError();
+        return vc_fail(VC_ERR_DEVICE, "device %s: no CUDA GPU is present (cudaGetDeviceCount: %s)", nm,
+                       e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+    }
+#endif
     vc_status s = vc_cuda_select(d->index);
     if (!s) s = vc_cuda_set_tf32(tf32);
     if (s) {

@@ -22,6 +22,7 @@
 #include "tensor/device.h"
 #include "train/checkpoint.h"
 #include "train/step.h"
+#include "train/trainer.h"
 
 enum { B = 4, T = 5, D = 8, STEPS = 20, HALF = 10 };
 
@@ -238,6 +239,86 @@ START_TEST(test_cli_refuses_a_missing_gpu) {
 }
 END_TEST
 
+/* The last "loss" of DIR/log.jsonl. */
+static double last_loss(const char *dir) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/log.jsonl", dir);
+    FILE *f = fopen(p, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[2048];
+    double l = NAN;
+    while (fgets(line, sizeof line, f)) {
+        const char *k = strstr(line, "\"loss\": ");
+        if (k) l = strtod(k + 8, NULL);
+    }
+    fclose(f);
+    return l;
+}
+
+static vc_status train(const char *ini, const char *dir, const char *device, int64_t stop_at, bool resume) {
+    const char *steps = "12";
+    char o1[700], o2[64], o3[64];
+    snprintf(o1, sizeof o1, "train.out_dir=%s", dir);
+    snprintf(o2, sizeof o2, "train.device=%s", device);
+    snprintf(o3, sizeof o3, "train.steps=%s", steps);
+    const char *ov[3] = {o1, o2, o3};
+    vc_config *cfg;
+    vc_run_cfg rc;
+    vc_status s = vc_run_config_load(ini, ov, 3, &cfg, &rc);
+    vc_train_hooks h = {0};
+    h.stop_at = stop_at;
+    if (!s) s = vc_train_run(cfg, &rc, resume, &h);
+    vc_config_free(cfg);
+    return s;
+}
+
+/* `vclip train` end to end with [train] device = cuda (validation on the
+ * device too), resumed on the cpu: the same losses as a run on the cpu. */
+START_TEST(test_trainer_runs_on_cuda_and_resumes_on_cpu) {
+    if (!cuda_ready()) return;
+    if (!getenv("VCLIP_BIN")) {
+        printf("SKIP: VCLIP_BIN is not set (vclip synth makes the data)\n");
+        return;
+    }
+    const char *tmp = vc_test_tmpdir();
+    char data[600], ini[600], out[4096], cmd[1400], da[600], db[600];
+    snprintf(data, sizeof data, "%s/synth.h5", tmp);
+    snprintf(cmd, sizeof cmd, "synth --out %s --videos 80 --dim 8 --max-frames 6 --min-frames 2 --seed 3", data);
+    ck_assert_msg(run_cli(cmd, out, sizeof out) == 0, "%s", out);
+    snprintf(ini, sizeof ini, "%s/run.ini", tmp);
+    FILE *f = fopen(ini, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "[data]\nfile = %s\nframes = 6\nprefetch = 1\n[model]\ntype = transformer\nlayers = 1\nheads = 2\n"
+               "[train]\nbatch = 8\nlr = 2e-3\nwarmup = 2\nseed = 1\neval_every = 3\ncheckpoint_every = 3\n"
+               "log_every = 1\n[eval]\nbatch = 16\n",
+            data);
+    fclose(f);
+    char dc[600];
+    snprintf(da, sizeof da, "%s/run_cuda_cpu", tmp);
+    snprintf(db, sizeof db, "%s/run_cpu_cuda", tmp);
+    snprintf(dc, sizeof dc, "%s/run_cpu", tmp);
+    /* 6 steps on one device, stopped with its checkpoint, 6 more on the other */
+    ck_assert_msg(train(ini, da, "cuda", 6, false) == VC_OK, "%s", vc_last_error());
+    ck_assert_msg(train(ini, da, "cpu", 0, true) == VC_OK, "resume on cpu: %s", vc_last_error());
+    ck_assert_msg(train(ini, db, "cpu", 6, false) == VC_OK, "%s", vc_last_error());
+    ck_assert_msg(train(ini, db, "cuda", 0, true) == VC_OK, "resume on cuda: %s", vc_last_error());
+    ck_assert_msg(train(ini, dc, "cpu", 0, false) == VC_OK, "%s", vc_last_error());
+    double la = last_loss(da), lb = last_loss(db), lc = last_loss(dc);
+    ck_assert_msg(isfinite(la) && fabs(la - lc) <= LOSS_TOL * (1 + fabs(lc)),
+                  "6 steps on cuda + 6 on cpu: loss %.9g; 12 on cpu: %.9g", la, lc);
+    ck_assert_msg(isfinite(lb) && fabs(lb - lc) <= LOSS_TOL * (1 + fabs(lc)),
+                  "6 steps on cpu + 6 on cuda: loss %.9g; 12 on cpu: %.9g", lb, lc);
+    printf("trainer: step 12 loss %.9g (cuda then cpu), %.9g (cpu then cuda), %.9g (cpu)\n", la, lb, lc);
+    /* a device that is not there: refused before anything is written */
+    snprintf(dc, sizeof dc, "%s/run_missing", tmp);
+    setenv("VC_CUDA_EMU_DEVICES", "0", 1);
+    vc_status s = train(ini, dc, "cuda", 0, false);
+    setenv("VC_CUDA_EMU_DEVICES", "1", 1);
+    ck_assert(s != VC_OK && strstr(vc_last_error(), "no CUDA GPU"));
+    ck_assert_msg(access(dc, F_OK) != 0, "%s was made by a run that could not start", dc);
+}
+END_TEST
+
 /* The protection the suite runs under works: a host write into device
  * memory kills the process, a device copy does not. */
 START_TEST(test_protect_catches_host_writes) {
@@ -271,6 +352,7 @@ static Suite *suite(void) {
     tcase_add_loop_test(tc, test_pooler_trains_alike_on_cuda_and_cpu, 0, VC_POOL_NTYPES + 1);
     tcase_add_test(tc, test_missing_gpu_is_one_error);
     tcase_add_test(tc, test_cli_refuses_a_missing_gpu);
+    tcase_add_test(tc, test_trainer_runs_on_cuda_and_resumes_on_cpu);
     if (strcmp(getenv("VC_CUDA_EMU_PROTECT"), "0") != 0) tcase_add_test(tc, test_protect_catches_host_writes);
     suite_add_tcase(s, tc);
     return s;

@@ -434,7 +434,8 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
             vc_tape_reset(&tape); /* release this step's activations before evaluating */
             if ((s = evaluate_val(&c, &m, st.step, &st, &ps, &opt, &st.loader))) goto done;
         }
-        if (st.step % ckpt_every == 0 || st.step == total) {
+        bool stop = hooks && hooks->stop_at > 0 && st.step >= hooks->stop_at;
+        if (st.step % ckpt_every == 0 || st.step == total || stop) {
             /* the replicas must still be identical: a checkpoint speaks for all */
             if (R > 1 && (s = vc_comm_check_same(comm, fnv(0xcbf29ce484222325ull, ps.data, ps.n * sizeof(vc_real)),
                                                  "model weights (the replicas diverged)")))
@@ -442,6 +443,7 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
             if (c.writer) s = vc_ckpt_save(path, &ps, &opt, &st, c.config_text, c.dim);
             if ((s = vc_comm_agree(comm, s))) goto done;
         }
+        if (stop) goto done;
     }
     if (c.log)
         fprintf(c.log, "{\"event\": \"end\", \"step\": %lld, \"best_step\": %lld, \"best_score\": %.4f}\n",
