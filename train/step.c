@@ -93,8 +93,8 @@ static vc_status stage_inputs(vc_step_graph *sg, const vc_backend *be, const vc_
                               vc_tensor *fd, vc_tensor *xd) {
     size_t fb = vc_nbytes(f), xb = vc_nbytes(x);
     if (f->dtype != VC_F32 || x->dtype != VC_F32 || !vc_is_contiguous(f) || !vc_is_contiguous(x) ||
-        f->device != VC_CPU || x->device != VC_CPU)
-        return vc_fail(VC_ERR_UNSUPPORTED, "step graph: inputs must be contiguous float32 host tensors");
+        (f->device != VC_CPU && f->device != be->device) || (x->device != VC_CPU && x->device != be->device))
+        return vc_fail(VC_ERR_UNSUPPORTED, "step graph: inputs must be contiguous float32 tensors");
     if (fb > sg->frames_cap) {
         be->mem_free(sg->frames);
         if (!(sg->frames = be->mem_alloc(fb))) return vc_fail(VC_ERR_OOM, "step graph: %zu bytes for the frames", fb);
@@ -105,8 +105,10 @@ static vc_status stage_inputs(vc_step_graph *sg, const vc_backend *be, const vc_
         if (!(sg->text = be->mem_alloc(xb))) return vc_fail(VC_ERR_OOM, "step graph: %zu bytes for the text", xb);
         sg->text_cap = xb;
     }
-    be->copy_h2d(sg->frames, f->data, fb);
-    be->copy_h2d(sg->text, x->data, xb);
+    if (f->device == VC_CPU) be->copy_h2d(sg->frames, f->data, fb);
+    else be->copy_d2d(sg->frames, f->data, fb);
+    if (x->device == VC_CPU) be->copy_h2d(sg->text, x->data, xb);
+    else be->copy_d2d(sg->text, x->data, xb);
     *fd = *f;
     fd->data = sg->frames;
     fd->device = be->device;
@@ -191,6 +193,7 @@ static vc_status device_step(vc_step_ctx *c, const vc_tensor *frames, const vc_t
         if ((s = fwd_bwd(c, frames, lengths, text, &loss_dev))) return s;
         if (sg) sg->eager++;
     }
+    if (c->queued) c->queued(c->queued_ud);
     /* one wait: the loss and the norm come back together */
     vc_real lv;
     double norm;

@@ -36,6 +36,10 @@ typedef struct {
      * with vc_step_ctx_free. */
     bool use_graph;
     vc_step_graph *graph_state;
+    /* On a device: called once the step's work is queued, before the host
+     * waits for its results (the trainer starts the next batch's copy). */
+    void (*queued)(void *ud);
+    void *queued_ud;
 } vc_step_ctx;
 
 typedef struct {
@@ -43,7 +47,9 @@ typedef struct {
 } vc_step_out;
 
 /* frames [B, T, D] (float32), lengths int64 [B], text [B, D] raw caption
- * embeddings: row i of text belongs to video i (B: this rank's rows). */
+ * embeddings: row i of text belongs to video i (B: this rank's rows).
+ * lengths is a host tensor; frames and text may be host tensors or already
+ * on the parameters' device. */
 vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor *lengths, const vc_tensor *text,
                         double lr, vc_step_out *out);
 
