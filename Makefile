@@ -371,9 +371,10 @@ ifeq ($(NVCC),)
 cuda-check:
 	@echo "cuda-check: no nvcc (not on PATH nor /usr/local/cuda/bin, or CUDA=0): no .cu file was compiled"; exit 1
 else
-cuda-check: $(NV_OBJ) $(BUILD)/nvcc/test_cuda_real
+cuda-check: $(NV_OBJ) $(BUILD)/nvcc/test_cuda_real $(BUILD)/nvcc/tests/test_backend_ops
 	@echo "cuda-check: $(words $(NV_OBJ)) .cu files compiled by $(NVCC) for $(CUDA_ARCH) with warnings as errors;" \
-	  "$(BUILD)/nvcc/test_cuda_real linked against cudart and cuBLAS"
+	  "$(BUILD)/nvcc/test_cuda_real and $(BUILD)/nvcc/tests/test_backend_ops (tensor/backend_cuda.c against the" \
+	  "toolkit's headers, -Werror) linked against cudart and cuBLAS"
 endif
 
 # ---- the CUDA backend (tensor/backend_cuda.c + the k_*.cu launchers) ----
@@ -389,6 +390,8 @@ CUDA_BE_SRC   := tensor/backend.c tensor/backend_cuda.c
 CU_KERNEL_SRC := $(wildcard tensor/cuda/k_*.cu)
 CUDA_EMU_TESTS := test_backend_ops
 CUDA_EMU_TESTS += test_cuda_train
+# tensor/device.c holds the CUDA graph and upload calls of train/step.c
+CUDA_BE_SRC += tensor/device.c
 # g++ fuses a*b+c across statements, which would undo a kernel's __fmul_rn
 # (nvcc keeps those unfused): the emulated kernels are compiled without it
 $(CU_KERNEL_SRC:%.cu=$(BUILD)/emu/%.o): EMU_CXXFLAGS += -ffp-contract=off
@@ -409,13 +412,18 @@ CUDA_LIB_OBJ := $(filter-out $(CUDA_BE_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(C
                 $(CU_KERNEL_SRC:%.cu=$(BUILD)/nvcc/%.o)
 $(BUILD)/nvcc/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DVC_HAVE_CUDA -I$(CUDA_HOME)/include -c $< -o $@
+	$(CC) $(CFLAGS) -Werror -DVC_HAVE_CUDA -I$(CUDA_HOME)/include -c $< -o $@
 $(BUILD)/libvclip_cuda.a: $(CUDA_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 VCLIP_LIB  = $(BUILD)/libvclip_cuda.a
 $(BUILD)/vclip: $(BUILD)/libvclip_cuda.a
 VCLIP_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+# the backend-op suite on the real backend (cuda-check links it; run it on a
+# GPU machine: without a GPU it prints SKIP for the cuda backend)
+$(BUILD)/nvcc/tests/test_backend_ops: $(BUILD)/obj/tests/test_backend_ops.o $(HELP_OBJ) $(BUILD)/libvclip_cuda.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(BUILD)/libvclip_cuda.a $(CHECK_LIBS) $(LDLIBS) $(VCLIP_LIBS) -o $@
 endif
 
 # ThreadSanitizer: its own objects (OS-thread emulator, -fsanitize=thread)

@@ -65,6 +65,7 @@ vc_status vc_params_place(vc_params *p, vc_device d) {
     p->grad = p->data + n;
     p->moments = p->data + 2 * n;
     p->norm = (double *)(blk + fl);
+    p->aux = (vc_real *)(blk + fl + 64);
     p->norm_scratch = sb ? blk + fl + 256 : NULL;
     p->cap = n;
     repoint(p);

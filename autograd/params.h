@@ -27,6 +27,7 @@ typedef struct vc_params {
     vc_real *moments;
     double *norm;
     void *norm_scratch;
+    vc_real *aux;          /* 16 floats of scratch for one-element updates (the logit clamp) */
     vc_var **vars;
     vc_param_info *info;
     int count, cap_count;

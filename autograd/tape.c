@@ -1,5 +1,7 @@
 #include "tape.h"
 
+#include "../tensor/device.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,7 +137,8 @@ void *vc_tape_host(vc_tape *t, size_t nbytes) {
 void *vc_tape_upload(vc_tape *t, const void *host, size_t nbytes) {
     void *p = vc_arena_alloc(&t->arena, nbytes ? nbytes : 1);
     if (!p) return vc_tape_fail(t, VC_ERR_OOM);
-    if (nbytes) vc_backend_for(t->arena.device)->copy_h2d(p, host, nbytes);
+    if (t->capturing) vc_device_upload_now(t->arena.device, p, host, nbytes);
+    else if (nbytes) vc_backend_for(t->arena.device)->copy_h2d(p, host, nbytes);
     return p;
 }
 
@@ -150,7 +153,8 @@ vc_status vc_tape_on_device(vc_tape *t, const vc_tensor *x, vc_tensor *out) {
     if (s) return s;
     vc_tensor o;
     if ((s = vc_tensor_arena(&o, &t->arena, VC_F32, h.ndim, h.ne))) return s;
-    vc_backend_for(d)->copy_h2d(o.data, h.data, vc_nbytes(&h));
+    if (t->capturing) vc_device_upload_now(d, o.data, h.data, vc_nbytes(&h));
+    else vc_backend_for(d)->copy_h2d(o.data, h.data, vc_nbytes(&h));
     *out = o;
     return VC_OK;
 }

@@ -68,6 +68,7 @@ typedef struct vc_tape {
     struct vc_tape_prof *prof; /* per-op timings when profiling (vc_tape_profile) */
     void *grad_pool;         /* recycled gradient buffers (see vc_backward), a host list */
     void *spare_pool;        /* unused list entries, reused across steps */
+    bool capturing;          /* the device stream records a graph: uploads copy at once, outside it */
 } vc_tape;
 
 /* A tape computing on the CPU, or on device d (its arena lives there). */

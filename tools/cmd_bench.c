@@ -125,7 +125,8 @@ static int bench_train(int argc, char **argv) {
     for (int64_t i = 0; i < B; i++) ((int64_t *)len.data)[i] = T;
     vc_tape tape;
     vc_tape_init_on(&tape, ps.device, 0);
-    vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL};
+    vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL, false, NULL, NULL, NULL};
+    ctx.use_graph = ps.device != VC_CPU;
     vc_step_out so;
     vc_comm *comm;
     if (vc_comm_open(&comm)) return vc_cmd_error("bench train", "%s", vc_last_error());

@@ -29,6 +29,7 @@ typedef struct {
     void (*on_note)(void *ud, const char *msg);
     void *ud;
     vc_progress_hook eval_progress; /* the validation evaluations' progress (eval/evaluate.h) */
+    int64_t stop_at;  /* > 0: stop after this step (its checkpoint written), as a killed run resumes */
 } vc_train_hooks;
 
 /* cfg must be the validated config rc was filled from (its text goes into

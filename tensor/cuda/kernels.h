@@ -54,6 +54,41 @@ bool vc_cu_gemm_rm(const char *op, int64_t batch, bool ta, bool tb, int64_t M, i
                    const vc_real *A, int64_t lda, int64_t sa, const vc_real *B, int64_t ldb, int64_t sb, vc_real beta,
                    vc_real *C, int64_t ldc, int64_t sc);
 
+/* ---- norm (k_norm.cu) ---- */
+void vc_cu_layernorm_fwd(const vc_real *x, const vc_real *gamma, const vc_real *bta, vc_real *y, vc_real *mean,
+                         vc_real *rstd, int64_t N, int64_t D, vc_real eps);
+void vc_cu_layernorm_bwd(const vc_real *x, const vc_real *gamma, const vc_real *mean, const vc_real *rstd,
+                         const vc_real *g, vc_real *gx, vc_real bgx, vc_real *ggamma, vc_real bgg, vc_real *gbeta,
+                         vc_real bgb, int64_t N, int64_t D);
+void vc_cu_l2norm_fwd(const vc_real *x, vc_real *y, vc_real *norm, int64_t N, int64_t D, vc_real eps);
+void vc_cu_l2norm_bwd(const vc_real *y, const vc_real *norm, const vc_real *g, vc_real *gx, vc_real beta, int64_t N,
+                      int64_t D, vc_real eps);
+
+/* ---- softmax (k_softmax.cu) ---- */
+void vc_cu_softmax_fwd(const vc_real *x, vc_real *y, int nd, const int64_t *ne, int axis, const vc_real *mask,
+                       const int64_t *mst, bool take_log);
+void vc_cu_softmax_bwd(const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta, int nd, const int64_t *ne,
+                       int axis, bool take_log);
+void vc_cu_xent_fwd(const vc_real *logits, int64_t rows, int64_t cols, int axis, const int64_t *target, vc_real *lse,
+                    vc_real *loss);
+void vc_cu_xent_bwd(const vc_real *logits, int64_t rows, int64_t cols, int axis, const int64_t *target,
+                    const vc_real *lse, const vc_real *gloss, vc_real *gl, vc_real beta);
+
+/* ---- attention (k_attention.cu) ---- */
+void vc_cu_attention_fwd(const vc_attn_dims *d, const vc_real *Q, const vc_real *K, const vc_real *V, vc_real *P,
+                         vc_real *O);
+void vc_cu_attention_bwd(const vc_attn_dims *d, const vc_real *Q, const vc_real *K, const vc_real *V, const vc_real *P,
+                         const vc_real *dO, vc_real *dQ, vc_real bq, vc_real *dK, vc_real bk, vc_real *dV, vc_real bv,
+                         void *scratch);
+size_t vc_cu_attention_bwd_scratch(const vc_attn_dims *d);
+
+/* ---- lstm (k_lstm.cu) ---- */
+void vc_cu_lstm_fwd(const vc_lstm_dims *d, const vc_real *x, const vc_real *w_ih, const vc_real *w_hh,
+                    const vc_real *bias, vc_real *gates, vc_real *c, vc_real *h);
+void vc_cu_lstm_bwd(const vc_lstm_dims *d, const vc_real *gates, const vc_real *c, const vc_real *h,
+                    const vc_real *w_hh, const vc_real *dh, vc_real *dA, vc_real *hprev, void *scratch);
+size_t vc_cu_lstm_bwd_scratch(const vc_lstm_dims *d);
+
 /* ---- unary (k_unary.cu) ---- */
 void vc_cu_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n);
 void vc_cu_unary_bwd(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,
@@ -109,40 +144,6 @@ void vc_cu_embed_tokens(const vc_real *tok, const int64_t *ids, const vc_real *p
 void vc_cu_rank_true(const vc_real *S, int64_t m, int64_t n, const int64_t *truth, int64_t *rank, int64_t *nans);
 void vc_cu_rank_owned(const vc_real *S, int64_t m, int64_t n, const int64_t *owner, int64_t q0, int64_t *rank,
                       int64_t *nans);
-/* ---- norm (k_norm.cu) ---- */
-void vc_cu_layernorm_fwd(const vc_real *x, const vc_real *gamma, const vc_real *bta, vc_real *y, vc_real *mean,
-                         vc_real *rstd, int64_t N, int64_t D, vc_real eps);
-void vc_cu_layernorm_bwd(const vc_real *x, const vc_real *gamma, const vc_real *mean, const vc_real *rstd,
-                         const vc_real *g, vc_real *gx, vc_real bgx, vc_real *ggamma, vc_real bgg, vc_real *gbeta,
-                         vc_real bgb, int64_t N, int64_t D);
-void vc_cu_l2norm_fwd(const vc_real *x, vc_real *y, vc_real *norm, int64_t N, int64_t D, vc_real eps);
-void vc_cu_l2norm_bwd(const vc_real *y, const vc_real *norm, const vc_real *g, vc_real *gx, vc_real beta, int64_t N,
-                      int64_t D, vc_real eps);
-
-/* ---- softmax (k_softmax.cu) ---- */
-void vc_cu_softmax_fwd(const vc_real *x, vc_real *y, int nd, const int64_t *ne, int axis, const vc_real *mask,
-                       const int64_t *mst, bool take_log);
-void vc_cu_softmax_bwd(const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta, int nd, const int64_t *ne,
-                       int axis, bool take_log);
-void vc_cu_xent_fwd(const vc_real *logits, int64_t rows, int64_t cols, int axis, const int64_t *target, vc_real *lse,
-                    vc_real *loss);
-void vc_cu_xent_bwd(const vc_real *logits, int64_t rows, int64_t cols, int axis, const int64_t *target,
-                    const vc_real *lse, const vc_real *gloss, vc_real *gl, vc_real beta);
-
-/* ---- attention (k_attention.cu) ---- */
-void vc_cu_attention_fwd(const vc_attn_dims *d, const vc_real *Q, const vc_real *K, const vc_real *V, vc_real *P,
-                         vc_real *O);
-void vc_cu_attention_bwd(const vc_attn_dims *d, const vc_real *Q, const vc_real *K, const vc_real *V, const vc_real *P,
-                         const vc_real *dO, vc_real *dQ, vc_real bq, vc_real *dK, vc_real bk, vc_real *dV, vc_real bv,
-                         void *scratch);
-size_t vc_cu_attention_bwd_scratch(const vc_attn_dims *d);
-
-/* ---- lstm (k_lstm.cu) ---- */
-void vc_cu_lstm_fwd(const vc_lstm_dims *d, const vc_real *x, const vc_real *w_ih, const vc_real *w_hh,
-                    const vc_real *bias, vc_real *gates, vc_real *c, vc_real *h);
-void vc_cu_lstm_bwd(const vc_lstm_dims *d, const vc_real *gates, const vc_real *c, const vc_real *h,
-                    const vc_real *w_hh, const vc_real *dh, vc_real *dA, vc_real *hprev, void *scratch);
-size_t vc_cu_lstm_bwd_scratch(const vc_lstm_dims *d);
 
 #ifdef __cplusplus
 }
