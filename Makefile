@@ -18,7 +18,7 @@
 ifeq ($(VC_INNER),)
 BUILD ?= build
 NODEPS_GOALS := clean fresh-check fresh-check-clean help-make
-TEST_GOALS   := test test-asan bench fuzz test-tsan test-cuda-tsan vocab tokenizer-ref ort-venv wds-ref tensorboard-ref nccl-check gpu-bundle
+TEST_GOALS   := test test-asan bench fuzz test-tsan test-cuda-tsan vocab tokenizer-ref ort-venv wds-ref tensorboard-ref nccl-check gpu-bundle gpu-check-selftest
 GOALS        := $(or $(MAKECMDGOALS),all)
 DEPS_PROFILE := $(if $(filter-out $(NODEPS_GOALS),$(GOALS)),$(if $(filter $(TEST_GOALS) $(BUILD)/tests/% build%/tests/%,$(GOALS)),test,build),)
 PY ?= /usr/bin/python3
@@ -502,9 +502,14 @@ nccl-check:
 # gpu-bundle/ (ignored): vclip, the CUDA tests and benches built for the lent
 # GPU machine with the libraries it lacks; tools/gpu_check.sh runs them there
 # (README: "Checking on a lent GPU"). tools/gpu_bundle.sh says how.
-.PHONY: gpu-bundle
+.PHONY: gpu-bundle gpu-check-selftest
 gpu-bundle:
 	tools/gpu_bundle.sh
+# the check's own parts here, without a GPU: bench/gpu_vs_torch.py's PyTorch
+# half (and vclip's CPU step) on tiny shapes, the parity script cpu vs cpu
+gpu-check-selftest: $(BUILD)/vclip
+	$(PY) bench/gpu_vs_torch.py --tiny --device cpu --seconds 0.3 --vclip $(BUILD)/vclip
+	STEPS=2 POOLERS="mean lstm" PY=$(PY) tools/gpu_train_parity.sh $(BUILD)/vclip cpu cpu
 # ---- end GPU bundle ----
 
 # The main job on the built-in synthetic dataset (tools/demo.sh).
