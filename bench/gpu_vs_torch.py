@@ -46,9 +46,19 @@ def torch_setup(device, mode):
     import warnings
     warnings.filterwarnings("ignore")
     tf32 = mode == "tf32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
-    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    try:  # PyTorch >= 2.9: one setting per backend and op; the legacy flags must not be mixed in
+        new_api = [torch.backends.cuda.matmul, torch.backends.cudnn.conv, torch.backends.cudnn.rnn]
+        for o in new_api:
+            getattr(o, "fp32_precision")
+    except (AttributeError, AssertionError):
+        new_api = None
+    if new_api:
+        for o in new_api:
+            o.fp32_precision = "tf32" if tf32 else "ieee"
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.set_float32_matmul_precision("high" if tf32 else "highest")
     if device == "cpu":
         torch.set_num_threads(os.cpu_count())
     return torch
