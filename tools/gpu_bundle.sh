@@ -11,11 +11,13 @@
 #     Debian's own source of the same version (same headers, same ABI):
 #     apt-get source (deb-src lists in a private folder), cached in
 #     build/gpu-bundle/ffmpeg;
+#   - libarchive linked statically (its shared build pulls libxml2 and ICU);
 #   - every other shared library the binaries need except glibc, libstdc++,
 #     libgcc_s and the CUDA libraries (cuBLAS, NCCL, the driver: those of the
-#     GPU machine) copied into gpu-bundle/lib; libcudart (0.7 MB) is copied
-#     too. gpu-bundle/env.sh puts lib/ and the machine's CUDA library
-#     folders on LD_LIBRARY_PATH;
+#     GPU machine) packed into gpu-bundle/lib.tar.gz (libcudart too, as a
+#     fallback after the machine's own). gpu-bundle/env.sh unpacks it to
+#     lib/ on first use and puts lib/ and the machine's CUDA library folders
+#     on LD_LIBRARY_PATH (and PATH to bin/);
 #   - a few short test videos (made here with Debian's ffmpeg) for the
 #     end-to-end encode-video check;
 #   - MANIFEST: git commit, what each binary is, the newest glibc/libstdc++
