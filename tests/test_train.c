@@ -366,6 +366,75 @@ START_TEST(test_every_shipped_config_validates) {
 }
 END_TEST
 
+/* Parses a run config from text plus overrides; the caller frees *cfg. */
+static void parse_run(const char *text, const char *const *ov, int n, vc_config **cfg, vc_run_cfg *rc) {
+    ck_assert_msg(vc_run_config_parse(text, "schedule.ini", ov, n, cfg, rc) == VC_OK, "%s", vc_last_error());
+}
+
+static void schedule_of(const char *const *ov, int n, int64_t n_train, int64_t *total, int64_t *warmup) {
+    vc_config *cfg;
+    vc_run_cfg rc;
+    parse_run("[data]\nfile = x.h5\n[train]\nbatch = 128\nepochs = 10\nmin_steps = 1000\nwarmup = -1\n"
+              "warmup_frac = 0.1\n",
+              ov, n, &cfg, &rc);
+    vc_run_schedule(&rc, n_train, total, warmup);
+    vc_config_free(cfg);
+}
+
+START_TEST(test_schedule_is_epochs_with_a_step_floor_and_warmup_a_fraction_of_it) {
+    int64_t total, warmup;
+    /* MSR-VTT size: 10 epochs of 6,000 videos are 469 steps, below the floor */
+    schedule_of(NULL, 0, 6000, &total, &warmup);
+    ck_assert_int_eq(total, 1000);
+    ck_assert_int_eq(warmup, 100);
+    /* above the floor, epochs decide: ceil(10 * 20000 / 128) = 1563, warmup round(156.3) */
+    schedule_of(NULL, 0, 20000, &total, &warmup);
+    ck_assert_int_eq(total, 1563);
+    ck_assert_int_eq(warmup, 156);
+    /* WebVid size: 10M videos, 78,125 steps an epoch */
+    schedule_of(NULL, 0, 10000000, &total, &warmup);
+    ck_assert_int_eq(total, 781250);
+    ck_assert_int_eq(warmup, 78125);
+    /* no floor: plain epochs */
+    const char *no_floor[] = {"train.min_steps=0"};
+    schedule_of(no_floor, 1, 6000, &total, &warmup);
+    ck_assert_int_eq(total, 469);
+    ck_assert_int_eq(warmup, 47);
+    /* steps wins over epochs and the floor; the fraction applies to it */
+    const char *fixed[] = {"train.steps=300"};
+    schedule_of(fixed, 1, 10000000, &total, &warmup);
+    ck_assert_int_eq(total, 300);
+    ck_assert_int_eq(warmup, 30);
+    /* warmup in steps wins over the fraction; 0 means none */
+    const char *steps_warmup[] = {"train.warmup=250", "train.warmup_frac=0.5"};
+    schedule_of(steps_warmup, 2, 6000, &total, &warmup);
+    ck_assert_int_eq(total, 1000);
+    ck_assert_int_eq(warmup, 250);
+    const char *no_warmup[] = {"train.warmup=0"};
+    schedule_of(no_warmup, 1, 6000, &total, &warmup);
+    ck_assert_int_eq(warmup, 0);
+    const char *frac0[] = {"train.warmup_frac=0"};
+    schedule_of(frac0, 1, 6000, &total, &warmup);
+    ck_assert_int_eq(warmup, 0);
+}
+END_TEST
+
+START_TEST(test_schedule_keys_out_of_range_are_errors_naming_the_key) {
+    const char *bad[][2] = {{"train.warmup=-2", "warmup"},
+                            {"train.warmup_frac=0.6", "warmup_frac"},
+                            {"train.warmup_frac=-0.1", "warmup_frac"},
+                            {"train.min_steps=-1", "min_steps"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vc_config *cfg;
+        vc_run_cfg rc;
+        vc_status st = vc_run_config_parse("[data]\nfile = x.h5\n", "schedule.ini", &bad[i][0], 1, &cfg, &rc);
+        ck_assert_msg(st != VC_OK, "%s was accepted", bad[i][0]);
+        ck_assert_msg(strstr(vc_last_error(), bad[i][1]), "'%s': the message does not name %s: %s", bad[i][0],
+                      bad[i][1], vc_last_error());
+    }
+}
+END_TEST
+
 /* ---- 2. config errors through the command line ------------------------------------ */
 
 /* The command fails with exactly one line of output holding every one of
@@ -505,6 +574,7 @@ START_TEST(test_log_has_start_steps_evals_end_and_the_loss_falls) {
     ck_assert_msg(lg.n > 2 && is_event(lg.ev[0], "start"), "the log does not begin with a start event");
     ck_assert_msg(is_event(lg.ev[lg.n - 1], "end"), "the log does not end with an end event");
     ck_assert_int_eq((int64_t)num(lg.ev[0], "total_steps"), 60);
+    ck_assert_int_eq((int64_t)num(lg.ev[0], "warmup_steps"), 5);
     ck_assert_int_eq((int64_t)num(lg.ev[lg.n - 1], "step"), 60);
     double loss[64];
     int n_step = 0, n_eval = 0;
@@ -530,6 +600,41 @@ START_TEST(test_log_has_start_steps_evals_end_and_the_loss_falls) {
     for (int i = 0; i < 8; i++) first += loss[i] / 8, last += loss[n_step - 8 + i] / 8;
     ck_assert_msg(last < first - 0.1, "the training loss did not fall: %.4f at the start, %.4f at the end", first,
                   last);
+    log_free(&lg);
+}
+END_TEST
+
+/* The trainer runs the schedule vc_run_schedule gives: without train.steps
+ * one epoch of the ~230 training videos is 15 steps at batch 16, below the
+ * floor of 30, and warmup -1 makes the warmup 20% of 30 = 6 steps. */
+START_TEST(test_a_run_without_steps_lasts_the_step_floor_with_a_fractional_warmup) {
+    need_data();
+    char cfg[700], dir[600], *text;
+    make_config("floor", NULL, NULL, cfg, sizeof cfg, dir, sizeof dir);
+    int rc = run(&text, "train", cfg, "--set", "train.steps=0", "--set", "train.epochs=1", "--set",
+                 "train.min_steps=30", "--set", "train.warmup=-1", "--set", "train.warmup_frac=0.2", "--set",
+                 "data.val_split=none", NULL);
+    ck_assert_msg(rc == 0, "vclip train failed (%d): %s", rc, text);
+    free(text);
+    run_log lg;
+    log_load(dir, &lg);
+    int64_t videos = (int64_t)num(lg.ev[0], "videos");
+    ck_assert_msg(videos > 16 && (videos + 15) / 16 < 30, "%lld training videos", (long long)videos);
+    ck_assert_int_eq((int64_t)num(lg.ev[0], "total_steps"), 30);
+    ck_assert_int_eq((int64_t)num(lg.ev[0], "warmup_steps"), 6);
+    int n_step = 0;
+    for (int i = 1; i < lg.n; i++) {
+        if (!is_event(lg.ev[i], "step")) continue;
+        int64_t k = (int64_t)num(lg.ev[i], "step"); /* 1-based: the lr of 0-based step k - 1 */
+        double lr = num(lg.ev[i], "lr"), want = k <= 6 ? 2e-3 * (double)k / 6 : 2e-3;
+        /* the log prints 6 significant digits */
+        if (k <= 7) ck_assert_msg(fabs(lr - want) <= 1e-5 * want, "step %lld: lr %.9g, want %.9g", (long long)k, lr,
+                                  want);
+        else ck_assert_msg(lr < 2e-3, "step %lld: lr %.9g after the warmup is not decaying", (long long)k, lr);
+        n_step++;
+    }
+    ck_assert_int_eq(n_step, 30);
+    ck_assert(is_event(lg.ev[lg.n - 1], "end") && (int64_t)num(lg.ev[lg.n - 1], "step") == 30);
     log_free(&lg);
 }
 END_TEST
@@ -872,6 +977,8 @@ static Suite *make_suite(void) {
     TCase *tc = tcase_create("configs");
     tcase_add_test(tc, test_every_shipped_config_validates);
     tcase_add_test(tc, test_grad_norm_is_exact_and_the_same_for_any_thread_count);
+    tcase_add_test(tc, test_schedule_is_epochs_with_a_step_floor_and_warmup_a_fraction_of_it);
+    tcase_add_test(tc, test_schedule_keys_out_of_range_are_errors_naming_the_key);
     suite_add_tcase(s, tc);
     if (!vclip_bin()) {
         printf("SKIP: vclip train/eval command tests (VCLIP_BIN is not set; run them with make test)\n");
@@ -887,6 +994,7 @@ static Suite *make_suite(void) {
     tcase_add_test(cli, test_eval_json_has_exactly_the_documented_keys);
     tcase_add_test(cli, test_best_checkpoint_is_selected_on_val);
     tcase_add_test(cli, test_without_val_split_no_best_checkpoint);
+    tcase_add_test(cli, test_a_run_without_steps_lasts_the_step_floor_with_a_fractional_warmup);
     tcase_add_loop_test(cli, test_killed_and_resumed_run_is_bit_identical, 0, 2);
     tcase_add_test(cli, test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint);
     suite_add_tcase(s, cli);

@@ -1,5 +1,6 @@
 #include "run_config.h"
 
+#include <math.h>
 #include <string.h>
 
 #define K VC_CFG_KEY
@@ -29,10 +30,13 @@ const vc_config_key vc_run_schema[] = {
     K("model", "dropout", VC_CFG_DOUBLE, "0", "dropout on attention and MLP outputs"),
     E("model", "text_head", "none", "none|linear", "trainable linear map on the text side (starts as identity)"),
     K("train", "batch", VC_CFG_INT, "128", "videos per step (more = more negatives)"),
-    K("train", "steps", VC_CFG_INT, "0", "optimiser steps (0: use epochs)"),
+    K("train", "steps", VC_CFG_INT, "0", "optimiser steps (0: from epochs and min_steps)"),
     K("train", "epochs", VC_CFG_INT, "10", "passes over the training videos when steps is 0"),
+    K("train", "min_steps", VC_CFG_INT, "0",
+      "when steps is 0, the run is max(epochs over the training videos, min_steps) steps: a floor for small datasets"),
     K("train", "lr", VC_CFG_DOUBLE, "1e-4", "peak learning rate"),
-    K("train", "warmup", VC_CFG_INT, "100", "linear warmup steps"),
+    K("train", "warmup", VC_CFG_INT, "100", "linear warmup steps (-1: warmup_frac of the run's steps)"),
+    K("train", "warmup_frac", VC_CFG_DOUBLE, "0.1", "warmup as a fraction of the run's steps, when warmup is -1"),
     E("train", "schedule", "cosine", "cosine|constant|linear", "learning rate after warmup"),
     K("train", "weight_decay", VC_CFG_DOUBLE, "0.2", "AdamW decoupled decay on weight matrices only"),
     K("train", "beta1", VC_CFG_DOUBLE, "0.9", "AdamW beta1"),
@@ -101,8 +105,10 @@ static vc_status fill(vc_config *c, vc_run_cfg *rc) {
     TRY(vc_config_int_range(c, "train", "batch", 2, 1 << 20, &rc->batch));
     TRY(vc_config_int_range(c, "train", "steps", 0, (int64_t)1 << 40, &rc->steps));
     TRY(vc_config_int_range(c, "train", "epochs", 1, 1 << 20, &rc->epochs));
+    TRY(vc_config_int_range(c, "train", "min_steps", 0, (int64_t)1 << 40, &rc->min_steps));
     TRY(vc_config_double_range(c, "train", "lr", 0, 10, &rc->lr));
-    TRY(vc_config_int_range(c, "train", "warmup", 0, (int64_t)1 << 40, &rc->warmup));
+    TRY(vc_config_int_range(c, "train", "warmup", -1, (int64_t)1 << 40, &rc->warmup));
+    TRY(vc_config_double_range(c, "train", "warmup_frac", 0, 0.5, &rc->warmup_frac));
     TRY(vc_config_enum(c, "train", "schedule", &e));
     rc->schedule = (vc_sched_kind)e;
     TRY(vc_config_double_range(c, "train", "weight_decay", 0, 10, &rc->adamw.weight_decay));
@@ -161,4 +167,16 @@ void vc_run_config_model(vc_run_cfg *rc, int64_t dim) {
     m->width = rc->width_cfg ? rc->width_cfg : dim;
     m->max_frames = rc->max_frames_cfg ? rc->max_frames_cfg : rc->frames;
     m->mlp_layers = rc->mlp_layers_cfg >= 0 ? rc->mlp_layers_cfg : def.mlp_layers;
+}
+
+void vc_run_schedule(const vc_run_cfg *rc, int64_t n_train, int64_t *total, int64_t *warmup) {
+    /* epochs * n_train stays far below 2^63: epochs <= 2^20, and a dataset
+     * of 2^43 videos does not fit an HDF5 file this loader reads */
+    int64_t t = rc->steps;
+    if (!t) {
+        t = (rc->epochs * n_train + rc->batch - 1) / rc->batch;
+        if (t < rc->min_steps) t = rc->min_steps;
+    }
+    *total = t;
+    *warmup = rc->warmup >= 0 ? rc->warmup : (int64_t)llround(rc->warmup_frac * (double)t);
 }
