@@ -423,7 +423,9 @@ START_TEST(test_schedule_keys_out_of_range_are_errors_naming_the_key) {
     const char *bad[][2] = {{"train.warmup=-2", "warmup"},
                             {"train.warmup_frac=0.6", "warmup_frac"},
                             {"train.warmup_frac=-0.1", "warmup_frac"},
-                            {"train.min_steps=-1", "min_steps"}};
+                            {"train.min_steps=-1", "min_steps"},
+                            {"train.lr=-0.5", "lr"},
+                            {"model.layers=-2", "layers"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         vc_config *cfg;
         vc_run_cfg rc;
@@ -432,6 +434,129 @@ START_TEST(test_schedule_keys_out_of_range_are_errors_naming_the_key) {
         ck_assert_msg(strstr(vc_last_error(), bad[i][1]), "'%s': the message does not name %s: %s", bad[i][0],
                       bad[i][1], vc_last_error());
     }
+}
+END_TEST
+
+/* The shipped pooler configs: an MSR-VTT-size set (6,000 training videos)
+ * gets at least 1,000 steps with a warmup inside the run, and a WebVid-size
+ * one (10M) is scaled by epochs, not held at a step count. */
+START_TEST(test_shipped_configs_train_small_sets_long_enough_and_scale_with_epochs) {
+    char dir[600], pattern[700];
+    configs_dir(dir, sizeof dir);
+    snprintf(pattern, sizeof pattern, "%s/*.ini", dir);
+    glob_t g;
+    ck_assert_msg(glob(pattern, 0, NULL, &g) == 0, "no configs found as %s", pattern);
+    int checked = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        if (strstr(g.gl_pathv[i], "/demo")) continue; /* the demo's own short schedule */
+        vc_config *cfg;
+        vc_run_cfg rc;
+        ck_assert_msg(vc_run_config_load(g.gl_pathv[i], NULL, 0, &cfg, &rc) == VC_OK, "%s", vc_last_error());
+        int64_t total, warmup;
+        vc_run_schedule(&rc, 6000, &total, &warmup);
+        ck_assert_msg(total >= 1000, "%s: %lld steps for 6,000 videos", g.gl_pathv[i], (long long)total);
+        ck_assert_msg(warmup > 0 && warmup <= total / 4, "%s: warmup %lld of %lld steps", g.gl_pathv[i],
+                      (long long)warmup, (long long)total);
+        int64_t per_epoch = 10000000 / rc.batch;
+        vc_run_schedule(&rc, 10000000, &total, &warmup);
+        ck_assert_msg(rc.steps == 0 && total >= per_epoch && total <= 10 * per_epoch + 1,
+                      "%s: %lld steps for 10M videos (%lld an epoch)", g.gl_pathv[i], (long long)total,
+                      (long long)per_epoch);
+        ck_assert_msg(warmup > 0 && warmup <= total / 4, "%s: warmup %lld of %lld steps at 10M videos",
+                      g.gl_pathv[i], (long long)warmup, (long long)total);
+        vc_config_free(cfg);
+        checked++;
+    }
+    ck_assert_msg(checked >= VC_POOL_NTYPES, "only %d pooler configs in %s", checked, dir);
+    globfree(&g);
+}
+END_TEST
+
+/* The shipped pooler configs state the built-in defaults: with the swept
+ * keys (lr, layers, warmup, warmup_frac, min_steps, epochs, steps) taken out,
+ * each config trains with the same numbers, so a config written from
+ * scratch gets what the sweep chose for its pooler type (configs/README.md). */
+START_TEST(test_shipped_configs_agree_with_the_built_in_defaults) {
+    static const char *const swept[] = {"lr", "layers", "warmup", "warmup_frac", "min_steps", "epochs", "steps"};
+    char dir[600], pattern[700];
+    configs_dir(dir, sizeof dir);
+    snprintf(pattern, sizeof pattern, "%s/*.ini", dir);
+    glob_t g;
+    ck_assert_msg(glob(pattern, 0, NULL, &g) == 0, "no configs found as %s", pattern);
+    int checked = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        if (strstr(g.gl_pathv[i], "/demo")) continue;
+        FILE *f = fopen(g.gl_pathv[i], "r");
+        ck_assert_msg(f, "cannot read %s", g.gl_pathv[i]);
+        char text[8192] = "", line[512];
+        int dropped = 0;
+        while (fgets(line, sizeof line, f)) {
+            bool keep = true;
+            for (size_t k = 0; k < sizeof swept / sizeof swept[0]; k++) {
+                size_t n = strlen(swept[k]);
+                if (!strncmp(line, swept[k], n) && (line[n] == ' ' || line[n] == '=')) keep = false;
+            }
+            if (keep) {
+                ck_assert(strlen(text) + strlen(line) < sizeof text);
+                strcat(text, line);
+            } else
+                dropped++;
+        }
+        fclose(f);
+        ck_assert_msg(dropped >= 5, "%s states only %d of the swept keys", g.gl_pathv[i], dropped);
+        vc_config *cfg, *bare;
+        vc_run_cfg rc, rb;
+        ck_assert_msg(vc_run_config_load(g.gl_pathv[i], NULL, 0, &cfg, &rc) == VC_OK, "%s", vc_last_error());
+        ck_assert_msg(vc_run_config_parse(text, g.gl_pathv[i], NULL, 0, &bare, &rb) == VC_OK, "%s", vc_last_error());
+        const char *name = vc_pool_type_name(rc.model.type);
+        ck_assert_msg(rc.lr == rb.lr, "%s: lr %g, built-in for %s %g", g.gl_pathv[i], rc.lr, name, rb.lr);
+        ck_assert_msg(rc.lr == vc_run_default_lr(rc.model.type), "%s: lr %g", g.gl_pathv[i], rc.lr);
+        ck_assert_msg(rc.model.layers == rb.model.layers, "%s: layers %d, built-in for %s %d", g.gl_pathv[i],
+                      rc.model.layers, name, rb.model.layers);
+        ck_assert_msg(rc.warmup == rb.warmup && rc.warmup_frac == rb.warmup_frac, "%s: warmup %lld/%g, built-in %lld/%g",
+                      g.gl_pathv[i], (long long)rc.warmup, rc.warmup_frac, (long long)rb.warmup, rb.warmup_frac);
+        ck_assert_msg(rc.min_steps == rb.min_steps && rc.epochs == rb.epochs && rc.steps == rb.steps,
+                      "%s: steps %lld, epochs %lld, min_steps %lld; built-in %lld, %lld, %lld", g.gl_pathv[i],
+                      (long long)rc.steps, (long long)rc.epochs, (long long)rc.min_steps, (long long)rb.steps,
+                      (long long)rb.epochs, (long long)rb.min_steps);
+        vc_config_free(cfg);
+        vc_config_free(bare);
+        checked++;
+    }
+    ck_assert_msg(checked >= VC_POOL_NTYPES, "only %d pooler configs in %s", checked, dir);
+    globfree(&g);
+}
+END_TEST
+
+/* lr = -1 and layers = -1 (the built-in defaults) become the type's numbers,
+ * and the effective config holds those numbers, not -1; a value the config
+ * gives is kept as written. */
+START_TEST(test_type_defaults_are_resolved_into_the_effective_config) {
+    vc_config *cfg;
+    vc_run_cfg rc;
+    double d;
+    int64_t i;
+    parse_run("[data]\nfile = x.h5\n[model]\ntype = wavg\n", NULL, 0, &cfg, &rc);
+    ck_assert(rc.lr == 1e-3);
+    ck_assert_int_eq(vc_config_double(cfg, "train", "lr", &d), VC_OK);
+    ck_assert(d == 1e-3);
+    vc_config_free(cfg);
+    parse_run("[data]\nfile = x.h5\n[model]\ntype = transformer\n", NULL, 0, &cfg, &rc);
+    ck_assert(rc.lr == 3e-4);
+    ck_assert_int_eq(rc.model.layers, 2);
+    ck_assert_int_eq(vc_config_int(cfg, "model", "layers", &i), VC_OK);
+    ck_assert_int_eq(i, 2);
+    vc_config_free(cfg);
+    parse_run("[data]\nfile = x.h5\n[model]\ntype = tokenlearner\n", NULL, 0, &cfg, &rc);
+    ck_assert_int_eq(rc.model.layers, 1);
+    vc_config_free(cfg);
+    const char *given[] = {"train.lr=1.234567891e-4", "model.layers=3"};
+    parse_run("[data]\nfile = x.h5\n", given, 2, &cfg, &rc);
+    ck_assert(rc.lr == 1.234567891e-4);
+    ck_assert_int_eq(rc.model.layers, 3);
+    ck_assert_int_eq(vc_config_double(cfg, "train", "lr", &d), VC_OK);
+    ck_assert(d == 1.234567891e-4);
+    vc_config_free(cfg);
 }
 END_TEST
 
@@ -979,6 +1104,9 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_grad_norm_is_exact_and_the_same_for_any_thread_count);
     tcase_add_test(tc, test_schedule_is_epochs_with_a_step_floor_and_warmup_a_fraction_of_it);
     tcase_add_test(tc, test_schedule_keys_out_of_range_are_errors_naming_the_key);
+    tcase_add_test(tc, test_shipped_configs_train_small_sets_long_enough_and_scale_with_epochs);
+    tcase_add_test(tc, test_shipped_configs_agree_with_the_built_in_defaults);
+    tcase_add_test(tc, test_type_defaults_are_resolved_into_the_effective_config);
     suite_add_tcase(s, tc);
     if (!vclip_bin()) {
         printf("SKIP: vclip train/eval command tests (VCLIP_BIN is not set; run them with make test)\n");

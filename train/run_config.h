@@ -52,6 +52,9 @@ vc_status vc_run_config_parse(const char *text, const char *name, const char *co
  * small one from stopping after a few hundred updates; warmup is
  * train.warmup, or round(warmup_frac * total) when that is -1. */
 void vc_run_schedule(const vc_run_cfg *rc, int64_t n_train, int64_t *total, int64_t *warmup);
+/* The peak learning rate a pooler type trains with when [train] lr is -1
+ * (the built-in default): the sweep's choice, configs/README.md. */
+double vc_run_default_lr(vc_pool_type type);
 /* Completes rc->model for embedding width dim (width, max_frames, mlp_layers defaults). */
 void vc_run_config_model(vc_run_cfg *rc, int64_t dim);
 
