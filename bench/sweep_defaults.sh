@@ -1,47 +1,72 @@
 #!/bin/sh
 # The sweep behind the shipped configs' training defaults (issue 10, part 4;
-# the table is in configs/README.md). Every pooler config trained on a
-# `vclip synth` set of MSR-VTT size (7,900 videos: about 6,000 usable
-# training videos, 800 val, 800 test; D 512; 16 events, see below), once per
-# row of the plan below, then evaluated on the test split from its
-# best-on-val checkpoint. Not part of `make test`: a transformer row takes
-# 30 to 100 minutes on 2 shared cores.
+# the table and the choices are in configs/README.md). Each row trains one
+# config on a `vclip synth` set, then evaluates its best-on-val checkpoint
+# on the test split and appends one line to OUT/results_TAG.tsv.
+#
+#   bench/sweep_defaults.sh           the small sweep: 2,000 videos of D 128,
+#                                     the old defaults against the shipped
+#                                     configs for mean, wavg (+ text head)
+#                                     and the transformer (minutes on 2 cores)
+#   bench/sweep_defaults.sh --full    the sweep of configs/README.md: 7,900
+#                                     videos of D 512 (about 6,000 training
+#                                     videos, MSR-VTT size), every row below
+#                                     (hours: a transformer row takes 30 to
+#                                     100 minutes on 2 shared cores)
+#   bench/sweep_defaults.sh [--full] PLAN   rows from the file PLAN instead
+#
+# PLAN lines: NAME CONFIG [--set key=value ...]   ('#' starts a comment)
+# env VCLIP (build/vclip), DATA_SEED (1: the synth seed), EVENTS (16),
+#     VIDEOS and DIM (the mode's), ONLY (a grep -E pattern on NAME), NICE (10),
+#     OUT (build/sweep)
+# Rows already in the results file are skipped, so a stopped sweep resumes.
+# Checkpoints are deleted after the evaluation (150 MB each for a 4-layer
+# transformer at D 512); config.ini, log.jsonl and test.json stay.
 #
 # Why 16 events: with synth's default 8, the same ordered events recur in
 # about 2.4 test videos each, which caps test t2v R@1 near 42
 # (bench/synth_ceiling.py), and the old transformer defaults already reach
 # it (41.4); with 16 the cap is about 88 and the settings separate.
-#
-# Usage: bench/sweep_defaults.sh [PLAN]   (default: the plan below)
-#   PLAN lines: NAME CONFIG [--set key=value ...]   ('#' starts a comment)
-#   env VCLIP (build/vclip), DATA_SEED (1: the synth seed), EVENTS (16),
-#       VIDEOS (7900), ONLY (a grep -E pattern on NAME), NICE (10),
-#       OUT (build/sweep)
-# Rows already in OUT/results_kEVENTS_sSEED.tsv are skipped, so a stopped
-# sweep resumes. Checkpoints are deleted after the evaluation (150 MB each for a
-# 4-layer transformer); config.ini, log.jsonl and test.json stay.
 set -e
+FULL=
+if [ "$1" = --full ]; then FULL=1; shift; fi
 V=${VCLIP:-build/vclip}
 SEED=${DATA_SEED:-1}
 EVENTS=${EVENTS:-16}
-VIDEOS=${VIDEOS:-7900}
 OUT=${OUT:-build/sweep}
 NICE=${NICE:-10}
 PY=${PY:-/usr/bin/python3}
-TAG=k${EVENTS}_s$SEED
-DATA=$OUT/synth${VIDEOS}_$TAG.h5
+if [ -n "$FULL" ]; then
+    VIDEOS=${VIDEOS:-7900} DIM=${DIM:-512} TAG=k${EVENTS}_s$SEED
+    DATA=$OUT/synth${VIDEOS}_$TAG.h5
+else
+    VIDEOS=${VIDEOS:-2000} DIM=${DIM:-128} TAG=small${VIDEOS}_d${DIM}_k${EVENTS}_s$SEED
+    DATA=$OUT/synth_$TAG.h5
+fi
 RES=$OUT/results_$TAG.tsv
 mkdir -p "$OUT/runs"
 # the benchmarks' rule: OpenBLAS's CORETYPE/L2_SIZE overrides halve its speed here
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 
 if [ ! -f "$DATA" ]; then
-    "$V" synth --out "$DATA" --videos "$VIDEOS" --dim 512 --events "$EVENTS" --seed "$SEED"
+    "$V" synth --out "$DATA" --videos "$VIDEOS" --dim "$DIM" --events "$EVENTS" --seed "$SEED"
 fi
 [ -f "$RES" ] || printf 'name\tsettings\tsteps\twarmup\twall_s\tcpu_s\tbest_step\tt2v_R1\tt2v_R5\tt2v_R10\tt2v_MdR\tv2t_R1\tv2t_R5\tzs_top1\n' > "$RES"
 
 plan() {
     if [ -n "$1" ]; then cat "$1"; return; fi
+    if [ -z "$FULL" ]; then
+        cat <<'EOF'
+# OLD = the defaults before the sweep; NEW = the shipped config as it is
+mean_old     configs/mean.ini --set train.lr=1e-4 --set train.warmup=200 --set train.epochs=10 --set train.min_steps=0
+mean_new     configs/mean.ini
+wavg_h_old   configs/wavg.ini --set model.text_head=linear --set train.lr=1e-4 --set train.warmup=200 --set train.epochs=10 --set train.min_steps=0
+wavg_h_new   configs/wavg.ini --set model.text_head=linear
+t_old        configs/transformer.ini --set model.layers=4 --set train.lr=1e-4 --set train.warmup=200 --set train.epochs=10 --set train.min_steps=0
+t_new        configs/transformer.ini
+EOF
+        return
+    fi
     cat <<'EOF'
 # Rows in the order they were run. OLD = the defaults before this sweep (lr
 # 1e-4, warmup 200 steps, 10 epochs = 467 steps here); every row sets every
@@ -102,7 +127,7 @@ start = ev[0]
 end = [e for e in ev if e["event"] == "end"][-1]
 wall, user, sys_ = (float(x) for x in open(d + ".time").read().split()[-3:])
 t = json.load(open(d + "/test.json"))
-settings = settings.replace("--set ", "").replace("train.", "").replace("model.", "")
+settings = settings.replace("--set ", "").replace("train.", "").replace("model.", "") or "(as shipped)"
 print("\t".join(str(x) for x in [name, settings, start["total_steps"], start["warmup_steps"], round(wall), round(user + sys_),
       end["best_step"], t["t2v"]["R@1"], t["t2v"]["R@5"], t["t2v"]["R@10"], t["t2v"]["MdR"], t["v2t"]["R@1"],
       t["v2t"]["R@5"], t.get("top1", "")]))
