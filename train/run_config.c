@@ -126,15 +126,13 @@ static vc_status fill(vc_config *c, vc_run_cfg *rc) {
      * the numbers the run used, not -1 */
     char v[64];
     if (layers_default) {
-        snprintf(v, sizeof v, "model.layers=%d", m->layers);
-        TRY(vc_config_set(c, v));
-        TRY(vc_config_int(c, "model", "layers", &i)); /* read, as the unread-key check asks */
+        snprintf(v, sizeof v, "%d", m->layers);
+        TRY(vc_config_resolve(c, "model", "layers", v));
     }
     if (rc->lr == -1) {
         rc->lr = vc_run_default_lr(m->type);
-        snprintf(v, sizeof v, "train.lr=%g", rc->lr);
-        TRY(vc_config_set(c, v));
-        TRY(vc_config_double(c, "train", "lr", &d));
+        snprintf(v, sizeof v, "%g", rc->lr);
+        TRY(vc_config_resolve(c, "train", "lr", v));
     }
     TRY(vc_config_int_range(c, "train", "warmup", -1, (int64_t)1 << 40, &rc->warmup));
     TRY(vc_config_double_range(c, "train", "warmup_frac", 0, 0.5, &rc->warmup_frac));
