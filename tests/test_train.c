@@ -540,6 +540,13 @@ START_TEST(test_type_defaults_are_resolved_into_the_effective_config) {
     ck_assert(rc.lr == 1e-3);
     ck_assert_int_eq(vc_config_double(cfg, "train", "lr", &d), VC_OK);
     ck_assert(d == 1e-3);
+    char *text = NULL;
+    ck_assert_int_eq(vc_config_text(cfg, &text), VC_OK);
+    ck_assert_msg(strstr(text, "(default for the type)\nlr = 0.001\n"), "%s", text);
+    char *unused = NULL;
+    ck_assert(vc_config_unused(cfg, &unused) == VC_OK);
+    ck_assert_msg(!unused, "%s", unused ? unused : "");
+    free(text);
     vc_config_free(cfg);
     parse_run("[data]\nfile = x.h5\n[model]\ntype = transformer\n", NULL, 0, &cfg, &rc);
     ck_assert(rc.lr == 3e-4);
