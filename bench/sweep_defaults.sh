@@ -68,9 +68,10 @@ EOF
         return
     fi
     cat <<'EOF'
-# Rows in the order they were run. OLD = the defaults before this sweep (lr
-# 1e-4, warmup 200 steps, 10 epochs = 467 steps here); every row sets every
-# swept key, so it means the same whatever the config files say now.
+# configs/README.md says which of these rows ran (to the end, or stopped).
+# OLD = the defaults before this sweep (lr 1e-4, warmup 200 steps, 10 epochs
+# = 467 steps here); every row sets every swept key, so it means the same
+# whatever the config files say now.
 # mean (with its linear text head) and wavg: OLD, then lr 3e-4 and 1e-3 over 1000 steps with a 10% warmup
 mean_old     configs/mean.ini --set train.lr=1e-4 --set train.warmup=200 --set train.epochs=10 --set train.min_steps=0
 mean_3e-4    configs/mean.ini --set train.lr=3e-4 --set train.warmup=-1 --set train.warmup_frac=0.1 --set train.min_steps=1000
