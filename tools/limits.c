@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "tensor/k_gemm.h"
+#include "tensor/backend.h"
 
 /* Per thread: OpenBLAS's BUFFER_SIZE on x86_64 (128 MB) plus its alignment
  * slack, the thread's stack (8 MB) and the 64 MB of address space glibc's
@@ -93,6 +93,6 @@ void vc_cmd_blas_warmup(void) {
     int64_t N = t <= 2 ? 256 : t >= 8 ? 1024 : 128 * (int64_t)t;
     float *a = calloc((size_t)(3 * N * N), sizeof *a);
     if (!a) return; /* the command's own allocations will say it */
-    vc_gemm(false, false, N, N, N, 1.0f, a, N, a + N * N, N, 0.0f, a + 2 * N * N, N);
+    vc_backend_cpu.gemm(false, false, N, N, N, 1.0f, a, N, a + N * N, N, 0.0f, a + 2 * N * N, N);
     free(a);
 }
