@@ -64,12 +64,30 @@ void vc_tape_profile_report(const vc_tape *t, char *buf, size_t n) {
     }
 }
 
+/* The kernels autograd's ops call (the optimiser's, the CLIP towers' and
+ * the ranking kernels are not theirs). */
+static const vc_kop op_kernels[] = {
+    VC_K_GEMM, VC_K_GEMM_BATCHED, VC_K_LAYERNORM_FWD, VC_K_LAYERNORM_BWD, VC_K_L2NORM_FWD, VC_K_L2NORM_BWD,
+    VC_K_SOFTMAX_FWD, VC_K_SOFTMAX_BWD, VC_K_XENT_FWD, VC_K_XENT_BWD, VC_K_ATTENTION_FWD, VC_K_ATTENTION_BWD,
+    VC_K_LSTM_FWD, VC_K_LSTM_BWD, VC_K_UNARY_FWD, VC_K_UNARY_BWD, VC_K_UNARY_BWD_INPLACE, VC_K_SCALE, VC_K_AXPBY,
+    VC_K_BINARY_FWD, VC_K_BINARY_BWD, VC_K_SUM_FWD, VC_K_SUM_BWD, VC_K_WSUM_FWD, VC_K_WSUM_BWD, VC_K_BIAS_FWD,
+    VC_K_BIAS_BWD, VC_K_STRIDED_COPY, VC_K_SLAB_COPY, VC_K_GATHER_FWD, VC_K_GATHER_BWD, VC_K_DROPOUT_FWD,
+    VC_K_DROPOUT_BWD,
+};
+
 void vc_tape_init_on(vc_tape *t, vc_device d, size_t arena_bytes) {
     memset(t, 0, sizeof *t);
     vc_arena_init_on(&t->arena, d, arena_bytes);
     vc_arena_init(&t->host, 0);
     t->grad_enabled = true;
     t->training = true;
+    t->missing_kernel = -1;
+    const vc_backend *be = vc_backend_for(d);
+    for (size_t i = 0; be && d != VC_CPU && i < sizeof op_kernels / sizeof op_kernels[0]; i++)
+        if (!be->supports_op || !be->supports_op(op_kernels[i])) {
+            t->missing_kernel = (int)op_kernels[i];
+            break;
+        }
 }
 
 void vc_tape_init(vc_tape *t, size_t arena_bytes) { vc_tape_init_on(t, VC_CPU, arena_bytes); }
@@ -108,6 +126,12 @@ vc_var *vc_tape_fail(vc_tape *t, vc_status s) {
 
 bool vc_tape_bad(vc_tape *t, int n, vc_var *const *in) {
     if (t->status != VC_OK) return true;
+    if (t->missing_kernel >= 0) { /* checked before any op calls into the table */
+        const vc_backend *be = vc_backend_for(t->arena.device);
+        t->status = vc_fail(VC_ERR_UNSUPPORTED, "autograd: the %s backend has no %s kernel, which the ops need",
+                            be ? be->name : vc_device_name(t->arena.device), vc_kop_name((vc_kop)t->missing_kernel));
+        return true;
+    }
     for (int i = 0; i < n; i++)
         if (!in[i]) {
             /* A NULL with no earlier failure is a caller bug; say so. */

@@ -69,6 +69,8 @@ typedef struct vc_tape {
     void *grad_pool;         /* recycled gradient buffers (see vc_backward), a host list */
     void *spare_pool;        /* unused list entries, reused across steps */
     bool capturing;          /* the device stream records a graph: uploads copy at once, outside it */
+    int missing_kernel;      /* a kernel the ops use that the device's backend lacks (vc_kop), or -1:
+                                every op then fails with one line naming it */
 } vc_tape;
 
 /* A tape computing on the CPU, or on device d (its arena lives there). */

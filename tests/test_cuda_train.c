@@ -229,13 +229,13 @@ START_TEST(test_cli_refuses_a_missing_gpu) {
     char out[4096];
     int rc = run_cli("bench train --device cuda:999 --batch 2 --frames 2 --dim 4 --layers 1 --heads 1 --seconds 0.01",
                      out, sizeof out);
-    ck_assert_msg(rc != 0, "exit %d: %s", rc, out);
-    ck_assert_msg(strstr(out, "cuda") && strchr(out, '\n') == out + strlen(out) - 1, "not one line naming cuda: %s", out);
+    ck_assert_msg(rc != 0, "exit %d: %.300s", rc, out);
+    ck_assert_msg(strstr(out, "cuda") && strchr(out, '\n') == out + strlen(out) - 1, "not one line naming cuda: %.300s", out);
     rc = run_cli("bench train --device tpu --batch 2 --frames 2 --dim 4 --layers 1 --heads 1 --seconds 0.01", out,
                  sizeof out);
-    ck_assert_msg(rc != 0 && strstr(out, "tpu"), "exit %d: %s", rc, out);
+    ck_assert_msg(rc != 0 && strstr(out, "tpu"), "exit %d: %.300s", rc, out);
     rc = run_cli("version", out, sizeof out);
-    ck_assert_msg(rc == 0 && strstr(out, "CUDA: "), "%s", out);
+    ck_assert_msg(rc == 0 && strstr(out, "CUDA: "), "%.300s", out);
 }
 END_TEST
 
@@ -284,7 +284,7 @@ START_TEST(test_trainer_runs_on_cuda_and_resumes_on_cpu) {
     char data[600], ini[600], out[4096], cmd[1400], da[600], db[600];
     snprintf(data, sizeof data, "%s/synth.h5", tmp);
     snprintf(cmd, sizeof cmd, "synth --out %s --videos 80 --dim 8 --max-frames 6 --min-frames 2 --seed 3", data);
-    ck_assert_msg(run_cli(cmd, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(run_cli(cmd, out, sizeof out) == 0, "%.300s", out);
     snprintf(ini, sizeof ini, "%s/run.ini", tmp);
     FILE *f = fopen(ini, "w");
     ck_assert_ptr_nonnull(f);

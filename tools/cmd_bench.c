@@ -112,8 +112,12 @@ static int bench_train(int argc, char **argv) {
     vc_adamw opt = {0};
     vc_adamw_cfg oc = {0.9, 0.98, 1e-6, 0.2};
     if (vc_pooler_init(&m, &cfg, &ps, 0) || !(scale = vc_logit_scale_init(&ps)) ||
-        vc_model_place(&ps, device, tf32, "bench train") || vc_adamw_init(&opt, &ps, &oc))
-        return vc_cmd_error("bench train", "%s", vc_last_error());
+        vc_model_place(&ps, device, tf32, "bench train") || vc_adamw_init(&opt, &ps, &oc)) {
+        int rc = vc_cmd_error("bench train", "%s", vc_last_error());
+        vc_adamw_free(&opt);
+        vc_params_free(&ps);
+        return rc;
+    }
     vc_tensor frames, text, len;
     if (vc_tensor_alloc(&frames, VC_F32, VC_DIMS(B, T, D)) || vc_tensor_alloc(&text, VC_F32, VC_DIMS(B, D)) ||
         vc_tensor_alloc(&len, VC_I64, VC_DIMS(B)))
