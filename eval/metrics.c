@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tensor/backend.h"
+#include "tensor/sort.h"
 
 #define VC_METRICS_MAX_ROWS 4096
 #define VC_METRICS_MAX_SCORES ((int64_t)1 << 24)
@@ -124,11 +125,6 @@ vc_status vc_rank_owned(const float *Q, int64_t Nq, const float *X, int64_t Nx, 
     return rank_owned(Q, Nq, X, Nx, D, owner, block, rank, nan_count, NULL, NULL);
 }
 
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 vc_status vc_recall_from_ranks(const int64_t *rank, int64_t n, vc_recall *out) {
     if (n < 0 || (n > 0 && !rank) || !out) return vc_fail(VC_ERR_ARG, "metrics: bad rank array");
     int64_t k = 0;
@@ -152,7 +148,7 @@ vc_status vc_recall_from_ranks(const int64_t *rank, int64_t n, vc_recall *out) {
         h10 += v <= 10;
         sum += (double)v;
     }
-    qsort(r, (size_t)k, sizeof *r, cmp_i64);
+    qsort(r, (size_t)k, sizeof *r, vc_cmp_i64);
     out->queries = k;
     out->r1 = 100.0 * (double)h1 / (double)k;
     out->r5 = 100.0 * (double)h5 / (double)k;
