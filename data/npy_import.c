@@ -58,36 +58,6 @@ static bool has_suffix(const char *name, size_t len, const char *suf) {
     return len > n && strcasecmp(name + len - n, suf) == 0;
 }
 
-/* Reads a whole file; *too_big is set (and nothing read) past cap bytes. */
-static vc_status read_whole(const char *path, size_t cap, vc_npy_buf *b, bool *too_big, long long *size_out) {
-    *too_big = false;
-    FILE *f = fopen(path, "rb");
-    if (!f) return vc_fail(VC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0) {
-        fclose(f);
-        return vc_fail(VC_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    }
-    *size_out = (long long)sb.st_size;
-    if ((uint64_t)sb.st_size > cap) {
-        fclose(f);
-        *too_big = true;
-        return VC_OK;
-    }
-    size_t size = (size_t)sb.st_size;
-    vc_status st = vc_npy_buf_reserve(b, size + 1);
-    if (st) {
-        fclose(f);
-        return st;
-    }
-    size_t got = fread(b->data, 1, size, f);
-    int err = ferror(f);
-    fclose(f);
-    if (err || got != size) return vc_fail(VC_ERR_IO, "%s: read failed after %zu of %zu bytes", path, got, size);
-    b->len = size;
-    return VC_OK;
-}
-
 /* "" when dir already ends in '/', so paths in messages read "d/x.npy", not "d//x.npy" */
 static const char *dir_sep(const char *dir) {
     size_t n = strlen(dir);
@@ -118,14 +88,13 @@ static vc_status read_member(vc_import_sink *s, dir_import *d, const entry *e, s
         if (!d->path || !d->line) return vc_fail(VC_ERR_OOM, "import-npy: out of memory");
     }
     snprintf(d->path, d->path_cap, "%s%s%s", d->dir, dir_sep(d->dir), e->name);
-    bool too_big;
-    long long size;
-    vc_status st = read_whole(d->path, cap, &d->buf, &too_big, &size);
+    int64_t size;
+    vc_status st = vc_npy_buf_read_file(&d->buf, d->path, cap, &size);
     if (st) return st;
     d->done += e->size;
-    if (too_big) {
+    if ((uint64_t)size > cap) {
         *skipped = true;
-        snprintf(d->line, d->path_cap + 200, "%s: %lld bytes is over the %zu-byte limit", d->path, size, cap);
+        snprintf(d->line, d->path_cap + 200, "%s: %lld bytes is over the %zu-byte limit", d->path, (long long)size, cap);
         return vc_import_sink_skip(s, r, key, d->line);
     }
     return VC_OK;
