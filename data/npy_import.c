@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "data/npy.h"
+#include "tensor/buf.h"
 
 typedef struct {
     char *name, *key;
@@ -32,13 +33,8 @@ static void list_free(entry_list *l) {
 }
 
 static vc_status list_add(entry_list *l, const char *name, size_t key_len, int64_t size) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        entry *nv = realloc(l->v, cap * sizeof *nv);
-        if (!nv) return vc_fail(VC_ERR_OOM, "import-npy: out of memory listing the directory");
-        l->v = nv;
-        l->cap = cap;
-    }
+    if (!vc_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v))
+        return vc_fail(VC_ERR_OOM, "import-npy: out of memory listing the directory (%zu entries)", l->n + 1);
     entry *e = &l->v[l->n];
     e->name = strdup(name);
     e->key = strndup(name, key_len);
@@ -47,7 +43,7 @@ static vc_status list_add(entry_list *l, const char *name, size_t key_len, int64
     if (!e->name || !e->key) {
         free(e->name);
         free(e->key);
-        return vc_fail(VC_ERR_OOM, "import-npy: out of memory listing the directory");
+        return vc_fail(VC_ERR_OOM, "import-npy: out of memory for the name '%s' (%zu bytes)", name, 2 * strlen(name) + 2);
     }
     l->n++;
     return VC_OK;
@@ -85,7 +81,8 @@ static vc_status read_member(vc_import_sink *s, dir_import *d, const entry *e, s
         d->path_cap = need * 2;
         d->path = malloc(d->path_cap);
         d->line = malloc(d->path_cap + 200);
-        if (!d->path || !d->line) return vc_fail(VC_ERR_OOM, "import-npy: out of memory");
+        if (!d->path || !d->line)
+            return vc_fail(VC_ERR_OOM, "import-npy: out of memory for the path of %s (%zu bytes)", e->name, 2 * d->path_cap + 200);
     }
     snprintf(d->path, d->path_cap, "%s%s%s", d->dir, dir_sep(d->dir), e->name);
     int64_t size;
@@ -159,7 +156,7 @@ vc_status vc_npy_dir_import(const char *out_path, const char *dir, const vc_impo
         size_t len = strlen(name);
         char *p = malloc(plen + len + 2);
         if (!p) {
-            st = vc_fail(VC_ERR_OOM, "import-npy: out of memory");
+            st = vc_fail(VC_ERR_OOM, "import-npy: out of memory for the path of %s (%zu bytes)", name, plen + len + 2);
             break;
         }
         sprintf(p, "%s%s%s", dir, dir_sep(dir), name);

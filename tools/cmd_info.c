@@ -49,7 +49,9 @@ static int info_main(const char *path, vc_h5 **hp) {
     vc_status st = vc_h5_scan(h, true, &n_meta, on_progress, NULL);
     vc_progress_done(&shown);
     int64_t *len = malloc((size_t)(V ? V : 1) * sizeof *len);
-    if (!st && !len) st = vc_fail(VC_ERR_OOM, "out of memory");
+    if (!st && !len)
+        st = vc_fail(VC_ERR_OOM, "%s: out of memory for the frame counts of %lld videos (%lld bytes)", path, (long long)V,
+                     (long long)V * (long long)sizeof *len);
     if (st) {
         free(len);
         return vc_cmd_error("info", "%s", vc_last_error());

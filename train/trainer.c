@@ -91,7 +91,7 @@ static vc_status model_setup(vc_run_cfg *rc, int64_t dim, vc_params *ps, vc_pool
     vc_status s = vc_pooler_init(m, &rc->model, ps, rc->seed);
     if (s) return s;
     *scale = vc_logit_scale_init(ps);
-    return *scale ? VC_OK : VC_ERR_OOM;
+    return *scale ? VC_OK : vc_last_status(); /* vc_params_add said what failed */
 }
 
 vc_status vc_model_from_checkpoint(const char *path, const char *const *ov, int n, vc_config **cfg, vc_run_cfg *rc,
