@@ -135,8 +135,10 @@ $(BUILD)/libvclip64.a: $(F64_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# (with nvcc, VCLIP_LIB is the CUDA library of the CUDA block below)
+VCLIP_LIB  = $(BUILD)/libvclip.a
 $(BUILD)/vclip: $(TOOL_OBJ) $(BUILD)/libvclip.a
-	$(CC) $(LDFLAGS) $(TOOL_OBJ) $(BUILD)/libvclip.a $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $(TOOL_OBJ) $(VCLIP_LIB) $(LDLIBS) $(VCLIP_LIBS) -o $@
 
 $(BUILD)/tests/test_grad%: $(BUILD)/obj64/tests/test_grad%.o $(HELP64_OBJ) $(BUILD)/libvclip64.a
 	@mkdir -p $(dir $@)
@@ -362,7 +364,7 @@ $(BUILD)/nvcc/tests/test_cuda_emu.o: tests/test_cuda_emu.c
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -I. -I$(CUDA_HOME)/include $(PKG_CFLAGS) \
 	  $(CHECK_CFLAGS) -c $< -o $@
 $(BUILD)/nvcc/test_cuda_real: $(NV_OBJ) $(BUILD)/nvcc/tests/test_cuda_emu.o $(BUILD)/libvclip.a
-	$(CC) $^ -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++ \
+	$(CC) $(filter-out $(CU_KERNEL_SRC:%.cu=$(BUILD)/nvcc/%.o),$^) -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++ \
 	  $(CHECK_LIBS) $(LDLIBS) -fopenmp -o $@
 .PHONY: cuda-check test-cuda-tsan
 ifeq ($(NVCC),)
@@ -374,10 +376,48 @@ cuda-check: $(NV_OBJ) $(BUILD)/nvcc/test_cuda_real
 	  "$(BUILD)/nvcc/test_cuda_real linked against cudart and cuBLAS"
 endif
 
+# ---- the CUDA backend (tensor/backend_cuda.c + the k_*.cu launchers) ----
+# The library objects that differ with CUDA (the backend registry and the
+# backend itself, compiled with -DVC_HAVE_CUDA) replace their plain twins:
+#  - emulated: $(BUILD)/libvclip_cuemu.a (-DVC_HAVE_CUDA -DVC_CUDA_EMU), linked
+#    with the emulator and the emulated kernels in $(BUILD)/libvccuda_emu.a;
+#    the suites in CUDA_EMU_TESTS link it, so they see a "cuda" backend;
+#  - real (nvcc found, CUDA != 0): $(BUILD)/libvclip_cuda.a with the nvcc
+#    kernels, and $(BUILD)/vclip links it with cudart and cuBLAS;
+#  - `make CUDA=0`: build/vclip without CUDA (backend_cuda.c then only says so).
+CUDA_BE_SRC   := tensor/backend.c tensor/backend_cuda.c
+CU_KERNEL_SRC := $(wildcard tensor/cuda/k_*.cu)
+CUDA_EMU_TESTS := test_backend_ops
+CUEMU_LIB_OBJ := $(filter-out $(CUDA_BE_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(CUDA_BE_SRC:%.c=$(BUILD)/cuemu/%.o)
+$(BUILD)/cuemu/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DVC_HAVE_CUDA -DVC_CUDA_EMU -c $< -o $@
+$(BUILD)/libvclip_cuemu.a: $(CUEMU_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+CUEMU_LINK = -Wl,--start-group $(BUILD)/libvclip_cuemu.a $(BUILD)/libvccuda_emu.a -Wl,--end-group -lstdc++
+$(CUDA_EMU_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HELP_OBJ) $(BUILD)/libvclip_cuemu.a \
+                                      $(BUILD)/libvccuda_emu.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(CUEMU_LINK) $(CHECK_LIBS) $(LDLIBS) -o $@
+ifneq ($(NVCC),)
+CUDA_LIB_OBJ := $(filter-out $(CUDA_BE_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(CUDA_BE_SRC:%.c=$(BUILD)/nvcc/obj/%.o) \
+                $(CU_KERNEL_SRC:%.cu=$(BUILD)/nvcc/%.o)
+$(BUILD)/nvcc/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DVC_HAVE_CUDA -I$(CUDA_HOME)/include -c $< -o $@
+$(BUILD)/libvclip_cuda.a: $(CUDA_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+VCLIP_LIB  = $(BUILD)/libvclip_cuda.a
+$(BUILD)/vclip: $(BUILD)/libvclip_cuda.a
+VCLIP_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+endif
+
 # ThreadSanitizer: its own objects (OS-thread emulator, -fsanitize=thread)
 TSAN_DIR    := $(BUILD)/tsan
 TSAN_CFLAGS := -fsanitize=thread -O1 -g -MMD -MP -fno-omit-frame-pointer -DVC_CUDA_EMU -DVC_CUDA_EMU_THREADS -I. $(PKG_CFLAGS)
-TSAN_OBJ    := $(EMU_RT_SRC:%.cc=$(TSAN_DIR)/%.o) $(CU_SRC:%.cu=$(TSAN_DIR)/%.o) $(CU_TEST_SRC:%.cu=$(TSAN_DIR)/%.o) \
+TSAN_OBJ    := $(EMU_RT_SRC:%.cc=$(TSAN_DIR)/%.o) $(filter-out $(CU_KERNEL_SRC:%.cu=$(TSAN_DIR)/%.o),$(CU_SRC:%.cu=$(TSAN_DIR)/%.o)) $(CU_TEST_SRC:%.cu=$(TSAN_DIR)/%.o) \
                $(TSAN_DIR)/tests/test_cuda_emu.o $(TSAN_DIR)/tensor/dtype.o
 $(TSAN_DIR)/%.o: %.cc
 	@mkdir -p $(dir $@)

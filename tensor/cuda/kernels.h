@@ -1,0 +1,61 @@
+/* kernels.h: the CUDA backend's launchers, one prototype per table entry,
+ * grouped by kernel file (tensor/cuda/k_*.cu beside tensor/k_*.c), plus the
+ * little context every launcher shares with tensor/backend_cuda.c: the one
+ * vclip stream, the cuBLAS handle and how a failure is recorded.
+ * Owns: those declarations. Each launcher has exactly the signature of its
+ * vc_backend entry (tensor/backend.h: pointers in device memory, shapes and
+ * dims structs on the host, beta 0 overwrites / 1 accumulates), queues its
+ * work on vc_cu_stream() and returns without waiting. A launch or cuBLAS
+ * failure is recorded through vc_cu_check / vc_cu_blas_check (one line
+ * naming the op and the call; vc_cuda_take_error in tensor/backend_cuda.h
+ * reads it back), as the table's entries return nothing.
+ * Not here: the table (backend_cuda.c), device helpers (block_reduce.cuh).
+ * Included from C (backend_cuda.c) and from the .cu files (C++). */
+#ifndef VC_CUDA_KERNELS_H
+#define VC_CUDA_KERNELS_H
+
+#include "tensor/backend.h"
+#include "tensor/cuda/cuda_host.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- shared context (backend_cuda.c) ---- */
+
+/* The stream every vclip kernel, copy and cuBLAS call goes to (created on
+ * first use; 0, the legacy stream, if creating it failed). */
+cudaStream_t vc_cu_stream(void);
+/* The cuBLAS handle bound to that stream, created on first use with the
+ * math mode vc_cuda_set_tf32 chose; NULL after recording why it failed. */
+cublasHandle_t vc_cu_blas(void);
+/* Records err (when not cudaSuccess) as "cuda <op>: <call>: <error>";
+ * returns whether it was a success. */
+bool vc_cu_check(cudaError_t err, const char *op, const char *call);
+/* The same for a cuBLAS status. */
+bool vc_cu_blas_check(cublasStatus_t st, const char *op, const char *call);
+/* After a kernel launch: reads cudaGetLastError into vc_cu_check. */
+bool vc_cu_launched(const char *op, const char *kernel);
+
+/* ---- memory (k_mem.cu): the fill entry ---- */
+void vc_cu_fill(vc_real *p, vc_real v, int64_t n);
+
+/* ---- gemm (k_gemm.cu) ---- */
+void vc_cu_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, vc_real alpha, const vc_real *A, int64_t lda,
+                const vc_real *B, int64_t ldb, vc_real beta, vc_real *C, int64_t ldc);
+void vc_cu_gemm_batched(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, vc_real alpha,
+                        const vc_real *A, int64_t lda, int64_t sa, const vc_real *B, int64_t ldb, int64_t sb,
+                        vc_real beta, vc_real *C, int64_t ldc, int64_t sc);
+/* The row-major strided batched product the other launchers use:
+ * C_i[M,N] = alpha op(A_i) op(B_i) + beta C_i for i < batch (sc may be 0:
+ * then the entries run one after another into the same C). Records a
+ * failure under op's name; returns whether it was queued. */
+bool vc_cu_gemm_rm(const char *op, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, vc_real alpha,
+                   const vc_real *A, int64_t lda, int64_t sa, const vc_real *B, int64_t ldb, int64_t sb, vc_real beta,
+                   vc_real *C, int64_t ldc, int64_t sc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
