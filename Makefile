@@ -388,6 +388,9 @@ endif
 CUDA_BE_SRC   := tensor/backend.c tensor/backend_cuda.c
 CU_KERNEL_SRC := $(wildcard tensor/cuda/k_*.cu)
 CUDA_EMU_TESTS := test_backend_ops
+# g++ fuses a*b+c across statements, which would undo a kernel's __fmul_rn
+# (nvcc keeps those unfused): the emulated kernels are compiled without it
+$(CU_KERNEL_SRC:%.cu=$(BUILD)/emu/%.o): EMU_CXXFLAGS += -ffp-contract=off
 CUEMU_LIB_OBJ := $(filter-out $(CUDA_BE_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(CUDA_BE_SRC:%.c=$(BUILD)/cuemu/%.o)
 $(BUILD)/cuemu/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -239,6 +239,16 @@ const vc_backend vc_backend_cuda = {
     /* gemm (k_gemm.cu) */
     .gemm = vc_cu_gemm,
     .gemm_batched = vc_cu_gemm_batched,
+    /* norm (k_norm.cu) */
+    .layernorm_fwd = vc_cu_layernorm_fwd,
+    .layernorm_bwd = vc_cu_layernorm_bwd,
+    .l2norm_fwd = vc_cu_l2norm_fwd,
+    .l2norm_bwd = vc_cu_l2norm_bwd,
+    /* softmax (k_softmax.cu) */
+    .softmax_fwd = vc_cu_softmax_fwd,
+    .softmax_bwd = vc_cu_softmax_bwd,
+    .xent_fwd = vc_cu_xent_fwd,
+    .xent_bwd = vc_cu_xent_bwd,
 };
 
 /* Where each op's entry sits in the table: supported = entry filled. */

@@ -54,6 +54,26 @@ bool vc_cu_gemm_rm(const char *op, int64_t batch, bool ta, bool tb, int64_t M, i
                    const vc_real *A, int64_t lda, int64_t sa, const vc_real *B, int64_t ldb, int64_t sb, vc_real beta,
                    vc_real *C, int64_t ldc, int64_t sc);
 
+/* ---- norm (k_norm.cu) ---- */
+void vc_cu_layernorm_fwd(const vc_real *x, const vc_real *gamma, const vc_real *bta, vc_real *y, vc_real *mean,
+                         vc_real *rstd, int64_t N, int64_t D, vc_real eps);
+void vc_cu_layernorm_bwd(const vc_real *x, const vc_real *gamma, const vc_real *mean, const vc_real *rstd,
+                         const vc_real *g, vc_real *gx, vc_real bgx, vc_real *ggamma, vc_real bgg, vc_real *gbeta,
+                         vc_real bgb, int64_t N, int64_t D);
+void vc_cu_l2norm_fwd(const vc_real *x, vc_real *y, vc_real *norm, int64_t N, int64_t D, vc_real eps);
+void vc_cu_l2norm_bwd(const vc_real *y, const vc_real *norm, const vc_real *g, vc_real *gx, vc_real beta, int64_t N,
+                      int64_t D, vc_real eps);
+
+/* ---- softmax (k_softmax.cu) ---- */
+void vc_cu_softmax_fwd(const vc_real *x, vc_real *y, int nd, const int64_t *ne, int axis, const vc_real *mask,
+                       const int64_t *mst, bool take_log);
+void vc_cu_softmax_bwd(const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta, int nd, const int64_t *ne,
+                       int axis, bool take_log);
+void vc_cu_xent_fwd(const vc_real *logits, int64_t rows, int64_t cols, int axis, const int64_t *target, vc_real *lse,
+                    vc_real *loss);
+void vc_cu_xent_bwd(const vc_real *logits, int64_t rows, int64_t cols, int axis, const int64_t *target,
+                    const vc_real *lse, const vc_real *gloss, vc_real *gl, vc_real beta);
+
 #ifdef __cplusplus
 }
 #endif
