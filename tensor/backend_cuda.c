@@ -219,6 +219,8 @@ static bool cuda_supports(vc_kop op);
 
 static size_t cuda_scratch(vc_kop op, const void *dims) {
     switch (op) {
+    case VC_K_ATTENTION_BWD: return vc_cu_attention_bwd_scratch(dims);
+    case VC_K_LSTM_BWD: return vc_cu_lstm_bwd_scratch(dims);
     default: return 0;
     }
 }
@@ -249,6 +251,12 @@ const vc_backend vc_backend_cuda = {
     .softmax_bwd = vc_cu_softmax_bwd,
     .xent_fwd = vc_cu_xent_fwd,
     .xent_bwd = vc_cu_xent_bwd,
+    /* attention (k_attention.cu) */
+    .attention_fwd = vc_cu_attention_fwd,
+    .attention_bwd = vc_cu_attention_bwd,
+    /* lstm (k_lstm.cu) */
+    .lstm_fwd = vc_cu_lstm_fwd,
+    .lstm_bwd = vc_cu_lstm_bwd,
 };
 
 /* Where each op's entry sits in the table: supported = entry filled. */

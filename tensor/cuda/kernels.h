@@ -74,6 +74,21 @@ void vc_cu_xent_fwd(const vc_real *logits, int64_t rows, int64_t cols, int axis,
 void vc_cu_xent_bwd(const vc_real *logits, int64_t rows, int64_t cols, int axis, const int64_t *target,
                     const vc_real *lse, const vc_real *gloss, vc_real *gl, vc_real beta);
 
+/* ---- attention (k_attention.cu) ---- */
+void vc_cu_attention_fwd(const vc_attn_dims *d, const vc_real *Q, const vc_real *K, const vc_real *V, vc_real *P,
+                         vc_real *O);
+void vc_cu_attention_bwd(const vc_attn_dims *d, const vc_real *Q, const vc_real *K, const vc_real *V, const vc_real *P,
+                         const vc_real *dO, vc_real *dQ, vc_real bq, vc_real *dK, vc_real bk, vc_real *dV, vc_real bv,
+                         void *scratch);
+size_t vc_cu_attention_bwd_scratch(const vc_attn_dims *d);
+
+/* ---- lstm (k_lstm.cu) ---- */
+void vc_cu_lstm_fwd(const vc_lstm_dims *d, const vc_real *x, const vc_real *w_ih, const vc_real *w_hh,
+                    const vc_real *bias, vc_real *gates, vc_real *c, vc_real *h);
+void vc_cu_lstm_bwd(const vc_lstm_dims *d, const vc_real *gates, const vc_real *c, const vc_real *h,
+                    const vc_real *w_hh, const vc_real *dh, vc_real *dA, vc_real *hprev, void *scratch);
+size_t vc_cu_lstm_bwd_scratch(const vc_lstm_dims *d);
+
 #ifdef __cplusplus
 }
 #endif
