@@ -371,9 +371,10 @@ ifeq ($(NVCC),)
 cuda-check:
 	@echo "cuda-check: no nvcc (not on PATH nor /usr/local/cuda/bin, or CUDA=0): no .cu file was compiled"; exit 1
 else
-cuda-check: $(NV_OBJ) $(BUILD)/nvcc/test_cuda_real
+cuda-check: $(NV_OBJ) $(BUILD)/nvcc/test_cuda_real $(BUILD)/libvclip_cuda.a
 	@echo "cuda-check: $(words $(NV_OBJ)) .cu files compiled by $(NVCC) for $(CUDA_ARCH) with warnings as errors;" \
-	  "$(BUILD)/nvcc/test_cuda_real linked against cudart and cuBLAS"
+	  "$(BUILD)/nvcc/test_cuda_real linked against cudart and cuBLAS;" \
+	  "tensor/backend_cuda.c against the toolkit's headers into $(BUILD)/libvclip_cuda.a"
 endif
 
 # ---- the CUDA backend (tensor/backend_cuda.c + the k_*.cu launchers) ----
@@ -408,7 +409,7 @@ CUDA_LIB_OBJ := $(filter-out $(CUDA_BE_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(C
                 $(CU_KERNEL_SRC:%.cu=$(BUILD)/nvcc/%.o)
 $(BUILD)/nvcc/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DVC_HAVE_CUDA -I$(CUDA_HOME)/include -c $< -o $@
+	$(CC) $(CFLAGS) -Werror -DVC_HAVE_CUDA -I$(CUDA_HOME)/include -c $< -o $@
 $(BUILD)/libvclip_cuda.a: $(CUDA_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

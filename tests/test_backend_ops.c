@@ -24,6 +24,7 @@
 
 #include "harness.h"
 #include "tensor/backend.h"
+#include "tensor/backend_cuda.h"
 #include "tensor/rng.h"
 
 /* ---- options ---- */
@@ -303,6 +304,50 @@ START_TEST(test_every_backend_fills_the_entries_it_supports_and_the_cpu_supports
         ck_assert_int_eq(vc_backend_get(VC_CUDA, &be), VC_ERR_DEVICE);
         ck_assert_msg(strstr(vc_last_error(), "cuda"), "message: %s", vc_last_error());
     }
+}
+END_TEST
+
+/* The CUDA backend's own controls: failures inside an entry (which returns
+ * nothing) come back through vc_cuda_take_error as one line naming the op
+ * and the call; a GPU that does not exist is refused; TF32 reaches cuBLAS. */
+START_TEST(test_cuda_failures_name_the_op_and_the_call_and_tf32_reaches_cublas) {
+    const vc_backend *be = vc_backend_for(VC_CUDA);
+    if (!be) {
+        ck_assert(!vc_cuda_built());
+        ck_assert_int_eq(vc_cuda_set_tf32(true), VC_ERR_UNSUPPORTED);
+        ck_assert_msg(strstr(vc_last_error(), "without CUDA"), "message: %s", vc_last_error());
+        printf("SKIP: the CUDA backend's failure reports (no CUDA backend in this build)\n");
+        return;
+    }
+    ck_assert(vc_cuda_built());
+    ck_assert_int_eq(vc_cuda_take_error(), VC_OK);
+    ck_assert_int_eq(vc_cuda_select(99), VC_ERR_DEVICE);
+    ck_assert_msg(strstr(vc_last_error(), "cuda:99"), "message: %s", vc_last_error());
+    ck_assert_int_eq(vc_cuda_select(0), VC_OK);
+    /* more memory than the device has: NULL, nothing recorded */
+    ck_assert_ptr_null(be->mem_alloc((size_t)1 << 50));
+    ck_assert_int_eq(vc_cuda_take_error(), VC_OK);
+    /* a leading dimension shorter than a row: cuBLAS refuses the product */
+    vc_real a[4] = {1 + 1.0f / (1 << 20), 0, 0, 0}, b[4] = {1, 0, 0, 0}, c[4];
+    vc_real *dA = up(be, a, 4), *dB = up(be, b, 4), *dC = dnan(be, 4);
+    be->gemm(false, false, 2, 2, 2, 1, dA, 1, dB, 2, 0, dC, 2);
+    ck_assert_int_eq(vc_cuda_take_error(), VC_ERR_DEVICE);
+    ck_assert_msg(strstr(vc_last_error(), "cuda gemm") && strstr(vc_last_error(), "cublasSgemm"), "message: %s",
+                  vc_last_error());
+    ck_assert_int_eq(vc_cuda_take_error(), VC_OK); /* taken: cleared */
+    /* TF32 keeps 10 mantissa bits of each input: 1 + 2^-20 becomes 1 */
+    ck_assert(!vc_cuda_tf32());
+    ck_assert_int_eq(vc_cuda_set_tf32(true), VC_OK);
+    ck_assert(vc_cuda_tf32());
+    be->gemm(false, false, 1, 1, 1, 1, dA, 1, dB, 1, 0, dC, 1);
+    be->copy_d2h(c, dC, sizeof(vc_real));
+    ck_assert_msg(c[0] == 1, "TF32 product %.9g, want 1", (double)c[0]);
+    ck_assert_int_eq(vc_cuda_set_tf32(false), VC_OK);
+    be->gemm(false, false, 1, 1, 1, 1, dA, 1, dB, 1, 0, dC, 1);
+    be->copy_d2h(c, dC, sizeof(vc_real));
+    ck_assert_msg(c[0] == a[0], "fp32 product %.9g, want %.9g", (double)c[0], (double)a[0]);
+    ck_assert_int_eq(vc_cuda_take_error(), VC_OK);
+    case_end();
 }
 END_TEST
 
@@ -1753,6 +1798,7 @@ static Suite *backend_ops_suite(void) {
     TCase *tc = tcase_create("ops");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_every_backend_fills_the_entries_it_supports_and_the_cpu_supports_all);
+    tcase_add_test(tc, test_cuda_failures_name_the_op_and_the_call_and_tf32_reaches_cublas);
     tcase_add_test(tc, test_gemm_matches_naive_products_for_every_transpose_stride_and_beta);
     tcase_add_test(tc, test_norm_kernels_match_naive_loops_with_and_without_parameters);
     tcase_add_test(tc, test_softmax_and_cross_entropy_match_naive_loops_with_masks);
