@@ -371,10 +371,10 @@ ifeq ($(NVCC),)
 cuda-check:
 	@echo "cuda-check: no nvcc (not on PATH nor /usr/local/cuda/bin, or CUDA=0): no .cu file was compiled"; exit 1
 else
-cuda-check: $(NV_OBJ) $(BUILD)/nvcc/test_cuda_real $(BUILD)/libvclip_cuda.a
+cuda-check: $(NV_OBJ) $(BUILD)/nvcc/test_cuda_real $(BUILD)/nvcc/tests/test_backend_ops
 	@echo "cuda-check: $(words $(NV_OBJ)) .cu files compiled by $(NVCC) for $(CUDA_ARCH) with warnings as errors;" \
-	  "$(BUILD)/nvcc/test_cuda_real linked against cudart and cuBLAS;" \
-	  "tensor/backend_cuda.c against the toolkit's headers into $(BUILD)/libvclip_cuda.a"
+	  "$(BUILD)/nvcc/test_cuda_real and $(BUILD)/nvcc/tests/test_backend_ops (tensor/backend_cuda.c against the" \
+	  "toolkit's headers, -Werror) linked against cudart and cuBLAS"
 endif
 
 # ---- the CUDA backend (tensor/backend_cuda.c + the k_*.cu launchers) ----
@@ -416,6 +416,11 @@ $(BUILD)/libvclip_cuda.a: $(CUDA_LIB_OBJ)
 VCLIP_LIB  = $(BUILD)/libvclip_cuda.a
 $(BUILD)/vclip: $(BUILD)/libvclip_cuda.a
 VCLIP_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+# the backend-op suite on the real backend (cuda-check links it; run it on a
+# GPU machine: without a GPU it prints SKIP for the cuda backend)
+$(BUILD)/nvcc/tests/test_backend_ops: $(BUILD)/obj/tests/test_backend_ops.o $(HELP_OBJ) $(BUILD)/libvclip_cuda.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(BUILD)/libvclip_cuda.a $(CHECK_LIBS) $(LDLIBS) $(VCLIP_LIBS) -o $@
 endif
 
 # ThreadSanitizer: its own objects (OS-thread emulator, -fsanitize=thread)

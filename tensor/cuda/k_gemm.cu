@@ -34,6 +34,7 @@ extern "C" bool vc_cu_gemm_rm(const char *op, int64_t batch, bool ta, bool tb, i
                               int64_t sb, vc_real beta, vc_real *C, int64_t ldc, int64_t sc) {
     if (batch <= 0 || M == 0 || N == 0) return true;
     if (K == 0) { /* cuBLAS would scale C too, but its beta = 0 contract does not promise zeros */
+        if (beta == 1.0f) return true;
         for (int64_t i = 0; i < batch; i++) {
             long long blocks = (M * N + 255) / 256;
             VC_LAUNCH(k_scale_rows, (unsigned)(blocks > 4096 ? 4096 : blocks), 256, 0, vc_cu_stream(), C + i * sc,
