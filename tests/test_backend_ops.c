@@ -1801,6 +1801,108 @@ START_TEST(test_rank_kernels_count_ties_and_nans_against_the_model) {
 }
 END_TEST
 
+/* ---- run to run ---- */
+
+/* Downloads n floats of d into a new host buffer. */
+static vc_real *down(const vc_backend *be, const vc_real *d, int64_t n) {
+    vc_real *h = track(NULL, malloc((size_t)(n ? n : 1) * sizeof(vc_real)));
+    be->copy_d2h(h, d, (size_t)n * sizeof(vc_real));
+    return h;
+}
+
+static void same_bits(const vc_backend *be, const char *what, const vc_real *a, const vc_real *b, int64_t n) {
+    ck_assert_msg(memcmp(a, b, (size_t)n * sizeof(vc_real)) == 0, "%s on %s: a second run gave other bits", what,
+                  be->name);
+}
+
+/* The kernels that reduce (rows, columns, the batch of a broadcast
+ * operand, the loss) give the same bits when run again on the same input:
+ * no float atomics, no order that depends on scheduling. (On the emulator
+ * this holds by construction; the real-GPU build of this suite checks it
+ * where it matters.) */
+START_TEST(test_reducing_kernels_give_the_same_bits_run_to_run) {
+    if (vc_backend_count() == 1) printf("SKIP: run-to-run bits (only the CPU backend in this build)\n");
+    for (int bi = 1; bi < vc_backend_count(); bi++) {
+        const vc_backend *be = vc_backend_at(bi);
+        if (!present(be)) continue;
+        int64_t N = 300, D = 129;
+        if (be->supports_op(VC_K_LAYERNORM_BWD)) {
+            vc_real *x = up(be, hreal(N * D, -2, 2), N * D), *g = up(be, hreal(D, 0.5, 1.5), D);
+            vc_real *m = up(be, hreal(N, -0.1, 0.1), N), *r = up(be, hreal(N, 0.5, 2), N);
+            vc_real *gy = up(be, hreal(N * D, -1, 1), N * D);
+            vc_real *gx = dnan(be, N * D), *gg = dnan(be, D), *gb = dnan(be, D), *o[2][3];
+            for (int k = 0; k < 2; k++) {
+                be->layernorm_bwd(x, g, m, r, gy, gx, 0, gg, 0, gb, 0, N, D);
+                o[k][0] = down(be, gx, N * D), o[k][1] = down(be, gg, D), o[k][2] = down(be, gb, D);
+            }
+            same_bits(be, "layernorm_bwd dx", o[0][0], o[1][0], N * D);
+            same_bits(be, "layernorm_bwd dgamma", o[0][1], o[1][1], D);
+            same_bits(be, "layernorm_bwd dbeta", o[0][2], o[1][2], D);
+        }
+        if (be->supports_op(VC_K_SOFTMAX_FWD) && be->supports_op(VC_K_XENT_FWD)) {
+            const int64_t ne[3] = {4, 33, 129};
+            int64_t n = 4 * 33 * 129;
+            vc_real *x = up(be, hreal(n, -3, 3), n), *y = dnan(be, n), *lse = dnan(be, 129), *loss = dnan(be, 1);
+            int64_t tg[129];
+            for (int i = 0; i < 129; i++) tg[i] = (i * 7) % 33;
+            int64_t *dt = upi(be, tg, 129);
+            for (int axis = 1; axis < 3; axis++) {
+                vc_real *o[2];
+                for (int k = 0; k < 2; k++) {
+                    be->softmax_fwd(x, y, 3, ne, axis, NULL, NULL, false);
+                    o[k] = down(be, y, n);
+                }
+                same_bits(be, axis == 2 ? "softmax_fwd (last axis)" : "softmax_fwd (middle axis)", o[0], o[1], n);
+            }
+            vc_real *o[2][2];
+            for (int k = 0; k < 2; k++) { /* classes down the columns of a [33, 129] block */
+                be->xent_fwd(x, 33, 129, 0, dt, lse, loss);
+                o[k][0] = down(be, lse, 129), o[k][1] = down(be, loss, 1);
+            }
+            same_bits(be, "xent_fwd lse", o[0][0], o[1][0], 129);
+            same_bits(be, "xent_fwd loss", o[0][1], o[1][1], 1);
+        }
+        if (be->supports_op(VC_K_ATTENTION_BWD)) { /* shared queries: batch entries add into one gradient */
+            int64_t B = 3, H = 2, dh = 5, Tq = 3, Tk = 17, ld = H * dh, klen[3] = {17, 1, 9};
+            vc_attn_dims d = {.B = B, .H = H, .Tq = Tq, .Tk = Tk, .dh = dh, .ldq = ld, .ldk = ld, .ldv = ld,
+                              .qbs = 0, .kbs = Tk * ld, .vbs = Tk * ld, .scale = (vc_real)0.4};
+            d.klen = upi(be, klen, B);
+            int64_t nq = Tq * ld, nk = B * Tk * ld, np = B * H * Tq * Tk, no = B * Tq * ld;
+            vc_real *q = up(be, hreal(nq, -1, 1), nq), *k = up(be, hreal(nk, -1, 1), nk), *v = up(be, hreal(nk, -1, 1), nk);
+            vc_real *P = dnan(be, np), *O = dnan(be, no), *dO = up(be, hreal(no, -1, 1), no);
+            vc_real *gq = dnan(be, nq), *gk = dnan(be, nk), *gv = dnan(be, nk), *o[2][3];
+            void *scratch = dalloc(be, be->scratch_bytes(VC_K_ATTENTION_BWD, &d));
+            be->attention_fwd(&d, q, k, v, P, O);
+            for (int r = 0; r < 2; r++) {
+                be->fill(gq, 0, nq);
+                be->attention_bwd(&d, q, k, v, P, dO, gq, 1, gk, 0, gv, 0, scratch);
+                o[r][0] = down(be, gq, nq), o[r][1] = down(be, gk, nk), o[r][2] = down(be, gv, nk);
+            }
+            same_bits(be, "attention_bwd dQ (shared)", o[0][0], o[1][0], nq);
+            same_bits(be, "attention_bwd dK", o[0][1], o[1][1], nk);
+            same_bits(be, "attention_bwd dV", o[0][2], o[1][2], nk);
+        }
+        if (be->supports_op(VC_K_LSTM_FWD) && be->supports_op(VC_K_LSTM_BWD)) {
+            int64_t B = 4, T = 17, Dx = 33, H = 17, G = 4 * H, len[4] = {17, 1, 9, 16};
+            vc_lstm_dims d = {.B = B, .T = T, .D = Dx, .H = H};
+            d.len = upi(be, len, B);
+            vc_real *x = up(be, hreal(B * T * Dx, -1, 1), B * T * Dx), *wih = up(be, hreal(G * Dx, -0.5, 0.5), G * Dx);
+            vc_real *whh = up(be, hreal(G * H, -0.5, 0.5), G * H), *bias = up(be, hreal(G, -0.5, 0.5), G);
+            vc_real *gates = dnan(be, B * T * G), *c = dnan(be, B * T * H), *h = dnan(be, B * T * H);
+            vc_real *dh = up(be, hreal(B * T * H, -1, 1), B * T * H), *dA = dnan(be, B * T * G), *o[2];
+            void *scratch = dalloc(be, be->scratch_bytes(VC_K_LSTM_BWD, &d));
+            be->lstm_fwd(&d, x, wih, whh, bias, gates, c, h);
+            for (int r = 0; r < 2; r++) {
+                be->lstm_bwd(&d, gates, c, h, whh, dh, dA, NULL, scratch);
+                o[r] = down(be, dA, B * T * G);
+            }
+            same_bits(be, "lstm_bwd dA", o[0], o[1], B * T * G);
+        }
+        case_end();
+    }
+}
+END_TEST
+
 static Suite *backend_ops_suite(void) {
     const char *t = getenv("VC_OPS_TIME");
     timing = t && *t && strcmp(t, "0") != 0;
@@ -1828,6 +1930,7 @@ static Suite *backend_ops_suite(void) {
     tcase_add_test(tc, test_optimizer_kernels_match_the_adamw_formula_and_the_norm);
     tcase_add_test(tc, test_patch_and_position_embeddings_match_naive_loops);
     tcase_add_test(tc, test_rank_kernels_count_ties_and_nans_against_the_model);
+    tcase_add_test(tc, test_reducing_kernels_give_the_same_bits_run_to_run);
     suite_add_tcase(s, tc);
     return s;
 }
