@@ -439,8 +439,23 @@ $(TSAN_DIR)/%.o: %.c
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(TSAN_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
 $(TSAN_DIR)/test_cuda_emu: $(TSAN_OBJ)
 	$(CC) -fsanitize=thread $^ $(CHECK_LIBS) $(BLAS_LIBS) -lstdc++ -lm -lpthread -o $@
-test-cuda-tsan: $(TSAN_DIR)/test_cuda_emu
+# The backend's kernels (tests/test_backend_ops.c against the CPU backend)
+# under the same threads, on the ops in TSAN_OPS: the block reductions of
+# every row kernel are those of l2norm_fwd and xent_fwd.
+TSAN_OPS ?= l2norm_fwd,xent_fwd
+TSAN_BE_OBJ := $(addprefix $(TSAN_DIR)/,tests/test_backend_ops.o tests/harness.o $(CUDA_BE_SRC:%.c=%.o) \
+                 tensor/backend_cpu.o $(patsubst %.c,%.o,$(wildcard tensor/k_*.c)) tensor/rng.o tensor/status.o \
+                 tensor/tensor.o tensor/dtype.o tensor/arena.o) \
+               $(EMU_RT_SRC:%.cc=$(TSAN_DIR)/%.o) $(CU_KERNEL_SRC:%.cu=$(TSAN_DIR)/%.o)
+$(CUDA_BE_SRC:%.c=$(TSAN_DIR)/%.o): TSAN_CFLAGS += -DVC_HAVE_CUDA
+$(patsubst %.c,$(TSAN_DIR)/%.o,$(wildcard tensor/k_*.c) tensor/backend_cpu.c): TSAN_CFLAGS += -fopenmp
+$(CU_KERNEL_SRC:%.cu=$(TSAN_DIR)/%.o): TSAN_CFLAGS += -ffp-contract=off
+$(TSAN_DIR)/test_backend_ops: $(TSAN_BE_OBJ)
+	$(CC) -fsanitize=thread -fopenmp $^ $(CHECK_LIBS) $(BLAS_LIBS) -lstdc++ -lm -lpthread -o $@
+test-cuda-tsan: $(TSAN_DIR)/test_cuda_emu $(TSAN_DIR)/test_backend_ops
 	CK_FORK=no OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 $<
+	CK_FORK=no OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 VC_OPS=$(TSAN_OPS) \
+	  $(TSAN_DIR)/test_backend_ops
 # ---- end CUDA ----
 
 # ---- NCCL (tensor/comm_nccl.c; issue 12) ----

@@ -44,6 +44,7 @@ static struct {
     int device;
     cudaStream_t stream;
     cublasHandle_t blas;
+    void *blas_ws;         /* the handle's workspace (so that capturing a graph allocates nothing) */
     bool blas_failed;      /* creating the handle failed once: do not retry per call */
     bool tf32;
     vc_status err;         /* first failure since vc_cuda_take_error */
@@ -86,8 +87,10 @@ static vc_status init(int device) {
                        device, n, n == 1 ? "" : "s", n - 1);
     if (cu.ready) { /* switching devices: the old stream and handle belong to the old one */
         if (cu.blas) cublasDestroy(cu.blas);
+        if (cu.blas_ws) cudaFree(cu.blas_ws);
         if (cu.stream) cudaStreamDestroy(cu.stream);
         cu.blas = NULL;
+        cu.blas_ws = NULL;
         cu.stream = 0;
         cu.blas_failed = false;
     }
@@ -123,10 +126,17 @@ cublasHandle_t vc_cu_blas(void) {
     if (cu.blas || cu.blas_failed) return cu.blas;
     if (!ensure("cublas")) return NULL;
     cublasHandle_t h = NULL;
+    /* 32 MiB, what cuBLAS asks for on Hopper; set before the handle's first
+     * product so that a captured graph never allocates one */
+    const size_t ws = (size_t)32 << 20;
     if (!vc_cu_blas_check(cublasCreate(&h), "gemm", "cublasCreate") ||
         !vc_cu_blas_check(cublasSetStream(h, cu.stream), "gemm", "cublasSetStream") ||
-        !vc_cu_blas_check(cublasSetMathMode(h, math_mode()), "gemm", "cublasSetMathMode")) {
+        !vc_cu_blas_check(cublasSetMathMode(h, math_mode()), "gemm", "cublasSetMathMode") ||
+        !vc_cu_check(cudaMalloc(&cu.blas_ws, ws), "gemm", "cudaMalloc (cuBLAS workspace)") ||
+        !vc_cu_blas_check(cublasSetWorkspace(h, cu.blas_ws, ws), "gemm", "cublasSetWorkspace")) {
         if (h) cublasDestroy(h);
+        if (cu.blas_ws) cudaFree(cu.blas_ws);
+        cu.blas_ws = NULL;
         cu.blas_failed = true;
         return NULL;
     }
