@@ -982,6 +982,7 @@ START_TEST(test_attention_matches_naive_loops_with_padding_and_causal_masks) {
         check_attention(2, 1, 3, 3, 7, false, false, len2, false, b);
         check_attention(3, 2, 5, 1, 17, false, false, len3, false, b);
         check_attention(2, 3, 4, 3, 7, false, true, len2, false, b);
+        check_attention(3, 2, 5, 1, 17, false, true, len3, false, b); /* shared q, more batch entries than heads */
         check_attention(1, 1, 1, 1, 1, false, false, NULL, false, b);
         check_attention(3, 4, 8, 33, 33, true, false, len3, true, b);
     }
