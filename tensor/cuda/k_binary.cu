@@ -141,23 +141,50 @@ __global__ void k_binary_bwd_reduce(int op, int which, RedPlan rp, const vc_real
     }
 }
 
+/* The same broadcast with fewer dims: dims of size 1 dropped, and a dim
+ * merged into the one after it when both operands step through the pair as
+ * through one dim (so a broadcast dim only merges with a broadcast one).
+ * Fewer dims, fewer 64-bit divisions per element on the device. */
+vc_bcast coalesce(const vc_bcast *p) {
+    vc_bcast q = {};
+    q.n = p->n;
+    int64_t ne[VC_MAX_DIMS], sa[VC_MAX_DIMS], sb[VC_MAX_DIMS];
+    int k = 0; /* merged dims, innermost first */
+    for (int d = p->nd - 1; d >= 0; d--) {
+        if (p->ne[d] == 1) continue;
+        if (k > 0 && p->sa[d] == sa[k - 1] * ne[k - 1] && p->sb[d] == sb[k - 1] * ne[k - 1]) {
+            ne[k - 1] *= p->ne[d];
+            continue;
+        }
+        ne[k] = p->ne[d];
+        sa[k] = p->sa[d];
+        sb[k] = p->sb[d];
+        k++;
+    }
+    q.nd = k;
+    for (int i = 0; i < k; i++) {
+        q.ne[i] = ne[k - 1 - i];
+        q.sa[i] = sa[k - 1 - i];
+        q.sb[i] = sb[k - 1 - i];
+    }
+    return q;
+}
+
 }  // namespace
 
 extern "C" void vc_cu_binary_fwd(vc_binop op, const vc_bcast *p, const vc_real *a, const vc_real *b, vc_real *out) {
     if (p->n <= 0) return;
+    vc_bcast q = coalesce(p);
     /* both operands laid out like the output: no index arithmetic */
-    bool flat = true;
-    int64_t st = 1;
-    for (int d = p->nd - 1; d >= 0; d--) {
-        if (p->ne[d] != 1 && (p->sa[d] != st || p->sb[d] != st)) flat = false;
-        st *= p->ne[d];
-    }
-    VC_LAUNCH(k_binary_fwd, blocks_for(p->n, kThreads), kThreads, 0, vc_cu_stream(), (int)op, *p, flat, a, b, out);
+    bool flat = q.nd == 0 || (q.nd == 1 && q.sa[0] == 1 && q.sb[0] == 1);
+    VC_LAUNCH(k_binary_fwd, blocks_for(q.n, kThreads), kThreads, 0, vc_cu_stream(), (int)op, q, flat, a, b, out);
     vc_cu_launched("binary_fwd", "k_binary_fwd");
 }
 
 extern "C" void vc_cu_binary_bwd(vc_binop op, int which, const vc_bcast *p, const vc_real *g, const vc_real *a,
                                  const vc_real *b, vc_real *gx, vc_real beta) {
+    vc_bcast q = p->n > 0 ? coalesce(p) : *p;
+    p = &q;
     const int64_t *sx = which == 0 ? p->sa : p->sb, *so = which == 0 ? p->sb : p->sa;
     const vc_real *other = which == 0 ? b : a;
     bool acc = beta != 0;
