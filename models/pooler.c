@@ -29,7 +29,7 @@ void vc_pooler_cfg_default(vc_pooler_cfg *c, vc_pool_type type, int64_t dim) {
     c->type = type;
     c->dim = dim;
     c->width = dim;
-    c->layers = type == VC_POOL_TOKENLEARNER ? 1 : 4;
+    c->layers = type == VC_POOL_TOKENLEARNER ? 1 : 2; /* the training sweep's choice, configs/README.md */
     c->heads = 8;
     c->mlp_ratio = 4;
     c->act = VC_ACT_GELU;

@@ -813,7 +813,7 @@ START_TEST(test_search_with_a_pooler_checkpoint) {
     char cfg[2048];
     snprintf(cfg, sizeof cfg,
              "[data]\nfile = %s\nframes = 8\n[model]\ntype = mean\ntext_head = linear\n"
-             "[train]\nbatch = 2\nepochs = 2\nlr = 1e-2\nwarmup = 0\nseed = 0\nout_dir = %s\n",
+             "[train]\nbatch = 2\nepochs = 2\nmin_steps = 0\nlr = 1e-2\nwarmup = 0\nseed = 0\nout_dir = %s\n",
              data, run);
     ck_assert(write_text(ini, cfg));
     char args[4096], ckpt[700];

@@ -366,6 +366,207 @@ START_TEST(test_every_shipped_config_validates) {
 }
 END_TEST
 
+/* Parses a run config from text plus overrides; the caller frees *cfg. */
+static void parse_run(const char *text, const char *const *ov, int n, vc_config **cfg, vc_run_cfg *rc) {
+    ck_assert_msg(vc_run_config_parse(text, "schedule.ini", ov, n, cfg, rc) == VC_OK, "%s", vc_last_error());
+}
+
+static void schedule_of(const char *const *ov, int n, int64_t n_train, int64_t *total, int64_t *warmup) {
+    vc_config *cfg;
+    vc_run_cfg rc;
+    parse_run("[data]\nfile = x.h5\n[train]\nbatch = 128\nepochs = 10\nmin_steps = 1000\nwarmup = -1\n"
+              "warmup_frac = 0.1\n",
+              ov, n, &cfg, &rc);
+    vc_run_schedule(&rc, n_train, total, warmup);
+    vc_config_free(cfg);
+}
+
+START_TEST(test_schedule_is_epochs_with_a_step_floor_and_warmup_a_fraction_of_it) {
+    int64_t total, warmup;
+    /* MSR-VTT size: 10 epochs of 6,000 videos are 469 steps, below the floor */
+    schedule_of(NULL, 0, 6000, &total, &warmup);
+    ck_assert_int_eq(total, 1000);
+    ck_assert_int_eq(warmup, 100);
+    /* above the floor, epochs decide: ceil(10 * 20000 / 128) = 1563, warmup round(156.3) */
+    schedule_of(NULL, 0, 20000, &total, &warmup);
+    ck_assert_int_eq(total, 1563);
+    ck_assert_int_eq(warmup, 156);
+    /* WebVid size: 10M videos, 78,125 steps an epoch */
+    schedule_of(NULL, 0, 10000000, &total, &warmup);
+    ck_assert_int_eq(total, 781250);
+    ck_assert_int_eq(warmup, 78125);
+    /* no floor: plain epochs */
+    const char *no_floor[] = {"train.min_steps=0"};
+    schedule_of(no_floor, 1, 6000, &total, &warmup);
+    ck_assert_int_eq(total, 469);
+    ck_assert_int_eq(warmup, 47);
+    /* steps wins over epochs and the floor; the fraction applies to it */
+    const char *fixed[] = {"train.steps=300"};
+    schedule_of(fixed, 1, 10000000, &total, &warmup);
+    ck_assert_int_eq(total, 300);
+    ck_assert_int_eq(warmup, 30);
+    /* warmup in steps wins over the fraction; 0 means none */
+    const char *steps_warmup[] = {"train.warmup=250", "train.warmup_frac=0.5"};
+    schedule_of(steps_warmup, 2, 6000, &total, &warmup);
+    ck_assert_int_eq(total, 1000);
+    ck_assert_int_eq(warmup, 250);
+    const char *no_warmup[] = {"train.warmup=0"};
+    schedule_of(no_warmup, 1, 6000, &total, &warmup);
+    ck_assert_int_eq(warmup, 0);
+    const char *frac0[] = {"train.warmup_frac=0"};
+    schedule_of(frac0, 1, 6000, &total, &warmup);
+    ck_assert_int_eq(warmup, 0);
+}
+END_TEST
+
+START_TEST(test_schedule_keys_out_of_range_are_errors_naming_the_key) {
+    const char *bad[][2] = {{"train.warmup=-2", "warmup"},
+                            {"train.warmup_frac=0.6", "warmup_frac"},
+                            {"train.warmup_frac=-0.1", "warmup_frac"},
+                            {"train.min_steps=-1", "min_steps"},
+                            {"train.lr=-0.5", "lr"},
+                            {"model.layers=-2", "layers"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vc_config *cfg;
+        vc_run_cfg rc;
+        vc_status st = vc_run_config_parse("[data]\nfile = x.h5\n", "schedule.ini", &bad[i][0], 1, &cfg, &rc);
+        ck_assert_msg(st != VC_OK, "%s was accepted", bad[i][0]);
+        ck_assert_msg(strstr(vc_last_error(), bad[i][1]), "'%s': the message does not name %s: %s", bad[i][0],
+                      bad[i][1], vc_last_error());
+    }
+}
+END_TEST
+
+/* The shipped pooler configs: an MSR-VTT-size set (6,000 training videos)
+ * gets at least 1,000 steps with a warmup inside the run, and a WebVid-size
+ * one (10M) is scaled by epochs, not held at a step count. */
+START_TEST(test_shipped_configs_train_small_sets_long_enough_and_scale_with_epochs) {
+    char dir[600], pattern[700];
+    configs_dir(dir, sizeof dir);
+    snprintf(pattern, sizeof pattern, "%s/*.ini", dir);
+    glob_t g;
+    ck_assert_msg(glob(pattern, 0, NULL, &g) == 0, "no configs found as %s", pattern);
+    int checked = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        if (strstr(g.gl_pathv[i], "/demo")) continue; /* the demo's own short schedule */
+        vc_config *cfg;
+        vc_run_cfg rc;
+        ck_assert_msg(vc_run_config_load(g.gl_pathv[i], NULL, 0, &cfg, &rc) == VC_OK, "%s", vc_last_error());
+        int64_t total, warmup;
+        vc_run_schedule(&rc, 6000, &total, &warmup);
+        ck_assert_msg(total >= 1000, "%s: %lld steps for 6,000 videos", g.gl_pathv[i], (long long)total);
+        ck_assert_msg(warmup > 0 && warmup <= total / 4, "%s: warmup %lld of %lld steps", g.gl_pathv[i],
+                      (long long)warmup, (long long)total);
+        int64_t per_epoch = 10000000 / rc.batch;
+        vc_run_schedule(&rc, 10000000, &total, &warmup);
+        ck_assert_msg(rc.steps == 0 && total >= per_epoch && total <= 10 * per_epoch + 1,
+                      "%s: %lld steps for 10M videos (%lld an epoch)", g.gl_pathv[i], (long long)total,
+                      (long long)per_epoch);
+        ck_assert_msg(warmup > 0 && warmup <= total / 4, "%s: warmup %lld of %lld steps at 10M videos",
+                      g.gl_pathv[i], (long long)warmup, (long long)total);
+        vc_config_free(cfg);
+        checked++;
+    }
+    ck_assert_msg(checked >= VC_POOL_NTYPES, "only %d pooler configs in %s", checked, dir);
+    globfree(&g);
+}
+END_TEST
+
+/* The shipped pooler configs state the built-in defaults: with the swept
+ * keys (lr, layers, warmup, warmup_frac, min_steps, epochs, steps) taken out,
+ * each config trains with the same numbers, so a config written from
+ * scratch gets what the sweep chose for its pooler type (configs/README.md). */
+START_TEST(test_shipped_configs_agree_with_the_built_in_defaults) {
+    static const char *const swept[] = {"lr", "layers", "warmup", "warmup_frac", "min_steps", "epochs", "steps"};
+    char dir[600], pattern[700];
+    configs_dir(dir, sizeof dir);
+    snprintf(pattern, sizeof pattern, "%s/*.ini", dir);
+    glob_t g;
+    ck_assert_msg(glob(pattern, 0, NULL, &g) == 0, "no configs found as %s", pattern);
+    int checked = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        if (strstr(g.gl_pathv[i], "/demo")) continue;
+        FILE *f = fopen(g.gl_pathv[i], "r");
+        ck_assert_msg(f, "cannot read %s", g.gl_pathv[i]);
+        char text[8192] = "", line[512];
+        int dropped = 0;
+        while (fgets(line, sizeof line, f)) {
+            bool keep = true;
+            for (size_t k = 0; k < sizeof swept / sizeof swept[0]; k++) {
+                size_t n = strlen(swept[k]);
+                if (!strncmp(line, swept[k], n) && (line[n] == ' ' || line[n] == '=')) keep = false;
+            }
+            if (keep) {
+                ck_assert(strlen(text) + strlen(line) < sizeof text);
+                strcat(text, line);
+            } else
+                dropped++;
+        }
+        fclose(f);
+        ck_assert_msg(dropped >= 5, "%s states only %d of the swept keys", g.gl_pathv[i], dropped);
+        vc_config *cfg, *bare;
+        vc_run_cfg rc, rb;
+        ck_assert_msg(vc_run_config_load(g.gl_pathv[i], NULL, 0, &cfg, &rc) == VC_OK, "%s", vc_last_error());
+        ck_assert_msg(vc_run_config_parse(text, g.gl_pathv[i], NULL, 0, &bare, &rb) == VC_OK, "%s", vc_last_error());
+        const char *name = vc_pool_type_name(rc.model.type);
+        ck_assert_msg(rc.lr == rb.lr, "%s: lr %g, built-in for %s %g", g.gl_pathv[i], rc.lr, name, rb.lr);
+        ck_assert_msg(rc.lr == vc_run_default_lr(rc.model.type), "%s: lr %g", g.gl_pathv[i], rc.lr);
+        ck_assert_msg(rc.model.layers == rb.model.layers, "%s: layers %d, built-in for %s %d", g.gl_pathv[i],
+                      rc.model.layers, name, rb.model.layers);
+        ck_assert_msg(rc.warmup == rb.warmup && rc.warmup_frac == rb.warmup_frac, "%s: warmup %lld/%g, built-in %lld/%g",
+                      g.gl_pathv[i], (long long)rc.warmup, rc.warmup_frac, (long long)rb.warmup, rb.warmup_frac);
+        ck_assert_msg(rc.min_steps == rb.min_steps && rc.epochs == rb.epochs && rc.steps == rb.steps,
+                      "%s: steps %lld, epochs %lld, min_steps %lld; built-in %lld, %lld, %lld", g.gl_pathv[i],
+                      (long long)rc.steps, (long long)rc.epochs, (long long)rc.min_steps, (long long)rb.steps,
+                      (long long)rb.epochs, (long long)rb.min_steps);
+        vc_config_free(cfg);
+        vc_config_free(bare);
+        checked++;
+    }
+    ck_assert_msg(checked >= VC_POOL_NTYPES, "only %d pooler configs in %s", checked, dir);
+    globfree(&g);
+}
+END_TEST
+
+/* lr = -1 and layers = -1 (the built-in defaults) become the type's numbers,
+ * and the effective config holds those numbers, not -1; a value the config
+ * gives is kept as written. */
+START_TEST(test_type_defaults_are_resolved_into_the_effective_config) {
+    vc_config *cfg;
+    vc_run_cfg rc;
+    double d;
+    int64_t i;
+    parse_run("[data]\nfile = x.h5\n[model]\ntype = wavg\n", NULL, 0, &cfg, &rc);
+    ck_assert(rc.lr == 1e-3);
+    ck_assert_int_eq(vc_config_double(cfg, "train", "lr", &d), VC_OK);
+    ck_assert(d == 1e-3);
+    char *text = NULL;
+    ck_assert_int_eq(vc_config_text(cfg, &text), VC_OK);
+    ck_assert_msg(strstr(text, "(default for the type)\nlr = 0.001\n"), "%s", text);
+    char *unused = NULL;
+    ck_assert(vc_config_unused(cfg, &unused) == VC_OK);
+    ck_assert_msg(!unused, "%s", unused ? unused : "");
+    free(text);
+    vc_config_free(cfg);
+    parse_run("[data]\nfile = x.h5\n[model]\ntype = transformer\n", NULL, 0, &cfg, &rc);
+    ck_assert(rc.lr == 3e-4);
+    ck_assert_int_eq(rc.model.layers, 2);
+    ck_assert_int_eq(vc_config_int(cfg, "model", "layers", &i), VC_OK);
+    ck_assert_int_eq(i, 2);
+    vc_config_free(cfg);
+    parse_run("[data]\nfile = x.h5\n[model]\ntype = tokenlearner\n", NULL, 0, &cfg, &rc);
+    ck_assert_int_eq(rc.model.layers, 1);
+    vc_config_free(cfg);
+    const char *given[] = {"train.lr=1.234567891e-4", "model.layers=3"};
+    parse_run("[data]\nfile = x.h5\n", given, 2, &cfg, &rc);
+    ck_assert(rc.lr == 1.234567891e-4);
+    ck_assert_int_eq(rc.model.layers, 3);
+    ck_assert_int_eq(vc_config_double(cfg, "train", "lr", &d), VC_OK);
+    ck_assert(d == 1.234567891e-4);
+    vc_config_free(cfg);
+}
+END_TEST
+
 /* ---- 2. config errors through the command line ------------------------------------ */
 
 /* The command fails with exactly one line of output holding every one of
@@ -505,6 +706,7 @@ START_TEST(test_log_has_start_steps_evals_end_and_the_loss_falls) {
     ck_assert_msg(lg.n > 2 && is_event(lg.ev[0], "start"), "the log does not begin with a start event");
     ck_assert_msg(is_event(lg.ev[lg.n - 1], "end"), "the log does not end with an end event");
     ck_assert_int_eq((int64_t)num(lg.ev[0], "total_steps"), 60);
+    ck_assert_int_eq((int64_t)num(lg.ev[0], "warmup_steps"), 5);
     ck_assert_int_eq((int64_t)num(lg.ev[lg.n - 1], "step"), 60);
     double loss[64];
     int n_step = 0, n_eval = 0;
@@ -530,6 +732,41 @@ START_TEST(test_log_has_start_steps_evals_end_and_the_loss_falls) {
     for (int i = 0; i < 8; i++) first += loss[i] / 8, last += loss[n_step - 8 + i] / 8;
     ck_assert_msg(last < first - 0.1, "the training loss did not fall: %.4f at the start, %.4f at the end", first,
                   last);
+    log_free(&lg);
+}
+END_TEST
+
+/* The trainer runs the schedule vc_run_schedule gives: without train.steps
+ * one epoch of the ~230 training videos is 15 steps at batch 16, below the
+ * floor of 30, and warmup -1 makes the warmup 20% of 30 = 6 steps. */
+START_TEST(test_a_run_without_steps_lasts_the_step_floor_with_a_fractional_warmup) {
+    need_data();
+    char cfg[700], dir[600], *text;
+    make_config("floor", NULL, NULL, cfg, sizeof cfg, dir, sizeof dir);
+    int rc = run(&text, "train", cfg, "--set", "train.steps=0", "--set", "train.epochs=1", "--set",
+                 "train.min_steps=30", "--set", "train.warmup=-1", "--set", "train.warmup_frac=0.2", "--set",
+                 "data.val_split=none", NULL);
+    ck_assert_msg(rc == 0, "vclip train failed (%d): %s", rc, text);
+    free(text);
+    run_log lg;
+    log_load(dir, &lg);
+    int64_t videos = (int64_t)num(lg.ev[0], "videos");
+    ck_assert_msg(videos > 16 && (videos + 15) / 16 < 30, "%lld training videos", (long long)videos);
+    ck_assert_int_eq((int64_t)num(lg.ev[0], "total_steps"), 30);
+    ck_assert_int_eq((int64_t)num(lg.ev[0], "warmup_steps"), 6);
+    int n_step = 0;
+    for (int i = 1; i < lg.n; i++) {
+        if (!is_event(lg.ev[i], "step")) continue;
+        int64_t k = (int64_t)num(lg.ev[i], "step"); /* 1-based: the lr of 0-based step k - 1 */
+        double lr = num(lg.ev[i], "lr"), want = k <= 6 ? 2e-3 * (double)k / 6 : 2e-3;
+        /* the log prints 6 significant digits */
+        if (k <= 7) ck_assert_msg(fabs(lr - want) <= 1e-5 * want, "step %lld: lr %.9g, want %.9g", (long long)k, lr,
+                                  want);
+        else ck_assert_msg(lr < 2e-3, "step %lld: lr %.9g after the warmup is not decaying", (long long)k, lr);
+        n_step++;
+    }
+    ck_assert_int_eq(n_step, 30);
+    ck_assert(is_event(lg.ev[lg.n - 1], "end") && (int64_t)num(lg.ev[lg.n - 1], "step") == 30);
     log_free(&lg);
 }
 END_TEST
@@ -872,6 +1109,11 @@ static Suite *make_suite(void) {
     TCase *tc = tcase_create("configs");
     tcase_add_test(tc, test_every_shipped_config_validates);
     tcase_add_test(tc, test_grad_norm_is_exact_and_the_same_for_any_thread_count);
+    tcase_add_test(tc, test_schedule_is_epochs_with_a_step_floor_and_warmup_a_fraction_of_it);
+    tcase_add_test(tc, test_schedule_keys_out_of_range_are_errors_naming_the_key);
+    tcase_add_test(tc, test_shipped_configs_train_small_sets_long_enough_and_scale_with_epochs);
+    tcase_add_test(tc, test_shipped_configs_agree_with_the_built_in_defaults);
+    tcase_add_test(tc, test_type_defaults_are_resolved_into_the_effective_config);
     suite_add_tcase(s, tc);
     if (!vclip_bin()) {
         printf("SKIP: vclip train/eval command tests (VCLIP_BIN is not set; run them with make test)\n");
@@ -887,6 +1129,7 @@ static Suite *make_suite(void) {
     tcase_add_test(cli, test_eval_json_has_exactly_the_documented_keys);
     tcase_add_test(cli, test_best_checkpoint_is_selected_on_val);
     tcase_add_test(cli, test_without_val_split_no_best_checkpoint);
+    tcase_add_test(cli, test_a_run_without_steps_lasts_the_step_floor_with_a_fractional_warmup);
     tcase_add_loop_test(cli, test_killed_and_resumed_run_is_bit_identical, 0, 2);
     tcase_add_test(cli, test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint);
     suite_add_tcase(s, cli);

@@ -15,7 +15,7 @@
 typedef struct {
     char *section, *key, *value;
     char *where;  /* "demo.ini:12" or "--set train.lr=1e-3": prefix of messages */
-    int line;     /* file line, 0 for an override */
+    int line;     /* file line, 0 for an override, -1 for a resolved default (vc_config_resolve) */
     bool used;
 } cfg_entry;
 
@@ -507,6 +507,13 @@ done:
     return st;
 }
 
+vc_status vc_config_resolve(vc_config *cfg, const char *section, const char *key, const char *value) {
+    if (!cfg || !section || !key || !value) return vc_fail(VC_ERR_ARG, "vc_config_resolve: NULL argument");
+    vc_status st = add_entry(cfg, section, key, value, "the type's default", -1);
+    if (!st) cfg->ent[cfg->n - 1].used = true;
+    return st;
+}
+
 /* ---- schema ---- */
 
 static vc_status check_schema(const vc_config_key *schema, size_t n) {
@@ -699,7 +706,7 @@ vc_status vc_config_write(const vc_config *cfg, FILE *f) {
         for (size_t j = i; j < n; j++) {
             if (strcmp(s[j].section, s[i].section)) continue;
             const cfg_entry *e = last_entry(cfg, s[j].section, s[j].key);
-            const char *origin = !e ? " (default)" : e->line ? "" : " (--set)";
+            const char *origin = !e ? " (default)" : e->line < 0 ? " (default for the type)" : e->line ? "" : " (--set)";
             fprintf(f, "; %s%s", s[j].doc ? s[j].doc : "", origin);
             if (s[j].type == VC_CFG_ENUM) fprintf(f, "; one of %s", s[j].choices);
             const char *v = e ? e->value : s[j].def ? s[j].def : "";

@@ -72,6 +72,11 @@ vc_status vc_config_parse(vc_config **out, const char *text, const char *name);
  * Before vc_config_validate they are checked by it; after, immediately. */
 vc_status vc_config_set(vc_config *cfg, const char *override);
 
+/* Records the value a placeholder default resolved to (model.layers = -1
+ * becomes the pooler type's depth), so the effective config holds the number
+ * used; it is written with "(default for the type)" and counts as read. */
+vc_status vc_config_resolve(vc_config *cfg, const char *section, const char *key, const char *value);
+
 /* Checks the schema itself (VC_ERR_ARG), then every section, key and value of
  * the file and the overrides against it, and that required keys are present
  * (VC_ERR_FORMAT), and attaches it: getters then fall back to its defaults. */

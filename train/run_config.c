@@ -1,5 +1,7 @@
 #include "run_config.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define K VC_CFG_KEY
@@ -17,7 +19,8 @@ const vc_config_key vc_run_schema[] = {
     K("data", "prefetch", VC_CFG_INT, "4", "batches prepared ahead by the loader thread (0: none)"),
     E("model", "type", "transformer", "mean|wavg|mlp_mean|transformer|cross_attn|lstm|tokenlearner", "pooler"),
     K("model", "width", VC_CFG_INT, "0", "inner width of attention poolers (0: the embedding width)"),
-    K("model", "layers", VC_CFG_INT, "4", "transformer blocks (tokenlearner: blocks over the tokens)"),
+    K("model", "layers", VC_CFG_INT, "-1",
+      "transformer blocks (tokenlearner: blocks over the tokens; -1: the type's default, transformer 2, tokenlearner 1)"),
     K("model", "heads", VC_CFG_INT, "8", "attention heads"),
     K("model", "mlp_ratio", VC_CFG_INT, "4", "MLP hidden width / width"),
     E("model", "act", "gelu", "gelu|quickgelu", "MLP activation"),
@@ -29,10 +32,14 @@ const vc_config_key vc_run_schema[] = {
     K("model", "dropout", VC_CFG_DOUBLE, "0", "dropout on attention and MLP outputs"),
     E("model", "text_head", "none", "none|linear", "trainable linear map on the text side (starts as identity)"),
     K("train", "batch", VC_CFG_INT, "128", "videos per step (more = more negatives)"),
-    K("train", "steps", VC_CFG_INT, "0", "optimiser steps (0: use epochs)"),
+    K("train", "steps", VC_CFG_INT, "0", "optimiser steps (0: from epochs and min_steps)"),
     K("train", "epochs", VC_CFG_INT, "10", "passes over the training videos when steps is 0"),
-    K("train", "lr", VC_CFG_DOUBLE, "1e-4", "peak learning rate"),
-    K("train", "warmup", VC_CFG_INT, "100", "linear warmup steps"),
+    K("train", "min_steps", VC_CFG_INT, "1000",
+      "when steps is 0, the run is max(epochs over the training videos, min_steps) steps: a floor for small datasets"),
+    K("train", "lr", VC_CFG_DOUBLE, "-1",
+      "peak learning rate (-1: the pooler type's default from the sweep in configs/README.md)"),
+    K("train", "warmup", VC_CFG_INT, "-1", "linear warmup steps (-1: warmup_frac of the run's steps)"),
+    K("train", "warmup_frac", VC_CFG_DOUBLE, "0.1", "warmup as a fraction of the run's steps, when warmup is -1"),
     E("train", "schedule", "cosine", "cosine|constant|linear", "learning rate after warmup"),
     K("train", "weight_decay", VC_CFG_DOUBLE, "0.2", "AdamW decoupled decay on weight matrices only"),
     K("train", "beta1", VC_CFG_DOUBLE, "0.9", "AdamW beta1"),
@@ -56,6 +63,15 @@ const size_t vc_run_schema_len = sizeof vc_run_schema / sizeof vc_run_schema[0];
         if (s_) return s_;      \
     } while (0)
 
+double vc_run_default_lr(vc_pool_type type) {
+    /* from the sweep in configs/README.md (vclip synth, 6,000 training
+     * videos, 1,000 steps, 10% warmup) */
+    switch (type) {
+    case VC_POOL_WAVG: return 1e-3;
+    default: return 3e-4;
+    }
+}
+
 static vc_status fill(vc_config *c, vc_run_cfg *rc) {
     memset(rc, 0, sizeof *rc);
     int e;
@@ -78,8 +94,9 @@ static vc_status fill(vc_config *c, vc_run_cfg *rc) {
     TRY(vc_config_enum(c, "model", "type", &e));
     vc_pooler_cfg_default(m, (vc_pool_type)e, 1);
     TRY(vc_config_int_range(c, "model", "width", 0, 1 << 20, &rc->width_cfg));
-    TRY(vc_config_int_range(c, "model", "layers", 0, 64, &i));
-    m->layers = (int)i;
+    TRY(vc_config_int_range(c, "model", "layers", -1, 64, &i));
+    bool layers_default = i < 0; /* the type's default, written back below */
+    if (!layers_default) m->layers = (int)i;
     TRY(vc_config_int_range(c, "model", "heads", 1, 1024, &i));
     m->heads = (int)i;
     TRY(vc_config_int_range(c, "model", "mlp_ratio", 1, 64, &i));
@@ -101,8 +118,24 @@ static vc_status fill(vc_config *c, vc_run_cfg *rc) {
     TRY(vc_config_int_range(c, "train", "batch", 2, 1 << 20, &rc->batch));
     TRY(vc_config_int_range(c, "train", "steps", 0, (int64_t)1 << 40, &rc->steps));
     TRY(vc_config_int_range(c, "train", "epochs", 1, 1 << 20, &rc->epochs));
-    TRY(vc_config_double_range(c, "train", "lr", 0, 10, &rc->lr));
-    TRY(vc_config_int_range(c, "train", "warmup", 0, (int64_t)1 << 40, &rc->warmup));
+    TRY(vc_config_int_range(c, "train", "min_steps", 0, (int64_t)1 << 40, &rc->min_steps));
+    TRY(vc_config_double_range(c, "train", "lr", -1, 10, &rc->lr));
+    if (rc->lr < 0 && rc->lr != -1) return vc_fail(VC_ERR_ARG, "config: [train] lr is %g: a rate >= 0, or -1 for the "
+                                                               "pooler type's default", rc->lr);
+    /* the effective config (the run's config.ini, the checkpoint's) holds
+     * the numbers the run used, not -1 */
+    char v[64];
+    if (layers_default) {
+        snprintf(v, sizeof v, "%d", m->layers);
+        TRY(vc_config_resolve(c, "model", "layers", v));
+    }
+    if (rc->lr == -1) {
+        rc->lr = vc_run_default_lr(m->type);
+        snprintf(v, sizeof v, "%g", rc->lr);
+        TRY(vc_config_resolve(c, "train", "lr", v));
+    }
+    TRY(vc_config_int_range(c, "train", "warmup", -1, (int64_t)1 << 40, &rc->warmup));
+    TRY(vc_config_double_range(c, "train", "warmup_frac", 0, 0.5, &rc->warmup_frac));
     TRY(vc_config_enum(c, "train", "schedule", &e));
     rc->schedule = (vc_sched_kind)e;
     TRY(vc_config_double_range(c, "train", "weight_decay", 0, 10, &rc->adamw.weight_decay));
@@ -161,4 +194,16 @@ void vc_run_config_model(vc_run_cfg *rc, int64_t dim) {
     m->width = rc->width_cfg ? rc->width_cfg : dim;
     m->max_frames = rc->max_frames_cfg ? rc->max_frames_cfg : rc->frames;
     m->mlp_layers = rc->mlp_layers_cfg >= 0 ? rc->mlp_layers_cfg : def.mlp_layers;
+}
+
+void vc_run_schedule(const vc_run_cfg *rc, int64_t n_train, int64_t *total, int64_t *warmup) {
+    /* epochs * n_train stays far below 2^63: epochs <= 2^20, and a dataset
+     * of 2^43 videos does not fit an HDF5 file this loader reads */
+    int64_t t = rc->steps;
+    if (!t) {
+        t = (rc->epochs * n_train + rc->batch - 1) / rc->batch;
+        if (t < rc->min_steps) t = rc->min_steps;
+    }
+    *total = t;
+    *warmup = rc->warmup >= 0 ? rc->warmup : (int64_t)llround(rc->warmup_frac * (double)t);
 }

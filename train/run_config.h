@@ -23,8 +23,9 @@ typedef struct {
     int mlp_layers_cfg;             /* -1: the type's default */
     int64_t width_cfg, max_frames_cfg; /* 0: dim / data.frames */
     /* [train] */
-    int64_t batch, steps, epochs, warmup, eval_every, checkpoint_every, log_every;
-    double lr, grad_clip;
+    int64_t batch, steps, epochs, min_steps, eval_every, checkpoint_every, log_every;
+    int64_t warmup;                 /* -1: warmup_frac of the run */
+    double lr, grad_clip, warmup_frac;
     vc_sched_kind schedule;
     vc_adamw_cfg adamw;
     uint64_t seed;
@@ -45,6 +46,15 @@ vc_status vc_run_config_load(const char *path, const char *const *overrides, int
 /* The same from INI text (a checkpoint's stored config). */
 vc_status vc_run_config_parse(const char *text, const char *name, const char *const *overrides, int n,
                               vc_config **cfg, vc_run_cfg *rc);
+/* The run's length and warmup in optimiser steps for n_train training
+ * videos: train.steps when set, else max(ceil(epochs * n_train / batch),
+ * min_steps), so epochs scale a large dataset's run while min_steps keeps a
+ * small one from stopping after a few hundred updates; warmup is
+ * train.warmup, or round(warmup_frac * total) when that is -1. */
+void vc_run_schedule(const vc_run_cfg *rc, int64_t n_train, int64_t *total, int64_t *warmup);
+/* The peak learning rate a pooler type trains with when [train] lr is -1
+ * (the built-in default): the sweep's choice, configs/README.md. */
+double vc_run_default_lr(vc_pool_type type);
 /* Completes rc->model for embedding width dim (width, max_frames, mlp_layers defaults). */
 void vc_run_config_model(vc_run_cfg *rc, int64_t dim);
 

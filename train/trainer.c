@@ -303,10 +303,11 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
         note(hooks, "%d ranks (%s): %lld videos of each global batch of %lld per rank", R, comm->ops->name,
              (long long)(rc->batch / R), (long long)rc->batch);
     int64_t per_epoch = N / rc->batch;
-    int64_t total = rc->steps ? rc->steps : (rc->epochs * N + rc->batch - 1) / rc->batch;
+    int64_t total, warmup;
+    vc_run_schedule(rc, N, &total, &warmup);
     int64_t eval_every = rc->eval_every ? rc->eval_every : per_epoch;
     int64_t ckpt_every = rc->checkpoint_every ? rc->checkpoint_every : eval_every;
-    vc_sched sched = {rc->schedule, rc->lr, rc->warmup, total};
+    vc_sched sched = {rc->schedule, rc->lr, warmup, total};
     vc_ckpt_state st = {0, -1, -1, {0}};
     path_in(path, sizeof path, rc->out_dir, "last.safetensors");
     struct stat sb;
@@ -350,9 +351,9 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
         path_in(cpath, sizeof cpath, rc->out_dir, "log.jsonl");
         if (!s && !(c.log = fopen(cpath, resume ? "a" : "w"))) s = vc_fail(VC_ERR_IO, "%s: cannot open for writing", cpath);
         if (!s) {
-            fprintf(c.log, "{\"event\": \"%s\", \"step\": %lld, \"total_steps\": %lld, \"videos\": %lld, \"model\": \"%s\", "
-                           "\"params\": %zu, \"ranks\": %d}\n",
-                    resume ? "resume" : "start", (long long)st.step, (long long)total, (long long)N,
+            fprintf(c.log, "{\"event\": \"%s\", \"step\": %lld, \"total_steps\": %lld, \"warmup_steps\": %lld, "
+                           "\"videos\": %lld, \"model\": \"%s\", \"params\": %zu, \"ranks\": %d}\n",
+                    resume ? "resume" : "start", (long long)st.step, (long long)total, (long long)warmup, (long long)N,
                     vc_pool_type_name(rc->model.type), ps.n, R);
             fflush(c.log);
         }
