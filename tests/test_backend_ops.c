@@ -1171,7 +1171,17 @@ static void check_unary(vc_unop op, int64_t n) {
     for (int b = 0; b < 2 && want(VC_K_UNARY_BWD); b++) {
         vc_real beta = (vc_real)b;
         double *gx = hdbl(n);
-        for (int64_t i = 0; i < n; i++) gx[i] = beta * gx0[i] + g[i] * ref_unary_grad(op, x[i]);
+        /* sigmoid, tanh and exp take f' from the saved output, which the
+         * kernels get rounded to float (yr): so does the reference (near
+         * saturation 1 - tanh^2 would differ from 1 - yr^2 by the rounding) */
+        for (int64_t i = 0; i < n; i++) {
+            double yv = yr[i];
+            double d = op == VC_UN_SIGMOID ? yv * (1 - yv)
+                       : op == VC_UN_TANH  ? 1 - yv * yv
+                       : op == VC_UN_EXP   ? yv
+                                           : ref_unary_grad(op, x[i]);
+            gx[i] = beta * gx0[i] + g[i] * d;
+        }
         char d2[256];
         snprintf(d2, sizeof d2, "%s beta=%d", desc, b);
         FOR_BACKENDS(be, VC_K_UNARY_BWD) {
