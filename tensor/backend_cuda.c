@@ -315,6 +315,7 @@ static size_t cuda_scratch(vc_kop op, const void *dims) {
     switch (op) {
     case VC_K_ATTENTION_BWD: return vc_cu_attention_bwd_scratch(dims);
     case VC_K_LSTM_BWD: return vc_cu_lstm_bwd_scratch(dims);
+    case VC_K_GLOBAL_NORM: return vc_cu_global_norm_scratch(*(const int64_t *)dims);
     default: return 0;
     }
 }
@@ -351,6 +352,34 @@ const vc_backend vc_backend_cuda = {
     /* lstm (k_lstm.cu) */
     .lstm_fwd = vc_cu_lstm_fwd,
     .lstm_bwd = vc_cu_lstm_bwd,
+    /* unary, binary, reduce, bias, copy, optim, patch, score (k_*.cu) */
+    .unary_fwd = vc_cu_unary_fwd,
+    .unary_bwd = vc_cu_unary_bwd,
+    .unary_bwd_inplace = vc_cu_unary_bwd_inplace,
+    .scale = vc_cu_scale,
+    .axpby = vc_cu_axpby,
+    .binary_fwd = vc_cu_binary_fwd,
+    .binary_bwd = vc_cu_binary_bwd,
+    .sum_fwd = vc_cu_sum_fwd,
+    .sum_bwd = vc_cu_sum_bwd,
+    .wsum_fwd = vc_cu_wsum_fwd,
+    .wsum_bwd = vc_cu_wsum_bwd,
+    .bias_fwd = vc_cu_bias_fwd,
+    .bias_bwd = vc_cu_bias_bwd,
+    .strided_copy = vc_cu_strided_copy,
+    .slab_copy = vc_cu_slab_copy,
+    .gather_fwd = vc_cu_gather_fwd,
+    .gather_bwd = vc_cu_gather_bwd,
+    .dropout_fwd = vc_cu_dropout_fwd,
+    .dropout_bwd = vc_cu_dropout_bwd,
+    .adamw = vc_cu_adamw,
+    .global_norm = vc_cu_global_norm,
+    .clip_scale = vc_cu_clip_scale,
+    .patchify = vc_cu_patchify,
+    .embed_patches = vc_cu_embed_patches,
+    .embed_tokens = vc_cu_embed_tokens,
+    .rank_true = vc_cu_rank_true,
+    .rank_owned = vc_cu_rank_owned,
 };
 
 /* Where each op's entry sits in the table: supported = entry filled. */

@@ -1171,7 +1171,17 @@ static void check_unary(vc_unop op, int64_t n) {
     for (int b = 0; b < 2 && want(VC_K_UNARY_BWD); b++) {
         vc_real beta = (vc_real)b;
         double *gx = hdbl(n);
-        for (int64_t i = 0; i < n; i++) gx[i] = beta * gx0[i] + g[i] * ref_unary_grad(op, x[i]);
+        /* sigmoid, tanh and exp take f' from the saved output, which the
+         * kernels get rounded to float (yr): so does the reference (near
+         * saturation 1 - tanh^2 would differ from 1 - yr^2 by the rounding) */
+        for (int64_t i = 0; i < n; i++) {
+            double yv = yr[i];
+            double d = op == VC_UN_SIGMOID ? yv * (1 - yv)
+                       : op == VC_UN_TANH  ? 1 - yv * yv
+                       : op == VC_UN_EXP   ? yv
+                                           : ref_unary_grad(op, x[i]);
+            gx[i] = beta * gx0[i] + g[i] * d;
+        }
         char d2[256];
         snprintf(d2, sizeof d2, "%s beta=%d", desc, b);
         FOR_BACKENDS(be, VC_K_UNARY_BWD) {
@@ -1383,8 +1393,9 @@ static void check_reduce(int64_t P, int64_t T, int64_t R, vc_real beta) {
 }
 
 START_TEST(test_sums_and_masked_sums_match_naive_loops) {
-    const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 1}, {2, 5, 33}, {1, 129, 3}, {5, 33, 257}};
-    for (int s = 0; s < 5; s++)
+    /* {2, 1031, 3}: few outputs over a long axis (a block per output on cuda) */
+    const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 1}, {2, 5, 33}, {1, 129, 3}, {5, 33, 257}, {2, 1031, 3}};
+    for (int s = 0; s < 6; s++)
         for (int b = 0; b < 2; b++) check_reduce(shapes[s][0], shapes[s][1], shapes[s][2], (vc_real)b);
     report(VC_K_SUM_FWD, VC_K_WSUM_BWD);
 }
@@ -1905,6 +1916,76 @@ START_TEST(test_reducing_kernels_give_the_same_bits_run_to_run) {
 }
 END_TEST
 
+/* The same for the element-wise families' reductions: a broadcast
+ * operand's gradient, sums over an axis (both of the cuda backend's
+ * layouts), a bias gradient, a gather's gradient with repeated rows and the
+ * global norm. */
+START_TEST(test_sums_gathers_and_the_norm_give_the_same_bits_run_to_run) {
+    if (vc_backend_count() == 1) printf("SKIP: run-to-run bits (only the CPU backend in this build)\n");
+    for (int bi = 1; bi < vc_backend_count(); bi++) {
+        const vc_backend *be = vc_backend_at(bi);
+        if (!present(be)) continue;
+        int64_t N = 300, D = 129;
+        vc_real *g = up(be, hreal(N * D, -1, 1), N * D), *o[2];
+        if (want(VC_K_BINARY_BWD) && be->supports_op(VC_K_BINARY_BWD)) {
+            vc_tensor ta, tb;
+            vc_bcast p;
+            ck_assert_int_eq(vc_tensor_wrap(&ta, NULL, VC_F32, 2, (int64_t[]){N, D}), VC_OK);
+            ck_assert_int_eq(vc_tensor_wrap(&tb, NULL, VC_F32, 1, (int64_t[]){D}), VC_OK);
+            ck_assert_int_eq(vc_bcast_plan(&p, "test", &ta, &tb), VC_OK);
+            vc_real *a = up(be, hreal(N * D, -1, 1), N * D), *b = up(be, hreal(D, -1, 1), D), *gb = dnan(be, D);
+            for (int k = 0; k < 2; k++) {
+                be->binary_bwd(VC_BIN_MUL, 1, &p, g, a, b, gb, 0);
+                o[k] = down(be, gb, D);
+            }
+            same_bits(be, "binary_bwd (broadcast operand)", o[0], o[1], D);
+        }
+        if (want(VC_K_SUM_FWD) && be->supports_op(VC_K_SUM_FWD)) {
+            const int64_t sh[2][3] = {{3, 100, 129}, {1, N * D, 1}}; /* many outputs; one output, long axis */
+            vc_real *out = dnan(be, 3 * D);
+            for (int c = 0; c < 2; c++) {
+                for (int k = 0; k < 2; k++) {
+                    be->sum_fwd(g, out, sh[c][0], sh[c][1], sh[c][2], (vc_real)0.5);
+                    o[k] = down(be, out, sh[c][0] * sh[c][2]);
+                }
+                same_bits(be, c ? "sum_fwd (one output)" : "sum_fwd", o[0], o[1], sh[c][0] * sh[c][2]);
+            }
+        }
+        if (want(VC_K_BIAS_BWD) && be->supports_op(VC_K_BIAS_BWD)) {
+            vc_real *gb = dnan(be, D);
+            for (int k = 0; k < 2; k++) {
+                be->bias_bwd(g, gb, 0, N, D);
+                o[k] = down(be, gb, D);
+            }
+            same_bits(be, "bias_bwd", o[0], o[1], D);
+        }
+        if (want(VC_K_GATHER_BWD) && be->supports_op(VC_K_GATHER_BWD)) {
+            int64_t V = 7, ix[300];
+            for (int64_t n = 0; n < N; n++) ix[n] = (n * 5 + 2) % V;
+            int64_t *di = upi(be, ix, N);
+            vc_real *gt = dnan(be, V * D);
+            for (int k = 0; k < 2; k++) {
+                be->gather_bwd(g, di, gt, 0, N, V, D);
+                o[k] = down(be, gt, V * D);
+            }
+            same_bits(be, "gather_bwd (repeated rows)", o[0], o[1], V * D);
+        }
+        if (want(VC_K_GLOBAL_NORM) && be->supports_op(VC_K_GLOBAL_NORM)) {
+            int64_t n = N * D;
+            double *dn = dalloc(be, sizeof(double)), got[2];
+            void *scratch = dalloc(be, be->scratch_bytes(VC_K_GLOBAL_NORM, &n));
+            for (int k = 0; k < 2; k++) {
+                be->global_norm(g, n, dn, scratch);
+                be->copy_d2h(&got[k], dn, sizeof got[k]);
+            }
+            ck_assert_msg(memcmp(&got[0], &got[1], sizeof got[0]) == 0, "global_norm on %s: %.17g then %.17g",
+                          be->name, got[0], got[1]);
+        }
+        case_end();
+    }
+}
+END_TEST
+
 /* Every test starts from the same random stream, whether Check forks it
  * (make test) or runs the tests one after another in one process
  * (CK_FORK=no, make test-asan): a test's inputs do not depend on which
@@ -1940,6 +2021,7 @@ static Suite *backend_ops_suite(void) {
     tcase_add_test(tc, test_patch_and_position_embeddings_match_naive_loops);
     tcase_add_test(tc, test_rank_kernels_count_ties_and_nans_against_the_model);
     tcase_add_test(tc, test_reducing_kernels_give_the_same_bits_run_to_run);
+    tcase_add_test(tc, test_sums_gathers_and_the_norm_give_the_same_bits_run_to_run);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -97,6 +97,62 @@ void vc_cu_lstm_bwd(const vc_lstm_dims *d, const vc_real *gates, const vc_real *
                     const vc_real *w_hh, const vc_real *dh, vc_real *dA, vc_real *hprev, void *scratch);
 size_t vc_cu_lstm_bwd_scratch(const vc_lstm_dims *d);
 
+/* ---- unary (k_unary.cu) ---- */
+void vc_cu_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n);
+void vc_cu_unary_bwd(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,
+                     int64_t n);
+void vc_cu_unary_bwd_inplace(vc_unop op, const vc_real *x, vc_real *gx, int64_t n);
+void vc_cu_scale(const vc_real *x, vc_real s, vc_real *y, int64_t n);
+void vc_cu_axpby(const vc_real *g, vc_real s, vc_real *gx, vc_real beta, int64_t n);
+
+/* ---- binary (k_binary.cu) ---- */
+void vc_cu_binary_fwd(vc_binop op, const vc_bcast *p, const vc_real *a, const vc_real *b, vc_real *out);
+void vc_cu_binary_bwd(vc_binop op, int which, const vc_bcast *p, const vc_real *g, const vc_real *a, const vc_real *b,
+                      vc_real *gx, vc_real beta);
+
+/* ---- reduce (k_reduce.cu) ---- */
+void vc_cu_sum_fwd(const vc_real *x, vc_real *out, int64_t P, int64_t T, int64_t R, vc_real scale);
+void vc_cu_sum_bwd(const vc_real *g, vc_real *gx, vc_real beta, int64_t P, int64_t T, int64_t R, vc_real scale);
+void vc_cu_wsum_fwd(const vc_real *x, const vc_real *w, const vc_real *div, vc_real *out, int64_t P, int64_t T,
+                    int64_t R);
+void vc_cu_wsum_bwd(const vc_real *g, const vc_real *w, const vc_real *div, vc_real *gx, vc_real beta, int64_t P,
+                    int64_t T, int64_t R);
+
+/* ---- bias (k_bias.cu) ---- */
+void vc_cu_bias_fwd(vc_real *y, const vc_real *b, const vc_real *res, int64_t R, int64_t N);
+void vc_cu_bias_bwd(const vc_real *g, vc_real *gb, vc_real beta, int64_t R, int64_t N);
+
+/* ---- copy (k_copy.cu) ---- */
+void vc_cu_strided_copy(vc_real *dst, const int64_t *dst_st, const vc_real *src, const int64_t *src_st, int nd,
+                        const int64_t *ne, vc_real beta);
+void vc_cu_slab_copy(vc_real *dst, int64_t dT, int64_t dstart, const vc_real *src, int64_t sT, int64_t sstart,
+                     int64_t len, int64_t P, int64_t R, vc_real beta);
+void vc_cu_gather_fwd(const vc_real *table, int64_t ld, const int64_t *idx, vc_real *out, int64_t N, int64_t D);
+void vc_cu_gather_bwd(const vc_real *g, const int64_t *idx, vc_real *gtable, vc_real beta, int64_t N, int64_t V,
+                      int64_t D);
+void vc_cu_dropout_fwd(const vc_real *x, vc_real *y, int64_t n, vc_real p, uint64_t seed, uint64_t stream);
+void vc_cu_dropout_bwd(const vc_real *g, vc_real *gx, vc_real beta, int64_t n, vc_real p, uint64_t seed,
+                       uint64_t stream);
+
+/* ---- optim (k_optim.cu) ---- */
+void vc_cu_adamw(const vc_adamw_args *a, vc_real *w, const vc_real *g, vc_real *m, vc_real *v, int64_t n);
+/* Scratch bytes of vc_cu_global_norm over n elements (its partial sums). */
+size_t vc_cu_global_norm_scratch(int64_t n);
+void vc_cu_global_norm(const vc_real *x, int64_t n, double *norm, void *scratch);
+void vc_cu_clip_scale(vc_real *g, int64_t n, double max_norm, const double *norm);
+
+/* ---- patch (k_patch.cu) ---- */
+void vc_cu_patchify(const vc_patch_dims *d, const vc_real *images, vc_real *patches);
+void vc_cu_embed_patches(const vc_real *emb, const vc_real *cls, const vc_real *pos, vc_real *x, int64_t N, int64_t T,
+                         int64_t W);
+void vc_cu_embed_tokens(const vc_real *tok, const int64_t *ids, const vc_real *pos, vc_real *x, int64_t R, int64_t T,
+                        int64_t W);
+
+/* ---- score (k_score.cu) ---- */
+void vc_cu_rank_true(const vc_real *S, int64_t m, int64_t n, const int64_t *truth, int64_t *rank, int64_t *nans);
+void vc_cu_rank_owned(const vc_real *S, int64_t m, int64_t n, const int64_t *owner, int64_t q0, int64_t *rank,
+                      int64_t *nans);
+
 #ifdef __cplusplus
 }
 #endif
