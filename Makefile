@@ -389,6 +389,9 @@ endif
 CUDA_BE_SRC   := tensor/backend.c tensor/backend_cuda.c
 CU_KERNEL_SRC := $(wildcard tensor/cuda/k_*.cu)
 CUDA_EMU_TESTS := test_backend_ops
+CUDA_EMU_TESTS += test_cuda_train
+# tensor/device.c holds the CUDA graph and upload calls of train/step.c
+CUDA_BE_SRC += tensor/device.c
 # g++ fuses a*b+c across statements, which would undo a kernel's __fmul_rn
 # (nvcc keeps those unfused): the emulated kernels are compiled without it
 $(CU_KERNEL_SRC:%.cu=$(BUILD)/emu/%.o): EMU_CXXFLAGS += -ffp-contract=off

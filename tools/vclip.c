@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "tensor/device.h"
 #include "tensor/comm.h"
 
 static int cmd_version(int argc, char **argv);
@@ -17,19 +18,22 @@ static const vc_command commands[] = {
     {"train", vc_cmd_train, "CONFIG.ini [--set section.key=value ...] [--resume]",
      "train a pooler contrastively (run directory: config, log.jsonl, checkpoints)"},
     {"eval", vc_cmd_eval,
-     "CONFIG.ini [--set section.key=value ...] [--checkpoint CKPT] [--split train|val|test|all] [--json OUT]",
+     "CONFIG.ini [--set section.key=value ...] [--checkpoint CKPT] [--split train|val|test|all] [--json OUT] "
+     "[--device cpu|cuda|cuda:N]",
      "retrieval recall (t2v, v2t) and zero-shot classification of a model"},
     {"export", vc_cmd_export, "CKPT --out POOLER.safetensors",
      "write the pooler weights and model config alone (models/README.md; tools/vclip_torch.py loads it)"},
     {"embed", vc_cmd_embed,
-     "CKPT --data DATA.h5 --out VIDEOS.h5 [--split train|val|test|all] [--batch B] [--set section.key=value ...]",
+     "CKPT --data DATA.h5 --out VIDEOS.h5 [--split train|val|test|all] [--batch B] [--set section.key=value ...] "
+     "[--device cpu|cuda|cuda:N]",
      "pooled, normalised video embeddings (and text-head-mapped captions) for search (data/FORMAT.md)"},
     {"plot", vc_cmd_plot, "RUN_DIR... --out FILE.png [--width W] [--height H] (1 to 10 run directories)",
      "draw training loss and validation mean R@1 against step, one line per run, into a PNG"},
     {"compare", vc_cmd_compare, "RESULT.json ... (1 to 16 files from vclip eval --json)",
      "print eval results (vclip eval --json) side by side"},
     {"bench", vc_cmd_bench,
-     "train [--model NAME --batch B --frames T --dim D --layers L --heads H --seconds S --profile] | "
+     "train [--model NAME --batch B --frames T --dim D --layers L --heads H --seconds S --profile "
+     "--device cpu|cuda|cuda:N] | "
      "encode-image --clip FILE|random [--batch B --seconds S --act quickgelu|gelu] [--save FILE]",
      "time training steps (samples/s) or the CLIP image tower (images/s) on random data"},
     {"import-wds", vc_cmd_import_wds,
@@ -96,6 +100,8 @@ static int cmd_version(int argc, char **argv) {
     const char *mpi = vc_comm_mpi_version(), *nccl = vc_comm_nccl_version();
     printf("MPI: %s\n", mpi ? mpi : "not built in (single process only)");
     printf("NCCL: %s\n", nccl ? nccl : "not built in");
+    char cu[160];
+    printf("CUDA: %s\n", vc_device_cuda_info(cu, sizeof cu));
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "data/loader.h"
 #include "models/pooler.h"
 #include "optim.h"
+#include "tensor/device.h"
 
 typedef struct {
     /* [data] */
@@ -30,6 +31,8 @@ typedef struct {
     vc_adamw_cfg adamw;
     uint64_t seed;
     const char *out_dir;
+    vc_device_spec device;          /* [train] device */
+    bool tf32, cuda_graph;
     /* [eval] */
     const char *eval_split;
     int64_t eval_batch;
@@ -55,6 +58,10 @@ void vc_run_schedule(const vc_run_cfg *rc, int64_t n_train, int64_t *total, int6
 /* The peak learning rate a pooler type trains with when [train] lr is -1
  * (the built-in default): the sweep's choice, configs/README.md. */
 double vc_run_default_lr(vc_pool_type type);
+/* Whether two config texts describe the same run apart from where it
+ * computes ([train] device, tf32, cuda_graph): a run may resume on another
+ * device. */
+vc_status vc_run_config_same_run(const char *a, const char *b, bool *same);
 /* Completes rc->model for embedding width dim (width, max_frames, mlp_layers defaults). */
 void vc_run_config_model(vc_run_cfg *rc, int64_t dim);
 
