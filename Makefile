@@ -418,7 +418,10 @@ $(BUILD)/libvclip_cuda.a: $(CUDA_LIB_OBJ)
 	ar rcs $@ $^
 VCLIP_LIB  = $(BUILD)/libvclip_cuda.a
 $(BUILD)/vclip: $(BUILD)/libvclip_cuda.a
-VCLIP_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+# cudart statically (it loads the driver on first use) and cuBLAS by dlopen
+# at the first product (tensor/backend_cuda.c): vclip on a machine without a
+# GPU maps neither (a run under a small address-space limit still starts)
+VCLIP_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
 # the backend-op suite on the real backend (cuda-check links it; run it on a
 # GPU machine: without a GPU it prints SKIP for the cuda backend)
 $(BUILD)/nvcc/tests/test_backend_ops: $(BUILD)/obj/tests/test_backend_ops.o $(HELP_OBJ) $(BUILD)/libvclip_cuda.a

@@ -45,8 +45,11 @@ static vc_status attention_backward(vc_tape *t, const vc_node *n) {
     }
     if (t->status) return t->status;
     const vc_backend *be = vc_var_backend(q);
-    void *scratch = vc_arena_alloc(&t->arena, be->scratch_bytes(VC_K_ATTENTION_BWD, &d));
-    if (!scratch) return t->status = VC_ERR_OOM;
+    size_t scratch_bytes = be->scratch_bytes(VC_K_ATTENTION_BWD, &d);
+    void *scratch = vc_arena_alloc(&t->arena, scratch_bytes);
+    if (!scratch)
+        return t->status = vc_fail(VC_ERR_OOM, "op attention backward: cannot allocate %zu bytes of scratch for B=%lld H=%lld Tq=%lld Tk=%lld",
+                                   scratch_bytes, (long long)d.B, (long long)d.H, (long long)d.Tq, (long long)d.Tk);
     be->attention_bwd(&d, vc_f32(&q->val), vc_f32(&k->val), vc_f32(&v->val), c->P, vc_f32(&n->out->grad), gq, bq, gk,
                       bk, gv, bv, scratch);
     return t->status;

@@ -18,8 +18,12 @@ static vc_status lstm_backward(vc_tape *t, const vc_node *n) {
     bool want_hh = w_hh->requires_grad;
     vc_real *dA = vc_arena_alloc(&t->arena, (size_t)(R * G) * sizeof(vc_real));
     vc_real *hp = want_hh ? vc_arena_alloc(&t->arena, (size_t)(R * H) * sizeof(vc_real)) : NULL;
-    void *scratch = vc_arena_alloc(&t->arena, be->scratch_bytes(VC_K_LSTM_BWD, d));
-    if (!dA || (want_hh && !hp) || !scratch) return t->status = VC_ERR_OOM;
+    size_t scratch_bytes = be->scratch_bytes(VC_K_LSTM_BWD, d);
+    void *scratch = vc_arena_alloc(&t->arena, scratch_bytes);
+    if (!dA || (want_hh && !hp) || !scratch)
+        return t->status = vc_fail(VC_ERR_OOM, "op lstm backward: cannot allocate its work space (%zu bytes) for B=%lld T=%lld H=%lld",
+                                   (size_t)(R * G + (want_hh ? R * H : 0)) * sizeof(vc_real) + scratch_bytes,
+                                   (long long)B, (long long)T, (long long)H);
     be->lstm_bwd(d, c->gates, c->c, vc_f32(&n->out->val), vc_f32(&w_hh->val), vc_f32(&n->out->grad), dA, hp, scratch);
     vc_real beta;
     vc_real *g;

@@ -320,17 +320,7 @@ vc_status vc_dataset_source(vc_dataset *ds, vc_source *src) {
         vc_status s = vc_source_h5(src, ds->h[0]);
         return s;
     }
-    memset(src, 0, sizeof *src);
-    const vc_h5_info *in = &ds->info;
-    src->name = ds->spec;
-    src->dim = in->dim;
-    src->n_videos = in->n_videos;
-    src->n_frames = in->n_frames;
-    src->n_captions = in->n_captions;
-    src->frame_dtype = in->frame_dtype;
-    src->has_text = in->n_captions > 0 && in->has_text_embeddings;
-    src->offsets = ds->offsets;
-    src->text_video = in->n_captions > 0 ? ds->text_video : NULL;
+    vc_source_set_h5_info(src, ds->spec, &ds->info, ds->offsets, ds->text_video);
     src->ctx = ds;
     src->read_frames = ds_frames;
     src->read_text = ds_text;

@@ -599,6 +599,15 @@ static vc_status finish(vc_h5w *w) {
     return VC_OK;
 }
 
+/* Closes the file and removes the temporary (under the HDF5 lock): nothing
+ * half-written stays behind. */
+static void discard_tmp(vc_h5w *w) {
+    vc_h5i_close(w->file);
+    w->file = H5I_INVALID_HID;
+    unlink(w->tmp);
+    H5Eclear2(H5E_DEFAULT);
+}
+
 vc_status vc_h5w_close(vc_h5w *w) {
     if (!w) return vc_fail(VC_ERR_ARG, "vc_h5w_close: NULL writer");
     vc_status st = w->broken ? vc_fail(VC_ERR_IO, "%s: not written: an earlier write failed", w->path)
@@ -613,12 +622,7 @@ vc_status vc_h5w_close(vc_h5w *w) {
     }
     if (!st && rename(w->tmp, w->path) != 0)
         st = vc_fail(VC_ERR_IO, "%s: cannot rename %s into place", w->path, w->tmp);
-    if (st) {
-        vc_h5i_close(w->file);
-        w->file = H5I_INVALID_HID;
-        unlink(w->tmp);
-        H5Eclear2(H5E_DEFAULT);
-    }
+    if (st) discard_tmp(w);
     free_writer(w);
     vc_h5i_unlock();
     return st;
@@ -627,10 +631,7 @@ vc_status vc_h5w_close(vc_h5w *w) {
 void vc_h5w_abort(vc_h5w *w) {
     if (!w) return;
     vc_h5i_lock();
-    vc_h5i_close(w->file);
-    w->file = H5I_INVALID_HID;
-    unlink(w->tmp);
-    H5Eclear2(H5E_DEFAULT);
+    discard_tmp(w);
     free_writer(w);
     vc_h5i_unlock();
 }

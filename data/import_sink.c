@@ -11,116 +11,9 @@
 #include "data/h5_writer.h"
 #include "data/json_text.h"
 #include "data/npy.h"
+#include "tensor/buf.h"
 #include "tensor/rng.h"
-
-/* ---- a string -> int64 hash map (open addressing, tombstones) ---------- */
-
-typedef struct {
-    const char *key;  /* NULL = empty slot; TOMB = deleted */
-    uint64_t hash;
-    int64_t val;
-} map_slot;
-
-typedef struct {
-    map_slot *slots;
-    size_t cap, used, live;  /* used counts live + tombstones */
-} strmap;
-
-static const char tomb_key[1];
-#define TOMB tomb_key
-
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ull;  /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h ^ (h >> 29);
-}
-
-static map_slot *map_find(const strmap *m, const char *key, uint64_t h) {
-    if (!m->cap) return NULL;
-    for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        map_slot *s = &m->slots[i];
-        if (!s->key) return NULL;
-        if (s->key != TOMB && s->hash == h && strcmp(s->key, key) == 0) return s;
-    }
-}
-
-static vc_status map_grow(strmap *m) {
-    size_t cap = m->cap ? m->cap : 64;
-    while (m->live * 2 + 2 > cap) cap *= 2;  /* rehash also drops tombstones */
-    map_slot *ns = calloc(cap, sizeof *ns);
-    if (!ns) return vc_fail(VC_ERR_OOM, "import: out of memory for the key table (%zu slots)", cap);
-    for (size_t i = 0; i < m->cap; i++) {
-        map_slot *s = &m->slots[i];
-        if (!s->key || s->key == TOMB) continue;
-        size_t j = s->hash & (cap - 1);
-        while (ns[j].key) j = (j + 1) & (cap - 1);
-        ns[j] = *s;
-    }
-    free(m->slots);
-    m->slots = ns;
-    m->cap = cap;
-    m->used = m->live;
-    return VC_OK;
-}
-
-/* key must stay valid while in the map (the map does not copy it). */
-static vc_status map_put(strmap *m, const char *key, uint64_t h, int64_t val) {
-    if ((m->used + 1) * 4 > m->cap * 3) {
-        vc_status st = map_grow(m);
-        if (st) return st;
-    }
-    size_t i = h & (m->cap - 1);
-    while (m->slots[i].key && m->slots[i].key != TOMB) i = (i + 1) & (m->cap - 1);
-    if (!m->slots[i].key) m->used++;
-    m->slots[i] = (map_slot){key, h, val};
-    m->live++;
-    return VC_OK;
-}
-
-static void map_del(strmap *m, map_slot *s) {
-    s->key = TOMB;
-    m->live--;
-}
-
-static void map_clear(strmap *m) {
-    if (m->cap) memset(m->slots, 0, m->cap * sizeof *m->slots);
-    m->used = m->live = 0;
-}
-
-/* ---- a string pool with stable addresses for the video keys ------------ */
-
-typedef struct pool_block {
-    struct pool_block *next;
-    size_t used, cap;
-    char data[];
-} pool_block;
-
-static const char *pool_strdup(pool_block **head, const char *s) {
-    size_t n = strlen(s) + 1;
-    pool_block *b = *head;
-    if (!b || b->cap - b->used < n) {
-        size_t cap = n > 65536 ? n : 65536;
-        pool_block *nb = malloc(sizeof *nb + cap);
-        if (!nb) return NULL;
-        nb->next = b;
-        nb->used = 0;
-        nb->cap = cap;
-        *head = nb;
-        b = nb;
-    }
-    char *dst = b->data + b->used;
-    memcpy(dst, s, n);
-    b->used += n;
-    return dst;
-}
-
-static void pool_free(pool_block *b) {
-    while (b) {
-        pool_block *n = b->next;
-        free(b);
-        b = n;
-    }
-}
+#include "tensor/strmap.h"
 
 /* ---- the sink ----------------------------------------------------------- */
 
@@ -145,23 +38,23 @@ struct vc_import_sink {
     vc_h5w *w;
     int64_t dim;
 
-    strmap videos;        /* key -> video index, all sources */
-    pool_block *keys;
+    vc_strmap videos;     /* key -> video index, all sources */
     int32_t *vid_source;  /* per video */
     int8_t *vid_split;
     uint8_t *vid_ncap;
     uint8_t *vid_meta;    /* 1 when the video has metadata */
-    int32_t *vid_class;   /* labels_from_text: index into class_names (first-seen order) */
+    int32_t *vid_class;   /* labels_from_text: its class index (first-seen order) */
     size_t vid_cap;
 
-    strmap classes;       /* class name -> index in class_names */
-    pool_block *class_pool;
-    const char **class_names;
-    int64_t n_classes, class_cap;
+    vc_strmap classes;    /* class name -> class index (first-seen order) */
+    vc_bytebuf class_text;  /* the class names, each NUL-terminated, in index order */
+    size_t *class_off;    /* [n_classes] where each name starts in class_text */
+    size_t class_cap;
+    int64_t n_classes;
 
     int source, source_split;
     bool in_source;
-    strmap pend_map;      /* key -> index in pend */
+    vc_strmap pend_map;   /* key -> index in pend */
     pending *pend;
     size_t n_pend, cap_pend, oldest, live_pend;
     size_t pend_bytes;
@@ -246,11 +139,15 @@ vc_status vc_import_sink_new(vc_import_sink **out, const char *path, const vc_im
     vc_import_sink *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) {
         free(s);
-        return vc_fail(VC_ERR_OOM, "import: out of memory");
+        return vc_fail(VC_ERR_OOM, "import: out of memory for the import state of %s (%zu bytes)", path,
+                       sizeof *s + strlen(path) + 1);
     }
     s->opts = *opts;
     s->stats = stats;
     memset(stats, 0, sizeof *stats);
+    vc_strmap_init(&s->videos, "import: video keys");
+    vc_strmap_init(&s->classes, "import: class names");
+    vc_strmap_init(&s->pend_map, "import: pending samples");
     s->source = -1;
     s->source_split = -1;
     *out = s;
@@ -260,12 +157,11 @@ vc_status vc_import_sink_new(vc_import_sink **out, const char *path, const vc_im
 static void free_sink(vc_import_sink *s) {
     for (size_t i = 0; i < s->n_pend; i++) free_pending(&s->pend[i]);
     free(s->pend);
-    free(s->pend_map.slots);
-    free(s->videos.slots);
-    pool_free(s->keys);
-    free(s->classes.slots);
-    pool_free(s->class_pool);
-    free(s->class_names);
+    vc_strmap_free(&s->pend_map);
+    vc_strmap_free(&s->videos);
+    vc_strmap_free(&s->classes);
+    free(s->class_text.v);
+    free(s->class_off);
     free(s->vid_source);
     free(s->vid_split);
     free(s->vid_ncap);
@@ -306,13 +202,18 @@ static size_t pend_size(const vc_import_sink *s, const pending *p) {
 }
 
 static pending *pend_get(vc_import_sink *s, const char *key) {
-    map_slot *m = map_find(&s->pend_map, key, hash_str(key));
-    return m ? &s->pend[m->val] : NULL;
+    int64_t i;
+    return vc_strmap_get(&s->pend_map, key, strlen(key), &i) ? &s->pend[i] : NULL;
+}
+
+/* The index of the video imported under key, or -1. */
+static int64_t video_of(const vc_import_sink *s, const char *key) {
+    int64_t v;
+    return vc_strmap_get(&s->videos, key, strlen(key), &v) ? v : -1;
 }
 
 static void pend_drop(vc_import_sink *s, pending *p) {
-    map_slot *m = map_find(&s->pend_map, p->key, hash_str(p->key));
-    if (m) map_del(&s->pend_map, m);
+    vc_strmap_del(&s->pend_map, p->key, strlen(p->key));
     s->pend_bytes -= pend_size(s, p);
     free_pending(p);
     s->live_pend--;
@@ -339,12 +240,12 @@ static vc_status pend_give_up(vc_import_sink *s, pending *p, const char *why) {
 static vc_status pend_compact(vc_import_sink *s) {
     if (s->n_pend < 1024 || s->live_pend * 4 > s->n_pend) return VC_OK;
     size_t j = 0;
-    map_clear(&s->pend_map);
+    vc_strmap_clear(&s->pend_map);
     for (size_t i = 0; i < s->n_pend; i++) {
         if (!s->pend[i].key) continue;
         s->pend[j] = s->pend[i];
         if (i != j) memset(&s->pend[i], 0, sizeof s->pend[i]);
-        vc_status st = map_put(&s->pend_map, s->pend[j].key, hash_str(s->pend[j].key), (int64_t)j);
+        vc_status st = vc_strmap_put(&s->pend_map, s->pend[j].key, strlen(s->pend[j].key), (int64_t)j, NULL, NULL);
         if (st) return st;
         j++;
     }
@@ -362,22 +263,19 @@ static vc_status pend_new(vc_import_sink *s, const char *key, const char *where,
         if ((st = pend_give_up(s, &s->pend[s->oldest], " (gave up waiting: too many samples pending in this shard)"))) return st;
     }
     if ((st = pend_compact(s))) return st;
-    if (s->n_pend == s->cap_pend) {
-        size_t cap = s->cap_pend ? s->cap_pend * 2 : 64;
-        pending *np = realloc(s->pend, cap * sizeof *np);
-        if (!np) return vc_fail(VC_ERR_OOM, "import: out of memory for pending samples");
-        s->pend = np;
-        s->cap_pend = cap;
-    }
+    if (!vc_grow((void **)&s->pend, &s->cap_pend, s->n_pend + 1, sizeof *s->pend))
+        return vc_fail(VC_ERR_OOM, "import: out of memory for %zu pending samples (%zu bytes each)", s->n_pend + 1,
+                       sizeof *s->pend);
     pending *p = &s->pend[s->n_pend];
     memset(p, 0, sizeof *p);
     p->key = strdup(key);
     p->where = strdup(where);
     if (!p->key || !p->where) {
         free_pending(p);
-        return vc_fail(VC_ERR_OOM, "import: out of memory");
+        return vc_fail(VC_ERR_OOM, "import: out of memory for the key and name of pending sample '%s' (%zu bytes)", key,
+                       strlen(key) + strlen(where) + 2);
     }
-    if ((st = map_put(&s->pend_map, p->key, hash_str(p->key), (int64_t)s->n_pend))) {
+    if ((st = vc_strmap_put(&s->pend_map, p->key, strlen(p->key), (int64_t)s->n_pend, NULL, NULL))) {
         free_pending(p);
         return st;
     }
@@ -431,7 +329,7 @@ vc_status vc_import_sink_end_source(vc_import_sink *s) {
         }
     s->n_pend = s->oldest = s->live_pend = 0;
     s->pend_bytes = 0;
-    map_clear(&s->pend_map);
+    vc_strmap_clear(&s->pend_map);
     s->in_source = false;
     return st;
 }
@@ -453,18 +351,15 @@ static vc_status check_key(vc_import_sink *s, const char *key, const char *where
 
 static vc_status grow_video_arrays(vc_import_sink *s, int64_t need) {
     if ((size_t)need <= s->vid_cap) return VC_OK;
-    size_t cap = s->vid_cap ? s->vid_cap * 2 : 1024;
-    int32_t *a = realloc(s->vid_source, cap * sizeof *a);
-    if (a) s->vid_source = a;
-    int8_t *b = realloc(s->vid_split, cap * sizeof *b);
-    if (b) s->vid_split = b;
-    uint8_t *c = realloc(s->vid_ncap, cap * sizeof *c);
-    if (c) s->vid_ncap = c;
-    uint8_t *d = realloc(s->vid_meta, cap * sizeof *d);
-    if (d) s->vid_meta = d;
-    int32_t *e = realloc(s->vid_class, cap * sizeof *e);
-    if (e) s->vid_class = e;
-    if (!a || !b || !c || !d || !e) return vc_fail(VC_ERR_OOM, "import: out of memory for %zu videos", cap);
+    /* the five arrays share one capacity: each grows to the same size, and the
+     * capacity moves only when all have */
+    size_t cap = s->vid_cap, c1 = cap, c2 = cap, c3 = cap, c4 = cap;
+    if (!vc_grow((void **)&s->vid_source, &cap, (size_t)need, sizeof *s->vid_source) ||
+        !vc_grow((void **)&s->vid_split, &c1, cap, sizeof *s->vid_split) ||
+        !vc_grow((void **)&s->vid_ncap, &c2, cap, sizeof *s->vid_ncap) ||
+        !vc_grow((void **)&s->vid_meta, &c3, cap, sizeof *s->vid_meta) ||
+        !vc_grow((void **)&s->vid_class, &c4, cap, sizeof *s->vid_class))
+        return vc_fail(VC_ERR_OOM, "import: out of memory for the records of %lld videos", (long long)need);
     s->vid_cap = cap;
     return VC_OK;
 }
@@ -509,46 +404,42 @@ static bool next_piece(const vc_import_sink *s, const char *text, size_t *pos, c
 static vc_status add_captions_to(vc_import_sink *s, int64_t v, const char *text) {
     size_t pos = 0, len;
     const char *b;
-    char *piece = NULL;
+    vc_bytebuf piece = {0};
     vc_status st = VC_OK;
     while (!st && next_piece(s, text, &pos, &b, &len)) {
-        char *np = realloc(piece, len + 1);
-        if (!np) {
-            st = vc_fail(VC_ERR_OOM, "import: out of memory for a caption");
+        piece.n = 0;
+        vc_bytebuf_append(&piece, b, len);
+        if (piece.oom) {
+            st = vc_fail(VC_ERR_OOM, "import: out of memory for a caption of video %lld (%zu bytes)", (long long)v, len + 1);
             break;
         }
-        piece = np;
-        memcpy(piece, b, len);
-        piece[len] = '\0';
-        if ((st = vc_h5w_add_caption(s->w, v, piece, NULL))) break;
+        if ((st = vc_h5w_add_caption(s->w, v, (const char *)piece.v, NULL))) break;
         if (s->vid_ncap[v] == 0) s->stats->uncaptioned--;
         if (s->vid_ncap[v] < 255) s->vid_ncap[v]++;
         s->stats->captions++;
     }
-    free(piece);
+    free(piece.v);
     return st;
 }
 
 static vc_status class_of(vc_import_sink *s, const char *name, int32_t *out) {
-    uint64_t h = hash_str(name);
-    map_slot *m = map_find(&s->classes, name, h);
-    if (m) {
-        *out = (int32_t)m->val;
+    size_t len = strlen(name);
+    int64_t k;
+    if (vc_strmap_get(&s->classes, name, len, &k)) {
+        *out = (int32_t)k;
         return VC_OK;
     }
     if (s->n_classes >= INT32_MAX) return vc_fail(VC_ERR_FORMAT, "import: more than %d classes", INT32_MAX);
-    if (s->n_classes == s->class_cap) {
-        int64_t cap = s->class_cap ? s->class_cap * 2 : 256;
-        const char **nn = realloc(s->class_names, (size_t)cap * sizeof *nn);
-        if (!nn) return vc_fail(VC_ERR_OOM, "import: out of memory for the class names");
-        s->class_names = nn;
-        s->class_cap = cap;
-    }
-    const char *c = pool_strdup(&s->class_pool, name);
-    if (!c) return vc_fail(VC_ERR_OOM, "import: out of memory for the class names");
-    vc_status st = map_put(&s->classes, c, h, s->n_classes);
+    if (!vc_grow((void **)&s->class_off, &s->class_cap, (size_t)s->n_classes + 1, sizeof *s->class_off))
+        return vc_fail(VC_ERR_OOM, "import: out of memory for the offsets of %lld class names",
+                       (long long)s->n_classes + 1);
+    size_t at = s->class_text.n;
+    vc_bytebuf_append(&s->class_text, name, len + 1);  /* with its NUL: names are read in place */
+    if (s->class_text.oom)
+        return vc_fail(VC_ERR_OOM, "import: out of memory for the class names (%zu bytes)", at + len + 1);
+    vc_status st = vc_strmap_put(&s->classes, name, len, s->n_classes, NULL, NULL);
     if (st) return st;
-    s->class_names[s->n_classes] = c;
+    s->class_off[s->n_classes] = at;
     *out = (int32_t)s->n_classes++;
     return VC_OK;
 }
@@ -563,9 +454,7 @@ static vc_status write_video(vc_import_sink *s, const char *key, const float *fr
     int32_t cls = -1;
     if (s->opts.labels_from_text && (st = class_of(s, text, &cls))) return st;
     if ((st = vc_h5w_add_video(s->w, key, frames, rows, &v))) return st;
-    const char *pk = pool_strdup(&s->keys, key);
-    if (!pk) return vc_fail(VC_ERR_OOM, "import: out of memory for video keys");
-    if ((st = map_put(&s->videos, pk, hash_str(pk), v))) return st;
+    if ((st = vc_strmap_put(&s->videos, key, strlen(key), v, NULL, NULL))) return st;
     s->vid_source[v] = s->source;
     s->vid_split[v] = (int8_t)s->source_split;
     s->vid_ncap[v] = 0;
@@ -594,13 +483,13 @@ vc_status vc_import_sink_npy(vc_import_sink *s, const char *key, const void *npy
     }
     if (p && p->dead) return skipf(s, VC_SKIP_DUPLICATE, "%s: another .npy of the skipped sample '%s'", where, key);
     if (p && p->has_npy) return skipf(s, VC_SKIP_DUPLICATE, "%s: sample '%s' has a second .npy", where, key);
-    map_slot *seen = map_find(&s->videos, key, hash_str(key));
-    if (seen) {
-        int32_t src = s->vid_source[seen->val];
+    int64_t seen = video_of(s, key);
+    if (seen >= 0) {
+        int32_t src = s->vid_source[seen];
         if ((st = kill_npy(s, key, where))) return st;
         if (src == s->source) return skipf(s, VC_SKIP_DUPLICATE, "%s: sample '%s' has a second .npy", where, key);
         return skipf(s, VC_SKIP_DUPLICATE, "%s: key '%s' was already imported from an earlier shard (video %lld)", where, key,
-                     (long long)seen->val);
+                     (long long)seen);
     }
 
     vc_npy_info info;
@@ -619,7 +508,9 @@ vc_status vc_import_sink_npy(vc_import_sink *s, const char *key, const void *npy
     size_t n = (size_t)info.rows * (size_t)info.cols;
     if (n > s->frames_cap) {
         float *f = malloc(n * sizeof *f);
-        if (!f) return vc_fail(VC_ERR_OOM, "%s: out of memory for %zu values", where, n);
+        if (!f)
+            return vc_fail(VC_ERR_OOM, "%s: out of memory for the frames [%lld, %lld] as float32 (%zu bytes)", where,
+                           (long long)info.rows, (long long)info.cols, n * sizeof *f);
         free(s->frames);
         s->frames = f;
         s->frames_cap = n;
@@ -646,7 +537,9 @@ vc_status vc_import_sink_npy(vc_import_sink *s, const char *key, const void *npy
         if ((st = pend_get_or_new(s, key, where, &p))) return st;
         size_t bytes = (n ? n : 1) * sizeof(float);
         float *copy = malloc(bytes);
-        if (!copy) return vc_fail(VC_ERR_OOM, "%s: out of memory for %zu values", where, n);
+        if (!copy)
+            return vc_fail(VC_ERR_OOM, "%s: out of memory holding the frames [%lld, %lld] until their class (%zu bytes)",
+                           where, (long long)info.rows, (long long)info.cols, bytes);
         if (n) memcpy(copy, s->frames, n * sizeof(float));
         s->pend_bytes -= pend_size(s, p);
         p->frames = copy;
@@ -687,8 +580,8 @@ vc_status vc_import_sink_caption(vc_import_sink *s, const char *key, const char 
     pending *p = pend_get(s, key);
     if (p && p->dead) return VC_OK;  /* the sample was skipped and counted already */
     if (p && p->has_text) return skipf(s, VC_SKIP_DUPLICATE, "%s: sample '%s' has a second caption", where, key);
-    map_slot *seen = p ? NULL : map_find(&s->videos, key, hash_str(key));
-    if (seen && s->vid_source[seen->val] == s->source && s->vid_ncap[seen->val])
+    int64_t seen = p ? -1 : video_of(s, key);
+    if (seen >= 0 && s->vid_source[seen] == s->source && s->vid_ncap[seen])
         return skipf(s, VC_SKIP_DUPLICATE, "%s: sample '%s' has a second caption", where, key);
 
     const char *t;
@@ -696,7 +589,8 @@ vc_status vc_import_sink_caption(vc_import_sink *s, const char *key, const char 
     if ((st = clean_caption(s, text, len, where, &t, &n, &ok))) return st;
     char *copy = NULL;
     if (ok) {
-        if (!(copy = malloc(n + 1))) return vc_fail(VC_ERR_OOM, "%s: out of memory", where);
+        if (!(copy = malloc(n + 1)))
+            return vc_fail(VC_ERR_OOM, "%s: out of memory for the caption of '%s' (%zu bytes)", where, key, n + 1);
         memcpy(copy, t, n);
         copy[n] = '\0';
         size_t pos = 0, plen;
@@ -711,12 +605,12 @@ vc_status vc_import_sink_caption(vc_import_sink *s, const char *key, const char 
     }
     if (!copy && s->opts.labels_from_text) {
         /* no class name: the sample goes (counted once, as bad caption) */
-        if (seen && s->vid_source[seen->val] == s->source) return VC_OK;
+        if (seen >= 0 && s->vid_source[seen] == s->source) return VC_OK;
         return mark_dead(s, key, where);
     }
-    if (seen && s->vid_source[seen->val] == s->source) {
+    if (seen >= 0 && s->vid_source[seen] == s->source) {
         /* a caption arriving after its video (members not adjacent) */
-        st = copy ? add_captions_to(s, seen->val, copy) : VC_OK;
+        st = copy ? add_captions_to(s, seen, copy) : VC_OK;
         free(copy);
         return st;
     }
@@ -744,12 +638,12 @@ vc_status vc_import_sink_meta(vc_import_sink *s, const char *key, const char *te
     if ((st = check_key(s, key, where, &ok)) || !ok) return st;
     pending *p = pend_get(s, key);
     if (p && p->dead) return VC_OK;
-    map_slot *seen = p ? NULL : map_find(&s->videos, key, hash_str(key));
-    bool written = seen && s->vid_source[seen->val] == s->source;
-    if ((p && p->has_meta) || (written && s->vid_meta[seen->val]))
+    int64_t seen = p ? -1 : video_of(s, key);
+    bool written = seen >= 0 && s->vid_source[seen] == s->source;
+    if ((p && p->has_meta) || (written && s->vid_meta[seen]))
         return skipf(s, VC_SKIP_DUPLICATE, "%s: sample '%s' has a second .json", where, key);
     char *compact = malloc(len + 1), why[200];
-    if (!compact) return vc_fail(VC_ERR_OOM, "%s: out of memory", where);
+    if (!compact) return vc_fail(VC_ERR_OOM, "%s: out of memory for the metadata of '%s' (%zu bytes)", where, key, len + 1);
     if (!vc_json_compact(text, len, compact, NULL, why, sizeof why)) {
         free(compact);
         compact = NULL;
@@ -759,9 +653,9 @@ vc_status vc_import_sink_meta(vc_import_sink *s, const char *key, const char *te
     if (written) {
         /* metadata arriving after its video */
         if (compact) {
-            st = vc_h5w_set_meta(s->w, seen->val, compact);
+            st = vc_h5w_set_meta(s->w, seen, compact);
             if (!st) {
-                s->vid_meta[seen->val] = 1;
+                s->vid_meta[seen] = 1;
                 s->stats->with_meta++;
             }
         }
@@ -783,8 +677,8 @@ vc_status vc_import_sink_skip(vc_import_sink *s, vc_skip_reason r, const char *k
     vc_status st = skip_line(s, r, line);
     if (st || !key || !key[0]) return st;
     /* a sample already written keeps its video; otherwise the rest of it follows */
-    map_slot *seen = map_find(&s->videos, key, hash_str(key));
-    if (seen && s->vid_source[seen->val] == s->source) return VC_OK;
+    int64_t seen = video_of(s, key);
+    if (seen >= 0 && s->vid_source[seen] == s->source) return VC_OK;
     return mark_dead(s, key, line);
 }
 
@@ -820,16 +714,22 @@ static vc_status write_classes(vc_import_sink *s) {
     if (!s->opts.labels_from_text) return VC_OK;
     int64_t K = s->n_classes, V = s->stats->videos;
     int32_t *order = malloc((size_t)K * sizeof *order), *rank = malloc((size_t)K * sizeof *rank);
-    const char **names = malloc((size_t)K * sizeof *names);
+    const char **by_id = malloc((size_t)K * sizeof *by_id), **names = malloc((size_t)K * sizeof *names);
     int64_t *labels = malloc((size_t)(V ? V : 1) * sizeof *labels);
-    vc_status st = order && rank && names && labels ? VC_OK : vc_fail(VC_ERR_OOM, "import: out of memory for the labels");
+    vc_status st = order && rank && by_id && names && labels
+                       ? VC_OK
+                       : vc_fail(VC_ERR_OOM, "import: out of memory sorting %lld class names and labelling %lld videos",
+                                 (long long)K, (long long)V);
     if (!st) {
-        for (int64_t k = 0; k < K; k++) order[k] = (int32_t)k;
+        for (int64_t k = 0; k < K; k++) {
+            order[k] = (int32_t)k;
+            by_id[k] = (const char *)s->class_text.v + s->class_off[k];
+        }
         /* names are distinct, so the order is total */
-        qsort_r(order, (size_t)K, sizeof *order, cmp_class, (void *)s->class_names);
+        qsort_r(order, (size_t)K, sizeof *order, cmp_class, (void *)by_id);
         for (int64_t k = 0; k < K; k++) {
             rank[order[k]] = (int32_t)k;
-            names[k] = s->class_names[order[k]];
+            names[k] = by_id[order[k]];
         }
         for (int64_t v = 0; v < V; v++) labels[v] = rank[s->vid_class[v]];
         st = vc_h5w_set_classes(s->w, names, K, NULL);
@@ -838,6 +738,7 @@ static vc_status write_classes(vc_import_sink *s) {
     }
     free(order);
     free(rank);
+    free(by_id);
     free(names);
     free(labels);
     return st;

@@ -316,7 +316,7 @@ vc_status vc_npy_buf_reserve(vc_npy_buf *b, size_t n) {
     b->data = malloc(cap);
     if (!b->data) {
         b->cap = b->len = 0;
-        return vc_fail(VC_ERR_OOM, "out of memory for a %zu-byte buffer", n);
+        return vc_fail(VC_ERR_OOM, "out of memory for a %zu-byte read buffer", cap);
     }
     b->cap = cap;
     return VC_OK;
@@ -328,7 +328,9 @@ void vc_npy_buf_free(vc_npy_buf *b) {
     b->len = b->cap = 0;
 }
 
-vc_status vc_npy_read_file(const char *path, size_t max_bytes, vc_npy_buf *b, vc_npy_info *info) {
+vc_status vc_npy_buf_read_file(vc_npy_buf *b, const char *path, size_t max_bytes, int64_t *size) {
+    b->len = 0;
+    *size = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return vc_fail(VC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
@@ -336,20 +338,31 @@ vc_status vc_npy_read_file(const char *path, size_t max_bytes, vc_npy_buf *b, vc
         fclose(f);
         return vc_fail(VC_ERR_IO, "%s: not a regular file", path);
     }
+    *size = (int64_t)sb.st_size;
     if ((uint64_t)sb.st_size > max_bytes) {
         fclose(f);
-        return vc_fail(VC_ERR_FORMAT, "%s: %lld bytes is over the %zu-byte limit for one .npy", path, (long long)sb.st_size, max_bytes);
+        return VC_OK;
     }
-    size_t size = (size_t)sb.st_size;
-    vc_status st = vc_npy_buf_reserve(b, size ? size : 1);
+    size_t n = (size_t)sb.st_size;
+    vc_status st = vc_npy_buf_reserve(b, n + 1);
     if (st) {
         fclose(f);
-        return st;
+        return vc_fail(st, "%s: out of memory for its %zu bytes", path, n);
     }
-    size_t got = fread(b->data, 1, size, f);
+    size_t got = fread(b->data, 1, n, f);
     int err = ferror(f);
     fclose(f);
-    if (err || got != size) return vc_fail(VC_ERR_IO, "%s: read failed after %zu of %zu bytes", path, got, size);
-    b->len = size;
+    if (err || got != n) return vc_fail(VC_ERR_IO, "%s: read failed after %zu of %zu bytes", path, got, n);
+    b->len = n;
+    return VC_OK;
+}
+
+vc_status vc_npy_read_file(const char *path, size_t max_bytes, vc_npy_buf *b, vc_npy_info *info) {
+    int64_t size;
+    vc_status st = vc_npy_buf_read_file(b, path, max_bytes, &size);
+    if (st) return st;
+    if ((uint64_t)size > max_bytes)
+        return vc_fail(VC_ERR_FORMAT, "%s: %lld bytes is over the %zu-byte limit for one .npy", path, (long long)size,
+                       max_bytes);
     return vc_npy_parse(b->data, b->len, path, info);
 }

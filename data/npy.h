@@ -71,6 +71,12 @@ typedef struct {
 vc_status vc_npy_buf_reserve(vc_npy_buf *b, size_t n);
 void vc_npy_buf_free(vc_npy_buf *b);
 
+/* Reads the whole regular file at path into b (b->len = its size; b holds
+ * one spare byte after it). *size gets the file's size; a file over max_bytes
+ * is not read (b->len = 0) and is not an error here: the caller compares
+ * *size with max_bytes and says what the limit is for. */
+vc_status vc_npy_buf_read_file(vc_npy_buf *b, const char *path, size_t max_bytes, int64_t *size);
+
 /* Reads the whole file at path into b and parses it (b->data holds the file,
  * info locates the array in it). Files over max_bytes are refused. */
 vc_status vc_npy_read_file(const char *path, size_t max_bytes, vc_npy_buf *b, vc_npy_info *info);

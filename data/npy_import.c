@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "data/npy.h"
+#include "tensor/buf.h"
 
 typedef struct {
     char *name, *key;
@@ -32,13 +33,8 @@ static void list_free(entry_list *l) {
 }
 
 static vc_status list_add(entry_list *l, const char *name, size_t key_len, int64_t size) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        entry *nv = realloc(l->v, cap * sizeof *nv);
-        if (!nv) return vc_fail(VC_ERR_OOM, "import-npy: out of memory listing the directory");
-        l->v = nv;
-        l->cap = cap;
-    }
+    if (!vc_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v))
+        return vc_fail(VC_ERR_OOM, "import-npy: out of memory listing the directory (%zu entries)", l->n + 1);
     entry *e = &l->v[l->n];
     e->name = strdup(name);
     e->key = strndup(name, key_len);
@@ -47,7 +43,7 @@ static vc_status list_add(entry_list *l, const char *name, size_t key_len, int64
     if (!e->name || !e->key) {
         free(e->name);
         free(e->key);
-        return vc_fail(VC_ERR_OOM, "import-npy: out of memory listing the directory");
+        return vc_fail(VC_ERR_OOM, "import-npy: out of memory for the name '%s' (%zu bytes)", name, 2 * strlen(name) + 2);
     }
     l->n++;
     return VC_OK;
@@ -56,36 +52,6 @@ static vc_status list_add(entry_list *l, const char *name, size_t key_len, int64
 static bool has_suffix(const char *name, size_t len, const char *suf) {
     size_t n = strlen(suf);
     return len > n && strcasecmp(name + len - n, suf) == 0;
-}
-
-/* Reads a whole file; *too_big is set (and nothing read) past cap bytes. */
-static vc_status read_whole(const char *path, size_t cap, vc_npy_buf *b, bool *too_big, long long *size_out) {
-    *too_big = false;
-    FILE *f = fopen(path, "rb");
-    if (!f) return vc_fail(VC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0) {
-        fclose(f);
-        return vc_fail(VC_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    }
-    *size_out = (long long)sb.st_size;
-    if ((uint64_t)sb.st_size > cap) {
-        fclose(f);
-        *too_big = true;
-        return VC_OK;
-    }
-    size_t size = (size_t)sb.st_size;
-    vc_status st = vc_npy_buf_reserve(b, size + 1);
-    if (st) {
-        fclose(f);
-        return st;
-    }
-    size_t got = fread(b->data, 1, size, f);
-    int err = ferror(f);
-    fclose(f);
-    if (err || got != size) return vc_fail(VC_ERR_IO, "%s: read failed after %zu of %zu bytes", path, got, size);
-    b->len = size;
-    return VC_OK;
 }
 
 /* "" when dir already ends in '/', so paths in messages read "d/x.npy", not "d//x.npy" */
@@ -115,17 +81,17 @@ static vc_status read_member(vc_import_sink *s, dir_import *d, const entry *e, s
         d->path_cap = need * 2;
         d->path = malloc(d->path_cap);
         d->line = malloc(d->path_cap + 200);
-        if (!d->path || !d->line) return vc_fail(VC_ERR_OOM, "import-npy: out of memory");
+        if (!d->path || !d->line)
+            return vc_fail(VC_ERR_OOM, "import-npy: out of memory for the path of %s (%zu bytes)", e->name, 2 * d->path_cap + 200);
     }
     snprintf(d->path, d->path_cap, "%s%s%s", d->dir, dir_sep(d->dir), e->name);
-    bool too_big;
-    long long size;
-    vc_status st = read_whole(d->path, cap, &d->buf, &too_big, &size);
+    int64_t size;
+    vc_status st = vc_npy_buf_read_file(&d->buf, d->path, cap, &size);
     if (st) return st;
     d->done += e->size;
-    if (too_big) {
+    if ((uint64_t)size > cap) {
         *skipped = true;
-        snprintf(d->line, d->path_cap + 200, "%s: %lld bytes is over the %zu-byte limit", d->path, size, cap);
+        snprintf(d->line, d->path_cap + 200, "%s: %lld bytes is over the %zu-byte limit", d->path, (long long)size, cap);
         return vc_import_sink_skip(s, r, key, d->line);
     }
     return VC_OK;
@@ -190,7 +156,7 @@ vc_status vc_npy_dir_import(const char *out_path, const char *dir, const vc_impo
         size_t len = strlen(name);
         char *p = malloc(plen + len + 2);
         if (!p) {
-            st = vc_fail(VC_ERR_OOM, "import-npy: out of memory");
+            st = vc_fail(VC_ERR_OOM, "import-npy: out of memory for the path of %s (%zu bytes)", name, plen + len + 2);
             break;
         }
         sprintf(p, "%s%s%s", dir, dir_sep(dir), name);

@@ -12,6 +12,12 @@
 #include "data/h5_reader.h"
 #include "data/source.h"
 
+/* Sets src's name, sizes, frame dtype, offsets and caption owners from the
+ * info of a file (or of files read as one), clearing the rest: the caller
+ * sets ctx and the readers. text_video is used only when there are captions. */
+void vc_source_set_h5_info(vc_source *src, const char *name, const vc_h5_info *in, const int64_t *offsets,
+                           const int64_t *text_video);
+
 /* Borrows h: it must outlive the source; vc_source_close leaves it open. */
 vc_status vc_source_h5(vc_source *src, vc_h5 *h);
 /* Opens path with its own handle, closed by vc_source_close. *h_out (may be

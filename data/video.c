@@ -1,6 +1,7 @@
 #include "data/video.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -277,6 +278,17 @@ static void check_complete(vc_video *v) {
     }
 }
 
+/* Counts and notes a decoding error; true when there have been too many in a
+ * row, and decoding has stopped (the video is as complete as it gets). */
+static bool decode_error(vc_video *v, int ret) {
+    v->info.errors++;
+    note_damage(v, "decoding error", ret);
+    if (++v->consecutive_errors <= MAX_CONSECUTIVE_ERRORS) return false;
+    v->dec_done = 1;
+    check_complete(v);
+    return true;
+}
+
 /* Decodes the next frame into dst with its timestamp and duration (in tb).
  * *got = 0 when the stream is exhausted (or given up as damaged). */
 static vc_status decode_frame(vc_video *v, AVFrame *dst, int64_t *pts, int64_t *dur, int *got) {
@@ -315,13 +327,7 @@ static vc_status decode_frame(vc_video *v, AVFrame *dst, int64_t *pts, int64_t *
          * impossible allocation; that is damage to report, not a reason to
          * stop the whole run */
         if (ret != AVERROR(EAGAIN)) {
-            v->info.errors++;
-            note_damage(v, "decoding error", ret);
-            if (++v->consecutive_errors > MAX_CONSECUTIVE_ERRORS) {
-                v->dec_done = 1;
-                check_complete(v);
-                return VC_OK;
-            }
+            if (decode_error(v, ret)) return VC_OK;
             continue;
         }
         if (v->input_done) {  /* drained decoder still asks for input: give up */
@@ -350,15 +356,8 @@ static vc_status decode_frame(vc_video *v, AVFrame *dst, int64_t *pts, int64_t *
         av_last_msg[0] = 0;
         ret = avcodec_send_packet(v->dec, v->pkt);
         av_packet_unref(v->pkt);
-        if (ret < 0 && ret != AVERROR(EAGAIN)) { /* ENOMEM included, as above */
-            v->info.errors++;
-            note_damage(v, "decoding error", ret);
-            if (++v->consecutive_errors > MAX_CONSECUTIVE_ERRORS) {
-                v->dec_done = 1;
-                check_complete(v);
-                return VC_OK;
-            }
-        }
+        if (ret < 0 && ret != AVERROR(EAGAIN) && decode_error(v, ret)) /* ENOMEM included, as above */
+            return VC_OK;
     }
 }
 

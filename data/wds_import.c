@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "data/npy.h"
+#include "tensor/buf.h"
 
 #define KEY_CAP 4096
 
@@ -82,19 +83,17 @@ static char *trim(char *p) {
     return p;
 }
 
-static vc_status add_row(vc_shard_splits *out, int *cap, const char *stem, int split, int line, const char *path) {
-    if (out->n == *cap) {
-        int nc = *cap ? *cap * 2 : 16;
-        char **nn = realloc(out->names, (size_t)nc * sizeof *nn);
-        if (nn) out->names = nn;
-        int *ns = realloc(out->splits, (size_t)nc * sizeof *ns);
-        if (ns) out->splits = ns;
-        int *nl = realloc(out->lines, (size_t)nc * sizeof *nl);
-        if (nl) out->lines = nl;
-        if (!nn || !ns || !nl) return vc_fail(VC_ERR_OOM, "%s: out of memory", path);
-        *cap = nc;
-    }
-    if (!(out->names[out->n] = strdup(stem))) return vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+/* *cap is the capacity of the three row arrays, which grow together. */
+static vc_status add_row(vc_shard_splits *out, size_t *cap, const char *stem, int split, int line, const char *path) {
+    size_t need = (size_t)out->n + 1, c1 = *cap, c2 = *cap, nc = *cap;
+    if (!vc_grow((void **)&out->names, &nc, need, sizeof *out->names) ||
+        !vc_grow((void **)&out->splits, &c1, nc, sizeof *out->splits) ||
+        !vc_grow((void **)&out->lines, &c2, nc, sizeof *out->lines))
+        return vc_fail(VC_ERR_OOM, "%s:%d: out of memory for the list of %zu shards", path, line, need);
+    *cap = nc;
+    if (!(out->names[out->n] = strdup(stem)))
+        return vc_fail(VC_ERR_OOM, "%s:%d: out of memory for the shard name '%s' (%zu bytes)", path, line, stem,
+                       strlen(stem) + 1);
     out->splits[out->n] = split;
     out->lines[out->n++] = line;
     return VC_OK;
@@ -106,7 +105,8 @@ vc_status vc_shard_splits_read(const char *path, vc_shard_splits *out) {
     if (!f) return vc_fail(VC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     char *line = NULL, stem[1024];
     size_t cap = 0;
-    int lineno = 0, cap_n = 0;
+    int lineno = 0;
+    size_t cap_n = 0;
     vc_status st = VC_OK;
     while (!st && getline(&line, &cap, f) >= 0) {
         lineno++;
@@ -178,13 +178,12 @@ static member_result read_member(struct archive *a, struct archive_entry *e, siz
                 return MEMBER_DAMAGED;
             }
             /* unknown size: grow, keeping what was read */
-            unsigned char *nd = realloc(b->data, b->cap * 2);
-            if (!nd) {
-                *fatal = vc_fail(VC_ERR_OOM, "out of memory reading a tar member");
+            if (!vc_grow((void **)&b->data, &b->cap, got + 1, 1)) {
+                const char *name = archive_entry_pathname(e);
+                *fatal = vc_fail(VC_ERR_OOM, "%s: out of memory growing its buffer past %zu bytes", name ? name : "tar member",
+                                 got);
                 return MEMBER_DAMAGED;
             }
-            b->data = nd;
-            b->cap *= 2;
         }
         la_ssize_t r = archive_read_data(a, b->data + got, b->cap - got);
         if (r < 0) {
@@ -214,7 +213,7 @@ static vc_status import_shard(vc_import_sink *s, const char *path, int index, in
     fclose(probe);
 
     struct archive *a = archive_read_new();
-    if (!a) return vc_fail(VC_ERR_OOM, "%s: out of memory", path);
+    if (!a) return vc_fail(VC_ERR_OOM, "%s: out of memory for a libarchive reader", path);
     archive_read_support_filter_all(a);
     archive_read_support_format_tar(a);
     vc_status st = VC_OK;
@@ -305,7 +304,7 @@ vc_status vc_wds_import(const char *out_path, const char *const *shards, int n_s
     if (st) return st;
     vc_npy_buf buf = {0};
     int64_t *size = calloc((size_t)n_shards, sizeof *size), total = 0, done = 0;
-    if (!size) st = vc_fail(VC_ERR_OOM, "import-wds: out of memory");
+    if (!size) st = vc_fail(VC_ERR_OOM, "import-wds: out of memory for the sizes of %d shards", n_shards);
     for (int i = 0; i < n_shards && !st; i++) {
         struct stat sb;
         if (stat(shards[i], &sb) == 0) size[i] = (int64_t)sb.st_size;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tensor/backend.h"
+#include "tensor/sort.h"
 
 #define VC_METRICS_MAX_ROWS 4096
 #define VC_METRICS_MAX_SCORES ((int64_t)1 << 24)
@@ -57,26 +58,36 @@ static float *alloc_scores(int64_t Nq, int64_t Nx, int64_t block, int64_t *rows)
     return malloc((size_t)b * (size_t)Nx * sizeof(float));
 }
 
-/* vc_rank_true, reporting queries ranked to h under phase after each block. */
-static vc_status rank_true(const float *Q, int64_t Nq, const float *X, int64_t Nx, int64_t D, const int64_t *truth,
-                           int64_t block, int64_t *rank, int64_t *nan_count, const vc_progress_hook *h,
-                           const char *phase) {
-    vc_status st = check_args(Q, Nq, X, Nx, D, truth, Nq, Nx, "truth", rank);
+/* The rank of every query, one score block of queries at a time, reporting
+ * queries ranked to h under phase after each block. owned = false: map is
+ * truth[Nq] (vc_rank_true); owned = true: map is owner[Nx] (vc_rank_owned). */
+static vc_status rank_blocks(const float *Q, int64_t Nq, const float *X, int64_t Nx, int64_t D, const int64_t *map,
+                             bool owned, int64_t block, int64_t *rank, int64_t *nan_count, const vc_progress_hook *h,
+                             const char *phase) {
+    vc_status st = owned ? check_args(Q, Nq, X, Nx, D, map, Nx, Nq, "owner", rank)
+                         : check_args(Q, Nq, X, Nx, D, map, Nq, Nx, "truth", rank);
     if (st != VC_OK) return st;
     if (nan_count) *nan_count = 0;
     if (Nq == 0) return VC_OK;
     int64_t b;
     float *S = alloc_scores(Nq, Nx, block, &b);
     if (!S)
-        return vc_fail(VC_ERR_OOM, "metrics: cannot allocate a [%lld, %lld] score block", (long long)b, (long long)Nx);
-    /* A true candidate's rank counts every candidate not strictly below its
-     * score, so ties and NaNs count, and a NaN true score counts all. */
+        return vc_fail(VC_ERR_OOM, "metrics: cannot allocate a [%lld, %lld] score block (%lld bytes)", (long long)b,
+                       (long long)Nx, (long long)b * (long long)Nx * (long long)sizeof(float));
+    /* rank_true: a true candidate's rank counts every candidate not strictly
+     * below its score, so ties and NaNs count, and a NaN true score counts all.
+     * rank_owned: the video is judged by its best own caption (rank rule in
+     * metrics.h): a NaN own score is skipped; if all are NaN the rank is the
+     * worst. Own candidates never count against each other. */
     int64_t nans = 0;
     vc_progress_report(h, phase, 0, Nq);
     for (int64_t q0 = 0; q0 < Nq; q0 += b) {
         int64_t m = Nq - q0 < b ? Nq - q0 : b, nb;
         scores_block(Q, q0, m, X, Nx, D, S);
-        host_backend()->rank_true(S, m, Nx, truth + q0, rank + q0, &nb);
+        if (owned)
+            host_backend()->rank_owned(S, m, Nx, map, q0, rank + q0, &nb);
+        else
+            host_backend()->rank_true(S, m, Nx, map + q0, rank + q0, &nb);
         nans += nb;
         vc_progress_report(h, phase, q0 + m, Nq);
     }
@@ -87,46 +98,12 @@ static vc_status rank_true(const float *Q, int64_t Nq, const float *X, int64_t N
 
 vc_status vc_rank_true(const float *Q, int64_t Nq, const float *X, int64_t Nx, int64_t D, const int64_t *truth,
                        int64_t block, int64_t *rank, int64_t *nan_count) {
-    return rank_true(Q, Nq, X, Nx, D, truth, block, rank, nan_count, NULL, NULL);
-}
-
-/* vc_rank_owned, reporting like rank_true. */
-static vc_status rank_owned(const float *Q, int64_t Nq, const float *X, int64_t Nx, int64_t D, const int64_t *owner,
-                            int64_t block, int64_t *rank, int64_t *nan_count, const vc_progress_hook *h,
-                            const char *phase) {
-    vc_status st = check_args(Q, Nq, X, Nx, D, owner, Nx, Nq, "owner", rank);
-    if (st != VC_OK) return st;
-    if (nan_count) *nan_count = 0;
-    if (Nq == 0) return VC_OK;
-    int64_t b;
-    float *S = alloc_scores(Nq, Nx, block, &b);
-    if (!S)
-        return vc_fail(VC_ERR_OOM, "metrics: cannot allocate a [%lld, %lld] score block", (long long)b, (long long)Nx);
-    /* The video is judged by its best own caption (rank rule in metrics.h):
-     * a NaN own score is skipped; if all are NaN the rank is the worst. Own
-     * candidates never count against each other. */
-    int64_t nans = 0;
-    vc_progress_report(h, phase, 0, Nq);
-    for (int64_t q0 = 0; q0 < Nq; q0 += b) {
-        int64_t m = Nq - q0 < b ? Nq - q0 : b, nb;
-        scores_block(Q, q0, m, X, Nx, D, S);
-        host_backend()->rank_owned(S, m, Nx, owner, q0, rank + q0, &nb);
-        nans += nb;
-        vc_progress_report(h, phase, q0 + m, Nq);
-    }
-    free(S);
-    if (nan_count) *nan_count = nans;
-    return VC_OK;
+    return rank_blocks(Q, Nq, X, Nx, D, truth, false, block, rank, nan_count, NULL, NULL);
 }
 
 vc_status vc_rank_owned(const float *Q, int64_t Nq, const float *X, int64_t Nx, int64_t D, const int64_t *owner,
                         int64_t block, int64_t *rank, int64_t *nan_count) {
-    return rank_owned(Q, Nq, X, Nx, D, owner, block, rank, nan_count, NULL, NULL);
-}
-
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
+    return rank_blocks(Q, Nq, X, Nx, D, owner, true, block, rank, nan_count, NULL, NULL);
 }
 
 vc_status vc_recall_from_ranks(const int64_t *rank, int64_t n, vc_recall *out) {
@@ -152,7 +129,7 @@ vc_status vc_recall_from_ranks(const int64_t *rank, int64_t n, vc_recall *out) {
         h10 += v <= 10;
         sum += (double)v;
     }
-    qsort(r, (size_t)k, sizeof *r, cmp_i64);
+    qsort(r, (size_t)k, sizeof *r, vc_cmp_i64);
     out->queries = k;
     out->r1 = 100.0 * (double)h1 / (double)k;
     out->r5 = 100.0 * (double)h5 / (double)k;
@@ -189,8 +166,8 @@ vc_status vc_eval_retrieval_progress(const float *V, int64_t Nv, const float *C,
     vc_eval_result r;
     memset(&r, 0, sizeof r);
     int64_t nan_t = 0, nan_v = 0;
-    vc_status st = rank_true(C, Nc, V, Nv, D, cap_video, block, rt, &nan_t, h, "t2v queries ranked");
-    if (st == VC_OK) st = rank_owned(V, Nv, C, Nc, D, cap_video, block, rv, &nan_v, h, "v2t queries ranked");
+    vc_status st = rank_blocks(C, Nc, V, Nv, D, cap_video, false, block, rt, &nan_t, h, "t2v queries ranked");
+    if (st == VC_OK) st = rank_blocks(V, Nv, C, Nc, D, cap_video, true, block, rv, &nan_v, h, "v2t queries ranked");
     if (st == VC_OK) st = vc_recall_from_ranks(rt, Nc, &r.t2v);
     if (st == VC_OK) st = vc_recall_from_ranks(rv, Nv, &r.v2t);
     free(rt);

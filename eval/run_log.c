@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 typedef struct {
     vc_run_point *p;
@@ -135,4 +136,70 @@ void vc_run_log_free(vc_run_log *r) {
     free(r->loss);
     free(r->val);
     memset(r, 0, sizeof *r);
+}
+
+/* The "step" of a log line, when it is a JSON object with a number there. */
+static bool line_step(const char *text, int64_t *step) {
+    cJSON *o = cJSON_Parse(text);
+    const cJSON *st = cJSON_IsObject(o) ? field(o, "step") : NULL;
+    bool ok = cJSON_IsNumber(st);
+    if (ok) *step = (int64_t)st->valuedouble;
+    cJSON_Delete(o);
+    return ok;
+}
+
+vc_status vc_run_log_cut(const char *path, int64_t step, vc_run_log_cut_info *info) {
+    vc_run_log_cut_info local;
+    if (!info) info = &local;
+    memset(info, 0, sizeof *info);
+    FILE *f = fopen(path, "r");
+    if (!f) return errno == ENOENT ? VC_OK : vc_fail(VC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        fclose(f);
+        return vc_fail(VC_ERR_ARG, "%s: path too long", path);
+    }
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        int err = errno;
+        fclose(f);
+        return vc_fail(VC_ERR_IO, "%s: cannot write: %s", tmp, strerror(err));
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    bool write_failed = false;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        int64_t at;
+        if (line[len - 1] != '\n') {
+            info->torn = true;
+            info->dropped++;
+            continue;
+        }
+        line[len - 1] = '\0';
+        bool later = line_step(line, &at) && at > step;
+        line[len - 1] = '\n';
+        if (later) {
+            info->dropped++;
+            continue;
+        }
+        info->kept++;
+        if (fwrite(line, 1, (size_t)len, out) != (size_t)len) write_failed = true;
+    }
+    bool read_failed = ferror(f);
+    int read_errno = errno;
+    free(line);
+    fclose(f);
+    if (fflush(out) != 0 || fsync(fileno(out)) != 0) write_failed = true;
+    int write_errno = errno;
+    if (fclose(out) != 0) write_failed = true;
+    vc_status s = VC_OK;
+    if (read_failed)
+        s = vc_fail(VC_ERR_IO, "%s: read failed: %s", path, strerror(read_errno));
+    else if (write_failed)
+        s = vc_fail(VC_ERR_IO, "%s: cannot write: %s", tmp, strerror(write_errno));
+    else if (info->dropped && rename(tmp, path) != 0)
+        s = vc_fail(VC_ERR_IO, "%s: cannot replace it with the cut log: %s", path, strerror(errno));
+    if (s || !info->dropped) unlink(tmp);
+    return s;
 }

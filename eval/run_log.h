@@ -6,11 +6,14 @@
  * a "resume" at step S takes back what earlier launches logged after S (a
  * killed run's steps past its last checkpoint, which the resumed run logs
  * again), so each step appears once, with the values the run finally has.
+ * A resume applies the rule to the file itself (vc_run_log_cut), so logs
+ * written since hold each step once; the reader keeps the rule for older ones.
  * Not here: writing the log (train/trainer.c), drawing (eval/plot.h).
  * Nothing is printed. */
 #ifndef VC_EVAL_RUN_LOG_H
 #define VC_EVAL_RUN_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "tensor/status.h"
@@ -38,5 +41,20 @@ typedef struct {
 vc_status vc_run_log_read(const char *dir, vc_run_log *out);
 
 void vc_run_log_free(vc_run_log *r);
+
+/* What vc_run_log_cut did. */
+typedef struct {
+    int64_t kept, dropped; /* lines */
+    bool torn;             /* a last line cut short (no newline) was dropped */
+} vc_run_log_cut_info;
+
+/* The resume rule applied to the file at path (a log.jsonl) before a run
+ * resumed at step appends to it: every record with a "step" above step goes,
+ * and so does a last line cut short (the appended records would otherwise
+ * continue it). Other lines, including any that are not JSON, are kept as
+ * they are. The file is rewritten through a temporary and a rename, and only
+ * when something goes; a missing file is fine (nothing to cut). info may be
+ * NULL. */
+vc_status vc_run_log_cut(const char *path, int64_t step, vc_run_log_cut_info *info);
 
 #endif

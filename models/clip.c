@@ -53,7 +53,10 @@ static vc_status workspace_init(vc_tape *t, const vc_clip_tower *d, int64_t B, i
     w->P = take(t, chunk * per);
     w->mean = take(t, R);
     w->rstd = take(t, R);
-    if (!w->u || !w->qkv || !w->hid || !w->act || !w->P || !w->mean || !w->rstd) return VC_ERR_OOM;
+    if (!w->u || !w->qkv || !w->hid || !w->act || !w->P || !w->mean || !w->rstd)
+        return vc_fail(VC_ERR_OOM, "clip: cannot allocate the work space of a tower over [%lld, %lld, %lld] (%lld bytes)",
+                       (long long)B, (long long)T, (long long)W,
+                       (long long)((R * (4 * W + 2 * d->mlp + 2) + chunk * per) * (int64_t)sizeof(vc_real)));
     return VC_OK;
 }
 
@@ -137,7 +140,9 @@ static vc_status run_tower(vc_tape *t, const vc_clip_block *blocks, const vc_cli
     int64_t *rows = ints_to_arena(t, h, B), *klen = ints_to_arena(t, h + B, B);
     free(h);
     vc_real *q = take(t, B * d->width);
-    if (!klen || !rows || !q) return VC_ERR_OOM;
+    if (!klen || !rows || !q)
+        return vc_fail(VC_ERR_OOM, "clip: cannot allocate the picked rows and outputs of %lld samples (%lld bytes)",
+                       (long long)B, (long long)(2 * B * (int64_t)sizeof(int64_t) + B * d->width * (int64_t)sizeof(vc_real)));
     /* layers >= 1: a config without blocks never loads (clip_load.c, check_cfg) */
     for (int64_t l = 0; l + 1 < d->layers; l++) block_fwd(&w, &blocks[l], act, causal, x);
     block_last(&w, &blocks[d->layers - 1], act, causal, x, rows, klen, q, out);
@@ -150,7 +155,9 @@ static vc_var *head(vc_tape *t, const vc_real *rows, int64_t N, const vc_tensor 
     int64_t W = proj->ne[1], E = proj->ne[0];
     vc_real *u = take(t, N * W), *mean = take(t, N), *rstd = take(t, N);
     vc_var *out = vc_var_new(t, VC_DIMS(N, E));
-    if (!u || !mean || !rstd || !out) return fail(t, VC_ERR_OOM);
+    if (!u || !mean || !rstd || !out)
+        return fail(t, vc_fail(VC_ERR_OOM, "clip: cannot allocate the projection head over [%lld, %lld] -> [%lld, %lld]",
+                               (long long)N, (long long)W, (long long)N, (long long)E));
     const vc_backend *be = vc_var_backend(out);
     be->layernorm_fwd(rows, vc_f32(g), vc_f32(b), u, mean, rstd, N, W, LN_EPS);
     be->gemm(false, true, N, E, W, 1, u, W, vc_f32(proj), W, 0, vc_f32(&out->val), E);
@@ -176,7 +183,9 @@ vc_var *vc_clip_encode_image(vc_tape *t, const vc_clip *m, const vc_tensor *imag
     const vc_backend *be = vc_backend_for(t->arena.device);
     int64_t N = im->ne[0], NP = N * G * G;
     vc_real *patches = take(t, NP * K), *emb = take(t, NP * W), *x = take(t, N * T * W), *cls = take(t, N * W);
-    if (!patches || !emb || !x || !cls) return fail(t, VC_ERR_OOM);
+    if (!patches || !emb || !x || !cls)
+        return fail(t, vc_fail(VC_ERR_OOM, "clip: cannot allocate the patch embeddings of %lld images (%lld bytes)", (long long)N,
+                               (long long)((NP * (K + W) + N * (T + 1) * W) * (int64_t)sizeof(vc_real))));
     /* the patch convolution as one GEMM over patch rows (conv weight
      * [W, 3, p, p] flattened) */
     be->patchify(&(vc_patch_dims){.N = N, .C = 3, .S = S, .P = p, .G = G}, vc_f32(&cont), patches);
@@ -185,7 +194,8 @@ vc_var *vc_clip_encode_image(vc_tape *t, const vc_clip *m, const vc_tensor *imag
      * kernel reads each row fully before writing it). */
     be->embed_patches(emb, vc_f32(&m->class_emb), vc_f32(&m->vpos), x, N, T, W);
     vc_real *mean = take(t, N * T), *rstd = take(t, N * T);
-    if (!mean || !rstd) return fail(t, VC_ERR_OOM);
+    if (!mean || !rstd)
+        return fail(t, vc_fail(VC_ERR_OOM, "clip: cannot allocate the ln_pre statistics of %lld rows", (long long)(N * T)));
     int64_t *first = calloc((size_t)N, sizeof *first); /* the class token of each sample */
     if (!first) return fail(t, vc_fail(VC_ERR_OOM, "clip: cannot allocate %lld row indices", (long long)N));
     be->layernorm_fwd(x, vc_f32(&m->ln_pre_g), vc_f32(&m->ln_pre_b), x, mean, rstd, N * T, W, LN_EPS);
@@ -228,7 +238,10 @@ vc_var *vc_clip_encode_text(vc_tape *t, const vc_clip *m, const vc_tensor *ids) 
         for (int64_t j = 0; j < Tn; j++) hid[n * Tn + j] = vc_int_at(ids, n * L + j);
     int64_t *did = s ? NULL : ints_to_arena(t, hid, N * Tn);
     vc_real *x = s ? NULL : take(t, N * Tn * W), *rows = s ? NULL : take(t, N * W);
-    if (!s && (!did || !x || !rows)) s = VC_ERR_OOM;
+    if (!s && (!did || !x || !rows))
+        s = vc_fail(VC_ERR_OOM, "clip: cannot allocate the text tower's input [%lld, %lld, %lld] (%lld bytes)", (long long)N,
+                    (long long)Tn, (long long)W,
+                    (long long)(N * Tn * ((int64_t)sizeof(int64_t) + W * (int64_t)sizeof(vc_real)) + N * W * (int64_t)sizeof(vc_real)));
     if (!s) {
         vc_backend_for(t->arena.device)->embed_tokens(vc_f32(&m->tok_emb), did, vc_f32(&m->tpos), x, N * Tn, Tn, W);
         s = run_tower(t, m->tblocks, &c->text, c->act, N, Tn, true, eot, x, rows);

@@ -30,7 +30,7 @@ static vc_var *forward(vc_tape *t, const vc_pooler *m, vc_var *x, const vc_tenso
     /* additive mask [B, T, 1]: padded frames get no weight in any token */
     vc_tensor mask;
     if (vc_pp_length_mask(t, len, B, T, &mask) || vc_view_reshape(&mask, &mask, VC_DIMS(B, T, 1)))
-        return vc_tape_fail(t, VC_ERR_OOM);
+        return vc_tape_fail(t, vc_last_status()); /* the callee said what failed */
     vc_var *s = vc_pp_apply_linear(t, m, "score.fc1", vc_pp_apply_layernorm(t, m, "ln", x));
     s = vc_pp_apply_linear(t, m, "score.fc2", vc_pp_act(t, m, s)); /* [B, T, S] */
     vc_var *a = vc_softmax(t, s, 1, &mask);                         /* over time */

@@ -17,7 +17,7 @@ static vc_var *forward(vc_tape *t, const vc_pooler *m, vc_var *x, const vc_tenso
     }
     vc_tensor mask, zeros;
     if (vc_pp_length_mask(t, len, B, T, &mask) || vc_tensor_arena(&zeros, &t->arena, VC_F32, VC_DIMS(B, T)))
-        return vc_tape_fail(t, VC_ERR_OOM);
+        return vc_tape_fail(t, vc_last_status()); /* the callee said what failed */
     vc_tensor_fill(&zeros, 0);
     vc_var *lg = vc_slice(t, vc_pp(m, "logits"), 0, 0, T);              /* [T] */
     vc_var *w = vc_softmax(t, vc_add(t, vc_const(t, &zeros), lg), 1, &mask); /* [B, T] */

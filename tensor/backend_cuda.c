@@ -39,6 +39,83 @@ vc_status vc_cuda_take_error(void) { return VC_OK; }
 
 #include "cuda/kernels.h"
 
+#ifndef VC_CUDA_EMU
+#include <dlfcn.h>
+#endif
+
+#define VC_STR_(x) #x
+#define VC_STR(x) VC_STR_(x)
+
+/* cuBLAS, loaded at the first product (dlopen), so that a vclip with CUDA
+ * built in starts without mapping cuBLAS's hundreds of megabytes on a
+ * machine that never uses the GPU (cudart is linked statically and loads
+ * the driver itself on first use). The emulator's functions are linked. */
+static struct {
+    bool tried, ok;
+    char why[200];
+    __typeof__(&cublasCreate) create;
+    __typeof__(&cublasDestroy) destroy;
+    __typeof__(&cublasSetStream) set_stream;
+    __typeof__(&cublasSetMathMode) set_math;
+    __typeof__(&cublasSetWorkspace) set_workspace;
+    __typeof__(&cublasGetStatusString) status_string;
+    __typeof__(&cublasSgemm) sgemm;
+    __typeof__(&cublasSgemmStridedBatched) sgemm_strided;
+} bl;
+
+#ifndef VC_CUDA_EMU
+static bool sym(void *lib, void *slot, const char *name) {
+    void *p = dlsym(lib, name);
+    if (!p) snprintf(bl.why, sizeof bl.why, "%s lacks %s", "libcublas", name);
+    else memcpy(slot, &p, sizeof p);
+    return p != NULL;
+}
+#endif
+
+static bool load_blas(void) {
+    if (bl.tried) return bl.ok;
+    bl.tried = true;
+#ifdef VC_CUDA_EMU
+    bl.create = cublasCreate;
+    bl.destroy = cublasDestroy;
+    bl.set_stream = cublasSetStream;
+    bl.set_math = cublasSetMathMode;
+    bl.set_workspace = cublasSetWorkspace;
+    bl.status_string = cublasGetStatusString;
+    bl.sgemm = cublasSgemm;
+    bl.sgemm_strided = cublasSgemmStridedBatched;
+#else
+    const char *names[2] = {"libcublas.so." VC_STR(CUBLAS_VER_MAJOR), "libcublas.so"};
+    void *lib = NULL;
+    for (int i = 0; i < 2 && !lib; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        const char *e = dlerror();
+        snprintf(bl.why, sizeof bl.why, "cannot load cuBLAS (%s): %s", names[0], e ? e : "not found");
+        return false;
+    }
+    if (!sym(lib, &bl.create, "cublasCreate_v2") || !sym(lib, &bl.destroy, "cublasDestroy_v2") ||
+        !sym(lib, &bl.set_stream, "cublasSetStream_v2") || !sym(lib, &bl.set_math, "cublasSetMathMode") ||
+        !sym(lib, &bl.set_workspace, "cublasSetWorkspace_v2") ||
+        !sym(lib, &bl.status_string, "cublasGetStatusString") || !sym(lib, &bl.sgemm, "cublasSgemm_v2") ||
+        !sym(lib, &bl.sgemm_strided, "cublasSgemmStridedBatched"))
+        return false;
+#endif
+    bl.ok = true;
+    return true;
+}
+
+cublasStatus_t vc_cu_sgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
+                           float *C, int ldc) {
+    return bl.sgemm(h, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+cublasStatus_t vc_cu_sgemm_strided(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                   const float *alpha, const float *A, int lda, long long sa, const float *B, int ldb,
+                                   long long sb, const float *beta, float *C, int ldc, long long sc, int batch) {
+    return bl.sgemm_strided(h, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+}
+
 static struct {
     bool ready;            /* stream and device chosen */
     int device;
@@ -67,7 +144,9 @@ bool vc_cu_check(cudaError_t err, const char *op, const char *call) {
 
 bool vc_cu_blas_check(cublasStatus_t st, const char *op, const char *call) {
     if (st == CUBLAS_STATUS_SUCCESS) return true;
-    record("cuda %s: %s failed: %s", op, call, cublasGetStatusString(st));
+    char code[32];
+    snprintf(code, sizeof code, "cuBLAS status %d", (int)st);
+    record("cuda %s: %s failed: %s", op, call, bl.status_string ? bl.status_string(st) : code);
     return false;
 }
 
@@ -86,7 +165,7 @@ static vc_status init(int device) {
         return vc_fail(VC_ERR_DEVICE, "cuda: device cuda:%d does not exist (this machine has %d GPU%s: cuda:0..%d)",
                        device, n, n == 1 ? "" : "s", n - 1);
     if (cu.ready) { /* switching devices: the old stream and handle belong to the old one */
-        if (cu.blas) cublasDestroy(cu.blas);
+        if (cu.blas) bl.destroy(cu.blas);
         if (cu.blas_ws) cudaFree(cu.blas_ws);
         if (cu.stream) cudaStreamDestroy(cu.stream);
         cu.blas = NULL;
@@ -125,16 +204,21 @@ static cublasMath_t math_mode(void) { return cu.tf32 ? CUBLAS_TF32_TENSOR_OP_MAT
 cublasHandle_t vc_cu_blas(void) {
     if (cu.blas || cu.blas_failed) return cu.blas;
     if (!ensure("cublas")) return NULL;
+    if (!load_blas()) {
+        record("cuda %s: %s: %s", "gemm", "loading cuBLAS", bl.why);
+        cu.blas_failed = true;
+        return NULL;
+    }
     cublasHandle_t h = NULL;
     /* 32 MiB, what cuBLAS asks for on Hopper; set before the handle's first
      * product so that a captured graph never allocates one */
     const size_t ws = (size_t)32 << 20;
-    if (!vc_cu_blas_check(cublasCreate(&h), "gemm", "cublasCreate") ||
-        !vc_cu_blas_check(cublasSetStream(h, cu.stream), "gemm", "cublasSetStream") ||
-        !vc_cu_blas_check(cublasSetMathMode(h, math_mode()), "gemm", "cublasSetMathMode") ||
+    if (!vc_cu_blas_check(bl.create(&h), "gemm", "cublasCreate") ||
+        !vc_cu_blas_check(bl.set_stream(h, cu.stream), "gemm", "cublasSetStream") ||
+        !vc_cu_blas_check(bl.set_math(h, math_mode()), "gemm", "cublasSetMathMode") ||
         !vc_cu_check(cudaMalloc(&cu.blas_ws, ws), "gemm", "cudaMalloc (cuBLAS workspace)") ||
-        !vc_cu_blas_check(cublasSetWorkspace(h, cu.blas_ws, ws), "gemm", "cublasSetWorkspace")) {
-        if (h) cublasDestroy(h);
+        !vc_cu_blas_check(bl.set_workspace(h, cu.blas_ws, ws), "gemm", "cublasSetWorkspace")) {
+        if (h) bl.destroy(h);
         if (cu.blas_ws) cudaFree(cu.blas_ws);
         cu.blas_ws = NULL;
         cu.blas_failed = true;
@@ -153,7 +237,7 @@ vc_status vc_cuda_select(int device) {
 
 vc_status vc_cuda_set_tf32(bool on) {
     cu.tf32 = on;
-    if (cu.blas && !vc_cu_blas_check(cublasSetMathMode(cu.blas, math_mode()), "tf32", "cublasSetMathMode"))
+    if (cu.blas && !vc_cu_blas_check(bl.set_math(cu.blas, math_mode()), "tf32", "cublasSetMathMode"))
         return vc_cuda_take_error();
     return VC_OK;
 }

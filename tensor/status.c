@@ -12,6 +12,10 @@ vc_status vc_fail(vc_status code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(vc_errbuf, sizeof vc_errbuf, fmt, ap);
     va_end(ap);
+    /* one line whatever it quotes: a name or key read from a damaged file
+     * may hold a newline or other control bytes (found by fuzz_wds) */
+    for (char *c = vc_errbuf; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     return code;
 }
 

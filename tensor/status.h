@@ -20,6 +20,8 @@ typedef enum {
 
 /* Stores the message (printf-style) and returns code, so callers write
  * `return vc_fail(VC_ERR_SHAPE, "op %s: ...", ...);`. */
+/* Control bytes in the formatted message (a newline quoted from a damaged
+ * file) become '?', so a message is always one line. */
 vc_status vc_fail(vc_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -6,7 +6,7 @@
  * video that has frames, 0 rows for the others, the same ids and order, rows
  * equal to vc_embed_split run in-process on the same model, captions mapped
  * through the text head (equal to vc_pooler_text in-process), splits,
- * labels and classes carried over; --split restricts and reindexes; a mean
+ * labels, classes and /video/meta carried over; --split restricts and reindexes; a mean
  * pooler evaluating the output scores exactly what the trained model scores
  * on the input (the output is directly searchable). Bad inputs give one line
  * on stderr, a non-zero exit and no output file. */
@@ -18,7 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "data/h5_copy.h"
 #include "data/h5_reader.h"
+#include "data/h5_writer.h"
 #include "eval/evaluate.h"
 #include "harness.h"
 #include "models/pooler.h"
@@ -460,6 +462,76 @@ START_TEST(test_embed_failure_while_writing_leaves_no_output) {
 }
 END_TEST
 
+/* A copy of data.h5 where every third video has metadata (its index in JSON), the others
+ * none: embed, with and without --split, gives each output video its input's metadata. */
+START_TEST(test_embed_copies_video_meta_of_the_selected_videos) {
+    check_setup();
+    char meta_h5[700], out[700], out_test[700], args[3000], text[4096];
+    tmp_path(meta_h5, sizeof meta_h5, "meta.h5");
+    tmp_path(out, sizeof out, "meta_out.h5");
+    tmp_path(out_test, sizeof out_test, "meta_out_test.h5");
+    vc_h5 *in = open_h5(data_h5);
+    const vc_h5_info *ii = vc_h5_get_info(in);
+    int64_t V = ii->n_videos;
+    vc_h5w *w = NULL;
+    vc_h5w_opts wo = {.dim = ii->dim, .dtype = VC_F32};
+    ck_assert_msg(vc_h5w_open(&w, meta_h5, &wo) == VC_OK, "%s", vc_last_error());
+    ck_assert_msg(vc_h5_copy_videos(in, w, NULL) == VC_OK, "%s", vc_last_error());
+    char js[64];
+    for (int64_t v = 0; v < V; v += 3) {
+        snprintf(js, sizeof js, "{\"v\":%lld}", (long long)v);
+        ck_assert_msg(vc_h5w_set_meta(w, v, js) == VC_OK, "%s", vc_last_error());
+    }
+    vc_h5_copy_opts co = {0};
+    ck_assert_msg(vc_h5_copy_captions(in, w, &co, NULL) == VC_OK, "%s", vc_last_error());
+    ck_assert_msg(vc_h5_copy_splits(in, w, &co) == VC_OK, "%s", vc_last_error());
+    ck_assert_msg(vc_h5w_close(w) == VC_OK, "%s", vc_last_error());
+    vc_h5_close(in);
+
+    snprintf(args, sizeof args, "embed '%s' --data '%s' --out '%s'", ckpt, meta_h5, out);
+    ck_assert_msg(run_vclip(args, text, sizeof text) == 0, "vclip %.1000s: %.4000s", args, text);
+    snprintf(args, sizeof args, "embed '%s' --data '%s' --out '%s' --split test", ckpt, meta_h5, out_test);
+    ck_assert_msg(run_vclip(args, text, sizeof text) == 0, "vclip %.1000s: %.4000s", args, text);
+
+    in = open_h5(meta_h5);
+    vc_h5 *o = open_h5(out), *ot = open_h5(out_test);
+    ck_assert(vc_h5_get_info(in)->has_meta);
+    ck_assert_msg(vc_h5_get_info(o)->has_meta && vc_h5_get_info(ot)->has_meta, "embed dropped /video/meta");
+    ck_assert_int_eq(vc_h5_get_info(o)->n_videos, V);
+    const int64_t *tidx;
+    int64_t nt;
+    ck_assert(vc_h5_split(in, VC_SPLIT_TEST, &tidx, &nt) == VC_OK && nt > 0);
+    bool *in_test = calloc((size_t)V, sizeof *in_test);
+    ck_assert(in_test);
+    for (int64_t i = 0; i < nt; i++) in_test[tidx[i]] = true;
+    int64_t t = 0, with_meta = 0, test_with_meta = 0;
+    for (int64_t v = 0; v < V; v++) {
+        char *a = NULL, *b = NULL, *c = NULL;
+        ck_assert_msg(vc_h5_video_meta(in, v, &a) == VC_OK, "%s", vc_last_error());
+        ck_assert_msg(vc_h5_video_meta(o, v, &b) == VC_OK, "%s", vc_last_error());
+        ck_assert_msg(strcmp(a, b) == 0, "video %lld: meta '%s' became '%s'", (long long)v, a, b);
+        with_meta += a[0] != 0;
+        if (in_test[v]) { /* the test split's videos, in file order */
+            ck_assert_msg(vc_h5_video_meta(ot, t, &c) == VC_OK, "%s", vc_last_error());
+            ck_assert_msg(strcmp(a, c) == 0, "video %lld (test video %lld): meta '%s' became '%s'", (long long)v,
+                          (long long)t, a, c);
+            test_with_meta += a[0] != 0;
+            t++;
+        }
+        free(a);
+        free(b);
+        free(c);
+    }
+    ck_assert_int_eq(t, vc_h5_get_info(ot)->n_videos);
+    ck_assert_int_eq(with_meta, (V + 2) / 3);
+    ck_assert_msg(test_with_meta > 0, "no test video has metadata: the check above proved nothing");
+    free(in_test);
+    vc_h5_close(in);
+    vc_h5_close(o);
+    vc_h5_close(ot);
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("embed");
     if (vclip_bin()) {
@@ -470,6 +542,7 @@ static Suite *make_suite(void) {
         tcase_add_test(tc, test_embed_split_restricts_and_reindexes_with_the_batch_override);
         tcase_add_test(tc, test_embed_bad_inputs_fail_in_one_line_without_output);
         tcase_add_test(tc, test_embed_failure_while_writing_leaves_no_output);
+        tcase_add_test(tc, test_embed_copies_video_meta_of_the_selected_videos);
         suite_add_tcase(s, tc);
     } else {
         printf("SKIP: vclip embed tests (VCLIP_BIN is not set; run them with make test)\n");

@@ -372,6 +372,17 @@ START_TEST(test_npy_read_file_reports_missing_and_oversized_files) {
     ck_assert_int_eq(in.rows, 10);
     ck_assert_int_eq(vc_npy_read_file(path, 100, &b, &in), VC_ERR_FORMAT);
     ck_assert(strstr(vc_last_error(), "limit"));
+    /* the raw read under it (import-npy's): an oversized file is not read and
+     * not an error, its size tells; a directory is not a file */
+    int64_t size = -1;
+    ck_assert_int_eq(vc_npy_buf_read_file(&b, path, 100, &size), VC_OK);
+    ck_assert_int_eq(size, (int64_t)len);
+    ck_assert_uint_eq(b.len, 0);
+    ck_assert_int_eq(vc_npy_buf_read_file(&b, path, len, &size), VC_OK);
+    ck_assert_uint_eq(b.len, len);
+    ck_assert(memcmp(b.data, raw, len) == 0);
+    ck_assert_int_eq(vc_npy_buf_read_file(&b, vc_test_tmpdir(), 1 << 20, &size), VC_ERR_IO);
+    ck_assert(strstr(vc_last_error(), "not a regular file"));
     free(raw);
     vc_npy_buf_free(&b);
 }

@@ -1,7 +1,8 @@
 /* test_plot.c: `vclip plot` and what it rests on.
  * - eval/run_log.h: log.jsonl read back with the resume rule (a killed
  *   launch's steps past its checkpoint taken back), a torn last line ignored,
- *   every malformed input an error naming the file (and line).
+ *   every malformed input an error naming the file (and line); the same rule
+ *   applied to the file on resume (vc_run_log_cut).
  * - eval/plot.h: the PNG decodes (cairo), has the asked size, and each run's
  *   colour is in the legend and in the panels it has data for; a run without
  *   evaluations is absent from the R@1 panel.
@@ -115,6 +116,65 @@ START_TEST(test_log_reads_with_the_resume_rule_and_ignores_a_torn_last_line) {
     ck_assert(r.val[0].step == 4 && r.val[0].value == 10);
     ck_assert(r.val[1].step == 8 && r.val[1].value == 20);
     vc_run_log_free(&r);
+}
+END_TEST
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f, "%s: cannot open", path);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The resume rule on the file: a resume at step 5 of the killed launch above
+ * drops every record past 5 and the torn last line, keeps the rest byte for
+ * byte (a line that is not JSON included), through a rename; with nothing to
+ * drop the file is not rewritten; a missing log is no error. */
+START_TEST(test_log_cut_drops_the_records_past_the_resume_step_and_a_torn_line) {
+    char dir[600], path[700], tmp_glob[800];
+    const char *log =
+        "{\"event\": \"start\", \"step\": 0}\n"
+        "{\"event\": \"step\", \"step\": 4, \"loss\": 6.0}\n"
+        "{\"event\": \"eval\", \"split\": \"val\", \"step\": 4, \"score\": 10.0}\n"
+        "not json, kept as it is\n"
+        "{\"event\": \"step\", \"step\": 5, \"loss\": 5.0}\n"
+        "{\"event\": \"step\", \"step\": 6, \"loss\": -1.0}\n"
+        "{\"event\": \"eval\", \"split\": \"val\", \"step\": 8, \"score\": -1.0}\n"
+        "{\"event\": \"step\",\"step\":12,\"loss\":-1.0}\n"
+        "{\"event\": \"step\", \"st";
+    const char *want =
+        "{\"event\": \"start\", \"step\": 0}\n"
+        "{\"event\": \"step\", \"step\": 4, \"loss\": 6.0}\n"
+        "{\"event\": \"eval\", \"split\": \"val\", \"step\": 4, \"score\": 10.0}\n"
+        "not json, kept as it is\n"
+        "{\"event\": \"step\", \"step\": 5, \"loss\": 5.0}\n";
+    make_run(dir, sizeof dir, "cut/", log);
+    snprintf(path, sizeof path, "%s/log.jsonl", dir);
+    struct stat before, after;
+    ck_assert(stat(path, &before) == 0);
+    vc_run_log_cut_info ci;
+    ck_assert_msg(vc_run_log_cut(path, 5, &ci) == VC_OK, "%s", vc_last_error());
+    ck_assert_int_eq(ci.kept, 5);
+    ck_assert_int_eq(ci.dropped, 4);
+    ck_assert(ci.torn);
+    ck_assert_str_eq(read_text(path), want);
+    ck_assert(stat(path, &after) == 0);
+    ck_assert_msg(after.st_ino != before.st_ino, "the log was rewritten in place, not through a rename");
+    /* again: nothing to drop, the file stays the same file */
+    ck_assert_msg(vc_run_log_cut(path, 5, &ci) == VC_OK, "%s", vc_last_error());
+    ck_assert(ci.kept == 5 && ci.dropped == 0 && !ci.torn);
+    ck_assert(stat(path, &before) == 0 && before.st_ino == after.st_ino);
+    ck_assert_str_eq(read_text(path), want);
+    /* no temporary left behind */
+    snprintf(tmp_glob, sizeof tmp_glob, "%s/log.jsonl.tmp.*", dir);
+    glob_t g;
+    ck_assert_int_eq(glob(tmp_glob, 0, NULL, &g), GLOB_NOMATCH);
+    /* a run resumed without a log: nothing to cut */
+    snprintf(path, sizeof path, "%s/none.jsonl", dir);
+    ck_assert_msg(vc_run_log_cut(path, 5, &ci) == VC_OK && ci.kept == 0 && ci.dropped == 0, "%s", vc_last_error());
 }
 END_TEST
 
@@ -366,6 +426,7 @@ static Suite *make_suite(void) {
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("library");
     tcase_add_test(tc, test_log_reads_with_the_resume_rule_and_ignores_a_torn_last_line);
+    tcase_add_test(tc, test_log_cut_drops_the_records_past_the_resume_step_and_a_torn_line);
     tcase_add_test(tc, test_log_errors_name_the_file_and_line);
     tcase_add_test(tc, test_png_has_the_asked_size_and_each_runs_colour);
     tcase_add_test(tc, test_plot_errors_leave_no_file);

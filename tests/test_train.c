@@ -1030,6 +1030,22 @@ START_TEST(test_killed_and_resumed_run_is_bit_identical) {
     for (int i = 0; i < lg.n; i++) resumes += is_event(lg.ev[i], "resume") && num(lg.ev[i], "step") > 0;
     ck_assert_msg(resumes >= 2, "only %d resumes from a checkpoint", resumes);
     ck_assert(is_event(lg.ev[lg.n - 1], "end"));
+    /* each resume cut the log back to its checkpoint: every step is logged once, in order */
+    int64_t prev = 0, steps = 0;
+    for (int i = 0; i < lg.n; i++) {
+        if (!is_event(lg.ev[i], "step")) continue;
+        int64_t at = (int64_t)num(lg.ev[i], "step");
+        ck_assert_msg(at > prev, "log.jsonl of the resumed run: step %lld after step %lld", (long long)at, (long long)prev);
+        prev = at;
+        steps++;
+    }
+    run_log la;
+    log_load(dir_a, &la);
+    int64_t steps_a = 0;
+    for (int i = 0; i < la.n; i++) steps_a += is_event(la.ev[i], "step");
+    log_free(&la);
+    ck_assert_msg(steps == steps_a, "the resumed run logs %lld steps, the uninterrupted one %lld", (long long)steps,
+                  (long long)steps_a);
     log_free(&lg);
 
     char a[800], b[800];

@@ -4,9 +4,9 @@
  * embeddings") so the result is searchable text-vs-video with plain dot
  * products: each video is one row of /video/embeddings (0 rows when the input
  * video has no frames), and caption and class embeddings have been through
- * the model's text head and normalised. Ids, video order, captions, splits,
- * labels and clip_model follow the input (restricted and reindexed with
- * --split). Frames T, frame sampling and the batch come from the
+ * the model's text head and normalised. Ids, video order, metadata
+ * (/video/meta), captions, splits, labels and clip_model follow the input
+ * (restricted and reindexed with --split). Frames T, frame sampling and the batch come from the
  * checkpoint's config ([data] frames, eval_sampling, [eval] batch).
  *
  * Memory stays bounded: videos are pooled CHUNK at a time (each chunk a
@@ -104,8 +104,12 @@ static vc_status write_chunk(embed_ctx *c, const vc_eval_opts *eo, int64_t a, in
     for (int64_t i = a; i < b; i++) nonempty += off[c->sel[i] + 1] > off[c->sel[i]];
     vc_tensor emb = {0};
     int64_t *vids = NULL, ne = 0, *row = NULL;
-    char **ids = calloc((size_t)n, sizeof *ids);
-    vc_status s = ids ? VC_OK : vc_fail(VC_ERR_OOM, "embed: out of memory for %lld video ids", (long long)n);
+    bool has_meta = c->in->has_meta;
+    char **ids = calloc((size_t)n, sizeof *ids), **meta = has_meta ? calloc((size_t)n, sizeof *meta) : NULL;
+    vc_status s = ids && (meta || !has_meta)
+                      ? VC_OK
+                      : vc_fail(VC_ERR_OOM, "embed: out of memory for the ids and metadata of %lld videos (%lld bytes)",
+                                (long long)n, (long long)(2 * n * (int64_t)sizeof *ids));
     /* the loader refuses a set with no frames at all, so such a chunk is not pooled */
     if (!s && nonempty > 0)
         s = vc_embed_split(c->m, vc_h5_path(c->h), c->sel + a, n, eo, &emb, &vids, &ne);
@@ -115,11 +119,12 @@ static vc_status write_chunk(embed_ctx *c, const vc_eval_opts *eo, int64_t a, in
         for (int64_t i = 0; i < n; i++) row[i] = -1;
         for (int64_t k = 0; k < ne; k++) row[c->newidx[vids[k]] - a] = k;
     }
-    /* ids in runs of consecutive file indices (one read for a whole file) */
+    /* ids and metadata in runs of consecutive file indices (one read for a whole file) */
     for (int64_t i = 0; i < n && !s;) {
         int64_t j = i + 1;
         while (j < n && c->sel[a + j] == c->sel[a + j - 1] + 1) j++;
         s = vc_h5_read_strings(c->h, VC_H5_IDS, c->sel[a + i], j - i, ids + i);
+        if (!s && has_meta) s = vc_h5_read_strings(c->h, VC_H5_META, c->sel[a + i], j - i, meta + i);
         i = j;
     }
     for (int64_t i = 0; i < n && !s; i++) {
@@ -131,10 +136,15 @@ static vc_status write_chunk(embed_ctx *c, const vc_eval_opts *eo, int64_t a, in
             break;
         }
         c->empty += !has_frames;
-        s = vc_h5w_add_video(c->w, ids[i], has_frames ? vc_f32(&emb) + row[i] * c->D : NULL, has_frames, NULL);
+        int64_t out;
+        s = vc_h5w_add_video(c->w, ids[i], has_frames ? vc_f32(&emb) + row[i] * c->D : NULL, has_frames, &out);
+        /* the metadata (data/FORMAT.md /video/meta) goes along, as it is */
+        if (!s && has_meta && meta[i] && meta[i][0]) s = vc_h5w_set_meta(c->w, out, meta[i]);
     }
     for (int64_t i = 0; ids && i < n; i++) free(ids[i]);
+    for (int64_t i = 0; meta && i < n; i++) free(meta[i]);
     free(ids);
+    free(meta);
     free(row);
     free(vids);
     vc_tensor_release(&emb);

@@ -28,6 +28,7 @@
 #include "data/splits.h"
 #include "data/npy_import.h"
 #include "data/wds_import.h"
+#include "tensor/buf.h"
 
 #define MAX_REPORTS 100  /* warnings printed before the rest are only counted */
 
@@ -144,7 +145,7 @@ static int parse_args(const char *cmd, int argc, char **argv, bool allow_csv, im
     memset(a, 0, sizeof *a);
     a->o.dtype = VC_F16;
     a->inputs = calloc((size_t)argc, sizeof *a->inputs);
-    if (!a->inputs) return vc_cmd_error(cmd, "out of memory");
+    if (!a->inputs) return vc_cmd_error(cmd, "out of memory for the list of %d arguments", argc);
     bool only_inputs = false;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
@@ -258,7 +259,7 @@ static void print_summary(const char *cmd, const char *out, const vc_import_opts
  * shards is normal). */
 static int match_splits(const char *cmd, const import_args *a, const vc_shard_splits *csv, int *splits, reporter *rep) {
     bool *used = calloc((size_t)csv->n, sizeof *used);
-    if (!used) return vc_cmd_error(cmd, "out of memory");
+    if (!used) return vc_cmd_error(cmd, "out of memory for the marks of %d CSV rows", csv->n);
     char stem[1024];
     for (int i = 0; i < a->n_inputs; i++) {
         int row = vc_shard_splits_row(csv, a->inputs[i]);
@@ -325,24 +326,21 @@ static void group_done(void *ud, int g, int rc, int done, int n) {
 /* DIR/shards.txt, "FILE<TAB>SHARD" per shard: written when absent (through
  * a temporary), compared when present. */
 static int check_manifest(const import_args *a, char **outs, int groups) {
-    size_t cap = 64, len = 0;
-    char *text = malloc(cap);
-    if (!text) return vc_cmd_error("import-wds", "out of memory for the text of %s/shards.txt", a->out_dir);
-    text[0] = '\0';
+    vc_bytebuf b = {0};
     for (int i = 0; i < a->n_inputs; i++) {
-        const char *base = strrchr(outs[i / a->per_file], '/');
-        size_t need = strlen(base + 1) + strlen(a->inputs[i]) + 3;
-        if (len + need >= cap) {
-            while (len + need >= cap) cap *= 2;
-            char *t = realloc(text, cap);
-            if (!t) {
-                free(text);
-                return vc_cmd_error("import-wds", "out of memory for the text of %s/shards.txt (%zu bytes)", a->out_dir, cap);
-            }
-            text = t;
-        }
-        len += (size_t)snprintf(text + len, cap - len, "%s\t%s\n", base + 1, a->inputs[i]);
+        const char *base = strrchr(outs[i / a->per_file], '/') + 1;
+        vc_bytebuf_append(&b, base, strlen(base));
+        vc_bytebuf_push(&b, '\t');
+        vc_bytebuf_append(&b, a->inputs[i], strlen(a->inputs[i]));
+        vc_bytebuf_push(&b, '\n');
     }
+    if (b.oom) {
+        free(b.v);
+        return vc_cmd_error("import-wds", "out of memory for the text of %s/shards.txt (over %zu bytes for %d shards)",
+                            a->out_dir, b.n, a->n_inputs);
+    }
+    const char *text = (const char *)b.v;
+    size_t len = b.n;
     (void)groups;
     char path[4096], tmp[4200];
     snprintf(path, sizeof path, "%s/shards.txt", a->out_dir);
@@ -352,7 +350,9 @@ static int check_manifest(const import_args *a, char **outs, int groups) {
         char *old = malloc(len + 2);
         size_t got = old ? fread(old, 1, len + 1, f) : 0;
         fclose(f);
-        if (!old || got != len || memcmp(old, text, len) != 0)
+        if (!old)
+            rc = vc_cmd_error("import-wds", "out of memory for reading %s back (%zu bytes)", path, len + 2);
+        else if (got != len || memcmp(old, text, len) != 0)
             rc = vc_cmd_error("import-wds", "%s lists other shards or another --shards-per-file than this import; "
                                             "use another --out-dir, or remove that directory to start over",
                               path);
@@ -360,12 +360,15 @@ static int check_manifest(const import_args *a, char **outs, int groups) {
     } else {
         snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
         f = fopen(tmp, "wb");
-        if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0 || rename(tmp, path) != 0) {
+        bool ok = f && fwrite(text, 1, len, f) == len;
+        if (f && fclose(f) != 0) ok = false;
+        if (!ok || rename(tmp, path) != 0) {
+            int err = errno;
             if (f) remove(tmp);
-            rc = vc_cmd_error("import-wds", "%s: cannot write: %s", path, strerror(errno));
+            rc = vc_cmd_error("import-wds", "%s: cannot write: %s", path, strerror(err));
         }
     }
-    free(text);
+    free(b.v);
     return rc;
 }
 
@@ -415,7 +418,7 @@ int vc_cmd_import_wds(int argc, char **argv) {
         }
         splits = malloc((size_t)a.n_inputs * sizeof *splits);
         if (!splits) {
-            rc = vc_cmd_error(cmd, "out of memory");
+            rc = vc_cmd_error(cmd, "out of memory for the splits of %d shards", a.n_inputs);
             goto done;
         }
         if ((rc = match_splits(cmd, &a, &csv, splits, &rep))) goto done;

@@ -14,6 +14,7 @@
 #include "progress.h"
 #include "data/dataset.h"
 #include "data/h5_reader.h"
+#include "tensor/sort.h"
 
 /* Progress of the validation, one byte per step, to the watching parent
  * (vc_cmd_info); -1 when validating in this process. */
@@ -27,11 +28,6 @@ static void progress(char c) {
 
 /* What a person sees of the same progress: rows and strings checked. */
 static vc_progress_line shown;
-
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
 
 /* One step of vc_h5_scan: a byte to the watching parent, the progress line. */
 static void on_progress(void *ctx, const char *phase, int64_t done, int64_t total) {
@@ -53,7 +49,9 @@ static int info_main(const char *path, vc_h5 **hp) {
     vc_status st = vc_h5_scan(h, true, &n_meta, on_progress, NULL);
     vc_progress_done(&shown);
     int64_t *len = malloc((size_t)(V ? V : 1) * sizeof *len);
-    if (!st && !len) st = vc_fail(VC_ERR_OOM, "out of memory");
+    if (!st && !len)
+        st = vc_fail(VC_ERR_OOM, "%s: out of memory for the frame counts of %lld videos (%lld bytes)", path, (long long)V,
+                     (long long)V * (long long)sizeof *len);
     if (st) {
         free(len);
         return vc_cmd_error("info", "%s", vc_last_error());
@@ -61,7 +59,7 @@ static int info_main(const char *path, vc_h5 **hp) {
 
     const int64_t *off = vc_h5_offsets(h);
     for (int64_t v = 0; v < V; v++) len[v] = off[v + 1] - off[v];
-    qsort(len, (size_t)V, sizeof *len, cmp_i64);
+    qsort(len, (size_t)V, sizeof *len, vc_cmp_i64);
     printf("file:        %s\n", path);
     printf("format:      vclip-embeddings version %d\n", in->version);
     printf("dim:         %lld\n", (long long)D);

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "tensor/device.h"
@@ -76,12 +77,19 @@ const char *vc_cmd_usage(const char *name) {
 }
 
 int vc_cmd_error(const char *cmd, const char *fmt, ...) {
+    /* formatted whole and written in one call, so the lines of several
+     * ranks (mpirun merges their stderr) never interleave */
+    char line[2048];
+    int n = snprintf(line, sizeof line, "vclip %s: ", cmd);
     va_list ap;
-    fprintf(stderr, "vclip %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    if (n >= 0 && n < (int)sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    size_t len = strnlen(line, sizeof line - 2);
+    line[len++] = '\n';
+    fflush(stderr);
+    ssize_t w = write(2, line, len);
+    (void)w;
     return 1;
 }
 

@@ -1,8 +1,8 @@
 #include "run_config.h"
 
-#include <stdlib.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define K VC_CFG_KEY

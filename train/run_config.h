@@ -49,10 +49,6 @@ vc_status vc_run_config_load(const char *path, const char *const *overrides, int
 /* The same from INI text (a checkpoint's stored config). */
 vc_status vc_run_config_parse(const char *text, const char *name, const char *const *overrides, int n,
                               vc_config **cfg, vc_run_cfg *rc);
-/* Whether two config texts describe the same run apart from where it
- * computes ([train] device, tf32, cuda_graph): a run may resume on another
- * device. */
-vc_status vc_run_config_same_run(const char *a, const char *b, bool *same);
 /* The run's length and warmup in optimiser steps for n_train training
  * videos: train.steps when set, else max(ceil(epochs * n_train / batch),
  * min_steps), so epochs scale a large dataset's run while min_steps keeps a
@@ -62,6 +58,10 @@ void vc_run_schedule(const vc_run_cfg *rc, int64_t n_train, int64_t *total, int6
 /* The peak learning rate a pooler type trains with when [train] lr is -1
  * (the built-in default): the sweep's choice, configs/README.md. */
 double vc_run_default_lr(vc_pool_type type);
+/* Whether two config texts describe the same run apart from where it
+ * computes ([train] device, tf32, cuda_graph): a run may resume on another
+ * device. */
+vc_status vc_run_config_same_run(const char *a, const char *b, bool *same);
 /* Completes rc->model for embedding width dim (width, max_frames, mlp_layers defaults). */
 void vc_run_config_model(vc_run_cfg *rc, int64_t dim);
 

@@ -15,6 +15,7 @@
 #include "checkpoint.h"
 #include "data/dataset.h"
 #include "eval/evaluate.h"
+#include "eval/run_log.h"
 #include "step.h"
 #include "tb_events.h"
 
@@ -91,7 +92,7 @@ static vc_status model_setup(vc_run_cfg *rc, int64_t dim, vc_params *ps, vc_pool
     vc_status s = vc_pooler_init(m, &rc->model, ps, rc->seed);
     if (s) return s;
     *scale = vc_logit_scale_init(ps);
-    return *scale ? VC_OK : VC_ERR_OOM;
+    return *scale ? VC_OK : vc_last_status(); /* vc_params_add said what failed */
 }
 
 vc_status vc_model_place(vc_params *ps, const char *device, bool tf32, const char *what) {
@@ -407,6 +408,10 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
             note(hooks, "%s: cut back to step %lld (%lld later record%s dropped%s)", vc_tb_path(c.tb), (long long)st.step,
                  (long long)tbr.dropped, tbr.dropped == 1 ? "" : "s", tbr.damaged_bytes ? ", and a damaged tail" : "");
         path_in(cpath, sizeof cpath, rc->out_dir, "log.jsonl");
+        vc_run_log_cut_info cut; /* resumed: the records past the checkpoint go, as in the event file */
+        if (!s && resume && !(s = vc_run_log_cut(cpath, st.step, &cut)) && cut.dropped)
+            note(hooks, "%s: cut back to step %lld (%lld later line%s dropped)", cpath, (long long)st.step,
+                 (long long)cut.dropped, cut.dropped == 1 ? "" : "s");
         if (!s && !(c.log = fopen(cpath, resume ? "a" : "w"))) s = vc_fail(VC_ERR_IO, "%s: cannot open for writing", cpath);
         if (!s) {
             fprintf(c.log, "{\"event\": \"%s\", \"step\": %lld, \"total_steps\": %lld, \"warmup_steps\": %lld, "

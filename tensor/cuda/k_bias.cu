@@ -13,6 +13,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1024;
+constexpr int64_t kPerBlock = 4 * kThreads; /* element-wise: at least 4 elements a thread */
 constexpr int kCols = 32, kRows = 8;
 
 unsigned blocks_for(int64_t n, int64_t per_block) {
@@ -56,7 +57,7 @@ __global__ void k_bias_bwd(const vc_real *__restrict__ g, vc_real *__restrict__ 
 extern "C" void vc_cu_bias_fwd(vc_real *y, const vc_real *b, const vc_real *res, int64_t R, int64_t N) {
     if (R * N <= 0) return;
     if (!b && res == y) return; /* y = y */
-    VC_LAUNCH(k_bias_fwd, blocks_for(R * N, kThreads), kThreads, 0, vc_cu_stream(), y, b, res, R, N);
+    VC_LAUNCH(k_bias_fwd, blocks_for(R * N, kPerBlock), kThreads, 0, vc_cu_stream(), y, b, res, R, N);
     vc_cu_launched("bias_fwd", "k_bias_fwd");
 }
 

@@ -15,6 +15,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1024;
+constexpr int64_t kPerBlock = 4 * kThreads; /* element-wise: at least 4 elements a thread */
 constexpr int kCols = 32, kRows = 8; /* the reduction's block: elements x term chunks */
 
 unsigned blocks_for(int64_t n, int64_t per_block) {
@@ -177,7 +178,7 @@ extern "C" void vc_cu_binary_fwd(vc_binop op, const vc_bcast *p, const vc_real *
     vc_bcast q = coalesce(p);
     /* both operands laid out like the output: no index arithmetic */
     bool flat = q.nd == 0 || (q.nd == 1 && q.sa[0] == 1 && q.sb[0] == 1);
-    VC_LAUNCH(k_binary_fwd, blocks_for(q.n, kThreads), kThreads, 0, vc_cu_stream(), (int)op, q, flat, a, b, out);
+    VC_LAUNCH(k_binary_fwd, blocks_for(q.n, kPerBlock), kThreads, 0, vc_cu_stream(), (int)op, q, flat, a, b, out);
     vc_cu_launched("binary_fwd", "k_binary_fwd");
 }
 
@@ -222,7 +223,7 @@ extern "C" void vc_cu_binary_bwd(vc_binop op, int which, const vc_bcast *p, cons
         return;
     }
     if (rp.nr == 0) {
-        VC_LAUNCH(k_binary_bwd_same, blocks_for(p->n, kThreads), kThreads, 0, vc_cu_stream(), (int)op, which, *p, g,
+        VC_LAUNCH(k_binary_bwd_same, blocks_for(p->n, kPerBlock), kThreads, 0, vc_cu_stream(), (int)op, which, *p, g,
                   other, gx, acc);
         vc_cu_launched("binary_bwd", "k_binary_bwd_same");
         return;

@@ -17,6 +17,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1024;
+constexpr int64_t kPerBlock = 4 * kThreads; /* element-wise: at least 4 elements a thread */
 
 unsigned blocks_for(int64_t n, int64_t per_block) {
     int64_t b = (n + per_block - 1) / per_block;
@@ -140,7 +141,7 @@ extern "C" void vc_cu_strided_copy(vc_real *dst, const int64_t *dst_st, const vc
         s.n *= ne[d];
     }
     if (s.n <= 0) return;
-    VC_LAUNCH(k_strided_copy, blocks_for(s.n, kThreads), kThreads, 0, vc_cu_stream(), dst, src, s, beta != 0);
+    VC_LAUNCH(k_strided_copy, blocks_for(s.n, kPerBlock), kThreads, 0, vc_cu_stream(), dst, src, s, beta != 0);
     vc_cu_launched("strided_copy", "k_strided_copy");
 }
 
@@ -148,7 +149,7 @@ extern "C" void vc_cu_slab_copy(vc_real *dst, int64_t dT, int64_t dstart, const 
                                 int64_t sstart, int64_t len, int64_t P, int64_t R, vc_real beta) {
     int64_t n = P * len * R;
     if (n <= 0) return;
-    VC_LAUNCH(k_slab_copy, blocks_for(n, kThreads), kThreads, 0, vc_cu_stream(), dst, dT, dstart, src, sT, sstart,
+    VC_LAUNCH(k_slab_copy, blocks_for(n, kPerBlock), kThreads, 0, vc_cu_stream(), dst, dT, dstart, src, sT, sstart,
               len, P, R, beta != 0);
     vc_cu_launched("slab_copy", "k_slab_copy");
 }
@@ -156,7 +157,7 @@ extern "C" void vc_cu_slab_copy(vc_real *dst, int64_t dT, int64_t dstart, const 
 extern "C" void vc_cu_gather_fwd(const vc_real *table, int64_t ld, const int64_t *idx, vc_real *out, int64_t N,
                                  int64_t D) {
     if (N * D <= 0) return;
-    VC_LAUNCH(k_gather_fwd, blocks_for(N * D, kThreads), kThreads, 0, vc_cu_stream(), table, ld, idx, out, N, D);
+    VC_LAUNCH(k_gather_fwd, blocks_for(N * D, kPerBlock), kThreads, 0, vc_cu_stream(), table, ld, idx, out, N, D);
     vc_cu_launched("gather_fwd", "k_gather_fwd");
 }
 
@@ -176,7 +177,7 @@ extern "C" void vc_cu_dropout_fwd(const vc_real *x, vc_real *y, int64_t n, vc_re
                                   uint64_t stream) {
     if (n <= 0) return;
     vc_real k = 1 / (1 - p);
-    VC_LAUNCH(k_dropout, blocks_for(n, kThreads), kThreads, 0, vc_cu_stream(), x, y, n, p, k, seed, stream, false);
+    VC_LAUNCH(k_dropout, blocks_for(n, kPerBlock), kThreads, 0, vc_cu_stream(), x, y, n, p, k, seed, stream, false);
     vc_cu_launched("dropout_fwd", "k_dropout");
 }
 
@@ -184,7 +185,7 @@ extern "C" void vc_cu_dropout_bwd(const vc_real *g, vc_real *gx, vc_real beta, i
                                   uint64_t stream) {
     if (n <= 0) return;
     vc_real k = 1 / (1 - p);
-    VC_LAUNCH(k_dropout, blocks_for(n, kThreads), kThreads, 0, vc_cu_stream(), g, gx, n, p, k, seed, stream,
+    VC_LAUNCH(k_dropout, blocks_for(n, kPerBlock), kThreads, 0, vc_cu_stream(), g, gx, n, p, k, seed, stream,
               beta != 0);
     vc_cu_launched("dropout_bwd", "k_dropout");
 }

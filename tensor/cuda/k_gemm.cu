@@ -55,12 +55,12 @@ extern "C" bool vc_cu_gemm_rm(const char *op, int64_t batch, bool ta, bool tb, i
     if (!h) return false;
     cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     if (batch == 1)
-        return vc_cu_blas_check(cublasSgemm(h, ob, oa, (int)N, (int)M, (int)K, &alpha, B, (int)ldb, A, (int)lda, &beta,
+        return vc_cu_blas_check(vc_cu_sgemm(h, ob, oa, (int)N, (int)M, (int)K, &alpha, B, (int)ldb, A, (int)lda, &beta,
                                             C, (int)ldc),
                                 op, "cublasSgemm");
     if (sc == 0) { /* one C for every entry: in order, each adding to the last */
         for (int64_t i = 0; i < batch; i++) {
-            if (!vc_cu_blas_check(cublasSgemm(h, ob, oa, (int)N, (int)M, (int)K, &alpha, B + i * sb, (int)ldb,
+            if (!vc_cu_blas_check(vc_cu_sgemm(h, ob, oa, (int)N, (int)M, (int)K, &alpha, B + i * sb, (int)ldb,
                                               A + i * sa, (int)lda, &beta, C, (int)ldc),
                                   op, "cublasSgemm"))
                 return false;
@@ -68,7 +68,7 @@ extern "C" bool vc_cu_gemm_rm(const char *op, int64_t batch, bool ta, bool tb, i
         }
         return true;
     }
-    return vc_cu_blas_check(cublasSgemmStridedBatched(h, ob, oa, (int)N, (int)M, (int)K, &alpha, B, (int)ldb,
+    return vc_cu_blas_check(vc_cu_sgemm_strided(h, ob, oa, (int)N, (int)M, (int)K, &alpha, B, (int)ldb,
                                                       (long long)sb, A, (int)lda, (long long)sa, &beta, C, (int)ldc,
                                                       (long long)sc, (int)batch),
                             op, "cublasSgemmStridedBatched");

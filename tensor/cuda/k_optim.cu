@@ -21,10 +21,10 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1024;
-constexpr int64_t kNormPerBlock = 8 * kThreads; /* fewest elements a norm block sums */
+constexpr int64_t kNormPerBlock = 32 * kThreads; /* fewest elements a norm block sums */
 
 unsigned blocks_for(int64_t n) {
-    int64_t b = (n + kThreads - 1) / kThreads;
+    int64_t b = (n + 4 * kThreads - 1) / (4 * kThreads); /* at least 4 elements a thread */
     return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
 }
 

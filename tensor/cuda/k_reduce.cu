@@ -17,6 +17,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1024;
+constexpr int64_t kPerBlock = 4 * kThreads; /* element-wise: at least 4 elements a thread */
 constexpr int kCols = 32, kRows = 8;
 
 unsigned blocks_for(int64_t n, int64_t per_block) {
@@ -128,7 +129,7 @@ void launch_fwd(const char *op, const vc_real *x, const vc_real *w, const vc_rea
 void launch_bwd(const char *op, const vc_real *g, const vc_real *w, const vc_real *div, vc_real *gx, vc_real beta,
                 int64_t P, int64_t T, int64_t R, vc_real scale) {
     if (P * T * R <= 0) return;
-    VC_LAUNCH(k_sum_bwd, blocks_for(P * T * R, kThreads), kThreads, 0, vc_cu_stream(), g, w, div, gx, beta != 0, P,
+    VC_LAUNCH(k_sum_bwd, blocks_for(P * T * R, kPerBlock), kThreads, 0, vc_cu_stream(), g, w, div, gx, beta != 0, P,
               T, R, scale);
     vc_cu_launched(op, "k_sum_bwd");
 }

@@ -16,7 +16,7 @@ constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1024; /* grid-stride beyond this */
 
 unsigned blocks_for(int64_t n) {
-    int64_t b = (n + kThreads - 1) / kThreads;
+    int64_t b = (n + 4 * kThreads - 1) / (4 * kThreads); /* at least 4 elements a thread */
     return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
 }
 
@@ -54,7 +54,7 @@ __device__ __forceinline__ vc_real act_grad(vc_real x, vc_real y) {
         return s + (vc_real)1.702 * x * s * (1 - s);
     }
     if (OP == VC_UN_SIGMOID) return y * (1 - y);
-    if (OP == VC_UN_TANH) return 1 - y * y;
+    if (OP == VC_UN_TANH) return (1 - y) * (1 + y); /* no cancellation near |y| = 1 */
     if (OP == VC_UN_RELU) return x > 0 ? (vc_real)1 : (vc_real)0;
     return y; /* VC_UN_EXP */
 }

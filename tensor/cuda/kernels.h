@@ -29,6 +29,14 @@ cudaStream_t vc_cu_stream(void);
 /* The cuBLAS handle bound to that stream, created on first use with the
  * math mode vc_cuda_set_tf32 chose; NULL after recording why it failed. */
 cublasHandle_t vc_cu_blas(void);
+/* cuBLAS's products, through the library backend_cuda.c loaded when it made
+ * the handle (call them only with a handle from vc_cu_blas). */
+cublasStatus_t vc_cu_sgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
+                           float *C, int ldc);
+cublasStatus_t vc_cu_sgemm_strided(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                   const float *alpha, const float *A, int lda, long long sa, const float *B, int ldb,
+                                   long long sb, const float *beta, float *C, int ldc, long long sc, int batch);
 /* Records err (when not cudaSuccess) as "cuda <op>: <call>: <error>";
  * returns whether it was a success. */
 bool vc_cu_check(cudaError_t err, const char *op, const char *call);
