@@ -1,5 +1,7 @@
 #include "tape.h"
 
+#include "op_gemm.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,7 @@ void vc_tape_init(vc_tape *t, size_t arena_bytes) {
 }
 
 void vc_tape_free(vc_tape *t) {
+    vc_op_gemm_free(t);
     free(t->prof);
     vc_arena_free(&t->arena);
     free(t->nodes);

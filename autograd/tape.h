@@ -62,6 +62,8 @@ typedef struct vc_tape {
     bool keep_grads;         /* keep every intermediate gradient (debugging) */
     struct vc_tape_prof *prof; /* per-op timings when profiling (vc_tape_profile) */
     void *grad_pool;         /* recycled gradient buffers (see vc_backward) */
+    int precision;           /* vc_precision of the ops' products (op_gemm.h); 0 = fp32 */
+    struct vc_bf16_cache *bf16_cache; /* bf16 copies of parameters (op_gemm.c) */
 } vc_tape;
 
 void vc_tape_init(vc_tape *t, size_t arena_bytes);

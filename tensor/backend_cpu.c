@@ -37,10 +37,14 @@ static void cpu_fill(vc_real *p, vc_real v, int64_t n) {
     for (int64_t i = 0; i < n; i++) p[i] = v;
 }
 
+#ifndef VC_DOUBLE
+static void cpu_round_bf16(const float *x, uint16_t *y, int64_t n) { vc_f32_to_bf16_n(y, x, n); }
+#endif
+
 /* bf16 products: only where the CPU has them natively (k_gemm_bf16.h), and
  * not in the double-precision build, whose vc_real is not float. */
 static bool cpu_supports(vc_kop op) {
-    if (op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16) {
+    if (op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16 || op == VC_K_ROUND_BF16) {
 #ifdef VC_DOUBLE
         return false;
 #else
@@ -76,6 +80,7 @@ const vc_backend vc_backend_cpu = {
 #ifndef VC_DOUBLE
     .gemm_bf16 = vc_gemm_bf16,
     .gemm_batched_bf16 = vc_gemm_batched_bf16,
+    .round_bf16 = cpu_round_bf16,
 #endif
     .layernorm_fwd = vc_layernorm_fwd,
     .layernorm_bwd = vc_layernorm_bwd,

@@ -238,6 +238,7 @@ static const size_t entry_of[VC_K_COUNT] = {
     [VC_K_GEMM_BATCHED] = offsetof(vc_backend, gemm_batched),
     [VC_K_GEMM_BF16] = offsetof(vc_backend, gemm_bf16),
     [VC_K_GEMM_BATCHED_BF16] = offsetof(vc_backend, gemm_batched_bf16),
+    [VC_K_ROUND_BF16] = offsetof(vc_backend, round_bf16),
     [VC_K_LAYERNORM_FWD] = offsetof(vc_backend, layernorm_fwd),
     [VC_K_LAYERNORM_BWD] = offsetof(vc_backend, layernorm_bwd),
     [VC_K_L2NORM_FWD] = offsetof(vc_backend, l2norm_fwd),
@@ -297,7 +298,7 @@ START_TEST(test_every_backend_fills_the_entries_it_supports_and_the_cpu_supports
                 ck_assert_msg(fn != NULL, "backend %s supports %s but its entry is NULL", be->name,
                               vc_kop_name((vc_kop)op));
             else
-                ck_assert_msg(!is_cpu(be) || op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16,
+                ck_assert_msg(!is_cpu(be) || op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16 || op == VC_K_ROUND_BF16,
                               "the CPU backend must support %s", vc_kop_name((vc_kop)op));
         }
     }
@@ -477,7 +478,36 @@ static void check_gemm_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int
     case_end();
 }
 
+static void check_round_bf16(void) {
+    if (!want(VC_K_ROUND_BF16)) return;
+    int64_t n = 70001; /* past the kernel's threading threshold, odd */
+    vc_real *x = hreal(n, -3, 3);
+    x[0] = (vc_real)NAN;
+    x[1] = (vc_real)INFINITY;
+    x[2] = 1.00390625f;  /* 1 + 2^-8: a tie, rounds to even (1) */
+    x[3] = 1.01171875f;  /* 1 + 3 * 2^-8: a tie, rounds to even (1 + 2^-6) */
+    x[4] = 3.4028235e38f; /* FLT_MAX rounds up to infinity */
+    uint16_t *want_h = track(NULL, malloc((size_t)n * 2)), *got = track(NULL, malloc((size_t)n * 2));
+    for (int64_t i = 0; i < n; i++) want_h[i] = vc_f32_to_bf16((float)x[i]);
+    ck_assert_uint_eq(want_h[2], 0x3f80);
+    ck_assert_uint_eq(want_h[3], 0x3f82);
+    ck_assert_uint_eq(want_h[4], 0x7f80);
+    FOR_BACKENDS(be, VC_K_ROUND_BF16) {
+        vc_real *dx = up(be, x, n);
+        uint16_t *dy = dalloc(be, (size_t)n * 2);
+        be->round_bf16(dx, dy, n);
+        be->copy_d2h(got, dy, (size_t)n * 2);
+        ck_assert_msg((got[0] & 0x7fff) > 0x7f80, "round_bf16 on %s: NaN became %#x", be->name, got[0]);
+        for (int64_t i = 1; i < n; i++)
+            ck_assert_msg(got[i] == want_h[i], "round_bf16 on %s: element %lld (%.9g) is %#x, want %#x", be->name,
+                          (long long)i, (double)x[i], got[i], want_h[i]);
+        ncases[VC_K_ROUND_BF16]++;
+    }
+    case_end();
+}
+
 START_TEST(test_bf16_gemm_matches_products_of_rounded_inputs) {
+    check_round_bf16();
     const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 33}, {17, 3, 129}, {33, 1, 3}, {5, 7, 0}, {64, 96, 80}};
     for (int s = 0; s < 6; s++)
         for (int t = 0; t < 4; t++) {
@@ -492,7 +522,7 @@ START_TEST(test_bf16_gemm_matches_products_of_rounded_inputs) {
         check_gemm_bf16(VC_GEMM_A_BF16, 3, t & 1, t & 2, 5, 17, 70, true, 1, 1);
         check_gemm_bf16(0, 1, t & 1, t & 2, 33, 3, 17, false, 1, 1);
     }
-    report(VC_K_GEMM_BF16, VC_K_GEMM_BATCHED_BF16);
+    report(VC_K_GEMM_BF16, VC_K_ROUND_BF16);
 }
 END_TEST
 
