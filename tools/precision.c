@@ -6,7 +6,7 @@
 #include "commands.h"
 #include "tensor/backend.h"
 
-const char *const vc_cmd_clip_precision_default = "fp32";
+const char *const vc_cmd_clip_precision_default = "bf16";
 
 int vc_cmd_precision(const char *cmd, const char *value, vc_precision *out) {
     if (vc_precision_parse(value, out)) return vc_cmd_error(cmd, "--precision must be fp32 or bf16, not '%s'", value);
