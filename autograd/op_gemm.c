@@ -10,9 +10,20 @@ typedef struct {
     uint64_t step;       /* the tape step the copy was made in */
 } wcopy;
 
+/* A buffer the op rounded once for several products (vc_op_round). */
+typedef struct {
+    const vc_real *x;
+    int64_t n;
+    uint16_t *copy;
+} alias;
+
+#define MAX_ALIAS 4
+
 typedef struct vc_bf16_cache {
     wcopy *e;
     int n, cap;
+    alias al[MAX_ALIAS];
+    int nal;
 } cache;
 
 vc_precision vc_tape_precision(vc_tape *t, vc_precision p) {
@@ -74,6 +85,9 @@ static const uint16_t *in_param(vc_tape *t, const vc_backend *be, const vc_var *
 
 static const uint16_t *as_bf16(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var *p1,
                                const vc_real *A) {
+    const cache *k = t->bf16_cache;
+    for (int i = 0; k && i < k->nal; i++)
+        if (A >= k->al[i].x && A < k->al[i].x + k->al[i].n) return k->al[i].copy + (A - k->al[i].x);
     const uint16_t *c = in_param(t, be, p0, A);
     return c ? c : in_param(t, be, p1, A);
 }
@@ -108,4 +122,38 @@ void vc_op_gemm_batched(vc_tape *t, const vc_backend *be, const vc_var *p0, cons
     }
 #endif
     be->gemm_batched(batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc);
+}
+
+bool vc_op_round(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t n) {
+#ifndef VC_DOUBLE
+    if (t->precision != VC_PREC_BF16 || n <= 0) return false;
+    cache *c = t->bf16_cache;
+    if (!c && !(c = t->bf16_cache = calloc(1, sizeof *c))) return false;
+    if (c->nal == MAX_ALIAS) return false;
+    vc_status keep = t->status;
+    uint16_t *copy = vc_tape_take(t, (size_t)n * sizeof(uint16_t));
+    if (!copy) {
+        t->status = keep; /* not an error: the products round as they go */
+        return false;
+    }
+    be->round_bf16((const float *)x, copy, n);
+    c->al[c->nal++] = (alias){x, n, copy};
+    return true;
+#else
+    (void)t;
+    (void)be;
+    (void)x;
+    (void)n;
+    return false;
+#endif
+}
+
+void vc_op_unround(vc_tape *t, const vc_real *x) {
+    cache *c = t->bf16_cache;
+    for (int i = c ? c->nal - 1 : -1; i >= 0; i--)
+        if (c->al[i].x == x) {
+            vc_tape_give(t, c->al[i].copy, (size_t)c->al[i].n * sizeof(uint16_t));
+            c->al[i] = c->al[--c->nal];
+            return;
+        }
 }

@@ -31,6 +31,14 @@ void vc_op_gemm_batched(vc_tape *t, const vc_backend *be, const vc_var *p0, cons
                         int64_t sa, const vc_real *B, int64_t ldb, int64_t sb, vc_real beta, vc_real *C, int64_t ldc,
                         int64_t sc);
 
+/* For an op whose several products read the same activation or gradient
+ * x [n]: rounds it to bf16 once, into tape scratch, and makes the products
+ * above use that copy for any operand inside x, until vc_op_unround(t, x)
+ * gives the scratch back. False (nothing to undo) when the tape is fp32 or
+ * the scratch cannot be had (the products then round as they go). */
+bool vc_op_round(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t n);
+void vc_op_unround(vc_tape *t, const vc_real *x);
+
 /* Frees t's bf16 copies (vc_tape_free calls it). A copy made in an earlier
  * tape step (vc_tape_reset counts them) is rounded again before use. */
 void vc_op_gemm_free(vc_tape *t);

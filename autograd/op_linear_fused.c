@@ -49,7 +49,7 @@ static vc_status donate_grad(vc_tape *t, const vc_node *n, bool donate) {
     return VC_OK;
 }
 
-static vc_status fused_backward(vc_tape *t, const vc_node *n) {
+static vc_status fused_backward_products(vc_tape *t, const vc_node *n) {
     const fused_ctx *c = n->ctx;
     vc_var *const *in = n->in_many;
     int64_t R = c->R, IN = c->IN, OUT = c->OUT;
@@ -109,6 +109,17 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
         vc_tape_give(t, du, ubytes);
     }
     return donate_grad(t, n, donate);
+}
+
+/* The output gradient feeds both products (weight and input gradients): in
+ * bf16 it is rounded once for both. */
+static vc_status fused_backward(vc_tape *t, const vc_node *n) {
+    const fused_ctx *c = n->ctx;
+    const vc_real *G = vc_f32(&n->out->grad);
+    bool r = vc_op_round(t, vc_var_backend(n->in_many[IN_X]), G, c->R * c->OUT);
+    vc_status s = fused_backward_products(t, n);
+    if (r) vc_op_unround(t, G);
+    return s;
 }
 
 vc_var *vc_linear_fused(vc_tape *t, vc_var *x, vc_pre pre, vc_var *gamma, vc_var *beta, vc_var *w, vc_var *bias,

@@ -25,6 +25,7 @@ static vc_status matmul_backward(vc_tape *t, const vc_node *n) {
     int keep = t->precision;
     t->precision = c->precision;
     vc_real beta;
+    bool r = vc_op_round(t, be, G, c->batch * M * N); /* G feeds both gradients */
     vc_real *gA = vc_grad_for(t, a, &beta);
     if (gA) {
         if (!c->ta)
@@ -56,6 +57,7 @@ static vc_status matmul_backward(vc_tape *t, const vc_node *n) {
             }
         }
     }
+    if (r) vc_op_unround(t, G);
     t->precision = keep;
     return t->status;
 }
@@ -109,6 +111,7 @@ static vc_status linear_backward(vc_tape *t, const vc_node *n) {
     int64_t IN = w->val.ne[1], OUT = w->val.ne[0], R = vc_numel(&x->val) / (IN ? IN : 1);
     const vc_real *G = vc_f32(&n->out->grad);
     const vc_backend *be = vc_var_backend(x);
+    bool r = vc_op_round(t, be, G, R * OUT); /* G feeds both gradients */
     vc_real beta;
     vc_real *gx = vc_grad_for(t, x, &beta);
     if (gx) vc_op_gemm(t, be, x, w, false, false, R, IN, OUT, 1, G, OUT, vc_f32(&w->val), IN, beta, gx, IN);     /* dx = dy w */
@@ -118,6 +121,7 @@ static vc_status linear_backward(vc_tape *t, const vc_node *n) {
         vc_real *gb = vc_grad_for(t, bias, &beta);
         if (gb) be->bias_bwd(G, gb, beta, R, OUT);                                                /* db = sum dy */
     }
+    if (r) vc_op_unround(t, G);
     return t->status;
 }
 
