@@ -7,7 +7,7 @@ typedef struct {
     const vc_real *base; /* the parameter's float32 value */
     int64_t n;
     uint16_t *copy;      /* its bf16 rounding, same layout */
-    uint64_t step;       /* the tape step the copy was made in */
+    uint64_t resets;     /* the tape reset the copy was made after */
 } wcopy;
 
 /* A buffer the op rounded once for several products (vc_op_round). */
@@ -22,6 +22,7 @@ typedef struct {
 typedef struct vc_bf16_cache {
     wcopy *e;
     int n, cap;
+    uint64_t resets;     /* vc_tape_reset calls seen (t->step is the caller's to set) */
     alias al[MAX_ALIAS];
     int nal;
 } cache;
@@ -29,6 +30,13 @@ typedef struct vc_bf16_cache {
 vc_precision vc_tape_precision(vc_tape *t, vc_precision p) {
     t->precision = vc_precision_on(vc_backend_for(t->arena.device), p);
     return t->precision;
+}
+
+void vc_op_gemm_reset(vc_tape *t) {
+    cache *c = t->bf16_cache;
+    if (!c) return;
+    c->resets++;
+    c->nal = 0; /* scratch of the arena, which the reset reclaims */
 }
 
 void vc_op_gemm_free(vc_tape *t) {
@@ -62,11 +70,11 @@ static const uint16_t *param_copy(vc_tape *t, const vc_backend *be, const vc_var
         uint16_t *copy = be->mem_alloc((size_t)n * sizeof(uint16_t));
         if (!copy) return NULL;
         w = &c->e[c->n++];
-        *w = (wcopy){base, n, copy, t->step - 1};
+        *w = (wcopy){base, n, copy, c->resets - 1};
     }
-    if (w->step != t->step) {
+    if (w->resets != c->resets) {
         be->round_bf16((const float *)base, w->copy, n);
-        w->step = t->step;
+        w->resets = c->resets;
     }
     return w->copy;
 }

@@ -39,8 +39,11 @@ void vc_op_gemm_batched(vc_tape *t, const vc_backend *be, const vc_var *p0, cons
 bool vc_op_round(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t n);
 void vc_op_unround(vc_tape *t, const vc_real *x);
 
-/* Frees t's bf16 copies (vc_tape_free calls it). A copy made in an earlier
- * tape step (vc_tape_reset counts them) is rounded again before use. */
+/* Frees t's bf16 copies (vc_tape_free calls it). */
 void vc_op_gemm_free(vc_tape *t);
+/* Marks every copy stale: the next product rounds it again from the
+ * parameter's current value (vc_tape_reset calls it; the optimiser updates
+ * parameters between resets). */
+void vc_op_gemm_reset(vc_tape *t);
 
 #endif

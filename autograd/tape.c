@@ -80,6 +80,7 @@ void vc_tape_free(vc_tape *t) {
 }
 
 void vc_tape_reset(vc_tape *t) {
+    vc_op_gemm_reset(t);
     vc_arena_reset(&t->arena);
     t->grad_pool = NULL;
     t->n_nodes = 0;

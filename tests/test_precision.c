@@ -28,6 +28,7 @@
 #include "models/clip.h"
 #include "tensor/precision.h"
 #include "train/run_config.h"
+#include "train/step.h"
 #include "train/trainer.h"
 
 static bool have_bf16(void) { return vc_precision_on(vc_backend_for(VC_CPU), VC_PREC_BF16) == VC_PREC_BF16; }
@@ -320,6 +321,66 @@ START_TEST(test_every_pooler_trains_in_bf16_to_float32_recall) {
 }
 END_TEST
 
+/* Four steps of a transformer pooler with the tape's step number left
+ * alone (as `vclip bench train` does): the bf16 copies of the weights must
+ * follow the optimiser's updates, so the losses track float32's step by
+ * step (a stale copy leaves the bf16 loss near its first value). */
+START_TEST(test_bf16_weight_copies_follow_the_optimiser) {
+    if (!have_bf16()) {
+        printf("SKIP: bf16 weight copies (%s)\n", vc_precision_fallback_reason(vc_backend_for(VC_CPU), VC_PREC_BF16));
+        return;
+    }
+    enum { B = 16, T = 8, D = 128, STEPS = 4 };
+    double loss[2][STEPS];
+    for (int p = 0; p < 2; p++) {
+        vc_pooler_cfg cfg;
+        vc_pooler_cfg_default(&cfg, VC_POOL_TRANSFORMER, D);
+        cfg.layers = 1;
+        cfg.heads = 4;
+        cfg.max_frames = T;
+        vc_params ps;
+        vc_params_init(&ps);
+        vc_pooler m;
+        vc_var *scale;
+        vc_adamw opt = {0};
+        vc_adamw_cfg oc = {0.9, 0.98, 1e-6, 0.2};
+        ck_assert_int_eq(vc_pooler_init(&m, &cfg, &ps, 0), VC_OK);
+        ck_assert_ptr_nonnull(scale = vc_logit_scale_init(&ps));
+        ck_assert_int_eq(vc_adamw_init(&opt, &ps, &oc), VC_OK);
+        vc_tensor frames, text, len;
+        ck_assert_int_eq(vc_tensor_alloc(&frames, VC_F32, VC_DIMS(B, T, D)), VC_OK);
+        ck_assert_int_eq(vc_tensor_alloc(&text, VC_F32, VC_DIMS(B, D)), VC_OK);
+        ck_assert_int_eq(vc_tensor_alloc(&len, VC_I64, VC_DIMS(B)), VC_OK);
+        vc_rng r;
+        vc_rng_seed(&r, 0);
+        for (int64_t i = 0; i < B * T * D; i++) vc_f32(&frames)[i] = (float)vc_rng_normal(&r);
+        for (int64_t i = 0; i < B * D; i++) vc_f32(&text)[i] = (float)vc_rng_normal(&r);
+        for (int64_t i = 0; i < B; i++) ((int64_t *)len.data)[i] = T;
+        vc_tape tape;
+        vc_tape_init(&tape, 0);
+        ck_assert_int_eq(vc_tape_precision(&tape, p ? VC_PREC_BF16 : VC_PREC_FP32), p ? VC_PREC_BF16 : VC_PREC_FP32);
+        vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL};
+        vc_step_out so;
+        for (int s = 0; s < STEPS; s++) {
+            ck_assert_msg(vc_train_step(&ctx, &frames, &len, &text, 1e-3, &so) == VC_OK, "%s", vc_last_error());
+            loss[p][s] = so.loss;
+        }
+        vc_tape_free(&tape);
+        vc_adamw_free(&opt);
+        vc_params_free(&ps);
+        vc_tensor_release(&frames);
+        vc_tensor_release(&text);
+        vc_tensor_release(&len);
+    }
+    for (int s = 0; s < STEPS; s++)
+        ck_assert_msg(fabs(loss[1][s] - loss[0][s]) <= 2e-3 * fabs(loss[0][s]),
+                      "step %d: bf16 loss %.6f, fp32 %.6f (fp32 went from %.6f to %.6f)", s, loss[1][s], loss[0][s],
+                      loss[0][0], loss[0][STEPS - 1]);
+    ck_assert_msg(fabs(loss[0][STEPS - 1] - loss[0][0]) > 0.05, "the fp32 loss did not move: %.6f -> %.6f", loss[0][0],
+                  loss[0][STEPS - 1]);
+}
+END_TEST
+
 static Suite *precision_suite(void) {
     make_data();
     Suite *s = suite_create("precision");
@@ -327,6 +388,7 @@ static Suite *precision_suite(void) {
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, test_bf16_falls_back_to_float32_with_a_reason);
     tcase_add_test(tc, test_clip_towers_in_bf16_match_float32);
+    tcase_add_test(tc, test_bf16_weight_copies_follow_the_optimiser);
     tcase_add_test(tc, test_every_pooler_trains_in_bf16_to_float32_recall);
     suite_add_tcase(s, tc);
     return s;
