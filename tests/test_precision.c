@@ -244,6 +244,35 @@ START_TEST(test_bf16_falls_back_to_float32_with_a_reason) {
 }
 END_TEST
 
+/* The binary with VCLIP_BF16=off: bf16 asked, float32 computed, one line
+ * saying so (once, though the bench asks twice: tape and roof). */
+START_TEST(test_binary_reports_the_fallback_once) {
+    const char *bin = getenv("VCLIP_BIN");
+    if (!bin || !*bin) {
+        printf("SKIP: the fallback line of the binary (VCLIP_BIN is not set)\n");
+        return;
+    }
+    char cmd[1024], out[700];
+    snprintf(out, sizeof out, "%s/fallback.txt", vc_test_tmpdir());
+    snprintf(cmd, sizeof cmd, "VCLIP_BF16=off '%s' bench train --model transformer --batch 4 --frames 2 --dim 16 "
+                              "--layers 1 --heads 2 --seconds 0.01 --precision bf16 > '%s' 2>&1", bin, out);
+    ck_assert_int_eq(system(cmd), 0);
+    FILE *f = fopen(out, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024];
+    int said = 0, fp32 = 0;
+    while (fgets(line, sizeof line, f)) {
+        said += strstr(line, "VCLIP_BF16=off is set; computing in float32") != NULL;
+        fp32 += strstr(line, " fp32: ") != NULL && strstr(line, "ms/step") != NULL;
+    }
+    fclose(f);
+    ck_assert_msg(said == 1, "the fallback line appeared %d times", said);
+    ck_assert_msg(fp32 == 1, "the step line does not say fp32");
+    snprintf(cmd, sizeof cmd, "'%s' bench train --precision fp16 > '%s' 2>&1", bin, out);
+    ck_assert_int_ne(system(cmd), 0);
+}
+END_TEST
+
 /* ---- training ---------------------------------------------------------------- */
 
 static char data_path[512];
@@ -387,6 +416,7 @@ static Suite *precision_suite(void) {
     TCase *tc = tcase_create("bf16");
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, test_bf16_falls_back_to_float32_with_a_reason);
+    tcase_add_test(tc, test_binary_reports_the_fallback_once);
     tcase_add_test(tc, test_clip_towers_in_bf16_match_float32);
     tcase_add_test(tc, test_bf16_weight_copies_follow_the_optimiser);
     tcase_add_test(tc, test_every_pooler_trains_in_bf16_to_float32_recall);
