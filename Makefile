@@ -60,14 +60,15 @@ else ifneq ($(shell pkg-config --exists $(PKGS) && echo ok),ok)
 $(error missing libraries: $(shell for p in $(PKGS); do pkg-config --exists $$p || printf '%s ' $$p; done)(pkg-config names; tools/install-deps.sh build installs them))
 endif
 # oneDNN (Debian libdnnl-dev; no pkg-config file): the CPU backend's bf16
-# products (tensor/k_gemm_bf16.c).
+# products (tensor/k_gemm_bf16.c) build against its header and open
+# libdnnl.so.2 at run time on first use (so float32-only runs do not map it).
 DNNL_H := /usr/include/oneapi/dnnl/dnnl.h
 ifeq ($(filter-out clean fresh-check fresh-check-clean,$(or $(MAKECMDGOALS),all)),)
 else ifeq ($(wildcard $(DNNL_H)),)
 $(error missing library: oneDNN ($(DNNL_H) not found; Debian libdnnl-dev, tools/install-deps.sh build installs it))
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs $(filter-out openblas,$(PKGS))) -ldnnl
+PKG_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs $(filter-out openblas,$(PKGS))) -ldl
 # MPI (tensor/comm_mpi.c) is optional: MPI=auto (the default) builds it in
 # when pkg-config finds Open MPI (ompi-c, Debian libopenmpi-dev, which
 # tools/install-deps.sh build installs), MPI=1 requires it, MPI=0 leaves it

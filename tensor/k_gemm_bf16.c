@@ -1,5 +1,6 @@
 #include "k_gemm_bf16.h"
 
+#include <dlfcn.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -7,16 +8,77 @@
 
 #include "backend.h" /* VC_GEMM_A_BF16, VC_GEMM_B_BF16 */
 
-/* ---- the engine, the ISA, once per process ---- */
+/* ---- the library, the engine, the ISA, once per process ----
+ * oneDNN is opened on first use (dlopen), not linked: a process that
+ * computes only in float32 does not map its 40 MB (address-space limits,
+ * tools/limits.c), and a machine without libdnnl.so.2 falls back to float32. */
+
+static __typeof__(dnnl_engine_create) *fp_dnnl_engine_create;
+static __typeof__(dnnl_get_effective_cpu_isa) *fp_dnnl_get_effective_cpu_isa;
+static __typeof__(dnnl_matmul_desc_init) *fp_dnnl_matmul_desc_init;
+static __typeof__(dnnl_memory_create) *fp_dnnl_memory_create;
+static __typeof__(dnnl_memory_desc_init_by_strides) *fp_dnnl_memory_desc_init_by_strides;
+static __typeof__(dnnl_memory_destroy) *fp_dnnl_memory_destroy;
+static __typeof__(dnnl_memory_set_data_handle) *fp_dnnl_memory_set_data_handle;
+static __typeof__(dnnl_post_ops_append_sum) *fp_dnnl_post_ops_append_sum;
+static __typeof__(dnnl_post_ops_create) *fp_dnnl_post_ops_create;
+static __typeof__(dnnl_post_ops_destroy) *fp_dnnl_post_ops_destroy;
+static __typeof__(dnnl_primitive_attr_create) *fp_dnnl_primitive_attr_create;
+static __typeof__(dnnl_primitive_attr_destroy) *fp_dnnl_primitive_attr_destroy;
+static __typeof__(dnnl_primitive_attr_set_output_scales) *fp_dnnl_primitive_attr_set_output_scales;
+static __typeof__(dnnl_primitive_attr_set_post_ops) *fp_dnnl_primitive_attr_set_post_ops;
+static __typeof__(dnnl_primitive_create) *fp_dnnl_primitive_create;
+static __typeof__(dnnl_primitive_desc_create) *fp_dnnl_primitive_desc_create;
+static __typeof__(dnnl_primitive_desc_destroy) *fp_dnnl_primitive_desc_destroy;
+static __typeof__(dnnl_primitive_destroy) *fp_dnnl_primitive_destroy;
+static __typeof__(dnnl_primitive_execute) *fp_dnnl_primitive_execute;
+static __typeof__(dnnl_stream_create) *fp_dnnl_stream_create;
+static __typeof__(dnnl_stream_destroy) *fp_dnnl_stream_destroy;
+static __typeof__(dnnl_stream_wait) *fp_dnnl_stream_wait;
 
 static dnnl_engine_t engine;
 static bool fast;
 static const char *isa_name = "unknown";
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+static bool load_dnnl(void) {
+    void *lib = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return false;
+    bool ok =
+        (fp_dnnl_engine_create = (__typeof__(fp_dnnl_engine_create))dlsym(lib, "dnnl_engine_create")) &&
+        (fp_dnnl_get_effective_cpu_isa = (__typeof__(fp_dnnl_get_effective_cpu_isa))dlsym(lib, "dnnl_get_effective_cpu_isa")) &&
+        (fp_dnnl_matmul_desc_init = (__typeof__(fp_dnnl_matmul_desc_init))dlsym(lib, "dnnl_matmul_desc_init")) &&
+        (fp_dnnl_memory_create = (__typeof__(fp_dnnl_memory_create))dlsym(lib, "dnnl_memory_create")) &&
+        (fp_dnnl_memory_desc_init_by_strides = (__typeof__(fp_dnnl_memory_desc_init_by_strides))dlsym(lib, "dnnl_memory_desc_init_by_strides")) &&
+        (fp_dnnl_memory_destroy = (__typeof__(fp_dnnl_memory_destroy))dlsym(lib, "dnnl_memory_destroy")) &&
+        (fp_dnnl_memory_set_data_handle = (__typeof__(fp_dnnl_memory_set_data_handle))dlsym(lib, "dnnl_memory_set_data_handle")) &&
+        (fp_dnnl_post_ops_append_sum = (__typeof__(fp_dnnl_post_ops_append_sum))dlsym(lib, "dnnl_post_ops_append_sum")) &&
+        (fp_dnnl_post_ops_create = (__typeof__(fp_dnnl_post_ops_create))dlsym(lib, "dnnl_post_ops_create")) &&
+        (fp_dnnl_post_ops_destroy = (__typeof__(fp_dnnl_post_ops_destroy))dlsym(lib, "dnnl_post_ops_destroy")) &&
+        (fp_dnnl_primitive_attr_create = (__typeof__(fp_dnnl_primitive_attr_create))dlsym(lib, "dnnl_primitive_attr_create")) &&
+        (fp_dnnl_primitive_attr_destroy = (__typeof__(fp_dnnl_primitive_attr_destroy))dlsym(lib, "dnnl_primitive_attr_destroy")) &&
+        (fp_dnnl_primitive_attr_set_output_scales = (__typeof__(fp_dnnl_primitive_attr_set_output_scales))dlsym(lib, "dnnl_primitive_attr_set_output_scales")) &&
+        (fp_dnnl_primitive_attr_set_post_ops = (__typeof__(fp_dnnl_primitive_attr_set_post_ops))dlsym(lib, "dnnl_primitive_attr_set_post_ops")) &&
+        (fp_dnnl_primitive_create = (__typeof__(fp_dnnl_primitive_create))dlsym(lib, "dnnl_primitive_create")) &&
+        (fp_dnnl_primitive_desc_create = (__typeof__(fp_dnnl_primitive_desc_create))dlsym(lib, "dnnl_primitive_desc_create")) &&
+        (fp_dnnl_primitive_desc_destroy = (__typeof__(fp_dnnl_primitive_desc_destroy))dlsym(lib, "dnnl_primitive_desc_destroy")) &&
+        (fp_dnnl_primitive_destroy = (__typeof__(fp_dnnl_primitive_destroy))dlsym(lib, "dnnl_primitive_destroy")) &&
+        (fp_dnnl_primitive_execute = (__typeof__(fp_dnnl_primitive_execute))dlsym(lib, "dnnl_primitive_execute")) &&
+        (fp_dnnl_stream_create = (__typeof__(fp_dnnl_stream_create))dlsym(lib, "dnnl_stream_create")) &&
+        (fp_dnnl_stream_destroy = (__typeof__(fp_dnnl_stream_destroy))dlsym(lib, "dnnl_stream_destroy")) &&
+        (fp_dnnl_stream_wait = (__typeof__(fp_dnnl_stream_wait))dlsym(lib, "dnnl_stream_wait")) &&
+        true;
+    if (!ok) dlclose(lib);
+    return ok; /* kept open for the process */
+}
+
 static void init_once(void) {
-    if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) engine = NULL;
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if (!load_dnnl()) {
+        isa_name = "none: libdnnl.so.2 cannot be loaded";
+        return;
+    }
+    if (fp_dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) engine = NULL;
+    dnnl_cpu_isa_t isa = fp_dnnl_get_effective_cpu_isa();
     switch (isa) {
     case dnnl_cpu_isa_avx512_core_amx: isa_name = "avx512_core_amx"; break;
     case dnnl_cpu_isa_avx512_core_bf16: isa_name = "avx512_core_bf16"; break;
@@ -100,17 +162,17 @@ static pthread_key_t ts_key;
 static pthread_once_t ts_once = PTHREAD_ONCE_INIT;
 
 static void entry_free(entry *e) {
-    dnnl_primitive_destroy(e->prim);
-    dnnl_memory_destroy(e->a);
-    dnnl_memory_destroy(e->b);
-    dnnl_memory_destroy(e->c);
+    fp_dnnl_primitive_destroy(e->prim);
+    fp_dnnl_memory_destroy(e->a);
+    fp_dnnl_memory_destroy(e->b);
+    fp_dnnl_memory_destroy(e->c);
 }
 
 static void state_free(void *p) {
     thread_state *s = p;
     if (!s) return;
     for (int i = 0; i < s->n; i++) entry_free(&s->cache[i]);
-    if (s->stream) dnnl_stream_destroy(s->stream);
+    if (s->stream) fp_dnnl_stream_destroy(s->stream);
     free(s->buf[0]);
     free(s->buf[1]);
     free(s);
@@ -130,7 +192,7 @@ static thread_state *state(void) {
     pthread_once(&ts_once, ts_key_make);
     thread_state *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    if (dnnl_stream_create(&s->stream, engine, dnnl_stream_default_flags) != dnnl_success) {
+    if (fp_dnnl_stream_create(&s->stream, engine, dnnl_stream_default_flags) != dnnl_success) {
         free(s);
         return NULL;
     }
@@ -164,7 +226,7 @@ static dnnl_status_t md3(dnnl_memory_desc_t *md, dnnl_data_type_t dt, int64_t ba
     dnnl_dims_t dims = {batch, rows, cols};
     dnnl_dims_t st = {s ? s : rows * cols * 4 + ld, trans ? 1 : ld, trans ? ld : 1};
     if (batch == 1) st[0] = (trans ? cols : rows) * ld;
-    return dnnl_memory_desc_init_by_strides(md, 3, dims, dt, st);
+    return fp_dnnl_memory_desc_init_by_strides(md, 3, dims, dt, st);
 }
 
 static entry *lookup(thread_state *s, const key_t_ *k) {
@@ -181,24 +243,24 @@ static entry *lookup(thread_state *s, const key_t_ *k) {
         md3(&mc, dnnl_f32, k->batch, k->M, k->N, false, k->ldc, k->sc))
         return NULL;
     dnnl_matmul_desc_t d;
-    if (dnnl_matmul_desc_init(&d, &ma, &mb, NULL, &mc)) return NULL;
+    if (fp_dnnl_matmul_desc_init(&d, &ma, &mb, NULL, &mc)) return NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    bool ok = dnnl_primitive_attr_create(&attr) == dnnl_success;
-    if (ok && k->alpha != 1) ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha) == dnnl_success;
+    bool ok = fp_dnnl_primitive_attr_create(&attr) == dnnl_success;
+    if (ok && k->alpha != 1) ok = fp_dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha) == dnnl_success;
     if (ok && k->beta != 0) {
-        ok = dnnl_post_ops_create(&po) == dnnl_success && dnnl_post_ops_append_sum(po, k->beta) == dnnl_success &&
-             dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
+        ok = fp_dnnl_post_ops_create(&po) == dnnl_success && fp_dnnl_post_ops_append_sum(po, k->beta) == dnnl_success &&
+             fp_dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
     }
-    ok = ok && dnnl_primitive_desc_create(&pd, &d, attr, engine, NULL) == dnnl_success &&
-         dnnl_primitive_create(&e.prim, pd) == dnnl_success;
-    if (po) dnnl_post_ops_destroy(po);
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    if (pd) dnnl_primitive_desc_destroy(pd);
+    ok = ok && fp_dnnl_primitive_desc_create(&pd, &d, attr, engine, NULL) == dnnl_success &&
+         fp_dnnl_primitive_create(&e.prim, pd) == dnnl_success;
+    if (po) fp_dnnl_post_ops_destroy(po);
+    if (attr) fp_dnnl_primitive_attr_destroy(attr);
+    if (pd) fp_dnnl_primitive_desc_destroy(pd);
     if (!ok) return NULL;
-    if (dnnl_memory_create(&e.a, &ma, engine, DNNL_MEMORY_NONE) || dnnl_memory_create(&e.b, &mb, engine, DNNL_MEMORY_NONE) ||
-        dnnl_memory_create(&e.c, &mc, engine, DNNL_MEMORY_NONE)) {
+    if (fp_dnnl_memory_create(&e.a, &ma, engine, DNNL_MEMORY_NONE) || fp_dnnl_memory_create(&e.b, &mb, engine, DNNL_MEMORY_NONE) ||
+        fp_dnnl_memory_create(&e.c, &mc, engine, DNNL_MEMORY_NONE)) {
         entry_free(&e);
         return NULL;
     }
@@ -293,12 +355,12 @@ void vc_gemm_batched_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int64
         gemm_loop(batch, ta, tb, M, N, K, alpha, a, lda, sa, b, ldb, sb, beta, C, ldc, sc);
         goto done;
     }
-    dnnl_memory_set_data_handle(e->a, (void *)a);
-    dnnl_memory_set_data_handle(e->b, (void *)b);
-    dnnl_memory_set_data_handle(e->c, C);
+    fp_dnnl_memory_set_data_handle(e->a, (void *)a);
+    fp_dnnl_memory_set_data_handle(e->b, (void *)b);
+    fp_dnnl_memory_set_data_handle(e->c, C);
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
-    if (dnnl_primitive_execute(e->prim, s->stream, 3, args) != dnnl_success ||
-        dnnl_stream_wait(s->stream) != dnnl_success)
+    if (fp_dnnl_primitive_execute(e->prim, s->stream, 3, args) != dnnl_success ||
+        fp_dnnl_stream_wait(s->stream) != dnnl_success)
         gemm_loop(batch, ta, tb, M, N, K, alpha, a, lda, sa, b, ldb, sb, beta, C, ldc, sc);
 done:
     free(tmp[0]);

@@ -746,7 +746,7 @@ END_TEST
 START_TEST(test_search_moments_gives_frame_times) {
     encode_all();
     char args[4096];
-    snprintf(args, sizeof args, "search --moments --clip '%s' --data '%s' --vocab '%s' --top 4 hello", fx.clip, fx.out,
+    snprintf(args, sizeof args, "search --precision fp32 --moments --clip '%s' --data '%s' --vocab '%s' --top 4 hello", fx.clip, fx.out,
              fx.vocab);
     ck_assert_int_eq(run_vclip(args, tpath("m.out"), tpath("m.err")), 0);
     char *o = slurp(tpath("m.out"), NULL);
