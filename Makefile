@@ -143,8 +143,10 @@ $(BUILD)/libvclip64.a: $(F64_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# (with nvcc, VCLIP_LIB is the CUDA library of the CUDA block below)
+VCLIP_LIB  = $(BUILD)/libvclip.a
 $(BUILD)/vclip: $(TOOL_OBJ) $(BUILD)/libvclip.a
-	$(CC) $(LDFLAGS) $(TOOL_OBJ) $(BUILD)/libvclip.a $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $(TOOL_OBJ) $(VCLIP_LIB) $(LDLIBS) $(VCLIP_LIBS) -o $@
 
 $(BUILD)/tests/test_grad%: $(BUILD)/obj64/tests/test_grad%.o $(HELP64_OBJ) $(BUILD)/libvclip64.a
 	@mkdir -p $(dir $@)
@@ -370,22 +372,75 @@ $(BUILD)/nvcc/tests/test_cuda_emu.o: tests/test_cuda_emu.c
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -I. -I$(CUDA_HOME)/include $(PKG_CFLAGS) \
 	  $(CHECK_CFLAGS) -c $< -o $@
 $(BUILD)/nvcc/test_cuda_real: $(NV_OBJ) $(BUILD)/nvcc/tests/test_cuda_emu.o $(BUILD)/libvclip.a
-	$(CC) $^ -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++ \
+	$(CC) $(filter-out $(CU_KERNEL_SRC:%.cu=$(BUILD)/nvcc/%.o),$^) -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++ \
 	  $(CHECK_LIBS) $(LDLIBS) -fopenmp -o $@
 .PHONY: cuda-check test-cuda-tsan
 ifeq ($(NVCC),)
 cuda-check:
 	@echo "cuda-check: no nvcc (not on PATH nor /usr/local/cuda/bin, or CUDA=0): no .cu file was compiled"; exit 1
 else
-cuda-check: $(NV_OBJ) $(BUILD)/nvcc/test_cuda_real
+cuda-check: $(NV_OBJ) $(BUILD)/nvcc/test_cuda_real $(BUILD)/nvcc/tests/test_backend_ops
 	@echo "cuda-check: $(words $(NV_OBJ)) .cu files compiled by $(NVCC) for $(CUDA_ARCH) with warnings as errors;" \
-	  "$(BUILD)/nvcc/test_cuda_real linked against cudart and cuBLAS"
+	  "$(BUILD)/nvcc/test_cuda_real and $(BUILD)/nvcc/tests/test_backend_ops (tensor/backend_cuda.c against the" \
+	  "toolkit's headers, -Werror) linked against cudart and cuBLAS"
+endif
+
+# ---- the CUDA backend (tensor/backend_cuda.c + the k_*.cu launchers) ----
+# The library objects that differ with CUDA (the backend registry and the
+# backend itself, compiled with -DVC_HAVE_CUDA) replace their plain twins:
+#  - emulated: $(BUILD)/libvclip_cuemu.a (-DVC_HAVE_CUDA -DVC_CUDA_EMU), linked
+#    with the emulator and the emulated kernels in $(BUILD)/libvccuda_emu.a;
+#    the suites in CUDA_EMU_TESTS link it, so they see a "cuda" backend;
+#  - real (nvcc found, CUDA != 0): $(BUILD)/libvclip_cuda.a with the nvcc
+#    kernels, and $(BUILD)/vclip links it with cudart and cuBLAS;
+#  - `make CUDA=0`: build/vclip without CUDA (backend_cuda.c then only says so).
+CUDA_BE_SRC   := tensor/backend.c tensor/backend_cuda.c
+CU_KERNEL_SRC := $(wildcard tensor/cuda/k_*.cu)
+CUDA_EMU_TESTS := test_backend_ops
+CUDA_EMU_TESTS += test_cuda_train
+# tensor/device.c holds the CUDA graph and upload calls of train/step.c
+CUDA_BE_SRC += tensor/device.c
+# g++ fuses a*b+c across statements, which would undo a kernel's __fmul_rn
+# (nvcc keeps those unfused): the emulated kernels are compiled without it
+$(CU_KERNEL_SRC:%.cu=$(BUILD)/emu/%.o): EMU_CXXFLAGS += -ffp-contract=off
+CUEMU_LIB_OBJ := $(filter-out $(CUDA_BE_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(CUDA_BE_SRC:%.c=$(BUILD)/cuemu/%.o)
+$(BUILD)/cuemu/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DVC_HAVE_CUDA -DVC_CUDA_EMU -c $< -o $@
+$(BUILD)/libvclip_cuemu.a: $(CUEMU_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+CUEMU_LINK = -Wl,--start-group $(BUILD)/libvclip_cuemu.a $(BUILD)/libvccuda_emu.a -Wl,--end-group -lstdc++
+$(CUDA_EMU_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HELP_OBJ) $(BUILD)/libvclip_cuemu.a \
+                                      $(BUILD)/libvccuda_emu.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(CUEMU_LINK) $(CHECK_LIBS) $(LDLIBS) -o $@
+ifneq ($(NVCC),)
+CUDA_LIB_OBJ := $(filter-out $(CUDA_BE_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(CUDA_BE_SRC:%.c=$(BUILD)/nvcc/obj/%.o) \
+                $(CU_KERNEL_SRC:%.cu=$(BUILD)/nvcc/%.o)
+$(BUILD)/nvcc/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Werror -DVC_HAVE_CUDA -I$(CUDA_HOME)/include -c $< -o $@
+$(BUILD)/libvclip_cuda.a: $(CUDA_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+VCLIP_LIB  = $(BUILD)/libvclip_cuda.a
+$(BUILD)/vclip: $(BUILD)/libvclip_cuda.a
+# cudart statically (it loads the driver on first use) and cuBLAS by dlopen
+# at the first product (tensor/backend_cuda.c): vclip on a machine without a
+# GPU maps neither (a run under a small address-space limit still starts)
+VCLIP_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
+# the backend-op suite on the real backend (cuda-check links it; run it on a
+# GPU machine: without a GPU it prints SKIP for the cuda backend)
+$(BUILD)/nvcc/tests/test_backend_ops: $(BUILD)/obj/tests/test_backend_ops.o $(HELP_OBJ) $(BUILD)/libvclip_cuda.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(BUILD)/libvclip_cuda.a $(CHECK_LIBS) $(LDLIBS) $(VCLIP_LIBS) -o $@
 endif
 
 # ThreadSanitizer: its own objects (OS-thread emulator, -fsanitize=thread)
 TSAN_DIR    := $(BUILD)/tsan
 TSAN_CFLAGS := -fsanitize=thread -O1 -g -MMD -MP -fno-omit-frame-pointer -DVC_CUDA_EMU -DVC_CUDA_EMU_THREADS -I. $(PKG_CFLAGS)
-TSAN_OBJ    := $(EMU_RT_SRC:%.cc=$(TSAN_DIR)/%.o) $(CU_SRC:%.cu=$(TSAN_DIR)/%.o) $(CU_TEST_SRC:%.cu=$(TSAN_DIR)/%.o) \
+TSAN_OBJ    := $(EMU_RT_SRC:%.cc=$(TSAN_DIR)/%.o) $(filter-out $(CU_KERNEL_SRC:%.cu=$(TSAN_DIR)/%.o),$(CU_SRC:%.cu=$(TSAN_DIR)/%.o)) $(CU_TEST_SRC:%.cu=$(TSAN_DIR)/%.o) \
                $(TSAN_DIR)/tests/test_cuda_emu.o $(TSAN_DIR)/tensor/dtype.o
 $(TSAN_DIR)/%.o: %.cc
 	@mkdir -p $(dir $@)
@@ -398,8 +453,23 @@ $(TSAN_DIR)/%.o: %.c
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(TSAN_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
 $(TSAN_DIR)/test_cuda_emu: $(TSAN_OBJ)
 	$(CC) -fsanitize=thread $^ $(CHECK_LIBS) $(BLAS_LIBS) -lstdc++ -lm -lpthread -o $@
-test-cuda-tsan: $(TSAN_DIR)/test_cuda_emu
+# The backend's kernels (tests/test_backend_ops.c against the CPU backend)
+# under the same threads, on the ops in TSAN_OPS: the block reductions of
+# every row kernel are those of l2norm_fwd and xent_fwd.
+TSAN_OPS ?= l2norm_fwd,xent_fwd
+TSAN_BE_OBJ := $(addprefix $(TSAN_DIR)/,tests/test_backend_ops.o tests/harness.o $(CUDA_BE_SRC:%.c=%.o) \
+                 tensor/backend_cpu.o $(patsubst %.c,%.o,$(wildcard tensor/k_*.c)) tensor/rng.o tensor/status.o \
+                 tensor/tensor.o tensor/dtype.o tensor/arena.o) \
+               $(EMU_RT_SRC:%.cc=$(TSAN_DIR)/%.o) $(CU_KERNEL_SRC:%.cu=$(TSAN_DIR)/%.o)
+$(CUDA_BE_SRC:%.c=$(TSAN_DIR)/%.o): TSAN_CFLAGS += -DVC_HAVE_CUDA
+$(patsubst %.c,$(TSAN_DIR)/%.o,$(wildcard tensor/k_*.c) tensor/backend_cpu.c): TSAN_CFLAGS += -fopenmp
+$(CU_KERNEL_SRC:%.cu=$(TSAN_DIR)/%.o): TSAN_CFLAGS += -ffp-contract=off
+$(TSAN_DIR)/test_backend_ops: $(TSAN_BE_OBJ)
+	$(CC) -fsanitize=thread -fopenmp $^ $(CHECK_LIBS) $(BLAS_LIBS) -lstdc++ -lm -lpthread -o $@
+test-cuda-tsan: $(TSAN_DIR)/test_cuda_emu $(TSAN_DIR)/test_backend_ops
 	CK_FORK=no OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 $<
+	CK_FORK=no OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 VC_OPS=$(TSAN_OPS) \
+	  $(TSAN_DIR)/test_backend_ops
 # ---- end CUDA ----
 
 # ---- NCCL (tensor/comm_nccl.c; issue 12) ----

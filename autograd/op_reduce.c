@@ -123,10 +123,14 @@ static vc_var *masked_impl(vc_tape *t, const char *name, vc_var *x, int axis, co
     int64_t P, T, R, shape[VC_MAX_DIMS];
     prt(&x->val, a, &P, &T, &R);
     int nd = drop_axis(&x->val, a, shape);
-    vc_real *w = vc_arena_alloc(&t->arena, (size_t)(P * T + 1) * sizeof(vc_real));
-    vc_real *div = vc_arena_alloc(&t->arena, (size_t)(P + 1) * sizeof(vc_real));
-    if (!w || !div) return vc_tape_fail(t, VC_ERR_OOM);
-    if ((s = mask_weights(name, &x->val, a, mask, mean, w, div))) return vc_tape_fail(t, s);
+    /* weights are made on the host and copied to the device in one go */
+    size_t wb = (size_t)(P * T + 1) * sizeof(vc_real), db = (size_t)(P + 1) * sizeof(vc_real);
+    vc_real *hw = vc_tape_host(t, wb + db);
+    if (!hw) return NULL;
+    if ((s = mask_weights(name, &x->val, a, mask, mean, hw, hw + P * T + 1))) return vc_tape_fail(t, s);
+    vc_real *w = vc_tape_upload(t, hw, wb + db);
+    if (!w) return NULL;
+    vc_real *div = w + P * T + 1;
     vc_var *out = vc_op_out(t, nd, shape, 1, &x);
     if (!out) return NULL;
     vc_var_backend(x)->wsum_fwd(vc_f32(&x->val), w, div, vc_f32(&out->val), P, T, R);

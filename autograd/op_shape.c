@@ -233,16 +233,25 @@ vc_var *vc_gather_rows(vc_tape *t, vc_var *table, const vc_tensor *idx) {
         return vc_tape_fail(t, VC_ERR_SHAPE);
     }
     int64_t N = vc_numel(idx), V = T->ne[0], D = T->ne[1];
-    int64_t *ix = vc_arena_alloc(&t->arena, (size_t)(N + 1) * sizeof(int64_t));
-    if (!ix) return vc_tape_fail(t, VC_ERR_OOM);
+    if (idx->device != VC_CPU) {
+        vc_fail(VC_ERR_DEVICE, "op gather_rows: indices must be a host tensor, got one on %s",
+                vc_device_name(idx->device));
+        return vc_tape_fail(t, VC_ERR_DEVICE);
+    }
+    size_t nb = (size_t)(N + 1) * sizeof(int64_t);
+    int64_t *hx = vc_tape_host(t, nb);
+    if (!hx) return NULL;
     for (int64_t i = 0; i < N; i++) {
-        ix[i] = vc_int_at(idx, i);
-        if (ix[i] < 0 || ix[i] >= V) {
-            vc_fail(VC_ERR_ARG, "op gather_rows: index %lld at position %lld is outside [0, %lld)", (long long)ix[i],
+        hx[i] = vc_int_at(idx, i);
+        if (hx[i] < 0 || hx[i] >= V) {
+            vc_fail(VC_ERR_ARG, "op gather_rows: index %lld at position %lld is outside [0, %lld)", (long long)hx[i],
                     (long long)i, (long long)V);
             return vc_tape_fail(t, VC_ERR_ARG);
         }
     }
+    hx[N] = 0;
+    int64_t *ix = vc_tape_upload(t, hx, nb); /* checked on the host, read on the device */
+    if (!ix) return NULL;
     int64_t shape[VC_MAX_DIMS];
     memcpy(shape, idx->ne, (size_t)idx->ndim * sizeof(int64_t));
     shape[idx->ndim] = D;

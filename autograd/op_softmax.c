@@ -22,8 +22,9 @@ static vc_status softmax_backward(vc_tape *t, const vc_node *n) {
 /* Strides of mask m aligned to x's dims, 0 where m broadcasts. */
 static vc_status mask_strides(const char *op, const vc_tensor *x, const vc_tensor *m, int64_t *mst) {
     char s1[96], s2[96];
-    vc_status s = vc_check_f32_cpu(op, "mask", m);
-    if (s) return s;
+    if (!m->data) return vc_fail(VC_ERR_ARG, "op %s: mask is missing", op);
+    if (m->dtype != VC_F32)
+        return vc_fail(VC_ERR_DTYPE, "op %s: mask is %s, expected float32", op, vc_dtype_name(m->dtype));
     if (m->ndim > x->ndim) goto bad;
     for (int d = 0; d < x->ndim; d++) {
         int dm = d - (x->ndim - m->ndim);
@@ -45,6 +46,14 @@ static vc_var *softmax_impl(vc_tape *t, const char *name, vc_var *x, int axis, c
     int a;
     int64_t mst[VC_MAX_DIMS] = {0};
     vc_status s = vc_axis(name, axis, x->val.ndim, &a);
+    vc_tensor md; /* the mask on x's device (copied there from the host if need be) */
+    if (!s && mask && mask->data && mask->device != x->val.device) {
+        if (mask->device != VC_CPU || x->val.device != vc_tape_device(t))
+            s = vc_fail(VC_ERR_DEVICE, "op %s: mask on %s, x on %s", name, vc_device_name(mask->device),
+                        vc_device_name(x->val.device));
+        else if (!(s = vc_tape_on_device(t, mask, &md)))
+            mask = &md;
+    }
     if (!s && mask) s = mask_strides(name, &x->val, mask, mst);
     if (s) return vc_tape_fail(t, s);
     vc_var *out = vc_op_out(t, x->val.ndim, x->val.ne, 1, &x);
@@ -98,17 +107,25 @@ vc_var *vc_cross_entropy(vc_tape *t, vc_var *logits, const vc_tensor *targets, i
                 targets ? vc_shape_str(targets, s2, sizeof s2) : "none");
         return vc_tape_fail(t, VC_ERR_SHAPE);
     }
-    int64_t *tg = vc_arena_alloc(&t->arena, (size_t)S * sizeof(int64_t));
-    vc_real *lse = vc_arena_alloc(&t->arena, (size_t)S * sizeof(vc_real));
-    if (!tg || !lse) return vc_tape_fail(t, VC_ERR_OOM);
+    if (targets->device != VC_CPU) {
+        vc_fail(VC_ERR_DEVICE, "op cross_entropy: targets must be a host tensor, got one on %s",
+                vc_device_name(targets->device));
+        return vc_tape_fail(t, VC_ERR_DEVICE);
+    }
+    int64_t *ht = vc_tape_host(t, (size_t)S * sizeof(int64_t));
+    if (!ht) return NULL;
     for (int64_t i = 0; i < S; i++) {
-        tg[i] = vc_int_at(targets, i);
-        if (tg[i] < 0 || tg[i] >= C) {
-            vc_fail(VC_ERR_ARG, "op cross_entropy: target %lld of sample %lld is outside [0, %lld)", (long long)tg[i],
+        ht[i] = vc_int_at(targets, i);
+        if (ht[i] < 0 || ht[i] >= C) {
+            vc_fail(VC_ERR_ARG, "op cross_entropy: target %lld of sample %lld is outside [0, %lld)", (long long)ht[i],
                     (long long)i, (long long)C);
             return vc_tape_fail(t, VC_ERR_ARG);
         }
     }
+    /* checked on the host, read on the device */
+    int64_t *tg = vc_tape_upload(t, ht, (size_t)S * sizeof(int64_t));
+    vc_real *lse = vc_arena_alloc(&t->arena, (size_t)S * sizeof(vc_real));
+    if (!tg || !lse) return vc_tape_fail(t, VC_ERR_OOM);
     vc_var *out = vc_op_out(t, VC_DIMS(1), 1, &logits);
     if (!out) return NULL;
     vc_var_backend(logits)->xent_fwd(vc_f32(L), L->ne[0], L->ne[1], axis, tg, lse, vc_f32(&out->val));

@@ -11,11 +11,65 @@ void vc_params_free(vc_params *p) {
     free(p->vars);
     free(p->info);
     const vc_backend *be = vc_backend_for(p->device);
-    if (be) {
+    if (be && p->block) {
+        be->mem_free(p->block);
+    } else if (be) {
         be->mem_free(p->data);
         be->mem_free(p->grad);
     }
     memset(p, 0, sizeof *p);
+}
+
+static void repoint(vc_params *p) {
+    for (int i = 0; i < p->count; i++) {
+        p->vars[i]->val.data = p->data + p->info[i].offset;
+        p->vars[i]->grad.data = p->grad + p->info[i].offset;
+        p->vars[i]->val.device = p->vars[i]->grad.device = p->device;
+    }
+}
+
+vc_status vc_params_place(vc_params *p, vc_device d) {
+    if (p->block) return vc_fail(VC_ERR_ARG, "params: already placed on %s", vc_device_name(p->device));
+    const vc_backend *be, *from;
+    vc_status s;
+    if ((s = vc_backend_get(d, &be)) || (s = vc_backend_get(p->device, &from))) return s;
+    size_t n = p->n ? p->n : 16; /* a multiple of 16 floats: every part stays 64-byte aligned */
+    int64_t nn = (int64_t)n;
+    size_t sb = be->scratch_bytes ? be->scratch_bytes(VC_K_GLOBAL_NORM, &nn) : 0;
+    size_t fl = 4 * n * sizeof(vc_real), total = fl + 256 + (sb + 255) / 256 * 256;
+    unsigned char *blk = be->mem_alloc(total);
+    if (!blk) return vc_fail(VC_ERR_OOM, "params: cannot allocate %zu bytes on %s", total, be->name);
+    be->mem_set(blk, 0, total);
+    /* values to their new place through the host (device to device is one
+     * backend; between backends the host is the way) */
+    if (p->n) {
+        size_t nb = p->n * sizeof(vc_real);
+        if (from == be) {
+            be->copy_d2d(blk, p->data, nb);
+        } else {
+            vc_real *h = malloc(nb);
+            if (!h) {
+                be->mem_free(blk);
+                return vc_fail(VC_ERR_OOM, "params: cannot stage %zu bytes on the host", nb);
+            }
+            from->copy_d2h(h, p->data, nb);
+            be->copy_h2d(blk, h, nb);
+            free(h);
+        }
+    }
+    from->mem_free(p->data);
+    from->mem_free(p->grad);
+    p->block = blk;
+    p->device = d;
+    p->data = (vc_real *)blk;
+    p->grad = p->data + n;
+    p->moments = p->data + 2 * n;
+    p->norm = (double *)(blk + fl);
+    p->aux = (vc_real *)(blk + fl + 64);
+    p->norm_scratch = sb ? blk + fl + 256 : NULL;
+    p->cap = n;
+    repoint(p);
+    return VC_OK;
 }
 
 int vc_params_find(const vc_params *p, const char *name) {
@@ -29,6 +83,7 @@ static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
 static vc_status grow(vc_params *p, size_t need) {
     if (need <= p->cap) return VC_OK;
+    if (p->block) return vc_fail(VC_ERR_ARG, "params: cannot add parameters after they were placed on a device");
     size_t cap = p->cap ? p->cap : 4096;
     while (cap < need) cap *= 2;
     const vc_backend *be;
@@ -52,10 +107,7 @@ static vc_status grow(vc_params *p, size_t need) {
     p->data = d;
     p->grad = g;
     p->cap = cap;
-    for (int i = 0; i < p->count; i++) {
-        p->vars[i]->val.data = p->data + p->info[i].offset;
-        p->vars[i]->grad.data = p->grad + p->info[i].offset;
-    }
+    repoint(p);
     return VC_OK;
 }
 

@@ -1,6 +1,7 @@
 #include "tape.h"
 
 #include "op_gemm.h"
+#include "../tensor/device.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,25 +65,55 @@ void vc_tape_profile_report(const vc_tape *t, char *buf, size_t n) {
     }
 }
 
-void vc_tape_init(vc_tape *t, size_t arena_bytes) {
+/* The kernels autograd's ops call (the optimiser's, the CLIP towers' and
+ * the ranking kernels are not theirs). */
+static const vc_kop op_kernels[] = {
+    VC_K_GEMM, VC_K_GEMM_BATCHED, VC_K_LAYERNORM_FWD, VC_K_LAYERNORM_BWD, VC_K_L2NORM_FWD, VC_K_L2NORM_BWD,
+    VC_K_SOFTMAX_FWD, VC_K_SOFTMAX_BWD, VC_K_XENT_FWD, VC_K_XENT_BWD, VC_K_ATTENTION_FWD, VC_K_ATTENTION_BWD,
+    VC_K_LSTM_FWD, VC_K_LSTM_BWD, VC_K_UNARY_FWD, VC_K_UNARY_BWD, VC_K_UNARY_BWD_INPLACE, VC_K_SCALE, VC_K_AXPBY,
+    VC_K_BINARY_FWD, VC_K_BINARY_BWD, VC_K_SUM_FWD, VC_K_SUM_BWD, VC_K_WSUM_FWD, VC_K_WSUM_BWD, VC_K_BIAS_FWD,
+    VC_K_BIAS_BWD, VC_K_STRIDED_COPY, VC_K_SLAB_COPY, VC_K_GATHER_FWD, VC_K_GATHER_BWD, VC_K_DROPOUT_FWD,
+    VC_K_DROPOUT_BWD,
+};
+
+void vc_tape_init_on(vc_tape *t, vc_device d, size_t arena_bytes) {
     memset(t, 0, sizeof *t);
-    vc_arena_init(&t->arena, arena_bytes);
+    vc_arena_init_on(&t->arena, d, arena_bytes);
+    vc_arena_init(&t->host, 0);
     t->grad_enabled = true;
     t->training = true;
+    t->missing_kernel = -1;
+    const vc_backend *be = vc_backend_for(d);
+    for (size_t i = 0; be && d != VC_CPU && i < sizeof op_kernels / sizeof op_kernels[0]; i++)
+        if (!be->supports_op || !be->supports_op(op_kernels[i])) {
+            t->missing_kernel = (int)op_kernels[i];
+            break;
+        }
 }
+
+void vc_tape_init(vc_tape *t, size_t arena_bytes) { vc_tape_init_on(t, VC_CPU, arena_bytes); }
+
+typedef struct pool_buf pool_buf;
+static void pool_list_free(pool_buf *b);
 
 void vc_tape_free(vc_tape *t) {
     vc_op_gemm_free(t);
     free(t->prof);
     vc_arena_free(&t->arena);
+    vc_arena_free(&t->host);
+    pool_list_free(t->grad_pool);
+    pool_list_free(t->spare_pool);
     free(t->nodes);
     memset(t, 0, sizeof *t);
 }
 
+static void pool_drop_all(vc_tape *t);
+
 void vc_tape_reset(vc_tape *t) {
     vc_op_gemm_reset(t);
     vc_arena_reset(&t->arena);
-    t->grad_pool = NULL;
+    vc_arena_reset(&t->host);
+    pool_drop_all(t);
     t->n_nodes = 0;
     t->n_random_calls = 0;
     t->status = VC_OK;
@@ -98,6 +129,12 @@ vc_var *vc_tape_fail(vc_tape *t, vc_status s) {
 
 bool vc_tape_bad(vc_tape *t, int n, vc_var *const *in) {
     if (t->status != VC_OK) return true;
+    if (t->missing_kernel >= 0) { /* checked before any op calls into the table */
+        const vc_backend *be = vc_backend_for(t->arena.device);
+        t->status = vc_fail(VC_ERR_UNSUPPORTED, "autograd: the %s backend has no %s kernel, which the ops need",
+                            be ? be->name : vc_device_name(t->arena.device), vc_kop_name((vc_kop)t->missing_kernel));
+        return true;
+    }
     for (int i = 0; i < n; i++)
         if (!in[i]) {
             /* A NULL with no earlier failure is a caller bug; say so. */
@@ -109,7 +146,7 @@ bool vc_tape_bad(vc_tape *t, int n, vc_var *const *in) {
 }
 
 static vc_var *var_alloc(vc_tape *t) {
-    vc_var *v = vc_arena_alloc(&t->arena, sizeof *v);
+    vc_var *v = vc_arena_alloc(&t->host, sizeof *v);
     if (!v) {
         vc_fail(VC_ERR_OOM, "autograd: cannot allocate a variable (%zu bytes) on the tape", sizeof *v);
         return NULL;
@@ -118,20 +155,48 @@ static vc_var *var_alloc(vc_tape *t) {
     return v;
 }
 
+void *vc_tape_host(vc_tape *t, size_t nbytes) {
+    void *p = vc_arena_alloc(&t->host, nbytes ? nbytes : 1);
+    if (!p) vc_tape_fail(t, VC_ERR_OOM);
+    return p;
+}
+
+void *vc_tape_upload(vc_tape *t, const void *host, size_t nbytes) {
+    void *p = vc_arena_alloc(&t->arena, nbytes ? nbytes : 1);
+    if (!p) return vc_tape_fail(t, VC_ERR_OOM);
+    if (t->capturing) vc_device_upload_now(t->arena.device, p, host, nbytes);
+    else if (nbytes) vc_backend_for(t->arena.device)->copy_h2d(p, host, nbytes);
+    return p;
+}
+
+vc_status vc_tape_on_device(vc_tape *t, const vc_tensor *x, vc_tensor *out) {
+    vc_device d = t->arena.device;
+    if (x->device == d) return vc_tensor_contiguous(out, x, &t->arena);
+    if (x->device != VC_CPU)
+        return vc_fail(VC_ERR_DEVICE, "autograd: a tensor on %s given to a tape on %s", vc_device_name(x->device),
+                       vc_device_name(d));
+    vc_tensor h; /* float32 and contiguous on the host first, then one copy */
+    vc_status s = vc_tensor_contiguous(&h, x, &t->host);
+    if (s) return s;
+    vc_tensor o;
+    if ((s = vc_tensor_arena(&o, &t->arena, VC_F32, h.ndim, h.ne))) return s;
+    if (t->capturing) vc_device_upload_now(d, o.data, h.data, vc_nbytes(&h));
+    else vc_backend_for(d)->copy_h2d(o.data, h.data, vc_nbytes(&h));
+    *out = o;
+    return VC_OK;
+}
+
 vc_var *vc_const(vc_tape *t, const vc_tensor *x) {
     if (t->status) return NULL;
     if (!x || !x->data) {
         vc_fail(VC_ERR_ARG, "autograd: constant tensor is missing");
         return vc_tape_fail(t, VC_ERR_ARG);
     }
-    if (x->device != VC_CPU) {
-        vc_fail(VC_ERR_DEVICE, "autograd: tensor on %s; this build has only the CPU backend", vc_device_name(x->device));
-        return vc_tape_fail(t, VC_ERR_DEVICE);
-    }
     vc_var *v = var_alloc(t);
     if (!v) return vc_tape_fail(t, VC_ERR_OOM);
-    /* Ops see contiguous float32 only: other layouts and dtypes are copied. */
-    vc_status s = vc_tensor_contiguous(&v->val, x, &t->arena);
+    /* Ops see contiguous float32 on the tape's device only: other layouts,
+     * dtypes and host tensors are copied. */
+    vc_status s = vc_tape_on_device(t, x, &v->val);
     if (s) return vc_tape_fail(t, s);
     return v;
 }
@@ -158,24 +223,23 @@ int64_t *vc_lengths_arg(vc_tape *t, const char *op, const vc_tensor *len, int64_
     char s1[96];
     if (!len->data || (len->dtype != VC_I64 && len->dtype != VC_I32) || len->ndim != 1 || len->ne[0] != B ||
         !vc_is_contiguous(len) || len->device != VC_CPU) {
-        vc_fail(VC_ERR_SHAPE, "op %s: lengths must be an integer tensor [%lld], got %s %s", op, (long long)B,
-                vc_dtype_name(len->dtype), vc_shape_str(len, s1, sizeof s1));
+        vc_fail(VC_ERR_SHAPE, "op %s: lengths must be an integer host tensor [%lld], got %s %s on %s", op,
+                (long long)B, vc_dtype_name(len->dtype), vc_shape_str(len, s1, sizeof s1), vc_device_name(len->device));
         return vc_tape_fail(t, VC_ERR_SHAPE), NULL;
     }
-    int64_t *out = vc_arena_alloc(&t->arena, (size_t)(B + 1) * sizeof(int64_t));
-    if (!out) {
-        vc_fail(VC_ERR_OOM, "op %s: cannot allocate %lld lengths on the tape", op, (long long)B);
-        return vc_tape_fail(t, VC_ERR_OOM), NULL;
-    }
+    size_t nb = (size_t)(B + 1) * sizeof(int64_t);
+    int64_t *h = vc_tape_host(t, nb);
+    if (!h) return NULL;
     for (int64_t b = 0; b < B; b++) {
-        out[b] = vc_int_at(len, b);
-        if (out[b] < 0 || out[b] > T) {
-            vc_fail(VC_ERR_ARG, "op %s: length %lld of row %lld is outside [0, %lld]", op, (long long)out[b],
+        h[b] = vc_int_at(len, b);
+        if (h[b] < 0 || h[b] > T) {
+            vc_fail(VC_ERR_ARG, "op %s: length %lld of row %lld is outside [0, %lld]", op, (long long)h[b],
                     (long long)b, (long long)T);
             return vc_tape_fail(t, VC_ERR_ARG), NULL;
         }
     }
-    return out;
+    h[B] = 0;
+    return vc_tape_upload(t, h, nb);
 }
 
 vc_var *vc_op_view(vc_tape *t, const vc_tensor *view, int n, vc_var *const *in) {
@@ -203,7 +267,7 @@ vc_status vc_record(vc_tape *t, const char *op, vc_backward_fn bw, vc_var *out, 
     if (!t->grad_enabled || !out->requires_grad) {
         /* Still give the op a context so its forward can write saved state. */
         if (ctx && ctx_bytes) {
-            *ctx = vc_arena_calloc(&t->arena, ctx_bytes);
+            *ctx = vc_arena_calloc(&t->host, ctx_bytes);
             if (!*ctx) return t->status = vc_fail(VC_ERR_OOM, "op %s: cannot allocate its %zu-byte context", op, ctx_bytes);
         }
         return VC_OK;
@@ -223,12 +287,12 @@ vc_status vc_record(vc_tape *t, const char *op, vc_backward_fn bw, vc_var *out, 
     nd->n_in = n;
     for (int i = 0; i < n && i < 4; i++) nd->in[i] = in[i];
     if (n > 4) {
-        nd->in_many = vc_arena_alloc(&t->arena, (size_t)n * sizeof(vc_var *));
+        nd->in_many = vc_arena_alloc(&t->host, (size_t)n * sizeof(vc_var *));
         if (!nd->in_many) return t->status = vc_fail(VC_ERR_OOM, "op %s: cannot record its %d inputs", op, n);
         memcpy(nd->in_many, in, (size_t)n * sizeof(vc_var *));
     }
     if (ctx_bytes) {
-        nd->ctx = vc_arena_calloc(&t->arena, ctx_bytes);
+        nd->ctx = vc_arena_calloc(&t->host, ctx_bytes);
         if (!nd->ctx) return t->status = vc_fail(VC_ERR_OOM, "op %s: cannot allocate its %zu-byte context", op, ctx_bytes);
         if (ctx) *ctx = nd->ctx;
     }
@@ -236,19 +300,42 @@ vc_status vc_record(vc_tape *t, const char *op, vc_backward_fn bw, vc_var *out, 
     return VC_OK;
 }
 
-/* A recycled buffer: the free list lives inside the buffers themselves
- * (arena blocks are at least 64 bytes). */
-typedef struct pool_buf {
+/* A recycled buffer: the free list is host memory that points at the
+ * buffers (which may be device memory the host must not touch). Entries
+ * move between the live list and a spare list, so a steady step allocates
+ * none. */
+struct pool_buf {
     struct pool_buf *next;
+    void *p;
     size_t nbytes;
-} pool_buf;
+};
+
+static void pool_list_free(pool_buf *b) {
+    for (pool_buf *n; b; b = n) {
+        n = b->next;
+        free(b);
+    }
+}
+
+static void pool_drop_all(vc_tape *t) {
+    pool_buf *b = t->grad_pool;
+    while (b) {
+        pool_buf *n = b->next;
+        b->next = t->spare_pool;
+        t->spare_pool = b;
+        b = n;
+    }
+    t->grad_pool = NULL;
+}
 
 static void *pool_take(vc_tape *t, size_t nbytes) {
     for (pool_buf **p = (pool_buf **)&t->grad_pool; *p; p = &(*p)->next)
         if ((*p)->nbytes == nbytes) {
             pool_buf *b = *p;
             *p = b->next;
-            return b;
+            b->next = t->spare_pool;
+            t->spare_pool = b;
+            return b->p;
         }
     return NULL;
 }
@@ -263,8 +350,11 @@ void *vc_tape_take(vc_tape *t, size_t nbytes) {
 
 void vc_tape_give(vc_tape *t, void *p, size_t nbytes) {
     nbytes = (nbytes + 63) / 64 * 64;
-    if (!p || nbytes < sizeof(pool_buf)) return;
-    pool_buf *b = p;
+    if (!p || !nbytes) return;
+    pool_buf *b = t->spare_pool;
+    if (b) t->spare_pool = b->next;
+    else if (!(b = malloc(sizeof *b))) return; /* not recycled: the arena still frees it */
+    b->p = p;
     b->nbytes = nbytes;
     b->next = t->grad_pool;
     t->grad_pool = b;
@@ -272,7 +362,7 @@ void vc_tape_give(vc_tape *t, void *p, size_t nbytes) {
 
 static void pool_give(vc_tape *t, vc_var *v) {
     size_t nbytes = (vc_nbytes(&v->grad) + 63) / 64 * 64;
-    if (!v->grad.data || v->grad.owned || nbytes < sizeof(pool_buf)) return;
+    if (!v->grad.data || v->grad.owned || !nbytes) return;
     vc_tape_give(t, v->grad.data, nbytes);
     v->grad.data = NULL;
     v->grad_written = false;
@@ -310,12 +400,14 @@ vc_status vc_backward(vc_tape *t, vc_var *loss) {
     if (!g) return t->status ? t->status : vc_fail(VC_ERR_OOM, "backward: no gradient buffer for the loss");
     /* d loss / d loss = 1 (added to a gradient already written) */
     const vc_backend *be = vc_var_backend(loss);
-    vc_real one = 1;
-    if (beta != 0) {
-        be->copy_d2h(&one, g, sizeof one);
-        one += 1;
+    if (beta != 0) { /* g += 1 on the device: g = 1 * one + 1 * g */
+        vc_real *one = vc_arena_alloc(&t->arena, sizeof(vc_real));
+        if (!one) return t->status = VC_ERR_OOM;
+        be->fill(one, 1, 1);
+        be->axpby(one, 1, g, 1, 1);
+    } else {
+        be->fill(g, 1, 1);
     }
-    be->copy_h2d(g, &one, sizeof one);
     return walk_back(t);
 }
 

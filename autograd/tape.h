@@ -11,9 +11,13 @@
  * input or called on a failed tape returns NULL too. A forward pass can thus
  * be written straight through and checked once with vc_tape_status().
  *
- * Memory: nodes, activations and their gradients come from the tape's arena
- * and node array, both reused after vc_tape_reset(); parameters (params.h)
- * live outside and survive resets. During the backward pass the gradient of
+ * Memory: activations, their gradients and kernel scratch come from the
+ * tape's arena, which lives on the tape's device (vc_tape_init_on); the vars,
+ * the nodes' saved contexts and host staging come from a second, host arena,
+ * so host code never writes into device memory: small host inputs (lengths,
+ * masks, targets, indices) reach the device through vc_tape_upload. Both are
+ * reused after vc_tape_reset(); parameters (params.h) live outside and
+ * survive resets. During the backward pass the gradient of
  * an op's output is dead once that op's backward has run, so its buffer is
  * recycled for later gradients of the same size: the gradients alive at once
  * are only those of the frontier, not of the whole graph. Gradients of leaf
@@ -50,7 +54,8 @@ typedef struct vc_node {
 } vc_node;
 
 typedef struct vc_tape {
-    vc_arena arena;
+    vc_arena arena;          /* on the tape's device: tensor data */
+    vc_arena host;           /* host memory: vars, contexts, staging */
     vc_node *nodes;
     int n_nodes, cap_nodes;
     bool grad_enabled;       /* false: no_grad mode, nothing is recorded */
@@ -61,12 +66,19 @@ typedef struct vc_tape {
     vc_status status;        /* first error since reset */
     bool keep_grads;         /* keep every intermediate gradient (debugging) */
     struct vc_tape_prof *prof; /* per-op timings when profiling (vc_tape_profile) */
-    void *grad_pool;         /* recycled gradient buffers (see vc_backward) */
+    void *grad_pool;         /* recycled gradient buffers (see vc_backward), a host list */
+    void *spare_pool;        /* unused list entries, reused across steps */
+    bool capturing;          /* the device stream records a graph: uploads copy at once, outside it */
+    int missing_kernel;      /* a kernel the ops use that the device's backend lacks (vc_kop), or -1:
+                                every op then fails with one line naming it */
     int precision;           /* vc_precision of the ops' products (op_gemm.h); 0 = fp32 */
     struct vc_bf16_cache *bf16_cache; /* bf16 copies of parameters (op_gemm.c) */
 } vc_tape;
 
+/* A tape computing on the CPU, or on device d (its arena lives there). */
 void vc_tape_init(vc_tape *t, size_t arena_bytes);
+void vc_tape_init_on(vc_tape *t, vc_device d, size_t arena_bytes);
+static inline vc_device vc_tape_device(const vc_tape *t) { return t->arena.device; }
 void vc_tape_free(vc_tape *t);
 /* Forget nodes and activations; keep memory; clear the error; step++. */
 void vc_tape_reset(vc_tape *t);
@@ -90,6 +102,15 @@ vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout);
  * float32, else holds a float32 contiguous copy in the arena. Set
  * requires_grad on the result to differentiate with respect to an input. */
 vc_var *vc_const(vc_tape *t, const vc_tensor *x);
+/* Host memory valid until the next reset (for staging); NULL (tape failed)
+ * on OOM. */
+void *vc_tape_host(vc_tape *t, size_t nbytes);
+/* nbytes of host data copied into the tape's arena (on its device); NULL
+ * (tape failed) on OOM. */
+void *vc_tape_upload(vc_tape *t, const void *host, size_t nbytes);
+/* x as a contiguous float32 tensor on the tape's device: x itself when it
+ * already is one, else a copy in the arena (from the host, or converted). */
+vc_status vc_tape_on_device(vc_tape *t, const vc_tensor *x, vc_tensor *out);
 /* A var in the arena with a fresh F32 value of the given shape. */
 vc_var *vc_var_new(vc_tape *t, int ndim, const int64_t *shape);
 
@@ -102,9 +123,9 @@ vc_var *vc_tape_fail(vc_tape *t, vc_status s);
 bool vc_tape_bad(vc_tape *t, int n, vc_var *const *in);
 /* Output var for an op over inputs: allocates the value, sets requires_grad. */
 vc_var *vc_op_out(vc_tape *t, int ndim, const int64_t *shape, int n, vc_var *const *in);
-/* Validates per-row lengths for an op (an integer tensor [B], each in
- * [0, T]) and copies them to the arena as int64; NULL (tape failed, message
- * naming op) otherwise. */
+/* Validates per-row lengths for an op (an integer host tensor [B], each in
+ * [0, T]) and copies them to the arena (the device) as int64; NULL (tape
+ * failed, message naming op) otherwise. */
 int64_t *vc_lengths_arg(vc_tape *t, const char *op, const vc_tensor *len, int64_t B, int64_t T);
 /* Scratch memory for a forward or backward kernel, from the recycled
  * gradient buffers when one of that size is free, else the arena; give it

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/device.h"
 #include "tensor/rng.h"
 #include "tensor/sort.h"
 
@@ -572,6 +573,25 @@ static vc_status start_worker(vc_loader *ld) {
 
 /* ---------- public ---------- */
 
+/* A batch's float32 storage, zeroed: pinned for device d's asynchronous
+ * copies when d is not the CPU. */
+static vc_status batch_tensor(vc_tensor *t, vc_device d, int ndim, const int64_t *shape) {
+    if (d == VC_CPU) return vc_tensor_alloc(t, VC_F32, ndim, shape);
+    vc_status s = vc_tensor_wrap(t, NULL, VC_F32, ndim, shape);
+    if (s) return s;
+    size_t nb = vc_nbytes(t);
+    if (!(t->data = vc_device_host_alloc(d, nb)))
+        return vc_fail(VC_ERR_OOM, "loader: cannot allocate %zu bytes of pinned memory for a batch", nb);
+    memset(t->data, 0, nb);
+    return VC_OK;
+}
+
+static void batch_release(vc_tensor *t, vc_device d) {
+    if (d == VC_CPU) vc_tensor_release(t);
+    else vc_device_host_free(d, t->data);
+    t->data = NULL;
+}
+
 vc_loader_opts vc_loader_defaults(void) {
     return (vc_loader_opts){
         .batch = 64,
@@ -839,9 +859,9 @@ vc_status vc_loader_open(vc_loader **out, vc_source *src, const vc_loader_opts *
         sl->video = xmalloc((size_t)Bs * sizeof(int64_t));
         sl->caption = xmalloc((size_t)Bs * sizeof(int64_t));
         if (!sl->video || !sl->caption) goto oom;
-        if ((s = vc_tensor_alloc(&sl->frames, VC_F32, VC_DIMS(Bs, ld->T, D))) ||
+        if ((s = batch_tensor(&sl->frames, o->pinned_for, VC_DIMS(Bs, ld->T, D))) ||
             (s = vc_tensor_alloc(&sl->lengths, VC_I64, VC_DIMS(Bs))) ||
-            (s = vc_tensor_alloc(&sl->text, VC_F32, VC_DIMS(Bs, D))))
+            (s = batch_tensor(&sl->text, o->pinned_for, VC_DIMS(Bs, D))))
             goto fail;
     }
     stop_worker(ld); /* initialises the queue */
@@ -896,9 +916,9 @@ void vc_loader_close(vc_loader *ld) {
     free(ld->scratch);
     if (ld->slots)
         for (int i = 0; i < ld->nslots; i++) {
-            vc_tensor_release(&ld->slots[i].frames);
+            batch_release(&ld->slots[i].frames, ld->o.pinned_for);
             vc_tensor_release(&ld->slots[i].lengths);
-            vc_tensor_release(&ld->slots[i].text);
+            batch_release(&ld->slots[i].text, ld->o.pinned_for);
             free(ld->slots[i].video);
             free(ld->slots[i].caption);
         }

@@ -100,6 +100,8 @@ typedef struct {
     int prefetch;           /* batches prepared ahead by a background thread; 0 = no thread */
     int shard_rank;         /* this rank's part (see "Shards"); 0 */
     int shard_count;        /* R ranks sharing the batches; 0 or 1: no sharding */
+    vc_device pinned_for;   /* not the CPU: frames and text in host memory that device copies from
+                               asynchronously (pinned; tensor/device.h); VC_CPU: plain memory */
 } vc_loader_opts;
 
 /* B 64, T 32, UNIFORM, training, CARRY, seed 0, all videos, 1 GiB, blocks of

@@ -18,10 +18,11 @@ vc_status vc_split_by_name(vc_h5 *h, const char *name, const int64_t **idx, int6
 /* Pools every video of an evaluation loader into V [N, D] (row i = the
  * loader's video i), reporting "videos pooled" of N to h. */
 static vc_status pool_all(const vc_pooler *m, vc_loader *ld, int64_t N, vc_real *V, const vc_progress_hook *h) {
-    vc_tape t;
-    vc_tape_init(&t, 0);
+    vc_tape t; /* on the model's device; the pooled rows come back to the host */
+    vc_tape_init_on(&t, m->ps->device, 0);
     vc_tape_grad(&t, false);
     t.training = false;
+    const vc_backend *be = vc_backend_for(m->ps->device);
     int64_t D = m->cfg.dim, row = 0;
     vc_status s = VC_OK;
     vc_progress_report(h, "videos pooled", 0, N);
@@ -34,7 +35,7 @@ static vc_status pool_all(const vc_pooler *m, vc_loader *ld, int64_t N, vc_real 
             s = vc_tape_status(&t);
             break;
         }
-        memcpy(V + row * D, y->val.data, (size_t)(b->n * D) * sizeof(vc_real));
+        be->copy_d2h(V + row * D, y->val.data, (size_t)(b->n * D) * sizeof(vc_real));
         row += b->n;
         vc_progress_report(h, "videos pooled", row, N);
     }
@@ -45,8 +46,9 @@ static vc_status pool_all(const vc_pooler *m, vc_loader *ld, int64_t N, vc_real 
 /* Text head + normalisation of n rows in place, in chunks. */
 static vc_status map_text(const vc_pooler *m, vc_real *X, int64_t n) {
     vc_tape t;
-    vc_tape_init(&t, 0);
+    vc_tape_init_on(&t, m->ps->device, 0);
     vc_tape_grad(&t, false);
+    const vc_backend *be = vc_backend_for(m->ps->device);
     int64_t D = m->cfg.dim;
     vc_status s = VC_OK;
     for (int64_t i = 0; i < n && !s; i += 4096) {
@@ -56,7 +58,7 @@ static vc_status map_text(const vc_pooler *m, vc_real *X, int64_t n) {
         vc_tape_reset(&t);
         vc_var *y = vc_pooler_text(&t, m, vc_const(&t, &x));
         if (!y) s = vc_tape_status(&t);
-        else memcpy(X + i * D, y->val.data, (size_t)(k * D) * sizeof(vc_real));
+        else be->copy_d2h(X + i * D, y->val.data, (size_t)(k * D) * sizeof(vc_real));
     }
     vc_tape_free(&t);
     return s;

@@ -84,13 +84,18 @@ vc_status vc_pp_block(vc_pooler *m, vc_rng *r, const char *p, int64_t w, int mlp
 }
 
 vc_status vc_pp_length_mask(vc_tape *t, const vc_tensor *len, int64_t B, int64_t T, vc_tensor *mask) {
-    vc_status s = vc_tensor_arena(mask, &t->arena, VC_F32, VC_DIMS(B, T));
+    if (len->device != VC_CPU)
+        return vc_fail(VC_ERR_DEVICE, "model: frame lengths must be a host tensor, got one on %s",
+                       vc_device_name(len->device));
+    /* made on the host, then one copy to the tape's device */
+    vc_tensor h;
+    vc_status s = vc_tensor_arena(&h, &t->host, VC_F32, VC_DIMS(B, T));
     if (s) return s;
     for (int64_t b = 0; b < B; b++) {
         int64_t n = vc_int_at(len, b);
-        for (int64_t j = 0; j < T; j++) vc_f32(mask)[b * T + j] = j < n ? 0 : -INFINITY;
+        for (int64_t j = 0; j < T; j++) vc_f32(&h)[b * T + j] = j < n ? 0 : -INFINITY;
     }
-    return VC_OK;
+    return vc_tape_on_device(t, &h, mask);
 }
 
 /* A missing parameter is a programming error in a pooler; it still fails

@@ -4,13 +4,13 @@
 
 #include <string.h>
 
-#ifdef VC_CUDA
+#ifdef VC_HAVE_CUDA
 extern const vc_backend vc_backend_cuda;
 #endif
 
 static const vc_backend *const backends[] = {
     &vc_backend_cpu,
-#ifdef VC_CUDA
+#ifdef VC_HAVE_CUDA
     &vc_backend_cuda,
 #endif
 };

@@ -58,7 +58,9 @@ static void sigmoid_b(const vc_real *R y, const vc_real *R g, vc_real *R gx, vc_
     PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], g[i] * y[i] * (1 - y[i]));
 }
 static void tanh_b(const vc_real *R y, const vc_real *R g, vc_real *R gx, vc_real beta, int64_t n) {
-    PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], g[i] * (1 - y[i] * y[i]));
+    /* (1 - y)(1 + y), not 1 - y*y: near |y| = 1 the rounding of y*y would be
+     * most of the difference (without a fused multiply-add) */
+    PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], g[i] * ((1 - y[i]) * (1 + y[i])));
 }
 static void relu_b(const vc_real *R x, const vc_real *R g, vc_real *R gx, vc_real beta, int64_t n) {
     PAR for (int64_t i = 0; i < n; i++) ACC(gx[i], (x[i] > 0 ? g[i] : 0));

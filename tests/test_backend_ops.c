@@ -25,6 +25,7 @@
 #include "harness.h"
 #include "tensor/backend.h"
 #include "tensor/dtype.h"
+#include "tensor/backend_cuda.h"
 #include "tensor/rng.h"
 
 /* ---- options ---- */
@@ -207,7 +208,22 @@ static double now(void) {
         }                                                                                                    \
     } while (0)
 
+/* Whether be's device is present (a CUDA build on a machine without a GPU
+ * compiles the backend in but cannot run it): asked once per backend. */
+static bool present(const vc_backend *be) {
+    static int state[8]; /* 0 not asked, 1 present, 2 absent */
+    int i = 0;
+    while (i < vc_backend_count() && vc_backend_at(i) != be) i++;
+    if (is_cpu(be) || i >= 8) return true;
+    if (!state[i]) {
+        state[i] = vc_cuda_select(0) == VC_OK ? 1 : 2;
+        if (state[i] == 2) printf("SKIP: every op on the %s backend: %s\n", be->name, vc_last_error());
+    }
+    return state[i] == 1;
+}
+
 static bool supported(const vc_backend *be, vc_kop op) {
+    if (!present(be)) return false;
     if (be->supports_op(op)) return true;
     printf("SKIP: %s on the %s backend (not supported)\n", vc_kop_name(op), be->name);
     return false;
@@ -308,6 +324,51 @@ START_TEST(test_every_backend_fills_the_entries_it_supports_and_the_cpu_supports
         ck_assert_int_eq(vc_backend_get(VC_CUDA, &be), VC_ERR_DEVICE);
         ck_assert_msg(strstr(vc_last_error(), "cuda"), "message: %s", vc_last_error());
     }
+}
+END_TEST
+
+/* The CUDA backend's own controls: failures inside an entry (which returns
+ * nothing) come back through vc_cuda_take_error as one line naming the op
+ * and the call; a GPU that does not exist is refused; TF32 reaches cuBLAS. */
+START_TEST(test_cuda_failures_name_the_op_and_the_call_and_tf32_reaches_cublas) {
+    const vc_backend *be = vc_backend_for(VC_CUDA);
+    if (!be) {
+        ck_assert(!vc_cuda_built());
+        ck_assert_int_eq(vc_cuda_set_tf32(true), VC_ERR_UNSUPPORTED);
+        ck_assert_msg(strstr(vc_last_error(), "without CUDA"), "message: %s", vc_last_error());
+        printf("SKIP: the CUDA backend's failure reports (no CUDA backend in this build)\n");
+        return;
+    }
+    ck_assert(vc_cuda_built());
+    if (!present(be)) return;
+    ck_assert_int_eq(vc_cuda_take_error(), VC_OK);
+    ck_assert_int_eq(vc_cuda_select(99), VC_ERR_DEVICE);
+    ck_assert_msg(strstr(vc_last_error(), "cuda:99"), "message: %s", vc_last_error());
+    ck_assert_int_eq(vc_cuda_select(0), VC_OK);
+    /* more memory than the device has: NULL, nothing recorded */
+    ck_assert_ptr_null(be->mem_alloc((size_t)1 << 50));
+    ck_assert_int_eq(vc_cuda_take_error(), VC_OK);
+    /* a leading dimension shorter than a row: cuBLAS refuses the product */
+    vc_real a[4] = {1 + 1.0f / (1 << 20), 0, 0, 0}, b[4] = {1, 0, 0, 0}, c[4];
+    vc_real *dA = up(be, a, 4), *dB = up(be, b, 4), *dC = dnan(be, 4);
+    be->gemm(false, false, 2, 2, 2, 1, dA, 1, dB, 2, 0, dC, 2);
+    ck_assert_int_eq(vc_cuda_take_error(), VC_ERR_DEVICE);
+    ck_assert_msg(strstr(vc_last_error(), "cuda gemm") && strstr(vc_last_error(), "cublasSgemm"), "message: %s",
+                  vc_last_error());
+    ck_assert_int_eq(vc_cuda_take_error(), VC_OK); /* taken: cleared */
+    /* TF32 keeps 10 mantissa bits of each input: 1 + 2^-20 becomes 1 */
+    ck_assert(!vc_cuda_tf32());
+    ck_assert_int_eq(vc_cuda_set_tf32(true), VC_OK);
+    ck_assert(vc_cuda_tf32());
+    be->gemm(false, false, 1, 1, 1, 1, dA, 1, dB, 1, 0, dC, 1);
+    be->copy_d2h(c, dC, sizeof(vc_real));
+    ck_assert_msg(c[0] == 1, "TF32 product %.9g, want 1", (double)c[0]);
+    ck_assert_int_eq(vc_cuda_set_tf32(false), VC_OK);
+    be->gemm(false, false, 1, 1, 1, 1, dA, 1, dB, 1, 0, dC, 1);
+    be->copy_d2h(c, dC, sizeof(vc_real));
+    ck_assert_msg(c[0] == a[0], "fp32 product %.9g, want %.9g", (double)c[0], (double)a[0]);
+    ck_assert_int_eq(vc_cuda_take_error(), VC_OK);
+    case_end();
 }
 END_TEST
 
@@ -1054,6 +1115,7 @@ START_TEST(test_attention_matches_naive_loops_with_padding_and_causal_masks) {
         check_attention(2, 1, 3, 3, 7, false, false, len2, false, b);
         check_attention(3, 2, 5, 1, 17, false, false, len3, false, b);
         check_attention(2, 3, 4, 3, 7, false, true, len2, false, b);
+        check_attention(3, 2, 5, 1, 17, false, true, len3, false, b); /* shared q, more batch entries than heads */
         check_attention(1, 1, 1, 1, 1, false, false, NULL, false, b);
         check_attention(3, 4, 8, 33, 33, true, false, len3, true, b);
     }
@@ -1242,7 +1304,17 @@ static void check_unary(vc_unop op, int64_t n) {
     for (int b = 0; b < 2 && want(VC_K_UNARY_BWD); b++) {
         vc_real beta = (vc_real)b;
         double *gx = hdbl(n);
-        for (int64_t i = 0; i < n; i++) gx[i] = beta * gx0[i] + g[i] * ref_unary_grad(op, x[i]);
+        /* sigmoid, tanh and exp take f' from the saved output, which the
+         * kernels get rounded to float (yr): so does the reference (near
+         * saturation 1 - tanh^2 would differ from 1 - yr^2 by the rounding) */
+        for (int64_t i = 0; i < n; i++) {
+            double yv = yr[i];
+            double d = op == VC_UN_SIGMOID ? yv * (1 - yv)
+                       : op == VC_UN_TANH  ? 1 - yv * yv
+                       : op == VC_UN_EXP   ? yv
+                                           : ref_unary_grad(op, x[i]);
+            gx[i] = beta * gx0[i] + g[i] * d;
+        }
         char d2[256];
         snprintf(d2, sizeof d2, "%s beta=%d", desc, b);
         FOR_BACKENDS(be, VC_K_UNARY_BWD) {
@@ -1454,8 +1526,9 @@ static void check_reduce(int64_t P, int64_t T, int64_t R, vc_real beta) {
 }
 
 START_TEST(test_sums_and_masked_sums_match_naive_loops) {
-    const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 1}, {2, 5, 33}, {1, 129, 3}, {5, 33, 257}};
-    for (int s = 0; s < 5; s++)
+    /* {2, 1031, 3}: few outputs over a long axis (a block per output on cuda) */
+    const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 1}, {2, 5, 33}, {1, 129, 3}, {5, 33, 257}, {2, 1031, 3}};
+    for (int s = 0; s < 6; s++)
         for (int b = 0; b < 2; b++) check_reduce(shapes[s][0], shapes[s][1], shapes[s][2], (vc_real)b);
     report(VC_K_SUM_FWD, VC_K_WSUM_BWD);
 }
@@ -1873,6 +1946,185 @@ START_TEST(test_rank_kernels_count_ties_and_nans_against_the_model) {
 }
 END_TEST
 
+/* ---- run to run ---- */
+
+/* Downloads n floats of d into a new host buffer. */
+static vc_real *down(const vc_backend *be, const vc_real *d, int64_t n) {
+    vc_real *h = track(NULL, malloc((size_t)(n ? n : 1) * sizeof(vc_real)));
+    be->copy_d2h(h, d, (size_t)n * sizeof(vc_real));
+    return h;
+}
+
+static void same_bits(const vc_backend *be, const char *what, const vc_real *a, const vc_real *b, int64_t n) {
+    ck_assert_msg(memcmp(a, b, (size_t)n * sizeof(vc_real)) == 0, "%s on %s: a second run gave other bits", what,
+                  be->name);
+}
+
+/* The kernels that reduce (rows, columns, the batch of a broadcast
+ * operand, the loss) give the same bits when run again on the same input:
+ * no float atomics, no order that depends on scheduling. (On the emulator
+ * this holds by construction; the real-GPU build of this suite checks it
+ * where it matters.) */
+START_TEST(test_reducing_kernels_give_the_same_bits_run_to_run) {
+    if (vc_backend_count() == 1) printf("SKIP: run-to-run bits (only the CPU backend in this build)\n");
+    for (int bi = 1; bi < vc_backend_count(); bi++) {
+        const vc_backend *be = vc_backend_at(bi);
+        if (!present(be)) continue;
+        int64_t N = 300, D = 129;
+        if (want(VC_K_LAYERNORM_BWD) && be->supports_op(VC_K_LAYERNORM_BWD)) {
+            vc_real *x = up(be, hreal(N * D, -2, 2), N * D), *g = up(be, hreal(D, 0.5, 1.5), D);
+            vc_real *m = up(be, hreal(N, -0.1, 0.1), N), *r = up(be, hreal(N, 0.5, 2), N);
+            vc_real *gy = up(be, hreal(N * D, -1, 1), N * D);
+            vc_real *gx = dnan(be, N * D), *gg = dnan(be, D), *gb = dnan(be, D), *o[2][3];
+            for (int k = 0; k < 2; k++) {
+                be->layernorm_bwd(x, g, m, r, gy, gx, 0, gg, 0, gb, 0, N, D);
+                o[k][0] = down(be, gx, N * D), o[k][1] = down(be, gg, D), o[k][2] = down(be, gb, D);
+            }
+            same_bits(be, "layernorm_bwd dx", o[0][0], o[1][0], N * D);
+            same_bits(be, "layernorm_bwd dgamma", o[0][1], o[1][1], D);
+            same_bits(be, "layernorm_bwd dbeta", o[0][2], o[1][2], D);
+        }
+        if (want(VC_K_SOFTMAX_FWD) && want(VC_K_XENT_FWD) && be->supports_op(VC_K_SOFTMAX_FWD) &&
+            be->supports_op(VC_K_XENT_FWD)) {
+            const int64_t ne[3] = {4, 33, 129};
+            int64_t n = 4 * 33 * 129;
+            vc_real *x = up(be, hreal(n, -3, 3), n), *y = dnan(be, n), *lse = dnan(be, 129), *loss = dnan(be, 1);
+            int64_t tg[129];
+            for (int i = 0; i < 129; i++) tg[i] = (i * 7) % 33;
+            int64_t *dt = upi(be, tg, 129);
+            for (int axis = 1; axis < 3; axis++) {
+                vc_real *o[2];
+                for (int k = 0; k < 2; k++) {
+                    be->softmax_fwd(x, y, 3, ne, axis, NULL, NULL, false);
+                    o[k] = down(be, y, n);
+                }
+                same_bits(be, axis == 2 ? "softmax_fwd (last axis)" : "softmax_fwd (middle axis)", o[0], o[1], n);
+            }
+            vc_real *o[2][2];
+            for (int k = 0; k < 2; k++) { /* classes down the columns of a [33, 129] block */
+                be->xent_fwd(x, 33, 129, 0, dt, lse, loss);
+                o[k][0] = down(be, lse, 129), o[k][1] = down(be, loss, 1);
+            }
+            same_bits(be, "xent_fwd lse", o[0][0], o[1][0], 129);
+            same_bits(be, "xent_fwd loss", o[0][1], o[1][1], 1);
+        }
+        if (want(VC_K_ATTENTION_BWD) && be->supports_op(VC_K_ATTENTION_BWD)) { /* shared queries: batch entries add into one gradient */
+            int64_t B = 3, H = 2, dh = 5, Tq = 3, Tk = 17, ld = H * dh, klen[3] = {17, 1, 9};
+            vc_attn_dims d = {.B = B, .H = H, .Tq = Tq, .Tk = Tk, .dh = dh, .ldq = ld, .ldk = ld, .ldv = ld,
+                              .qbs = 0, .kbs = Tk * ld, .vbs = Tk * ld, .scale = (vc_real)0.4};
+            d.klen = upi(be, klen, B);
+            int64_t nq = Tq * ld, nk = B * Tk * ld, np = B * H * Tq * Tk, no = B * Tq * ld;
+            vc_real *q = up(be, hreal(nq, -1, 1), nq), *k = up(be, hreal(nk, -1, 1), nk), *v = up(be, hreal(nk, -1, 1), nk);
+            vc_real *P = dnan(be, np), *O = dnan(be, no), *dO = up(be, hreal(no, -1, 1), no);
+            vc_real *gq = dnan(be, nq), *gk = dnan(be, nk), *gv = dnan(be, nk), *o[2][3];
+            void *scratch = dalloc(be, be->scratch_bytes(VC_K_ATTENTION_BWD, &d));
+            be->attention_fwd(&d, q, k, v, P, O);
+            for (int r = 0; r < 2; r++) {
+                be->fill(gq, 0, nq);
+                be->attention_bwd(&d, q, k, v, P, dO, gq, 1, gk, 0, gv, 0, scratch);
+                o[r][0] = down(be, gq, nq), o[r][1] = down(be, gk, nk), o[r][2] = down(be, gv, nk);
+            }
+            same_bits(be, "attention_bwd dQ (shared)", o[0][0], o[1][0], nq);
+            same_bits(be, "attention_bwd dK", o[0][1], o[1][1], nk);
+            same_bits(be, "attention_bwd dV", o[0][2], o[1][2], nk);
+        }
+        if (want(VC_K_LSTM_BWD) && be->supports_op(VC_K_LSTM_FWD) && be->supports_op(VC_K_LSTM_BWD)) {
+            int64_t B = 4, T = 17, Dx = 33, H = 17, G = 4 * H, len[4] = {17, 1, 9, 16};
+            vc_lstm_dims d = {.B = B, .T = T, .D = Dx, .H = H};
+            d.len = upi(be, len, B);
+            vc_real *x = up(be, hreal(B * T * Dx, -1, 1), B * T * Dx), *wih = up(be, hreal(G * Dx, -0.5, 0.5), G * Dx);
+            vc_real *whh = up(be, hreal(G * H, -0.5, 0.5), G * H), *bias = up(be, hreal(G, -0.5, 0.5), G);
+            vc_real *gates = dnan(be, B * T * G), *c = dnan(be, B * T * H), *h = dnan(be, B * T * H);
+            vc_real *dh = up(be, hreal(B * T * H, -1, 1), B * T * H), *dA = dnan(be, B * T * G), *o[2];
+            void *scratch = dalloc(be, be->scratch_bytes(VC_K_LSTM_BWD, &d));
+            be->lstm_fwd(&d, x, wih, whh, bias, gates, c, h);
+            for (int r = 0; r < 2; r++) {
+                be->lstm_bwd(&d, gates, c, h, whh, dh, dA, NULL, scratch);
+                o[r] = down(be, dA, B * T * G);
+            }
+            same_bits(be, "lstm_bwd dA", o[0], o[1], B * T * G);
+        }
+        case_end();
+    }
+}
+END_TEST
+
+/* The same for the element-wise families' reductions: a broadcast
+ * operand's gradient, sums over an axis (both of the cuda backend's
+ * layouts), a bias gradient, a gather's gradient with repeated rows and the
+ * global norm. */
+START_TEST(test_sums_gathers_and_the_norm_give_the_same_bits_run_to_run) {
+    if (vc_backend_count() == 1) printf("SKIP: run-to-run bits (only the CPU backend in this build)\n");
+    for (int bi = 1; bi < vc_backend_count(); bi++) {
+        const vc_backend *be = vc_backend_at(bi);
+        if (!present(be)) continue;
+        int64_t N = 300, D = 129;
+        vc_real *g = up(be, hreal(N * D, -1, 1), N * D), *o[2];
+        if (want(VC_K_BINARY_BWD) && be->supports_op(VC_K_BINARY_BWD)) {
+            vc_tensor ta, tb;
+            vc_bcast p;
+            ck_assert_int_eq(vc_tensor_wrap(&ta, NULL, VC_F32, 2, (int64_t[]){N, D}), VC_OK);
+            ck_assert_int_eq(vc_tensor_wrap(&tb, NULL, VC_F32, 1, (int64_t[]){D}), VC_OK);
+            ck_assert_int_eq(vc_bcast_plan(&p, "test", &ta, &tb), VC_OK);
+            vc_real *a = up(be, hreal(N * D, -1, 1), N * D), *b = up(be, hreal(D, -1, 1), D), *gb = dnan(be, D);
+            for (int k = 0; k < 2; k++) {
+                be->binary_bwd(VC_BIN_MUL, 1, &p, g, a, b, gb, 0);
+                o[k] = down(be, gb, D);
+            }
+            same_bits(be, "binary_bwd (broadcast operand)", o[0], o[1], D);
+        }
+        if (want(VC_K_SUM_FWD) && be->supports_op(VC_K_SUM_FWD)) {
+            const int64_t sh[2][3] = {{3, 100, 129}, {1, N * D, 1}}; /* many outputs; one output, long axis */
+            vc_real *out = dnan(be, 3 * D);
+            for (int c = 0; c < 2; c++) {
+                for (int k = 0; k < 2; k++) {
+                    be->sum_fwd(g, out, sh[c][0], sh[c][1], sh[c][2], (vc_real)0.5);
+                    o[k] = down(be, out, sh[c][0] * sh[c][2]);
+                }
+                same_bits(be, c ? "sum_fwd (one output)" : "sum_fwd", o[0], o[1], sh[c][0] * sh[c][2]);
+            }
+        }
+        if (want(VC_K_BIAS_BWD) && be->supports_op(VC_K_BIAS_BWD)) {
+            vc_real *gb = dnan(be, D);
+            for (int k = 0; k < 2; k++) {
+                be->bias_bwd(g, gb, 0, N, D);
+                o[k] = down(be, gb, D);
+            }
+            same_bits(be, "bias_bwd", o[0], o[1], D);
+        }
+        if (want(VC_K_GATHER_BWD) && be->supports_op(VC_K_GATHER_BWD)) {
+            int64_t V = 7, ix[300];
+            for (int64_t n = 0; n < N; n++) ix[n] = (n * 5 + 2) % V;
+            int64_t *di = upi(be, ix, N);
+            vc_real *gt = dnan(be, V * D);
+            for (int k = 0; k < 2; k++) {
+                be->gather_bwd(g, di, gt, 0, N, V, D);
+                o[k] = down(be, gt, V * D);
+            }
+            same_bits(be, "gather_bwd (repeated rows)", o[0], o[1], V * D);
+        }
+        if (want(VC_K_GLOBAL_NORM) && be->supports_op(VC_K_GLOBAL_NORM)) {
+            int64_t n = N * D;
+            double *dn = dalloc(be, sizeof(double)), got[2];
+            void *scratch = dalloc(be, be->scratch_bytes(VC_K_GLOBAL_NORM, &n));
+            for (int k = 0; k < 2; k++) {
+                be->global_norm(g, n, dn, scratch);
+                be->copy_d2h(&got[k], dn, sizeof got[k]);
+            }
+            ck_assert_msg(memcmp(&got[0], &got[1], sizeof got[0]) == 0, "global_norm on %s: %.17g then %.17g",
+                          be->name, got[0], got[1]);
+        }
+        case_end();
+    }
+}
+END_TEST
+
+/* Every test starts from the same random stream, whether Check forks it
+ * (make test) or runs the tests one after another in one process
+ * (CK_FORK=no, make test-asan): a test's inputs do not depend on which
+ * tests ran before it. */
+static void reseed(void) { vc_rng_seed(&rng, 11); }
+
 static Suite *backend_ops_suite(void) {
     const char *t = getenv("VC_OPS_TIME");
     timing = t && *t && strcmp(t, "0") != 0;
@@ -1885,7 +2137,9 @@ static Suite *backend_ops_suite(void) {
     Suite *s = suite_create("backend_ops");
     TCase *tc = tcase_create("ops");
     tcase_set_timeout(tc, 600);
+    tcase_add_checked_fixture(tc, reseed, NULL);
     tcase_add_test(tc, test_every_backend_fills_the_entries_it_supports_and_the_cpu_supports_all);
+    tcase_add_test(tc, test_cuda_failures_name_the_op_and_the_call_and_tf32_reaches_cublas);
     tcase_add_test(tc, test_gemm_matches_naive_products_for_every_transpose_stride_and_beta);
     tcase_add_test(tc, test_bf16_gemm_matches_products_of_rounded_inputs);
     tcase_add_test(tc, test_norm_kernels_match_naive_loops_with_and_without_parameters);
@@ -1900,6 +2154,8 @@ static Suite *backend_ops_suite(void) {
     tcase_add_test(tc, test_optimizer_kernels_match_the_adamw_formula_and_the_norm);
     tcase_add_test(tc, test_patch_and_position_embeddings_match_naive_loops);
     tcase_add_test(tc, test_rank_kernels_count_ties_and_nans_against_the_model);
+    tcase_add_test(tc, test_reducing_kernels_give_the_same_bits_run_to_run);
+    tcase_add_test(tc, test_sums_gathers_and_the_norm_give_the_same_bits_run_to_run);
     suite_add_tcase(s, tc);
     return s;
 }

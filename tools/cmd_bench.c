@@ -18,6 +18,7 @@
 #include "tensor/comm.h"
 #include "tensor/rng.h"
 #include "train/step.h"
+#include "train/trainer.h"
 
 static double now(void) {
     struct timespec ts;
@@ -116,7 +117,7 @@ static int bench_ranks(vc_comm *c, vc_step_ctx *ctx, const vc_tensor *frames, co
 }
 
 static int bench_train(int argc, char **argv) {
-    const char *model = "transformer";
+    const char *model = "transformer", *device = NULL;
     long B = 128, T = 32, D = 512, L = 4, H = 8;
     double seconds = 10;
     bool profile = false;
@@ -133,7 +134,8 @@ static int bench_train(int argc, char **argv) {
         if (strcmp(a, "--model") == 0) model = v;
         else if (strcmp(a, "--precision") == 0) {
             if (vc_cmd_precision("bench train", v, &prec)) return 1;
-        } else if (strcmp(a, "--seconds") == 0) seconds = strtod(v, &end);
+        } else if (strcmp(a, "--device") == 0) device = v;
+        else if (strcmp(a, "--seconds") == 0) seconds = strtod(v, &end);
         else {
             long x = strtol(v, &end, 10);
             if (strcmp(a, "--batch") == 0) B = x;
@@ -161,8 +163,13 @@ static int bench_train(int argc, char **argv) {
     vc_var *scale = NULL;
     vc_adamw opt = {0};
     vc_adamw_cfg oc = {0.9, 0.98, 1e-6, 0.2};
-    if (vc_pooler_init(&m, &cfg, &ps, 0) || !(scale = vc_logit_scale_init(&ps)) || vc_adamw_init(&opt, &ps, &oc))
-        return vc_cmd_error("bench train", "%s", vc_last_error());
+    if (vc_pooler_init(&m, &cfg, &ps, 0) || !(scale = vc_logit_scale_init(&ps)) ||
+        vc_model_place(&ps, device, false, "bench train") || vc_adamw_init(&opt, &ps, &oc)) {
+        int rc = vc_cmd_error("bench train", "%s", vc_last_error());
+        vc_adamw_free(&opt);
+        vc_params_free(&ps);
+        return rc;
+    }
     vc_tensor frames, text, len;
     if (vc_tensor_alloc(&frames, VC_F32, VC_DIMS(B, T, D)) || vc_tensor_alloc(&text, VC_F32, VC_DIMS(B, D)) ||
         vc_tensor_alloc(&len, VC_I64, VC_DIMS(B)))
@@ -173,10 +180,11 @@ static int bench_train(int argc, char **argv) {
     for (int64_t i = 0; i < B * D; i++) vc_f32(&text)[i] = (float)vc_rng_normal(&r);
     for (int64_t i = 0; i < B; i++) ((int64_t *)len.data)[i] = T;
     vc_tape tape;
-    vc_tape_init(&tape, 0);
+    vc_tape_init_on(&tape, ps.device, 0);
     vc_precision got = vc_tape_precision(&tape, prec);
     vc_cmd_precision_note(prec, got);
-    vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL};
+    vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL, false, NULL, NULL, NULL};
+    ctx.use_graph = ps.device != VC_CPU;
     vc_step_out so;
     vc_comm *comm;
     if (vc_comm_open(&comm)) return vc_cmd_error("bench train", "%s", vc_last_error());

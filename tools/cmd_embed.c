@@ -71,7 +71,7 @@ static vc_status map_text(void *ctx, char *const *texts, float *X, int64_t n, bo
         vc_tape_reset(&c->tape);
         vc_var *y = vc_pooler_text(&c->tape, c->m, vc_const(&c->tape, &x));
         if (!y) return vc_tape_status(&c->tape);
-        memcpy(X + a * c->D, y->val.data, (size_t)(k * c->D) * sizeof(float));
+        vc_backend_for(y->val.device)->copy_d2h(X + a * c->D, y->val.data, (size_t)(k * c->D) * sizeof(float));
     }
     return VC_OK;
 }
@@ -184,18 +184,19 @@ static vc_status embed(embed_ctx *c, const char *data, const char *out, const ch
 }
 
 int vc_cmd_embed(int argc, char **argv) {
-    const char *ckpt = NULL, *data = NULL, *out = NULL, *split = NULL;
+    const char *ckpt = NULL, *data = NULL, *out = NULL, *split = NULL, *device = NULL;
     const char *ov[MAX_SET];
     int nov = 0;
     int64_t batch = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool val = strcmp(a, "--data") == 0 || strcmp(a, "--out") == 0 || strcmp(a, "--split") == 0 ||
-                   strcmp(a, "--batch") == 0 || strcmp(a, "--set") == 0;
+                   strcmp(a, "--batch") == 0 || strcmp(a, "--set") == 0 || strcmp(a, "--device") == 0;
         if (val && i + 1 >= argc) return vc_cmd_error("embed", "%s needs a value", a);
         if (strcmp(a, "--data") == 0) data = argv[++i];
         else if (strcmp(a, "--out") == 0) out = argv[++i];
         else if (strcmp(a, "--split") == 0) split = argv[++i];
+        else if (strcmp(a, "--device") == 0) device = argv[++i];
         else if (strcmp(a, "--set") == 0) {
             if (nov == MAX_SET) return vc_cmd_error("embed", "too many --set overrides");
             ov[nov++] = argv[++i];
@@ -226,6 +227,13 @@ int vc_cmd_embed(int argc, char **argv) {
     vc_tape_grad(&c.tape, false);
     c.tape.training = false;
     vc_status s = vc_model_from_checkpoint(ckpt, ov, nov, &cfg, &rc, &ps, &m);
+    if (!s) s = vc_model_place(&ps, device, false, "embed");
+    if (!s && ps.device != VC_CPU) { /* the caption tape computes where the model is */
+        vc_tape_free(&c.tape);
+        vc_tape_init_on(&c.tape, ps.device, 0);
+        vc_tape_grad(&c.tape, false);
+        c.tape.training = false;
+    }
     vc_eval_opts eo = {0};
     embed_progress prog;
     vc_progress_init(&prog.line, "embed");

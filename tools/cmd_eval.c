@@ -14,6 +14,7 @@
 #include "train/checkpoint.h"
 #include "train/run_config.h"
 #include "train/step.h"
+#include "train/trainer.h"
 
 static int fail(vc_config *cfg, vc_params *ps, const char *msg) {
     int r = vc_cmd_error("eval", "%s", msg);
@@ -23,13 +24,13 @@ static int fail(vc_config *cfg, vc_params *ps, const char *msg) {
 }
 
 int vc_cmd_eval(int argc, char **argv) {
-    const char *path = NULL, *ckpt = NULL, *split = NULL, *json = NULL;
+    const char *path = NULL, *ckpt = NULL, *split = NULL, *json = NULL, *device = NULL;
     const char *ov[256];
     int nov = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool val = strcmp(a, "--set") == 0 || strcmp(a, "--checkpoint") == 0 || strcmp(a, "--split") == 0 ||
-                   strcmp(a, "--json") == 0;
+                   strcmp(a, "--json") == 0 || strcmp(a, "--device") == 0;
         if (val && i + 1 >= argc) return vc_cmd_error("eval", "%s needs a value", a);
         if (strcmp(a, "--set") == 0) {
             if (nov == 256) return vc_cmd_error("eval", "too many --set overrides");
@@ -37,6 +38,7 @@ int vc_cmd_eval(int argc, char **argv) {
         } else if (strcmp(a, "--checkpoint") == 0) ckpt = argv[++i];
         else if (strcmp(a, "--split") == 0) split = argv[++i];
         else if (strcmp(a, "--json") == 0) json = argv[++i];
+        else if (strcmp(a, "--device") == 0) device = argv[++i];
         else if (a[0] == '-') return vc_cmd_error("eval", "unknown option %s", a);
         else if (!path) path = a;
         else return vc_cmd_error("eval", "more than one config file given (%s, %s)", path, a);
@@ -85,6 +87,11 @@ int vc_cmd_eval(int argc, char **argv) {
         free(idx_copy);
         return fail(cfg, &ps, "a trained model needs --checkpoint (only a mean model without a text head "
                               "evaluates as the zero-shot baseline)");
+    }
+    /* the checkpoint was read on the host; the model moves to --device */
+    if (vc_model_place(&ps, device, false, "evaluation")) {
+        free(idx_copy);
+        return fail(cfg, &ps, vc_last_error());
     }
     vc_progress_line pl;
     vc_progress_init(&pl, "eval");

@@ -109,7 +109,7 @@ int vc_cmd_train(int argc, char **argv) {
     if (!s && comm->size > 1) s = vc_comm_set_watchdog(comm, timeout, on_comm_timeout, NULL);
     progress_state ps = {isatty(2) != 0, 0, {0}};
     vc_progress_init(&ps.eval, "train: validation");
-    vc_train_hooks hooks = {on_step, on_eval, on_note, &ps, vc_progress_hook_for(&ps.eval)};
+    vc_train_hooks hooks = {on_step, on_eval, on_note, &ps, vc_progress_hook_for(&ps.eval), 0};
     if (!s) s = vc_train_run_comm(cfg, &rc, resume, &hooks, comm);
     if (s) {
         if (ps.tty && comm->rank == 0) fputc('\n', stderr);

@@ -3,8 +3,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
+#include "tensor/device.h"
 #include "tensor/comm.h"
 
 static int cmd_version(int argc, char **argv);
@@ -16,12 +18,14 @@ static const vc_command commands[] = {
     {"train", vc_cmd_train, "CONFIG.ini [--set section.key=value ...] [--resume]",
      "train a pooler contrastively (run directory: config, log.jsonl, checkpoints)"},
     {"eval", vc_cmd_eval,
-     "CONFIG.ini [--set section.key=value ...] [--checkpoint CKPT] [--split train|val|test|all] [--json OUT]",
+     "CONFIG.ini [--set section.key=value ...] [--checkpoint CKPT] [--split train|val|test|all] [--json OUT] "
+     "[--device cpu|cuda|cuda:N]",
      "retrieval recall (t2v, v2t) and zero-shot classification of a model"},
     {"export", vc_cmd_export, "CKPT --out POOLER.safetensors",
      "write the pooler weights and model config alone (models/README.md; tools/vclip_torch.py loads it)"},
     {"embed", vc_cmd_embed,
-     "CKPT --data DATA.h5 --out VIDEOS.h5 [--split train|val|test|all] [--batch B] [--set section.key=value ...]",
+     "CKPT --data DATA.h5 --out VIDEOS.h5 [--split train|val|test|all] [--batch B] [--set section.key=value ...] "
+     "[--device cpu|cuda|cuda:N]",
      "pooled, normalised video embeddings (and text-head-mapped captions) for search (data/FORMAT.md)"},
     {"plot", vc_cmd_plot, "RUN_DIR... --out FILE.png [--width W] [--height H] (1 to 10 run directories)",
      "draw training loss and validation mean R@1 against step, one line per run, into a PNG"},
@@ -29,7 +33,8 @@ static const vc_command commands[] = {
      "print eval results (vclip eval --json) side by side"},
     {"bench", vc_cmd_bench,
      "train [--model NAME --batch B --frames T --dim D --layers L --heads H --seconds S --precision fp32|bf16 "
-     "--profile] | encode-image --clip FILE|random [--batch B --seconds S --act quickgelu|gelu --precision fp32|bf16] "
+     "--profile --device cpu|cuda|cuda:N] | "
+     "encode-image --clip FILE|random [--batch B --seconds S --act quickgelu|gelu --precision fp32|bf16] "
      "[--save FILE]",
      "time training steps (samples/s) or the CLIP image tower (images/s) on random data"},
     {"import-wds", vc_cmd_import_wds,
@@ -74,12 +79,19 @@ const char *vc_cmd_usage(const char *name) {
 }
 
 int vc_cmd_error(const char *cmd, const char *fmt, ...) {
+    /* formatted whole and written in one call, so the lines of several
+     * ranks (mpirun merges their stderr) never interleave */
+    char line[2048];
+    int n = snprintf(line, sizeof line, "vclip %s: ", cmd);
     va_list ap;
-    fprintf(stderr, "vclip %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    if (n >= 0 && n < (int)sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    size_t len = strnlen(line, sizeof line - 2);
+    line[len++] = '\n';
+    fflush(stderr);
+    ssize_t w = write(2, line, len);
+    (void)w;
     return 1;
 }
 
@@ -90,6 +102,8 @@ static int cmd_version(int argc, char **argv) {
     const char *mpi = vc_comm_mpi_version(), *nccl = vc_comm_nccl_version();
     printf("MPI: %s\n", mpi ? mpi : "not built in (single process only)");
     printf("NCCL: %s\n", nccl ? nccl : "not built in");
+    char cu[160];
+    printf("CUDA: %s\n", vc_device_cuda_info(cu, sizeof cu));
     return 0;
 }
 

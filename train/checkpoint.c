@@ -6,19 +6,56 @@
 
 #include "tensor/safetensors.h"
 
+/* Parameters and moments on a device are copied to one host buffer first
+ * (3 n floats), so a checkpoint is the same file whatever the device. */
+static vc_status host_copy(const vc_params *ps, const vc_adamw *opt, vc_real **buf, const vc_real **pd,
+                           const vc_real **md, const vc_real **vd) {
+    *buf = NULL;
+    *pd = ps->data;
+    *md = opt ? opt->m : NULL;
+    *vd = opt ? opt->v : NULL;
+    if (ps->device == VC_CPU) return VC_OK;
+    size_t n = ps->n ? ps->n : 1;
+    vc_real *h = malloc(3 * n * sizeof(vc_real));
+    if (!h) return vc_fail(VC_ERR_OOM, "checkpoint: cannot allocate %zu bytes to copy the model to the host", 3 * n * 4);
+    const vc_backend *be = vc_backend_for(ps->device);
+    be->copy_d2h(h, ps->data, ps->n * sizeof(vc_real));
+    if (opt) {
+        be->copy_d2h(h + n, opt->m, ps->n * sizeof(vc_real));
+        be->copy_d2h(h + 2 * n, opt->v, ps->n * sizeof(vc_real));
+    }
+    *buf = h;
+    *pd = h;
+    *md = h + n;
+    *vd = h + 2 * n;
+    return VC_OK;
+}
+
 vc_status vc_ckpt_save(const char *path, const vc_params *ps, const vc_adamw *opt, const vc_ckpt_state *st,
                        const char *config_text, int64_t dim) {
-    vc_st_writer *w;
-    vc_status s = vc_st_writer_new(&w);
+    vc_real *hbuf;
+    const vc_real *pd, *md, *vd;
+    vc_status s = host_copy(ps, opt, &hbuf, &pd, &md, &vd);
     if (s) return s;
-    for (int i = 0; i < ps->count && !s; i++) s = vc_st_writer_add(w, ps->info[i].name, &ps->vars[i]->val);
+    vc_st_writer *w;
+    if ((s = vc_st_writer_new(&w))) {
+        free(hbuf);
+        return s;
+    }
+    for (int i = 0; i < ps->count && !s; i++) {
+        vc_tensor pt = ps->vars[i]->val; /* the value's shape over the host copy */
+        pt.device = VC_CPU;
+        pt.owned = NULL;
+        pt.data = (void *)(pd + ps->info[i].offset);
+        s = vc_st_writer_add(w, ps->info[i].name, &pt);
+    }
     vc_tensor m, v, state, loader;
     int64_t sv[3] = {st->step, opt ? opt->step : 0, st->best_step};
     uint64_t lw[VC_LOADER_STATE_WORDS];
     vc_loader_state_pack(&st->loader, lw);
     if (!s && opt) {
-        vc_tensor_wrap(&m, opt->m, VC_F32, VC_DIMS((int64_t)ps->n));
-        vc_tensor_wrap(&v, opt->v, VC_F32, VC_DIMS((int64_t)ps->n));
+        vc_tensor_wrap(&m, (void *)md, VC_F32, VC_DIMS((int64_t)ps->n));
+        vc_tensor_wrap(&v, (void *)vd, VC_F32, VC_DIMS((int64_t)ps->n));
         s = vc_st_writer_add(w, "optim.m", &m);
         if (!s) s = vc_st_writer_add(w, "optim.v", &v);
     }
@@ -36,6 +73,7 @@ vc_status vc_ckpt_save(const char *path, const vc_params *ps, const vc_adamw *op
     if (!s) s = vc_st_writer_meta(w, "dim", num);
     if (!s) s = vc_st_writer_write(w, path);
     vc_st_writer_free(w);
+    free(hbuf);
     return s;
 }
 
@@ -62,9 +100,18 @@ static vc_status load_i64(const vc_st_file *f, const char *path, const char *nam
 }
 
 vc_status vc_ckpt_load(const char *path, vc_params *ps, vc_adamw *opt, vc_ckpt_state *st) {
+    /* on a device, everything is read and checked into a host copy first and
+     * goes to the device only when the whole file was good */
+    bool dev = ps->device != VC_CPU;
+    size_t hn = ps->n ? ps->n : 1;
+    vc_real *hbuf = dev ? calloc(3 * hn, sizeof(vc_real)) : NULL;
+    if (dev && !hbuf) return vc_fail(VC_ERR_OOM, "%s: cannot allocate %zu bytes to load the model", path, 3 * hn * 4);
     vc_st_file *f;
     vc_status s = vc_st_open(&f, path, VC_ST_READ);
-    if (s) return s;
+    if (s) {
+        free(hbuf);
+        return s;
+    }
     if ((s = check_format(f, path))) goto done;
     for (int i = 0; i < ps->count && !s; i++) {
         const vc_st_tensor *t;
@@ -78,13 +125,14 @@ vc_status vc_ckpt_load(const char *path, vc_params *ps, vc_adamw *opt, vc_ckpt_s
                         ps->info[i].name, vc_st_dtype_name(t->dtype), t->ndim, vc_shape_str(want, b, sizeof b));
             break;
         }
-        memcpy(want->data, t->data, t->nbytes);
+        vc_real *dst = dev ? hbuf + ps->info[i].offset : want->data;
+        memcpy(dst, t->data, t->nbytes);
         /* training never saves a NaN (it stops first): one means damage */
-        s = vc_st_check_finite(path, ps->info[i].name, want->data, (size_t)t->numel);
+        s = vc_st_check_finite(path, ps->info[i].name, dst, (size_t)t->numel);
     }
     if (!s && opt) {
         const char *names[2] = {"optim.m", "optim.v"};
-        vc_real *dst[2] = {opt->m, opt->v};
+        vc_real *dst[2] = {dev ? hbuf + hn : opt->m, dev ? hbuf + 2 * hn : opt->v};
         for (int k = 0; k < 2 && !s; k++) {
             const vc_st_tensor *t;
             if ((s = vc_st_get(f, names[k], &t))) break;
@@ -109,8 +157,17 @@ vc_status vc_ckpt_load(const char *path, vc_params *ps, vc_adamw *opt, vc_ckpt_s
             vc_loader_state_unpack(&st->loader, lw);
         }
     }
+    if (!s && dev) {
+        const vc_backend *be = vc_backend_for(ps->device);
+        be->copy_h2d(ps->data, hbuf, ps->n * sizeof(vc_real));
+        if (opt) {
+            be->copy_h2d(opt->m, hbuf + hn, ps->n * sizeof(vc_real));
+            be->copy_h2d(opt->v, hbuf + 2 * hn, ps->n * sizeof(vc_real));
+        }
+    }
 done:
     vc_st_close(f);
+    free(hbuf);
     return s;
 }
 

@@ -18,7 +18,8 @@ vc_var *vc_infonce(vc_tape *t, vc_var *video, vc_var *text, vc_var *logit_scale,
     if (vc_tape_bad(t, 3, in)) return NULL;
     int64_t B = video->val.ne[0];
     vc_tensor diag;
-    if (vc_tensor_arena(&diag, &t->arena, VC_I64, VC_DIMS(B))) return vc_tape_fail(t, VC_ERR_OOM);
+    /* targets are host tensors (cross_entropy checks and uploads them) */
+    if (vc_tensor_arena(&diag, &t->host, VC_I64, VC_DIMS(B))) return vc_tape_fail(t, VC_ERR_OOM);
     for (int64_t i = 0; i < B; i++) ((int64_t *)diag.data)[i] = i;
     vc_var *logits = vc_mul(t, sim(t, video, text), vc_exp(t, logit_scale));
     if (logits_out) *logits_out = logits;
@@ -31,7 +32,7 @@ vc_var *vc_infonce_sharded(vc_tape *t, vc_var *video, vc_var *text, vc_var *logi
     if (vc_tape_bad(t, 3, in)) return NULL;
     int64_t b = video->val.ne[0];
     vc_tensor lab;
-    if (vc_tensor_arena(&lab, &t->arena, VC_I64, VC_DIMS(b))) return vc_tape_fail(t, VC_ERR_OOM);
+    if (vc_tensor_arena(&lab, &t->host, VC_I64, VC_DIMS(b))) return vc_tape_fail(t, VC_ERR_OOM);
     for (int64_t i = 0; i < b; i++) ((int64_t *)lab.data)[i] = (int64_t)comm->rank * b + i;
     vc_var *v_all = vc_all_gather(t, video, comm), *t_all = vc_all_gather(t, text, comm);
     vc_var *s = vc_exp(t, logit_scale);

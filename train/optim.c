@@ -12,6 +12,13 @@ vc_status vc_adamw_init(vc_adamw *o, const vc_params *p, const vc_adamw_cfg *cfg
     vc_status s = vc_backend_get(o->device, &be);
     if (s) return s;
     size_t nbytes = (p->n ? p->n : 1) * sizeof(vc_real);
+    if (p->moments) { /* in the parameters' one buffer */
+        o->m = p->moments;
+        o->v = p->moments + p->cap;
+        o->borrowed = true;
+        be->mem_set(o->m, 0, 2 * p->cap * sizeof(vc_real));
+        return VC_OK;
+    }
     o->m = be->mem_alloc(nbytes);
     o->v = be->mem_alloc(nbytes);
     if (!o->m || !o->v) {
@@ -25,7 +32,7 @@ vc_status vc_adamw_init(vc_adamw *o, const vc_params *p, const vc_adamw_cfg *cfg
 
 void vc_adamw_free(vc_adamw *o) {
     const vc_backend *be = vc_backend_for(o->device);
-    if (be) {
+    if (be && !o->borrowed) {
         be->mem_free(o->m);
         be->mem_free(o->v);
     }
@@ -55,6 +62,11 @@ double vc_grad_norm(const vc_params *p) {
     int64_t n = (int64_t)p->n;
     size_t sb = be->scratch_bytes(VC_K_GLOBAL_NORM, &n);
     double norm = NAN;
+    if (p->norm) { /* placed parameters: result and scratch in their block */
+        be->global_norm(p->grad, n, p->norm, sb ? p->norm_scratch : NULL);
+        be->copy_d2h(&norm, p->norm, sizeof norm);
+        return norm;
+    }
     if (be->device == VC_CPU && sb == 0) { /* host memory: no buffer needed */
         be->global_norm(p->grad, n, &norm, NULL);
         return norm;
@@ -71,7 +83,9 @@ double vc_grad_clip(vc_params *p, double max_norm, double norm) {
     double f = max_norm / (norm + 1e-6);
     if (!(f < 1)) return 1;
     const vc_backend *be = vc_backend_for(p->device);
-    if (be->device == VC_CPU) {
+    if (p->norm) { /* the norm vc_grad_norm left on the device */
+        be->clip_scale(p->grad, (int64_t)p->n, max_norm, p->norm);
+    } else if (be->device == VC_CPU) {
         be->clip_scale(p->grad, (int64_t)p->n, max_norm, &norm);
     } else {
         double *dn = be->mem_alloc(sizeof norm);

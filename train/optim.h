@@ -20,6 +20,7 @@ typedef struct {
     vc_real *m, *v;   /* first and second moments, p->n each */
     size_t n;
     int64_t step;     /* updates done (bias correction uses step + 1) */
+    bool borrowed;    /* m and v live in the parameters' block (vc_params_place) */
 } vc_adamw;
 
 vc_status vc_adamw_init(vc_adamw *o, const vc_params *p, const vc_adamw_cfg *cfg);

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define K VC_CFG_KEY
@@ -53,6 +54,9 @@ const vc_config_key vc_run_schema[] = {
     K("train", "checkpoint_every", VC_CFG_INT, "0", "write last.safetensors every N steps (0: at every evaluation)"),
     K("train", "log_every", VC_CFG_INT, "10", "log.jsonl line every N steps"),
     K("train", "out_dir", VC_CFG_STRING, "runs/default", "run directory (config.ini, log.jsonl, checkpoints)"),
+    K("train", "device", VC_CFG_STRING, "cpu", "where the step runs: cpu, cuda or cuda:N (checkpoints load on any)"),
+    K("train", "tf32", VC_CFG_BOOL, "false", "CUDA: matrix products on TF32 tensor cores (10-bit mantissa inputs)"),
+    K("train", "cuda_graph", VC_CFG_BOOL, "true", "CUDA: replay the step as one captured graph once shapes are fixed"),
     E("eval", "split", "test", "train|val|test|all", "split `vclip eval` reports"),
     K("eval", "batch", VC_CFG_INT, "256", "videos per forward pass in evaluation"),
     K("eval", "zero_shot", VC_CFG_BOOL, "true", "also report zero-shot classification when the file has labels"),
@@ -153,6 +157,12 @@ static vc_status fill(vc_config *c, vc_run_cfg *rc) {
     TRY(vc_config_int_range(c, "train", "checkpoint_every", 0, (int64_t)1 << 40, &rc->checkpoint_every));
     TRY(vc_config_int_range(c, "train", "log_every", 1, (int64_t)1 << 40, &rc->log_every));
     TRY(vc_config_string(c, "train", "out_dir", &rc->out_dir));
+    const char *dev;
+    TRY(vc_config_string(c, "train", "device", &dev));
+    if (vc_device_parse(dev, &rc->device))
+        return vc_fail(VC_ERR_ARG, "config: [train] device = %s: expected cpu, cuda or cuda:N", dev);
+    TRY(vc_config_bool(c, "train", "tf32", &rc->tf32));
+    TRY(vc_config_bool(c, "train", "cuda_graph", &rc->cuda_graph));
     TRY(vc_config_string(c, "eval", "split", &rc->eval_split));
     TRY(vc_config_int_range(c, "eval", "batch", 1, 1 << 20, &rc->eval_batch));
     TRY(vc_config_bool(c, "eval", "zero_shot", &rc->zero_shot));
@@ -187,6 +197,27 @@ vc_status vc_run_config_parse(const char *text, const char *name, const char *co
         vc_config_free(*cfg);
         *cfg = NULL;
     }
+    return s;
+}
+
+vc_status vc_run_config_same_run(const char *a, const char *b, bool *same) {
+    /* where a run computes is not part of what it computes: the keys below
+     * may differ between a checkpoint's run and its resumption */
+    static const char *const free_keys[] = {"train.device=cpu", "train.tf32=false", "train.cuda_graph=true"};
+    char *t[2] = {NULL, NULL};
+    const char *in[2] = {a, b};
+    vc_status s = VC_OK;
+    for (int i = 0; i < 2 && !s; i++) {
+        vc_config *c;
+        if ((s = vc_config_parse(&c, in[i], "config"))) break;
+        for (size_t k = 0; k < sizeof free_keys / sizeof free_keys[0] && !s; k++) s = vc_config_set(c, free_keys[k]);
+        if (!s) s = vc_config_validate(c, vc_run_schema, vc_run_schema_len);
+        if (!s) s = vc_config_text(c, &t[i]);
+        vc_config_free(c);
+    }
+    if (!s) *same = strcmp(t[0], t[1]) == 0;
+    free(t[0]);
+    free(t[1]);
     return s;
 }
 

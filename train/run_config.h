@@ -10,6 +10,7 @@
 #include "models/pooler.h"
 #include "optim.h"
 #include "tensor/precision.h"
+#include "tensor/device.h"
 
 typedef struct {
     /* [data] */
@@ -32,6 +33,8 @@ typedef struct {
     uint64_t seed;
     vc_precision precision;         /* of the training step's products (autograd/op_gemm.h) */
     const char *out_dir;
+    vc_device_spec device;          /* [train] device */
+    bool tf32, cuda_graph;
     /* [eval] */
     const char *eval_split;
     int64_t eval_batch;
@@ -57,6 +60,10 @@ void vc_run_schedule(const vc_run_cfg *rc, int64_t n_train, int64_t *total, int6
 /* The peak learning rate a pooler type trains with when [train] lr is -1
  * (the built-in default): the sweep's choice, configs/README.md. */
 double vc_run_default_lr(vc_pool_type type);
+/* Whether two config texts describe the same run apart from where it
+ * computes ([train] device, tf32, cuda_graph): a run may resume on another
+ * device. */
+vc_status vc_run_config_same_run(const char *a, const char *b, bool *same);
 /* Completes rc->model for embedding width dim (width, max_frames, mlp_layers defaults). */
 void vc_run_config_model(vc_run_cfg *rc, int64_t dim);
 

@@ -1,8 +1,12 @@
 #include "step.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "loss.h"
+#include "tensor/backend_cuda.h"
+#include "tensor/device.h"
 
 vc_var *vc_logit_scale_init(vc_params *ps) {
     vc_var *s = vc_params_add(ps, "logit_scale", VC_DIMS(1), false);
@@ -10,8 +14,53 @@ vc_var *vc_logit_scale_init(vc_params *ps) {
     return s;
 }
 
-vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor *lengths, const vc_tensor *text,
-                        double lr, vc_step_out *out) {
+/* The replayable part of a device step (forward, backward, the gradient's
+ * completion and its norm) as one CUDA graph, captured once shapes are
+ * fixed and replayed while the batch has the captured shapes and lengths
+ * (the masks and weights made from the lengths were copied to the device
+ * when it was captured). A step with dropout draws new masks each step and
+ * is never replayed. */
+struct vc_step_graph {
+    vc_graph *g;
+    int64_t B, T, D, Dt;
+    int64_t *len;              /* [B] lengths the graph was captured with */
+    vc_real *frames, *text;    /* the graph's inputs: fixed device buffers */
+    size_t frames_cap, text_cap;
+    const vc_real *loss;       /* where the graph leaves the loss */
+    bool unusable;             /* dropout, a failed capture, or batches that never repeat a graph */
+    bool staged;               /* the inputs of this step are in place (captured just now) */
+    int eager;                 /* eager steps so far */
+    int wasted;                /* graphs dropped before their first replay */
+    long long replays, since_capture;
+};
+
+static void drop_graph(vc_step_graph *sg) {
+    if (sg->g && sg->since_capture == 0 && ++sg->wasted >= 2) sg->unusable = true; /* lengths change every batch */
+    vc_graph_free(sg->g);
+    sg->g = NULL;
+}
+
+void vc_step_ctx_free(vc_step_ctx *c) {
+    vc_step_graph *sg = c->graph_state;
+    if (!sg) return;
+    drop_graph(sg);
+    const vc_backend *be = vc_backend_for(c->ps->device);
+    if (be) {
+        be->mem_free(sg->frames);
+        be->mem_free(sg->text);
+    }
+    free(sg->len);
+    free(sg);
+    c->graph_state = NULL;
+}
+
+long long vc_step_graph_replays(const vc_step_ctx *c) { return c->graph_state ? c->graph_state->replays : 0; }
+
+/* Forward, backward, complete gradient and its norm (into ps->norm) on the
+ * tape; *loss_dev is where the loss lands. frames and text are tensors the
+ * tape takes as constants (host, or already on the device). */
+static vc_status fwd_bwd(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor *lengths, const vc_tensor *text,
+                         const vc_real **loss_dev) {
     vc_tape *t = c->tape;
     vc_tape_reset(t);
     t->step = c->step;
@@ -20,7 +69,166 @@ vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor
     vc_params_zero_grad(c->ps);
     vc_var *v = vc_pooler_forward(t, c->model, vc_const(t, frames), lengths);
     vc_var *x = vc_pooler_text(t, c->model, vc_const(t, text));
+    vc_var *loss = vc_infonce(t, v, x, c->logit_scale, NULL);
+    if (!loss) return vc_tape_status(t);
+    vc_status s = vc_backward(t, loss);
+    if (s) return s;
+    vc_params_finish_grad(c->ps);
+    const vc_backend *be = vc_backend_for(c->ps->device);
+    be->global_norm(c->ps->grad, (int64_t)c->ps->n, c->ps->norm, c->ps->norm_scratch);
+    *loss_dev = vc_f32(&loss->val);
+    return VC_OK;
+}
+
+static bool same_batch(const vc_step_graph *sg, const vc_tensor *f, const vc_tensor *l, const vc_tensor *x) {
+    if (f->ne[0] != sg->B || f->ne[1] != sg->T || f->ne[2] != sg->D || x->ne[1] != sg->Dt || x->ne[0] != sg->B)
+        return false;
+    for (int64_t b = 0; b < sg->B; b++)
+        if (vc_int_at(l, b) != sg->len[b]) return false;
+    return true;
+}
+
+/* The batch's frames and text in the graph's fixed device buffers. */
+static vc_status stage_inputs(vc_step_graph *sg, const vc_backend *be, const vc_tensor *f, const vc_tensor *x,
+                              vc_tensor *fd, vc_tensor *xd) {
+    size_t fb = vc_nbytes(f), xb = vc_nbytes(x);
+    if (f->dtype != VC_F32 || x->dtype != VC_F32 || !vc_is_contiguous(f) || !vc_is_contiguous(x) ||
+        (f->device != VC_CPU && f->device != be->device) || (x->device != VC_CPU && x->device != be->device))
+        return vc_fail(VC_ERR_UNSUPPORTED, "step graph: inputs must be contiguous float32 tensors");
+    if (fb > sg->frames_cap) {
+        be->mem_free(sg->frames);
+        if (!(sg->frames = be->mem_alloc(fb))) return vc_fail(VC_ERR_OOM, "step graph: %zu bytes for the frames", fb);
+        sg->frames_cap = fb;
+    }
+    if (xb > sg->text_cap) {
+        be->mem_free(sg->text);
+        if (!(sg->text = be->mem_alloc(xb))) return vc_fail(VC_ERR_OOM, "step graph: %zu bytes for the text", xb);
+        sg->text_cap = xb;
+    }
+    if (f->device == VC_CPU) be->copy_h2d(sg->frames, f->data, fb);
+    else be->copy_d2d(sg->frames, f->data, fb);
+    if (x->device == VC_CPU) be->copy_h2d(sg->text, x->data, xb);
+    else be->copy_d2d(sg->text, x->data, xb);
+    *fd = *f;
+    fd->data = sg->frames;
+    fd->device = be->device;
+    fd->owned = NULL;
+    *xd = *x;
+    xd->data = sg->text;
+    xd->device = be->device;
+    xd->owned = NULL;
+    return VC_OK;
+}
+
+/* Captures this batch's fwd_bwd into sg->g (it has not run yet then). */
+static vc_status capture(vc_step_ctx *c, vc_step_graph *sg, const vc_tensor *f, const vc_tensor *l,
+                         const vc_tensor *x) {
+    const vc_backend *be = vc_backend_for(c->ps->device);
+    vc_tensor fd, xd;
+    vc_status s = stage_inputs(sg, be, f, x, &fd, &xd);
+    if (s) return s;
+    int64_t *len = realloc(sg->len, (size_t)(f->ne[0] ? f->ne[0] : 1) * sizeof(int64_t));
+    if (!len) return vc_fail(VC_ERR_OOM, "step graph: out of memory");
+    sg->len = len;
+    if ((s = vc_graph_begin(c->ps->device))) return s;
+    c->tape->capturing = true;
+    s = fwd_bwd(c, &fd, l, &xd, &sg->loss);
+    c->tape->capturing = false;
+    vc_graph *g = NULL;
+    vc_status se = vc_graph_end(c->ps->device, &g);
+    if (s || se || c->tape->n_random_calls > 0) {
+        vc_graph_free(g);
+        sg->unusable = true; /* the step runs eagerly from now on */
+        return s ? s : VC_OK;
+    }
+    sg->g = g;
+    sg->staged = true;
+    sg->since_capture = 0;
+    sg->B = f->ne[0];
+    sg->T = f->ne[1];
+    sg->D = f->ne[2];
+    sg->Dt = x->ne[1];
+    for (int64_t b = 0; b < sg->B; b++) sg->len[b] = vc_int_at(l, b);
+    return VC_OK;
+}
+
+/* logit_scale = clamp(logit_scale, 0, cap) on the device from table
+ * kernels: x + relu(-x) - relu(x - cap), exact inside the range. */
+static void clamp_on_device(const vc_backend *be, vc_real *x, vc_real *aux, vc_real cap) {
+    vc_real *a = aux, *b = aux + 1, *k = aux + 2;
+    be->fill(k, cap, 1);
+    be->copy_d2d(a, x, sizeof *a);
+    be->axpby(k, -1, a, 1, 1); /* a = x - cap */
+    be->unary_fwd(VC_UN_RELU, a, a, 1);
+    be->scale(x, -1, b, 1);
+    be->unary_fwd(VC_UN_RELU, b, b, 1);
+    be->axpby(b, 1, x, 1, 1);
+    be->axpby(a, -1, x, 1, 1);
+}
+
+static vc_status device_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor *lengths, const vc_tensor *text,
+                             double lr, vc_step_out *out) {
+    vc_params *ps = c->ps;
+    const vc_backend *be = vc_backend_for(ps->device);
+    vc_step_graph *sg = c->graph_state;
+    if (c->use_graph && !sg && !(sg = c->graph_state = calloc(1, sizeof *sg)))
+        return vc_fail(VC_ERR_OOM, "step: out of memory for the graph state");
+    const vc_real *loss_dev = NULL;
+    vc_status s = VC_OK;
+    bool replay = sg && sg->g && same_batch(sg, frames, lengths, text);
+    if (!replay && sg && sg->g) drop_graph(sg); /* an eager step reuses the arena the graph relies on */
+    if (!replay && c->use_graph && !sg->unusable && sg->eager >= 2) {
+        if ((s = capture(c, sg, frames, lengths, text))) return s;
+        replay = sg->g != NULL;
+    }
+    if (replay) {
+        vc_tensor fd, xd;
+        if (!sg->staged) s = stage_inputs(sg, be, frames, text, &fd, &xd);
+        if (!s) s = vc_graph_launch(sg->g);
+        if (s) return s;
+        if (!sg->staged) sg->since_capture++, sg->replays++; /* a replay (not the captured step's own run) */
+        sg->staged = false;
+        loss_dev = sg->loss;
+    } else {
+        if ((s = fwd_bwd(c, frames, lengths, text, &loss_dev))) return s;
+        if (sg) sg->eager++;
+    }
+    if (c->queued) c->queued(c->queued_ud);
+    /* one wait: the loss and the norm come back together */
+    vc_real lv;
+    double norm;
+    be->copy_d2h(&lv, loss_dev, sizeof lv);
+    be->copy_d2h(&norm, ps->norm, sizeof norm);
+    if (ps->device == VC_CUDA && (s = vc_cuda_take_error())) return s;
+    double l = lv;
+    if (!isfinite(l)) return vc_fail(VC_ERR_NUMERIC, "loss is %g", l);
+    if (!isfinite(norm)) return vc_fail(VC_ERR_NUMERIC, "gradient norm is %g (loss %g)", norm, l);
+    if (c->grad_clip > 0) be->clip_scale(ps->grad, (int64_t)ps->n, c->grad_clip, ps->norm);
+    vc_adamw_step(c->opt, ps, lr);
+    const vc_real cap = (vc_real)log(100.0);
+    vc_real *dls = vc_f32(&c->logit_scale->val), ls;
+    clamp_on_device(be, dls, ps->aux, cap);
+    be->copy_d2h(&ls, dls, sizeof ls);
+    if (ps->device == VC_CUDA && (s = vc_cuda_take_error())) return s;
+    if (out) *out = (vc_step_out){l, norm, ls};
+    return VC_OK;
+}
+
+vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor *lengths, const vc_tensor *text,
+                        double lr, vc_step_out *out) {
     bool dist = c->comm && c->comm->size > 1;
+    if (c->ps->device != VC_CPU && c->ps->norm) {
+        if (dist) return vc_fail(VC_ERR_UNSUPPORTED, "step: data-parallel steps run on the CPU only so far");
+        return device_step(c, frames, lengths, text, lr, out);
+    }
+    vc_tape *t = c->tape;
+    vc_tape_reset(t);
+    t->step = c->step;
+    vc_tape_grad(t, true);
+    t->training = true;
+    vc_params_zero_grad(c->ps);
+    vc_var *v = vc_pooler_forward(t, c->model, vc_const(t, frames), lengths);
+    vc_var *x = vc_pooler_text(t, c->model, vc_const(t, text));
     vc_var *loss = dist ? vc_infonce_sharded(t, v, x, c->logit_scale, c->comm)
                         : vc_infonce(t, v, x, c->logit_scale, NULL);
     if (!loss) return vc_tape_status(t);

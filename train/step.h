@@ -18,6 +18,8 @@
 #include "optim.h"
 #include "tensor/comm.h"
 
+typedef struct vc_step_graph vc_step_graph;
+
 typedef struct {
     vc_pooler *model;
     vc_params *ps;           /* holds the pooler's parameters and logit_scale */
@@ -27,6 +29,17 @@ typedef struct {
     double grad_clip;        /* <= 0: no clipping */
     uint64_t step;           /* global step: selects the dropout masks */
     vc_comm *comm;           /* NULL or size 1: one process */
+    /* On a device (the parameters placed there, vc_params_place): the
+     * forward, backward and gradient norm are captured as one CUDA graph
+     * after two eager steps and replayed while the batch keeps the captured
+     * shapes and lengths (a step with dropout is never replayed). Free
+     * with vc_step_ctx_free. */
+    bool use_graph;
+    vc_step_graph *graph_state;
+    /* On a device: called once the step's work is queued, before the host
+     * waits for its results (the trainer starts the next batch's copy). */
+    void (*queued)(void *ud);
+    void *queued_ud;
 } vc_step_ctx;
 
 typedef struct {
@@ -34,9 +47,16 @@ typedef struct {
 } vc_step_out;
 
 /* frames [B, T, D] (float32), lengths int64 [B], text [B, D] raw caption
- * embeddings: row i of text belongs to video i (B: this rank's rows). */
+ * embeddings: row i of text belongs to video i (B: this rank's rows).
+ * lengths is a host tensor; frames and text may be host tensors or already
+ * on the parameters' device. */
 vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor *lengths, const vc_tensor *text,
                         double lr, vc_step_out *out);
+
+/* Frees the graph state of a device step (nothing else of c). */
+void vc_step_ctx_free(vc_step_ctx *c);
+/* Steps that ran as a graph replay so far. */
+long long vc_step_graph_replays(const vc_step_ctx *c);
 
 /* Adds "logit_scale" = ln(1/0.07) (no decay) to ps. */
 vc_var *vc_logit_scale_init(vc_params *ps);

@@ -96,6 +96,15 @@ static vc_status model_setup(vc_run_cfg *rc, int64_t dim, vc_params *ps, vc_pool
     return *scale ? VC_OK : vc_last_status(); /* vc_params_add said what failed */
 }
 
+vc_status vc_model_place(vc_params *ps, const char *device, bool tf32, const char *what) {
+    vc_device_spec d;
+    vc_status s = vc_device_parse(device ? device : "cpu", &d);
+    if (!s) s = vc_device_open(&d, tf32);
+    if (!s) s = vc_device_require(d.type, vc_train_kernels, vc_train_kernels_n, what);
+    if (!s) s = vc_params_place(ps, d.type);
+    return s;
+}
+
 vc_status vc_model_from_checkpoint(const char *path, const char *const *ov, int n, vc_config **cfg, vc_run_cfg *rc,
                                    vc_params *ps, vc_pooler *m) {
     char *text = NULL;
@@ -226,6 +235,35 @@ static vc_status share_state(vc_comm *c, vc_params *ps, vc_adamw *opt, vc_ckpt_s
     return VC_OK;
 }
 
+/* Batches to the device: each batch's frames and text go over on the
+ * uploader's copy stream while the previous step computes (fetched and
+ * started from the step's `queued` callback), out of the loader's pinned
+ * buffers. */
+typedef struct {
+    vc_loader *ld;
+    vc_uploader *up;
+    const vc_batch *next;   /* fetched during the last step, its copy started */
+    vc_loader_state before; /* the loader's position before next was fetched */
+    bool want_next;         /* another step follows this one */
+    vc_status err;
+} feed;
+
+static vc_status feed_start(feed *f, const vc_batch *b) {
+    const void *src[2] = {b->frames.data, b->text.data};
+    size_t nb[2] = {vc_nbytes(&b->frames), vc_nbytes(&b->text)};
+    return vc_uploader_start(f->up, 2, src, nb);
+}
+
+static void feed_queued(void *ud) {
+    feed *f = ud;
+    if (!f->want_next || f->err || f->next) return;
+    vc_uploader_wait(f->up); /* the current batch's buffers go back to the loader below */
+    vc_loader_get_state(f->ld, &f->before);
+    const vc_batch *nb;
+    if ((f->err = vc_loader_next(f->ld, &nb))) return;
+    if (!(f->err = feed_start(f, nb))) f->next = nb;
+}
+
 vc_status vc_train_run(vc_config *cfg, vc_run_cfg *rc, bool resume, const vc_train_hooks *hooks) {
     vc_comm *one;
     vc_status s = vc_comm_single(&one);
@@ -253,6 +291,8 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
         note(hooks, "%s", vc_precision_fallback_reason(vc_backend_for(VC_CPU), rc->precision));
     vc_pooler m;
     vc_var *scale = NULL;
+    vc_step_ctx *scp = NULL; /* the step context, once made (its graph is freed at the end) */
+    feed fd = {0};
     char path[4096];
     const int64_t *train_idx = NULL;
     int64_t n_train = 0, N = 0;
@@ -263,6 +303,20 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
     c.have_val = strcmp(rc->val_split, "none") != 0;
     if (!s && c.have_val) s = vc_dataset_split(ds, rc->val_split, &c.val_idx, &c.n_val);
     if (!s) s = model_setup(rc, src.dim, &ps, &m, &scale);
+    /* the device: present, able to run every kernel of the step; then the
+     * parameters, gradients and moments move there in one buffer and the
+     * tape's arena lives there too */
+    vc_device dev = rc->device.type;
+    if (!s) s = vc_device_open(&rc->device, rc->tf32);
+    if (!s) s = vc_device_require(dev, vc_train_kernels, vc_train_kernels_n, "training");
+    if (!s && R > 1 && dev != VC_CPU)
+        s = vc_fail(VC_ERR_ARG, "train.device = %s with %d ranks: data-parallel training runs on the CPU only so far",
+                    vc_device_name(dev), R);
+    if (!s) s = vc_params_place(&ps, dev);
+    if (!s && dev != VC_CPU) {
+        vc_tape_free(&tape);
+        vc_tape_init_on(&tape, dev, 0);
+    }
     if (!s) s = vc_adamw_init(&opt, &ps, &rc->adamw);
     if (!s) s = vc_config_text(cfg, &c.config_text);
     if (!s && R > 1 && rc->batch % R != 0)
@@ -280,7 +334,10 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
     lo.prefetch = rc->prefetch;
     lo.shard_rank = comm->rank;
     lo.shard_count = R;
+    if (!s) lo.pinned_for = dev;
     if (!s) s = vc_loader_open(&ld, &src, &lo);
+    if (!s && dev != VC_CPU) s = vc_uploader_open(&fd.up, dev);
+    fd.ld = ld;
     if (!s && (N = vc_loader_n_videos(ld)) < rc->batch)
         s = vc_fail(VC_ERR_ARG, "%s: %lld training videos with frames and captions, fewer than batch %lld", rc->file,
                     (long long)N, (long long)rc->batch);
@@ -323,7 +380,8 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
         char *old = NULL;
         int64_t odim;
         s = vc_ckpt_read_config(path, &old, &odim);
-        bool same = !s && strcmp(old, c.config_text) == 0;
+        bool same = false;
+        if (!s) s = vc_run_config_same_run(old, c.config_text, &same);
         free(old);
         if (!s && !same)
             s = vc_fail(VC_ERR_ARG, "%s: the checkpoint was made with a different config; resume with the same "
@@ -369,18 +427,42 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
     if ((s = vc_comm_agree(comm, s))) goto done;
     /* dropout masks differ per rank (each holds other videos); rank 0's are a single run's */
     tape.seed = (rc->seed ^ 0x5bd1e995u) + (uint64_t)comm->rank * 0x9e3779b97f4a7c15ull;
-    vc_step_ctx sc = {&m, &ps, scale, &opt, &tape, rc->grad_clip, 0, comm};
+    vc_step_ctx sc = {&m, &ps, scale, &opt, &tape, rc->grad_clip, 0, comm, false, NULL, NULL, NULL};
+    sc.use_graph = dev != VC_CPU && rc->cuda_graph;
+    if (fd.up) {
+        sc.queued = feed_queued;
+        sc.queued_ud = &fd;
+    }
+    scp = &sc;
     double t0 = now(), tlog = t0;
     int64_t first = st.step;
     while (st.step < total) {
         const vc_batch *b;
         /* a read error here is this rank's alone: the others wait in the step's
          * collectives until the launcher ends the job (see tensor/comm.h) */
-        if ((s = vc_loader_next(ld, &b))) goto done;
+        if (fd.next) {
+            b = fd.next;
+            fd.next = NULL;
+        } else if ((s = vc_loader_next(ld, &b)) || (fd.up && (s = feed_start(&fd, b)))) {
+            goto done;
+        }
+        vc_tensor frames = b->frames, text = b->text;
+        if (fd.up) { /* the device copies (the compute stream waits for them) */
+            void *dp[2];
+            if ((s = vc_uploader_take(fd.up, dp))) goto done;
+            frames.data = dp[0];
+            text.data = dp[1];
+            frames.device = text.device = dev;
+            frames.owned = text.owned = NULL;
+        }
+        int64_t epoch = b->epoch; /* b goes back to the loader once the next batch is fetched */
+        fd.want_next = fd.up && st.step + 1 < total && !(hooks && hooks->stop_at > 0 && st.step + 1 >= hooks->stop_at);
         double lr = vc_sched_lr(&sched, st.step);
         vc_step_out so;
         sc.step = (uint64_t)st.step; /* dropout masks follow the step, also across resumes */
-        if ((s = vc_train_step(&sc, &b->frames, &b->lengths, &b->text, lr, &so))) {
+        s = vc_train_step(&sc, &frames, &b->lengths, &text, lr, &so);
+        if (!s && fd.err) s = fd.err;
+        if (s) {
             if (s == VC_ERR_NUMERIC) {
                 char msg[256];
                 snprintf(msg, sizeof msg, "%s", vc_last_error());
@@ -396,27 +478,29 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
             fprintf(c.log,
                     "{\"event\": \"step\", \"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.6g, "
                     "\"grad_norm\": %.6g, \"logit_scale\": %.6f, \"samples_per_s\": %.1f}\n",
-                    (long long)st.step, (long long)b->epoch, so.loss, lr, so.grad_norm, so.logit_scale, sps);
+                    (long long)st.step, (long long)epoch, so.loss, lr, so.grad_norm, so.logit_scale, sps);
             fflush(c.log);
             const vc_tb_scalar v[] = {{"train/loss", so.loss},         {"train/lr", lr},
                                       {"train/grad_norm", so.grad_norm}, {"train/logit_scale", so.logit_scale},
-                                      {"train/samples_per_s", sps},    {"train/epoch", (double)b->epoch}};
+                                      {"train/samples_per_s", sps},    {"train/epoch", (double)epoch}};
             if ((s = vc_tb_write(c.tb, st.step, v, (int)(sizeof v / sizeof v[0])))) goto done;
         }
         if (hooks && hooks->on_step && (t - tlog > 0.2 || st.step == total)) {
             tlog = t;
             double sps = (double)((st.step - first) * rc->batch) / (t - t0);
-            vc_train_progress p = {st.step, total, b->epoch, so.loss, lr, so.grad_norm, so.logit_scale, sps,
+            vc_train_progress p = {st.step, total, epoch, so.loss, lr, so.grad_norm, so.logit_scale, sps,
                                    sps > 0 ? (double)((total - st.step) * rc->batch) / sps : 0};
             hooks->on_step(hooks->ud, &p);
         }
-        vc_loader_get_state(ld, &st.loader);
+        if (fd.next) st.loader = fd.before; /* the next batch, fetched already, is not done */
+        else vc_loader_get_state(ld, &st.loader);
         bool at_eval = c.have_val && (st.step % eval_every == 0 || st.step == total);
         if (at_eval) {
             vc_tape_reset(&tape); /* release this step's activations before evaluating */
             if ((s = evaluate_val(&c, &m, st.step, &st, &ps, &opt, &st.loader))) goto done;
         }
-        if (st.step % ckpt_every == 0 || st.step == total) {
+        bool stop = hooks && hooks->stop_at > 0 && st.step >= hooks->stop_at;
+        if (st.step % ckpt_every == 0 || st.step == total || stop) {
             /* the replicas must still be identical: a checkpoint speaks for all */
             if (R > 1 && (s = vc_comm_check_same(comm, fnv(0xcbf29ce484222325ull, ps.data, ps.n * sizeof(vc_real)),
                                                  "model weights (the replicas diverged)")))
@@ -424,6 +508,7 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
             if (c.writer) s = vc_ckpt_save(path, &ps, &opt, &st, c.config_text, c.dim);
             if ((s = vc_comm_agree(comm, s))) goto done;
         }
+        if (stop) goto done;
     }
     if (c.log)
         fprintf(c.log, "{\"event\": \"end\", \"step\": %lld, \"best_step\": %lld, \"best_score\": %.4f}\n",
@@ -439,6 +524,8 @@ done:
         vc_tb_close(c.tb);
         vc_fail(s, "%s", msg);
     }
+    if (scp) vc_step_ctx_free(scp);
+    vc_uploader_close(fd.up);
     free(c.config_text);
     vc_loader_close(ld);
     vc_source_close(&src);

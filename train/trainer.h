@@ -29,6 +29,7 @@ typedef struct {
     void (*on_note)(void *ud, const char *msg);
     void *ud;
     vc_progress_hook eval_progress; /* the validation evaluations' progress (eval/evaluate.h) */
+    int64_t stop_at;  /* > 0: stop after this step (its checkpoint written), as a killed run resumes */
 } vc_train_hooks;
 
 /* cfg must be the validated config rc was filled from (its text goes into
@@ -55,6 +56,11 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
 
 /* Builds the model a checkpoint describes: its config (with overrides),
  * width and parameters. *ps must be freshly initialised. */
+/* Opens device d (text as in [train] device; NULL: the CPU) and moves the
+ * parameters there (vc_params_place), after checking the device's backend
+ * has every kernel a model needs; `what` names the caller in errors. */
+vc_status vc_model_place(vc_params *ps, const char *device, bool tf32, const char *what);
+
 vc_status vc_model_from_checkpoint(const char *path, const char *const *overrides, int n, vc_config **cfg,
                                    vc_run_cfg *rc, vc_params *ps, vc_pooler *m);
 

@@ -20,6 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "tensor/cuda/emu_internal.h"
 
 namespace {
@@ -208,17 +211,80 @@ cudaError_t check_copy(const char *call, void *dst, const void *src, size_t byte
     return cudaSuccess;
 }
 
+unsigned char canary(size_t i);
+
+/* ---- VC_CUDA_EMU_PROTECT=1: device memory the host cannot touch ----
+ * Device allocations are then their own mappings, kept PROT_NONE except
+ * while emulated device work (a kernel, a copy, a memset, a cuBLAS call)
+ * runs, so host code that reads or writes device memory directly faults at
+ * the access, as it would on a GPU (where it reads garbage or faults). The
+ * canaries stay, checked here also in an ASan build. Guarded by g_mu. */
+struct ProtMap {
+    void *base;
+    size_t len;
+};
+std::map<uintptr_t, ProtMap> g_prot; /* device pointer -> its mapping */
+int g_open = 0;                      /* device work running (nesting depth) */
+
+void prot_set_locked(int prot) {
+    for (auto &a : g_prot)
+        if (mprotect(a.second.base, a.second.len, prot) != 0) die("VC_CUDA_EMU_PROTECT: mprotect failed");
+}
+
+void *prot_alloc_locked(size_t bytes, bool poison) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (bytes > SIZE_MAX - kFront - kCanary - page) return nullptr;
+    size_t len = (kFront + bytes + kCanary + page - 1) / page * page;
+    void *base = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) return nullptr;
+    unsigned char *u = (unsigned char *)base + kFront;
+    for (size_t i = 0; i < kCanary; i++) {
+        u[i - kCanary] = canary(i);
+        u[bytes + i] = canary(kCanary + i);
+    }
+    if (poison) memset(u, 0xff, bytes);
+    if (g_open == 0 && mprotect(base, len, PROT_NONE) != 0) die("VC_CUDA_EMU_PROTECT: mprotect failed");
+    g_prot[(uintptr_t)u] = ProtMap{base, len};
+    return u;
+}
+
+/* The canaries of a protected allocation (its mapping made readable). */
+bool prot_intact_locked(uintptr_t p, size_t bytes, long long *offset) {
+    auto it = g_prot.find(p);
+    if (g_open == 0) mprotect(it->second.base, it->second.len, PROT_READ);
+    const unsigned char *u = (const unsigned char *)p;
+    bool ok = true;
+    for (size_t i = 0; i < kCanary && ok; i++)
+        if (u[i - kCanary] != canary(i)) *offset = (long long)i - (long long)kCanary, ok = false;
+    for (size_t i = 0; i < kCanary && ok; i++)
+        if (u[bytes + i] != canary(kCanary + i)) *offset = (long long)(bytes + i), ok = false;
+    if (g_open == 0) mprotect(it->second.base, it->second.len, PROT_NONE);
+    return ok;
+}
+
+/* Opens device memory to the host thread running device work, and closes it. */
+bool prot_open() {
+    std::lock_guard<std::mutex> lk(g_mu);
+    if (g_prot.empty() && g_open == 0) return false;
+    if (g_open++ == 0) prot_set_locked(PROT_READ | PROT_WRITE);
+    return true;
+}
+
+void prot_close() {
+    std::lock_guard<std::mutex> lk(g_mu);
+    if (--g_open == 0) prot_set_locked(PROT_NONE);
+}
+
 void check_canaries_after(const char *what) {
-#if !VC_EMU_ASAN
     std::lock_guard<std::mutex> lk(g_mu);
     long long off;
-    for (auto &a : g_dev)
-        if (!guarded_intact((const void *)a.first, a.second, &off))
+    for (auto &a : g_dev) {
+        bool ok = g_prot.count(a.first) ? prot_intact_locked(a.first, a.second, &off)
+                                         : guarded_intact((const void *)a.first, a.second, &off);
+        if (!ok)
             die("%s wrote outside the %zu-byte device allocation at %p: byte %lld (from its start) was changed", what,
                 a.second, (void *)a.first, off);
-#else
-    (void)what;
-#endif
+    }
 }
 
 unsigned char canary(size_t i) { return (unsigned char)(0x5a ^ (i * 37u)); }
@@ -328,7 +394,9 @@ cudaError_t enqueue(cudaStream_t stream, WorkKind kind, const char *what, std::f
                 }
     }
     std::lock_guard<std::recursive_mutex> run(g_run);
+    bool opened = kind != WORK_HOST && prot_open(); /* a host function stays host code */
     work();
+    if (opened) prot_close();
     return cudaSuccess;
 }
 
@@ -503,7 +571,8 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes) {
     if (bytes > mem_limit() - std::min(mem_limit(), g_count.live_bytes))
         return fail(cudaErrorMemoryAllocation, "cudaMalloc(%zu): %zu of %zu bytes in use", bytes, g_count.live_bytes,
                     mem_limit());
-    void *p = guarded_alloc(bytes, 256, env_flag("VC_CUDA_EMU_POISON", true));
+    bool poison = env_flag("VC_CUDA_EMU_POISON", true);
+    void *p = env_flag("VC_CUDA_EMU_PROTECT", false) ? prot_alloc_locked(bytes, poison) : guarded_alloc(bytes, 256, poison);
     if (!p) return fail(cudaErrorMemoryAllocation, "cudaMalloc(%zu): host allocation failed", bytes);
     g_dev[(uintptr_t)p] = bytes;
     g_count.mallocs++;
@@ -521,13 +590,21 @@ cudaError_t cudaFree(void *ptr) {
     if (it == g_dev.end())
         return fail(cudaErrorInvalidValue, "cudaFree(%p): not a pointer cudaMalloc returned (or freed twice)", ptr);
     long long off;
-    if (!guarded_intact(ptr, it->second, &off))
+    auto pm = g_prot.find((uintptr_t)ptr);
+    bool intact = pm != g_prot.end() ? prot_intact_locked((uintptr_t)ptr, it->second, &off)
+                                     : guarded_intact(ptr, it->second, &off);
+    if (!intact)
         die("cudaFree: the %zu-byte device allocation at %p was written outside its bounds: byte %lld was changed",
             it->second, ptr, off);
     g_count.frees++;
     g_count.live_bytes -= it->second;
     g_dev.erase(it);
-    guarded_free(ptr);
+    if (pm != g_prot.end()) {
+        munmap(pm->second.base, pm->second.len);
+        g_prot.erase(pm);
+    } else {
+        guarded_free(ptr);
+    }
     return ok();
 }
 

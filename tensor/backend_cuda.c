@@ -1,0 +1,437 @@
+/* The CUDA backend: device memory through the CUDA runtime, one vclip stream
+ * that every kernel, copy and cuBLAS call is queued on, the cuBLAS handle
+ * (TF32 switch), and the "cuda" vc_backend table whose kernel entries are
+ * the launchers of tensor/cuda/k_*.cu (tensor/cuda/kernels.h). A failure
+ * inside an entry (which returns nothing) is kept as the first failure, one
+ * line naming the op and the call, for vc_cuda_take_error.
+ * Built with -DVC_HAVE_CUDA (real toolkit) or -DVC_HAVE_CUDA -DVC_CUDA_EMU (the CPU
+ * emulator, tensor/cuda/README.md); without VC_HAVE_CUDA only the controls of
+ * backend_cuda.h exist, and say that this build has no CUDA. */
+#include "backend_cuda.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+
+#ifndef VC_HAVE_CUDA
+
+bool vc_cuda_built(void) { return false; }
+static vc_status no_cuda(const char *what) {
+    return vc_fail(VC_ERR_UNSUPPORTED, "%s: this vclip was built without CUDA (no nvcc found, or make CUDA=0)", what);
+}
+vc_status vc_cuda_select(int device) {
+    (void)device;
+    return no_cuda("cuda device");
+}
+vc_status vc_cuda_set_tf32(bool on) {
+    (void)on;
+    return no_cuda("cuda tf32");
+}
+bool vc_cuda_tf32(void) { return false; }
+vc_status vc_cuda_take_error(void) { return VC_OK; }
+
+#else /* VC_HAVE_CUDA */
+
+#ifdef VC_DOUBLE
+#error "the CUDA backend computes in float: build it without VC_DOUBLE"
+#endif
+
+#include "cuda/kernels.h"
+
+#ifndef VC_CUDA_EMU
+#include <dlfcn.h>
+#endif
+
+#define VC_STR_(x) #x
+#define VC_STR(x) VC_STR_(x)
+
+/* cuBLAS, loaded at the first product (dlopen), so that a vclip with CUDA
+ * built in starts without mapping cuBLAS's hundreds of megabytes on a
+ * machine that never uses the GPU (cudart is linked statically and loads
+ * the driver itself on first use). The emulator's functions are linked. */
+static struct {
+    bool tried, ok;
+    char why[200];
+    __typeof__(&cublasCreate) create;
+    __typeof__(&cublasDestroy) destroy;
+    __typeof__(&cublasSetStream) set_stream;
+    __typeof__(&cublasSetMathMode) set_math;
+    __typeof__(&cublasSetWorkspace) set_workspace;
+    __typeof__(&cublasGetStatusString) status_string;
+    __typeof__(&cublasSgemm) sgemm;
+    __typeof__(&cublasSgemmStridedBatched) sgemm_strided;
+} bl;
+
+#ifndef VC_CUDA_EMU
+static bool sym(void *lib, void *slot, const char *name) {
+    void *p = dlsym(lib, name);
+    if (!p) snprintf(bl.why, sizeof bl.why, "%s lacks %s", "libcublas", name);
+    else memcpy(slot, &p, sizeof p);
+    return p != NULL;
+}
+#endif
+
+static bool load_blas(void) {
+    if (bl.tried) return bl.ok;
+    bl.tried = true;
+#ifdef VC_CUDA_EMU
+    bl.create = cublasCreate;
+    bl.destroy = cublasDestroy;
+    bl.set_stream = cublasSetStream;
+    bl.set_math = cublasSetMathMode;
+    bl.set_workspace = cublasSetWorkspace;
+    bl.status_string = cublasGetStatusString;
+    bl.sgemm = cublasSgemm;
+    bl.sgemm_strided = cublasSgemmStridedBatched;
+#else
+    const char *names[2] = {"libcublas.so." VC_STR(CUBLAS_VER_MAJOR), "libcublas.so"};
+    void *lib = NULL;
+    for (int i = 0; i < 2 && !lib; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        const char *e = dlerror();
+        snprintf(bl.why, sizeof bl.why, "cannot load cuBLAS (%s): %s", names[0], e ? e : "not found");
+        return false;
+    }
+    if (!sym(lib, &bl.create, "cublasCreate_v2") || !sym(lib, &bl.destroy, "cublasDestroy_v2") ||
+        !sym(lib, &bl.set_stream, "cublasSetStream_v2") || !sym(lib, &bl.set_math, "cublasSetMathMode") ||
+        !sym(lib, &bl.set_workspace, "cublasSetWorkspace_v2") ||
+        !sym(lib, &bl.status_string, "cublasGetStatusString") || !sym(lib, &bl.sgemm, "cublasSgemm_v2") ||
+        !sym(lib, &bl.sgemm_strided, "cublasSgemmStridedBatched"))
+        return false;
+#endif
+    bl.ok = true;
+    return true;
+}
+
+cublasStatus_t vc_cu_sgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
+                           float *C, int ldc) {
+    return bl.sgemm(h, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+cublasStatus_t vc_cu_sgemm_strided(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                   const float *alpha, const float *A, int lda, long long sa, const float *B, int ldb,
+                                   long long sb, const float *beta, float *C, int ldc, long long sc, int batch) {
+    return bl.sgemm_strided(h, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+}
+
+static struct {
+    bool ready;            /* stream and device chosen */
+    int device;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    void *blas_ws;         /* the handle's workspace (so that capturing a graph allocates nothing) */
+    bool blas_failed;      /* creating the handle failed once: do not retry per call */
+    bool tf32;
+    vc_status err;         /* first failure since vc_cuda_take_error */
+    char msg[320];
+} cu;
+
+bool vc_cuda_built(void) { return true; }
+
+static void record(const char *fmt, const char *op, const char *call, const char *why) {
+    if (cu.err != VC_OK) return; /* keep the first: later ones usually follow from it */
+    cu.err = VC_ERR_DEVICE;
+    snprintf(cu.msg, sizeof cu.msg, fmt, op, call, why);
+}
+
+bool vc_cu_check(cudaError_t err, const char *op, const char *call) {
+    if (err == cudaSuccess) return true;
+    record("cuda %s: %s failed: %s", op, call, cudaGetErrorString(err));
+    return false;
+}
+
+bool vc_cu_blas_check(cublasStatus_t st, const char *op, const char *call) {
+    if (st == CUBLAS_STATUS_SUCCESS) return true;
+    char code[32];
+    snprintf(code, sizeof code, "cuBLAS status %d", (int)st);
+    record("cuda %s: %s failed: %s", op, call, bl.status_string ? bl.status_string(st) : code);
+    return false;
+}
+
+bool vc_cu_launched(const char *op, const char *kernel) { return vc_cu_check(cudaGetLastError(), op, kernel); }
+
+static vc_status init(int device) {
+    if (cu.ready && cu.device == device) return VC_OK;
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) {
+        cudaGetLastError();
+        return vc_fail(VC_ERR_DEVICE, "cuda: no CUDA GPU is present (cudaGetDeviceCount: %s)",
+                       e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+    }
+    if (device < 0 || device >= n)
+        return vc_fail(VC_ERR_DEVICE, "cuda: device cuda:%d does not exist (this machine has %d GPU%s: cuda:0..%d)",
+                       device, n, n == 1 ? "" : "s", n - 1);
+    if (cu.ready) { /* switching devices: the old stream and handle belong to the old one */
+        if (cu.blas) bl.destroy(cu.blas);
+        if (cu.blas_ws) cudaFree(cu.blas_ws);
+        if (cu.stream) cudaStreamDestroy(cu.stream);
+        cu.blas = NULL;
+        cu.blas_ws = NULL;
+        cu.stream = 0;
+        cu.blas_failed = false;
+    }
+    if ((e = cudaSetDevice(device)) != cudaSuccess || (e = cudaStreamCreateWithFlags(&cu.stream, cudaStreamNonBlocking)) != cudaSuccess) {
+        cudaGetLastError();
+        cu.stream = 0;
+        return vc_fail(VC_ERR_DEVICE, "cuda: cannot use device cuda:%d: %s", device, cudaGetErrorString(e));
+    }
+    cu.device = device;
+    cu.ready = true;
+    return VC_OK;
+}
+
+/* The entries run without a status: a failure to start is recorded. */
+static bool ensure(const char *op) {
+    if (cu.ready) return true;
+    vc_status st = init(0);
+    if (st != VC_OK && cu.err == VC_OK) {
+        cu.err = st;
+        snprintf(cu.msg, sizeof cu.msg, "cuda %s: %s", op, vc_last_error());
+    }
+    return st == VC_OK;
+}
+
+cudaStream_t vc_cu_stream(void) {
+    ensure("stream");
+    return cu.stream;
+}
+
+static cublasMath_t math_mode(void) { return cu.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH; }
+
+cublasHandle_t vc_cu_blas(void) {
+    if (cu.blas || cu.blas_failed) return cu.blas;
+    if (!ensure("cublas")) return NULL;
+    if (!load_blas()) {
+        record("cuda %s: %s: %s", "gemm", "loading cuBLAS", bl.why);
+        cu.blas_failed = true;
+        return NULL;
+    }
+    cublasHandle_t h = NULL;
+    /* 32 MiB, what cuBLAS asks for on Hopper; set before the handle's first
+     * product so that a captured graph never allocates one */
+    const size_t ws = (size_t)32 << 20;
+    if (!vc_cu_blas_check(bl.create(&h), "gemm", "cublasCreate") ||
+        !vc_cu_blas_check(bl.set_stream(h, cu.stream), "gemm", "cublasSetStream") ||
+        !vc_cu_blas_check(bl.set_math(h, math_mode()), "gemm", "cublasSetMathMode") ||
+        !vc_cu_check(cudaMalloc(&cu.blas_ws, ws), "gemm", "cudaMalloc (cuBLAS workspace)") ||
+        !vc_cu_blas_check(bl.set_workspace(h, cu.blas_ws, ws), "gemm", "cublasSetWorkspace")) {
+        if (h) bl.destroy(h);
+        if (cu.blas_ws) cudaFree(cu.blas_ws);
+        cu.blas_ws = NULL;
+        cu.blas_failed = true;
+        return NULL;
+    }
+    cu.blas = h;
+    return h;
+}
+
+vc_status vc_cuda_select(int device) {
+    vc_status st = init(device);
+    if (st != VC_OK) return st;
+    if (!vc_cu_blas()) return vc_cuda_take_error();
+    return VC_OK;
+}
+
+vc_status vc_cuda_set_tf32(bool on) {
+    cu.tf32 = on;
+    if (cu.blas && !vc_cu_blas_check(bl.set_math(cu.blas, math_mode()), "tf32", "cublasSetMathMode"))
+        return vc_cuda_take_error();
+    return VC_OK;
+}
+
+bool vc_cuda_tf32(void) { return cu.tf32; }
+
+vc_status vc_cuda_take_error(void) {
+    vc_status st = cu.err;
+    if (st == VC_OK) return VC_OK;
+    cu.err = VC_OK;
+    return vc_fail(st, "%s", cu.msg);
+}
+
+/* ---- memory ---- */
+
+static void *cuda_alloc(size_t nbytes) {
+    if (!ensure("mem_alloc")) return NULL;
+    void *p = NULL;
+    size_t cap = (nbytes + 63) / 64 * 64; /* cudaMalloc aligns to 256 bytes */
+    if (cudaMalloc(&p, cap ? cap : 64) != cudaSuccess) {
+        cudaGetLastError(); /* not sticky: NULL says it (backend.h) */
+        return NULL;
+    }
+    return p;
+}
+
+static void cuda_free(void *p) {
+    if (p) vc_cu_check(cudaFree(p), "mem_free", "cudaFree");
+}
+
+static void cuda_set(void *p, int byte, size_t nbytes) {
+    if (nbytes && ensure("mem_set"))
+        vc_cu_check(cudaMemsetAsync(p, byte, nbytes, cu.stream), "mem_set", "cudaMemsetAsync");
+}
+
+/* Waits for the stream unless it is being captured into a graph (where a
+ * wait would end the capture; the copy's order in the stream is enough). */
+static void wait_stream(const char *op) {
+    enum cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    if (!vc_cu_check(cudaStreamIsCapturing(cu.stream, &cs), op, "cudaStreamIsCapturing")) return;
+    if (cs == cudaStreamCaptureStatusNone) vc_cu_check(cudaStreamSynchronize(cu.stream), op, "cudaStreamSynchronize");
+}
+
+/* Host to device: the host buffer may be reused as soon as this returns. */
+static void cuda_h2d(void *dst, const void *src, size_t nbytes) {
+    if (!nbytes || !ensure("copy_h2d")) return;
+    if (vc_cu_check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, cu.stream), "copy_h2d",
+                    "cudaMemcpyAsync"))
+        wait_stream("copy_h2d");
+}
+
+/* Device to host: the data is there when this returns. */
+static void cuda_d2h(void *dst, const void *src, size_t nbytes) {
+    if (!nbytes || !ensure("copy_d2h")) return;
+    if (vc_cu_check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, cu.stream), "copy_d2h",
+                    "cudaMemcpyAsync"))
+        wait_stream("copy_d2h");
+}
+
+static void cuda_d2d(void *dst, const void *src, size_t nbytes) {
+    if (nbytes && ensure("copy_d2d"))
+        vc_cu_check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, cu.stream), "copy_d2d",
+                    "cudaMemcpyAsync");
+}
+
+static void cuda_sync(void) {
+    if (ensure("sync")) vc_cu_check(cudaStreamSynchronize(cu.stream), "sync", "cudaStreamSynchronize");
+}
+
+/* ---- ops ---- */
+
+static bool cuda_supports(vc_kop op);
+
+static size_t cuda_scratch(vc_kop op, const void *dims) {
+    switch (op) {
+    case VC_K_ATTENTION_BWD: return vc_cu_attention_bwd_scratch(dims);
+    case VC_K_LSTM_BWD: return vc_cu_lstm_bwd_scratch(dims);
+    case VC_K_GLOBAL_NORM: return vc_cu_global_norm_scratch(*(const int64_t *)dims);
+    default: return 0;
+    }
+}
+
+const vc_backend vc_backend_cuda = {
+    .name = "cuda",
+    .device = VC_CUDA,
+    .mem_alloc = cuda_alloc,
+    .mem_free = cuda_free,
+    .mem_set = cuda_set,
+    .fill = vc_cu_fill,
+    .copy_h2d = cuda_h2d,
+    .copy_d2h = cuda_d2h,
+    .copy_d2d = cuda_d2d,
+    .sync = cuda_sync,
+    .supports_op = cuda_supports,
+    .scratch_bytes = cuda_scratch,
+    /* gemm (k_gemm.cu) */
+    .gemm = vc_cu_gemm,
+    .gemm_batched = vc_cu_gemm_batched,
+    /* norm (k_norm.cu) */
+    .layernorm_fwd = vc_cu_layernorm_fwd,
+    .layernorm_bwd = vc_cu_layernorm_bwd,
+    .l2norm_fwd = vc_cu_l2norm_fwd,
+    .l2norm_bwd = vc_cu_l2norm_bwd,
+    /* softmax (k_softmax.cu) */
+    .softmax_fwd = vc_cu_softmax_fwd,
+    .softmax_bwd = vc_cu_softmax_bwd,
+    .xent_fwd = vc_cu_xent_fwd,
+    .xent_bwd = vc_cu_xent_bwd,
+    /* attention (k_attention.cu) */
+    .attention_fwd = vc_cu_attention_fwd,
+    .attention_bwd = vc_cu_attention_bwd,
+    /* lstm (k_lstm.cu) */
+    .lstm_fwd = vc_cu_lstm_fwd,
+    .lstm_bwd = vc_cu_lstm_bwd,
+    /* unary, binary, reduce, bias, copy, optim, patch, score (k_*.cu) */
+    .unary_fwd = vc_cu_unary_fwd,
+    .unary_bwd = vc_cu_unary_bwd,
+    .unary_bwd_inplace = vc_cu_unary_bwd_inplace,
+    .scale = vc_cu_scale,
+    .axpby = vc_cu_axpby,
+    .binary_fwd = vc_cu_binary_fwd,
+    .binary_bwd = vc_cu_binary_bwd,
+    .sum_fwd = vc_cu_sum_fwd,
+    .sum_bwd = vc_cu_sum_bwd,
+    .wsum_fwd = vc_cu_wsum_fwd,
+    .wsum_bwd = vc_cu_wsum_bwd,
+    .bias_fwd = vc_cu_bias_fwd,
+    .bias_bwd = vc_cu_bias_bwd,
+    .strided_copy = vc_cu_strided_copy,
+    .slab_copy = vc_cu_slab_copy,
+    .gather_fwd = vc_cu_gather_fwd,
+    .gather_bwd = vc_cu_gather_bwd,
+    .dropout_fwd = vc_cu_dropout_fwd,
+    .dropout_bwd = vc_cu_dropout_bwd,
+    .adamw = vc_cu_adamw,
+    .global_norm = vc_cu_global_norm,
+    .clip_scale = vc_cu_clip_scale,
+    .patchify = vc_cu_patchify,
+    .embed_patches = vc_cu_embed_patches,
+    .embed_tokens = vc_cu_embed_tokens,
+    .rank_true = vc_cu_rank_true,
+    .rank_owned = vc_cu_rank_owned,
+};
+
+/* Where each op's entry sits in the table: supported = entry filled. */
+static const size_t entry_of[VC_K_COUNT] = {
+    [VC_K_GEMM] = offsetof(vc_backend, gemm),
+    [VC_K_GEMM_BATCHED] = offsetof(vc_backend, gemm_batched),
+    [VC_K_LAYERNORM_FWD] = offsetof(vc_backend, layernorm_fwd),
+    [VC_K_LAYERNORM_BWD] = offsetof(vc_backend, layernorm_bwd),
+    [VC_K_L2NORM_FWD] = offsetof(vc_backend, l2norm_fwd),
+    [VC_K_L2NORM_BWD] = offsetof(vc_backend, l2norm_bwd),
+    [VC_K_SOFTMAX_FWD] = offsetof(vc_backend, softmax_fwd),
+    [VC_K_SOFTMAX_BWD] = offsetof(vc_backend, softmax_bwd),
+    [VC_K_XENT_FWD] = offsetof(vc_backend, xent_fwd),
+    [VC_K_XENT_BWD] = offsetof(vc_backend, xent_bwd),
+    [VC_K_ATTENTION_FWD] = offsetof(vc_backend, attention_fwd),
+    [VC_K_ATTENTION_BWD] = offsetof(vc_backend, attention_bwd),
+    [VC_K_LSTM_FWD] = offsetof(vc_backend, lstm_fwd),
+    [VC_K_LSTM_BWD] = offsetof(vc_backend, lstm_bwd),
+    [VC_K_UNARY_FWD] = offsetof(vc_backend, unary_fwd),
+    [VC_K_UNARY_BWD] = offsetof(vc_backend, unary_bwd),
+    [VC_K_UNARY_BWD_INPLACE] = offsetof(vc_backend, unary_bwd_inplace),
+    [VC_K_SCALE] = offsetof(vc_backend, scale),
+    [VC_K_AXPBY] = offsetof(vc_backend, axpby),
+    [VC_K_BINARY_FWD] = offsetof(vc_backend, binary_fwd),
+    [VC_K_BINARY_BWD] = offsetof(vc_backend, binary_bwd),
+    [VC_K_SUM_FWD] = offsetof(vc_backend, sum_fwd),
+    [VC_K_SUM_BWD] = offsetof(vc_backend, sum_bwd),
+    [VC_K_WSUM_FWD] = offsetof(vc_backend, wsum_fwd),
+    [VC_K_WSUM_BWD] = offsetof(vc_backend, wsum_bwd),
+    [VC_K_BIAS_FWD] = offsetof(vc_backend, bias_fwd),
+    [VC_K_BIAS_BWD] = offsetof(vc_backend, bias_bwd),
+    [VC_K_STRIDED_COPY] = offsetof(vc_backend, strided_copy),
+    [VC_K_SLAB_COPY] = offsetof(vc_backend, slab_copy),
+    [VC_K_GATHER_FWD] = offsetof(vc_backend, gather_fwd),
+    [VC_K_GATHER_BWD] = offsetof(vc_backend, gather_bwd),
+    [VC_K_DROPOUT_FWD] = offsetof(vc_backend, dropout_fwd),
+    [VC_K_DROPOUT_BWD] = offsetof(vc_backend, dropout_bwd),
+    [VC_K_ADAMW] = offsetof(vc_backend, adamw),
+    [VC_K_GLOBAL_NORM] = offsetof(vc_backend, global_norm),
+    [VC_K_CLIP_SCALE] = offsetof(vc_backend, clip_scale),
+    [VC_K_PATCHIFY] = offsetof(vc_backend, patchify),
+    [VC_K_EMBED_PATCHES] = offsetof(vc_backend, embed_patches),
+    [VC_K_EMBED_TOKENS] = offsetof(vc_backend, embed_tokens),
+    [VC_K_RANK_TRUE] = offsetof(vc_backend, rank_true),
+    [VC_K_RANK_OWNED] = offsetof(vc_backend, rank_owned),
+};
+
+static bool cuda_supports(vc_kop op) {
+    if ((unsigned)op >= VC_K_COUNT || entry_of[op] == 0) return false;
+    void (*fn)(void);
+    memcpy(&fn, (const char *)&vc_backend_cuda + entry_of[op], sizeof fn);
+    return fn != NULL;
+}
+
+#endif /* VC_HAVE_CUDA */

@@ -1,0 +1,68 @@
+/* k_bias.cu: the CUDA twin of tensor/k_bias.c: a bias row [N] broadcast
+ * over the rows of [R, N], forward and backward side by side.
+ * Forward: one thread per element, y = b + res (either may be missing; res
+ * may be y itself). Backward: column j of the bias belongs to one column of
+ * a 32 x 8 thread block; its 8 threads each sum one contiguous eighth of the
+ * rows in order and the 8 partial sums are added in order, so the order of
+ * additions depends on R alone (no atomics; bit-identical run to run).
+ * Owns: vc_cu_bias_fwd, vc_cu_bias_bwd (tensor/cuda/kernels.h). */
+#include "tensor/cuda/cu_compat.h"
+#include "tensor/cuda/kernels.h"
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int64_t kMaxBlocks = 1024;
+constexpr int64_t kPerBlock = 4 * kThreads; /* element-wise: at least 4 elements a thread */
+constexpr int kCols = 32, kRows = 8;
+
+unsigned blocks_for(int64_t n, int64_t per_block) {
+    int64_t b = (n + per_block - 1) / per_block;
+    return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
+}
+
+/* res may equal y (no __restrict__ on either). */
+__global__ void k_bias_fwd(vc_real *y, const vc_real *__restrict__ b, const vc_real *res, int64_t R, int64_t N) {
+    int64_t n = R * N, step = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
+        vc_real v = b ? b[i % N] : (vc_real)0;
+        if (res) v = b ? v + res[i] : res[i];
+        y[i] = v;
+    }
+}
+
+__global__ void k_bias_bwd(const vc_real *__restrict__ g, vc_real *__restrict__ gb, bool acc, int64_t R, int64_t N) {
+    VC_SHARED(vc_real, part, [kRows][kCols + 1]);
+    const int tx = (int)threadIdx.x, ty = (int)threadIdx.y;
+    const int64_t chunk = (R + kRows - 1) / kRows;
+    const int64_t r0 = ty * chunk, r1 = r0 + chunk < R ? r0 + chunk : R;
+    for (int64_t j0 = (int64_t)blockIdx.x * kCols; j0 < N; j0 += (int64_t)gridDim.x * kCols) {
+        int64_t j = j0 + tx;
+        vc_real sum = 0;
+        if (j < N)
+            for (int64_t r = r0; r < r1; r++) sum += g[r * N + j];
+        part[ty][tx] = sum;
+        __syncthreads();
+        if (ty == 0 && j < N) {
+            vc_real s = part[0][tx];
+            for (int k = 1; k < kRows; k++) s += part[k][tx];
+            gb[j] = acc ? gb[j] + s : s;
+        }
+        __syncthreads();
+    }
+}
+
+}  // namespace
+
+extern "C" void vc_cu_bias_fwd(vc_real *y, const vc_real *b, const vc_real *res, int64_t R, int64_t N) {
+    if (R * N <= 0) return;
+    if (!b && res == y) return; /* y = y */
+    VC_LAUNCH(k_bias_fwd, blocks_for(R * N, kPerBlock), kThreads, 0, vc_cu_stream(), y, b, res, R, N);
+    vc_cu_launched("bias_fwd", "k_bias_fwd");
+}
+
+extern "C" void vc_cu_bias_bwd(const vc_real *g, vc_real *gb, vc_real beta, int64_t R, int64_t N) {
+    if (N <= 0) return;
+    VC_LAUNCH(k_bias_bwd, blocks_for(N, kCols), dim3(kCols, kRows), 0, vc_cu_stream(), g, gb, beta != 0, R, N);
+    vc_cu_launched("bias_bwd", "k_bias_bwd");
+}
