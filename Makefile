@@ -90,7 +90,12 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp $(OPT) -g $(SAN) \
           -MMD -MP -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(MPI_CFLAGS) $(CHECK_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS = -fopenmp $(SAN)
-LDLIBS  = $(PKG_LIBS) $(MPI_LIBS) -lm -lpthread
+LDLIBS  = $(PKG_LIBS) $(MPI_LIBS) -lm -lpthread $(if $(SAN),$(SAN_DNNL))
+# Sanitizer builds load oneDNN at start-up instead: LeakSanitizer's final
+# check crashes ("Tracer caught signal 11") on the thread-local storage of a
+# library that was dlopen'ed after threads started; linked, the same
+# dlopen("libdnnl.so.2") returns the library already there (static TLS).
+SAN_DNNL = -Wl,--no-as-needed -ldnnl -Wl,--as-needed
 
 CORE_SRC := $(wildcard tensor/*.c autograd/*.c)
 LIB_SRC  := $(CORE_SRC) $(wildcard models/*.c data/*.c train/*.c eval/*.c)
