@@ -59,8 +59,16 @@ ifeq ($(filter-out clean fresh-check fresh-check-clean,$(or $(MAKECMDGOALS),all)
 else ifneq ($(shell pkg-config --exists $(PKGS) && echo ok),ok)
 $(error missing libraries: $(shell for p in $(PKGS); do pkg-config --exists $$p || printf '%s ' $$p; done)(pkg-config names; tools/install-deps.sh build installs them))
 endif
+# oneDNN (Debian libdnnl-dev; no pkg-config file): the CPU backend's bf16
+# products (tensor/k_gemm_bf16.c) build against its header and open
+# libdnnl.so.2 at run time on first use (so float32-only runs do not map it).
+DNNL_H := /usr/include/oneapi/dnnl/dnnl.h
+ifeq ($(filter-out clean fresh-check fresh-check-clean,$(or $(MAKECMDGOALS),all)),)
+else ifeq ($(wildcard $(DNNL_H)),)
+$(error missing library: oneDNN ($(DNNL_H) not found; Debian libdnnl-dev, tools/install-deps.sh build installs it))
+endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs $(filter-out openblas,$(PKGS)))
+PKG_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs $(filter-out openblas,$(PKGS))) -ldl
 # MPI (tensor/comm_mpi.c) is optional: MPI=auto (the default) builds it in
 # when pkg-config finds Open MPI (ompi-c, Debian libopenmpi-dev, which
 # tools/install-deps.sh build installs), MPI=1 requires it, MPI=0 leaves it
@@ -82,7 +90,12 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp $(OPT) -g $(SAN) \
           -MMD -MP -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(MPI_CFLAGS) $(CHECK_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS = -fopenmp $(SAN)
-LDLIBS  = $(PKG_LIBS) $(MPI_LIBS) -lm -lpthread
+LDLIBS  = $(PKG_LIBS) $(MPI_LIBS) -lm -lpthread $(if $(SAN),$(SAN_DNNL))
+# Sanitizer builds load oneDNN at start-up instead: LeakSanitizer's final
+# check crashes ("Tracer caught signal 11") on the thread-local storage of a
+# library that was dlopen'ed after threads started; linked, the same
+# dlopen("libdnnl.so.2") returns the library already there (static TLS).
+SAN_DNNL = -Wl,--no-as-needed -ldnnl -Wl,--as-needed
 
 CORE_SRC := $(wildcard tensor/*.c autograd/*.c)
 LIB_SRC  := $(CORE_SRC) $(wildcard models/*.c data/*.c train/*.c eval/*.c)

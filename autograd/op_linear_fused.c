@@ -6,6 +6,7 @@
  * probabilities and the MLP pre-activation, nothing else. */
 #include <string.h>
 
+#include "op_gemm.h"
 #include "ops.h"
 
 enum { IN_X, IN_W, IN_B, IN_GAMMA, IN_BETA, IN_RES, N_IN };
@@ -48,7 +49,7 @@ static vc_status donate_grad(vc_tape *t, const vc_node *n, bool donate) {
     return VC_OK;
 }
 
-static vc_status fused_backward(vc_tape *t, const vc_node *n) {
+static vc_status fused_backward_products(vc_tape *t, const vc_node *n) {
     const fused_ctx *c = n->ctx;
     vc_var *const *in = n->in_many;
     int64_t R = c->R, IN = c->IN, OUT = c->OUT;
@@ -65,7 +66,7 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
     if (in[IN_B] && (g = vc_grad_for(t, in[IN_B], &beta))) be->bias_bwd(G, g, beta, R, OUT);
     if ((g = vc_grad_for(t, in[IN_W], &beta))) {
         if (c->pre == VC_PRE_NONE) {
-            be->gemm(true, false, OUT, IN, R, 1, G, OUT, X, IN, beta, g, IN);
+            vc_op_gemm(t, be, in[IN_W], NULL, true, false, OUT, IN, R, 1, G, OUT, X, IN, beta, g, IN);
         } else {
             int64_t rows = VC_RECOMPUTE_FLOATS / (IN ? IN : 1);
             rows = rows < 1 ? 1 : rows > R ? R : rows;
@@ -75,21 +76,21 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
             for (int64_t r0 = 0; r0 < R; r0 += rows) {
                 int64_t nr = R - r0 < rows ? R - r0 : rows;
                 transform(be, c, in, r0, nr, u);
-                be->gemm(true, false, OUT, IN, nr, 1, G + r0 * OUT, OUT, u, IN, r0 ? 1 : beta, g, IN);
+                vc_op_gemm(t, be, in[IN_W], NULL, true, false, OUT, IN, nr, 1, G + r0 * OUT, OUT, u, IN, r0 ? 1 : beta, g, IN);
             }
             vc_tape_give(t, u, ubytes);
         }
     }
     vc_real bx = 0, *gx = vc_grad_for(t, in[IN_X], &bx);
     if (c->pre == VC_PRE_NONE) {
-        if (gx) be->gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, bx, gx, IN);
+        if (gx) vc_op_gemm(t, be, in[IN_W], NULL, false, false, R, IN, OUT, 1, G, OUT, W, IN, bx, gx, IN);
         return donate_grad(t, n, donate);
     }
     size_t ubytes = (size_t)(R * IN) * sizeof(vc_real);
     if (c->pre != VC_PRE_LAYERNORM && gx && bx == 0) {
         /* fresh input gradient: write d/dT(x) straight into it and scale in
          * place, saving an [R, IN] scratch buffer */
-        be->gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, 0, gx, IN);
+        vc_op_gemm(t, be, in[IN_W], NULL, false, false, R, IN, OUT, 1, G, OUT, W, IN, 0, gx, IN);
         be->unary_bwd_inplace(pre_unop(c->pre), X, gx, R * IN);
         return donate_grad(t, n, donate);
     }
@@ -99,7 +100,7 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
     if (gx || gg || gb) {
         vc_real *du = vc_tape_take(t, ubytes); /* d loss / d T(x) */
         if (!du) return t->status;
-        be->gemm(false, false, R, IN, OUT, 1, G, OUT, W, IN, 0, du, IN);
+        vc_op_gemm(t, be, in[IN_W], NULL, false, false, R, IN, OUT, 1, G, OUT, W, IN, 0, du, IN);
         if (c->pre == VC_PRE_LAYERNORM)
             be->layernorm_bwd(X, in[IN_GAMMA] ? vc_f32(&in[IN_GAMMA]->val) : NULL, c->mean, c->rstd, du, gx, bx, gg,
                               bg, gb, bb, R, IN);
@@ -108,6 +109,17 @@ static vc_status fused_backward(vc_tape *t, const vc_node *n) {
         vc_tape_give(t, du, ubytes);
     }
     return donate_grad(t, n, donate);
+}
+
+/* The output gradient feeds both products (weight and input gradients): in
+ * bf16 it is rounded once for both. */
+static vc_status fused_backward(vc_tape *t, const vc_node *n) {
+    const fused_ctx *c = n->ctx;
+    const vc_real *G = vc_f32(&n->out->grad);
+    bool r = vc_op_round(t, vc_var_backend(n->in_many[IN_X]), G, c->R * c->OUT);
+    vc_status s = fused_backward_products(t, n);
+    if (r) vc_op_unround(t, G);
+    return s;
 }
 
 vc_var *vc_linear_fused(vc_tape *t, vc_var *x, vc_pre pre, vc_var *gamma, vc_var *beta, vc_var *w, vc_var *bias,
@@ -162,7 +174,7 @@ vc_var *vc_linear_fused(vc_tape *t, vc_var *x, vc_pre pre, vc_var *gamma, vc_var
         if (!(u = vc_tape_take(t, ubytes))) return vc_tape_fail(t, VC_ERR_OOM);
         transform(be, &c, in, 0, R, u);
     }
-    be->gemm(false, true, R, OUT, IN, 1, u, IN, vc_f32(Wt), IN, (B || Rs) ? 1 : 0, Y, OUT);
+    vc_op_gemm(t, be, in[IN_W], NULL, false, true, R, OUT, IN, 1, u, IN, vc_f32(Wt), IN, (B || Rs) ? 1 : 0, Y, OUT);
     if (pre != VC_PRE_NONE) vc_tape_give(t, u, ubytes);
     fused_ctx *cp;
     /* all six slots are recorded (absent ones NULL) so the backward can tell them apart */

@@ -1,4 +1,5 @@
 /* Fused one-layer LSTM over a padded batch (the backend's lstm kernels). */
+#include "op_gemm.h"
 #include "ops.h"
 
 typedef struct {
@@ -27,9 +28,9 @@ static vc_status lstm_backward(vc_tape *t, const vc_node *n) {
     be->lstm_bwd(d, c->gates, c->c, vc_f32(&n->out->val), vc_f32(&w_hh->val), vc_f32(&n->out->grad), dA, hp, scratch);
     vc_real beta;
     vc_real *g;
-    if ((g = vc_grad_for(t, x, &beta))) be->gemm(false, false, R, D, G, 1, dA, G, vc_f32(&w_ih->val), D, beta, g, D);
-    if ((g = vc_grad_for(t, w_ih, &beta))) be->gemm(true, false, G, D, R, 1, dA, G, vc_f32(&x->val), D, beta, g, D);
-    if ((g = vc_grad_for(t, w_hh, &beta))) be->gemm(true, false, G, H, R, 1, dA, G, hp, H, beta, g, H);
+    if ((g = vc_grad_for(t, x, &beta))) vc_op_gemm(t, be, w_ih, w_hh, false, false, R, D, G, 1, dA, G, vc_f32(&w_ih->val), D, beta, g, D);
+    if ((g = vc_grad_for(t, w_ih, &beta))) vc_op_gemm(t, be, w_ih, w_hh, true, false, G, D, R, 1, dA, G, vc_f32(&x->val), D, beta, g, D);
+    if ((g = vc_grad_for(t, w_hh, &beta))) vc_op_gemm(t, be, w_ih, w_hh, true, false, G, H, R, 1, dA, G, hp, H, beta, g, H);
     /* both biases get the same gradient: sum dA once */
     vc_real *gi = vc_grad_for(t, b_ih, &beta), bh;
     vc_real *gh = b_hh ? vc_grad_for(t, b_hh, &bh) : NULL;

@@ -1,12 +1,14 @@
 /* Matrix products: vc_matmul (batched, all transpose cases) and vc_linear. */
 #include <string.h>
 
+#include "op_gemm.h"
 #include "ops.h"
 
 typedef struct {
     bool ta, tb;
     int64_t batch, M, N, K;
     bool shared_b;   /* b is 2-D and used by every batch entry */
+    int precision;   /* the tape's precision at the forward: the backward's too */
 } matmul_ctx;
 
 /* Gradients of C = op(A) op(B) (C is M x N, op(A) M x K, op(B) K x N):
@@ -20,38 +22,43 @@ static vc_status matmul_backward(vc_tape *t, const vc_node *n) {
     int64_t lda = c->ta ? M : K, ldb = c->tb ? K : N;
     int64_t sa = M * K, sb = c->shared_b ? 0 : K * N, sg = M * N;
     const vc_backend *be = vc_var_backend(a);
+    int keep = t->precision;
+    t->precision = c->precision;
     vc_real beta;
+    bool r = vc_op_round(t, be, G, c->batch * M * N); /* G feeds both gradients */
     vc_real *gA = vc_grad_for(t, a, &beta);
     if (gA) {
         if (!c->ta)
-            be->gemm_batched(c->batch, false, !c->tb, M, K, N, 1, G, N, sg, B, ldb, sb, beta, gA, K, sa);
+            vc_op_gemm_batched(t, be, a, b, c->batch, false, !c->tb, M, K, N, 1, G, N, sg, B, ldb, sb, beta, gA, K, sa);
         else
-            be->gemm_batched(c->batch, c->tb, true, K, M, N, 1, B, ldb, sb, G, N, sg, beta, gA, M, sa);
+            vc_op_gemm_batched(t, be, a, b, c->batch, c->tb, true, K, M, N, 1, B, ldb, sb, G, N, sg, beta, gA, M, sa);
     }
     vc_real *gB = vc_grad_for(t, b, &beta);
     if (gB) {
         if (c->shared_b && !c->ta && !c->tb) {
             /* one product over all batch rows: dB = A_flat^T dC_flat */
-            be->gemm(true, false, K, N, M * c->batch, 1, A, K, G, N, beta, gB, N);
+            vc_op_gemm(t, be, a, b, true, false, K, N, M * c->batch, 1, A, K, G, N, beta, gB, N);
         } else if (c->shared_b && !c->ta && c->tb) {
-            be->gemm(true, false, N, K, M * c->batch, 1, G, N, A, K, beta, gB, K);
+            vc_op_gemm(t, be, a, b, true, false, N, K, M * c->batch, 1, G, N, A, K, beta, gB, K);
         } else if (!c->shared_b) {
             /* one product per batch entry, each into its own dB_i */
             if (!c->tb)
-                be->gemm_batched(c->batch, !c->ta, false, K, N, M, 1, A, lda, sa, G, N, sg, beta, gB, N, sb);
+                vc_op_gemm_batched(t, be, a, b, c->batch, !c->ta, false, K, N, M, 1, A, lda, sa, G, N, sg, beta, gB, N, sb);
             else
-                be->gemm_batched(c->batch, true, c->ta, N, K, M, 1, G, N, sg, A, lda, sa, beta, gB, K, sb);
+                vc_op_gemm_batched(t, be, a, b, c->batch, true, c->ta, N, K, M, 1, G, N, sg, A, lda, sa, beta, gB, K, sb);
         } else {
             /* shared B with transposed A: the batch entries add into one dB, in order */
             for (int64_t i = 0; i < c->batch; i++) {
                 vc_real bt = i == 0 ? beta : 1;
                 if (!c->tb)
-                    be->gemm(!c->ta, false, K, N, M, 1, A + i * sa, lda, G + i * sg, N, bt, gB, N);
+                    vc_op_gemm(t, be, a, b, !c->ta, false, K, N, M, 1, A + i * sa, lda, G + i * sg, N, bt, gB, N);
                 else
-                    be->gemm(true, c->ta, N, K, M, 1, G + i * sg, N, A + i * sa, lda, bt, gB, K);
+                    vc_op_gemm(t, be, a, b, true, c->ta, N, K, M, 1, G + i * sg, N, A + i * sa, lda, bt, gB, K);
             }
         }
     }
+    if (r) vc_op_unround(t, G);
+    t->precision = keep;
     return t->status;
 }
 
@@ -88,13 +95,13 @@ vc_var *vc_matmul(vc_tape *t, vc_var *a, vc_var *b, bool ta, bool tb) {
     int64_t lda = ta ? M : K, ldb = tb ? K : N;
     const vc_backend *be = vc_var_backend(a);
     if (shared && !ta)
-        be->gemm(false, tb, batch * M, N, K, 1, vc_f32(A), lda, vc_f32(B), ldb, 0, vc_f32(&out->val), N);
+        vc_op_gemm(t, be, a, b, false, tb, batch * M, N, K, 1, vc_f32(A), lda, vc_f32(B), ldb, 0, vc_f32(&out->val), N);
     else
-        be->gemm_batched(batch, ta, tb, M, N, K, 1, vc_f32(A), lda, M * K, vc_f32(B), ldb, shared ? 0 : K * N, 0,
+        vc_op_gemm_batched(t, be, a, b, batch, ta, tb, M, N, K, 1, vc_f32(A), lda, M * K, vc_f32(B), ldb, shared ? 0 : K * N, 0,
                          vc_f32(&out->val), N, M * N);
     matmul_ctx *c;
     if (vc_record(t, "matmul", matmul_backward, out, 2, in, sizeof *c, (void **)&c)) return NULL;
-    if (c) *c = (matmul_ctx){ta, tb, batch, M, N, K, shared};
+    if (c) *c = (matmul_ctx){ta, tb, batch, M, N, K, shared, t->precision};
     return out;
 }
 
@@ -104,15 +111,17 @@ static vc_status linear_backward(vc_tape *t, const vc_node *n) {
     int64_t IN = w->val.ne[1], OUT = w->val.ne[0], R = vc_numel(&x->val) / (IN ? IN : 1);
     const vc_real *G = vc_f32(&n->out->grad);
     const vc_backend *be = vc_var_backend(x);
+    bool r = vc_op_round(t, be, G, R * OUT); /* G feeds both gradients */
     vc_real beta;
     vc_real *gx = vc_grad_for(t, x, &beta);
-    if (gx) be->gemm(false, false, R, IN, OUT, 1, G, OUT, vc_f32(&w->val), IN, beta, gx, IN);     /* dx = dy w */
+    if (gx) vc_op_gemm(t, be, x, w, false, false, R, IN, OUT, 1, G, OUT, vc_f32(&w->val), IN, beta, gx, IN);     /* dx = dy w */
     vc_real *gw = vc_grad_for(t, w, &beta);
-    if (gw) be->gemm(true, false, OUT, IN, R, 1, G, OUT, vc_f32(&x->val), IN, beta, gw, IN);      /* dw = dy^T x */
+    if (gw) vc_op_gemm(t, be, x, w, true, false, OUT, IN, R, 1, G, OUT, vc_f32(&x->val), IN, beta, gw, IN);      /* dw = dy^T x */
     if (bias) {
         vc_real *gb = vc_grad_for(t, bias, &beta);
         if (gb) be->bias_bwd(G, gb, beta, R, OUT);                                                /* db = sum dy */
     }
+    if (r) vc_op_unround(t, G);
     return t->status;
 }
 
@@ -139,7 +148,7 @@ vc_var *vc_linear(vc_tape *t, vc_var *x, vc_var *w, vc_var *bias) {
     const vc_backend *be = vc_var_backend(x);
     /* y = bias, then the product accumulates onto it */
     if (bias) be->bias_fwd(Y, vc_f32(&bias->val), NULL, R, OUT);
-    be->gemm(false, true, R, OUT, IN, 1, vc_f32(X), IN, vc_f32(W), IN, bias ? 1 : 0, Y, OUT);
+    vc_op_gemm(t, be, x, w, false, true, R, OUT, IN, 1, vc_f32(X), IN, vc_f32(W), IN, bias ? 1 : 0, Y, OUT);
     if (vc_record(t, "linear", linear_backward, out, n_in, in, 0, NULL)) return NULL;
     return out;
 }

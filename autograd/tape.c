@@ -1,5 +1,6 @@
 #include "tape.h"
 
+#include "op_gemm.h"
 #include "../tensor/device.h"
 
 #include <stdio.h>
@@ -96,6 +97,7 @@ typedef struct pool_buf pool_buf;
 static void pool_list_free(pool_buf *b);
 
 void vc_tape_free(vc_tape *t) {
+    vc_op_gemm_free(t);
     free(t->prof);
     vc_arena_free(&t->arena);
     vc_arena_free(&t->host);
@@ -108,6 +110,7 @@ void vc_tape_free(vc_tape *t) {
 static void pool_drop_all(vc_tape *t);
 
 void vc_tape_reset(vc_tape *t) {
+    vc_op_gemm_reset(t);
     vc_arena_reset(&t->arena);
     vc_arena_reset(&t->host);
     pool_drop_all(t);

@@ -71,6 +71,8 @@ typedef struct vc_tape {
     bool capturing;          /* the device stream records a graph: uploads copy at once, outside it */
     int missing_kernel;      /* a kernel the ops use that the device's backend lacks (vc_kop), or -1:
                                 every op then fails with one line naming it */
+    int precision;           /* vc_precision of the ops' products (op_gemm.h); 0 = fp32 */
+    struct vc_bf16_cache *bf16_cache; /* bf16 copies of parameters (op_gemm.c) */
 } vc_tape;
 
 /* A tape computing on the CPU, or on device d (its arena lives there). */

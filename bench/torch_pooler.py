@@ -4,7 +4,11 @@
 residual, masked mean; lstm: nn.LSTM with residual, masked mean), symmetric
 InfoNCE with a learnable temperature, AdamW, on random data, every core.
 Prints a summary line and, last, "samples/s: X"; also the peak RSS.
-Usage: torch_pooler.py MODEL [--batch B --frames T --dim D --layers L --heads H --seconds S]"""
+--autocast runs the forward and the loss under torch.autocast("cpu",
+dtype=torch.bfloat16) (bf16 products, float32 master weights and optimiser):
+PyTorch's own mixed precision, the peer of `vclip bench train --precision bf16`.
+Usage: torch_pooler.py MODEL [--batch B --frames T --dim D --layers L --heads H --seconds S --autocast]"""
+import contextlib
 import argparse, math, os, resource, time
 import torch
 import torch.nn as nn
@@ -39,6 +43,7 @@ def main():
     for k, v in (("batch", 128), ("frames", 32), ("dim", 512), ("layers", 4), ("heads", 8)):
         ap.add_argument("--" + k, type=int, default=v)
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--autocast", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
@@ -51,13 +56,17 @@ def main():
     valid = torch.ones(B, T, dtype=torch.bool)
     target = torch.arange(B)
 
+    def mixed():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if a.autocast else contextlib.nullcontext()
+
     def step():
-        x = F.normalize(frames, dim=-1)
-        h = pooler(x, valid)
-        m = valid.unsqueeze(-1).float()
-        v = F.normalize((h * m).sum(1) / m.sum(1), dim=-1)
-        logits = scale.exp() * v @ F.normalize(text, dim=-1).t()
-        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+        with mixed():
+            x = F.normalize(frames, dim=-1)
+            h = pooler(x, valid)
+            m = valid.unsqueeze(-1).float()
+            v = F.normalize((h * m).sum(1) / m.sum(1), dim=-1)
+            logits = scale.exp() * v @ F.normalize(text, dim=-1).t()
+            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(list(pooler.parameters()) + [scale], 1.0)
@@ -74,7 +83,8 @@ def main():
         n += 1
     dt = (time.time() - t0) / n
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"torch {torch.__version__} {a.model} B={B} T={T} D={D} L={a.layers} H={a.heads}: "
+    mode = "autocast bf16" if a.autocast else "fp32"
+    print(f"torch {torch.__version__} {a.model} {mode} B={B} T={T} D={D} L={a.layers} H={a.heads}: "
           f"{dt * 1e3:.1f} ms/step over {n} steps, loss {loss:.4f}, peak RSS {rss:.0f} MB")
     print(f"samples/s: {B / dt:.1f}")
 

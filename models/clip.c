@@ -29,13 +29,24 @@ static vc_var *fail(vc_tape *t, vc_status s) { return vc_tape_fail(t, s); }
 
 static vc_real *take(vc_tape *t, int64_t n) { return vc_arena_alloc(&t->arena, (size_t)n * sizeof(vc_real)); }
 
+/* y [R, OUT] = x [R, IN] w^T + beta y, w [OUT, IN]: in float32, or with bf16
+ * inputs and float32 accumulation when w is held in bf16
+ * (vc_clip_set_precision). */
+static void product(const vc_backend *be, const vc_real *x, const vc_tensor *w, vc_real beta, vc_real *y, int64_t R) {
+    int64_t OUT = w->ne[0], IN = w->ne[1];
+    if (w->dtype == VC_BF16)
+        be->gemm_bf16(VC_GEMM_B_BF16, false, true, R, OUT, IN, 1, x, IN, w->data, IN, beta, y, OUT);
+    else
+        be->gemm(false, true, R, OUT, IN, 1, x, IN, vc_f32(w), IN, beta, y, OUT);
+}
+
 /* y [R, OUT] (+)= x [R, IN] w^T + b, w [OUT, IN] (accumulates when add:
  * the residual stream): y = b (+ y), then the product accumulates onto it. */
 static void linear(const workspace *ws, const vc_real *x, const vc_tensor *w, const vc_tensor *b, vc_real *y,
                    int64_t R, bool add) {
-    int64_t OUT = w->ne[0], IN = w->ne[1];
+    int64_t OUT = w->ne[0];
     ws->be->bias_fwd(y, vc_f32(b), add ? y : NULL, R, OUT);
-    ws->be->gemm(false, true, R, OUT, IN, 1, x, IN, vc_f32(w), IN, 1, y, OUT);
+    product(ws->be, x, w, 1, y, R);
 }
 
 static vc_status workspace_init(vc_tape *t, const vc_clip_tower *d, int64_t B, int64_t T, workspace *w) {
@@ -160,7 +171,7 @@ static vc_var *head(vc_tape *t, const vc_real *rows, int64_t N, const vc_tensor 
                                (long long)N, (long long)W, (long long)N, (long long)E));
     const vc_backend *be = vc_var_backend(out);
     be->layernorm_fwd(rows, vc_f32(g), vc_f32(b), u, mean, rstd, N, W, LN_EPS);
-    be->gemm(false, true, N, E, W, 1, u, W, vc_f32(proj), W, 0, vc_f32(&out->val), E);
+    product(be, u, proj, 0, vc_f32(&out->val), N);
     return out;
 }
 
@@ -189,7 +200,7 @@ vc_var *vc_clip_encode_image(vc_tape *t, const vc_clip *m, const vc_tensor *imag
     /* the patch convolution as one GEMM over patch rows (conv weight
      * [W, 3, p, p] flattened) */
     be->patchify(&(vc_patch_dims){.N = N, .C = 3, .S = S, .P = p, .G = G}, vc_f32(&cont), patches);
-    be->gemm(false, true, NP, W, K, 1, patches, K, vc_f32(&m->patch_w), K, 0, emb, W);
+    product(be, patches, &m->patch_w, 0, emb, NP);
     /* [class; patches] + position embedding, then ln_pre (in place: the
      * kernel reads each row fully before writing it). */
     be->embed_patches(emb, vc_f32(&m->class_emb), vc_f32(&m->vpos), x, N, T, W);

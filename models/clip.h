@@ -34,7 +34,7 @@
  * value of vc_clip_opts picks QuickGELU). LayerNorm eps is 1e-5 (both schemes).
  *
  * Weights of any float dtype (F32, F16, BF16, F64) are converted to float32
- * on load; the file is closed afterwards. Hugging Face's separate q/k/v
+ * on load (then to bf16 when opts->precision asks for it); the file is closed afterwards. Hugging Face's separate q/k/v
  * projections are packed into one [3W, W] in_proj at load, and OpenAI's
  * right-multiplied projections ([W, E]) are stored transposed, so both
  * schemes run the same forward.
@@ -51,6 +51,7 @@
 #include <stdint.h>
 
 #include "autograd/tape.h"
+#include "tensor/precision.h"
 
 typedef enum { VC_CLIP_QUICKGELU = 0, VC_CLIP_GELU } vc_clip_act;
 typedef enum { VC_CLIP_NAMES_OPENAI = 0, VC_CLIP_NAMES_HF } vc_clip_names;
@@ -84,6 +85,7 @@ typedef struct {
     vc_clip_act act;      /* the caller's choice; 0 = QuickGELU (OpenAI weights) */
     int vision_heads;     /* 0: vision width / 64 (16 for widths 1280, 1408, 1664) */
     int text_heads;       /* 0: text width / 64 */
+    vc_precision precision; /* see vc_clip_set_precision; 0 = fp32 */
 } vc_clip_opts;
 
 /* One pre-LN residual block (weights in PyTorch Linear layout [out, in]). */
@@ -112,6 +114,10 @@ typedef struct {
     vc_clip_block *tblocks;         /* [text.layers] */
     vc_tensor ln_final_g, ln_final_b;
     vc_tensor tproj;                /* [E, Wt] */
+    /* The precision the products run in (vc_clip_set_precision): with bf16
+     * the matrices above (patch_w, the blocks' *_w, vproj, tproj) are held
+     * as VC_BF16, everything else stays float32. */
+    vc_precision precision;
 } vc_clip;
 
 /* "quickgelu" or "gelu". */
@@ -130,9 +136,17 @@ vc_status vc_clip_init_random(vc_clip *m, const vc_clip_cfg *cfg, uint64_t seed)
  * 49408, width 512, 12 layers; embed 512) with the given activation. */
 void vc_clip_cfg_vit_b32(vc_clip_cfg *cfg, vc_clip_act act);
 /* Writes the model's towers under the given naming scheme (float32), so a
- * load gives back the same model. */
+ * load gives back the same model. A model held in bf16 is refused (set it
+ * back to fp32 first). */
 vc_status vc_clip_save(const vc_clip *m, const char *path, vc_clip_names names);
 void vc_clip_free(vc_clip *m);
+/* Converts the towers' matrices to the storage precision p computes in on
+ * the model's backend (vc_precision_on: bf16 falls back to fp32 where there
+ * are no bf16 products) and sets m->precision to it. bf16 halves their memory
+ * and runs every product with bf16 inputs and float32 accumulation;
+ * LayerNorm, attention softmax and the activations stay float32. Going back
+ * to fp32 widens the rounded values. */
+vc_status vc_clip_set_precision(vc_clip *m, vc_precision p);
 /* "vision 224/32 w768 x12 h12 mlp3072; text 77x49408 w512 x12 h8 mlp2048; embed 512 quickgelu" */
 const char *vc_clip_describe(const vc_clip_cfg *cfg, char *buf, int len);
 /* Float32 parameter count of the towers present. */

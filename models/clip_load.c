@@ -167,6 +167,40 @@ static vc_status alloc_model(vc_clip *m, const vc_clip_cfg *cfg) {
     return s;
 }
 
+/* A weight matrix converted to the storage type of ctx's precision. */
+static vc_status convert_one(void *ctx, vc_tensor *t, role r, int ndim, const int64_t *shape) {
+    vc_dtype want = *(const vc_precision *)ctx == VC_PREC_BF16 ? VC_BF16 : VC_F32;
+    if (r != R_WEIGHT || t->dtype == want) return VC_OK;
+    vc_tensor n;
+    vc_status s = vc_tensor_alloc(&n, want, t->ndim, t->ne);
+    if (s) return s;
+    int64_t k = vc_numel(t);
+    if (want == VC_BF16) {
+        const float *src = (const float *)t->data;
+        uint16_t *dst = n.data;
+        for (int64_t i = 0; i < k; i++) dst[i] = vc_f32_to_bf16(src[i]);
+    } else {
+        vc_bf16_to_f32_n(n.data, t->data, (size_t)k);
+    }
+    vc_tensor_release(t);
+    *t = n;
+    return VC_OK;
+}
+
+vc_status vc_clip_set_precision(vc_clip *m, vc_precision p) {
+    if (!m) return vc_fail(VC_ERR_ARG, "clip: NULL model");
+    if (p != VC_PREC_FP32 && p != VC_PREC_BF16) return vc_fail(VC_ERR_ARG, "clip: bad precision %d", (int)p);
+    vc_precision on = vc_precision_on(vc_backend_for(VC_CPU), p);
+    vc_status s = visit_all(m, convert_one, &on);
+    if (s) { /* a half-converted model still computes: each product reads its own matrix's type */
+        vc_precision back = m->precision;
+        visit_all(m, convert_one, &back);
+        return s;
+    }
+    m->precision = on;
+    return VC_OK;
+}
+
 int64_t vc_clip_numel(const vc_clip *m) {
     int64_t n = 0;
     visit_all((vc_clip *)m, count_one, &n);
@@ -558,6 +592,7 @@ vc_status vc_clip_load(vc_clip *m, const char *path, const vc_clip_opts *opts) {
     }
     s = load_weights(&L, m);
     vc_st_close(f);
+    if (!s && o.precision != VC_PREC_FP32) s = vc_clip_set_precision(m, o.precision);
     if (s) vc_clip_free(m);
     return s;
 }
@@ -656,6 +691,9 @@ static vc_status save_all(saver *sv, const vc_clip *m, const clip_names *nm) {
 vc_status vc_clip_save(const vc_clip *m, const char *path, vc_clip_names names) {
     if (!m || !path || (names != VC_CLIP_NAMES_OPENAI && names != VC_CLIP_NAMES_HF))
         return vc_fail(VC_ERR_ARG, "clip save: bad argument");
+    if (m->precision != VC_PREC_FP32)
+        return vc_fail(VC_ERR_ARG, "clip save %s: the model holds %s matrices; set it back to fp32 first", path,
+                       vc_precision_name(m->precision));
     saver sv = {0};
     vc_status s = vc_st_writer_new(&sv.w);
     if (s) return s;

@@ -38,6 +38,9 @@ static const struct {
 } kops[VC_K_COUNT] = {
     [VC_K_GEMM] = {"gemm", "gemm"},
     [VC_K_GEMM_BATCHED] = {"gemm_batched", "gemm"},
+    [VC_K_GEMM_BF16] = {"gemm_bf16", "gemm"},
+    [VC_K_GEMM_BATCHED_BF16] = {"gemm_batched_bf16", "gemm"},
+    [VC_K_ROUND_BF16] = {"round_bf16", "gemm"},
     [VC_K_LAYERNORM_FWD] = {"layernorm_fwd", "norm"},
     [VC_K_LAYERNORM_BWD] = {"layernorm_bwd", "norm"},
     [VC_K_L2NORM_FWD] = {"l2norm_fwd", "norm"},

@@ -86,10 +86,14 @@ typedef struct {
     vc_real keep;              /* 1 - lr * weight_decay, or 1 without decay */
 } vc_adamw_args;
 
+/* Operand types of gemm_bf16: A / B already bf16 (uint16_t storage); the
+ * default is float32, rounded to bf16 by the kernel. */
+enum { VC_GEMM_A_BF16 = 1, VC_GEMM_B_BF16 = 2 };
+
 /* Every kernel entry of the table, for supports_op, scratch_bytes and the
  * op filter of tests/test_backend_ops.c. */
 typedef enum {
-    VC_K_GEMM, VC_K_GEMM_BATCHED,
+    VC_K_GEMM, VC_K_GEMM_BATCHED, VC_K_GEMM_BF16, VC_K_GEMM_BATCHED_BF16, VC_K_ROUND_BF16,
     VC_K_LAYERNORM_FWD, VC_K_LAYERNORM_BWD, VC_K_L2NORM_FWD, VC_K_L2NORM_BWD,
     VC_K_SOFTMAX_FWD, VC_K_SOFTMAX_BWD, VC_K_XENT_FWD, VC_K_XENT_BWD,
     VC_K_ATTENTION_FWD, VC_K_ATTENTION_BWD,
@@ -140,6 +144,20 @@ typedef struct vc_backend {
     void (*gemm_batched)(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, vc_real alpha,
                          const vc_real *A, int64_t lda, int64_t sa, const vc_real *B, int64_t ldb, int64_t sb,
                          vc_real beta, vc_real *C, int64_t ldc, int64_t sc);
+    /* The same products with bf16 inputs, float32 accumulation and output
+     * (k_gemm_bf16.h): A and B are float32 unless flags has VC_GEMM_A_BF16 /
+     * VC_GEMM_B_BF16; strides count elements of each operand's own type.
+     * supports_op(VC_K_GEMM_BF16) is false where the device has no fast bf16
+     * products (callers then use gemm); the double-precision build leaves
+     * these three entries out. */
+    void (*gemm_bf16)(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
+                      int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc);
+    void (*gemm_batched_bf16)(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                              float alpha, const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb,
+                              int64_t sb, float beta, float *C, int64_t ldc, int64_t sc);
+    /* y[i] = x[i] rounded to bf16 (nearest even; NaN stays NaN), n values:
+     * the bf16 copies of weights a product reuses. */
+    void (*round_bf16)(const float *x, uint16_t *y, int64_t n);
 
     /* ---- norm (k_norm.h): rows x [N, D] ---- */
     void (*layernorm_fwd)(const vc_real *x, const vc_real *gamma, const vc_real *bta, vc_real *y, vc_real *mean,

@@ -1,4 +1,5 @@
-/* The CPU backend: host memory and the k_*.c kernels (OpenBLAS + OpenMP).
+/* The CPU backend: host memory and the k_*.c kernels (OpenBLAS + OpenMP;
+ * oneDNN for the bf16 products).
  * The only file above the kernels that includes their headers. */
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "k_binary.h"
 #include "k_copy.h"
 #include "k_gemm.h"
+#include "k_gemm_bf16.h"
 #include "k_lstm.h"
 #include "k_norm.h"
 #include "k_optim.h"
@@ -35,7 +37,22 @@ static void cpu_fill(vc_real *p, vc_real v, int64_t n) {
     for (int64_t i = 0; i < n; i++) p[i] = v;
 }
 
-static bool cpu_supports(vc_kop op) { return (unsigned)op < VC_K_COUNT; }
+#ifndef VC_DOUBLE
+static void cpu_round_bf16(const float *x, uint16_t *y, int64_t n) { vc_f32_to_bf16_n(y, x, n); }
+#endif
+
+/* bf16 products: only where the CPU has them natively (k_gemm_bf16.h), and
+ * not in the double-precision build, whose vc_real is not float. */
+static bool cpu_supports(vc_kop op) {
+    if (op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16 || op == VC_K_ROUND_BF16) {
+#ifdef VC_DOUBLE
+        return false;
+#else
+        return vc_gemm_bf16_fast();
+#endif
+    }
+    return (unsigned)op < VC_K_COUNT;
+}
 
 static size_t cpu_scratch(vc_kop op, const void *dims) {
     switch (op) {
@@ -60,6 +77,11 @@ const vc_backend vc_backend_cpu = {
     .scratch_bytes = cpu_scratch,
     .gemm = vc_gemm,
     .gemm_batched = vc_gemm_batched,
+#ifndef VC_DOUBLE
+    .gemm_bf16 = vc_gemm_bf16,
+    .gemm_batched_bf16 = vc_gemm_batched_bf16,
+    .round_bf16 = cpu_round_bf16,
+#endif
     .layernorm_fwd = vc_layernorm_fwd,
     .layernorm_bwd = vc_layernorm_bwd,
     .l2norm_fwd = vc_l2norm_fwd,

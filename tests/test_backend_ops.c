@@ -24,6 +24,7 @@
 
 #include "harness.h"
 #include "tensor/backend.h"
+#include "tensor/dtype.h"
 #include "tensor/backend_cuda.h"
 #include "tensor/rng.h"
 
@@ -251,6 +252,9 @@ static void report(vc_kop first, vc_kop last) {
 static const size_t entry_of[VC_K_COUNT] = {
     [VC_K_GEMM] = offsetof(vc_backend, gemm),
     [VC_K_GEMM_BATCHED] = offsetof(vc_backend, gemm_batched),
+    [VC_K_GEMM_BF16] = offsetof(vc_backend, gemm_bf16),
+    [VC_K_GEMM_BATCHED_BF16] = offsetof(vc_backend, gemm_batched_bf16),
+    [VC_K_ROUND_BF16] = offsetof(vc_backend, round_bf16),
     [VC_K_LAYERNORM_FWD] = offsetof(vc_backend, layernorm_fwd),
     [VC_K_LAYERNORM_BWD] = offsetof(vc_backend, layernorm_bwd),
     [VC_K_L2NORM_FWD] = offsetof(vc_backend, l2norm_fwd),
@@ -310,7 +314,8 @@ START_TEST(test_every_backend_fills_the_entries_it_supports_and_the_cpu_supports
                 ck_assert_msg(fn != NULL, "backend %s supports %s but its entry is NULL", be->name,
                               vc_kop_name((vc_kop)op));
             else
-                ck_assert_msg(!is_cpu(be), "the CPU backend must support %s", vc_kop_name((vc_kop)op));
+                ck_assert_msg(!is_cpu(be) || op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16 || op == VC_K_ROUND_BF16,
+                              "the CPU backend must support %s", vc_kop_name((vc_kop)op));
         }
     }
     /* a device without a backend in this build is an error naming it */
@@ -451,6 +456,134 @@ START_TEST(test_gemm_matches_naive_products_for_every_transpose_stride_and_beta)
         check_gemm_batched(1, t & 1, t & 2, 33, 3, 17, false, 1);
     }
     report(VC_K_GEMM, VC_K_GEMM_BATCHED);
+}
+END_TEST
+
+/* ---- bf16 gemm: against the same loops on bf16-rounded inputs ---- */
+
+/* x rounded to bf16 in place (as float32), and its bf16 bits. */
+static uint16_t *round_bf16(vc_real *x, int64_t n) {
+    uint16_t *h = track(NULL, malloc((size_t)(n ? n : 1) * sizeof(uint16_t)));
+    for (int64_t i = 0; i < n; i++) {
+        h[i] = vc_f32_to_bf16((float)x[i]);
+        x[i] = (vc_real)vc_bf16_to_f32(h[i]);
+    }
+    return h;
+}
+
+static void *up_bytes(const vc_backend *be, const void *h, size_t nbytes) {
+    void *d = dalloc(be, nbytes);
+    be->copy_h2d(d, h, nbytes);
+    return d;
+}
+
+/* flags picks which operands go in as bf16 bits (the rest as float32 the
+ * kernel rounds); batch 0 calls gemm_bf16, otherwise gemm_batched_bf16 with
+ * gaps between the entries (shared B when shared_b). The reference is the
+ * double-precision product of the rounded inputs; for the larger cases the
+ * NMSE against the unrounded product must be far above it, showing the
+ * inputs really were rounded (a float32 product would pass the first check
+ * but not this one). */
+static void check_gemm_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                            bool shared_b, vc_real alpha, vc_real beta) {
+    vc_kop op = batch ? VC_K_GEMM_BATCHED_BF16 : VC_K_GEMM_BF16;
+    if (!want(op)) return;
+    char desc[192];
+    snprintf(desc, sizeof desc, "%lldx %s%s M=%lld N=%lld K=%lld%s alpha=%g beta=%g, A %s, B %s", (long long)batch,
+             ta ? "T" : "N", tb ? "T" : "N", (long long)M, (long long)N, (long long)K, shared_b ? " shared B" : "",
+             (double)alpha, (double)beta, flags & VC_GEMM_A_BF16 ? "bf16" : "f32",
+             flags & VC_GEMM_B_BF16 ? "bf16" : "f32");
+    int64_t nbt = batch ? batch : 1;
+    int64_t ra = ta ? K : M, ca = ta ? M : K, rb = tb ? N : K, cb = tb ? K : N;
+    int64_t lda = ca + 1, ldb = cb + 3, ldc = N + 2;
+    int64_t sa = ra * lda + 3, sb = shared_b ? 0 : rb * ldb + 5, sc = M * ldc + 1;
+    int64_t na = nbt * sa, nb = shared_b ? rb * ldb : nbt * sb, nc = nbt * sc;
+    vc_real *A = hreal(na, -1, 1), *B = hreal(nb, -1, 1), *C0 = hreal(nc, -1, 1);
+    vc_real *A0 = track(NULL, malloc((size_t)na * sizeof(vc_real)));
+    vc_real *B0 = track(NULL, malloc((size_t)nb * sizeof(vc_real)));
+    memcpy(A0, A, (size_t)na * sizeof(vc_real));
+    memcpy(B0, B, (size_t)nb * sizeof(vc_real));
+    uint16_t *Ah = round_bf16(A, na), *Bh = round_bf16(B, nb);
+    double *want_c = hdbl(nc), *exact = hdbl(nc);
+    for (int64_t i = 0; i < nc; i++) want_c[i] = exact[i] = C0[i];
+    for (int64_t i = 0; i < nbt; i++) {
+        ref_gemm(ta, tb, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C0 + i * sc, want_c + i * sc, ldc);
+        ref_gemm(ta, tb, M, N, K, alpha, A0 + i * sa, lda, B0 + i * sb, ldb, beta, C0 + i * sc, exact + i * sc, ldc);
+    }
+    FOR_BACKENDS(be, op) {
+        const void *dA = flags & VC_GEMM_A_BF16 ? up_bytes(be, Ah, (size_t)na * 2) : (void *)up(be, A0, na);
+        const void *dB = flags & VC_GEMM_B_BF16 ? up_bytes(be, Bh, (size_t)nb * 2) : (void *)up(be, B0, nb);
+        vc_real *dC = up(be, C0, nc);
+        if (beta == 0) { /* C is not read: NaN in it must not leak */
+            vc_real *nanC = hreal(nc, 0, 1);
+            memcpy(nanC, C0, (size_t)nc * sizeof(vc_real));
+            for (int64_t b = 0; b < nbt; b++)
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < N; j++) nanC[b * sc + i * ldc + j] = (vc_real)NAN;
+            be->copy_h2d(dC, nanC, (size_t)nc * sizeof(vc_real));
+        }
+        if (batch)
+            be->gemm_batched_bf16(flags, batch, ta, tb, M, N, K, alpha, dA, lda, sa, dB, ldb, sb, beta, dC, ldc, sc);
+        else
+            be->gemm_bf16(flags, ta, tb, M, N, K, alpha, dA, lda, dB, ldb, beta, dC, ldc);
+        /* float32 accumulation of K bf16 products: rounding 1e-14 .. 1e-12 */
+        expect(be, 0, op, desc, dC, want_c, nc, 1e-10);
+        if (is_cpu(be) && K >= 64) {
+            vc_real *got = track(NULL, malloc((size_t)nc * sizeof(vc_real)));
+            be->copy_d2h(got, dC, (size_t)nc * sizeof(vc_real));
+            double e = nmse(got, exact, nc);
+            ck_assert_msg(e > 1e-8, "%s %s: NMSE %.3g against the unrounded product: the inputs were not rounded to "
+                                    "bf16", vc_kop_name(op), desc, e);
+        }
+    }
+    case_end();
+}
+
+static void check_round_bf16(void) {
+    if (!want(VC_K_ROUND_BF16)) return;
+    int64_t n = 70001; /* past the kernel's threading threshold, odd */
+    vc_real *x = hreal(n, -3, 3);
+    x[0] = (vc_real)NAN;
+    x[1] = (vc_real)INFINITY;
+    x[2] = 1.00390625f;  /* 1 + 2^-8: a tie, rounds to even (1) */
+    x[3] = 1.01171875f;  /* 1 + 3 * 2^-8: a tie, rounds to even (1 + 2^-6) */
+    x[4] = 3.4028235e38f; /* FLT_MAX rounds up to infinity */
+    uint16_t *want_h = track(NULL, malloc((size_t)n * 2)), *got = track(NULL, malloc((size_t)n * 2));
+    for (int64_t i = 0; i < n; i++) want_h[i] = vc_f32_to_bf16((float)x[i]);
+    ck_assert_uint_eq(want_h[2], 0x3f80);
+    ck_assert_uint_eq(want_h[3], 0x3f82);
+    ck_assert_uint_eq(want_h[4], 0x7f80);
+    FOR_BACKENDS(be, VC_K_ROUND_BF16) {
+        vc_real *dx = up(be, x, n);
+        uint16_t *dy = dalloc(be, (size_t)n * 2);
+        be->round_bf16(dx, dy, n);
+        be->copy_d2h(got, dy, (size_t)n * 2);
+        ck_assert_msg((got[0] & 0x7fff) > 0x7f80, "round_bf16 on %s: NaN became %#x", be->name, got[0]);
+        for (int64_t i = 1; i < n; i++)
+            ck_assert_msg(got[i] == want_h[i], "round_bf16 on %s: element %lld (%.9g) is %#x, want %#x", be->name,
+                          (long long)i, (double)x[i], got[i], want_h[i]);
+        ncases[VC_K_ROUND_BF16]++;
+    }
+    case_end();
+}
+
+START_TEST(test_bf16_gemm_matches_products_of_rounded_inputs) {
+    check_round_bf16();
+    const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 33}, {17, 3, 129}, {33, 1, 3}, {5, 7, 0}, {64, 96, 80}};
+    for (int s = 0; s < 6; s++)
+        for (int t = 0; t < 4; t++) {
+            check_gemm_bf16(0, 0, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], false, 1, 0);
+            check_gemm_bf16(VC_GEMM_B_BF16, 0, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], false,
+                            (vc_real)0.5, 1);
+            check_gemm_bf16(VC_GEMM_A_BF16 | VC_GEMM_B_BF16, 0, t & 1, t & 2, shapes[s][0], shapes[s][1],
+                            shapes[s][2], false, 1, (vc_real)0.25);
+        }
+    for (int t = 0; t < 4; t++) {
+        check_gemm_bf16(0, 3, t & 1, t & 2, 5, 17, 70, false, 1, 0);
+        check_gemm_bf16(VC_GEMM_A_BF16, 3, t & 1, t & 2, 5, 17, 70, true, 1, 1);
+        check_gemm_bf16(0, 1, t & 1, t & 2, 33, 3, 17, false, 1, 1);
+    }
+    report(VC_K_GEMM_BF16, VC_K_ROUND_BF16);
 }
 END_TEST
 
@@ -2008,6 +2141,7 @@ static Suite *backend_ops_suite(void) {
     tcase_add_test(tc, test_every_backend_fills_the_entries_it_supports_and_the_cpu_supports_all);
     tcase_add_test(tc, test_cuda_failures_name_the_op_and_the_call_and_tf32_reaches_cublas);
     tcase_add_test(tc, test_gemm_matches_naive_products_for_every_transpose_stride_and_beta);
+    tcase_add_test(tc, test_bf16_gemm_matches_products_of_rounded_inputs);
     tcase_add_test(tc, test_norm_kernels_match_naive_loops_with_and_without_parameters);
     tcase_add_test(tc, test_softmax_and_cross_entropy_match_naive_loops_with_masks);
     tcase_add_test(tc, test_attention_matches_naive_loops_with_padding_and_causal_masks);

@@ -5,7 +5,9 @@
  * vc_clip_save (OpenAI names) and a tiny BPE vocabulary. What the binary
  * writes is checked against the same pieces run in this process (decode,
  * preprocess, image and text towers). Also the caption CSV reader and the
- * frame reader's order and END records, in-process. Without $VCLIP_BIN or
+ * frame reader's order and END records, in-process. The binary runs with
+ * --precision fp32, as the in-process towers do (bf16, the CLIP default,
+ * against float32 is tests/test_precision.c). Without $VCLIP_BIN or
  * ffmpeg the tests that need them print SKIP and are not registered. */
 #include <dirent.h>
 #include <math.h>
@@ -197,7 +199,7 @@ static void encode_all(void) {
         return;
     }
     char args[4096];
-    int k = snprintf(args, sizeof args, "encode-video --clip '%s' --out '%s' --dtype f32 --batch 4 --captions '%s' "
+    int k = snprintf(args, sizeof args, "encode-video --precision fp32 --clip '%s' --out '%s' --dtype f32 --batch 4 --captions '%s' "
                                         "--vocab '%s'", fx.clip, fx.out, fx.csv, fx.vocab);
     for (int i = 0; i < NV; i++) k += snprintf(args + k, sizeof args - (size_t)k, " '%s'", fx.video[i]);
     g_encoded = run_vclip(args, fx.stdout_path, fx.stderr_path);
@@ -495,7 +497,7 @@ START_TEST(test_encode_video_split_ratio_assigns_every_video_once) {
     ck_assert_msg(!fx.err[0], "fixture: %s", fx.err);
     const char *out = tpath("split.h5");
     char args[4096];
-    int k = snprintf(args, sizeof args, "encode-video --clip '%s' --out '%s' --split-ratio 0.5,0.25,0.25 --seed 3",
+    int k = snprintf(args, sizeof args, "encode-video --precision fp32 --clip '%s' --out '%s' --split-ratio 0.5,0.25,0.25 --seed 3",
                      fx.clip, out);
     for (int i = 0; i < NV; i++) k += snprintf(args + k, sizeof args - (size_t)k, " '%s'", fx.video[i]);
     ck_assert_int_eq(run_vclip(args, tpath("split.out"), tpath("split.err")), 0);
@@ -514,7 +516,7 @@ START_TEST(test_encode_video_split_ratio_assigns_every_video_once) {
     for (int i = 0; i < NV; i++) ck_assert_int_eq(seen[i], 1); /* broken videos included: they are videos */
     vc_h5_close(h);
     /* a bad ratio is refused before anything is written */
-    snprintf(args, sizeof args, "encode-video --clip '%s' --out '%s' --split-ratio 0.5,0.5,0.5 '%s'", fx.clip,
+    snprintf(args, sizeof args, "encode-video --precision fp32 --clip '%s' --out '%s' --split-ratio 0.5,0.5,0.5 '%s'", fx.clip,
              tpath("never2.h5"), fx.video[0]);
     ck_assert_int_ne(run_vclip(args, tpath("split.out"), tpath("split.err")), 0);
     ck_assert_int_ne(access(tpath("never2.h5"), F_OK), 0);
@@ -526,7 +528,7 @@ START_TEST(test_encode_video_rejects_an_unknown_caption_video_before_writing) {
     const char *csv = tpath("bad_captions.csv"), *out = tpath("never.h5");
     ck_assert(write_text(csv, "a,fine\nzzz,no such video\n"));
     char args[4096];
-    snprintf(args, sizeof args, "encode-video --clip '%s' --out '%s' --captions '%s' --vocab '%s' '%s'", fx.clip, out,
+    snprintf(args, sizeof args, "encode-video --precision fp32 --clip '%s' --out '%s' --captions '%s' --vocab '%s' '%s'", fx.clip, out,
              csv, fx.vocab, fx.video[0]);
     ck_assert_int_ne(run_vclip(args, tpath("bad.out"), tpath("bad.err")), 0);
     char *e = slurp(tpath("bad.err"), NULL);
@@ -536,7 +538,7 @@ START_TEST(test_encode_video_rejects_an_unknown_caption_video_before_writing) {
     /* no arguments: usage, non-zero */
     ck_assert_int_ne(run_vclip("encode-video", tpath("bad.out"), tpath("bad.err")), 0);
     /* two videos with the same id */
-    snprintf(args, sizeof args, "encode-video --clip '%s' --out '%s' '%s' '%s'", fx.clip, out, fx.video[0], fx.video[0]);
+    snprintf(args, sizeof args, "encode-video --precision fp32 --clip '%s' --out '%s' '%s' '%s'", fx.clip, out, fx.video[0], fx.video[0]);
     ck_assert_int_ne(run_vclip(args, tpath("bad.out"), tpath("bad.err")), 0);
     e = slurp(tpath("bad.err"), NULL);
     ck_assert_msg(strstr(e, "same video id"), "%s", e);
@@ -595,7 +597,7 @@ START_TEST(test_encode_text_fills_embeddings_in_place_atomically) {
     char *before = slurp(data, &n0);
     char args[4096];
     /* a failure (vocabulary missing) leaves the file as it was */
-    snprintf(args, sizeof args, "encode-text --clip '%s' --data '%s' --vocab '%s'", fx.clip, data,
+    snprintf(args, sizeof args, "encode-text --precision fp32 --clip '%s' --data '%s' --vocab '%s'", fx.clip, data,
              tpath("no_such_vocab.txt.gz"));
     ck_assert_int_ne(run_vclip(args, tpath("et.out"), tpath("et.err")), 0);
     char *after = slurp(data, &n1);
@@ -604,7 +606,7 @@ START_TEST(test_encode_text_fills_embeddings_in_place_atomically) {
     free(before);
     /* a template file without {} is an error too */
     ck_assert(write_text(tpl, "a video of {}.\nno placeholder\n"));
-    snprintf(args, sizeof args, "encode-text --clip '%s' --data '%s' --vocab '%s' --templates '%s'", fx.clip, data,
+    snprintf(args, sizeof args, "encode-text --precision fp32 --clip '%s' --data '%s' --vocab '%s' --templates '%s'", fx.clip, data,
              fx.vocab, tpl);
     ck_assert_int_ne(run_vclip(args, tpath("et.out"), tpath("et.err")), 0);
 
@@ -694,7 +696,7 @@ static void query_here(const char *q, float *out) {
 START_TEST(test_search_ranks_videos_by_mean_frame_cosine) {
     encode_all();
     char args[4096];
-    snprintf(args, sizeof args, "search --clip '%s' --data '%s' --vocab '%s' --top 3 hello cat", fx.clip, fx.out,
+    snprintf(args, sizeof args, "search --precision fp32 --clip '%s' --data '%s' --vocab '%s' --top 3 hello cat", fx.clip, fx.out,
              fx.vocab);
     ck_assert_int_eq(run_vclip(args, tpath("s.out"), tpath("s.err")), 0);
     char *o = slurp(tpath("s.out"), NULL);
@@ -731,7 +733,7 @@ START_TEST(test_search_ranks_videos_by_mean_frame_cosine) {
     ck_assert_msg(fabs(sc[0] - best) < 1e-4, "top score %g, best %g", sc[0], best);
     vc_h5_close(h);
     /* K larger than the videos with frames: one line per such video */
-    snprintf(args, sizeof args, "search --clip '%s' --data '%s' --vocab '%s' --top 50 \"a cat\"", fx.clip, fx.out,
+    snprintf(args, sizeof args, "search --precision fp32 --clip '%s' --data '%s' --vocab '%s' --top 50 \"a cat\"", fx.clip, fx.out,
              fx.vocab);
     ck_assert_int_eq(run_vclip(args, tpath("s.out"), tpath("s.err")), 0);
     o = slurp(tpath("s.out"), NULL);
@@ -744,7 +746,7 @@ END_TEST
 START_TEST(test_search_moments_gives_frame_times) {
     encode_all();
     char args[4096];
-    snprintf(args, sizeof args, "search --moments --clip '%s' --data '%s' --vocab '%s' --top 4 hello", fx.clip, fx.out,
+    snprintf(args, sizeof args, "search --precision fp32 --moments --clip '%s' --data '%s' --vocab '%s' --top 4 hello", fx.clip, fx.out,
              fx.vocab);
     ck_assert_int_eq(run_vclip(args, tpath("m.out"), tpath("m.err")), 0);
     char *o = slurp(tpath("m.out"), NULL);
@@ -823,7 +825,7 @@ START_TEST(test_search_with_a_pooler_checkpoint) {
     ck_assert_msg(rc == 0, "train failed: %s", e);
     free(e);
     snprintf(ckpt, sizeof ckpt, "%s/last.safetensors", run);
-    snprintf(args, sizeof args, "search --clip '%s' --data '%s' --vocab '%s' --checkpoint '%s' --top 2 hello cat",
+    snprintf(args, sizeof args, "search --precision fp32 --clip '%s' --data '%s' --vocab '%s' --checkpoint '%s' --top 2 hello cat",
              fx.clip, data, fx.vocab, ckpt);
     rc = run_vclip(args, tpath("s.out"), tpath("s.err"));
     e = slurp(tpath("s.err"), NULL);

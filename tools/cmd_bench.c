@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "models/clip.h"
 #include "models/pooler.h"
+#include "autograd/op_gemm.h"
 #include "tensor/backend.h"
 #include "tensor/comm.h"
 #include "tensor/rng.h"
@@ -23,6 +24,58 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* The plain-product roof: GFLOP/s of the backend's products alone at the
+ * workload's shapes (rows R; each shape {OUT, IN} as forward y = x w^T,
+ * and with grads also as dx = dy w and dw = dy^T x), for about `seconds`.
+ * fp32: gemm (OpenBLAS sgemm); bf16: gemm_bf16 with both inputs already
+ * bf16 (oneDNN), i.e. the rate the workload's products could reach. */
+static double product_roof(vc_precision prec, int64_t R, const int64_t (*shapes)[2], int ns, bool grads,
+                           double seconds) {
+    int64_t maxw = 0, maxx = 0;
+    for (int i = 0; i < ns; i++) {
+        int64_t w = shapes[i][0] * shapes[i][1], x = R * (shapes[i][0] > shapes[i][1] ? shapes[i][0] : shapes[i][1]);
+        if (w > maxw) maxw = w;
+        if (x > maxx) maxx = x;
+    }
+    float *X = calloc((size_t)maxx, sizeof(float)), *W = calloc((size_t)maxw, sizeof(float));
+    float *Y = calloc((size_t)maxx, sizeof(float));
+    if (!X || !W || !Y) {
+        free(X);
+        free(W);
+        free(Y);
+        return 0;
+    }
+    const vc_backend *be = vc_backend_for(VC_CPU);
+    bool bf = vc_precision_on(be, prec) == VC_PREC_BF16;
+    /* bf16 inputs: the same buffers read as bf16 (zeros either way) */
+    double flops = 0, s0 = now();
+    while (now() - s0 < seconds) {
+        for (int i = 0; i < ns; i++) {
+            int64_t O = shapes[i][0], In = shapes[i][1];
+            if (bf) {
+                unsigned f = VC_GEMM_A_BF16 | VC_GEMM_B_BF16;
+                be->gemm_bf16(f, false, true, R, O, In, 1, X, In, W, In, 0, Y, O);
+                if (grads) {
+                    be->gemm_bf16(f, false, false, R, In, O, 1, Y, O, W, In, 0, X, In);
+                    be->gemm_bf16(f, true, false, O, In, R, 1, Y, O, X, In, 0, W, In);
+                }
+            } else {
+                be->gemm(false, true, R, O, In, 1, X, In, W, In, 0, Y, O);
+                if (grads) {
+                    be->gemm(false, false, R, In, O, 1, Y, O, W, In, 0, X, In);
+                    be->gemm(true, false, O, In, R, 1, Y, O, X, In, 0, W, In);
+                }
+            }
+            flops += (grads ? 6.0 : 2.0) * (double)R * (double)O * (double)In;
+        }
+    }
+    double rate = flops / (now() - s0);
+    free(X);
+    free(W);
+    free(Y);
+    return rate;
 }
 
 /* The data-parallel timing: the same steps on every rank (rank 0 sets the
@@ -68,6 +121,7 @@ static int bench_train(int argc, char **argv) {
     long B = 128, T = 32, D = 512, L = 4, H = 8;
     double seconds = 10;
     bool profile = false, tf32 = false;
+    vc_precision prec = VC_PREC_FP32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--profile") == 0) {
@@ -82,7 +136,9 @@ static int bench_train(int argc, char **argv) {
         if (!v) return vc_cmd_error("bench train", "%s needs a value", a);
         char *end = NULL;
         if (strcmp(a, "--model") == 0) model = v;
-        else if (strcmp(a, "--device") == 0) device = v;
+        else if (strcmp(a, "--precision") == 0) {
+            if (vc_cmd_precision("bench train", v, &prec)) return 1;
+        } else if (strcmp(a, "--device") == 0) device = v;
         else if (strcmp(a, "--seconds") == 0) seconds = strtod(v, &end);
         else {
             long x = strtol(v, &end, 10);
@@ -129,6 +185,8 @@ static int bench_train(int argc, char **argv) {
     for (int64_t i = 0; i < B; i++) ((int64_t *)len.data)[i] = T;
     vc_tape tape;
     vc_tape_init_on(&tape, ps.device, 0);
+    vc_precision got = vc_tape_precision(&tape, prec);
+    vc_cmd_precision_note(prec, got);
     vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL, false, NULL, NULL, NULL};
     ctx.use_graph = ps.device != VC_CPU;
     vc_step_out so;
@@ -190,36 +248,21 @@ static int bench_train(int argc, char **argv) {
         ns = 1;
     }
     if (ns) {
-        float *X = calloc((size_t)(B * T * 4 * D), sizeof(float)), *W = calloc((size_t)(16 * D * D), sizeof(float));
-        float *Y = calloc((size_t)(B * T * 4 * D), sizeof(float));
-        if (!X || !W || !Y) return vc_cmd_error("bench train", "out of memory for the sgemm reference");
-        const vc_backend *be = vc_backend_for(VC_CPU);
-        double flops = 0, s0 = now();
-        while (now() - s0 < 2) {
-            for (int i = 0; i < ns; i++) {
-                int64_t O = shapes[i][0], In = shapes[i][1], R = B * T;
-                be->gemm(false, true, R, O, In, 1, X, In, W, In, 0, Y, O);  /* forward */
-                be->gemm(false, false, R, In, O, 1, Y, O, W, In, 0, X, In); /* input gradient */
-                be->gemm(true, false, O, In, R, 1, Y, O, X, In, 0, W, In);  /* weight gradient */
-                flops += 6.0 * (double)R * (double)O * (double)In;
-            }
-        }
-        double plain = flops / (now() - s0);
-        printf("matmul work %.1f GFLOP/step: %.1f GFLOP/s achieved, plain sgemm on the same shapes %.1f GFLOP/s: "
+        double plain = product_roof(got, B * T, (const int64_t(*)[2])shapes, ns, true, 2);
+        if (plain <= 0) return vc_cmd_error("bench train", "out of memory for the plain-product reference");
+        printf("matmul work %.1f GFLOP/step: %.1f GFLOP/s achieved, plain %s on the same shapes %.1f GFLOP/s: "
                "%.0f%% of it%s\n",
-               work * 1e-9, work / dt * 1e-9, plain * 1e-9, 100 * work / dt / plain,
-               type == VC_POOL_TRANSFORMER ? " (target >= 70%)" : "");
-        free(X);
-        free(W);
-        free(Y);
+               work * 1e-9, work / dt * 1e-9, got == VC_PREC_BF16 ? "bf16 matmul (oneDNN)" : "sgemm", plain * 1e-9,
+               100 * work / dt / plain,
+               type == VC_POOL_TRANSFORMER ? (got == VC_PREC_BF16 ? " (target >= 85%)" : " (target >= 70%)") : "");
     }
     if (profile) {
         static char rep[8192];
         vc_tape_profile_report(&tape, rep, sizeof rep);
         printf("per-op time over %d steps (forward = time since the previous op):\n%s", n, rep);
     }
-    printf("vclip %s B=%ld T=%ld D=%ld L=%ld H=%ld: %.1f ms/step over %d steps, loss %.4f, peak RSS %.0f MB\n", model,
-           B, T, D, L, H, dt * 1e3, n, so.loss, ru.ru_maxrss / 1024.0);
+    printf("vclip %s B=%ld T=%ld D=%ld L=%ld H=%ld %s: %.1f ms/step over %d steps, loss %.4f, peak RSS %.0f MB\n",
+           model, B, T, D, L, H, vc_precision_name(got), dt * 1e3, n, so.loss, ru.ru_maxrss / 1024.0);
     printf("samples/s: %.1f\n", B / dt);
     vc_tape_free(&tape);
     vc_adamw_free(&opt);
@@ -240,6 +283,8 @@ static int bench_train(int argc, char **argv) {
 static int bench_encode_image(int argc, char **argv) {
     const char *clip = NULL, *act_name = "quickgelu", *save = NULL;
     long B = 32, heads = 0;
+    vc_precision prec;
+    vc_precision_parse(vc_cmd_clip_precision_default, &prec);
     double seconds = 10;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -247,7 +292,9 @@ static int bench_encode_image(int argc, char **argv) {
         char *end = NULL;
         if (strcmp(a, "--clip") == 0) clip = v;
         else if (strcmp(a, "--act") == 0) act_name = v;
-        else if (strcmp(a, "--save") == 0) save = v;
+        else if (strcmp(a, "--precision") == 0) {
+            if (vc_cmd_precision("bench encode-image", v, &prec)) return 1;
+        } else if (strcmp(a, "--save") == 0) save = v;
         else if (strcmp(a, "--seconds") == 0) seconds = strtod(v, &end);
         else if (strcmp(a, "--batch") == 0) B = strtol(v, &end, 10);
         else if (strcmp(a, "--vision-heads") == 0) heads = strtol(v, &end, 10);
@@ -289,11 +336,13 @@ static int bench_encode_image(int argc, char **argv) {
         cfg.towers = VC_CLIP_VISION;
         if (heads) cfg.vision.heads = heads;
         s = vc_clip_init_random(&m, &cfg, 0);
+        if (!s && (s = vc_clip_set_precision(&m, prec))) vc_clip_free(&m);
     } else {
-        vc_clip_opts o = {.towers = VC_CLIP_VISION, .act = act, .vision_heads = (int)heads};
+        vc_clip_opts o = {.towers = VC_CLIP_VISION, .act = act, .vision_heads = (int)heads, .precision = prec};
         s = vc_clip_load(&m, clip, &o);
     }
     if (s) return vc_cmd_error("bench encode-image", "%s", vc_last_error());
+    vc_cmd_precision_note(prec, m.precision);
     const vc_clip_cfg *c = &m.cfg;
     int64_t S = c->image_size;
     vc_tensor images;
@@ -332,9 +381,17 @@ static int bench_encode_image(int argc, char **argv) {
                   (c->vision.layers > 0 ? (double)(c->vision.layers - 1) * block + last : 0) +
                   2.0 * W * (double)c->embed;
     char desc[256];
-    printf("vclip encode-image %s (%s) batch %ld: %.1f ms/batch over %d batches, %.1f GFLOP/s, peak RSS %.0f MB\n",
+    printf("vclip encode-image %s (%s) batch %ld %s: %.1f ms/batch over %d batches, %.1f GFLOP/s, peak RSS %.0f MB\n",
            strcmp(clip, "random") == 0 ? "random ViT-B/32" : clip, vc_clip_describe(c, desc, sizeof desc), B,
-           dt * 1e3, n, flop * (double)B / dt * 1e-9, ru.ru_maxrss / 1024.0);
+           vc_precision_name(m.precision), dt * 1e3, n, flop * (double)B / dt * 1e-9, ru.ru_maxrss / 1024.0);
+    /* the blocks' products alone at the tower's shapes (rows B * T) */
+    int64_t Wi = c->vision.width, Mi = c->vision.mlp;
+    const int64_t shapes[4][2] = {{3 * Wi, Wi}, {Wi, Wi}, {Mi, Wi}, {Wi, Mi}};
+    double roof = product_roof(m.precision, (int64_t)B * (1 + c->grid * c->grid), shapes, 4, false, 2);
+    if (roof > 0)
+        printf("products: %.1f GFLOP/s of the tower's work, plain %s at the blocks' shapes %.1f GFLOP/s: %.0f%% of it\n",
+               flop * (double)B / dt * 1e-9, m.precision == VC_PREC_BF16 ? "bf16 matmul (oneDNN)" : "sgemm",
+               roof * 1e-9, 100 * flop * (double)B / dt / roof);
     printf("images/s: %.1f\n", (double)B / dt);
     vc_tape_free(&tape);
     vc_tensor_release(&images);

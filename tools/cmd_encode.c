@@ -47,7 +47,9 @@
  * frame dtype; compression is not copied.
  *
  * --act: quickgelu for OpenAI's weights (the default), gelu for most
- * LAION/open_clip ones (the file does not say which). */
+ * LAION/open_clip ones (the file does not say which).
+ * --precision fp32|bf16: the towers' products (models/clip.h
+ * vc_clip_set_precision; default vc_cmd_clip_precision_default). */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -97,13 +99,15 @@ static int64_t map_get(const vc_strmap *m, const char *k) {
     return vc_strmap_get(m, k, strlen(k), &v) ? v : -1;
 }
 
-static vc_status load_clip(vc_clip *m, const char *path, const char *act, int towers) {
-    vc_clip_opts o = {.towers = towers};
+static vc_status load_clip(vc_clip *m, const char *path, const char *act, int towers, vc_precision prec) {
+    vc_clip_opts o = {.towers = towers, .precision = prec};
     if (act) {
         vc_status s = vc_clip_act_parse(act, &o.act);
         if (s) return s;
     }
-    return vc_clip_load(m, path, &o);
+    vc_status s = vc_clip_load(m, path, &o);
+    if (!s) vc_cmd_precision_note(prec, m->precision);
+    return s;
 }
 
 /* ---- encode-video ------------------------------------------------------------- */
@@ -127,6 +131,7 @@ typedef struct {
     double fps;
     int64_t B;
     vc_dtype dtype;
+    vc_precision precision;
     bool ids_path;
     bool split_by_ratio;
     double split_ratio[VC_NSPLITS];
@@ -441,7 +446,8 @@ static vc_status encode_video(vcx *c) {
         if ((s = vc_tokenizer_load(&c->tk, c->vocab))) return s;
         if ((s = caption_pass(c, false))) return s;
     }
-    if ((s = load_clip(&c->clip, c->clip_path, c->act, VC_CLIP_VISION | (c->captions ? VC_CLIP_TEXT : 0)))) return s;
+    if ((s = load_clip(&c->clip, c->clip_path, c->act, VC_CLIP_VISION | (c->captions ? VC_CLIP_TEXT : 0),
+                        c->precision))) return s;
     c->clip_loaded = true;
     char model[256];
     if (!c->clip_model) {
@@ -469,6 +475,7 @@ static vc_status encode_video(vcx *c) {
 int vc_cmd_encode_video(int argc, char **argv) {
     const char *cmd = "encode-video";
     vcx c = {.fps = 1.0, .B = 32, .dtype = VC_F16, .vocab = DEFAULT_VOCAB};
+    vc_precision_parse(vc_cmd_clip_precision_default, &c.precision);
     vc_strmap_init(&c.by_id, "encode-video: video ids");
     vc_strmap_init(&c.by_path, "encode-video: video paths");
     int64_t cap = 0;
@@ -478,7 +485,7 @@ int vc_cmd_encode_video(int argc, char **argv) {
         const char *a = argv[i];
         static const char *const valued[] = {"--clip", "--out", "--fps", "--act", "--batch", "--dtype", "--ids",
                                              "--clip-model", "--captions", "--vocab", "--list", "--split-ratio",
-                                             "--seed"};
+                                             "--seed", "--precision"};
         bool val = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) val |= strcmp(a, valued[k]) == 0;
         if (val && i + 1 >= argc) {
@@ -489,6 +496,7 @@ int vc_cmd_encode_video(int argc, char **argv) {
         if (strcmp(a, "--clip") == 0) c.clip_path = v;
         else if (strcmp(a, "--out") == 0) c.out = v;
         else if (strcmp(a, "--act") == 0) c.act = v;
+        else if (strcmp(a, "--precision") == 0) rc = vc_cmd_precision(cmd, v, &c.precision);
         else if (strcmp(a, "--clip-model") == 0) c.clip_model = v;
         else if (strcmp(a, "--captions") == 0) c.captions = v;
         else if (strcmp(a, "--vocab") == 0) c.vocab = v;
@@ -577,6 +585,7 @@ int vc_cmd_encode_video(int argc, char **argv) {
 typedef struct {
     const char *data, *vocab, *clip_path, *act, *templates_path;
     int64_t B;
+    vc_precision precision;
     char **templates;
     int64_t n_templates;
     vc_h5 *h;
@@ -625,7 +634,7 @@ static vc_status encode_text(etx *c) {
         return vc_fail(VC_ERR_FORMAT, "%s: nothing to encode: no /text/captions and no /class/names", c->data);
     if ((s = vc_zeroshot_templates_read(c->templates_path, &c->templates, &c->n_templates))) return s;
     if ((s = vc_tokenizer_load(&c->tk, c->vocab))) return s;
-    if ((s = load_clip(&c->clip, c->clip_path, c->act, VC_CLIP_TEXT))) return s;
+    if ((s = load_clip(&c->clip, c->clip_path, c->act, VC_CLIP_TEXT, c->precision))) return s;
     c->clip_loaded = true;
     if (c->clip.cfg.embed != c->in->dim)
         return vc_fail(VC_ERR_SHAPE, "%s: embeddings are %lld wide but %s makes %lld-wide text embeddings", c->data,
@@ -656,10 +665,12 @@ static vc_status encode_text(etx *c) {
 int vc_cmd_encode_text(int argc, char **argv) {
     const char *cmd = "encode-text";
     etx c = {.vocab = DEFAULT_VOCAB, .B = 256};
+    vc_precision_parse(vc_cmd_clip_precision_default, &c.precision);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool val = strcmp(a, "--clip") == 0 || strcmp(a, "--data") == 0 || strcmp(a, "--vocab") == 0 ||
-                   strcmp(a, "--act") == 0 || strcmp(a, "--batch") == 0 || strcmp(a, "--templates") == 0;
+                   strcmp(a, "--act") == 0 || strcmp(a, "--batch") == 0 || strcmp(a, "--templates") == 0 ||
+                   strcmp(a, "--precision") == 0;
         if (!val) return vc_cmd_error(cmd, "unexpected argument '%s' (%s)", a, vc_cmd_usage("encode-text"));
         if (i + 1 >= argc) return vc_cmd_error(cmd, "%s needs a value", a);
         const char *v = argv[++i];
@@ -668,7 +679,9 @@ int vc_cmd_encode_text(int argc, char **argv) {
         else if (strcmp(a, "--vocab") == 0) c.vocab = v;
         else if (strcmp(a, "--act") == 0) c.act = v;
         else if (strcmp(a, "--templates") == 0) c.templates_path = v;
-        else if (!parse_pos_int(v, &c.B)) return vc_cmd_error(cmd, "--batch must be a positive integer, not '%s'", v);
+        else if (strcmp(a, "--precision") == 0) {
+            if (vc_cmd_precision(cmd, v, &c.precision)) return 1;
+        } else if (!parse_pos_int(v, &c.B)) return vc_cmd_error(cmd, "--batch must be a positive integer, not '%s'", v);
     }
     if (!c.clip_path || !c.data) return vc_cmd_error(cmd, "%s", vc_cmd_usage("encode-text"));
     if (vc_cmd_h5_prepare(cmd, c.data, "the file was not changed")) return 1;

@@ -56,8 +56,8 @@ static vc_status score_pooled(vc_h5 *h, const char *ckpt, const float *q_raw, vc
     return s;
 }
 
-static vc_status search(const char *clip_path, const char *act, const char *vocab, const char *data,
-                        const char *ckpt, bool moments, const char *query, vc_topk *t, vc_h5 **hp) {
+static vc_status search(const char *clip_path, const char *act, vc_precision prec, const char *vocab,
+                        const char *data, const char *ckpt, bool moments, const char *query, vc_topk *t, vc_h5 **hp) {
     vc_tokenizer *tk = NULL;
     vc_clip m;
     bool loaded = false;
@@ -67,11 +67,14 @@ static vc_status search(const char *clip_path, const char *act, const char *voca
     tape.training = false;
     float *q = NULL;
     int32_t *ids = NULL;
-    vc_clip_opts o = {.towers = VC_CLIP_TEXT};
+    vc_clip_opts o = {.towers = VC_CLIP_TEXT, .precision = prec};
     vc_status s = act ? vc_clip_act_parse(act, &o.act) : VC_OK;
     if (!s) s = vc_h5_open(hp, data);
     if (!s) s = vc_tokenizer_load(&tk, vocab);
-    if (!s && !(s = vc_clip_load(&m, clip_path, &o))) loaded = true;
+    if (!s && !(s = vc_clip_load(&m, clip_path, &o))) {
+        loaded = true;
+        vc_cmd_precision_note(prec, m.precision);
+    }
     int64_t E = loaded ? m.cfg.embed : 0, L = loaded ? m.cfg.context : 0;
     if (!s && E != vc_h5_get_info(*hp)->dim)
         s = vc_fail(VC_ERR_SHAPE, "%s holds %lld-wide embeddings but %s makes %lld-wide ones", data,
@@ -92,20 +95,25 @@ static vc_status search(const char *clip_path, const char *act, const char *voca
 int vc_cmd_search(int argc, char **argv) {
     const char *cmd = "search";
     const char *clip = NULL, *data = NULL, *ckpt = NULL, *vocab = DEFAULT_VOCAB, *act = NULL;
+    vc_precision prec;
+    vc_precision_parse(vc_cmd_clip_precision_default, &prec);
     bool moments = false;
     int64_t K = 10;
     size_t qlen = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool val = strcmp(a, "--clip") == 0 || strcmp(a, "--data") == 0 || strcmp(a, "--checkpoint") == 0 ||
-                   strcmp(a, "--top") == 0 || strcmp(a, "--vocab") == 0 || strcmp(a, "--act") == 0;
+                   strcmp(a, "--top") == 0 || strcmp(a, "--vocab") == 0 || strcmp(a, "--act") == 0 ||
+                   strcmp(a, "--precision") == 0;
         if (val && i + 1 >= argc) return vc_cmd_error(cmd, "%s needs a value", a);
         if (strcmp(a, "--clip") == 0) clip = argv[++i];
         else if (strcmp(a, "--data") == 0) data = argv[++i];
         else if (strcmp(a, "--checkpoint") == 0) ckpt = argv[++i];
         else if (strcmp(a, "--vocab") == 0) vocab = argv[++i];
         else if (strcmp(a, "--act") == 0) act = argv[++i];
-        else if (strcmp(a, "--moments") == 0) moments = true;
+        else if (strcmp(a, "--precision") == 0) {
+            if (vc_cmd_precision(cmd, argv[++i], &prec)) return 1;
+        } else if (strcmp(a, "--moments") == 0) moments = true;
         else if (strcmp(a, "--top") == 0) {
             const char *v = argv[++i];
             char *end;
@@ -141,7 +149,7 @@ int vc_cmd_search(int argc, char **argv) {
         return 1;
     }
     vc_h5 *h = NULL;
-    vc_status s = search(clip, act, vocab, data, ckpt, moments, query, &t, &h);
+    vc_status s = search(clip, act, prec, vocab, data, ckpt, moments, query, &t, &h);
     double fps = h && vc_h5_get_info(h)->fps > 0 ? vc_h5_get_info(h)->fps : 1.0;
     for (int64_t i = 0; i < t.n && !s; i++) {
         char *id = NULL;

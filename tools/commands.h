@@ -3,6 +3,7 @@
 #ifndef VC_COMMANDS_H
 #define VC_COMMANDS_H
 
+#include "tensor/precision.h"
 #include "tensor/status.h"
 
 #define VCLIP_VERSION "0.1.0"
@@ -60,5 +61,13 @@ void vc_cmd_blas_warmup(void);
 
 /* Prints "vclip NAME: MESSAGE" to stderr; returns 1 (the failure exit code). */
 int vc_cmd_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* tools/precision.c: --precision fp32|bf16. The CLIP towers' default
+ * ("fp32" or "bf16"); parsing (non-zero after printing the error); and the
+ * one line (once per process, on stderr) when bf16 was asked for but the
+ * machine computes in float32. */
+extern const char *const vc_cmd_clip_precision_default;
+int vc_cmd_precision(const char *cmd, const char *value, vc_precision *out);
+void vc_cmd_precision_note(vc_precision asked, vc_precision got);
 
 #endif

@@ -19,7 +19,7 @@ BLAS_OMP_DIR=/usr/lib/x86_64-linux-gnu/openblas-openmp
 
 BUILD_PKGS="build-essential pkg-config libopenblas-openmp-dev libhdf5-dev libarchive-dev libinih-dev
   libcjson-dev zlib1g-dev libpcre2-dev libutf8proc-dev libavformat-dev libavcodec-dev libswscale-dev
-  libavutil-dev libprotobuf-c-dev protobuf-c-compiler libcairo2-dev libopenmpi-dev openmpi-bin"
+  libavutil-dev libprotobuf-c-dev protobuf-c-compiler libcairo2-dev libopenmpi-dev openmpi-bin libdnnl-dev"
 # pkg-config names of the libraries above (the Makefile's PKGS must stay a subset)
 BUILD_PC="openblas hdf5 libarchive inih libcjson libavformat libavcodec libswscale libavutil
   libpcre2-8 zlib libutf8proc libprotobuf-c cairo ompi-c"
@@ -45,6 +45,7 @@ case "$profile" in build|test) ;; *) echo "install-deps: unknown profile '$profi
 build_ok() {
     command -v cc >/dev/null 2>&1 && command -v pkg-config >/dev/null 2>&1 &&
     pkg-config --exists $BUILD_PC && [ -e $BLAS_OMP_DIR/libopenblas.so ] &&
+    [ -e /usr/include/oneapi/dnnl/dnnl.h ] &&
     command -v protoc-c >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1
 }
 test_build_ok() {

@@ -47,6 +47,8 @@ const vc_config_key vc_run_schema[] = {
     K("train", "beta2", VC_CFG_DOUBLE, "0.98", "AdamW beta2"),
     K("train", "eps", VC_CFG_DOUBLE, "1e-6", "AdamW epsilon"),
     K("train", "grad_clip", VC_CFG_DOUBLE, "1.0", "global gradient norm limit (0: off)"),
+    E("train", "precision", "fp32", "fp32|bf16",
+      "matrix products: bf16 = bf16 inputs (float32 master weights, bf16 copies per step), float32 accumulation"),
     K("train", "seed", VC_CFG_INT, "0", "seed of initialisation, shuffling, sampling and dropout"),
     K("train", "eval_every", VC_CFG_INT, "0", "evaluate on val_split every N steps (0: every epoch)"),
     K("train", "checkpoint_every", VC_CFG_INT, "0", "write last.safetensors every N steps (0: at every evaluation)"),
@@ -147,6 +149,8 @@ static vc_status fill(vc_config *c, vc_run_cfg *rc) {
     TRY(vc_config_double_range(c, "train", "beta2", 0, 0.999999999, &rc->adamw.beta2));
     TRY(vc_config_double_range(c, "train", "eps", 1e-30, 1, &rc->adamw.eps));
     TRY(vc_config_double_range(c, "train", "grad_clip", 0, 1e30, &rc->grad_clip));
+    TRY(vc_config_enum(c, "train", "precision", &e));
+    rc->precision = e == 1 ? VC_PREC_BF16 : VC_PREC_FP32;
     TRY(vc_config_int_range(c, "train", "seed", 0, INT64_MAX, &i));
     rc->seed = (uint64_t)i;
     TRY(vc_config_int_range(c, "train", "eval_every", 0, (int64_t)1 << 40, &rc->eval_every));

@@ -9,6 +9,7 @@
 #include "data/loader.h"
 #include "models/pooler.h"
 #include "optim.h"
+#include "tensor/precision.h"
 #include "tensor/device.h"
 
 typedef struct {
@@ -30,6 +31,7 @@ typedef struct {
     vc_sched_kind schedule;
     vc_adamw_cfg adamw;
     uint64_t seed;
+    vc_precision precision;         /* of the training step's products (autograd/op_gemm.h) */
     const char *out_dir;
     vc_device_spec device;          /* [train] device */
     bool tf32, cuda_graph;

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "autograd/op_gemm.h"
 #include "checkpoint.h"
 #include "data/dataset.h"
 #include "eval/evaluate.h"
@@ -286,6 +287,8 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
     vc_adamw opt = {0};
     vc_tape tape;
     vc_tape_init(&tape, 0);
+    if (vc_tape_precision(&tape, rc->precision) != rc->precision)
+        note(hooks, "%s", vc_precision_fallback_reason(vc_backend_for(VC_CPU), rc->precision));
     vc_pooler m;
     vc_var *scale = NULL;
     vc_step_ctx *scp = NULL; /* the step context, once made (its graph is freed at the end) */

@@ -1,0 +1,49 @@
+/* op_gemm.h: the matrix products of the ops (linear, linear_fused, matmul),
+ * in the tape's precision.
+ *   fp32 (default): the backend's gemm / gemm_batched.
+ *   bf16 (vc_tape_precision): gemm_bf16 / gemm_batched_bf16, inputs rounded
+ *   to bf16, float32 accumulation and output. An operand that lies inside the
+ *   value of parameter p0 or p1 (either may be NULL or not a parameter: the
+ *   op passes its inputs) is rounded once per tape reset,
+ *   i.e. once per training step, into a bf16 copy the tape keeps and reuses
+ *   for every product of the step (forward and backward); activations and
+ *   gradients are rounded by the backend as they go in.
+ * Owns: the per-tape cache of those copies (allocated on first use, kept
+ * across resets, freed by vc_tape_free).
+ * Not here: LayerNorm, softmax, the loss and the optimiser: they stay float32. */
+#ifndef VC_OP_GEMM_H
+#define VC_OP_GEMM_H
+
+#include "tape.h"
+#include "tensor/precision.h"
+
+/* Sets the precision of t's products, after vc_precision_on for the CPU
+ * backend (bf16 falls back to fp32 where there are no bf16 products); returns
+ * the precision in force. */
+vc_precision vc_tape_precision(vc_tape *t, vc_precision p);
+
+/* C[M,N] = alpha op(A) op(B) + beta C on be (see backend.h gemm). */
+void vc_op_gemm(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var *p1, bool ta, bool tb, int64_t M,
+                int64_t N, int64_t K, vc_real alpha, const vc_real *A, int64_t lda, const vc_real *B, int64_t ldb,
+                vc_real beta, vc_real *C, int64_t ldc);
+void vc_op_gemm_batched(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var *p1, int64_t batch, bool ta,
+                        bool tb, int64_t M, int64_t N, int64_t K, vc_real alpha, const vc_real *A, int64_t lda,
+                        int64_t sa, const vc_real *B, int64_t ldb, int64_t sb, vc_real beta, vc_real *C, int64_t ldc,
+                        int64_t sc);
+
+/* For an op whose several products read the same activation or gradient
+ * x [n]: rounds it to bf16 once, into tape scratch, and makes the products
+ * above use that copy for any operand inside x, until vc_op_unround(t, x)
+ * gives the scratch back. False (nothing to undo) when the tape is fp32 or
+ * the scratch cannot be had (the products then round as they go). */
+bool vc_op_round(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t n);
+void vc_op_unround(vc_tape *t, const vc_real *x);
+
+/* Frees t's bf16 copies (vc_tape_free calls it). */
+void vc_op_gemm_free(vc_tape *t);
+/* Marks every copy stale: the next product rounds it again from the
+ * parameter's current value (vc_tape_reset calls it; the optimiser updates
+ * parameters between resets). */
+void vc_op_gemm_reset(vc_tape *t);
+
+#endif

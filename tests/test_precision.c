@@ -1,0 +1,427 @@
+/* test_precision.c: the bf16 compute mode (tensor/precision.h) against
+ * float32, end to end.
+ * - CLIP towers (models/clip.h vc_clip_set_precision): on random CLIPs of
+ *   the test size and of a medium size (width 256, 4 blocks), every image and
+ *   text embedding in bf16 has cosine >= 0.999 with its float32 twin, the
+ *   zero-shot argmax (each test image against each prompt) is unchanged, the
+ *   matrices really are held in bf16 (half the bytes) and the embeddings
+ *   really differ from float32 (so a silent float32 path fails); loading with
+ *   opts.precision gives the same model as converting after the load; a bf16
+ *   model refuses to be saved.
+ * - Training ([train] precision = bf16, autograd/op_gemm.h): a short run of
+ *   every pooler on a synthetic file reaches mean R@1 (t2v, v2t) within 1
+ *   point of the float32 run, evaluated on all 600 videos; with bf16 the
+ *   losses differ from float32's (the products did change), except for the
+ *   pooler without matrix products (mean): the loss, with its similarity
+ *   products, stays float32, so its losses are identical.
+ * Without native bf16 products (VCLIP_BF16=off, or a CPU without
+ * AVX512_BF16) these print SKIP and check only the fallback: bf16 asked,
+ * float32 given, and a reason line. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "autograd/op_gemm.h"
+#include "data/synth.h"
+#include "models/clip.h"
+#include "tensor/precision.h"
+#include "train/run_config.h"
+#include "train/step.h"
+#include "train/trainer.h"
+
+static bool have_bf16(void) { return vc_precision_on(vc_backend_for(VC_CPU), VC_PREC_BF16) == VC_PREC_BF16; }
+
+/* ---- CLIP ------------------------------------------------------------------ */
+
+static void cfg_of(vc_clip_cfg *c, int64_t width, int64_t layers, int64_t image, int64_t patch) {
+    memset(c, 0, sizeof *c);
+    c->towers = VC_CLIP_BOTH;
+    c->act = VC_CLIP_QUICKGELU;
+    c->embed = width / 2;
+    c->image_size = image;
+    c->patch = patch;
+    c->vision = (vc_clip_tower){width, layers, width / 64 > 0 ? width / 64 : 1, 4 * width};
+    c->context = 16;
+    c->vocab = 300;
+    c->text = (vc_clip_tower){width, layers, width / 64 > 0 ? width / 64 : 1, 4 * width};
+}
+
+/* Test images: smooth colour patterns (gradients and stripes of different
+ * frequencies per image) plus a little noise, CLIP-normalised range. */
+static void test_images(vc_tensor *im, int64_t N, int64_t S) {
+    ck_assert_int_eq(vc_tensor_alloc(im, VC_F32, VC_DIMS(N, 3, S, S)), VC_OK);
+    vc_rng r;
+    vc_rng_seed(&r, 21);
+    float *p = vc_f32(im);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < 3; c++)
+            for (int64_t y = 0; y < S; y++)
+                for (int64_t x = 0; x < S; x++)
+                    *p++ = (float)(1.5 * sin(0.2 * (double)(n + 1) * (double)x + (double)c) *
+                                       cos(0.13 * (double)(n + 2) * (double)y) +
+                                   0.2 * vc_rng_normal(&r));
+}
+
+/* Prompts: start token, n-dependent ids, end token (the highest id). */
+static void test_prompts(vc_tensor *ids, int64_t N, int64_t L, int64_t V) {
+    ck_assert_int_eq(vc_tensor_alloc(ids, VC_I64, VC_DIMS(N, L)), VC_OK);
+    int64_t *p = ids->data;
+    for (int64_t n = 0; n < N; n++) {
+        int64_t end = 3 + n % (L - 4);
+        for (int64_t j = 0; j < L; j++)
+            p[n * L + j] = j == 0 ? V - 2 : j < end ? 1 + (n * 37 + j * 11) % (V - 3) : j == end ? V - 1 : 0;
+    }
+}
+
+/* Embeddings of both towers, L2-normalised rows, into img [Ni, E] and txt [Nt, E]. */
+static void embed(const vc_clip *m, const vc_tensor *images, const vc_tensor *ids, float *img, float *txt) {
+    vc_tape t;
+    vc_tape_init(&t, 0);
+    vc_tape_grad(&t, false);
+    vc_var *a = vc_clip_encode_image(&t, m, images);
+    ck_assert_msg(a, "%s", vc_last_error());
+    int64_t E = m->cfg.embed, Ni = images->ne[0], Nt = ids->ne[0];
+    memcpy(img, vc_f32(&a->val), (size_t)(Ni * E) * sizeof(float));
+    vc_var *b = vc_clip_encode_text(&t, m, ids);
+    ck_assert_msg(b, "%s", vc_last_error());
+    memcpy(txt, vc_f32(&b->val), (size_t)(Nt * E) * sizeof(float));
+    vc_tape_free(&t);
+    for (int64_t i = 0; i < Ni + Nt; i++) {
+        float *row = i < Ni ? img + i * E : txt + (i - Ni) * E;
+        double s = 0;
+        for (int64_t j = 0; j < E; j++) s += (double)row[j] * row[j];
+        for (int64_t j = 0; j < E; j++) row[j] = (float)(row[j] / sqrt(s));
+    }
+}
+
+static int64_t argmax_row(const float *img, const float *txt, int64_t Nt, int64_t E, double *margin) {
+    int64_t best = 0;
+    double bs = -INFINITY, second = -INFINITY;
+    for (int64_t k = 0; k < Nt; k++) {
+        double s = 0;
+        for (int64_t j = 0; j < E; j++) s += (double)img[j] * txt[k * E + j];
+        if (s > bs) {
+            second = bs;
+            bs = s;
+            best = k;
+        } else if (s > second) second = s;
+    }
+    *margin = bs - second;
+    return best;
+}
+
+static size_t weight_bytes(const vc_clip *m) {
+    size_t n = 0;
+    for (int64_t l = 0; l < m->cfg.vision.layers; l++) {
+        const vc_clip_block *b = &m->vblocks[l];
+        n += vc_numel(&b->qkv_w) * vc_dtype_size(b->qkv_w.dtype) + vc_numel(&b->fc1_w) * vc_dtype_size(b->fc1_w.dtype);
+    }
+    return n;
+}
+
+static void check_clip(int64_t width, int64_t layers, int64_t image, int64_t patch) {
+    vc_clip_cfg cfg;
+    cfg_of(&cfg, width, layers, image, patch);
+    vc_clip m;
+    ck_assert_int_eq(vc_clip_init_random(&m, &cfg, 5), VC_OK);
+    enum { NI = 12, NT = 10 };
+    vc_tensor images, ids;
+    test_images(&images, NI, image);
+    test_prompts(&ids, NT, cfg.context, cfg.vocab);
+    int64_t E = cfg.embed;
+    float *i32 = malloc(sizeof(float) * NI * E), *t32 = malloc(sizeof(float) * NT * E);
+    float *i16 = malloc(sizeof(float) * NI * E), *t16 = malloc(sizeof(float) * NT * E);
+    ck_assert(i32 && t32 && i16 && t16);
+    embed(&m, &images, &ids, i32, t32);
+    size_t bytes32 = weight_bytes(&m);
+    ck_assert_int_eq(vc_clip_set_precision(&m, VC_PREC_BF16), VC_OK);
+    ck_assert_int_eq(m.precision, VC_PREC_BF16);
+    ck_assert_int_eq(m.vblocks[0].fc1_w.dtype, VC_BF16);
+    ck_assert_int_eq(m.tblocks[0].qkv_w.dtype, VC_BF16);
+    ck_assert_int_eq(m.patch_w.dtype, VC_BF16);
+    ck_assert_int_eq(m.ln_post_g.dtype, VC_F32); /* LayerNorm stays float32 */
+    ck_assert_uint_eq(weight_bytes(&m) * 2, bytes32);
+    embed(&m, &images, &ids, i16, t16);
+    double worst = 1, diff = 0;
+    for (int64_t r = 0; r < NI + NT; r++) {
+        const float *a = r < NI ? i32 + r * E : t32 + (r - NI) * E, *b = r < NI ? i16 + r * E : t16 + (r - NI) * E;
+        double ab = 0;
+        for (int64_t j = 0; j < E; j++) {
+            ab += (double)a[j] * b[j];
+            diff = fmax(diff, fabs((double)a[j] - b[j]));
+        }
+        ck_assert_msg(ab >= 0.999, "width %lld: %s embedding %lld: cosine bf16 vs fp32 %.6f < 0.999",
+                      (long long)width, r < NI ? "image" : "text", (long long)(r < NI ? r : r - NI), ab);
+        worst = fmin(worst, ab);
+    }
+    ck_assert_msg(diff > 1e-5, "width %lld: bf16 embeddings equal float32's (max diff %g): bf16 did not run",
+                  (long long)width, diff);
+    int changed = 0;
+    double min_margin = INFINITY;
+    for (int64_t n = 0; n < NI; n++) {
+        double m32, m16;
+        int64_t a = argmax_row(i32 + n * E, t32, NT, E, &m32), b = argmax_row(i16 + n * E, t16, NT, E, &m16);
+        ck_assert_msg(a == b, "width %lld: image %lld: zero-shot argmax %lld in fp32 but %lld in bf16 (margin %.2g)",
+                      (long long)width, (long long)n, (long long)a, (long long)b, m32);
+        changed += a != b;
+        min_margin = fmin(min_margin, m32);
+    }
+    printf("clip width %lld x%lld: worst cosine bf16 vs fp32 %.6f over %d embeddings, max |diff| %.3g, zero-shot "
+           "argmax unchanged for %d images x %d prompts (smallest fp32 margin %.3g)\n",
+           (long long)width, (long long)layers, worst, NI + NT, diff, NI, NT, min_margin);
+
+    /* loading with opts.precision = converting after the load */
+    char path[512];
+    snprintf(path, sizeof path, "%s/prec_%lld.safetensors", vc_test_tmpdir(), (long long)width);
+    ck_assert_int_eq(vc_clip_save(&m, path, VC_CLIP_NAMES_OPENAI), VC_ERR_ARG);
+    ck_assert_msg(strstr(vc_last_error(), "bf16"), "message: %s", vc_last_error());
+    vc_clip f;
+    ck_assert_int_eq(vc_clip_init_random(&f, &cfg, 5), VC_OK);
+    ck_assert_int_eq(vc_clip_save(&f, path, VC_CLIP_NAMES_OPENAI), VC_OK);
+    vc_clip_free(&f);
+    vc_clip_opts o = {.precision = VC_PREC_BF16};
+    ck_assert_int_eq(vc_clip_load(&f, path, &o), VC_OK);
+    ck_assert_int_eq(f.precision, VC_PREC_BF16);
+    ck_assert(memcmp(f.vblocks[layers - 1].fc2_w.data, m.vblocks[layers - 1].fc2_w.data,
+                     (size_t)vc_numel(&m.vblocks[layers - 1].fc2_w) * 2) == 0);
+    float *i2 = malloc(sizeof(float) * NI * E), *t2 = malloc(sizeof(float) * NT * E);
+    embed(&f, &images, &ids, i2, t2);
+    ck_assert(memcmp(i2, i16, sizeof(float) * NI * E) == 0 && memcmp(t2, t16, sizeof(float) * NT * E) == 0);
+    /* and back to float32 */
+    ck_assert_int_eq(vc_clip_set_precision(&f, VC_PREC_FP32), VC_OK);
+    ck_assert_int_eq(f.vblocks[0].fc1_w.dtype, VC_F32);
+    free(i2);
+    free(t2);
+    vc_clip_free(&f);
+    free(i32);
+    free(t32);
+    free(i16);
+    free(t16);
+    vc_tensor_release(&images);
+    vc_tensor_release(&ids);
+    vc_clip_free(&m);
+}
+
+START_TEST(test_clip_towers_in_bf16_match_float32) {
+    if (!have_bf16()) {
+        printf("SKIP: CLIP bf16 vs fp32 (%s)\n", vc_precision_fallback_reason(vc_backend_for(VC_CPU), VC_PREC_BF16));
+        return;
+    }
+    check_clip(64, 2, 32, 8);
+    check_clip(256, 4, 64, 8);
+}
+END_TEST
+
+START_TEST(test_bf16_falls_back_to_float32_with_a_reason) {
+    const vc_backend *be = vc_backend_for(VC_CPU);
+    vc_precision p;
+    ck_assert_int_eq(vc_precision_parse("bf16", &p), VC_OK);
+    ck_assert_int_eq(p, VC_PREC_BF16);
+    ck_assert_int_eq(vc_precision_parse("fp16", &p), VC_ERR_ARG);
+    ck_assert_msg(strstr(vc_last_error(), "fp16") && strstr(vc_last_error(), "bf16"), "%s", vc_last_error());
+    ck_assert_str_eq(vc_precision_fallback_reason(be, VC_PREC_FP32), "");
+    if (have_bf16()) {
+        ck_assert_str_eq(vc_precision_fallback_reason(be, VC_PREC_BF16), "");
+    } else {
+        ck_assert_int_eq(vc_precision_on(be, VC_PREC_BF16), VC_PREC_FP32);
+        ck_assert_msg(strstr(vc_precision_fallback_reason(be, VC_PREC_BF16), "float32"), "reason: %s",
+                      vc_precision_fallback_reason(be, VC_PREC_BF16));
+        vc_clip_cfg cfg;
+        cfg_of(&cfg, 64, 1, 16, 8);
+        vc_clip m;
+        ck_assert_int_eq(vc_clip_init_random(&m, &cfg, 1), VC_OK);
+        ck_assert_int_eq(vc_clip_set_precision(&m, VC_PREC_BF16), VC_OK);
+        ck_assert_int_eq(m.precision, VC_PREC_FP32);
+        ck_assert_int_eq(m.vblocks[0].fc1_w.dtype, VC_F32);
+        vc_clip_free(&m);
+        vc_tape t;
+        vc_tape_init(&t, 0);
+        ck_assert_int_eq(vc_tape_precision(&t, VC_PREC_BF16), VC_PREC_FP32);
+        vc_tape_free(&t);
+    }
+}
+END_TEST
+
+/* The binary with VCLIP_BF16=off: bf16 asked, float32 computed, one line
+ * saying so (once, though the bench asks twice: tape and roof). */
+START_TEST(test_binary_reports_the_fallback_once) {
+    const char *bin = getenv("VCLIP_BIN");
+    if (!bin || !*bin) {
+        printf("SKIP: the fallback line of the binary (VCLIP_BIN is not set)\n");
+        return;
+    }
+    char cmd[1024], out[700];
+    snprintf(out, sizeof out, "%s/fallback.txt", vc_test_tmpdir());
+    snprintf(cmd, sizeof cmd, "VCLIP_BF16=off '%s' bench train --model transformer --batch 4 --frames 2 --dim 16 "
+                              "--layers 1 --heads 2 --seconds 0.01 --precision bf16 > '%s' 2>&1", bin, out);
+    ck_assert_int_eq(system(cmd), 0);
+    FILE *f = fopen(out, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024];
+    int said = 0, fp32 = 0;
+    while (fgets(line, sizeof line, f)) {
+        said += strstr(line, "VCLIP_BF16=off is set; computing in float32") != NULL;
+        fp32 += strstr(line, " fp32: ") != NULL && strstr(line, "ms/step") != NULL;
+    }
+    fclose(f);
+    ck_assert_msg(said == 1, "the fallback line appeared %d times", said);
+    ck_assert_msg(fp32 == 1, "the step line does not say fp32");
+    snprintf(cmd, sizeof cmd, "'%s' bench train --precision fp16 > '%s' 2>&1", bin, out);
+    ck_assert_int_ne(system(cmd), 0);
+}
+END_TEST
+
+/* ---- training ---------------------------------------------------------------- */
+
+static char data_path[512];
+
+static void make_data(void) {
+    snprintf(data_path, sizeof data_path, "%s/prec_synth.h5", vc_test_tmpdir());
+    vc_synth_opts o;
+    vc_synth_defaults(&o);
+    o.n_videos = 600;
+    o.dim = 64;
+    o.max_frames = 12;
+    o.min_frames = 4;
+    o.seed = 3;
+    if (vc_synth_write(data_path, &o, NULL)) data_path[0] = 0;
+}
+
+typedef struct {
+    double r1, loss;
+    int evals;
+} run_out;
+
+static void on_eval(void *ud, int64_t step, const vc_eval_result *r, bool best) {
+    (void)step;
+    (void)best;
+    run_out *o = ud;
+    o->r1 = (r->t2v.r1 + r->v2t.r1) / 2;
+    o->evals++;
+}
+
+static void on_step(void *ud, const vc_train_progress *p) { ((run_out *)ud)->loss = p->loss; }
+
+static run_out train_once(const char *type, const char *prec) {
+    char dir[600], text[4096];
+    snprintf(dir, sizeof dir, "%s/prec_%s_%s", vc_test_tmpdir(), type, prec);
+    snprintf(text, sizeof text,
+             "[data]\nfile = %s\nframes = 12\ntrain_sampling = uniform\neval_sampling = uniform\nprefetch = 0\n"
+             "val_split = all\n"
+             "[model]\ntype = %s\nlayers = 1\nheads = 4\n"
+             "[train]\nbatch = 32\nsteps = 60\nlr = 2e-3\nwarmup = 5\nseed = 1\neval_every = 60\n"
+             "checkpoint_every = 60\nlog_every = 10\nout_dir = %s\nprecision = %s\n"
+             "[eval]\nsplit = all\nbatch = 200\nzero_shot = false\n",
+             data_path, type, dir, prec);
+    vc_config *cfg;
+    vc_run_cfg rc;
+    ck_assert_msg(vc_run_config_parse(text, "prec.ini", NULL, 0, &cfg, &rc) == VC_OK, "%s", vc_last_error());
+    run_out o = {0};
+    vc_train_hooks h = {.on_step = on_step, .on_eval = on_eval, .ud = &o};
+    ck_assert_msg(vc_train_run(cfg, &rc, false, &h) == VC_OK, "%s %s: %s", type, prec, vc_last_error());
+    vc_config_free(cfg);
+    ck_assert_int_ge(o.evals, 1);
+    return o;
+}
+
+START_TEST(test_every_pooler_trains_in_bf16_to_float32_recall) {
+    if (!have_bf16()) {
+        printf("SKIP: bf16 training (%s)\n", vc_precision_fallback_reason(vc_backend_for(VC_CPU), VC_PREC_BF16));
+        return;
+    }
+    ck_assert_msg(data_path[0], "the synthetic data could not be written");
+    const char *types[] = {"mean", "wavg", "mlp_mean", "transformer", "cross_attn", "lstm", "tokenlearner"};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        run_out a = train_once(types[i], "fp32"), b = train_once(types[i], "bf16");
+        printf("%-12s mean R@1 on 600 videos: fp32 %.2f, bf16 %.2f (diff %+.2f); last logged loss fp32 %.5f, bf16 "
+               "%.5f\n", types[i], a.r1, b.r1, b.r1 - a.r1, a.loss, b.loss);
+        ck_assert_msg(fabs(a.r1 - b.r1) <= 1.0, "%s: mean R@1 fp32 %.2f vs bf16 %.2f differ by more than 1 point",
+                      types[i], a.r1, b.r1);
+        /* mean has no matrix products, and the loss's own products stay float32 */
+        if (strcmp(types[i], "mean") == 0)
+            ck_assert_msg(a.loss == b.loss, "%s: bf16 loss %.6f differs from fp32's %.6f: something besides the "
+                          "poolers' products ran in bf16", types[i], b.loss, a.loss);
+        else
+            ck_assert_msg(a.loss != b.loss, "%s: bf16 and fp32 losses are identical (%.6f): bf16 did not run",
+                          types[i], a.loss);
+    }
+}
+END_TEST
+
+/* Four steps of a transformer pooler with the tape's step number left
+ * alone (as `vclip bench train` does): the bf16 copies of the weights must
+ * follow the optimiser's updates, so the losses track float32's step by
+ * step (a stale copy leaves the bf16 loss near its first value). */
+START_TEST(test_bf16_weight_copies_follow_the_optimiser) {
+    if (!have_bf16()) {
+        printf("SKIP: bf16 weight copies (%s)\n", vc_precision_fallback_reason(vc_backend_for(VC_CPU), VC_PREC_BF16));
+        return;
+    }
+    enum { B = 16, T = 8, D = 128, STEPS = 4 };
+    double loss[2][STEPS];
+    for (int p = 0; p < 2; p++) {
+        vc_pooler_cfg cfg;
+        vc_pooler_cfg_default(&cfg, VC_POOL_TRANSFORMER, D);
+        cfg.layers = 1;
+        cfg.heads = 4;
+        cfg.max_frames = T;
+        vc_params ps;
+        vc_params_init(&ps);
+        vc_pooler m;
+        vc_var *scale;
+        vc_adamw opt = {0};
+        vc_adamw_cfg oc = {0.9, 0.98, 1e-6, 0.2};
+        ck_assert_int_eq(vc_pooler_init(&m, &cfg, &ps, 0), VC_OK);
+        ck_assert_ptr_nonnull(scale = vc_logit_scale_init(&ps));
+        ck_assert_int_eq(vc_adamw_init(&opt, &ps, &oc), VC_OK);
+        vc_tensor frames, text, len;
+        ck_assert_int_eq(vc_tensor_alloc(&frames, VC_F32, VC_DIMS(B, T, D)), VC_OK);
+        ck_assert_int_eq(vc_tensor_alloc(&text, VC_F32, VC_DIMS(B, D)), VC_OK);
+        ck_assert_int_eq(vc_tensor_alloc(&len, VC_I64, VC_DIMS(B)), VC_OK);
+        vc_rng r;
+        vc_rng_seed(&r, 0);
+        for (int64_t i = 0; i < B * T * D; i++) vc_f32(&frames)[i] = (float)vc_rng_normal(&r);
+        for (int64_t i = 0; i < B * D; i++) vc_f32(&text)[i] = (float)vc_rng_normal(&r);
+        for (int64_t i = 0; i < B; i++) ((int64_t *)len.data)[i] = T;
+        vc_tape tape;
+        vc_tape_init(&tape, 0);
+        ck_assert_int_eq(vc_tape_precision(&tape, p ? VC_PREC_BF16 : VC_PREC_FP32), p ? VC_PREC_BF16 : VC_PREC_FP32);
+        vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL};
+        vc_step_out so;
+        for (int s = 0; s < STEPS; s++) {
+            ck_assert_msg(vc_train_step(&ctx, &frames, &len, &text, 1e-3, &so) == VC_OK, "%s", vc_last_error());
+            loss[p][s] = so.loss;
+        }
+        vc_tape_free(&tape);
+        vc_adamw_free(&opt);
+        vc_params_free(&ps);
+        vc_tensor_release(&frames);
+        vc_tensor_release(&text);
+        vc_tensor_release(&len);
+    }
+    for (int s = 0; s < STEPS; s++)
+        ck_assert_msg(fabs(loss[1][s] - loss[0][s]) <= 2e-3 * fabs(loss[0][s]),
+                      "step %d: bf16 loss %.6f, fp32 %.6f (fp32 went from %.6f to %.6f)", s, loss[1][s], loss[0][s],
+                      loss[0][0], loss[0][STEPS - 1]);
+    ck_assert_msg(fabs(loss[0][STEPS - 1] - loss[0][0]) > 0.05, "the fp32 loss did not move: %.6f -> %.6f", loss[0][0],
+                  loss[0][STEPS - 1]);
+}
+END_TEST
+
+static Suite *precision_suite(void) {
+    make_data();
+    Suite *s = suite_create("precision");
+    TCase *tc = tcase_create("bf16");
+    tcase_set_timeout(tc, 900);
+    tcase_add_test(tc, test_bf16_falls_back_to_float32_with_a_reason);
+    tcase_add_test(tc, test_binary_reports_the_fallback_once);
+    tcase_add_test(tc, test_clip_towers_in_bf16_match_float32);
+    tcase_add_test(tc, test_bf16_weight_copies_follow_the_optimiser);
+    tcase_add_test(tc, test_every_pooler_trains_in_bf16_to_float32_recall);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+VC_TEST_MAIN(precision_suite)
