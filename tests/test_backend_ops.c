@@ -225,7 +225,16 @@ static bool present(const vc_backend *be) {
 static bool supported(const vc_backend *be, vc_kop op) {
     if (!present(be)) return false;
     if (be->supports_op(op)) return true;
-    printf("SKIP: %s on the %s backend (not supported)\n", vc_kop_name(op), be->name);
+    /* an entry a backend leaves out on purpose (the CPU's bf16 products
+     * have no CUDA twin yet): said once, not a skipped reference; that the
+     * CPU backend fills every entry is its own test */
+    static bool said[8][VC_K_COUNT];
+    int i = 0;
+    while (i < vc_backend_count() && vc_backend_at(i) != be) i++;
+    if (i < 8 && !said[i][op]) {
+        said[i][op] = true;
+        printf("not in the %s backend's table: %s (supports_op false; not compared)\n", be->name, vc_kop_name(op));
+    }
     return false;
 }
 
