@@ -7,19 +7,12 @@
  * additions depends on R alone (no atomics; bit-identical run to run).
  * Owns: vc_cu_bias_fwd, vc_cu_bias_bwd (tensor/cuda/kernels.h). */
 #include "tensor/cuda/cu_compat.h"
+#include "tensor/cuda/grid.cuh"
 #include "tensor/cuda/kernels.h"
 
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 1024;
-constexpr int64_t kPerBlock = 4 * kThreads; /* element-wise: at least 4 elements a thread */
-constexpr int kCols = 32, kRows = 8;
-
-unsigned blocks_for(int64_t n, int64_t per_block) {
-    int64_t b = (n + per_block - 1) / per_block;
-    return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
-}
+using namespace vc_grid; /* kThreads, kMaxBlocks, kPerBlock, kCols, kRows, blocks_for (grid.cuh) */
 
 /* res may equal y (no __restrict__ on either). */
 __global__ void k_bias_fwd(vc_real *y, const vc_real *__restrict__ b, const vc_real *res, int64_t R, int64_t N) {

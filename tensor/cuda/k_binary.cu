@@ -9,19 +9,12 @@
  * shapes alone (no atomics): a run is bit-identical run to run.
  * Owns: vc_cu_binary_fwd, vc_cu_binary_bwd (tensor/cuda/kernels.h). */
 #include "tensor/cuda/cu_compat.h"
+#include "tensor/cuda/grid.cuh"
 #include "tensor/cuda/kernels.h"
 
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 1024;
-constexpr int64_t kPerBlock = 4 * kThreads; /* element-wise: at least 4 elements a thread */
-constexpr int kCols = 32, kRows = 8; /* the reduction's block: elements x term chunks */
-
-unsigned blocks_for(int64_t n, int64_t per_block) {
-    int64_t b = (n + per_block - 1) / per_block;
-    return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
-}
+using namespace vc_grid; /* kThreads, kMaxBlocks, kPerBlock, kCols, kRows, blocks_for (grid.cuh) */
 
 __device__ __forceinline__ vc_real apply(int op, vc_real x, vc_real y) {
     return op == VC_BIN_ADD ? x + y : op == VC_BIN_SUB ? x - y : x * y;

@@ -11,18 +11,12 @@
  * Owns: vc_cu_strided_copy, vc_cu_slab_copy, vc_cu_gather_fwd/_bwd,
  * vc_cu_dropout_fwd/_bwd (tensor/cuda/kernels.h). */
 #include "tensor/cuda/cu_compat.h"
+#include "tensor/cuda/grid.cuh"
 #include "tensor/cuda/kernels.h"
 
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 1024;
-constexpr int64_t kPerBlock = 4 * kThreads; /* element-wise: at least 4 elements a thread */
-
-unsigned blocks_for(int64_t n, int64_t per_block) {
-    int64_t b = (n + per_block - 1) / per_block;
-    return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
-}
+using namespace vc_grid; /* kThreads, kMaxBlocks, kPerBlock, kCols, kRows, blocks_for (grid.cuh) */
 
 /* ---- strided copy ---- */
 

@@ -15,18 +15,13 @@
  * Owns: vc_cu_adamw, vc_cu_global_norm, vc_cu_global_norm_scratch,
  * vc_cu_clip_scale (tensor/cuda/kernels.h). */
 #include "tensor/cuda/cu_compat.h"
+#include "tensor/cuda/grid.cuh"
 #include "tensor/cuda/kernels.h"
 
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 1024;
+using namespace vc_grid; /* kThreads, kMaxBlocks, kPerBlock, kCols, kRows, blocks_for (grid.cuh) */
 constexpr int64_t kNormPerBlock = 32 * kThreads; /* fewest elements a norm block sums */
-
-unsigned blocks_for(int64_t n) {
-    int64_t b = (n + 4 * kThreads - 1) / (4 * kThreads); /* at least 4 elements a thread */
-    return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
-}
 
 /* Pass-1 blocks of global_norm: a function of n only. */
 int64_t norm_blocks(int64_t n) {

@@ -5,17 +5,12 @@
  * Owns: vc_cu_patchify, vc_cu_embed_patches, vc_cu_embed_tokens
  * (tensor/cuda/kernels.h). */
 #include "tensor/cuda/cu_compat.h"
+#include "tensor/cuda/grid.cuh"
 #include "tensor/cuda/kernels.h"
 
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 1024;
-
-unsigned blocks_for(int64_t n) {
-    int64_t b = (n + 4 * kThreads - 1) / (4 * kThreads); /* at least 4 elements a thread */
-    return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
-}
+using namespace vc_grid; /* kThreads, kMaxBlocks, kPerBlock, kCols, kRows, blocks_for (grid.cuh) */
 
 /* patches [N*G*G, C*P*P] from images [N, C, S, S]: row (n, gy, gx),
  * column (ch, ky, kx). */

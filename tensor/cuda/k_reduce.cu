@@ -11,19 +11,12 @@
  * broadcast, nothing summed), beta 0 overwrites / 1 accumulates.
  * Owns: vc_cu_sum_fwd/_bwd, vc_cu_wsum_fwd/_bwd (tensor/cuda/kernels.h). */
 #include "tensor/cuda/cu_compat.h"
+#include "tensor/cuda/grid.cuh"
 #include "tensor/cuda/kernels.h"
 
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 1024;
-constexpr int64_t kPerBlock = 4 * kThreads; /* element-wise: at least 4 elements a thread */
-constexpr int kCols = 32, kRows = 8;
-
-unsigned blocks_for(int64_t n, int64_t per_block) {
-    int64_t b = (n + per_block - 1) / per_block;
-    return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
-}
+using namespace vc_grid; /* kThreads, kMaxBlocks, kPerBlock, kCols, kRows, blocks_for (grid.cuh) */
 
 /* out[p, r] = scale * sum_t x[p, t, r] (w == NULL), or
  * sum over t with w[p, t] != 0 of w[p, t] x[p, t, r], times 1 / div[p]

@@ -8,17 +8,12 @@
  * Owns: the launchers vc_cu_unary_fwd/_bwd/_bwd_inplace, vc_cu_scale,
  * vc_cu_axpby (tensor/cuda/kernels.h). */
 #include "tensor/cuda/cu_compat.h"
+#include "tensor/cuda/grid.cuh"
 #include "tensor/cuda/kernels.h"
 
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 1024; /* grid-stride beyond this */
-
-unsigned blocks_for(int64_t n) {
-    int64_t b = (n + 4 * kThreads - 1) / (4 * kThreads); /* at least 4 elements a thread */
-    return (unsigned)(b < kMaxBlocks ? b : kMaxBlocks);
-}
+using namespace vc_grid; /* kThreads, kMaxBlocks, kPerBlock, kCols, kRows, blocks_for (grid.cuh) */
 
 #ifdef VC_DOUBLE
 __device__ __forceinline__ double dexp(double x) { return exp(x); }
