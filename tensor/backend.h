@@ -113,6 +113,11 @@ typedef enum {
 const char *vc_kop_name(vc_kop op);
 const char *vc_kop_group(vc_kop op);
 
+struct vc_backend;
+/* Whether be's table entry for op is filled (not NULL): what a backend's
+ * supports_op answers when every entry it fills works. */
+bool vc_backend_fills(const struct vc_backend *be, vc_kop op);
+
 typedef struct vc_backend {
     const char *name;          /* "cpu", "cuda" */
     vc_device device;

@@ -382,56 +382,7 @@ const vc_backend vc_backend_cuda = {
     .rank_owned = vc_cu_rank_owned,
 };
 
-/* Where each op's entry sits in the table: supported = entry filled. */
-static const size_t entry_of[VC_K_COUNT] = {
-    [VC_K_GEMM] = offsetof(vc_backend, gemm),
-    [VC_K_GEMM_BATCHED] = offsetof(vc_backend, gemm_batched),
-    [VC_K_LAYERNORM_FWD] = offsetof(vc_backend, layernorm_fwd),
-    [VC_K_LAYERNORM_BWD] = offsetof(vc_backend, layernorm_bwd),
-    [VC_K_L2NORM_FWD] = offsetof(vc_backend, l2norm_fwd),
-    [VC_K_L2NORM_BWD] = offsetof(vc_backend, l2norm_bwd),
-    [VC_K_SOFTMAX_FWD] = offsetof(vc_backend, softmax_fwd),
-    [VC_K_SOFTMAX_BWD] = offsetof(vc_backend, softmax_bwd),
-    [VC_K_XENT_FWD] = offsetof(vc_backend, xent_fwd),
-    [VC_K_XENT_BWD] = offsetof(vc_backend, xent_bwd),
-    [VC_K_ATTENTION_FWD] = offsetof(vc_backend, attention_fwd),
-    [VC_K_ATTENTION_BWD] = offsetof(vc_backend, attention_bwd),
-    [VC_K_LSTM_FWD] = offsetof(vc_backend, lstm_fwd),
-    [VC_K_LSTM_BWD] = offsetof(vc_backend, lstm_bwd),
-    [VC_K_UNARY_FWD] = offsetof(vc_backend, unary_fwd),
-    [VC_K_UNARY_BWD] = offsetof(vc_backend, unary_bwd),
-    [VC_K_UNARY_BWD_INPLACE] = offsetof(vc_backend, unary_bwd_inplace),
-    [VC_K_SCALE] = offsetof(vc_backend, scale),
-    [VC_K_AXPBY] = offsetof(vc_backend, axpby),
-    [VC_K_BINARY_FWD] = offsetof(vc_backend, binary_fwd),
-    [VC_K_BINARY_BWD] = offsetof(vc_backend, binary_bwd),
-    [VC_K_SUM_FWD] = offsetof(vc_backend, sum_fwd),
-    [VC_K_SUM_BWD] = offsetof(vc_backend, sum_bwd),
-    [VC_K_WSUM_FWD] = offsetof(vc_backend, wsum_fwd),
-    [VC_K_WSUM_BWD] = offsetof(vc_backend, wsum_bwd),
-    [VC_K_BIAS_FWD] = offsetof(vc_backend, bias_fwd),
-    [VC_K_BIAS_BWD] = offsetof(vc_backend, bias_bwd),
-    [VC_K_STRIDED_COPY] = offsetof(vc_backend, strided_copy),
-    [VC_K_SLAB_COPY] = offsetof(vc_backend, slab_copy),
-    [VC_K_GATHER_FWD] = offsetof(vc_backend, gather_fwd),
-    [VC_K_GATHER_BWD] = offsetof(vc_backend, gather_bwd),
-    [VC_K_DROPOUT_FWD] = offsetof(vc_backend, dropout_fwd),
-    [VC_K_DROPOUT_BWD] = offsetof(vc_backend, dropout_bwd),
-    [VC_K_ADAMW] = offsetof(vc_backend, adamw),
-    [VC_K_GLOBAL_NORM] = offsetof(vc_backend, global_norm),
-    [VC_K_CLIP_SCALE] = offsetof(vc_backend, clip_scale),
-    [VC_K_PATCHIFY] = offsetof(vc_backend, patchify),
-    [VC_K_EMBED_PATCHES] = offsetof(vc_backend, embed_patches),
-    [VC_K_EMBED_TOKENS] = offsetof(vc_backend, embed_tokens),
-    [VC_K_RANK_TRUE] = offsetof(vc_backend, rank_true),
-    [VC_K_RANK_OWNED] = offsetof(vc_backend, rank_owned),
-};
-
-static bool cuda_supports(vc_kop op) {
-    if ((unsigned)op >= VC_K_COUNT || entry_of[op] == 0) return false;
-    void (*fn)(void);
-    memcpy(&fn, (const char *)&vc_backend_cuda + entry_of[op], sizeof fn);
-    return fn != NULL;
-}
+/* Supported = entry filled. */
+static bool cuda_supports(vc_kop op) { return vc_backend_fills(&vc_backend_cuda, op); }
 
 #endif /* VC_HAVE_CUDA */
