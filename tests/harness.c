@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 void vc_test_fill_uniform(vc_real *x, int64_t n, vc_rng *r, double lo, double hi) {
@@ -67,4 +68,41 @@ const char *vc_test_tmpdir(void) {
         atexit(remove_tmpdir);
     }
     return dir;
+}
+
+char *vc_test_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    rewind(f);
+    char *b = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (!b) {
+        fclose(f);
+        return NULL;
+    }
+    size_t got = fread(b, 1, (size_t)len, f);
+    fclose(f);
+    b[got] = 0;
+    if (n) *n = got;
+    return b;
+}
+
+int vc_test_sh(const char *cmd) {
+    int st = system(cmd);
+    if (st == -1) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+const char *vc_test_last_line(const char *path) {
+    static char buf[4096];
+    char *t = vc_test_read_file(path, NULL);
+    buf[0] = 0;
+    if (!t) return buf;
+    char *end = t + strlen(t);
+    while (end > t && end[-1] == '\n') *--end = 0;
+    char *start = strrchr(t, '\n');
+    snprintf(buf, sizeof buf, "%s", start ? start + 1 : t);
+    free(t);
+    return buf;
 }

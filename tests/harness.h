@@ -23,6 +23,13 @@ const char *vc_test_python(void);
 bool vc_torch_available(void);
 /* Path of a fresh temporary directory for this test process (created once). */
 const char *vc_test_tmpdir(void);
+/* A whole file, NUL-terminated (malloc'd; its length in *n if n), or NULL. */
+char *vc_test_read_file(const char *path, size_t *n);
+/* Runs a shell command: its exit status, 128+N when killed by signal N, -1
+ * when it could not run. */
+int vc_test_sh(const char *cmd);
+/* The last non-empty line of a file ("" if none; a static buffer). */
+const char *vc_test_last_line(const char *path);
 
 #define VC_TEST_MAIN(make_suite)                                          \
     int main(void) {                                                      \

@@ -40,46 +40,11 @@ static const char *tpath(const char *name) {
     return buf[k];
 }
 
-static char *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)len + 1);
-    size_t got = fread(b, 1, (size_t)len, f);
-    fclose(f);
-    b[got] = 0;
-    if (n) *n = got;
-    return b;
-}
-
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
     fputs(text, f);
     fclose(f);
-}
-
-/* Runs a shell command; returns its exit status, 128+N when killed by N. */
-static int sh(const char *cmd) {
-    int st = system(cmd);
-    if (st == -1) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* The last non-empty line of a file (static buffer). */
-static const char *last_line(const char *path) {
-    static char buf[4096];
-    char *t = read_file(path, NULL);
-    buf[0] = 0;
-    if (!t) return buf;
-    char *end = t + strlen(t);
-    while (end > t && end[-1] == '\n') *--end = 0;
-    char *start = strrchr(t, '\n');
-    snprintf(buf, sizeof buf, "%s", start ? start + 1 : t);
-    free(t);
-    return buf;
 }
 
 /* The shim next to the tests (build/tests/h5_fault.so beside build/vclip). */
@@ -120,13 +85,13 @@ static void fixture(void) {
         return;
     }
     snprintf(cmd, sizeof cmd, "'%s' synth --out '%s' --videos 300 --dim 32 --seed 5 > /dev/null", vclip_bin(), g_data);
-    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(vc_test_sh(cmd), 0);
     write_text(tpath("base.ini"), "[data]\nframes = 8\n[model]\ntype = mean\ntext_head = linear\n[train]\nbatch = 16\n"
                                   "steps = 4\n[eval]\nbatch = 64\n");
     snprintf(cmd, sizeof cmd,
              "'%s' train '%s' --set data.file='%s' --set train.out_dir='%s' > /dev/null 2> '%s'", vclip_bin(),
              tpath("base.ini"), g_data, tpath("base_run"), tpath("base_run.err"));
-    ck_assert_msg(sh(cmd) == 0, "%s", last_line(tpath("base_run.err")));
+    ck_assert_msg(vc_test_sh(cmd) == 0, "%s", vc_test_last_line(tpath("base_run.err")));
     snprintf(g_ckpt, sizeof g_ckpt, "%s", tpath("base_run/last.safetensors"));
     /* the campaign's tiny CLIP and vocabulary (search): made by the campaign
      * tool itself in test_campaign_slice; here a search needs its own */
@@ -157,8 +122,8 @@ START_TEST(test_files_that_crashed_libhdf5_give_one_line_errors) {
     snprintf(dir, sizeof dir, "%s/tests/fuzz/regress/h5", getenv("VC_SRC_DIR") ? getenv("VC_SRC_DIR") : VC_SRC_DIR);
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "ls '%s'/*.h5.gz > '%s' 2>/dev/null", dir, tpath("kept.list"));
-    sh(cmd);
-    char *list = read_file(tpath("kept.list"), NULL);
+    vc_test_sh(cmd);
+    char *list = vc_test_read_file(tpath("kept.list"), NULL);
     ck_assert_msg(list && *list, "no kept files in %s", dir);
     int files = 0, caught = 0;
     for (char *save = NULL, *gz = strtok_r(list, "\n", &save); gz; gz = strtok_r(NULL, "\n", &save)) {
@@ -181,8 +146,8 @@ START_TEST(test_files_that_crashed_libhdf5_give_one_line_errors) {
                          g_ckpt, f, err);
             char full[9000];
             snprintf(full, sizeof full, "VCLIP_H5_STALL_SECONDS=3 %s", cmd);
-            int rc = sh(full);
-            const char *l = last_line(err);
+            int rc = vc_test_sh(full);
+            const char *l = vc_test_last_line(err);
             ck_assert_msg(rc == 1, "%s: vclip %s exit status %d: %s", gz, cmds[c][0], rc, l);
             char want[64];
             snprintf(want, sizeof want, "vclip %s: ", cmds[c][0]);
@@ -202,7 +167,7 @@ END_TEST
 /* ---- the check's cache ---- */
 
 static int count_lines(const char *path) {
-    char *t = read_file(path, NULL);
+    char *t = vc_test_read_file(path, NULL);
     int n = 0;
     for (char *p = t; p && *p; p++) n += *p == '\n';
     free(t);
@@ -216,11 +181,11 @@ START_TEST(test_check_runs_once_per_file_version) {
     snprintf(f, sizeof f, "%s", tpath("cached.h5"));
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", g_data, f);
-    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(vc_test_sh(cmd), 0);
     for (int i = 0; i < 2; i++) {
         snprintf(cmd, sizeof cmd, "VCLIP_CHECK_CACHE='%s' '%s' embed '%s' --data '%s' --out '%s' >/dev/null 2>&1", cache,
                  vclip_bin(), g_ckpt, f, tpath(i ? "c1.h5" : "c0.h5"));
-        ck_assert_int_eq(sh(cmd), 0);
+        ck_assert_int_eq(vc_test_sh(cmd), 0);
         ck_assert_int_eq(count_lines(cache), 1); /* checked the first time only */
     }
     /* a new version of the file (rewritten: new mtime and ctime) is checked again */
@@ -228,16 +193,16 @@ START_TEST(test_check_runs_once_per_file_version) {
     snprintf(cmd, sizeof cmd,
              "cp '%s' '%s.new' && mv '%s.new' '%s' && VCLIP_CHECK_CACHE='%s' '%s' embed '%s' --data '%s' --out '%s' "
              ">/dev/null 2>'%s'", g_data, f, f, f, cache, vclip_bin(), g_ckpt, f, tpath("c2.h5"), tpath("c2.err"));
-    ck_assert_msg(sh(cmd) == 0, "%s", last_line(tpath("c2.err")));
+    ck_assert_msg(vc_test_sh(cmd) == 0, "%s", vc_test_last_line(tpath("c2.err")));
     ck_assert_int_eq(count_lines(cache), 2);
     /* the default place is under $XDG_CACHE_HOME; "off" writes nothing */
     snprintf(cmd, sizeof cmd, "XDG_CACHE_HOME='%s' '%s' embed '%s' --data '%s' --out '%s' >/dev/null 2>&1",
              tpath("xdg"), vclip_bin(), g_ckpt, f, tpath("c3.h5"));
-    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(vc_test_sh(cmd), 0);
     ck_assert_int_eq(count_lines(tpath("xdg/vclip/checked-h5")), 1);
     snprintf(cmd, sizeof cmd, "VCLIP_CHECK_CACHE=off XDG_CACHE_HOME='%s' '%s' embed '%s' --data '%s' --out '%s' "
              ">/dev/null 2>&1", tpath("xdg2"), vclip_bin(), g_ckpt, f, tpath("c4.h5"));
-    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(vc_test_sh(cmd), 0);
     struct stat sb;
     ck_assert_int_ne(stat(tpath("xdg2/vclip/checked-h5"), &sb), 0);
 }
@@ -280,7 +245,7 @@ static void fault_mid_run(const char *mode, const char *expect) {
     snprintf(name, sizeof name, "ref_%s.ini", mode);
     mid_cfg(name, ref, sizeof ref, ref_dir, sizeof ref_dir);
     snprintf(cmd, sizeof cmd, "'%s' train '%s' > /dev/null 2>&1", vclip_bin(), ref);
-    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(vc_test_sh(cmd), 0);
     snprintf(name, sizeof name, "mid_%s.ini", mode);
     mid_cfg(name, ini, sizeof ini, dir, sizeof dir);
     char last[1100], err[1100];
@@ -289,8 +254,8 @@ static void fault_mid_run(const char *mode, const char *expect) {
     /* the fault comes with the first read after the first checkpoint */
     snprintf(cmd, sizeof cmd, "%s VCLIP_H5_STALL_SECONDS=2 timeout -s KILL 120 '%s' train '%s' > /dev/null 2> '%s'",
              shim_env(mode, last), vclip_bin(), ini, err);
-    int rc = sh(cmd);
-    const char *l = last_line(err);
+    int rc = vc_test_sh(cmd);
+    const char *l = vc_test_last_line(err);
     ck_assert_msg(rc == 1, "train under H5FAULT_MODE=%s: exit status %d (%s)", mode, rc, l);
     char want[2048];
     snprintf(want, sizeof want, "vclip train: %s: corrupt HDF5 file: the HDF5 library %s", g_data, expect);
@@ -302,7 +267,7 @@ static void fault_mid_run(const char *mode, const char *expect) {
     vc_st_close(f);
     /* the file is fine again (replaced): --resume ends where the uninterrupted run ended */
     snprintf(cmd, sizeof cmd, "'%s' train '%s' --resume > /dev/null 2> '%s'", vclip_bin(), ini, err);
-    ck_assert_msg(sh(cmd) == 0, "resume: %s", last_line(err));
+    ck_assert_msg(vc_test_sh(cmd) == 0, "resume: %s", vc_test_last_line(err));
     char ref_last[1100];
     snprintf(ref_last, sizeof ref_last, "%s/last.safetensors", ref_dir);
     assert_same_tensors(ref_last, last);
@@ -339,8 +304,8 @@ START_TEST(test_crash_inside_libhdf5_stops_eval_embed_search) {
         else
             snprintf(cmd, sizeof cmd, "%s '%s' search --clip '%s' --data '%s' --vocab x hello > /dev/null 2> '%s'",
                      shim_env("segv", NULL), vclip_bin(), g_ckpt, g_data, err);
-        int rc = sh(cmd);
-        const char *l = last_line(err);
+        int rc = vc_test_sh(cmd);
+        const char *l = vc_test_last_line(err);
         char want[2048];
         snprintf(want, sizeof want, "vclip %s: %s: corrupt HDF5 file: the HDF5 library crashed (signal 11) while reading",
                  name, g_data);
@@ -362,9 +327,9 @@ START_TEST(test_fault_outside_libhdf5_is_not_disguised) {
              "'%s' train '%s' --set data.file='%s' --set train.out_dir='%s' > /dev/null 2>'%s' & pid=$!; "
              "sleep 2; kill -SEGV $pid; wait $pid 2>/dev/null",
              vclip_bin(), ini, g_data, dir, tpath("outside.err"));
-    int rc = sh(cmd);
-    ck_assert_msg(rc == 128 + SIGSEGV, "exit status %d (%s)", rc, last_line(tpath("outside.err")));
-    ck_assert_msg(!strstr(last_line(tpath("outside.err")), "corrupt HDF5"), "%s", last_line(tpath("outside.err")));
+    int rc = vc_test_sh(cmd);
+    ck_assert_msg(rc == 128 + SIGSEGV, "exit status %d (%s)", rc, vc_test_last_line(tpath("outside.err")));
+    ck_assert_msg(!strstr(vc_test_last_line(tpath("outside.err")), "corrupt HDF5"), "%s", vc_test_last_line(tpath("outside.err")));
 }
 END_TEST
 
@@ -389,7 +354,7 @@ START_TEST(test_campaign_slice_has_no_crash_or_hang) {
     }
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-    char *o = read_file(out, NULL);
+    char *o = vc_test_read_file(out, NULL);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "campaign slice: %s", o ? o : "");
     ck_assert_ptr_nonnull(strstr(o, "0 crashes, 0 hangs"));
     free(o);

@@ -40,44 +40,11 @@ static const char *tpath(const char *name) {
     return buf[k];
 }
 
-static char *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)len + 1);
-    size_t got = fread(b, 1, (size_t)len, f);
-    fclose(f);
-    b[got] = 0;
-    if (n) *n = got;
-    return b;
-}
-
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
     fputs(text, f);
     fclose(f);
-}
-
-static int sh(const char *cmd) {
-    int st = system(cmd);
-    if (st == -1) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static const char *last_line(const char *path) {
-    static char buf[4096];
-    char *t = read_file(path, NULL);
-    buf[0] = 0;
-    if (!t) return buf;
-    char *end = t + strlen(t);
-    while (end > t && end[-1] == '\n') *--end = 0;
-    char *start = strrchr(t, '\n');
-    snprintf(buf, sizeof buf, "%s", start ? start + 1 : t);
-    free(t);
-    return buf;
 }
 
 static long file_size(const char *path) {
@@ -91,8 +58,8 @@ static void expect_error(const char *cmd, const char *args, const char *want) {
     char line[8192];
     const char *err = tpath("cmd.err");
     snprintf(line, sizeof line, "timeout -s KILL 300 '%s' %s %s > /dev/null 2> '%s'", vclip_bin(), cmd, args, err);
-    int rc = sh(line);
-    const char *l = last_line(err);
+    int rc = vc_test_sh(line);
+    const char *l = vc_test_last_line(err);
     char prefix[64];
     snprintf(prefix, sizeof prefix, "vclip %s: ", cmd);
     ck_assert_msg(rc == 1, "vclip %s %s: exit status %d (%s)", cmd, args, rc, l);
@@ -104,7 +71,7 @@ static void expect_ok(const char *cmd, const char *args) {
     char line[8192];
     const char *err = tpath("ok.err");
     snprintf(line, sizeof line, "'%s' %s %s > /dev/null 2> '%s'", vclip_bin(), cmd, args, err);
-    ck_assert_msg(sh(line) == 0, "vclip %s %s: %s", cmd, args, last_line(err));
+    ck_assert_msg(vc_test_sh(line) == 0, "vclip %s %s: %s", cmd, args, vc_test_last_line(err));
 }
 
 /* No file of dir is a temporary one (NAME.tmp.PID) and, when name is not
@@ -112,7 +79,7 @@ static void expect_ok(const char *cmd, const char *args) {
 static void expect_no_leftovers(const char *dir, const char *name) {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "find '%s' -name '*.tmp*' | grep -q .", dir);
-    ck_assert_msg(sh(cmd) != 0, "a temporary file was left in %s", dir);
+    ck_assert_msg(vc_test_sh(cmd) != 0, "a temporary file was left in %s", dir);
     if (name) {
         char p[2048];
         snprintf(p, sizeof p, "%s/%s", dir, name);
@@ -126,7 +93,7 @@ static bool mount_tmpfs(const char *dir, const char *opts) {
     char cmd[2048];
     mkdir(dir, 0755);
     snprintf(cmd, sizeof cmd, "mount -t tmpfs -o '%s' tmpfs '%s' 2>/dev/null", opts, dir);
-    return sh(cmd) == 0;
+    return vc_test_sh(cmd) == 0;
 }
 
 static const char *const mounts[] = {"full_ckpt", "full_import", "full_encode", "full_text", "full_out", "ro"};
@@ -164,7 +131,7 @@ static void fixture(void) {
     if (file_size(g_clip) > 0) return;
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "'%s' synth --out '%s' --videos 200 --dim 32 --seed 3 > /dev/null", vclip_bin(), g_data);
-    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(vc_test_sh(cmd), 0);
     char text[2048];
     snprintf(text, sizeof text,
              "[data]\nfile = %s\nframes = 8\n[model]\ntype = transformer\nlayers = 2\nheads = 2\n[train]\nbatch = 16\n"
@@ -226,7 +193,7 @@ START_TEST(test_full_disk_during_checkpoint_keeps_the_last_one) {
     expect_no_leftovers(dir, NULL);
     /* room again: the run goes on from it and ends where the uninterrupted one did */
     snprintf(args, sizeof args, "mount -o remount,size=16m '%s'", dir);
-    ck_assert_int_eq(sh(args), 0);
+    ck_assert_int_eq(vc_test_sh(args), 0);
     snprintf(args, sizeof args, "'%s' --set train.out_dir='%s/run' --resume", g_ini, dir);
     expect_ok("train", args);
     ck_assert_int_eq(ckpt_step(p), 30);
@@ -280,22 +247,22 @@ START_TEST(test_full_disk_during_encode_leaves_no_file) {
     char data[1100];
     snprintf(data, sizeof data, "%s/data.h5", dir);
     snprintf(args, sizeof args, "'%s' synth --out '%s' --videos 100 --dim 32 --seed 4 > /dev/null", vclip_bin(), data);
-    ck_assert_int_eq(sh(args), 0);
+    ck_assert_int_eq(vc_test_sh(args), 0);
     size_t n0 = 0;
-    char *before = read_file(data, &n0);
+    char *before = vc_test_read_file(data, &n0);
     snprintf(args, sizeof args, "dd if=/dev/zero of='%s/fill' bs=4k count=1000 2>/dev/null", dir);
-    (void)sh(args); /* fills what is left */
+    (void)vc_test_sh(args); /* fills what is left */
     snprintf(args, sizeof args, "--clip '%s' --vocab '%s' --data '%s'", g_clip, g_vocab, data);
     expect_error("encode-text", args, "No space left on device");
     size_t n1 = 0;
-    char *after = read_file(data, &n1);
+    char *after = vc_test_read_file(data, &n1);
     ck_assert_msg(n0 == n1 && memcmp(before, after, n0) == 0, "encode-text changed %s", data);
     free(before);
     free(after);
     expect_no_leftovers(dir, NULL);
 
     /* encode-video into a full disk */
-    if (sh("ffmpeg -version > /dev/null 2>&1") != 0) {
+    if (vc_test_sh("ffmpeg -version > /dev/null 2>&1") != 0) {
         printf("SKIP: encode-video on a full disk (ffmpeg is not installed)\n");
         return;
     }
@@ -303,7 +270,7 @@ START_TEST(test_full_disk_during_encode_leaves_no_file) {
     snprintf(video, sizeof video, "%s", tpath("clip.mp4"));
     snprintf(args, sizeof args,
              "ffmpeg -v error -y -f lavfi -i testsrc=size=64x48:rate=10:duration=20 -c:v mpeg4 '%s'", video);
-    ck_assert_int_eq(sh(args), 0);
+    ck_assert_int_eq(vc_test_sh(args), 0);
     snprintf(dir, sizeof dir, "%s", tpath("full_encode"));
     ck_assert(mount_tmpfs(dir, "size=24k"));
     snprintf(args, sizeof args, "--clip '%s' --vocab '%s' --out '%s/new.h5' --fps 5 '%s'", g_clip, g_vocab, dir, video);
@@ -362,7 +329,7 @@ static int under_limit(long kb, const char *cmd, const char *args, const char *e
     snprintf(line, sizeof line,
              "ulimit -v %ld && OMP_NUM_THREADS=2 timeout -s KILL 300 '%s' %s %s > /dev/null 2> '%s'", kb,
              vclip_bin(), cmd, args, err);
-    return sh(line);
+    return vc_test_sh(line);
 }
 
 /* A sanitizer's runtime needs terabytes of address space: nothing starts
@@ -381,16 +348,16 @@ START_TEST(test_address_space_too_small_for_vclip) {
     snprintf(args, sizeof args, "'%s' --set train.out_dir='%s'", g_ini, tpath("ul_run"));
     /* OpenBLAS would loop for ever on its buffers: vclip stops before main() */
     int rc = under_limit(400000, "train", args, err);
-    ck_assert_msg(rc == 1, "exit status %d: %s", rc, last_line(err));
-    ck_assert_msg(strstr(last_line(err), "vclip train: the address-space limit (ulimit -v 400000 KB) is too small"),
-                  "%s", last_line(err));
+    ck_assert_msg(rc == 1, "exit status %d: %s", rc, vc_test_last_line(err));
+    ck_assert_msg(strstr(vc_test_last_line(err), "vclip train: the address-space limit (ulimit -v 400000 KB) is too small"),
+                  "%s", vc_test_last_line(err));
     /* room for vclip, not for a transformer 2048 wide and 8 deep (1.6 GB of weights) */
     snprintf(args, sizeof args, "'%s' --set train.out_dir='%s' --set model.width=2048 --set model.layers=8", g_ini,
              tpath("ul_run2"));
     rc = under_limit(900000, "train", args, err);
-    ck_assert_msg(rc == 1, "exit status %d: %s", rc, last_line(err));
-    ck_assert_msg(strncmp(last_line(err), "vclip train: ", 13) == 0 && strstr(last_line(err), "cannot allocate"), "%s",
-                  last_line(err));
+    ck_assert_msg(rc == 1, "exit status %d: %s", rc, vc_test_last_line(err));
+    ck_assert_msg(strncmp(vc_test_last_line(err), "vclip train: ", 13) == 0 && strstr(vc_test_last_line(err), "cannot allocate"), "%s",
+                  vc_test_last_line(err));
 }
 END_TEST
 
@@ -401,7 +368,7 @@ START_TEST(test_dataset_larger_than_memory_with_streaming_off) {
     snprintf(big, sizeof big, "%s", tpath("big.h5"));
     /* 110,000 frames of 256: 110 MB as float32 in memory (55 MB on disk) */
     snprintf(args, sizeof args, "'%s' synth --out '%s' --videos 6000 --dim 256 --seed 1 > /dev/null", vclip_bin(), big);
-    ck_assert_int_eq(sh(args), 0);
+    ck_assert_int_eq(vc_test_sh(args), 0);
     char ini[1024];
     snprintf(ini, sizeof ini, "%s", tpath("ram.ini"));
     char text[2048];
@@ -412,10 +379,10 @@ START_TEST(test_dataset_larger_than_memory_with_streaming_off) {
     write_text(ini, text);
     const char *err = tpath("ram.err");
     int rc = under_limit(740000, "train", ini, err);
-    ck_assert_msg(rc == 1, "exit status %d: %s", rc, last_line(err));
-    ck_assert_msg(strstr(last_line(err), "vclip train: loader: cannot allocate") &&
-                      strstr(last_line(err), "to hold the dataset"),
-                  "%s", last_line(err));
+    ck_assert_msg(rc == 1, "exit status %d: %s", rc, vc_test_last_line(err));
+    ck_assert_msg(strstr(vc_test_last_line(err), "vclip train: loader: cannot allocate") &&
+                      strstr(vc_test_last_line(err), "to hold the dataset"),
+                  "%s", vc_test_last_line(err));
 }
 END_TEST
 
