@@ -106,3 +106,23 @@ const char *vc_test_last_line(const char *path) {
     free(t);
     return buf;
 }
+
+const char *vc_test_vclip_bin(void) {
+    const char *b = getenv("VCLIP_BIN");
+    return b && *b ? b : NULL;
+}
+
+const char *vc_test_path(const char *name) {
+    static char buf[16][1024];
+    static int k;
+    k = (k + 1) % 16;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", vc_test_tmpdir(), name);
+    return buf[k];
+}
+
+void vc_test_write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    fputs(text, f);
+    ck_assert_msg(fclose(f) == 0, "cannot write %s", path);
+}

@@ -30,6 +30,14 @@ char *vc_test_read_file(const char *path, size_t *n);
 int vc_test_sh(const char *cmd);
 /* The last non-empty line of a file ("" if none; a static buffer). */
 const char *vc_test_last_line(const char *path);
+/* The vclip binary the suites run ($VCLIP_BIN; `make test` sets it), or NULL
+ * when unset: a test that needs it then prints SKIP. */
+const char *vc_test_vclip_bin(void);
+/* NAME inside vc_test_tmpdir(); one of 16 rotating static buffers, so up to
+ * 16 results can be used at once. */
+const char *vc_test_path(const char *name);
+/* Writes TEXT to PATH, failing the running test if it cannot. */
+void vc_test_write_text(const char *path, const char *text);
 
 #define VC_TEST_MAIN(make_suite)                                          \
     int main(void) {                                                      \

@@ -27,30 +27,13 @@
 #include "tensor/safetensors.h"
 #include "tests/harness.h"
 
-static const char *vclip_bin(void) {
-    const char *b = getenv("VCLIP_BIN");
-    return b && *b ? b : NULL;
-}
 
-static const char *tpath(const char *name) {
-    static char buf[8][1024];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", vc_test_tmpdir(), name);
-    return buf[k];
-}
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 /* The shim next to the tests (build/tests/h5_fault.so beside build/vclip). */
 static const char *shim(void) {
     static char p[1024];
-    snprintf(p, sizeof p, "%s", vclip_bin());
+    snprintf(p, sizeof p, "%s", vc_test_vclip_bin());
     char *slash = strrchr(p, '/');
     snprintf(slash ? slash + 1 : p, sizeof p - (size_t)(slash ? slash + 1 - p : 0), "tests/h5_fault.so");
     return p;
@@ -77,22 +60,22 @@ static void fixture(void) {
     }
     g_fixture = 0;
     char cmd[4096];
-    snprintf(g_data, sizeof g_data, "%s", tpath("data.h5"));
-    snprintf(g_ckpt, sizeof g_ckpt, "%s", tpath("base_run/last.safetensors"));
+    snprintf(g_data, sizeof g_data, "%s", vc_test_path("data.h5"));
+    snprintf(g_ckpt, sizeof g_ckpt, "%s", vc_test_path("base_run/last.safetensors"));
     struct stat sb;
     if (stat(g_ckpt, &sb) == 0) { /* made by an earlier test (each runs in its own process) */
         g_fixture = 1;
         return;
     }
-    snprintf(cmd, sizeof cmd, "'%s' synth --out '%s' --videos 300 --dim 32 --seed 5 > /dev/null", vclip_bin(), g_data);
+    snprintf(cmd, sizeof cmd, "'%s' synth --out '%s' --videos 300 --dim 32 --seed 5 > /dev/null", vc_test_vclip_bin(), g_data);
     ck_assert_int_eq(vc_test_sh(cmd), 0);
-    write_text(tpath("base.ini"), "[data]\nframes = 8\n[model]\ntype = mean\ntext_head = linear\n[train]\nbatch = 16\n"
+    vc_test_write_text(vc_test_path("base.ini"), "[data]\nframes = 8\n[model]\ntype = mean\ntext_head = linear\n[train]\nbatch = 16\n"
                                   "steps = 4\n[eval]\nbatch = 64\n");
     snprintf(cmd, sizeof cmd,
-             "'%s' train '%s' --set data.file='%s' --set train.out_dir='%s' > /dev/null 2> '%s'", vclip_bin(),
-             tpath("base.ini"), g_data, tpath("base_run"), tpath("base_run.err"));
-    ck_assert_msg(vc_test_sh(cmd) == 0, "%s", vc_test_last_line(tpath("base_run.err")));
-    snprintf(g_ckpt, sizeof g_ckpt, "%s", tpath("base_run/last.safetensors"));
+             "'%s' train '%s' --set data.file='%s' --set train.out_dir='%s' > /dev/null 2> '%s'", vc_test_vclip_bin(),
+             vc_test_path("base.ini"), g_data, vc_test_path("base_run"), vc_test_path("base_run.err"));
+    ck_assert_msg(vc_test_sh(cmd) == 0, "%s", vc_test_last_line(vc_test_path("base_run.err")));
+    snprintf(g_ckpt, sizeof g_ckpt, "%s", vc_test_path("base_run/last.safetensors"));
     /* the campaign's tiny CLIP and vocabulary (search): made by the campaign
      * tool itself in test_campaign_slice; here a search needs its own */
     g_fixture = 1;
@@ -121,28 +104,28 @@ START_TEST(test_files_that_crashed_libhdf5_give_one_line_errors) {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tests/fuzz/regress/h5", getenv("VC_SRC_DIR") ? getenv("VC_SRC_DIR") : VC_SRC_DIR);
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "ls '%s'/*.h5.gz > '%s' 2>/dev/null", dir, tpath("kept.list"));
+    snprintf(cmd, sizeof cmd, "ls '%s'/*.h5.gz > '%s' 2>/dev/null", dir, vc_test_path("kept.list"));
     vc_test_sh(cmd);
-    char *list = vc_test_read_file(tpath("kept.list"), NULL);
+    char *list = vc_test_read_file(vc_test_path("kept.list"), NULL);
     ck_assert_msg(list && *list, "no kept files in %s", dir);
     int files = 0, caught = 0;
     for (char *save = NULL, *gz = strtok_r(list, "\n", &save); gz; gz = strtok_r(NULL, "\n", &save)) {
-        const char *f = tpath("kept.h5");
+        const char *f = vc_test_path("kept.h5");
         ck_assert_int_eq(gunzip_to(gz, f), 0);
         const char *cmds[4][2] = {{"train", ""}, {"eval", ""}, {"embed", ""}, {"search", ""}};
         for (int c = 0; c < 4; c++) {
-            const char *err = tpath("kept.err");
+            const char *err = vc_test_path("kept.err");
             if (c == 0)
                 snprintf(cmd, sizeof cmd, "'%s' train '%s' --set data.file='%s' --set train.out_dir='%s' >/dev/null 2>'%s'",
-                         vclip_bin(), tpath("base.ini"), f, tpath("kept_run"), err);
+                         vc_test_vclip_bin(), vc_test_path("base.ini"), f, vc_test_path("kept_run"), err);
             else if (c == 1)
                 snprintf(cmd, sizeof cmd, "'%s' eval '%s' --set data.file='%s' --checkpoint '%s' >/dev/null 2>'%s'",
-                         vclip_bin(), tpath("base.ini"), f, g_ckpt, err);
+                         vc_test_vclip_bin(), vc_test_path("base.ini"), f, g_ckpt, err);
             else if (c == 2)
-                snprintf(cmd, sizeof cmd, "'%s' embed '%s' --data '%s' --out '%s' >/dev/null 2>'%s'", vclip_bin(), g_ckpt,
-                         f, tpath("kept_out.h5"), err);
+                snprintf(cmd, sizeof cmd, "'%s' embed '%s' --data '%s' --out '%s' >/dev/null 2>'%s'", vc_test_vclip_bin(), g_ckpt,
+                         f, vc_test_path("kept_out.h5"), err);
             else
-                snprintf(cmd, sizeof cmd, "'%s' search --clip '%s' --data '%s' hello >/dev/null 2>'%s'", vclip_bin(),
+                snprintf(cmd, sizeof cmd, "'%s' search --clip '%s' --data '%s' hello >/dev/null 2>'%s'", vc_test_vclip_bin(),
                          g_ckpt, f, err);
             char full[9000];
             snprintf(full, sizeof full, "VCLIP_H5_STALL_SECONDS=3 %s", cmd);
@@ -155,7 +138,7 @@ START_TEST(test_files_that_crashed_libhdf5_give_one_line_errors) {
             caught += strstr(l, "corrupt HDF5 file") != NULL;
         }
         struct stat sb;
-        ck_assert_msg(stat(tpath("kept_out.h5"), &sb) != 0, "embed left an output for %s", gz);
+        ck_assert_msg(stat(vc_test_path("kept_out.h5"), &sb) != 0, "embed left an output for %s", gz);
         files++;
     }
     free(list);
@@ -177,14 +160,14 @@ static int count_lines(const char *path) {
 START_TEST(test_check_runs_once_per_file_version) {
     fixture();
     char cache[1024], f[1024];
-    snprintf(cache, sizeof cache, "%s", tpath("cache/checked-h5"));
-    snprintf(f, sizeof f, "%s", tpath("cached.h5"));
+    snprintf(cache, sizeof cache, "%s", vc_test_path("cache/checked-h5"));
+    snprintf(f, sizeof f, "%s", vc_test_path("cached.h5"));
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", g_data, f);
     ck_assert_int_eq(vc_test_sh(cmd), 0);
     for (int i = 0; i < 2; i++) {
         snprintf(cmd, sizeof cmd, "VCLIP_CHECK_CACHE='%s' '%s' embed '%s' --data '%s' --out '%s' >/dev/null 2>&1", cache,
-                 vclip_bin(), g_ckpt, f, tpath(i ? "c1.h5" : "c0.h5"));
+                 vc_test_vclip_bin(), g_ckpt, f, vc_test_path(i ? "c1.h5" : "c0.h5"));
         ck_assert_int_eq(vc_test_sh(cmd), 0);
         ck_assert_int_eq(count_lines(cache), 1); /* checked the first time only */
     }
@@ -192,19 +175,19 @@ START_TEST(test_check_runs_once_per_file_version) {
     sleep(1);
     snprintf(cmd, sizeof cmd,
              "cp '%s' '%s.new' && mv '%s.new' '%s' && VCLIP_CHECK_CACHE='%s' '%s' embed '%s' --data '%s' --out '%s' "
-             ">/dev/null 2>'%s'", g_data, f, f, f, cache, vclip_bin(), g_ckpt, f, tpath("c2.h5"), tpath("c2.err"));
-    ck_assert_msg(vc_test_sh(cmd) == 0, "%s", vc_test_last_line(tpath("c2.err")));
+             ">/dev/null 2>'%s'", g_data, f, f, f, cache, vc_test_vclip_bin(), g_ckpt, f, vc_test_path("c2.h5"), vc_test_path("c2.err"));
+    ck_assert_msg(vc_test_sh(cmd) == 0, "%s", vc_test_last_line(vc_test_path("c2.err")));
     ck_assert_int_eq(count_lines(cache), 2);
     /* the default place is under $XDG_CACHE_HOME; "off" writes nothing */
     snprintf(cmd, sizeof cmd, "XDG_CACHE_HOME='%s' '%s' embed '%s' --data '%s' --out '%s' >/dev/null 2>&1",
-             tpath("xdg"), vclip_bin(), g_ckpt, f, tpath("c3.h5"));
+             vc_test_path("xdg"), vc_test_vclip_bin(), g_ckpt, f, vc_test_path("c3.h5"));
     ck_assert_int_eq(vc_test_sh(cmd), 0);
-    ck_assert_int_eq(count_lines(tpath("xdg/vclip/checked-h5")), 1);
+    ck_assert_int_eq(count_lines(vc_test_path("xdg/vclip/checked-h5")), 1);
     snprintf(cmd, sizeof cmd, "VCLIP_CHECK_CACHE=off XDG_CACHE_HOME='%s' '%s' embed '%s' --data '%s' --out '%s' "
-             ">/dev/null 2>&1", tpath("xdg2"), vclip_bin(), g_ckpt, f, tpath("c4.h5"));
+             ">/dev/null 2>&1", vc_test_path("xdg2"), vc_test_vclip_bin(), g_ckpt, f, vc_test_path("c4.h5"));
     ck_assert_int_eq(vc_test_sh(cmd), 0);
     struct stat sb;
-    ck_assert_int_ne(stat(tpath("xdg2/vclip/checked-h5"), &sb), 0);
+    ck_assert_int_ne(stat(vc_test_path("xdg2/vclip/checked-h5"), &sb), 0);
 }
 END_TEST
 
@@ -228,14 +211,14 @@ static void assert_same_tensors(const char *a, const char *b) {
 /* Streaming (mem_budget_mb = 1 < the file's 1.4 MB of frames), a checkpoint
  * every 10 steps, so reads go on after the first checkpoint. */
 static void mid_cfg(const char *name, char *ini, size_t n, char *dir, size_t dn) {
-    snprintf(ini, n, "%s", tpath(name));
+    snprintf(ini, n, "%s", vc_test_path(name));
     snprintf(dir, dn, "%.1000s.run", ini);
     char text[4096];
     snprintf(text, sizeof text,
              "[data]\nfile = %s\nframes = 8\nmem_budget_mb = 1\n[model]\ntype = mean\ntext_head = linear\n[train]\n"
              "batch = 16\nsteps = 40\ncheckpoint_every = 10\neval_every = 20\nout_dir = %s\n",
              g_data, dir);
-    write_text(ini, text);
+    vc_test_write_text(ini, text);
 }
 
 static void fault_mid_run(const char *mode, const char *expect) {
@@ -244,7 +227,7 @@ static void fault_mid_run(const char *mode, const char *expect) {
     char name[64];
     snprintf(name, sizeof name, "ref_%s.ini", mode);
     mid_cfg(name, ref, sizeof ref, ref_dir, sizeof ref_dir);
-    snprintf(cmd, sizeof cmd, "'%s' train '%s' > /dev/null 2>&1", vclip_bin(), ref);
+    snprintf(cmd, sizeof cmd, "'%s' train '%s' > /dev/null 2>&1", vc_test_vclip_bin(), ref);
     ck_assert_int_eq(vc_test_sh(cmd), 0);
     snprintf(name, sizeof name, "mid_%s.ini", mode);
     mid_cfg(name, ini, sizeof ini, dir, sizeof dir);
@@ -253,7 +236,7 @@ static void fault_mid_run(const char *mode, const char *expect) {
     snprintf(err, sizeof err, "%s.err", ini);
     /* the fault comes with the first read after the first checkpoint */
     snprintf(cmd, sizeof cmd, "%s VCLIP_H5_STALL_SECONDS=2 timeout -s KILL 120 '%s' train '%s' > /dev/null 2> '%s'",
-             shim_env(mode, last), vclip_bin(), ini, err);
+             shim_env(mode, last), vc_test_vclip_bin(), ini, err);
     int rc = vc_test_sh(cmd);
     const char *l = vc_test_last_line(err);
     ck_assert_msg(rc == 1, "train under H5FAULT_MODE=%s: exit status %d (%s)", mode, rc, l);
@@ -266,7 +249,7 @@ static void fault_mid_run(const char *mode, const char *expect) {
     ck_assert_msg(vc_st_open(&f, last, VC_ST_READ) == VC_OK, "%s", vc_last_error());
     vc_st_close(f);
     /* the file is fine again (replaced): --resume ends where the uninterrupted run ended */
-    snprintf(cmd, sizeof cmd, "'%s' train '%s' --resume > /dev/null 2> '%s'", vclip_bin(), ini, err);
+    snprintf(cmd, sizeof cmd, "'%s' train '%s' --resume > /dev/null 2> '%s'", vc_test_vclip_bin(), ini, err);
     ck_assert_msg(vc_test_sh(cmd) == 0, "resume: %s", vc_test_last_line(err));
     char ref_last[1100];
     snprintf(ref_last, sizeof ref_last, "%s/last.safetensors", ref_dir);
@@ -292,18 +275,18 @@ END_TEST
 START_TEST(test_crash_inside_libhdf5_stops_eval_embed_search) {
     fixture();
     char cmd[8192];
-    const char *err = tpath("cmd_fault.err"), *out = tpath("fault_out.h5");
+    const char *err = vc_test_path("cmd_fault.err"), *out = vc_test_path("fault_out.h5");
     for (int c = 0; c < 3; c++) {
         const char *name = c == 0 ? "eval" : c == 1 ? "embed" : "search";
         if (c == 0)
             snprintf(cmd, sizeof cmd, "%s '%s' eval '%s' --set data.file='%s' --checkpoint '%s' > /dev/null 2> '%s'",
-                     shim_env("segv", NULL), vclip_bin(), tpath("base.ini"), g_data, g_ckpt, err);
+                     shim_env("segv", NULL), vc_test_vclip_bin(), vc_test_path("base.ini"), g_data, g_ckpt, err);
         else if (c == 1)
             snprintf(cmd, sizeof cmd, "%s '%s' embed '%s' --data '%s' --out '%s' > /dev/null 2> '%s'",
-                     shim_env("segv", NULL), vclip_bin(), g_ckpt, g_data, out, err);
+                     shim_env("segv", NULL), vc_test_vclip_bin(), g_ckpt, g_data, out, err);
         else
             snprintf(cmd, sizeof cmd, "%s '%s' search --clip '%s' --data '%s' --vocab x hello > /dev/null 2> '%s'",
-                     shim_env("segv", NULL), vclip_bin(), g_ckpt, g_data, err);
+                     shim_env("segv", NULL), vc_test_vclip_bin(), g_ckpt, g_data, err);
         int rc = vc_test_sh(cmd);
         const char *l = vc_test_last_line(err);
         char want[2048];
@@ -322,14 +305,14 @@ START_TEST(test_fault_outside_libhdf5_is_not_disguised) {
     fixture();
     char ini[1024], dir[1024], cmd[8192];
     mid_cfg("outside.ini", ini, sizeof ini, dir, sizeof dir);
-    write_text(ini, "[data]\nframes = 8\n[model]\ntype = transformer\nlayers = 2\n[train]\nbatch = 16\nsteps = 100000\n");
+    vc_test_write_text(ini, "[data]\nframes = 8\n[model]\ntype = transformer\nlayers = 2\n[train]\nbatch = 16\nsteps = 100000\n");
     snprintf(cmd, sizeof cmd,
              "'%s' train '%s' --set data.file='%s' --set train.out_dir='%s' > /dev/null 2>'%s' & pid=$!; "
              "sleep 2; kill -SEGV $pid; wait $pid 2>/dev/null",
-             vclip_bin(), ini, g_data, dir, tpath("outside.err"));
+             vc_test_vclip_bin(), ini, g_data, dir, vc_test_path("outside.err"));
     int rc = vc_test_sh(cmd);
-    ck_assert_msg(rc == 128 + SIGSEGV, "exit status %d (%s)", rc, vc_test_last_line(tpath("outside.err")));
-    ck_assert_msg(!strstr(vc_test_last_line(tpath("outside.err")), "corrupt HDF5"), "%s", vc_test_last_line(tpath("outside.err")));
+    ck_assert_msg(rc == 128 + SIGSEGV, "exit status %d (%s)", rc, vc_test_last_line(vc_test_path("outside.err")));
+    ck_assert_msg(!strstr(vc_test_last_line(vc_test_path("outside.err")), "corrupt HDF5"), "%s", vc_test_last_line(vc_test_path("outside.err")));
 }
 END_TEST
 
@@ -340,14 +323,14 @@ END_TEST
 #undef main
 
 START_TEST(test_campaign_slice_has_no_crash_or_hang) {
-    const char *out = tpath("campaign.out");
+    const char *out = vc_test_path("campaign.out");
     fflush(stdout);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         if (!freopen(out, "w", stdout)) _exit(3);
-        char *argv[] = {"h5_campaign", "--vclip", (char *)vclip_bin(), "--files", "12", "--videos", "60", "--dim", "16",
-                        "--timeout", "60", "--work", (char *)tpath("campaign"), NULL};
+        char *argv[] = {"h5_campaign", "--vclip", (char *)vc_test_vclip_bin(), "--files", "12", "--videos", "60", "--dim", "16",
+                        "--timeout", "60", "--work", (char *)vc_test_path("campaign"), NULL};
         int rc = h5_campaign_main(13, argv);
         fflush(stdout);
         _exit(rc);
@@ -365,7 +348,7 @@ static Suite *make_suite(void) {
     Suite *s = suite_create("damage");
     TCase *t = tcase_create("damage");
     tcase_set_timeout(t, 300);
-    if (!vclip_bin()) {
+    if (!vc_test_vclip_bin()) {
         printf("SKIP: damaged-file tests (VCLIP_BIN is not set; run them with make test)\n");
     } else {
         tcase_add_test(t, test_files_that_crashed_libhdf5_give_one_line_errors);

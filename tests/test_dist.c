@@ -288,10 +288,6 @@ END_TEST
 
 /* ---------- running processes ---------- */
 
-static const char *vclip_bin(void) {
-    const char *b = getenv("VCLIP_BIN");
-    return b && *b ? b : NULL;
-}
 
 static char mpirun_path[512], self_path[512];
 
@@ -308,7 +304,7 @@ static bool mpi_usable(char *why, size_t n) {
     }
     if (!mpirun_path[0]) return snprintf(why, n, "mpirun is not on PATH (Debian openmpi-bin)"), false;
     if (!vc_comm_mpi_version()) return snprintf(why, n, "this build has no MPI (make MPI=1; Debian libopenmpi-dev)"), false;
-    if (!vclip_bin()) return snprintf(why, n, "VCLIP_BIN is not set (run them with make test)"), false;
+    if (!vc_test_vclip_bin()) return snprintf(why, n, "VCLIP_BIN is not set (run them with make test)"), false;
     return true;
 }
 
@@ -341,12 +337,6 @@ static char *slurp(const char *path) {
     return buf;
 }
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    ck_assert_msg(f, "cannot write %s", path);
-    fputs(text, f);
-    ck_assert(fclose(f) == 0);
-}
 
 /* Starts argv (argv[0] a path) with stdout and stderr into out. */
 static pid_t spawn(const char *const *argv, const char *out) {
@@ -398,7 +388,7 @@ static int run_vclip(int np, char **text, ...) {
         argv[n++] = "-np";
         argv[n++] = nps;
     }
-    argv[n++] = vclip_bin();
+    argv[n++] = vc_test_vclip_bin();
     va_list ap;
     va_start(ap, text);
     for (const char *a; (a = va_arg(ap, const char *)) && n < MAX_ARGS;) argv[n++] = a;
@@ -628,7 +618,7 @@ static void make_config(const char *name, const char *model, const char *extra, 
              "checkpoint_every = 10\nlog_every = 1\nout_dir = %s\n%s"
              "[eval]\nsplit = test\nbatch = 32\n",
              config_data ? config_data : data_path, model, dir, extra ? extra : "");
-    write_text(cfg, text);
+    vc_test_write_text(cfg, text);
 }
 
 /* The "loss" of every step event of DIR/log.jsonl; returns how many. */
@@ -751,8 +741,8 @@ START_TEST(test_batch_must_divide_by_the_ranks) {
     ck_assert_msg(strstr(text, "train.batch 13 does not divide by the 2 ranks"), "%.2000s", text);
     free(text);
     /* ranks started with different settings: refused before any step */
-    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "1", vclip_bin(), "train", cfg, ":", "-np", "1",
-                          vclip_bin(), "train", cfg, "--set", "train.lr=1e-3", NULL};
+    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "1", vc_test_vclip_bin(), "train", cfg, ":", "-np", "1",
+                          vc_test_vclip_bin(), "train", cfg, "--set", "train.lr=1e-3", NULL};
     char out[600];
     tmp_path(out, sizeof out, "mpmd.out");
     rc = wait_for(spawn(argv, out), 60, "ranks with different configs");
@@ -823,7 +813,7 @@ START_TEST(test_killed_rank_ends_the_job_and_resume_is_bit_identical) {
     free(text);
 
     snprintf(over, sizeof over, "train.out_dir=%s", dirB);
-    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "2", vclip_bin(), "train", cfg, "--set", over,
+    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "2", vc_test_vclip_bin(), "train", cfg, "--set", over,
                           common[0], common[1], common[2], common[3], common[4], common[5], NULL};
     char out[600];
     tmp_path(out, sizeof out, "kill.out");
@@ -889,7 +879,7 @@ START_TEST(test_a_hung_rank_is_caught_by_the_watchdog) {
     make_config("hang", models[0], NULL, cfg, sizeof cfg);
     tmp_path(dir, sizeof dir, "hang");
     setenv("VCLIP_COMM_TIMEOUT", "3", 1);
-    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "2", vclip_bin(), "train", cfg, "--set", "train.steps=2000",
+    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "2", vc_test_vclip_bin(), "train", cfg, "--set", "train.steps=2000",
                           "--set", "train.eval_every=5000", NULL};
     char out[600];
     tmp_path(out, sizeof out, "hang.out");
@@ -947,7 +937,7 @@ START_TEST(test_a_failing_rank_ends_the_job_with_its_message) {
              f0, f1, f1);
     char pyfile[700], cmd[1600];
     tmp_path(pyfile, sizeof pyfile, "nan.py");
-    write_text(pyfile, py);
+    vc_test_write_text(pyfile, py);
     snprintf(cmd, sizeof cmd, "%s %s 2>&1", vc_test_python(), pyfile);
     if (system(cmd) != 0) {
         snprintf(why, sizeof why, "SKIP: a failing rank (h5py cannot write the NaN file)");
@@ -962,11 +952,11 @@ START_TEST(test_a_failing_rank_ends_the_job_with_its_message) {
              "[data]\nfile = data.h5\nframes = 10\nprefetch = 1\n[model]\ntype = transformer\nlayers = 1\nheads = 4\n"
              "[train]\nbatch = 8\nsteps = 30\nwarmup = 2\neval_every = 100\nlog_every = 1\nout_dir = %s\n",
              dir);
-    write_text(cfg, ini);
+    vc_test_write_text(cfg, ini);
     for (int streaming = 0; streaming < 2; streaming++) {
         const char *budget = streaming ? "data.mem_budget_mb=1" : "data.mem_budget_mb=64";
-        const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "1", "-wdir", d0, vclip_bin(), "train", cfg,
-                              "--set", budget, ":", "-np", "1", "-wdir", d1, vclip_bin(), "train", cfg, "--set", budget,
+        const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "1", "-wdir", d0, vc_test_vclip_bin(), "train", cfg,
+                              "--set", budget, ":", "-np", "1", "-wdir", d1, vc_test_vclip_bin(), "train", cfg, "--set", budget,
                               NULL};
         char out[600];
         tmp_path(out, sizeof out, "fail.out");
@@ -990,7 +980,7 @@ START_TEST(test_a_failing_rank_ends_the_job_with_its_message) {
 END_TEST
 
 static void need_parts(void) {
-    ck_assert_msg(vclip_bin(), "VCLIP_BIN is not set");
+    ck_assert_msg(vc_test_vclip_bin(), "VCLIP_BIN is not set");
     ck_assert_msg(!parts_error[0], "%s", parts_error);
 }
 
@@ -1260,12 +1250,12 @@ static double mtime_of(const char *path) {
  * gone, a temporary of a dead import left) a re-run writes only what is
  * missing and cleans up; other shards into the same directory are refused. */
 START_TEST(test_parallel_import_is_restartable) {
-    ck_assert_msg(vclip_bin(), "VCLIP_BIN is not set");
+    ck_assert_msg(vc_test_vclip_bin(), "VCLIP_BIN is not set");
     char sdir[500], out[500], paths[7][600], *text;
     tmp_path(sdir, sizeof sdir, "shards");
     tmp_path(out, sizeof out, "imported");
     make_shards(sdir, 7, paths);
-    const char *argv[24] = {vclip_bin(), "import-wds", "--out-dir", out, "--shards-per-file", "2", "--jobs", "3",
+    const char *argv[24] = {vc_test_vclip_bin(), "import-wds", "--out-dir", out, "--shards-per-file", "2", "--jobs", "3",
                             "--dtype", "f32", "--split-ratio", "0.6,0.2,0.2", "--seed", "4"};
     for (int k = 0; k < 7; k++) argv[14 + k] = paths[k];
     argv[21] = NULL;
@@ -1313,7 +1303,7 @@ START_TEST(test_parallel_import_is_restartable) {
     ck_assert_int_eq(unlink(part[2]), 0);
     char stale[800];
     snprintf(stale, sizeof stale, "%s.tmp.%d", part[2], 999999999);
-    write_text(stale, "half an HDF5 file");
+    vc_test_write_text(stale, "half an HDF5 file");
     rc = wait_for(spawn(argv, log), 60, "the re-run after a crash");
     text = slurp(log);
     ck_assert_msg(rc == 0 && strstr(text, "2 written, 2 already there"), "(%d) %.2000s", rc, text);
@@ -1347,7 +1337,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_single_comm_is_the_identity);
     tcase_add_test(tc, test_launcher_environment);
     suite_add_tcase(s, tc);
-    if (vclip_bin()) {
+    if (vc_test_vclip_bin()) {
         TCase *dsc = tcase_create("datasets");
         tcase_set_timeout(dsc, 60);
         tcase_add_unchecked_fixture(dsc, make_parts, NULL);

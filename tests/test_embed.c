@@ -32,10 +32,6 @@ enum { DIM = 32 };
 
 static char data_h5[600], data16_h5[600], ckpt[700], setup_error[8192];
 
-static const char *vclip_bin(void) {
-    const char *b = getenv("VCLIP_BIN");
-    return b && *b ? b : NULL;
-}
 
 static void tmp_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", vc_test_tmpdir(), name); }
 
@@ -48,7 +44,7 @@ static bool exists(const char *path) {
 static int run_vclip(const char *args, char *text, size_t cap) {
     char cmd[4096], log[700];
     tmp_path(log, sizeof log, "vclip.log");
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1", vclip_bin(), args, log);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1", vc_test_vclip_bin(), args, log);
     int rc = system(cmd);
     FILE *f = fopen(log, "r");
     size_t got = f ? fread(text, 1, cap - 1, f) : 0;
@@ -534,7 +530,7 @@ END_TEST
 
 static Suite *make_suite(void) {
     Suite *s = suite_create("embed");
-    if (vclip_bin()) {
+    if (vc_test_vclip_bin()) {
         TCase *tc = tcase_create("command");
         tcase_set_timeout(tc, 300);
         tcase_add_unchecked_fixture(tc, prepare, NULL);

@@ -41,13 +41,6 @@ static struct {
     char video[NV][600];
 } fx;
 
-static char *tpath(const char *name) {
-    static char buf[16][600];
-    static int k;
-    char *b = buf[k++ % 16];
-    snprintf(b, sizeof buf[0], "%s/%s", vc_test_tmpdir(), name);
-    return b;
-}
 
 static const char *vclip_bin(void) {
     const char *p = getenv("VCLIP_BIN");
@@ -120,12 +113,12 @@ __attribute__((format(printf, 1, 2))) static bool fail_fixture(const char *fmt, 
 #define FAIL(...) fail_fixture(__VA_ARGS__)
 
 static bool make_fixture(void) {
-    snprintf(fx.clip, sizeof fx.clip, "%s", tpath("tiny_clip.safetensors"));
-    snprintf(fx.vocab, sizeof fx.vocab, "%s", tpath("tiny_vocab.txt.gz"));
-    snprintf(fx.csv, sizeof fx.csv, "%s", tpath("captions.csv"));
-    snprintf(fx.out, sizeof fx.out, "%s", tpath("out.h5"));
-    snprintf(fx.stderr_path, sizeof fx.stderr_path, "%s", tpath("encode.stderr"));
-    snprintf(fx.stdout_path, sizeof fx.stdout_path, "%s", tpath("encode.stdout"));
+    snprintf(fx.clip, sizeof fx.clip, "%s", vc_test_path("tiny_clip.safetensors"));
+    snprintf(fx.vocab, sizeof fx.vocab, "%s", vc_test_path("tiny_vocab.txt.gz"));
+    snprintf(fx.csv, sizeof fx.csv, "%s", vc_test_path("captions.csv"));
+    snprintf(fx.out, sizeof fx.out, "%s", vc_test_path("out.h5"));
+    snprintf(fx.stderr_path, sizeof fx.stderr_path, "%s", vc_test_path("encode.stderr"));
+    snprintf(fx.stdout_path, sizeof fx.stdout_path, "%s", vc_test_path("encode.stdout"));
     gzFile g = gzopen(fx.vocab, "wb");
     if (!g || gzwrite(g, k_tiny_merges, (unsigned)strlen(k_tiny_merges)) <= 0 || gzclose(g) != Z_OK)
         return FAIL("cannot write %s", fx.vocab);
@@ -136,7 +129,7 @@ static bool make_fixture(void) {
         return FAIL("tiny CLIP: %s", vc_last_error());
     vc_clip_free(&m);
 
-    for (int i = 0; i < NV; i++) snprintf(fx.video[i], sizeof fx.video[i], "%s", tpath(k_names[i]));
+    for (int i = 0; i < NV; i++) snprintf(fx.video[i], sizeof fx.video[i], "%s", vc_test_path(k_names[i]));
     const char *h264 = have_encoder("libx264") ? "-c:v libx264 -pix_fmt yuv420p" : "-c:v mpeg4 -q:v 3 -pix_fmt yuv420p";
     char args[1024];
     snprintf(args, sizeof args, "-f lavfi -i testsrc=size=320x240:rate=25:duration=3 %s", h264);
@@ -145,12 +138,12 @@ static bool make_fixture(void) {
     if (!ffmpeg(args, fx.video[1])) return FAIL("ffmpeg: %s", args);
     /* odd size: FFV1 codes any size; VP9 in WebM when this ffmpeg has it */
     if (have_encoder("libvpx-vp9")) {
-        snprintf(fx.video[2], sizeof fx.video[2], "%s", tpath("odd.webm"));
+        snprintf(fx.video[2], sizeof fx.video[2], "%s", vc_test_path("odd.webm"));
         snprintf(args, sizeof args, "-f lavfi -i testsrc=size=121x87:rate=30:duration=2 -c:v libvpx-vp9 -deadline realtime");
     } else snprintf(args, sizeof args, "-f lavfi -i testsrc=size=121x87:rate=30:duration=2 -c:v ffv1");
     if (!ffmpeg(args, fx.video[2])) return FAIL("ffmpeg: %s", args);
     /* moov first, so the cut file opens and ends in damage */
-    char *full = tpath("long.mp4");
+    const char *full = vc_test_path("long.mp4");
     snprintf(args, sizeof args, "-f lavfi -i testsrc=size=128x96:rate=25:duration=6 %s -movflags +faststart", h264);
     if (!ffmpeg(args, full)) return FAIL("ffmpeg: %s", args);
     size_t n;
@@ -267,7 +260,7 @@ static int count_lines_with(const char *text, const char *needle) {
 /* ---- in-process: CSV and frame reader ---------------------------------------- */
 
 START_TEST(test_csv_reader_handles_quotes_newlines_crlf_and_bom) {
-    const char *p = tpath("quotes.csv");
+    const char *p = vc_test_path("quotes.csv");
     ck_assert(write_text(p, "\xEF\xBB\xBFid,text\r\n"
                             "v1,\"a, b\"\r\n"
                             "\r\n"
@@ -495,12 +488,12 @@ END_TEST
 
 START_TEST(test_encode_video_split_ratio_assigns_every_video_once) {
     ck_assert_msg(!fx.err[0], "fixture: %s", fx.err);
-    const char *out = tpath("split.h5");
+    const char *out = vc_test_path("split.h5");
     char args[4096];
     int k = snprintf(args, sizeof args, "encode-video --precision fp32 --clip '%s' --out '%s' --split-ratio 0.5,0.25,0.25 --seed 3",
                      fx.clip, out);
     for (int i = 0; i < NV; i++) k += snprintf(args + k, sizeof args - (size_t)k, " '%s'", fx.video[i]);
-    ck_assert_int_eq(run_vclip(args, tpath("split.out"), tpath("split.err")), 0);
+    ck_assert_int_eq(run_vclip(args, vc_test_path("split.out"), vc_test_path("split.err")), 0);
     vc_h5 *h;
     ck_assert_msg(vc_h5_open(&h, out) == VC_OK, "%s", vc_last_error());
     int seen[NV] = {0};
@@ -517,30 +510,30 @@ START_TEST(test_encode_video_split_ratio_assigns_every_video_once) {
     vc_h5_close(h);
     /* a bad ratio is refused before anything is written */
     snprintf(args, sizeof args, "encode-video --precision fp32 --clip '%s' --out '%s' --split-ratio 0.5,0.5,0.5 '%s'", fx.clip,
-             tpath("never2.h5"), fx.video[0]);
-    ck_assert_int_ne(run_vclip(args, tpath("split.out"), tpath("split.err")), 0);
-    ck_assert_int_ne(access(tpath("never2.h5"), F_OK), 0);
+             vc_test_path("never2.h5"), fx.video[0]);
+    ck_assert_int_ne(run_vclip(args, vc_test_path("split.out"), vc_test_path("split.err")), 0);
+    ck_assert_int_ne(access(vc_test_path("never2.h5"), F_OK), 0);
 }
 END_TEST
 
 START_TEST(test_encode_video_rejects_an_unknown_caption_video_before_writing) {
     ck_assert_msg(!fx.err[0], "fixture: %s", fx.err);
-    const char *csv = tpath("bad_captions.csv"), *out = tpath("never.h5");
+    const char *csv = vc_test_path("bad_captions.csv"), *out = vc_test_path("never.h5");
     ck_assert(write_text(csv, "a,fine\nzzz,no such video\n"));
     char args[4096];
     snprintf(args, sizeof args, "encode-video --precision fp32 --clip '%s' --out '%s' --captions '%s' --vocab '%s' '%s'", fx.clip, out,
              csv, fx.vocab, fx.video[0]);
-    ck_assert_int_ne(run_vclip(args, tpath("bad.out"), tpath("bad.err")), 0);
-    char *e = slurp(tpath("bad.err"), NULL);
+    ck_assert_int_ne(run_vclip(args, vc_test_path("bad.out"), vc_test_path("bad.err")), 0);
+    char *e = slurp(vc_test_path("bad.err"), NULL);
     ck_assert_msg(strstr(e, "line 2") && strstr(e, "zzz"), "%s", e);
     free(e);
     ck_assert_int_ne(access(out, F_OK), 0);
     /* no arguments: usage, non-zero */
-    ck_assert_int_ne(run_vclip("encode-video", tpath("bad.out"), tpath("bad.err")), 0);
+    ck_assert_int_ne(run_vclip("encode-video", vc_test_path("bad.out"), vc_test_path("bad.err")), 0);
     /* two videos with the same id */
     snprintf(args, sizeof args, "encode-video --precision fp32 --clip '%s' --out '%s' '%s' '%s'", fx.clip, out, fx.video[0], fx.video[0]);
-    ck_assert_int_ne(run_vclip(args, tpath("bad.out"), tpath("bad.err")), 0);
-    e = slurp(tpath("bad.err"), NULL);
+    ck_assert_int_ne(run_vclip(args, vc_test_path("bad.out"), vc_test_path("bad.err")), 0);
+    e = slurp(vc_test_path("bad.err"), NULL);
     ck_assert_msg(strstr(e, "same video id"), "%s", e);
     free(e);
 }
@@ -586,7 +579,7 @@ static void write_import_style(const char *path) {
 
 START_TEST(test_encode_text_fills_embeddings_in_place_atomically) {
     encode_all();
-    const char *data = tpath("import.h5"), *tpl = tpath("templates.txt");
+    const char *data = vc_test_path("import.h5"), *tpl = vc_test_path("templates.txt");
     write_import_style(data);
     {
         vc_h5 *h = open_ok(data);
@@ -598,8 +591,8 @@ START_TEST(test_encode_text_fills_embeddings_in_place_atomically) {
     char args[4096];
     /* a failure (vocabulary missing) leaves the file as it was */
     snprintf(args, sizeof args, "encode-text --precision fp32 --clip '%s' --data '%s' --vocab '%s'", fx.clip, data,
-             tpath("no_such_vocab.txt.gz"));
-    ck_assert_int_ne(run_vclip(args, tpath("et.out"), tpath("et.err")), 0);
+             vc_test_path("no_such_vocab.txt.gz"));
+    ck_assert_int_ne(run_vclip(args, vc_test_path("et.out"), vc_test_path("et.err")), 0);
     char *after = slurp(data, &n1);
     ck_assert(n0 == n1 && memcmp(before, after, n0) == 0);
     free(after);
@@ -608,10 +601,10 @@ START_TEST(test_encode_text_fills_embeddings_in_place_atomically) {
     ck_assert(write_text(tpl, "a video of {}.\nno placeholder\n"));
     snprintf(args, sizeof args, "encode-text --precision fp32 --clip '%s' --data '%s' --vocab '%s' --templates '%s'", fx.clip, data,
              fx.vocab, tpl);
-    ck_assert_int_ne(run_vclip(args, tpath("et.out"), tpath("et.err")), 0);
+    ck_assert_int_ne(run_vclip(args, vc_test_path("et.out"), vc_test_path("et.err")), 0);
 
     ck_assert(write_text(tpl, "# two templates\na video of {}.\n\n{} and {}\n"));
-    ck_assert_int_eq(run_vclip(args, tpath("et.out"), tpath("et.err")), 0);
+    ck_assert_int_eq(run_vclip(args, vc_test_path("et.out"), vc_test_path("et.err")), 0);
     vc_h5 *h = open_ok(data), *ref = open_ok(fx.out);
     const vc_h5_info *in = vc_h5_get_info(h);
     ck_assert(in->has_text_embeddings);
@@ -698,8 +691,8 @@ START_TEST(test_search_ranks_videos_by_mean_frame_cosine) {
     char args[4096];
     snprintf(args, sizeof args, "search --precision fp32 --clip '%s' --data '%s' --vocab '%s' --top 3 hello cat", fx.clip, fx.out,
              fx.vocab);
-    ck_assert_int_eq(run_vclip(args, tpath("s.out"), tpath("s.err")), 0);
-    char *o = slurp(tpath("s.out"), NULL);
+    ck_assert_int_eq(run_vclip(args, vc_test_path("s.out"), vc_test_path("s.err")), 0);
+    char *o = slurp(vc_test_path("s.out"), NULL);
     double sc[16], tm[16];
     char ids[16][64];
     ck_assert_int_eq(parse_results(o, sc, ids, tm, 16), 3);
@@ -735,8 +728,8 @@ START_TEST(test_search_ranks_videos_by_mean_frame_cosine) {
     /* K larger than the videos with frames: one line per such video */
     snprintf(args, sizeof args, "search --precision fp32 --clip '%s' --data '%s' --vocab '%s' --top 50 \"a cat\"", fx.clip, fx.out,
              fx.vocab);
-    ck_assert_int_eq(run_vclip(args, tpath("s.out"), tpath("s.err")), 0);
-    o = slurp(tpath("s.out"), NULL);
+    ck_assert_int_eq(run_vclip(args, vc_test_path("s.out"), vc_test_path("s.err")), 0);
+    o = slurp(vc_test_path("s.out"), NULL);
     ck_assert_int_eq(parse_results(o, sc, ids, tm, 16), nonempty);
     for (int i = 0; i < nonempty; i++) ck_assert_str_ne(ids[i], "notvideo");
     free(o);
@@ -748,8 +741,8 @@ START_TEST(test_search_moments_gives_frame_times) {
     char args[4096];
     snprintf(args, sizeof args, "search --precision fp32 --moments --clip '%s' --data '%s' --vocab '%s' --top 4 hello", fx.clip, fx.out,
              fx.vocab);
-    ck_assert_int_eq(run_vclip(args, tpath("m.out"), tpath("m.err")), 0);
-    char *o = slurp(tpath("m.out"), NULL);
+    ck_assert_int_eq(run_vclip(args, vc_test_path("m.out"), vc_test_path("m.err")), 0);
+    char *o = slurp(vc_test_path("m.out"), NULL);
     double sc[16], tm[16];
     char ids[16][64];
     ck_assert_int_eq(parse_results(o, sc, ids, tm, 16), 4);
@@ -810,7 +803,7 @@ static void write_with_splits(const char *path) {
  * the query goes through the head, videos are pooled by the checkpoint. */
 START_TEST(test_search_with_a_pooler_checkpoint) {
     encode_all();
-    const char *data = tpath("splits.h5"), *ini = tpath("mean.ini"), *run = tpath("run");
+    const char *data = vc_test_path("splits.h5"), *ini = vc_test_path("mean.ini"), *run = vc_test_path("run");
     write_with_splits(data);
     char cfg[2048];
     snprintf(cfg, sizeof cfg,
@@ -820,18 +813,18 @@ START_TEST(test_search_with_a_pooler_checkpoint) {
     ck_assert(write_text(ini, cfg));
     char args[4096], ckpt[700];
     snprintf(args, sizeof args, "train '%s'", ini);
-    int rc = run_vclip(args, tpath("t.out"), tpath("t.err"));
-    char *e = slurp(tpath("t.err"), NULL);
+    int rc = run_vclip(args, vc_test_path("t.out"), vc_test_path("t.err"));
+    char *e = slurp(vc_test_path("t.err"), NULL);
     ck_assert_msg(rc == 0, "train failed: %s", e);
     free(e);
     snprintf(ckpt, sizeof ckpt, "%s/last.safetensors", run);
     snprintf(args, sizeof args, "search --precision fp32 --clip '%s' --data '%s' --vocab '%s' --checkpoint '%s' --top 2 hello cat",
              fx.clip, data, fx.vocab, ckpt);
-    rc = run_vclip(args, tpath("s.out"), tpath("s.err"));
-    e = slurp(tpath("s.err"), NULL);
+    rc = run_vclip(args, vc_test_path("s.out"), vc_test_path("s.err"));
+    e = slurp(vc_test_path("s.err"), NULL);
     ck_assert_msg(rc == 0, "search failed: %s", e);
     free(e);
-    char *o = slurp(tpath("s.out"), NULL);
+    char *o = slurp(vc_test_path("s.out"), NULL);
     double sc[16], tm[16];
     char ids[16][64];
     ck_assert_int_eq(parse_results(o, sc, ids, tm, 16), 2);

@@ -91,16 +91,12 @@ static vc_status save_ckpt(const char *path, const vc_params *ps, const char *in
     return vc_ckpt_save(path, ps, NULL, &st, ini, D);
 }
 
-static const char *vclip_bin(void) {
-    const char *b = getenv("VCLIP_BIN");
-    return b && *b ? b : NULL;
-}
 
 /* Runs `vclip ARGS`; returns the exit status, the output (stdout + stderr) in text. */
 static int run_vclip(const char *args, char *text, size_t cap) {
     char cmd[4096], log[600];
     snprintf(log, sizeof log, "%s/vclip.log", vc_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1", vclip_bin(), args, log);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1", vc_test_vclip_bin(), args, log);
     int rc = system(cmd);
     FILE *f = fopen(log, "r");
     size_t got = f ? fread(text, 1, cap - 1, f) : 0;
@@ -113,7 +109,7 @@ static int run_vclip(const char *args, char *text, size_t cap) {
 /* The export through the binary when there is one (that is what users run),
  * else through the library. */
 static void export_ckpt(const char *ckpt, const char *out) {
-    if (vclip_bin()) {
+    if (vc_test_vclip_bin()) {
         char args[1400], text[2048];
         snprintf(args, sizeof args, "export '%s' --out '%s'", ckpt, out);
         ck_assert_msg(run_vclip(args, text, sizeof text) == 0, "vclip %s: %s", args, text);
@@ -249,7 +245,7 @@ static bool prepare_variant(int vi, const vc_tensor *frames, const vc_tensor *le
     path_of(ckpt, sizeof ckpt, variants[vi].name, ".ckpt");
     path_of(out, sizeof out, variants[vi].name, ".pooler");
     bool ok = build(vi, &ps, &m, ini, sizeof ini) == VC_OK && save_ckpt(ckpt, &ps, ini) == VC_OK;
-    if (ok && vclip_bin()) {
+    if (ok && vc_test_vclip_bin()) {
         char args[1400], log[2048];
         snprintf(args, sizeof args, "export '%s' --out '%s'", ckpt, out);
         if (run_vclip(args, log, sizeof log) != 0) {
@@ -510,7 +506,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_export_of_a_bad_checkpoint_fails_and_writes_nothing);
     tcase_add_test(tc, test_checkpoint_with_non_finite_weights_fails_to_load);
     suite_add_tcase(s, tc);
-    if (vclip_bin()) {
+    if (vc_test_vclip_bin()) {
         TCase *cmd = tcase_create("command");
         tcase_set_timeout(cmd, 60);
         tcase_add_test(cmd, test_export_command_reports_bad_input_in_one_line);

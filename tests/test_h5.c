@@ -18,13 +18,6 @@
 
 /* ---- helpers ---- */
 
-static const char *tpath(const char *name) {
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", vc_test_tmpdir(), name);
-    return buf[k];
-}
 
 static bool file_exists(const char *p) {
     struct stat sb;
@@ -298,7 +291,7 @@ static void check_sample(const char *path, vc_dtype dt, const sample *s) {
 
 START_TEST(test_round_trip_float16_is_bit_exact) {
     sample s;
-    const char *p = tpath("rt16.h5");
+    const char *p = vc_test_path("rt16.h5");
     write_sample(p, VC_F16, 0, &s);
     check_sample(p, VC_F16, &s);
     free_sample(&s);
@@ -307,7 +300,7 @@ END_TEST
 
 START_TEST(test_round_trip_float32_is_bit_exact) {
     sample s;
-    const char *p = tpath("rt32.h5");
+    const char *p = vc_test_path("rt32.h5");
     write_sample(p, VC_F32, 0, &s);
     check_sample(p, VC_F32, &s);
     free_sample(&s);
@@ -316,7 +309,7 @@ END_TEST
 
 START_TEST(test_round_trip_gzip) {
     sample s;
-    const char *p = tpath("rtgz.h5");
+    const char *p = vc_test_path("rtgz.h5");
     write_sample(p, VC_F16, 6, &s);
     check_sample(p, VC_F16, &s);
     free_sample(&s);
@@ -325,7 +318,7 @@ END_TEST
 
 START_TEST(test_writer_output_is_deterministic) {
     sample s1, s2;
-    const char *a = tpath("det_a.h5"), *b = tpath("det_b.h5");
+    const char *a = vc_test_path("det_a.h5"), *b = vc_test_path("det_b.h5");
     write_sample(a, VC_F16, 0, &s1);
     sleep(1);  /* a timestamp would now differ */
     write_sample(b, VC_F16, 0, &s2);
@@ -341,7 +334,7 @@ START_TEST(test_writer_output_is_deterministic) {
 END_TEST
 
 START_TEST(test_file_without_captions_or_optional_parts) {
-    const char *p = tpath("bare.h5");
+    const char *p = vc_test_path("bare.h5");
     vc_h5w *w;
     vc_h5w_opts o = {.dim = 4, .dtype = VC_F32};
     ck_assert(vc_h5w_open(&w, p, &o) == VC_OK);
@@ -372,7 +365,7 @@ START_TEST(test_file_without_captions_or_optional_parts) {
 END_TEST
 
 START_TEST(test_captions_awaiting_encoding) {
-    const char *p = tpath("noemb.h5");
+    const char *p = vc_test_path("noemb.h5");
     vc_h5w *w;
     vc_h5w_opts o = {.dim = 4, .dtype = VC_F16};
     ck_assert(vc_h5w_open(&w, p, &o) == VC_OK);
@@ -397,7 +390,7 @@ START_TEST(test_captions_awaiting_encoding) {
 END_TEST
 
 START_TEST(test_writer_abort_leaves_no_file) {
-    const char *p = tpath("aborted.h5");
+    const char *p = vc_test_path("aborted.h5");
     vc_h5w *w;
     vc_h5w_opts o = {.dim = 4, .dtype = VC_F16};
     ck_assert(vc_h5w_open(&w, p, &o) == VC_OK);
@@ -411,7 +404,7 @@ START_TEST(test_writer_abort_leaves_no_file) {
 END_TEST
 
 START_TEST(test_writer_failed_close_leaves_no_file) {
-    const char *p = tpath("badclose.h5");
+    const char *p = vc_test_path("badclose.h5");
     vc_h5w *w;
     vc_h5w_opts o = {.dim = 4, .dtype = VC_F16};
     ck_assert(vc_h5w_open(&w, p, &o) == VC_OK);
@@ -426,7 +419,7 @@ START_TEST(test_writer_failed_close_leaves_no_file) {
 END_TEST
 
 START_TEST(test_writer_rejects_bad_values_and_stays_usable) {
-    const char *p = tpath("wvals.h5");
+    const char *p = vc_test_path("wvals.h5");
     vc_h5w *w;
     vc_h5w_opts o = {.dim = 3, .dtype = VC_F16};
     ck_assert(vc_h5w_open(&w, p, &o) == VC_OK);
@@ -451,10 +444,10 @@ START_TEST(test_writer_rejects_bad_values_and_stays_usable) {
     ck_assert_int_eq(vc_h5_get_info(h)->n_frames, 2);
     vc_h5_close(h);
     vc_h5w_opts bad = {.dim = 0, .dtype = VC_F16};
-    ck_assert(vc_h5w_open(&w, tpath("never.h5"), &bad) == VC_ERR_ARG);
+    ck_assert(vc_h5w_open(&w, vc_test_path("never.h5"), &bad) == VC_ERR_ARG);
     bad = (vc_h5w_opts){.dim = 4, .dtype = VC_I32};
-    ck_assert(vc_h5w_open(&w, tpath("never.h5"), &bad) == VC_ERR_ARG);
-    ck_assert(!file_exists(tpath("never.h5")));
+    ck_assert(vc_h5w_open(&w, vc_test_path("never.h5"), &bad) == VC_ERR_ARG);
+    ck_assert(!file_exists(vc_test_path("never.h5")));
 }
 END_TEST
 
@@ -574,7 +567,7 @@ static void expect_open_error(const char *path, vc_status code, const char *want
 }
 
 static const char *fresh(const char *name) {
-    const char *p = tpath(name);
+    const char *p = vc_test_path(name);
     write_base(p, VC_F16);
     vc_h5 *h;
     ck_assert_msg(vc_h5_open(&h, p) == VC_OK, "%s", vc_last_error());
@@ -582,7 +575,6 @@ static const char *fresh(const char *name) {
     return p;
 }
 
-static const char *vclip_bin(void);
 
 /* Writes /video/meta as a variable-length UTF-8 string dataset of n entries. */
 static void put_meta(const char *path, const char *const *entries, hsize_t n) {
@@ -602,7 +594,7 @@ static void put_meta(const char *path, const char *const *entries, hsize_t n) {
 }
 
 START_TEST(test_video_meta_streams_pads_and_rewrites_earlier_videos) {
-    const char *p = tpath("meta.h5");
+    const char *p = vc_test_path("meta.h5");
     vc_h5w *w;
     vc_h5w_opts o = {.dim = 2, .dtype = VC_F16};
     ck_assert(vc_h5w_open(&w, p, &o) == VC_OK);
@@ -640,7 +632,7 @@ START_TEST(test_video_meta_streams_pads_and_rewrites_earlier_videos) {
     vc_h5_close(h);
 
     /* no call: no /video/meta, and reading it is an error naming it */
-    p = tpath("nometa.h5");
+    p = vc_test_path("nometa.h5");
     ck_assert(vc_h5w_open(&w, p, &o) == VC_OK);
     ck_assert(vc_h5w_add_video(w, "a", f, 1, NULL) == VC_OK);
     ck_assert(vc_h5w_close(w) == VC_OK);
@@ -684,10 +676,10 @@ START_TEST(test_malformed_video_meta) {
     for (int i = 0; i < 5; i++) ck_assert_ptr_null(m[i]);
     vc_h5_close(h);
     /* vclip info reads every entry, so it finds it */
-    if (!vclip_bin()) return;
+    if (!vc_test_vclip_bin()) return;
     char cmd[2048];
-    const char *out = tpath("m_meta.out");
-    snprintf(cmd, sizeof cmd, "'%s' info '%s' > '%s' 2>&1", vclip_bin(), p, out);
+    const char *out = vc_test_path("m_meta.out");
+    snprintf(cmd, sizeof cmd, "'%s' info '%s' > '%s' 2>&1", vc_test_vclip_bin(), p, out);
     ck_assert_int_ne(run(cmd), 0);
     char *o = slurp(out, NULL);
     ck_assert_msg(strstr(o, "/video/meta[2] is not JSON"), "%s", o);
@@ -804,7 +796,7 @@ START_TEST(test_malformed_missing_parts) {
 END_TEST
 
 static void check_nonfinite(vc_dtype dt, float bad, const char *word) {
-    const char *p = tpath(dt == VC_F16 ? "m_nan16.h5" : "m_nan32.h5");
+    const char *p = vc_test_path(dt == VC_F16 ? "m_nan16.h5" : "m_nan32.h5");
     write_base(p, dt);
     put_float(p, "/video/embeddings", 6, 3, bad);   /* row 6 belongs to video 3 */
     put_float(p, "/text/embeddings", 2, 5, bad);
@@ -839,7 +831,7 @@ START_TEST(test_truncated_and_non_hdf5_files) {
     for (int i = 0; i < 4; i++) {
         char name[32];
         snprintf(name, sizeof name, "m_trunc%d.h5", i);
-        const char *p = tpath(name);
+        const char *p = vc_test_path(name);
         copy_file(good, p, cuts[i]);
         vc_h5 *h = (vc_h5 *)1;
         vc_status st = vc_h5_open(&h, p);
@@ -849,18 +841,18 @@ START_TEST(test_truncated_and_non_hdf5_files) {
         ck_assert_msg(strstr(vc_last_error(), "truncated") || strstr(vc_last_error(), "not an HDF5 file"), "%s",
                       vc_last_error());
     }
-    const char *txt = tpath("m_text.h5");
+    const char *txt = vc_test_path("m_text.h5");
     FILE *f = fopen(txt, "w");
     fputs("this is not an HDF5 file, just some text that is long enough\n", f);
     fclose(f);
     expect_open_error(txt, VC_ERR_FORMAT, "not an HDF5 file");
-    const char *empty = tpath("m_empty.h5");
+    const char *empty = vc_test_path("m_empty.h5");
     fclose(fopen(empty, "w"));
     expect_open_error(empty, VC_ERR_FORMAT, "not an HDF5 file (it is empty)");
-    expect_open_error(tpath("m_missing.h5"), VC_ERR_IO, "No such file");
+    expect_open_error(vc_test_path("m_missing.h5"), VC_ERR_IO, "No such file");
     expect_open_error(vc_test_tmpdir(), VC_ERR_IO, "not a regular file");
     /* An HDF5 file that is not a vclip file. */
-    const char *other = tpath("m_other.h5");
+    const char *other = vc_test_path("m_other.h5");
     hid_t h5 = H5Fcreate(other, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     H5Fclose(h5);
     expect_open_error(other, VC_ERR_FORMAT, "missing root attribute 'vclip_format' (not a vclip embeddings file?)");
@@ -932,7 +924,7 @@ START_TEST(test_reads_files_written_by_h5py) {
     for (int i = 0; i < 3; i++) {
         char name[64], cmd[1024], args[600];
         snprintf(name, sizeof name, "py_%s.h5", variants[i]);
-        const char *p = tpath(name);
+        const char *p = vc_test_path(name);
         snprintf(args, sizeof args, "write '%s' %s", p, variants[i]);
         ref_script(cmd, sizeof cmd, args);
         ck_assert_msg(run(cmd) == 0, "%s failed", cmd);
@@ -980,7 +972,7 @@ static void write_interop(const char *path) {
 }
 
 START_TEST(test_h5py_reads_files_vclip_writes) {
-    const char *p = tpath("vc_interop.h5");
+    const char *p = vc_test_path("vc_interop.h5");
     write_interop(p);
     check_interop_file(p, VC_F16, VC_F16);
     char cmd[1024], args[600];
@@ -991,7 +983,7 @@ START_TEST(test_h5py_reads_files_vclip_writes) {
 END_TEST
 
 START_TEST(test_h5dump_reads_files_vclip_writes) {
-    const char *p = tpath("vc_dump.h5");
+    const char *p = vc_test_path("vc_dump.h5");
     write_interop(p);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "h5dump '%s' > '%s.txt' 2>&1", p, p);
@@ -1008,17 +1000,13 @@ END_TEST
 
 /* ---- vclip info ---- */
 
-static const char *vclip_bin(void) {
-    const char *b = getenv("VCLIP_BIN");
-    return b && *b ? b : NULL;
-}
 
 START_TEST(test_cli_info_prints_counts) {
-    const char *p = tpath("cli_info.h5");
+    const char *p = vc_test_path("cli_info.h5");
     write_interop(p);
     char cmd[2048];
-    const char *out = tpath("cli_info.out"), *err = tpath("cli_info.err");
-    snprintf(cmd, sizeof cmd, "'%s' info '%s' > '%s' 2> '%s'", vclip_bin(), p, out, err);
+    const char *out = vc_test_path("cli_info.out"), *err = vc_test_path("cli_info.err");
+    snprintf(cmd, sizeof cmd, "'%s' info '%s' > '%s' 2> '%s'", vc_test_vclip_bin(), p, out, err);
     ck_assert_int_eq(run(cmd), 0);
     char *o = slurp(out, NULL);
     ck_assert_msg(strstr(o, "videos:      50 (13 with 0 frames, 13 without captions)") != NULL, "%s", o);
@@ -1036,12 +1024,12 @@ END_TEST
 
 START_TEST(test_cli_info_fails_on_bad_files) {
     /* A NaN that only a full scan finds: the structure is fine. */
-    const char *p = tpath("cli_nan.h5");
+    const char *p = vc_test_path("cli_nan.h5");
     write_interop(p);
     put_float(p, "/video/embeddings", 70, 11, NAN);
-    const char *err = tpath("cli_nan.err");
+    const char *err = vc_test_path("cli_nan.err");
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' info '%s' > /dev/null 2> '%s'", vclip_bin(), p, err);
+    snprintf(cmd, sizeof cmd, "'%s' info '%s' > /dev/null 2> '%s'", vc_test_vclip_bin(), p, err);
     ck_assert_int_ne(run(cmd), 0);
     long n;
     char *e = slurp(err, &n);
@@ -1049,16 +1037,16 @@ START_TEST(test_cli_info_fails_on_bad_files) {
     ck_assert_msg(strncmp(e, "vclip info: ", 12) == 0, "%s", e);
     ck_assert_msg(strchr(e, '\n') == e + n - 1, "not one line: %s", e);
     free(e);
-    const char *txt = tpath("cli_text.h5");
+    const char *txt = vc_test_path("cli_text.h5");
     FILE *f = fopen(txt, "w");
     fputs("hello\n", f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s' info '%s' > /dev/null 2> '%s'", vclip_bin(), txt, err);
+    snprintf(cmd, sizeof cmd, "'%s' info '%s' > /dev/null 2> '%s'", vc_test_vclip_bin(), txt, err);
     ck_assert_int_ne(run(cmd), 0);
     e = slurp(err, NULL);
     ck_assert_msg(strstr(e, "not an HDF5 file") != NULL, "%s", e);
     free(e);
-    snprintf(cmd, sizeof cmd, "'%s' info > /dev/null 2> '%s'", vclip_bin(), err);
+    snprintf(cmd, sizeof cmd, "'%s' info > /dev/null 2> '%s'", vc_test_vclip_bin(), err);
     ck_assert_int_ne(run(cmd), 0);
 }
 END_TEST
@@ -1067,7 +1055,7 @@ END_TEST
  * exit status every time (a clean error or a pass), never die by a signal,
  * even where libhdf5 itself crashes on the damaged metadata. */
 START_TEST(test_cli_info_never_dies_on_damaged_files) {
-    const char *p = tpath("fuzz_base.h5"), *q = tpath("fuzz.h5");
+    const char *p = vc_test_path("fuzz_base.h5"), *q = vc_test_path("fuzz.h5");
     write_interop(p);
     long n;
     char *base = slurp(p, &n);
@@ -1077,7 +1065,7 @@ START_TEST(test_cli_info_never_dies_on_damaged_files) {
     /* a damaged size can make libhdf5 fill gigabytes before it fails: the
      * stall limit (what a user would set on a busy machine) keeps each
      * trial short, so 60 trials fit the test's time even under load */
-    snprintf(cmd, sizeof cmd, "VCLIP_INFO_STALL_SECONDS=5 '%s' info '%s' > /dev/null 2>&1", vclip_bin(), q);
+    snprintf(cmd, sizeof cmd, "VCLIP_INFO_STALL_SECONDS=5 '%s' info '%s' > /dev/null 2>&1", vc_test_vclip_bin(), q);
     int errors = 0;
     for (int trial = 0; trial < 60; trial++) {
         FILE *f = fopen(q, "wb");
@@ -1103,9 +1091,9 @@ END_TEST
  * ASan build the same damage ends in a segfault or a bad free instead): info
  * must still answer, within the stall limit, with one clean error. */
 START_TEST(test_cli_info_reports_a_file_that_hangs_libhdf5) {
-    const char *p = tpath("hang.h5"), *err = tpath("hang.err");
+    const char *p = vc_test_path("hang.h5"), *err = vc_test_path("hang.err");
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' synth --out '%s' --videos 300 --dim 64 --seed 1 > /dev/null", vclip_bin(), p);
+    snprintf(cmd, sizeof cmd, "'%s' synth --out '%s' --videos 300 --dim 64 --seed 1 > /dev/null", vc_test_vclip_bin(), p);
     ck_assert_int_eq(run(cmd), 0);
     FILE *f = fopen(p, "r+b");
     ck_assert_ptr_nonnull(f);
@@ -1113,7 +1101,7 @@ START_TEST(test_cli_info_reports_a_file_that_hangs_libhdf5) {
     ck_assert_int_eq(fputc(51, f), 51);
     fclose(f);
     snprintf(cmd, sizeof cmd, "VCLIP_INFO_STALL_SECONDS=2 timeout -s KILL 40 '%s' info '%s' > /dev/null 2> '%s'",
-             vclip_bin(), p, err);
+             vc_test_vclip_bin(), p, err);
     int rc = system(cmd);
     ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "vclip info exit status %d (137: killed, it hung)",
                   WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
@@ -1172,7 +1160,7 @@ static Suite *make_suite(void) {
 
     t = tcase_create("cli");
     tcase_set_timeout(t, 60);
-    if (vclip_bin()) {
+    if (vc_test_vclip_bin()) {
         tcase_add_test(t, test_cli_info_prints_counts);
         tcase_add_test(t, test_cli_info_fails_on_bad_files);
         tcase_add_test(t, test_cli_info_reports_a_file_that_hangs_libhdf5);

@@ -13,19 +13,12 @@ static const int64_t k_cap_video[] = {0, 1, 1, 2, 3, 4, 4, 0}; /* caption -> vid
 enum { C = sizeof k_cap_video / sizeof k_cap_video[0] };
 static const int64_t k_labels[V] = {0, 1, 0, 1, 1};
 
-static char *tpath(const char *name) {
-    static char buf[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", vc_test_tmpdir(), name);
-    return buf[i];
-}
 
 static float frame_value(int64_t v, int64_t f, int j) { return (float)(10 * v + f) + 0.1f * (float)j; }
 static float caption_value(int64_t c, int j) { return (float)(100 + c) + 0.01f * (float)j; }
 
 static const char *write_source(void) {
-    const char *path = tpath("src.h5");
+    const char *path = vc_test_path("src.h5");
     vc_h5w *w;
     vc_h5w_opts o = {.dim = D, .dtype = VC_F32};
     ck_assert_int_eq(vc_h5w_open(&w, path, &o), VC_OK);
@@ -120,7 +113,7 @@ START_TEST(test_a_selection_renumbers_captions_splits_and_labels_and_maps_every_
     ck_assert_int_eq(vc_h5_open(&h, src), VC_OK);
     /* keep videos 1, 3, 4 as 0, 1, 2 */
     const int64_t newidx[V] = {-1, 0, -1, 1, 2}, sel[3] = {1, 3, 4};
-    const char *dst = tpath("sel.h5");
+    const char *dst = vc_test_path("sel.h5");
     vc_h5w *w;
     vc_h5w_opts wo = {.dim = D, .dtype = VC_F32};
     ck_assert_int_eq(vc_h5w_open(&w, dst, &wo), VC_OK);
@@ -177,7 +170,7 @@ START_TEST(test_a_split_the_selection_empties_is_dropped) {
     vc_h5 *h;
     ck_assert_int_eq(vc_h5_open(&h, src), VC_OK);
     const int64_t newidx[V] = {-1, -1, -1, 0, 1}, sel[2] = {3, 4};
-    const char *dst = tpath("sel2.h5");
+    const char *dst = vc_test_path("sel2.h5");
     vc_h5w *w;
     vc_h5w_opts wo = {.dim = D, .dtype = VC_F32};
     ck_assert_int_eq(vc_h5w_open(&w, dst, &wo), VC_OK);
@@ -204,7 +197,7 @@ START_TEST(test_without_a_selection_videos_are_copied_and_a_text_map_replaces_em
     const char *src = write_source();
     vc_h5 *h;
     ck_assert_int_eq(vc_h5_open(&h, src), VC_OK);
-    const char *dst = tpath("all.h5");
+    const char *dst = vc_test_path("all.h5");
     vc_h5w *w;
     vc_h5w_opts wo = {.dim = D, .dtype = VC_F32};
     ck_assert_int_eq(vc_h5w_open(&w, dst, &wo), VC_OK);

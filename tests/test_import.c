@@ -452,17 +452,11 @@ START_TEST(test_wds_keys_follow_webdataset_first_dot_rule) {
 }
 END_TEST
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 START_TEST(test_split_csv_maps_shard_basenames_and_reports_bad_lines) {
     char path[512];
     snprintf(path, sizeof path, "%s/splits.csv", vc_test_tmpdir());
-    write_text(path, "shard,split\n# comment\n\nshard-000.tar,train\r\n /data/shard-001.tar , VAL \nshard-002.tar.gz,test\n");
+    vc_test_write_text(path, "shard,split\n# comment\n\nshard-000.tar,train\r\n /data/shard-001.tar , VAL \nshard-002.tar.gz,test\n");
     vc_shard_splits s;
     ck_assert_msg(vc_shard_splits_read(path, &s) == VC_OK, "%s", vc_last_error());
     ck_assert_int_eq(s.n, 3);
@@ -478,7 +472,7 @@ START_TEST(test_split_csv_maps_shard_basenames_and_reports_bad_lines) {
     vc_shard_splits_free(&s);
 
     /* as create_shards.py writes it (csv.writer, header, no extension), run twice */
-    write_text(path, "tar_file,split\r\nds_000000,train\r\nds_000001,val\r\n\"ds_000002\",test\r\n"
+    vc_test_write_text(path, "tar_file,split\r\nds_000000,train\r\nds_000001,val\r\n\"ds_000002\",test\r\n"
                      "tar_file,split\r\nds_000000,train\r\n");
     ck_assert_msg(vc_shard_splits_read(path, &s) == VC_OK, "%s", vc_last_error());
     ck_assert_int_eq(s.n, 3);
@@ -492,19 +486,19 @@ START_TEST(test_split_csv_maps_shard_basenames_and_reports_bad_lines) {
     ck_assert_str_eq(vc_shard_stem("x.tar.gz.bak", stem, sizeof stem), "x.tar.gz.bak");
     vc_shard_splits_free(&s);
 
-    write_text(path, "shard-000.tar,train\nshard-001.tar,holdout\n");
+    vc_test_write_text(path, "shard-000.tar,train\nshard-001.tar,holdout\n");
     ck_assert_int_eq(vc_shard_splits_read(path, &s), VC_ERR_FORMAT);
     ck_assert_msg(strstr(vc_last_error(), "splits.csv:2") && strstr(vc_last_error(), "holdout"), "%s", vc_last_error());
-    write_text(path, "shard-000.tar train\n");
+    vc_test_write_text(path, "shard-000.tar train\n");
     ck_assert_int_eq(vc_shard_splits_read(path, &s), VC_ERR_FORMAT);
     ck_assert(strstr(vc_last_error(), "splits.csv:1"));
-    write_text(path, "a.tar,train\nb.tar,val\na,test\n");
+    vc_test_write_text(path, "a.tar,train\nb.tar,val\na,test\n");
     ck_assert_int_eq(vc_shard_splits_read(path, &s), VC_ERR_FORMAT);
     ck_assert_msg(strstr(vc_last_error(), "listed twice") && strstr(vc_last_error(), "train on line 1"), "%s", vc_last_error());
-    write_text(path, "# nothing\n");
+    vc_test_write_text(path, "# nothing\n");
     ck_assert_int_eq(vc_shard_splits_read(path, &s), VC_ERR_FORMAT);
     /* clip-video-encode 1.3.0's create_shards.py: the f-string without its f */
-    write_text(path, "tar_file,split\nds_{tar_count+i:06},train\nds_{tar_count+i:06},train\n");
+    vc_test_write_text(path, "tar_file,split\nds_{tar_count+i:06},train\nds_{tar_count+i:06},train\n");
     ck_assert_int_eq(vc_shard_splits_read(path, &s), VC_ERR_FORMAT);
     ck_assert_msg(strstr(vc_last_error(), "splits.csv:2") && strstr(vc_last_error(), "format string"), "%s", vc_last_error());
 }
@@ -961,7 +955,7 @@ START_TEST(test_wds_damaged_shards_keep_samples_before_the_damage) {
     /* not a tar at all */
     char junk[600];
     snprintf(junk, sizeof junk, "%s/junk.tar", dir);
-    write_text(junk, "this is not a tar file, just some text that is long enough to fill a block? no.\n");
+    vc_test_write_text(junk, "this is not a tar file, just some text that is long enough to fill a block? no.\n");
     free_members(m, 4);
 
     vc_import_stats st;
@@ -1322,13 +1316,13 @@ static void build_npy_dir(const char *dir) {
     write_bytes(p, b, len);
     free(b);
     snprintf(p, sizeof p, "%s/vid.a.txt", dir);
-    write_text(p, "caption of a\n");
+    vc_test_write_text(p, "caption of a\n");
     snprintf(p, sizeof p, "%s/vid.txt", dir);
-    write_text(p, "caption of vid");
+    vc_test_write_text(p, "caption of vid");
     snprintf(p, sizeof p, "%s/orphan.txt", dir);
-    write_text(p, "no npy here");
+    vc_test_write_text(p, "no npy here");
     snprintf(p, sizeof p, "%s/notes.md", dir);
-    write_text(p, "ignored");
+    vc_test_write_text(p, "ignored");
     snprintf(p, sizeof p, "%s/subdir", dir);
     mkdir(p, 0755);
 }
@@ -1390,7 +1384,7 @@ START_TEST(test_import_wds_command_prints_summary_and_splits) {
     const char *sd = shard_dir();
     snprintf(out, sizeof out, "%s/cmd_wds.h5", vc_test_tmpdir());
     snprintf(csv, sizeof csv, "%s/cmd_splits.csv", vc_test_tmpdir());
-    write_text(csv, "shard-a.tar,train\nshard-b.tar.gz,val\nshard-c.tar,test\n");
+    vc_test_write_text(csv, "shard-a.tar,train\nshard-b.tar.gz,val\nshard-c.tar,test\n");
     snprintf(args, sizeof args, "import-wds --out %s --splits %s %s/shard-a.tar %s/shard-b.tar.gz %s/shard-c.tar", out, csv,
              sd, sd, sd);
     ck_assert_msg(run(args, text, sizeof text) == 0, "%s", text);
@@ -1406,7 +1400,7 @@ START_TEST(test_import_wds_command_prints_summary_and_splits) {
      * shard get a note */
     char out2[600];
     snprintf(out2, sizeof out2, "%s/cmd_wds2.h5", vc_test_tmpdir());
-    write_text(csv, "tar_file,split\nshard-a,train\nshard-z,val\nshard-y,test\n");
+    vc_test_write_text(csv, "tar_file,split\nshard-a,train\nshard-z,val\nshard-y,test\n");
     snprintf(args, sizeof args, "import-wds --out %s --splits %s %s/shard-a.tar %s/shard-b.tar.gz", out2, csv, sd, sd);
     ck_assert_msg(run(args, text, sizeof text) == 0, "%s", text);
     ck_assert_msg(strstr(text, "warning: ") && strstr(text, "shard-b.tar.gz: shard 'shard-b' matches no row of") &&
@@ -1440,7 +1434,7 @@ START_TEST(test_import_wds_command_bad_input_fails_and_leaves_no_file) {
     mkdir(dir, 0755);
     snprintf(out, sizeof out, "%s/bad.h5", dir);
     snprintf(junk, sizeof junk, "%s/junk.tar", dir);
-    write_text(junk, "not a tar\n");
+    vc_test_write_text(junk, "not a tar\n");
     snprintf(args, sizeof args, "import-wds --out %s %s", out, junk);
     ck_assert_int_ne(run(args, text, sizeof text), 0);
     ck_assert_msg(strstr(text, "junk.tar") && strstr(text, "no videos"), "%s", text);
@@ -1739,7 +1733,7 @@ START_TEST(test_labels_from_text_then_encode_text_then_eval_zero_shot) {
     snprintf(a, sizeof a, "%s/a.h5", dir);
     snprintf(b, sizeof b, "%s/b.h5", dir);
     tiny_clip(clip, vocab);
-    write_text(tpl, "a video of {}.\n{}\n");
+    vc_test_write_text(tpl, "a video of {}.\n{}\n");
 
     /* 1. random frames: import, encode the class names, evaluate */
     build_zero_shot_shard(shard, NULL);

@@ -27,25 +27,8 @@
 #include "tensor/safetensors.h"
 #include "tests/harness.h"
 
-static const char *vclip_bin(void) {
-    const char *b = getenv("VCLIP_BIN");
-    return b && *b ? b : NULL;
-}
 
-static const char *tpath(const char *name) {
-    static char buf[8][1024];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", vc_test_tmpdir(), name);
-    return buf[k];
-}
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 static long file_size(const char *path) {
     struct stat sb;
@@ -56,8 +39,8 @@ static long file_size(const char *path) {
  * stderr line "vclip CMD: ..." holding want. */
 static void expect_error(const char *cmd, const char *args, const char *want) {
     char line[8192];
-    const char *err = tpath("cmd.err");
-    snprintf(line, sizeof line, "timeout -s KILL 300 '%s' %s %s > /dev/null 2> '%s'", vclip_bin(), cmd, args, err);
+    const char *err = vc_test_path("cmd.err");
+    snprintf(line, sizeof line, "timeout -s KILL 300 '%s' %s %s > /dev/null 2> '%s'", vc_test_vclip_bin(), cmd, args, err);
     int rc = vc_test_sh(line);
     const char *l = vc_test_last_line(err);
     char prefix[64];
@@ -69,8 +52,8 @@ static void expect_error(const char *cmd, const char *args, const char *want) {
 
 static void expect_ok(const char *cmd, const char *args) {
     char line[8192];
-    const char *err = tpath("ok.err");
-    snprintf(line, sizeof line, "'%s' %s %s > /dev/null 2> '%s'", vclip_bin(), cmd, args, err);
+    const char *err = vc_test_path("ok.err");
+    snprintf(line, sizeof line, "'%s' %s %s > /dev/null 2> '%s'", vc_test_vclip_bin(), cmd, args, err);
     ck_assert_msg(vc_test_sh(line) == 0, "vclip %s %s: %s", cmd, args, vc_test_last_line(err));
 }
 
@@ -101,7 +84,7 @@ static const char *const mounts[] = {"full_ckpt", "full_import", "full_encode", 
 static void umount_all(void) {
     for (size_t i = 0; i < sizeof mounts / sizeof *mounts; i++) {
         char cmd[2048];
-        snprintf(cmd, sizeof cmd, "umount -l '%s' 2>/dev/null", tpath(mounts[i]));
+        snprintf(cmd, sizeof cmd, "umount -l '%s' 2>/dev/null", vc_test_path(mounts[i]));
         (void)!system(cmd);
     }
 }
@@ -123,21 +106,21 @@ static char g_data[1024], g_ckpt[1024], g_clip[1024], g_vocab[1024], g_ini[1024]
 static const char k_tiny_merges[] = "#version: tiny\nh e\nl l\nhe ll\nhell o</w>\nc a\nca t</w>";
 
 static void fixture(void) {
-    snprintf(g_data, sizeof g_data, "%s", tpath("data.h5"));
-    snprintf(g_ini, sizeof g_ini, "%s", tpath("t.ini"));
-    snprintf(g_ckpt, sizeof g_ckpt, "%s", tpath("base/last.safetensors"));
-    snprintf(g_clip, sizeof g_clip, "%s", tpath("clip.safetensors"));
-    snprintf(g_vocab, sizeof g_vocab, "%s", tpath("vocab.txt.gz"));
+    snprintf(g_data, sizeof g_data, "%s", vc_test_path("data.h5"));
+    snprintf(g_ini, sizeof g_ini, "%s", vc_test_path("t.ini"));
+    snprintf(g_ckpt, sizeof g_ckpt, "%s", vc_test_path("base/last.safetensors"));
+    snprintf(g_clip, sizeof g_clip, "%s", vc_test_path("clip.safetensors"));
+    snprintf(g_vocab, sizeof g_vocab, "%s", vc_test_path("vocab.txt.gz"));
     if (file_size(g_clip) > 0) return;
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' synth --out '%s' --videos 200 --dim 32 --seed 3 > /dev/null", vclip_bin(), g_data);
+    snprintf(cmd, sizeof cmd, "'%s' synth --out '%s' --videos 200 --dim 32 --seed 3 > /dev/null", vc_test_vclip_bin(), g_data);
     ck_assert_int_eq(vc_test_sh(cmd), 0);
     char text[2048];
     snprintf(text, sizeof text,
              "[data]\nfile = %s\nframes = 8\n[model]\ntype = transformer\nlayers = 2\nheads = 2\n[train]\nbatch = 16\n"
              "steps = 30\nwarmup = 2\ncheckpoint_every = 10\neval_every = 10\nout_dir = %s\n[eval]\nbatch = 64\n",
-             g_data, tpath("base"));
-    write_text(g_ini, text);
+             g_data, vc_test_path("base"));
+    vc_test_write_text(g_ini, text);
     expect_ok("train", g_ini);
     gzFile g = gzopen(g_vocab, "wb");
     ck_assert(g && gzwrite(g, k_tiny_merges, (unsigned)strlen(k_tiny_merges)) > 0 && gzclose(g) == Z_OK);
@@ -179,12 +162,12 @@ START_TEST(test_full_disk_during_checkpoint_keeps_the_last_one) {
     long sizes = 0;
     const char *names[] = {"config.ini", "log.jsonl", "last.safetensors", "best.safetensors"};
     for (int i = 0; i < 4; i++) {
-        snprintf(p, sizeof p, "%s/%s", tpath("base"), names[i]);
+        snprintf(p, sizeof p, "%s/%s", vc_test_path("base"), names[i]);
         sizes += (file_size(p) + 4095) / 4096 * 4096;
     }
     char opts[64], dir[1024], args[4096];
     snprintf(opts, sizeof opts, "size=%ld", sizes + 48 * 1024);
-    snprintf(dir, sizeof dir, "%s", tpath("full_ckpt"));
+    snprintf(dir, sizeof dir, "%s", vc_test_path("full_ckpt"));
     ck_assert(mount_tmpfs(dir, opts));
     snprintf(args, sizeof args, "'%s' --set train.out_dir='%s/run'", g_ini, dir);
     expect_error("train", args, "No space left on device");
@@ -226,8 +209,8 @@ static void write_npy_dir(const char *in) {
 START_TEST(test_full_disk_during_import_leaves_no_file) {
     NEED_MOUNT();
     char in[1024], dir[1024], args[4096];
-    snprintf(in, sizeof in, "%s", tpath("npy_in"));
-    snprintf(dir, sizeof dir, "%s", tpath("full_import"));
+    snprintf(in, sizeof in, "%s", vc_test_path("npy_in"));
+    snprintf(dir, sizeof dir, "%s", vc_test_path("full_import"));
     write_npy_dir(in);
     ck_assert(mount_tmpfs(dir, "size=256k"));
     snprintf(args, sizeof args, "--out '%s/data.h5' --dtype f32 '%s'", dir, in);
@@ -242,11 +225,11 @@ START_TEST(test_full_disk_during_encode_leaves_no_file) {
     char dir[1024], args[8192];
     /* encode-text rewrites the file in place (temporary copy + rename): a
      * full disk leaves the original as it was */
-    snprintf(dir, sizeof dir, "%s", tpath("full_text"));
+    snprintf(dir, sizeof dir, "%s", vc_test_path("full_text"));
     ck_assert(mount_tmpfs(dir, "size=1m"));
     char data[1100];
     snprintf(data, sizeof data, "%s/data.h5", dir);
-    snprintf(args, sizeof args, "'%s' synth --out '%s' --videos 100 --dim 32 --seed 4 > /dev/null", vclip_bin(), data);
+    snprintf(args, sizeof args, "'%s' synth --out '%s' --videos 100 --dim 32 --seed 4 > /dev/null", vc_test_vclip_bin(), data);
     ck_assert_int_eq(vc_test_sh(args), 0);
     size_t n0 = 0;
     char *before = vc_test_read_file(data, &n0);
@@ -267,11 +250,11 @@ START_TEST(test_full_disk_during_encode_leaves_no_file) {
         return;
     }
     char video[1100];
-    snprintf(video, sizeof video, "%s", tpath("clip.mp4"));
+    snprintf(video, sizeof video, "%s", vc_test_path("clip.mp4"));
     snprintf(args, sizeof args,
              "ffmpeg -v error -y -f lavfi -i testsrc=size=64x48:rate=10:duration=20 -c:v mpeg4 '%s'", video);
     ck_assert_int_eq(vc_test_sh(args), 0);
-    snprintf(dir, sizeof dir, "%s", tpath("full_encode"));
+    snprintf(dir, sizeof dir, "%s", vc_test_path("full_encode"));
     ck_assert(mount_tmpfs(dir, "size=24k"));
     snprintf(args, sizeof args, "--clip '%s' --vocab '%s' --out '%s/new.h5' --fps 5 '%s'", g_clip, g_vocab, dir, video);
     expect_error("encode-video", args, "No space left on device");
@@ -283,7 +266,7 @@ START_TEST(test_full_disk_during_export_and_embed_leaves_no_file) {
     NEED_MOUNT();
     fixture();
     char dir[1024], args[4096];
-    snprintf(dir, sizeof dir, "%s", tpath("full_out"));
+    snprintf(dir, sizeof dir, "%s", vc_test_path("full_out"));
     ck_assert(mount_tmpfs(dir, "size=16k"));
     snprintf(args, sizeof args, "'%s' --out '%s/pooler.safetensors'", g_ckpt, dir);
     expect_error("export", args, "No space left on device");
@@ -300,7 +283,7 @@ START_TEST(test_unwritable_output_folder) {
     NEED_MOUNT();
     fixture();
     char dir[1024], args[4096];
-    snprintf(dir, sizeof dir, "%s", tpath("ro"));
+    snprintf(dir, sizeof dir, "%s", vc_test_path("ro"));
     ck_assert(mount_tmpfs(dir, "ro,size=1m"));
     snprintf(args, sizeof args, "'%s' --set train.out_dir='%s/run'", g_ini, dir);
     expect_error("train", args, "Read-only file system");
@@ -311,7 +294,7 @@ START_TEST(test_unwritable_output_folder) {
     snprintf(args, sizeof args, "--out '%s/s.h5' --videos 10 --dim 8", dir);
     expect_error("synth", args, "Read-only file system");
     char in[1024];
-    snprintf(in, sizeof in, "%s", tpath("npy_ro"));
+    snprintf(in, sizeof in, "%s", vc_test_path("npy_ro"));
     write_npy_dir(in);
     snprintf(args, sizeof args, "--out '%s/i.h5' '%s'", dir, in);
     expect_error("import-npy", args, "Read-only file system");
@@ -328,14 +311,14 @@ static int under_limit(long kb, const char *cmd, const char *args, const char *e
     char line[8192];
     snprintf(line, sizeof line,
              "ulimit -v %ld && OMP_NUM_THREADS=2 timeout -s KILL 300 '%s' %s %s > /dev/null 2> '%s'", kb,
-             vclip_bin(), cmd, args, err);
+             vc_test_vclip_bin(), cmd, args, err);
     return vc_test_sh(line);
 }
 
 /* A sanitizer's runtime needs terabytes of address space: nothing starts
  * under a limit then. */
 static bool limits_usable(void) {
-    if (under_limit(4 << 20, "version", "", tpath("probe.err")) == 0) return true;
+    if (under_limit(4 << 20, "version", "", vc_test_path("probe.err")) == 0) return true;
     printf("SKIP: ulimit -v tests (vclip does not start under a 4 GB address-space limit: a sanitizer build?)\n");
     return false;
 }
@@ -343,9 +326,9 @@ static bool limits_usable(void) {
 START_TEST(test_address_space_too_small_for_vclip) {
     if (!limits_usable()) return;
     fixture();
-    const char *err = tpath("ulimit.err");
+    const char *err = vc_test_path("ulimit.err");
     char args[4096];
-    snprintf(args, sizeof args, "'%s' --set train.out_dir='%s'", g_ini, tpath("ul_run"));
+    snprintf(args, sizeof args, "'%s' --set train.out_dir='%s'", g_ini, vc_test_path("ul_run"));
     /* OpenBLAS would loop for ever on its buffers: vclip stops before main() */
     int rc = under_limit(400000, "train", args, err);
     ck_assert_msg(rc == 1, "exit status %d: %s", rc, vc_test_last_line(err));
@@ -353,7 +336,7 @@ START_TEST(test_address_space_too_small_for_vclip) {
                   "%s", vc_test_last_line(err));
     /* room for vclip, not for a transformer 2048 wide and 8 deep (1.6 GB of weights) */
     snprintf(args, sizeof args, "'%s' --set train.out_dir='%s' --set model.width=2048 --set model.layers=8", g_ini,
-             tpath("ul_run2"));
+             vc_test_path("ul_run2"));
     rc = under_limit(900000, "train", args, err);
     ck_assert_msg(rc == 1, "exit status %d: %s", rc, vc_test_last_line(err));
     ck_assert_msg(strncmp(vc_test_last_line(err), "vclip train: ", 13) == 0 && strstr(vc_test_last_line(err), "cannot allocate"), "%s",
@@ -365,19 +348,19 @@ START_TEST(test_dataset_larger_than_memory_with_streaming_off) {
     if (!limits_usable()) return;
     fixture();
     char big[1024], args[4096];
-    snprintf(big, sizeof big, "%s", tpath("big.h5"));
+    snprintf(big, sizeof big, "%s", vc_test_path("big.h5"));
     /* 110,000 frames of 256: 110 MB as float32 in memory (55 MB on disk) */
-    snprintf(args, sizeof args, "'%s' synth --out '%s' --videos 6000 --dim 256 --seed 1 > /dev/null", vclip_bin(), big);
+    snprintf(args, sizeof args, "'%s' synth --out '%s' --videos 6000 --dim 256 --seed 1 > /dev/null", vc_test_vclip_bin(), big);
     ck_assert_int_eq(vc_test_sh(args), 0);
     char ini[1024];
-    snprintf(ini, sizeof ini, "%s", tpath("ram.ini"));
+    snprintf(ini, sizeof ini, "%s", vc_test_path("ram.ini"));
     char text[2048];
     snprintf(text, sizeof text,
              "[data]\nfile = %s\nframes = 8\nmem_budget_mb = 100000\n[model]\ntype = mean\ntext_head = linear\n"
              "[train]\nbatch = 16\nsteps = 5\nout_dir = %s\n",
-             big, tpath("ram_run"));
-    write_text(ini, text);
-    const char *err = tpath("ram.err");
+             big, vc_test_path("ram_run"));
+    vc_test_write_text(ini, text);
+    const char *err = vc_test_path("ram.err");
     int rc = under_limit(740000, "train", ini, err);
     ck_assert_msg(rc == 1, "exit status %d: %s", rc, vc_test_last_line(err));
     ck_assert_msg(strstr(vc_test_last_line(err), "vclip train: loader: cannot allocate") &&
@@ -391,13 +374,13 @@ static Suite *make_suite(void) {
     TCase *t = tcase_create("limits");
     tcase_set_timeout(t, 600);
     tcase_add_unchecked_fixture(t, NULL, umount_all);
-    if (!vclip_bin()) {
+    if (!vc_test_vclip_bin()) {
         printf("SKIP: resource-limit tests (VCLIP_BIN is not set; run them with make test)\n");
     } else {
-        g_can_mount = mount_tmpfs(tpath("probe_mount"), "size=64k");
+        g_can_mount = mount_tmpfs(vc_test_path("probe_mount"), "size=64k");
         if (g_can_mount) {
             char cmd[2048];
-            snprintf(cmd, sizeof cmd, "umount '%s'", tpath("probe_mount"));
+            snprintf(cmd, sizeof cmd, "umount '%s'", vc_test_path("probe_mount"));
             (void)!system(cmd);
         }
         tcase_add_test(t, test_full_disk_during_checkpoint_keeps_the_last_one);

@@ -332,10 +332,6 @@ END_TEST
 
 /* ---- the command ---- */
 
-static const char *vclip_bin(void) {
-    const char *b = getenv("VCLIP_BIN");
-    return b && *b ? b : NULL;
-}
 
 /* Runs `vclip ARGS` (NULL-terminated); stdout+stderr into *text (free it). */
 static int run_vclip(char **text, const char *const *args) {
@@ -348,9 +344,9 @@ static int run_vclip(char **text, const char *const *args) {
         if (fd < 0) _exit(126);
         dup2(fd, 1);
         dup2(fd, 2);
-        const char *argv[16] = {vclip_bin()};
+        const char *argv[16] = {vc_test_vclip_bin()};
         for (int i = 0; args[i] && i < 14; i++) argv[i + 1] = args[i];
-        execv(vclip_bin(), (char *const *)argv);
+        execv(vc_test_vclip_bin(), (char *const *)argv);
         _exit(127);
     }
     int st;
@@ -431,7 +427,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_png_has_the_asked_size_and_each_runs_colour);
     tcase_add_test(tc, test_plot_errors_leave_no_file);
     suite_add_tcase(s, tc);
-    if (!vclip_bin()) {
+    if (!vc_test_vclip_bin()) {
         printf("SKIP: vclip plot command tests (VCLIP_BIN is not set; run them with make test)\n");
         return s;
     }

@@ -48,10 +48,6 @@ END_TEST
 
 /* ---- the commands ---- */
 
-static const char *vclip_bin(void) {
-    const char *b = getenv("VCLIP_BIN");
-    return b && *b ? b : NULL;
-}
 
 static char tmp[600];
 
@@ -69,7 +65,7 @@ static int run_mode(const char *mode, const char *args, char **err) {
     char cmd[4096];
     const char *ep = tpath("stderr.txt");
     snprintf(cmd, sizeof cmd, "%s%s '%s' %s >/dev/null 2>'%s'", mode ? "VCLIP_PROGRESS=" : "env -u VCLIP_PROGRESS",
-             mode ? mode : "", vclip_bin(), args, ep);
+             mode ? mode : "", vc_test_vclip_bin(), args, ep);
     int rc = system(cmd);
     FILE *f = fopen(ep, "r");
     ck_assert(f);
@@ -276,7 +272,7 @@ static Suite *make_suite(void) {
     TCase *tc = tcase_create("formats");
     tcase_add_test(tc, test_durations_and_rates_read_well);
     suite_add_tcase(s, tc);
-    if (!vclip_bin()) {
+    if (!vc_test_vclip_bin()) {
         printf("SKIP: progress lines of the commands (VCLIP_BIN is not set; run them with make test)\n");
         return s;
     }

@@ -12,13 +12,6 @@
 #include "data/synth.h"
 #include "harness.h"
 
-static const char *tpath(const char *name) {
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", vc_test_tmpdir(), name);
-    return buf[k];
-}
 
 static char *slurp(const char *p, long *len) {
     FILE *f = fopen(p, "rb");
@@ -52,7 +45,7 @@ static void small_opts(vc_synth_opts *o) {
 START_TEST(test_synth_writes_a_valid_file) {
     vc_synth_opts o;
     small_opts(&o);
-    const char *p = tpath("synth_valid.h5");
+    const char *p = vc_test_path("synth_valid.h5");
     vc_synth_stats s;
     ck_assert_msg(vc_synth_write(p, &o, &s) == VC_OK, "%s", vc_last_error());
     vc_h5 *h;
@@ -110,7 +103,7 @@ START_TEST(test_synth_is_deterministic_per_seed) {
     vc_synth_opts o;
     small_opts(&o);
     o.n_videos = 200;
-    const char *a = tpath("synth_a.h5"), *b = tpath("synth_b.h5"), *c = tpath("synth_c.h5");
+    const char *a = vc_test_path("synth_a.h5"), *b = vc_test_path("synth_b.h5"), *c = vc_test_path("synth_c.h5");
     ck_assert(vc_synth_write(a, &o, NULL) == VC_OK);
     ck_assert(vc_synth_write(b, &o, NULL) == VC_OK);
     o.seed = 6;
@@ -171,7 +164,7 @@ static double cosine(const float *a, const float *b, int64_t D) {
 START_TEST(test_synth_captions_depend_on_event_order) {
     vc_synth_opts o;
     small_opts(&o);
-    const char *p = tpath("synth_order.h5");
+    const char *p = vc_test_path("synth_order.h5");
     ck_assert(vc_synth_write(p, &o, NULL) == VC_OK);
     vc_h5 *h;
     ck_assert(vc_h5_open(&h, p) == VC_OK);
@@ -246,7 +239,7 @@ END_TEST
 START_TEST(test_synth_class_embeddings_match_captions) {
     vc_synth_opts o;
     small_opts(&o);
-    const char *p = tpath("synth_cls.h5");
+    const char *p = vc_test_path("synth_cls.h5");
     ck_assert(vc_synth_write(p, &o, NULL) == VC_OK);
     vc_h5 *h;
     ck_assert(vc_h5_open(&h, p) == VC_OK);
@@ -289,21 +282,21 @@ START_TEST(test_synth_rejects_bad_options) {
     small_opts(&o);
     o.min_frames = 10;
     o.max_frames = 5;
-    ck_assert(vc_synth_write(tpath("bad.h5"), &o, NULL) == VC_ERR_ARG);
+    ck_assert(vc_synth_write(vc_test_path("bad.h5"), &o, NULL) == VC_ERR_ARG);
     small_opts(&o);
     o.n_events = 2;
-    ck_assert(vc_synth_write(tpath("bad.h5"), &o, NULL) == VC_ERR_ARG);
+    ck_assert(vc_synth_write(vc_test_path("bad.h5"), &o, NULL) == VC_ERR_ARG);
     small_opts(&o);
     o.dim = 0;
-    ck_assert(vc_synth_write(tpath("bad.h5"), &o, NULL) == VC_ERR_ARG);
+    ck_assert(vc_synth_write(vc_test_path("bad.h5"), &o, NULL) == VC_ERR_ARG);
     struct stat sb;
-    ck_assert(stat(tpath("bad.h5"), &sb) != 0);
+    ck_assert(stat(vc_test_path("bad.h5"), &sb) != 0);
 }
 END_TEST
 
 START_TEST(test_cli_synth_then_info) {
     const char *bin = getenv("VCLIP_BIN");
-    const char *p = tpath("cli_synth.h5"), *out = tpath("cli_synth.out"), *err = tpath("cli_synth.err");
+    const char *p = vc_test_path("cli_synth.h5"), *out = vc_test_path("cli_synth.out"), *err = vc_test_path("cli_synth.err");
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "'%s' synth --out '%s' --videos 120 --dim 32 --min-frames 4 --max-frames 9 --seed 3 > '%s'",
              bin, p, out);
@@ -320,7 +313,7 @@ START_TEST(test_cli_synth_then_info) {
     ck_assert_msg(strstr(o, "clip_model:  vclip-synth") != NULL, "%s", o);
     free(o);
     /* Bad input: non-zero exit, one line on stderr, no file. */
-    const char *q = tpath("cli_bad.h5");
+    const char *q = vc_test_path("cli_bad.h5");
     snprintf(cmd, sizeof cmd, "'%s' synth --out '%s' --dim -3 > /dev/null 2> '%s'", bin, q, err);
     ck_assert_int_ne(run(cmd), 0);
     char *e = slurp(err, &n);

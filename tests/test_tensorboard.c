@@ -492,10 +492,6 @@ static void assert_tensorboard_matches_log(const char *dir, expect_set *x) {
 
 /* ---- running vclip ---- */
 
-static const char *vclip_bin(void) {
-    const char *b = getenv("VCLIP_BIN");
-    return b && *b ? b : NULL;
-}
 
 /* Starts `vclip ARGS...` (NULL-terminated) with its output in out_path. */
 static pid_t spawn(const char *out_path, const char *const *args) {
@@ -507,9 +503,9 @@ static pid_t spawn(const char *out_path, const char *const *args) {
         dup2(fd, 1);
         dup2(fd, 2);
         close(fd);
-        const char *argv[32] = {vclip_bin()};
+        const char *argv[32] = {vc_test_vclip_bin()};
         for (int i = 0; args[i] && i < 30; i++) argv[i + 1] = args[i];
-        execv(vclip_bin(), (char *const *)argv);
+        execv(vc_test_vclip_bin(), (char *const *)argv);
         _exit(127);
     }
     return pid;
@@ -756,7 +752,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_resume_cuts_back_to_the_checkpoint_step_and_drops_a_damaged_tail);
     tcase_add_test(tc, test_fresh_run_replaces_earlier_files_and_several_are_an_error);
     suite_add_tcase(s, tc);
-    if (!vclip_bin()) {
+    if (!vc_test_vclip_bin()) {
         printf("SKIP: event files of vclip train runs (VCLIP_BIN is not set; run them with make test)\n");
         return s;
     }

@@ -30,10 +30,6 @@
 
 /* ---- paths and files ------------------------------------------------------- */
 
-static const char *vclip_bin(void) {
-    const char *b = getenv("VCLIP_BIN");
-    return b && *b ? b : NULL;
-}
 
 static void tmp_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", vc_test_tmpdir(), name); }
 
@@ -67,12 +63,6 @@ static char *slurp(const char *path) {
     return buf;
 }
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    ck_assert_msg(f, "cannot write %s", path);
-    fputs(text, f);
-    ck_assert(fclose(f) == 0);
-}
 
 /* The repository's configs/ directory: relative to __FILE__ ("tests/test_train.c"
  * compiled from the repository root) when the working directory is the root,
@@ -107,10 +97,10 @@ static pid_t spawn(const char *const *argv, const char *out_path) {
         close(fd);
         const char *args[MAX_ARGS + 2];
         int n = 0;
-        args[n++] = vclip_bin();
+        args[n++] = vc_test_vclip_bin();
         for (int i = 0; argv[i] && n < MAX_ARGS + 1; i++) args[n++] = argv[i];
         args[n] = NULL;
-        execv(vclip_bin(), (char *const *)args);
+        execv(vc_test_vclip_bin(), (char *const *)args);
         _exit(127);
     }
     return pid;
@@ -197,7 +187,7 @@ static void make_config(const char *name, const char *model_extra, const char *t
              "checkpoint_every = 10\nlog_every = 1\nout_dir = %s\n%s"
              "[eval]\nsplit = test\nbatch = 64\n",
              data_path, model_extra ? model_extra : "", dir, train_extra ? train_extra : "");
-    write_text(cfg, text);
+    vc_test_write_text(cfg, text);
 }
 
 /* ---- log.jsonl ------------------------------------------------------------------ */
@@ -591,7 +581,7 @@ START_TEST(test_config_errors_are_one_line_naming_file_line_and_key) {
     snprintf(bad, sizeof bad, "%s/unknown_key.ini", vc_test_tmpdir());
     char ini[1024];
     snprintf(ini, sizeof ini, "[data]\nfile = %s\n\n[train]\nbatch = 16\nlrr = 1e-3\n", data_path);
-    write_text(bad, ini);
+    vc_test_write_text(bad, ini);
     rc = run(&text, "train", bad, NULL);
     assert_one_line_error(rc, text, "unknown_key.ini:6", "lrr", NULL);
     free(text);
@@ -601,7 +591,7 @@ START_TEST(test_config_errors_are_one_line_naming_file_line_and_key) {
 
     /* a bad value in the file */
     snprintf(ini, sizeof ini, "[data]\nfile = %s\n[train]\nbatch = sixteen\n", data_path);
-    write_text(bad, ini);
+    vc_test_write_text(bad, ini);
     rc = run(&text, "train", bad, NULL);
     assert_one_line_error(rc, text, "unknown_key.ini:4", "batch", "sixteen", NULL);
     free(text);
@@ -1131,7 +1121,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_shipped_configs_agree_with_the_built_in_defaults);
     tcase_add_test(tc, test_type_defaults_are_resolved_into_the_effective_config);
     suite_add_tcase(s, tc);
-    if (!vclip_bin()) {
+    if (!vc_test_vclip_bin()) {
         printf("SKIP: vclip train/eval command tests (VCLIP_BIN is not set; run them with make test)\n");
         return s;
     }

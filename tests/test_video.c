@@ -20,13 +20,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *tpath(const char *name) {
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", vc_test_tmpdir(), name);
-    return buf[k];
-}
 
 static bool have_encoder(const char *name) {
     char cmd[256];
@@ -43,7 +36,7 @@ static const char *mp4_codec(void) {
 
 /* Runs `ffmpeg ARGS OUT` once per process; returns the output path. */
 static const char *make_media(const char *name, const char *args) {
-    const char *out = tpath(name);
+    const char *out = vc_test_path(name);
     struct stat sb;
     if (stat(out, &sb) == 0) return out;
     char cmd[2048];
@@ -58,7 +51,7 @@ static long file_size(const char *p) {
 }
 
 static const char *truncated_copy(const char *src, const char *name, double keep) {
-    const char *dst = tpath(name);
+    const char *dst = vc_test_path(name);
     long n = file_size(src);
     ck_assert_int_gt(n, 0);
     long m = (long)(n * keep);
@@ -242,7 +235,7 @@ START_TEST(test_preprocess_matches_pillow_bicubic_on_odd_sizes) {
                 char a[64], b[64];
                 snprintf(a, sizeof a, "img%d_%d.ppm", i, kind);
                 snprintf(b, sizeof b, "ref%d_%d.f32", i, kind);
-                len += snprintf(cmd + len, sizeof cmd - (size_t)len, " %s %s", tpath(a), tpath(b));
+                len += snprintf(cmd + len, sizeof cmd - (size_t)len, " %s %s", vc_test_path(a), vc_test_path(b));
             }
         }
         for (int i = 0; i < N; i++) {
@@ -253,7 +246,7 @@ START_TEST(test_preprocess_matches_pillow_bicubic_on_odd_sizes) {
                 char a[64];
                 snprintf(a, sizeof a, "img%d_%d.ppm", i, kind);
                 make_image(img, w, h, kind, &r);
-                write_ppm(tpath(a), img, w, h);
+                write_ppm(vc_test_path(a), img, w, h);
             }
             free(img);
         }
@@ -273,14 +266,14 @@ START_TEST(test_preprocess_matches_pillow_bicubic_on_odd_sizes) {
             snprintf(a, sizeof a, "img%d_%d.ppm", i, kind);
             snprintf(b, sizeof b, "ref%d_%d.f32", i, kind);
             /* Read the image back from the PPM so both sides see the same bytes. */
-            FILE *f = fopen(tpath(a), "rb");
+            FILE *f = fopen(vc_test_path(a), "rb");
             ck_assert_ptr_nonnull(f);
             int rw, rh, mx;
             ck_assert_int_eq(fscanf(f, "P6 %d %d %d", &rw, &rh, &mx), 3);
             fgetc(f);
             ck_assert_uint_eq(fread(img, 3, (size_t)w * h, f), (size_t)w * h);
             fclose(f);
-            f = fopen(tpath(b), "rb");
+            f = fopen(vc_test_path(b), "rb");
             ck_assert_ptr_nonnull(f);
             ck_assert_uint_eq(fread(ref, sizeof(float), n, f), n);
             fclose(f);
@@ -527,7 +520,7 @@ static void write_media(const char *path, const unsigned char *b, size_t n) {
 START_TEST(test_absurd_sample_size_is_damage_not_out_of_memory) {
     char args[512];
     snprintf(args, sizeof args, "-f lavfi -i testsrc=size=160x120:rate=25:duration=6 -c:v %s", mp4_codec());
-    const char *src = make_media("small6.mp4", args), *bad = tpath("huge_sample.mp4");
+    const char *src = make_media("small6.mp4", args), *bad = vc_test_path("huge_sample.mp4");
     static unsigned char b[1 << 20];
     size_t n = read_media(src, b, sizeof b);
     unsigned char *stsz = memmem(b, n, "stsz", 4);
@@ -561,7 +554,7 @@ START_TEST(test_timestamps_far_past_the_declared_length_are_damage) {
     snprintf(args, sizeof args,
              "-f lavfi -i testsrc=size=160x120:rate=25:duration=0.4 -vf setpts=N*24/TB -fps_mode vfr -bf 0 -c:v %s",
              mp4_codec());
-    const char *src = make_media("spaced.mp4", args), *bad = tpath("spaced_6s.mp4");
+    const char *src = make_media("spaced.mp4", args), *bad = vc_test_path("spaced_6s.mp4");
     collect c;
     vc_video_info info;
     ck_assert_int_eq(decode_all(src, 0.25, &c, &info), VC_OK); /* a sample every 4 s */
@@ -615,14 +608,14 @@ START_TEST(test_png_and_jpeg_stills_give_one_frame) {
             p[2] = (uint8_t)((x ^ y) * 5);
         }
     img[0] = 255, img[1] = 0, img[2] = 0;
-    write_ppm(tpath("pattern.ppm"), img, W, H);
+    write_ppm(vc_test_path("pattern.ppm"), img, W, H);
     char args[600];
-    snprintf(args, sizeof args, "-i '%s' -pix_fmt rgb24", tpath("pattern.ppm"));
+    snprintf(args, sizeof args, "-i '%s' -pix_fmt rgb24", vc_test_path("pattern.ppm"));
     const char *png = make_media("pattern.png", args);
     static uint8_t blue[35 * 19 * 3];
     for (int i = 0; i < 35 * 19; i++) blue[3 * i + 2] = 255;
-    write_ppm(tpath("blue.ppm"), blue, 35, 19);
-    snprintf(args, sizeof args, "-i '%s' -q:v 2", tpath("blue.ppm"));
+    write_ppm(vc_test_path("blue.ppm"), blue, 35, 19);
+    snprintf(args, sizeof args, "-i '%s' -q:v 2", vc_test_path("blue.ppm"));
     const char *jpg = make_media("blue.jpg", args);
     collect c;
     vc_video_info info;
@@ -642,12 +635,12 @@ START_TEST(test_png_and_jpeg_stills_give_one_frame) {
 END_TEST
 
 START_TEST(test_non_videos_are_errors_naming_the_file_and_print_nothing) {
-    const char *txt = tpath("notes.mp4");
+    const char *txt = vc_test_path("notes.mp4");
     FILE *f = fopen(txt, "w");
     ck_assert_ptr_nonnull(f);
     fputs("this is not a video\n", f);
     fclose(f);
-    const char *noise = tpath("noise.bin");
+    const char *noise = vc_test_path("noise.bin");
     f = fopen(noise, "wb");
     ck_assert_ptr_nonnull(f);
     for (int i = 0; i < 4096; i++) fputc((i * 7919 + 13) % 251, f);
@@ -657,7 +650,7 @@ START_TEST(test_non_videos_are_errors_naming_the_file_and_print_nothing) {
     /* FFmpeg would log to stderr: it must not. */
     fflush(stderr);
     int saved = dup(2);
-    const char *errlog = tpath("stderr.txt");
+    const char *errlog = vc_test_path("stderr.txt");
     int fd = open(errlog, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ck_assert_int_ge(fd, 0);
     dup2(fd, 2);
@@ -674,7 +667,7 @@ START_TEST(test_non_videos_are_errors_naming_the_file_and_print_nothing) {
     vc_status s3 = decode_all(wav, 1.0, &c, &info);
     char m3[512];
     snprintf(m3, sizeof m3, "%s", vc_last_error());
-    vc_status s4 = decode_all(tpath("missing.mp4"), 1.0, &c, &info);
+    vc_status s4 = decode_all(vc_test_path("missing.mp4"), 1.0, &c, &info);
     char m4[512];
     snprintf(m4, sizeof m4, "%s", vc_last_error());
     /* Truncated files log decoder errors too. */

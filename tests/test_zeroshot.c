@@ -9,12 +9,6 @@
 #include "harness.h"
 #include "models/zeroshot.h"
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 START_TEST(test_template_average_matches_numpy) {
     enum { T = 5, E = 64 };
@@ -95,18 +89,18 @@ START_TEST(test_templates_file_skips_comments_and_names_a_bad_line) {
 
     char path[512];
     snprintf(path, sizeof path, "%s/templates.txt", vc_test_tmpdir());
-    write_text(path, "# comment\r\n\r\na photo of {}.\r\n\n{} again\n");
+    vc_test_write_text(path, "# comment\r\n\r\na photo of {}.\r\n\n{} again\n");
     ck_assert_int_eq(vc_zeroshot_templates_read(path, &t, &n), VC_OK);
     ck_assert_int_eq(n, 2);
     ck_assert_str_eq(t[0], "a photo of {}.");
     ck_assert_str_eq(t[1], "{} again");
     vc_zeroshot_templates_free(t, n);
 
-    write_text(path, "a photo of {}.\nno slot here\n");
+    vc_test_write_text(path, "a photo of {}.\nno slot here\n");
     ck_assert_int_eq(vc_zeroshot_templates_read(path, &t, &n), VC_ERR_FORMAT);
     ck_assert_ptr_null(t);
     ck_assert_msg(strstr(vc_last_error(), "line 2") && strstr(vc_last_error(), path), "%s", vc_last_error());
-    write_text(path, "# only a comment\n");
+    vc_test_write_text(path, "# only a comment\n");
     ck_assert_int_eq(vc_zeroshot_templates_read(path, &t, &n), VC_ERR_FORMAT);
     snprintf(path, sizeof path, "%s/missing.txt", vc_test_tmpdir());
     ck_assert_int_eq(vc_zeroshot_templates_read(path, &t, &n), VC_ERR_IO);
