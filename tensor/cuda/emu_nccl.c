@@ -162,6 +162,35 @@ static ncclResult_t done(ncclComm_t c, int rc, const char *what) {
     return ncclRemoteError;
 }
 
+/* The emulator's device memory may be unreadable to host code
+ * (VC_CUDA_EMU_PROTECT=1), as a GPU's is, so a collective never touches it
+ * directly: its device buffers go to host scratch with cudaMemcpy (which
+ * also checks that they lie inside device allocations, as NCCL requires:
+ * a host pointer handed to a collective fails here), MPI runs on the
+ * scratch, and the result is copied back. */
+static ncclResult_t take(ncclComm_t c, void *host, const void *dev, size_t bytes, const char *what, const char *which) {
+    cudaError_t e = cudaMemcpy(host, dev, bytes, cudaMemcpyDeviceToHost);
+    if (e == cudaSuccess) return ncclSuccess;
+    snprintf(c->last, sizeof c->last, "%s: %s %p is not %zu bytes of device memory: %.120s", what, which, dev, bytes,
+             vc_emu_last_detail());
+    return ncclInvalidArgument;
+}
+
+static ncclResult_t give(ncclComm_t c, void *dev, const void *host, size_t bytes, const char *what) {
+    cudaError_t e = cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) return ncclSuccess;
+    snprintf(c->last, sizeof c->last, "%s: recvbuff %p is not %zu bytes of device memory: %.120s", what, dev, bytes,
+             vc_emu_last_detail());
+    return ncclInvalidArgument;
+}
+
+/* Host scratch of a + b bytes (b at *second), or NULL. */
+static void *scratch(size_t a, size_t b, void **second) {
+    char *p = malloc(a + b + 1);
+    *second = p ? p + a : NULL;
+    return p;
+}
+
 ncclResult_t ncclBroadcast(const void *send, void *recv, size_t count, ncclDataType_t t, int root, ncclComm_t c,
                            cudaStream_t stream) {
     MPI_Datatype mt;
@@ -169,8 +198,15 @@ ncclResult_t ncclBroadcast(const void *send, void *recv, size_t count, ncclDataT
     ncclResult_t r = check(c, t, stream, "ncclBroadcast", &mt, &es);
     if (r) return r;
     if (root < 0 || root >= c->size || count > (size_t)INT32_MAX) return ncclInvalidArgument;
-    if (c->rank == root && send != recv) memmove(recv, send, count * es);
-    return done(c, MPI_Bcast(recv, (int)count, mt, root, c->comm), "ncclBroadcast");
+    void *unused, *h = scratch(count * es, 0, &unused);
+    if (!h) return ncclSystemError;
+    if (c->rank == root) r = take(c, h, send, count * es, "ncclBroadcast", "sendbuff");
+    /* a root with a bad buffer still takes part, so the others do not wait */
+    ncclResult_t m = done(c, MPI_Bcast(h, (int)count, mt, root, c->comm), "ncclBroadcast");
+    if (!r) r = m;
+    if (!r) r = give(c, recv, h, count * es, "ncclBroadcast");
+    free(h);
+    return r;
 }
 
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t t, ncclRedOp_t op, ncclComm_t c,
@@ -180,8 +216,13 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
     ncclResult_t r = check(c, t, stream, "ncclAllReduce", &mt, &es);
     if (r) return r;
     if (mpi_op(op) == MPI_OP_NULL || count > (size_t)INT32_MAX) return ncclInvalidArgument;
-    return done(c, MPI_Allreduce(send == recv ? MPI_IN_PLACE : send, recv, (int)count, mt, mpi_op(op), c->comm),
-                "ncclAllReduce");
+    void *unused, *h = scratch(count * es, 0, &unused);
+    if (!h) return ncclSystemError;
+    r = take(c, h, send, count * es, "ncclAllReduce", "sendbuff");
+    if (!r) r = done(c, MPI_Allreduce(MPI_IN_PLACE, h, (int)count, mt, mpi_op(op), c->comm), "ncclAllReduce");
+    if (!r) r = give(c, recv, h, count * es, "ncclAllReduce");
+    free(h);
+    return r;
 }
 
 ncclResult_t ncclReduceScatter(const void *send, void *recv, size_t recvcount, ncclDataType_t t, ncclRedOp_t op,
@@ -191,16 +232,15 @@ ncclResult_t ncclReduceScatter(const void *send, void *recv, size_t recvcount, n
     ncclResult_t r = check(c, t, stream, "ncclReduceScatter", &mt, &es);
     if (r) return r;
     if (mpi_op(op) == MPI_OP_NULL || recvcount > (size_t)INT32_MAX) return ncclInvalidArgument;
-    /* NCCL's in-place layout: recvbuff == sendbuff + rank * recvcount */
-    if ((const char *)recv == (const char *)send + (size_t)c->rank * recvcount * es) {
-        void *tmp = malloc(recvcount * es + 1);
-        if (!tmp) return ncclSystemError;
-        int rc = MPI_Reduce_scatter_block(send, tmp, (int)recvcount, mt, mpi_op(op), c->comm);
-        if (rc == MPI_SUCCESS) memcpy(recv, tmp, recvcount * es);
-        free(tmp);
-        return done(c, rc, "ncclReduceScatter");
-    }
-    return done(c, MPI_Reduce_scatter_block(send, recv, (int)recvcount, mt, mpi_op(op), c->comm), "ncclReduceScatter");
+    /* in place (recvbuff == sendbuff + rank * recvcount) works too: the send side is copied first */
+    size_t nb = recvcount * es;
+    void *hr, *hs = scratch((size_t)c->size * nb, nb, &hr);
+    if (!hs) return ncclSystemError;
+    r = take(c, hs, send, (size_t)c->size * nb, "ncclReduceScatter", "sendbuff");
+    if (!r) r = done(c, MPI_Reduce_scatter_block(hs, hr, (int)recvcount, mt, mpi_op(op), c->comm), "ncclReduceScatter");
+    if (!r) r = give(c, recv, hr, nb, "ncclReduceScatter");
+    free(hs);
+    return r;
 }
 
 ncclResult_t ncclAllGather(const void *send, void *recv, size_t sendcount, ncclDataType_t t, ncclComm_t c,
@@ -210,6 +250,13 @@ ncclResult_t ncclAllGather(const void *send, void *recv, size_t sendcount, ncclD
     ncclResult_t r = check(c, t, stream, "ncclAllGather", &mt, &es);
     if (r) return r;
     if (sendcount > (size_t)INT32_MAX) return ncclInvalidArgument;
-    const void *sb = (const char *)send == (const char *)recv + (size_t)c->rank * sendcount * es ? MPI_IN_PLACE : send;
-    return done(c, MPI_Allgather(sb, (int)sendcount, mt, recv, (int)sendcount, mt, c->comm), "ncclAllGather");
+    /* in place (sendbuff == recvbuff + rank * sendcount) works too: the send side is copied first */
+    size_t nb = sendcount * es;
+    void *hr, *hs = scratch(nb, (size_t)c->size * nb, &hr);
+    if (!hs) return ncclSystemError;
+    r = take(c, hs, send, nb, "ncclAllGather", "sendbuff");
+    if (!r) r = done(c, MPI_Allgather(hs, (int)sendcount, mt, hr, (int)sendcount, mt, c->comm), "ncclAllGather");
+    if (!r) r = give(c, recv, hr, (size_t)c->size * nb, "ncclAllGather");
+    free(hs);
+    return r;
 }

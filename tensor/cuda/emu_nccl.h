@@ -1,9 +1,11 @@
 /* emu_nccl.h: the part of NCCL's API vclip uses (tensor/comm_nccl.c), for
  * the CPU emulator: same names, types, values and signatures as NCCL 2.28's
  * nccl.h (tests/nccl/nccl_abi_check.c compares them against the toolkit's
- * header), implemented in emu_nccl.c with MPI ("NCCL over MPI"): the
- * emulator's device memory is host memory, so each collective is the MPI
- * collective of the same meaning on the same buffers.
+ * header), implemented in emu_nccl.c with MPI ("NCCL over MPI"): each
+ * collective copies its device buffers to host memory (cudaMemcpy, so it
+ * works with VC_CUDA_EMU_PROTECT=1 and rejects pointers that are not device
+ * memory), runs the MPI collective of the same meaning there, and copies
+ * the result back.
  *
  * Semantics kept: a communicator is made by every rank calling
  * ncclCommInitRank with the same unique id (ranks with another id form
