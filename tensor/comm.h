@@ -9,6 +9,8 @@
  *     device memory for the float collectives, bootstrapped over an MPI comm
  *     (the NCCL unique id is broadcast through it), which also serves the
  *     host collectives.
+ *   - "host-staged" (tensor/comm_staged.c): device buffers copied to host
+ *     memory and back around an MPI comm's collectives (CUDA without NCCL).
  *
  * Owns: the table, the single-process implementation, the choice of an
  * implementation at start-up from the launcher's environment
@@ -118,6 +120,10 @@ vc_status vc_comm_mpi_open(vc_comm **out);
  * float collectives then take CUDA device buffers. VC_ERR_UNSUPPORTED
  * without -DVC_HAVE_NCCL. */
 vc_status vc_comm_nccl_open(vc_comm **out, vc_comm *boot, int device);
+/* Float collectives on `device` buffers (CUDA) carried out by `host` (a
+ * host-memory comm, MPI) on host copies of them (tensor/comm_staged.c): for
+ * builds without NCCL. host stays the caller's and must outlive the result. */
+vc_status vc_comm_staged_open(vc_comm **out, vc_comm *host, vc_device device);
 
 /* ---- build information (for `vclip version`) ---- */
 /* "Open MPI v4.1.4, ..." or NULL when not built with MPI. */

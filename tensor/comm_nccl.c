@@ -1,16 +1,21 @@
 /* The NCCL comm (tensor/comm.h): the float collectives with NCCL on CUDA
  * device memory, on a stream of the comm's own, each waited for before the
  * call returns (so the table's contract, "the result is in the buffer",
- * holds; overlapping them with the backward is a later step). The host
+ * holds; overlapping them with the backward is a later step). The buffers
+ * are written by kernels on the CUDA backend's stream, so each collective
+ * first waits for that stream (the backend table's sync). The host
  * collectives (broadcast of bytes, agreement, barrier) go through the
  * bootstrap comm the NCCL one was opened over, normally MPI, which also
  * carried the NCCL unique id from rank 0 to the others.
  *
- * Built only with -DVC_HAVE_NCCL: against the toolkit's nccl.h and cudart
- * (make nccl-check), or against the CPU emulator (-DVC_CUDA_EMU, with
- * tensor/cuda/emu_nccl.c: NCCL over MPI) for the tests
- * (tests/nccl/nccl_emu_worker.c under mpirun). Without it, opening fails
- * with VC_ERR_UNSUPPORTED.
+ * Built only with -DVC_HAVE_NCCL: against the toolkit's nccl.h (vclip's
+ * CUDA build when nccl.h is found, make nccl-check), or against the CPU
+ * emulator (-DVC_CUDA_EMU, with tensor/cuda/emu_nccl.c: NCCL over MPI) for
+ * the tests (tests/nccl/nccl_emu_worker.c and the emulated vclip under
+ * mpirun). Without it, opening fails with VC_ERR_UNSUPPORTED. The real
+ * libnccl is loaded with dlopen when a comm first opens (or the version is
+ * asked for), as cuBLAS is: a vclip with NCCL built in starts, and trains on
+ * one GPU or the CPU, on a machine without libnccl.so.2.
  *
  * Failure: NCCL's errors come back as a vc_status naming the call and
  * NCCL's text. A peer that dies under mpirun ends the job as with MPI; a
@@ -25,11 +30,76 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef VC_CUDA_EMU
+#include <dlfcn.h>
+#endif
 
+#include "tensor/backend.h"
 #include "tensor/cuda/cuda_host.h"
 #include "tensor/cuda/nccl_host.h"
 
 #define NCCL_REAL (sizeof(vc_real) == sizeof(double) ? ncclDouble : ncclFloat)
+
+/* The NCCL entry points this comm calls: the emulator's, linked, or
+ * libnccl's, loaded on first use. */
+static struct {
+    bool tried, ok;
+    char why[400];
+    __typeof__(&ncclGetVersion) get_version;
+    __typeof__(&ncclGetUniqueId) get_unique_id;
+    __typeof__(&ncclCommInitRank) init_rank;
+    __typeof__(&ncclCommDestroy) destroy;
+    __typeof__(&ncclCommAbort) abort_;
+    __typeof__(&ncclGetErrorString) error_string;
+    __typeof__(&ncclGetLastError) last_error;
+    __typeof__(&ncclAllReduce) all_reduce;
+    __typeof__(&ncclAllGather) all_gather;
+    __typeof__(&ncclReduceScatter) reduce_scatter;
+} nl;
+
+#ifndef VC_CUDA_EMU
+static bool sym(void *lib, void *slot, const char *name) {
+    void *p = dlsym(lib, name);
+    if (!p) snprintf(nl.why, sizeof nl.why, "libnccl lacks %s", name);
+    else memcpy(slot, &p, sizeof p);
+    return p != NULL;
+}
+#endif
+
+static bool load_nccl(void) {
+    if (nl.tried) return nl.ok;
+    nl.tried = true;
+#ifdef VC_CUDA_EMU
+    nl.get_version = ncclGetVersion;
+    nl.get_unique_id = ncclGetUniqueId;
+    nl.init_rank = ncclCommInitRank;
+    nl.destroy = ncclCommDestroy;
+    nl.abort_ = ncclCommAbort;
+    nl.error_string = ncclGetErrorString;
+    nl.last_error = ncclGetLastError;
+    nl.all_reduce = ncclAllReduce;
+    nl.all_gather = ncclAllGather;
+    nl.reduce_scatter = ncclReduceScatter;
+#else
+    const char *names[2] = {"libnccl.so.2", "libnccl.so"};
+    void *lib = NULL;
+    for (int i = 0; i < 2 && !lib; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        const char *e = dlerror();
+        snprintf(nl.why, sizeof nl.why, "cannot load NCCL (%s; put the CUDA toolkit's lib64 or the nvidia-nccl "
+                 "wheel's lib on LD_LIBRARY_PATH): %.200s", names[0], e ? e : "not found");
+        return false;
+    }
+    if (!sym(lib, &nl.get_version, "ncclGetVersion") || !sym(lib, &nl.get_unique_id, "ncclGetUniqueId") ||
+        !sym(lib, &nl.init_rank, "ncclCommInitRank") || !sym(lib, &nl.destroy, "ncclCommDestroy") ||
+        !sym(lib, &nl.abort_, "ncclCommAbort") || !sym(lib, &nl.error_string, "ncclGetErrorString") ||
+        !sym(lib, &nl.last_error, "ncclGetLastError") || !sym(lib, &nl.all_reduce, "ncclAllReduce") ||
+        !sym(lib, &nl.all_gather, "ncclAllGather") || !sym(lib, &nl.reduce_scatter, "ncclReduceScatter"))
+        return false;
+#endif
+    nl.ok = true;
+    return true;
+}
 
 typedef struct {
     ncclComm_t comm;
@@ -39,8 +109,8 @@ typedef struct {
 } nccl_impl;
 
 static vc_status nccl_fail(nccl_impl *m, ncclResult_t r, const char *what, long long n) {
-    const char *detail = m && m->comm ? ncclGetLastError(m->comm) : "";
-    return vc_fail(VC_ERR_IO, "comm nccl: %s of %lld: %s%s%s", what, n, ncclGetErrorString(r), detail && *detail ? ": " : "",
+    const char *detail = m && m->comm ? nl.last_error(m->comm) : "";
+    return vc_fail(VC_ERR_IO, "comm nccl: %s of %lld: %s%s%s", what, n, nl.error_string(r), detail && *detail ? ": " : "",
                    detail ? detail : "");
 }
 
@@ -51,21 +121,31 @@ static vc_status wait_stream(nccl_impl *m, const char *what, long long n) {
     return VC_OK;
 }
 
+/* The buffers come from kernels queued on the CUDA backend's stream: they
+ * are complete once it drained (a build without the backend has none). */
+static void wait_compute(void) {
+    const vc_backend *be = vc_backend_for(VC_CUDA);
+    if (be && be->sync) be->sync();
+}
+
 static vc_status n_allreduce(void *impl, vc_real *buf, int64_t n) {
     nccl_impl *m = impl;
-    ncclResult_t r = ncclAllReduce(buf, buf, (size_t)n, NCCL_REAL, ncclSum, m->comm, m->stream);
+    wait_compute();
+    ncclResult_t r = nl.all_reduce(buf, buf, (size_t)n, NCCL_REAL, ncclSum, m->comm, m->stream);
     return r != ncclSuccess ? nccl_fail(m, r, "ncclAllReduce", (long long)n) : wait_stream(m, "ncclAllReduce", (long long)n);
 }
 
 static vc_status n_allgather(void *impl, const vc_real *send, int64_t n, vc_real *recv) {
     nccl_impl *m = impl;
-    ncclResult_t r = ncclAllGather(send, recv, (size_t)n, NCCL_REAL, m->comm, m->stream);
+    wait_compute();
+    ncclResult_t r = nl.all_gather(send, recv, (size_t)n, NCCL_REAL, m->comm, m->stream);
     return r != ncclSuccess ? nccl_fail(m, r, "ncclAllGather", (long long)n) : wait_stream(m, "ncclAllGather", (long long)n);
 }
 
 static vc_status n_reduce_scatter(void *impl, const vc_real *send, int64_t n, vc_real *recv) {
     nccl_impl *m = impl;
-    ncclResult_t r = ncclReduceScatter(send, recv, (size_t)n, NCCL_REAL, ncclSum, m->comm, m->stream);
+    wait_compute();
+    ncclResult_t r = nl.reduce_scatter(send, recv, (size_t)n, NCCL_REAL, ncclSum, m->comm, m->stream);
     return r != ncclSuccess ? nccl_fail(m, r, "ncclReduceScatter", (long long)n)
                             : wait_stream(m, "ncclReduceScatter", (long long)n);
 }
@@ -92,14 +172,14 @@ static vc_status n_barrier(void *impl) {
 
 static void n_abort(void *impl, int code) {
     nccl_impl *m = impl;
-    ncclCommAbort(m->comm); /* unblocks this rank's NCCL work before the job ends */
+    if (m->comm) nl.abort_(m->comm); /* unblocks this rank's NCCL work before the job ends */
     m->comm = NULL;
     m->boot->ops->abort(m->boot->impl, code);
 }
 
 static void n_close(void *impl) {
     nccl_impl *m = impl;
-    if (m->comm) ncclCommDestroy(m->comm);
+    if (m->comm) nl.destroy(m->comm);
     if (m->stream) cudaStreamDestroy(m->stream);
     free(m);
 }
@@ -112,14 +192,20 @@ static const vc_comm_ops nccl_ops = {
 vc_status vc_comm_nccl_open(vc_comm **out, vc_comm *boot, int device) {
     *out = NULL;
     if (!boot) return vc_fail(VC_ERR_ARG, "comm nccl: needs a bootstrap comm (MPI) to share its unique id");
+    /* every rank learns whether every rank has NCCL before any waits in a collective */
+    vc_status s = vc_comm_agree(boot, load_nccl() ? VC_OK : vc_fail(VC_ERR_UNSUPPORTED, "comm nccl: %s", nl.why));
+    if (s) return s;
     cudaError_t e = cudaSetDevice(device);
-    if (e != cudaSuccess) return vc_fail(VC_ERR_DEVICE, "comm nccl: cudaSetDevice(%d): %s", device, cudaGetErrorString(e));
+    s = vc_comm_agree(boot, e == cudaSuccess ? VC_OK
+                                             : vc_fail(VC_ERR_DEVICE, "comm nccl: cudaSetDevice(%d): %s", device,
+                                                       cudaGetErrorString(e)));
+    if (s) return s;
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
-    ncclResult_t r = boot->rank == 0 ? ncclGetUniqueId(&id) : ncclSuccess;
+    ncclResult_t r = boot->rank == 0 ? nl.get_unique_id(&id) : ncclSuccess;
     /* every rank learns whether rank 0 has an id before waiting in the init */
     int64_t bad = r != ncclSuccess;
-    vc_status s = vc_comm_broadcast(boot, &bad, sizeof bad, 0);
+    s = vc_comm_broadcast(boot, &bad, sizeof bad, 0);
     if (!s && bad) s = vc_fail(VC_ERR_IO, "comm nccl: ncclGetUniqueId on rank 0 failed");
     if (!s) s = vc_comm_broadcast(boot, &id, sizeof id, 0);
     if (s) return s;
@@ -133,7 +219,7 @@ vc_status vc_comm_nccl_open(vc_comm **out, vc_comm *boot, int device) {
         free(m);
         return vc_fail(VC_ERR_DEVICE, "comm nccl: cudaStreamCreateWithFlags: %s", cudaGetErrorString(e));
     }
-    r = ncclCommInitRank(&m->comm, m->size, id, m->rank);
+    r = nl.init_rank(&m->comm, m->size, id, m->rank);
     if (r != ncclSuccess) {
         s = nccl_fail(NULL, r, "ncclCommInitRank", (long long)m->size);
         m->comm = NULL;
@@ -146,9 +232,13 @@ vc_status vc_comm_nccl_open(vc_comm **out, vc_comm *boot, int device) {
 }
 
 const char *vc_comm_nccl_version(void) {
-    static char v[64];
+    static char v[400];
     int code = 0;
-    if (!v[0] && ncclGetVersion(&code) == ncclSuccess) {
+    if (!v[0] && !load_nccl()) {
+        snprintf(v, sizeof v, "built in (nccl.h %d.%d.%d), but %.150s", NCCL_MAJOR, NCCL_MINOR, NCCL_PATCH, nl.why);
+        return v;
+    }
+    if (!v[0] && nl.get_version(&code) == ncclSuccess) {
         int major = code >= 20900 ? code / 10000 : code / 1000;
         int minor = code >= 20900 ? code / 100 % 100 : code / 100 % 10;
         snprintf(v, sizeof v, "NCCL %d.%d.%d%s", major, minor, code % 100,
