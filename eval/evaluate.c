@@ -185,7 +185,10 @@ static vc_status gather_rows(vc_comm *c, vc_real *V, int64_t N, int64_t D) {
     }
     memset(mine, 0, (size_t)(blk * D) * sizeof(vc_real));
     memcpy(mine, V + lo * D, (size_t)((hi - lo) * D) * sizeof(vc_real));
-    vc_status s = vc_comm_allgather(c, mine, blk * D, all);
+    /* host rows: a comm whose float collectives take device memory (NCCL)
+     * gathers them as bytes through its host side */
+    vc_status s = c->ops->device == VC_CPU ? vc_comm_allgather(c, mine, blk * D, all)
+                                           : vc_comm_allgather_bytes(c, mine, (size_t)(blk * D) * sizeof(vc_real), all);
     if (!s)
         for (int r = 0; r < R; r++) {
             int64_t a = (int64_t)r * N / R, b = (int64_t)(r + 1) * N / R;

@@ -58,9 +58,13 @@ long long vc_step_graph_replays(const vc_step_ctx *c) { return c->graph_state ? 
 
 /* Forward, backward, complete gradient and its norm (into ps->norm) on the
  * tape; *loss_dev is where the loss lands. frames and text are tensors the
- * tape takes as constants (host, or already on the device). */
+ * tape takes as constants (host, or already on the device).
+ * Data-parallel (dist: c->comm's float collectives on the device's memory):
+ * the loss gathers every rank's embeddings, and the gradient buffer and the
+ * loss are summed over ranks on the device before the norm, so *loss_dev is
+ * the global batch's loss (in ps->aux[8]) and the norm the global one. */
 static vc_status fwd_bwd(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor *lengths, const vc_tensor *text,
-                         const vc_real **loss_dev) {
+                         bool dist, const vc_real **loss_dev) {
     vc_tape *t = c->tape;
     vc_tape_reset(t);
     t->step = c->step;
@@ -69,14 +73,23 @@ static vc_status fwd_bwd(vc_step_ctx *c, const vc_tensor *frames, const vc_tenso
     vc_params_zero_grad(c->ps);
     vc_var *v = vc_pooler_forward(t, c->model, vc_const(t, frames), lengths);
     vc_var *x = vc_pooler_text(t, c->model, vc_const(t, text));
-    vc_var *loss = vc_infonce(t, v, x, c->logit_scale, NULL);
+    vc_var *loss = dist ? vc_infonce_sharded(t, v, x, c->logit_scale, c->comm)
+                        : vc_infonce(t, v, x, c->logit_scale, NULL);
     if (!loss) return vc_tape_status(t);
     vc_status s = vc_backward(t, loss);
     if (s) return s;
     vc_params_finish_grad(c->ps);
     const vc_backend *be = vc_backend_for(c->ps->device);
-    be->global_norm(c->ps->grad, (int64_t)c->ps->n, c->ps->norm, c->ps->norm_scratch);
     *loss_dev = vc_f32(&loss->val);
+    if (dist) {
+        vc_real *gl = c->ps->aux + 8; /* aux[0..2] is the logit clamp's */
+        be->copy_d2d(gl, *loss_dev, sizeof *gl);
+        if ((s = vc_comm_allreduce_sum(c->comm, c->ps->grad, (int64_t)c->ps->n)) ||
+            (s = vc_comm_allreduce_sum(c->comm, gl, 1)))
+            return s;
+        *loss_dev = gl;
+    }
+    be->global_norm(c->ps->grad, (int64_t)c->ps->n, c->ps->norm, c->ps->norm_scratch);
     return VC_OK;
 }
 
@@ -132,7 +145,7 @@ static vc_status capture(vc_step_ctx *c, vc_step_graph *sg, const vc_tensor *f, 
     sg->len = len;
     if ((s = vc_graph_begin(c->ps->device))) return s;
     c->tape->capturing = true;
-    s = fwd_bwd(c, &fd, l, &xd, &sg->loss);
+    s = fwd_bwd(c, &fd, l, &xd, false, &sg->loss);
     c->tape->capturing = false;
     vc_graph *g = NULL;
     vc_status se = vc_graph_end(c->ps->device, &g);
@@ -166,8 +179,10 @@ static void clamp_on_device(const vc_backend *be, vc_real *x, vc_real *aux, vc_r
     be->axpby(a, -1, x, 1, 1);
 }
 
+/* dist: a data-parallel step over c->comm (every rank runs it eagerly: a
+ * collective is not put into a graph). */
 static vc_status device_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor *lengths, const vc_tensor *text,
-                             double lr, vc_step_out *out) {
+                             bool dist, double lr, vc_step_out *out) {
     vc_params *ps = c->ps;
     const vc_backend *be = vc_backend_for(ps->device);
     vc_step_graph *sg = c->graph_state;
@@ -177,7 +192,7 @@ static vc_status device_step(vc_step_ctx *c, const vc_tensor *frames, const vc_t
     vc_status s = VC_OK;
     bool replay = sg && sg->g && same_batch(sg, frames, lengths, text);
     if (!replay && sg && sg->g) drop_graph(sg); /* an eager step reuses the arena the graph relies on */
-    if (!replay && c->use_graph && !sg->unusable && sg->eager >= 2) {
+    if (!replay && c->use_graph && !dist && !sg->unusable && sg->eager >= 2) {
         if ((s = capture(c, sg, frames, lengths, text))) return s;
         replay = sg->g != NULL;
     }
@@ -190,7 +205,7 @@ static vc_status device_step(vc_step_ctx *c, const vc_tensor *frames, const vc_t
         sg->staged = false;
         loss_dev = sg->loss;
     } else {
-        if ((s = fwd_bwd(c, frames, lengths, text, &loss_dev))) return s;
+        if ((s = fwd_bwd(c, frames, lengths, text, dist, &loss_dev))) return s;
         if (sg) sg->eager++;
     }
     if (c->queued) c->queued(c->queued_ud);
@@ -201,6 +216,9 @@ static vc_status device_step(vc_step_ctx *c, const vc_tensor *frames, const vc_t
     be->copy_d2h(&norm, ps->norm, sizeof norm);
     if (ps->device == VC_CUDA && (s = vc_cuda_take_error())) return s;
     double l = lv;
+    /* data-parallel, the loss and the norm are the global ones, the same on
+     * every rank: a stop here happens on all ranks together */
+    if (dist && (!isfinite(l) || !isfinite(norm))) c->comm->failed_together = true;
     if (!isfinite(l)) return vc_fail(VC_ERR_NUMERIC, "loss is %g", l);
     if (!isfinite(norm)) return vc_fail(VC_ERR_NUMERIC, "gradient norm is %g (loss %g)", norm, l);
     if (c->grad_clip > 0) be->clip_scale(ps->grad, (int64_t)ps->n, c->grad_clip, ps->norm);
@@ -218,9 +236,17 @@ vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor
                         double lr, vc_step_out *out) {
     bool dist = c->comm && c->comm->size > 1;
     if (c->ps->device != VC_CPU && c->ps->norm) {
-        if (dist) return vc_fail(VC_ERR_UNSUPPORTED, "step: data-parallel steps run on the CPU only so far");
-        return device_step(c, frames, lengths, text, lr, out);
+        /* a device comm (NCCL, host-staged) runs the data-parallel step even
+         * for one rank: the path a multi-GPU job takes, on one GPU */
+        bool ddist = c->comm && (dist || c->comm->ops->device != VC_CPU);
+        if (ddist && c->comm->ops->device != c->ps->device)
+            return vc_fail(VC_ERR_ARG, "step: the %s comm's collectives work on %s memory, the parameters are on %s",
+                           c->comm->ops->name, vc_device_name(c->comm->ops->device), vc_device_name(c->ps->device));
+        return device_step(c, frames, lengths, text, ddist, lr, out);
     }
+    if (dist && c->comm->ops->device != VC_CPU)
+        return vc_fail(VC_ERR_ARG, "step: the %s comm's collectives work on %s memory, the parameters are on the cpu",
+                       c->comm->ops->name, vc_device_name(c->comm->ops->device));
     vc_tape *t = c->tape;
     vc_tape_reset(t);
     t->step = c->step;

@@ -10,7 +10,10 @@
  * one all-reduce of the flat gradient buffer (logit_scale included), and the
  * loss reported is the global batch's. Every rank then takes the same
  * optimiser step on the same numbers, so the replicas stay identical, and
- * the step fails (or not) on every rank alike. */
+ * the step fails (or not) on every rank alike. On a device the comm must
+ * be one whose float collectives take that device's memory (NCCL, or the
+ * host-staged comm); such a comm runs this data-parallel step even with one
+ * rank, and never as a captured graph. */
 #ifndef VC_STEP_H
 #define VC_STEP_H
 

@@ -218,21 +218,63 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
+/* The parameters (and with opt the AdamW moments) in host memory: a copy
+ * into *buf on a device (free it), ps's own arrays on the CPU. */
+static vc_status host_view(const vc_params *ps, const vc_adamw *opt, vc_real **buf, vc_real *view[3]) {
+    *buf = NULL;
+    view[0] = ps->data;
+    view[1] = opt ? opt->m : NULL;
+    view[2] = opt ? opt->v : NULL;
+    if (ps->device == VC_CPU) return VC_OK;
+    size_t n = ps->n, k = opt ? 3 : 1;
+    if (!(*buf = malloc(k * n * sizeof(vc_real) + 1)))
+        return vc_fail(VC_ERR_OOM, "train: cannot allocate %zu bytes to copy the model to the host", k * n * sizeof(vc_real));
+    const vc_backend *be = vc_backend_for(ps->device);
+    for (size_t i = 0; i < k; i++) {
+        be->copy_d2h(*buf + i * n, view[i], n * sizeof(vc_real));
+        view[i] = *buf + i * n;
+    }
+    return VC_OK;
+}
+
 /* Rank 0's model, optimiser and run state to every rank: the start of a
  * data-parallel run (resumed or fresh) is rank 0's, so ranks never depend on
- * reading the run directory themselves. */
+ * reading the run directory themselves. Broadcasts are host collectives: on
+ * a device the arrays travel through host copies. */
 static vc_status share_state(vc_comm *c, vc_params *ps, vc_adamw *opt, vc_ckpt_state *st, bool *resumed) {
     if (c->size == 1) return VC_OK;
     vc_status s;
     uint8_t r = *resumed;
+    vc_real *buf, *h[3];
+    if ((s = host_view(ps, opt, &buf, h))) return s;
     if ((s = vc_comm_broadcast(c, st, sizeof *st, 0)) || (s = vc_comm_broadcast(c, &r, 1, 0)) ||
         (s = vc_comm_broadcast(c, &opt->step, sizeof opt->step, 0)) ||
-        (s = vc_comm_broadcast(c, ps->data, ps->n * sizeof(vc_real), 0)) ||
-        (s = vc_comm_broadcast(c, opt->m, opt->n * sizeof(vc_real), 0)) ||
-        (s = vc_comm_broadcast(c, opt->v, opt->n * sizeof(vc_real), 0)))
+        (s = vc_comm_broadcast(c, h[0], ps->n * sizeof(vc_real), 0)) ||
+        (s = vc_comm_broadcast(c, h[1], opt->n * sizeof(vc_real), 0)) ||
+        (s = vc_comm_broadcast(c, h[2], opt->n * sizeof(vc_real), 0))) {
+        free(buf);
         return s;
+    }
+    if (buf) {
+        const vc_backend *be = vc_backend_for(ps->device);
+        be->copy_h2d(ps->data, h[0], ps->n * sizeof(vc_real));
+        be->copy_h2d(opt->m, h[1], opt->n * sizeof(vc_real));
+        be->copy_h2d(opt->v, h[2], opt->n * sizeof(vc_real));
+        free(buf);
+    }
     *resumed = r;
     return VC_OK;
+}
+
+/* Every rank holds the same weights (a checkpoint speaks for all), also on a
+ * device (hashed from a host copy). */
+static vc_status check_replicas(vc_comm *c, const vc_params *ps) {
+    vc_real *buf, *h[3];
+    vc_status s = host_view(ps, NULL, &buf, h);
+    if (!s) s = vc_comm_check_same(c, fnv(0xcbf29ce484222325ull, h[0], ps->n * sizeof(vc_real)),
+                                   "model weights (the replicas diverged)");
+    free(buf);
+    return s;
 }
 
 /* Batches to the device: each batch's frames and text go over on the
@@ -309,9 +351,11 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
     vc_device dev = rc->device.type;
     if (!s) s = vc_device_open(&rc->device, rc->tf32);
     if (!s) s = vc_device_require(dev, vc_train_kernels, vc_train_kernels_n, "training");
-    if (!s && R > 1 && dev != VC_CPU)
-        s = vc_fail(VC_ERR_ARG, "train.device = %s with %d ranks: data-parallel training runs on the CPU only so far",
-                    vc_device_name(dev), R);
+    /* data-parallel, the comm's float collectives must take the step's
+     * memory: MPI for the CPU, NCCL (or host-staged) for CUDA */
+    if (!s && (R > 1 || comm->ops->device != VC_CPU) && comm->ops->device != dev)
+        s = vc_fail(VC_ERR_ARG, "train.device = %s with %d rank%s over the %s comm, whose collectives work on %s memory",
+                    vc_device_name(dev), R, R == 1 ? "" : "s", comm->ops->name, vc_device_name(comm->ops->device));
     if (!s) s = vc_params_place(&ps, dev);
     if (!s && dev != VC_CPU) {
         vc_tape_free(&tape);
@@ -502,9 +546,7 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
         bool stop = hooks && hooks->stop_at > 0 && st.step >= hooks->stop_at;
         if (st.step % ckpt_every == 0 || st.step == total || stop) {
             /* the replicas must still be identical: a checkpoint speaks for all */
-            if (R > 1 && (s = vc_comm_check_same(comm, fnv(0xcbf29ce484222325ull, ps.data, ps.n * sizeof(vc_real)),
-                                                 "model weights (the replicas diverged)")))
-                goto done;
+            if (R > 1 && (s = check_replicas(comm, &ps))) goto done;
             if (c.writer) s = vc_ckpt_save(path, &ps, &opt, &st, c.config_text, c.dim);
             if ((s = vc_comm_agree(comm, s))) goto done;
         }
