@@ -4,7 +4,13 @@
  * every rank's error is printed with its rank. A rank that fails ends the
  * whole job (MPI_Abort), and a collective that waits longer than
  * $VCLIP_COMM_TIMEOUT seconds (default 600, 0: never) ends this rank, so a
- * job with a hung or dead rank never hangs. */
+ * job with a hung or dead rank never hangs.
+ * With train.device = cuda and several ranks the step's collectives go
+ * through NCCL on the GPUs (unique id over MPI), each rank on the GPU of its
+ * local rank on its machine unless the config names one (cuda:N); a vclip
+ * built without NCCL stages them through host memory over MPI.
+ * $VCLIP_COMM picks that comm: auto (the default: NCCL where built in),
+ * nccl, or host (host-staged); nccl and host also apply to one rank. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +19,7 @@
 #include "commands.h"
 #include "progress.h"
 #include "tensor/comm.h"
+#include "tensor/device.h"
 #include "train/trainer.h"
 
 typedef struct {
@@ -55,6 +62,84 @@ static void on_comm_timeout(void *ud, const char *msg) {
     fprintf(stderr, "\nvclip train: %s\n", msg);
     fflush(stderr);
     _exit(3);
+}
+
+/* This rank's number among the ranks on its machine: the launcher's
+ * (Open MPI, Slurm, MPICH's Hydra), else counted from every rank's host
+ * name. A host collective: every rank calls it. */
+static vc_status local_rank(vc_comm *c, int *out) {
+    enum { H = 64 };
+    char me[H] = "";
+    gethostname(me, H - 1);
+    char *all = calloc((size_t)c->size, H);
+    if (!all) return vc_fail(VC_ERR_OOM, "out of memory for %d host names", c->size);
+    vc_status s = vc_comm_allgather_bytes(c, me, H, all);
+    int n = 0;
+    for (int r = 0; r < c->rank && !s; r++) n += strncmp(all + (size_t)r * H, me, H) == 0;
+    free(all);
+    static const char *const env[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"};
+    for (int i = 0; i < 3; i++) {
+        const char *v = getenv(env[i]);
+        char *end;
+        long x = v && *v ? strtol(v, &end, 10) : -1;
+        if (x >= 0 && x < 1 << 20 && !*end) {
+            n = (int)x;
+            break;
+        }
+    }
+    *out = n;
+    return s;
+}
+
+/* The comm of a CUDA run with several ranks (or $VCLIP_COMM = nccl or host):
+ * NCCL or host-staged over the launcher's MPI comm, after this rank's GPU
+ * is chosen and opened. *dev stays NULL when the run needs none. Collective
+ * on `mpi`; a failure is agreed (every rank returns it). */
+static vc_status open_device_comm(vc_comm *mpi, vc_config *cfg, vc_run_cfg *rc, vc_comm **dev, char *note, size_t nn) {
+    *dev = NULL;
+    note[0] = '\0';
+    const char *mode = getenv("VCLIP_COMM");
+    if (!mode || !*mode) mode = "auto";
+    bool want_nccl = strcmp(mode, "nccl") == 0, want_host = strcmp(mode, "host") == 0;
+    if (!want_nccl && !want_host && strcmp(mode, "auto") != 0)
+        return vc_fail(VC_ERR_ARG, "VCLIP_COMM = %s: expected auto, nccl or host", mode);
+    if (rc->device.type != VC_CUDA) {
+        if (want_nccl || want_host)
+            return vc_fail(VC_ERR_ARG, "VCLIP_COMM = %s carries CUDA memory, but train.device is %s", mode,
+                           vc_device_name(rc->device.type));
+        return VC_OK;
+    }
+    if (mpi->size == 1 && !want_nccl && !want_host) return VC_OK;
+    const char *text = NULL;
+    vc_status s = vc_config_string(cfg, "train", "device", &text);
+    int local = 0;
+    if (!s) s = local_rank(mpi, &local);
+    bool named = text && strchr(text, ':');
+    if (!s && !named) rc->device.index = local;
+    if (!s && (s = vc_device_open(&rc->device, rc->tf32))) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", vc_last_error());
+        s = vc_fail(s, "%s (local rank %d on this machine%s; one GPU per rank: start at most as many ranks per machine "
+                       "as it has GPUs)", msg, local, named ? ", train.device names its GPU" : " takes the GPU of that number");
+    }
+    if ((s = vc_comm_agree(mpi, s))) return s;
+    bool nccl = want_nccl || (!want_host && vc_comm_nccl_version());
+    if (nccl) {
+        s = vc_comm_nccl_open(dev, mpi, rc->device.index);
+        if (s) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s", vc_last_error());
+            return vc_fail(s, "%s (VCLIP_COMM=host trains through host memory over MPI instead)", msg);
+        }
+        snprintf(note, nn, "comm nccl (%s): %d rank%s, rank 0 on cuda:%d (%s)", vc_comm_nccl_version(), mpi->size,
+                 mpi->size == 1 ? "" : "s", rc->device.index, named ? "as train.device names" : "GPUs by local rank");
+        return VC_OK;
+    }
+    snprintf(note, nn, "comm host-staged: %d rank%s, rank 0 on cuda:%d; %s", mpi->size, mpi->size == 1 ? "" : "s",
+             rc->device.index,
+             want_host ? "the step's collectives go through host memory over MPI (VCLIP_COMM=host)"
+                       : "NCCL is not built in: the step's collectives go through host memory over MPI");
+    return vc_comm_staged_open(dev, mpi, VC_CUDA);
 }
 
 /* Seconds from $VCLIP_COMM_TIMEOUT (600 when unset; 0 turns the watchdog off). */
@@ -106,6 +191,12 @@ int vc_cmd_train(int argc, char **argv) {
         s = vc_cmd_h5_check_files("train", rc.file, hint);
     }
     s = vc_comm_agree(comm, s); /* a bad config or data file on one rank stops all of them */
+    /* CUDA with several ranks: the device comm (NCCL) over the launcher's;
+     * from here on `comm` is the one the run uses, `host` the launcher's */
+    vc_comm *host = comm, *dcomm = NULL;
+    char dnote[400] = "";
+    if (!s && (s = open_device_comm(host, cfg, &rc, &dcomm, dnote, sizeof dnote)) == VC_OK && dcomm) comm = dcomm;
+    if (!s && dnote[0] && comm->rank == 0) fprintf(stderr, "%s\n", dnote);
     if (!s && comm->size > 1) s = vc_comm_set_watchdog(comm, timeout, on_comm_timeout, NULL);
     progress_state ps = {isatty(2) != 0, 0, {0}};
     vc_progress_init(&ps.eval, "train: validation");
@@ -118,14 +209,16 @@ int vc_cmd_train(int argc, char **argv) {
         vc_config_free(cfg);
         /* unless every rank saw the failure, the others may be waiting for
          * this one in a collective: end them all */
-        if (!comm->failed_together) vc_comm_abort(comm, r);
-        vc_comm_close(comm);
+        if (!comm->failed_together && !host->failed_together) vc_comm_abort(comm, r);
+        vc_comm_close(dcomm);
+        vc_comm_close(host);
         return r;
     }
     if (comm->rank == 0)
         printf("run %s: config.ini, log.jsonl, last.safetensors%s\n", rc.out_dir,
                strcmp(rc.val_split, "none") ? ", best.safetensors (best mean val R@1)" : "");
     vc_config_free(cfg);
-    vc_comm_close(comm);
+    vc_comm_close(dcomm);
+    vc_comm_close(host);
     return 0;
 }
