@@ -405,6 +405,8 @@ CUDA_EMU_TESTS := test_backend_ops
 CUDA_EMU_TESTS += test_cuda_train
 # tensor/device.c holds the CUDA graph and upload calls of train/step.c
 CUDA_BE_SRC += tensor/device.c
+# the NCCL comm: built with NCCL in the CUDA libraries (see the NCCL block)
+CUDA_BE_SRC += tensor/comm_nccl.c
 # g++ fuses a*b+c across statements, which would undo a kernel's __fmul_rn
 # (nvcc keeps those unfused): the emulated kernels are compiled without it
 $(CU_KERNEL_SRC:%.cu=$(BUILD)/emu/%.o): EMU_CXXFLAGS += -ffp-contract=off
@@ -478,15 +480,35 @@ test-cuda-tsan: $(TSAN_DIR)/test_cuda_emu $(TSAN_DIR)/test_backend_ops
 # ---- end CUDA ----
 
 # ---- NCCL (tensor/comm_nccl.c; issue 12) ----
-# vclip's own build has no NCCL until the CUDA backend links it. Meanwhile:
-#  - emulated (with MPI): tensor/comm_nccl.c over the CUDA emulator and
-#    tensor/cuda/emu_nccl.c (NCCL's collectives done by MPI on the emulator's
-#    host memory) in $(BUILD)/tests/nccl_emu_worker, which tests/test_dist.c
-#    runs under mpirun; tests/nccl/nccl_abi_check.c checks the emulated API;
+# The NCCL comm is part of the CUDA libraries (tensor/comm_nccl.c is in
+# CUDA_BE_SRC above), so data-parallel training on CUDA uses it:
+#  - real: $(BUILD)/libvclip_cuda.a (build/vclip, the GPU bundle) compiles it
+#    against $(NCCL_HOME)/include/nccl.h when that exists (NCCL=0 leaves it
+#    out); libnccl.so.2 is loaded with dlopen when a comm first opens, so
+#    vclip starts and trains on one device without it;
+#  - emulated (with MPI): $(BUILD)/libvclip_cuemu.a compiles it over the CUDA
+#    emulator with tensor/cuda/emu_nccl.c (NCCL's collectives done by MPI on
+#    host copies of the emulator's device memory); $(BUILD)/tests/vclip_cuemu
+#    is vclip linked with it, which tests/test_dist.c trains with under
+#    mpirun (device = cuda), and $(BUILD)/tests/nccl_emu_worker checks the
+#    comm's collectives; tests/nccl/nccl_abi_check.c checks the emulated API;
 #  - make nccl-check: the same sources against the toolkit's nccl.h and cudart
 #    (warnings as errors), and $(BUILD)/nvcc/nccl_smoke, a 1-rank NCCL smoke
 #    test to run where there is a GPU.
+# Without NCCL (or MPI, for the emulated one) the comm only says it is not
+# built in, and CUDA training over MPI stages through host memory.
 NCCL_HOME ?= $(or $(CUDA_HOME),$(CUDA_DEFAULT_HOME))
+NCCL ?= auto
+NCCL_H := $(if $(filter-out 0,$(NCCL)),$(wildcard $(NCCL_HOME)/include/nccl.h))
+$(BUILD)/nvcc/obj/tensor/comm_nccl.o: CFLAGS += $(if $(NCCL_H),-DVC_HAVE_NCCL -I$(NCCL_HOME)/include)
+ifeq ($(MPI_FOUND),1)
+$(BUILD)/cuemu/tensor/comm_nccl.o: CFLAGS += -DVC_HAVE_NCCL
+$(BUILD)/libvclip_cuemu.a: $(BUILD)/cuemu/tensor/cuda/emu_nccl.o
+$(BUILD)/tests/vclip_cuemu: $(TOOL_OBJ) $(BUILD)/libvclip_cuemu.a $(BUILD)/libvccuda_emu.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(TOOL_OBJ) $(CUEMU_LINK) $(LDLIBS) -o $@
+test: $(BUILD)/tests/vclip_cuemu
+endif
 NCCL_EMU_WORKER := $(if $(MPI_FOUND),$(BUILD)/tests/nccl_emu_worker)
 NCCL_EMU_OBJ := $(addprefix $(BUILD)/nccl-emu/,tensor/comm_nccl.o tensor/cuda/emu_nccl.o tests/nccl/nccl_emu_worker.o \
                   tests/nccl/nccl_abi_check.o)

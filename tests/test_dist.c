@@ -10,7 +10,12 @@
  *    weights to 1e-5) for the transformer and the mean + text-head models;
  *    a kill -9 of one rank ending the job within 60 s with a message naming
  *    it, and --resume finishing bit-identical to an uninterrupted 2-rank run;
- *    a rank that fails alone ending the job with its message. */
+ *    a rank that fails alone ending the job with its message;
+ *  - data-parallel training on CUDA with the emulated vclip
+ *    (build/tests/vclip_cuemu: the CUDA emulator, NCCL emulated over MPI):
+ *    2 and 3 ranks through the NCCL comm and 2 through the host-staged one
+ *    against one CPU process, a rank without its GPU, kill -9 of a rank and
+ *    --resume bit-identical to the uninterrupted run. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <cJSON.h>
@@ -375,9 +380,9 @@ static int wait_for(pid_t pid, double limit_s, const char *what) {
 
 #define MAX_ARGS 40
 
-/* `mpirun -np N vclip ARGS...` (N 0: vclip alone); returns the exit code and
+/* `mpirun -np N BIN ARGS...` (N 0: BIN alone); returns the exit code and
  * the output in *text (free it). */
-static int run_vclip(int np, char **text, ...) {
+static int run_prog(const char *bin, int np, char **text, va_list ap) {
     const char *argv[MAX_ARGS + 8];
     int n = 0;
     char nps[16];
@@ -388,16 +393,22 @@ static int run_vclip(int np, char **text, ...) {
         argv[n++] = "-np";
         argv[n++] = nps;
     }
-    argv[n++] = vc_test_vclip_bin();
-    va_list ap;
-    va_start(ap, text);
+    argv[n++] = bin;
     for (const char *a; (a = va_arg(ap, const char *)) && n < MAX_ARGS;) argv[n++] = a;
-    va_end(ap);
     argv[n] = NULL;
     char out[600];
     tmp_path(out, sizeof out, "run.out");
     int rc = wait_for(spawn(argv, out), 120, "vclip");
     *text = slurp(out);
+    return rc;
+}
+
+/* `mpirun -np N vclip ARGS...` (N 0: vclip alone), as run_prog. */
+static int run_vclip(int np, char **text, ...) {
+    va_list ap;
+    va_start(ap, text);
+    int rc = run_prog(vc_test_vclip_bin(), np, text, ap);
+    va_end(ap);
     return rc;
 }
 
@@ -1327,6 +1338,230 @@ START_TEST(test_parallel_import_is_restartable) {
 }
 END_TEST
 
+/* ---------- data-parallel training on CUDA: the emulated build, NCCL over MPI ---------- */
+
+/* Tolerance of a CUDA run against one CPU process: tests/test_cuda_train.c
+ * bounds the emulated cuda backend against the cpu one by 1e-4 (1 + |loss|)
+ * over 20 AdamW steps, since their kernels sum in other orders (float32
+ * roundings, ~1e-7 relative per op) that AdamW carries forward; ranks add
+ * only the order of the all-reduce's sums. A gather without its gradient, a
+ * missing or doubled all-reduce, or replicas that start apart move the loss
+ * by 1e-2 or more within a few steps. The weights are held to the same
+ * bound relative to max(|w|, 1), as the CPU ranks are to 1e-5. (Measured
+ * here: the logged losses equal to their 6 decimals, weights within ~2e-7.) */
+#define CUDA_TOL 1e-4
+
+static char cuemu_path[600];
+
+/* build/tests/vclip_cuemu (vclip on the CUDA emulator with NCCL emulated
+ * over MPI, built beside this program by make test), or false with why. */
+static bool cuemu_usable(char *why, size_t n) {
+    snprintf(cuemu_path, sizeof cuemu_path, "%s", self_path);
+    char *slash = strrchr(cuemu_path, '/');
+    if (!slash) return snprintf(why, n, "no path of this program"), false;
+    snprintf(slash + 1, sizeof cuemu_path - (size_t)(slash + 1 - cuemu_path), "vclip_cuemu");
+    if (access(cuemu_path, X_OK) != 0) return snprintf(why, n, "%s is not built (make test builds it)", cuemu_path), false;
+    return true;
+}
+
+/* run_vclip with the emulated vclip: GPUS emulated GPUs per process (each
+ * rank takes the one of its local rank); with protect, device memory
+ * unreadable to host code (VC_CUDA_EMU_PROTECT=1), so host code that touches
+ * it crashes (5x slower: one run per model has it). */
+static int run_cuemu(int gpus, bool protect, int np, char **text, ...) {
+    char g[16];
+    snprintf(g, sizeof g, "%d", gpus);
+    setenv("VC_CUDA_EMU_DEVICES", g, 1);
+    setenv("VC_CUDA_EMU_PROTECT", protect ? "1" : "0", 1);
+    va_list ap;
+    va_start(ap, text);
+    int rc = run_prog(cuemu_path, np, text, ap);
+    va_end(ap);
+    unsetenv("VC_CUDA_EMU_DEVICES");
+    unsetenv("VC_CUDA_EMU_PROTECT");
+    return rc;
+}
+
+/* Losses of DIR against l1 and weights of DIR's last and best checkpoints
+ * against DIR1's, within CUDA_TOL; the worst differences into *wl, *ww. */
+static void cuda_matches(const char *what, const char *dir1, const double *l1, const char *dir, double *wl, double *ww) {
+    double l[32];
+    ck_assert_int_eq(step_losses(dir, l, 32), 20);
+    *wl = 0;
+    for (int k = 0; k < 20; k++) {
+        double e = fabs(l[k] - l1[k]) / (1 + fabs(l1[k]));
+        ck_assert_msg(e <= CUDA_TOL, "%s: step %d loss %.6f vs %.6f in one CPU process", what, k + 1, l[k], l1[k]);
+        *wl = fmax(*wl, e);
+    }
+    *ww = 0;
+    const char *files[2] = {"last.safetensors", "best.safetensors"};
+    for (int f = 0; f < 2; f++) { /* best: the validation picked the same step */
+        char a[800], b[800], worst[200] = "";
+        snprintf(a, sizeof a, "%s/%s", dir1, files[f]);
+        snprintf(b, sizeof b, "%s/%s", dir, files[f]);
+        double dw = weights_diff(b, a, worst, sizeof worst);
+        ck_assert_msg(dw <= CUDA_TOL, "%s: %s differs by %.3g at %s", what, files[f], dw, worst);
+        *ww = fmax(*ww, dw);
+    }
+}
+
+/* _i: the model (0 transformer, 1 mean + text head). One CPU process, then
+ * the emulated vclip with train.device = cuda on 2 ranks (and 3 for the
+ * transformer) through the NCCL comm, and (mean + text head) on 2 ranks
+ * through the host-staged comm of a build without NCCL (VCLIP_COMM=host),
+ * all at the same global batch: losses, final and best weights agree. */
+START_TEST(test_cuda_ranks_train_like_one_cpu_process) {
+    ck_assert_msg(!data_error[0], "%s", data_error);
+    char why[700];
+    if (!cuemu_usable(why, sizeof why)) {
+        printf("SKIP: data-parallel training on CUDA: %s\n", why);
+        return;
+    }
+    char cfg[700], dir1[600], name[64], *text;
+    snprintf(name, sizeof name, "cuda_equal%d", _i);
+    make_config(name, models[_i], NULL, cfg, sizeof cfg);
+    tmp_path(dir1, sizeof dir1, name);
+    int rc = run_vclip(0, &text, "train", cfg, NULL);
+    ck_assert_msg(rc == 0, "one CPU process failed (%d): %.2000s", rc, text);
+    free(text);
+    double l1[32];
+    ck_assert_int_eq(step_losses(dir1, l1, 32), 20);
+    for (int run = 0; run < 3; run++) {
+        int np = run == 1 ? 3 : 2;
+        bool staged = run == 2;
+        if ((_i == 0 && staged) || (_i == 1 && np == 3)) continue;
+        char dirN[700], over[720], what[128];
+        snprintf(dirN, sizeof dirN, "%s_np%d%s", dir1, np, staged ? "_staged" : "");
+        snprintf(over, sizeof over, "train.out_dir=%s", dirN);
+        snprintf(what, sizeof what, "%s on cuda, %d ranks (%s)", model_names[_i], np, staged ? "host-staged" : "nccl");
+        if (staged) setenv("VCLIP_COMM", "host", 1);
+        double t0 = now_s();
+        rc = run_cuemu(np, run == 0, np, &text, "train", cfg, "--set", "train.device=cuda", "--set", over, NULL);
+        unsetenv("VCLIP_COMM");
+        ck_assert_msg(rc == 0, "%s failed (%d): %.3000s", what, rc, text);
+        char note[64];
+        snprintf(note, sizeof note, "%d ranks (%s)", np, staged ? "host-staged" : "nccl");
+        ck_assert_msg(strstr(text, note), "%s: no '%s' in: %.2000s", what, note, text);
+        ck_assert_msg(staged ? strstr(text, "comm host-staged:") != NULL
+                             : strstr(text, "comm nccl (NCCL") && strstr(text, "emulated over MPI"),
+                      "%s: no line naming the comm in: %.2000s", what, text);
+        free(text);
+        double wl, ww;
+        cuda_matches(what, dir1, l1, dirN, &wl, &ww);
+        printf("%s vs one CPU process over 20 steps: loss within %.2g, weights within %.2g (tolerance %g; %.1f s)\n",
+               what, wl, ww, CUDA_TOL, now_s() - t0);
+    }
+}
+END_TEST
+
+/* One GPU per rank, chosen by the local rank: a rank whose GPU is not there
+ * stops every rank with one line naming it (no abort, no hang); a bad
+ * VCLIP_COMM is one line too. */
+START_TEST(test_cuda_rank_without_its_gpu_is_one_error) {
+    ck_assert_msg(!data_error[0], "%s", data_error);
+    char why[700];
+    if (!cuemu_usable(why, sizeof why)) {
+        printf("SKIP: data-parallel training on CUDA: %s\n", why);
+        return;
+    }
+    char cfg[700], *text;
+    make_config("cuda_nogpu", models[1], NULL, cfg, sizeof cfg);
+    double t0 = now_s();
+    int rc = run_cuemu(1, false, 2, &text, "train", cfg, "--set", "train.device=cuda", NULL);
+    ck_assert_msg(rc != 0 && rc < 128, "exit %d: %.2000s", rc, text);
+    ck_assert_msg(strstr(text, "vclip train: rank 1 of 2: device cuda:1") && strstr(text, "local rank 1") &&
+                      strstr(text, "1 GPU"),
+                  "no line naming rank 1's missing GPU in: %.2000s", text);
+    ck_assert_msg(!strstr(text, "MPI_ABORT"), "the job was aborted instead of ending on every rank: %.2000s", text);
+    ck_assert_msg(now_s() - t0 < 60, "took %.0f s", now_s() - t0);
+    const char *l = strstr(text, "vclip train: rank 1");
+    printf("%.*s\n", (int)strcspn(l, "\n"), l);
+    free(text);
+    setenv("VCLIP_COMM", "gloo", 1);
+    rc = run_cuemu(2, false, 2, &text, "train", cfg, "--set", "train.device=cuda", NULL);
+    unsetenv("VCLIP_COMM");
+    ck_assert_msg(rc != 0 && rc < 128 && strstr(text, "VCLIP_COMM = gloo: expected auto, nccl or host"), "(%d) %.2000s",
+                  rc, text);
+    free(text);
+}
+END_TEST
+
+/* 2 ranks on cuda through NCCL: rank 1 killed (SIGKILL) after the step-10
+ * checkpoint ends the job within 60 s naming it; --resume finishes
+ * bit-identical to the uninterrupted 2-rank cuda run (that of
+ * test_cuda_ranks_train_like_one_cpu_process, or made here). */
+START_TEST(test_cuda_killed_rank_ends_the_job_and_resume_is_bit_identical) {
+    ck_assert_msg(!data_error[0], "%s", data_error);
+    char why[700];
+    if (!cuemu_usable(why, sizeof why)) {
+        printf("SKIP: data-parallel training on CUDA: %s\n", why);
+        return;
+    }
+    char cfg[700], dirA[700], dirB[600], overA[720], over[700], *text;
+    make_config("cuda_equal0", models[0], NULL, cfg, sizeof cfg);
+    tmp_path(dirB, sizeof dirB, "cuda_kill");
+    snprintf(dirA, sizeof dirA, "%s/cuda_equal0_np2", vc_test_tmpdir());
+    char lastA[720];
+    snprintf(lastA, sizeof lastA, "%s/last.safetensors", dirA);
+    if (logged_step(dirA) != 20 || access(lastA, R_OK) != 0) {
+        snprintf(overA, sizeof overA, "train.out_dir=%s", dirA);
+        int rc = run_cuemu(2, false, 2, &text, "train", cfg, "--set", "train.device=cuda", "--set", overA, NULL);
+        ck_assert_msg(rc == 0, "uninterrupted run failed (%d): %.2000s", rc, text);
+        free(text);
+    }
+    snprintf(over, sizeof over, "train.out_dir=%s", dirB);
+    setenv("VC_CUDA_EMU_DEVICES", "2", 1);
+    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "2", cuemu_path, "train", cfg, "--set", "train.device=cuda",
+                          "--set", over, NULL};
+    char out[600];
+    tmp_path(out, sizeof out, "cuda_kill.out");
+    pid_t job = spawn(argv, out);
+    unsetenv("VC_CUDA_EMU_DEVICES");
+    double t0 = now_s();
+    while (logged_step(dirB) < 11) { /* step 11 logged: the step-10 checkpoint is written */
+        ck_assert_msg(waitpid(job, NULL, WNOHANG) == 0, "the job ended before step 11: %.2000s", slurp(out));
+        ck_assert_msg(now_s() - t0 < 120, "no step 11 within 120 s");
+        sleep_ms(20);
+    }
+    pid_t victim = find_rank(job, 1);
+    ck_assert_msg(victim > 0, "rank 1's process not found among mpirun's children");
+    int64_t at = logged_step(dirB);
+    ck_assert_int_eq(kill(victim, SIGKILL), 0);
+    double tk = now_s();
+    int rc = wait_for(job, 60, "the cuda job after kill -9 of rank 1");
+    double ended = now_s() - tk;
+    text = slurp(out);
+    ck_assert_msg(rc != 0, "the job exited 0 after a rank was killed: %.2000s", text);
+    ck_assert_msg(strstr(text, "rank 1") && strstr(text, "signal 9"), "the output names no killed rank 1:\n%.2000s", text);
+    ck_assert_msg(logged_step(dirB) < 20, "the run finished before the kill landed");
+    free(text);
+    rc = run_cuemu(2, true, 2, &text, "train", cfg, "--set", "train.device=cuda", "--set", over, "--resume", NULL);
+    ck_assert_msg(rc == 0, "resumed run failed (%d): %.2000s", rc, text);
+    ck_assert_msg(strstr(text, "resumed from"), "no resume: %.2000s", text);
+    free(text);
+    const char *files[] = {"last.safetensors", "best.safetensors"};
+    for (int k = 0; k < 2; k++) {
+        char pa[760], pb[700];
+        snprintf(pa, sizeof pa, "%s/%s", dirA, files[k]);
+        snprintf(pb, sizeof pb, "%s/%s", dirB, files[k]);
+        vc_st_file *fa, *fb;
+        ck_assert_msg(vc_st_open(&fa, pa, VC_ST_READ) == VC_OK, "%s", vc_last_error());
+        ck_assert_msg(vc_st_open(&fb, pb, VC_ST_READ) == VC_OK, "%s", vc_last_error());
+        ck_assert_int_eq(vc_st_count(fa), vc_st_count(fb));
+        for (int i = 0; i < vc_st_count(fa); i++) {
+            const vc_st_tensor *ta = vc_st_at(fa, i), *tb = vc_st_find(fb, ta->name);
+            ck_assert_msg(tb && tb->nbytes == ta->nbytes && memcmp(ta->data, tb->data, ta->nbytes) == 0,
+                          "%s: tensor '%s' differs from the uninterrupted cuda run", files[k], ta->name);
+        }
+        vc_st_close(fa);
+        vc_st_close(fb);
+    }
+    printf("cuda, nccl: kill -9 of rank 1 at step %lld: job ended %.2f s later; resumed run bit-identical to the "
+           "uninterrupted one\n",
+           (long long)at, ended);
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("dist");
     TCase *tc = tcase_create("shards");
@@ -1379,6 +1614,9 @@ static Suite *make_suite(void) {
     tcase_add_test(mpi, test_killed_rank_ends_the_job_and_resume_is_bit_identical);
     tcase_add_test(mpi, test_a_failing_rank_ends_the_job_with_its_message);
     tcase_add_test(mpi, test_a_hung_rank_is_caught_by_the_watchdog);
+    tcase_add_loop_test(mpi, test_cuda_ranks_train_like_one_cpu_process, 0, 2);
+    tcase_add_test(mpi, test_cuda_rank_without_its_gpu_is_one_error);
+    tcase_add_test(mpi, test_cuda_killed_rank_ends_the_job_and_resume_is_bit_identical);
     suite_add_tcase(s, mpi);
     return s;
 }
