@@ -544,10 +544,13 @@ nccl-check:
 gpu-bundle:
 	tools/gpu_bundle.sh
 # the check's own parts here, without a GPU: bench/gpu_vs_torch.py's PyTorch
-# half (and vclip's CPU step) on tiny shapes, the parity script cpu vs cpu
-gpu-check-selftest: $(BUILD)/vclip
+# half (and vclip's CPU step) on tiny shapes, the parity script cpu vs cpu,
+# the 1-rank NCCL training script on the emulated vclip (NCCL over MPI)
+gpu-check-selftest: $(BUILD)/vclip $(if $(MPI_FOUND),$(BUILD)/tests/vclip_cuemu)
 	$(PY) bench/gpu_vs_torch.py --tiny --device cpu --seconds 0.3 --vclip $(BUILD)/vclip
 	STEPS=2 POOLERS="mean lstm" PY=$(PY) tools/gpu_train_parity.sh $(BUILD)/vclip cpu cpu
+	$(if $(MPI_FOUND),OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 LAUNCH="mpirun -np 1" STEPS=4 PY=$(PY) \
+	  tools/gpu_nccl_train.sh $(BUILD)/tests/vclip_cuemu)
 # ---- end GPU bundle ----
 
 # The main job on the built-in synthetic dataset (tools/demo.sh).

@@ -11,7 +11,8 @@
 #   suites       the bundle's test suites (the backend-op tests on the cuda
 #                backend vs cpu and the training tests, where built with CUDA)
 #   train-parity every pooler 20 steps on cuda against cpu (tools/gpu_train_parity.sh)
-#   nccl         1-rank NCCL smoke test (issue 12)
+#   nccl         1-rank NCCL smoke test and a 1-rank NCCL training run
+#                against the plain single-GPU one (issue 12)
 #   gpu-vs-torch bench/gpu_vs_torch.py: pooler steps fp32/TF32 and the ViT-B/32
 #                tower against PyTorch eager on this GPU (issues 11, 13)
 #   memcheck     compute-sanitizer memcheck on a short CUDA run (exit status
@@ -131,12 +132,21 @@ if want train-parity; then
 fi
 
 # ---- nccl ----
+# the 1-rank smoke test of the comm's collectives, then a 1-rank NCCL
+# training run (tools/gpu_nccl_train.sh: the data-parallel step through NCCL
+# against the plain single-GPU run)
 if want nccl; then
     if has nccl_smoke; then
         step_run nccl 60 "$B/bin/nccl_smoke"
         record nccl "$(status_of)" "$DT" "$(lastline)"
     else
         record nccl "NOT BUILT" 0 "no nccl_smoke in the bundle (make nccl-check needs nccl.h)"
+    fi
+    if [ $CUDA_BUILT = 1 ] && "$VC" version 2>/dev/null | grep -q '^NCCL: NCCL'; then
+        step_run nccl-train 120 env PY="$PY" tools/gpu_nccl_train.sh "$VC"
+        record nccl-train "$(status_of)" "$DT" "$(lastline)"
+    else
+        record nccl-train "NOT BUILT" 0 "vclip has no CUDA backend or no loadable NCCL: $("$VC" version 2>/dev/null | grep '^NCCL' | cut -c1-90)"
     fi
 fi
 
