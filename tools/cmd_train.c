@@ -116,7 +116,7 @@ static vc_status open_device_comm(vc_comm *mpi, vc_config *cfg, vc_run_cfg *rc, 
     if (!s) s = local_rank(mpi, &local);
     bool named = text && strchr(text, ':');
     if (!s && !named) rc->device.index = local;
-    if (!s && (s = vc_device_open(&rc->device, rc->tf32))) {
+    if (!s && (s = vc_device_open(&rc->device, rc->tf32)) && mpi->size > 1) {
         char msg[600];
         snprintf(msg, sizeof msg, "%s", vc_last_error());
         s = vc_fail(s, "%s (local rank %d on this machine%s; one GPU per rank: start at most as many ranks per machine "
