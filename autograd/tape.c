@@ -385,9 +385,11 @@ vc_real *vc_grad_for(vc_tape *t, vc_var *v, vc_real *beta) {
     return vc_f32(&v->grad);
 }
 
-static vc_status walk_back(vc_tape *t);
+static vc_status walk_back(vc_tape *t, const vc_backward_hooks *h);
 
-vc_status vc_backward(vc_tape *t, vc_var *loss) {
+vc_status vc_backward(vc_tape *t, vc_var *loss) { return vc_backward_hooked(t, loss, NULL); }
+
+vc_status vc_backward_hooked(vc_tape *t, vc_var *loss, const vc_backward_hooks *h) {
     if (t->status) return t->status;
     if (!loss) return vc_fail(VC_ERR_ARG, "backward: loss is NULL");
     if (vc_numel(&loss->val) != 1) {
@@ -408,7 +410,7 @@ vc_status vc_backward(vc_tape *t, vc_var *loss) {
     } else {
         be->fill(g, 1, 1);
     }
-    return walk_back(t);
+    return walk_back(t, h);
 }
 
 vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout) {
@@ -427,7 +429,7 @@ vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout) {
         out->grad.owned = NULL;
         out->grad_written = true;
         out->grad_borrowed = true;
-        vc_status s = walk_back(t);
+        vc_status s = walk_back(t, NULL);
         out->grad_borrowed = false;
         return s;
     }
@@ -435,13 +437,47 @@ vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout) {
     vc_real *g = vc_grad_for(t, out, &beta);
     if (!g) return t->status ? t->status : vc_fail(VC_ERR_OOM, "backward: no gradient buffer for the output");
     vc_var_backend(out)->axpby(vc_f32(gout), 1, g, beta, vc_numel(gout));
-    return walk_back(t);
+    return walk_back(t, NULL);
 }
 
-static vc_status walk_back(vc_tape *t) {
+static vc_var *const *node_inputs(const vc_node *n) { return n->n_in > 4 ? n->in_many : n->in; }
+
+/* Parameters that need a gradient: what grad_ready reports. */
+static bool hooked_param(const vc_var *v) { return v && v->is_param && v->requires_grad; }
+
+/* Marks each parameter with the earliest node reading it: its gradient is
+ * final once that node's backward ran. */
+static void mark_first_readers(vc_tape *t) {
+    for (int i = t->n_nodes - 1; i >= 0; i--) {
+        vc_var *const *in = node_inputs(&t->nodes[i]);
+        for (int k = 0; k < t->nodes[i].n_in; k++)
+            if (hooked_param(in[k])) in[k]->first_reader = i;
+    }
+}
+
+/* After node i's backward: the hooks for the parameters it was the first to read. */
+static vc_status after_node(const vc_tape *t, int i, const vc_backward_hooks *h) {
+    const vc_node *n = &t->nodes[i];
+    vc_var *const *in = node_inputs(n);
+    vc_status s = VC_OK;
+    for (int k = 0; k < n->n_in && !s; k++)
+        if (hooked_param(in[k]) && in[k]->first_reader == i) {
+            in[k]->first_reader = -1; /* once, also when a node reads it twice */
+            if (h->grad_ready) s = h->grad_ready(h->ud, in[k]);
+        }
+    if (!s && h->after_op) s = h->after_op(h->ud);
+    return s;
+}
+
+static vc_status walk_back(vc_tape *t, const vc_backward_hooks *h) {
+    if (h) mark_first_readers(t);
     for (int i = t->n_nodes - 1; i >= 0; i--) {
         const vc_node *n = &t->nodes[i];
-        if (!n->out->grad_written) continue;  /* nothing flows back through it */
+        if (!n->out->grad_written) { /* nothing flows back through it */
+            vc_status s = h ? after_node(t, i, h) : VC_OK;
+            if (s) return t->status = s;
+            continue;
+        }
         double t0 = t->prof ? prof_now() : 0;
         vc_status s = n->backward(t, n);
         if (t->prof) {
@@ -454,6 +490,7 @@ static vc_status walk_back(vc_tape *t) {
         /* Its output's gradient is dead now unless it aliases the caller's
          * buffer (backward_with) or was asked for. */
         if (!t->keep_grads && !n->out->is_param && !n->out->grad_borrowed) pool_give(t, n->out);
+        if (h && (s = after_node(t, i, h))) return t->status = s;
     }
     return VC_OK;
 }

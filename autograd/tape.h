@@ -37,6 +37,7 @@ typedef struct vc_var {
     bool grad_written;       /* grad holds a value: accumulate, don't overwrite */
     bool is_param;           /* grad is persistent (params.h) */
     bool grad_borrowed;      /* grad is the caller's buffer (vc_backward_with) */
+    int first_reader;        /* during a hooked backward: the earliest node reading it (-1: told already) */
 } vc_var;
 
 struct vc_tape;
@@ -94,6 +95,25 @@ void vc_tape_profile_report(const vc_tape *t, char *buf, size_t n);
 
 /* Backpropagate from a scalar var (numel 1). */
 vc_status vc_backward(vc_tape *t, vc_var *loss);
+
+/* Calls out of a backward, so outside code can work while it runs (train/
+ * starts the all-reduce of finished gradients; autograd knows nothing of
+ * what they do). Either function may be NULL; a failure they return stops
+ * the backward with that status. Both run on the caller's thread. */
+typedef struct vc_backward_hooks {
+    /* The gradient of parameter p (is_param, requires_grad) is final: no
+     * node left in this backward writes it. Called exactly once per such
+     * parameter that a recorded node reads, right after the backward of the
+     * earliest node reading it (the tape is in recording order, so later
+     * nodes were walked before); p->grad_written is false when no gradient
+     * reached it. A parameter no node reads is not reported. */
+    vc_status (*grad_ready)(void *ud, vc_var *p);
+    /* After each node's backward (after its grad_ready calls). */
+    vc_status (*after_op)(void *ud);
+    void *ud;
+} vc_backward_hooks;
+/* vc_backward with hooks (NULL: none). */
+vc_status vc_backward_hooked(vc_tape *t, vc_var *loss, const vc_backward_hooks *h);
 /* Backpropagate from any var given d(objective)/d(out) (contiguous F32 of
  * out's shape), e.g. to time one layer or to chain to outside code. */
 vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout);

@@ -70,7 +70,34 @@ typedef struct vc_comm_ops {
      * return when size > 1. */
     void (*abort)(void *impl, int code);
     void (*close)(void *impl);  /* collective: every rank calls it */
+    /* ---- asynchronous float all-reduce (NULL in a table: vc_comm_iallreduce_sum runs the blocking
+     * allreduce_sum at once and hands back a request that is already complete) ---- */
+    /* Starts buf [n] := the sum over ranks of buf [n] (in place) and leaves the implementation's handle
+     * in *h (VC_COMM_REQ_BYTES of storage); buf belongs to the collective until it completes. */
+    vc_status (*iallreduce_sum)(void *impl, vc_real *buf, int64_t n, void *h);
+    /* *done := whether the collective of handle h has completed; also moves every pending collective of
+     * the comm along (MPI progresses only inside its calls). Once done, h is spent. */
+    vc_status (*req_test)(void *impl, void *h, bool *done);
+    /* Returns once the collective of handle h has completed; h is spent. */
+    vc_status (*req_wait)(void *impl, void *h);
 } vc_comm_ops;
+
+/* An asynchronous collective in flight (vc_comm_iallreduce_sum). The
+ * caller owns the struct; it must stay where it is until the collective
+ * completed (vc_comm_wait, or vc_comm_test reporting it done). Every rank
+ * starts its asynchronous collectives in the same order as the blocking
+ * ones around them (MPI's rule again); they may be in flight while
+ * blocking collectives run. */
+#define VC_COMM_REQ_BYTES 32
+typedef struct vc_comm_req {
+    union {
+        unsigned char bytes[VC_COMM_REQ_BYTES];
+        void *align_p;
+        int64_t align_i;
+    } h;                /* the implementation's handle (an MPI_Request) */
+    int64_t n;          /* floats */
+    bool active;        /* started and not yet seen complete */
+} vc_comm_req;
 
 /* Bytes handed to the float collectives since the comm opened (or the last
  * vc_comm_stats_reset), counted per rank as what it contributes:
@@ -140,6 +167,22 @@ vc_status vc_comm_allgather_bytes(vc_comm *c, const void *send, size_t nbytes, v
 vc_status vc_comm_allreduce_max_i64(vc_comm *c, int64_t *buf, int n);
 vc_status vc_comm_barrier(vc_comm *c);
 void vc_comm_abort(vc_comm *c, int code);
+
+/* ---- the asynchronous all-reduce ----
+ * vc_comm_iallreduce_sum starts buf [n] := the sum over ranks (in place,
+ * the same sums as vc_comm_allreduce_sum: for 2 ranks bit-identical to it,
+ * each element being one addition, which is commutative; for 3 or more the
+ * same on every rank but, where the implementation reduces in another order
+ * than the blocking call, equal only to rounding). On a comm whose table
+ * has no asynchronous entries (single, nccl) it runs the blocking call and
+ * the request is complete at once. vc_comm_test (cheap; call it between
+ * pieces of other work so the collective moves on) sets *done; vc_comm_wait
+ * returns once it completed (watched by the watchdog like any wait). Both
+ * accept a request that is already complete. Counters: the bytes and the
+ * call at the start, the time inside test and wait as waiting. */
+vc_status vc_comm_iallreduce_sum(vc_comm *c, vc_real *buf, int64_t n, vc_comm_req *req);
+vc_status vc_comm_test(vc_comm *c, vc_comm_req *req, bool *done);
+vc_status vc_comm_wait(vc_comm *c, vc_comm_req *req);
 
 /* Agreement on failure, for code that can fail on some ranks only: every
  * rank passes its own status and gets VC_OK when all succeeded. A rank that

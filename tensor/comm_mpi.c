@@ -23,6 +23,11 @@
 
 typedef struct {
     MPI_Comm comm;
+    /* a second duplicate for the asynchronous all-reduce: MPI orders the
+     * collectives of one communicator, so the blocking ones that run while
+     * an asynchronous one is in flight (the gather's reduce-scatter during
+     * the backward) need not come at the same point on every rank */
+    MPI_Comm acomm;
     int rank, size;
 } mpi_impl;
 
@@ -32,6 +37,7 @@ static vc_status mpi_err(int rc, const char *what, long long n) {
     char text[MPI_MAX_ERROR_STRING];
     int len = 0;
     if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS) snprintf(text, sizeof text, "error %d", rc);
+    if (n < 0) return vc_fail(VC_ERR_IO, "comm mpi: %s: %s", what, text); /* no count to name */
     return vc_fail(VC_ERR_IO, "comm mpi: %s of %lld: %s", what, n, text);
 }
 
@@ -90,6 +96,42 @@ static vc_status m_barrier(void *impl) {
     return rc == MPI_SUCCESS ? VC_OK : mpi_err(rc, "MPI_Barrier", 0);
 }
 
+/* The asynchronous all-reduce: MPI_Iallreduce, its MPI_Request kept in the
+ * caller's handle storage. A count above INT_MAX runs blocking in pieces and
+ * leaves MPI_REQUEST_NULL (complete at once). */
+_Static_assert(sizeof(MPI_Request) <= VC_COMM_REQ_BYTES, "an MPI_Request must fit a vc_comm_req");
+
+static vc_status m_iallreduce(void *impl, vc_real *buf, int64_t n, void *h) {
+    mpi_impl *m = impl;
+    MPI_Request r = MPI_REQUEST_NULL;
+    if (n > INT_MAX) {
+        vc_status s = m_allreduce(impl, buf, n);
+        memcpy(h, &r, sizeof r);
+        return s;
+    }
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, VC_MPI_REAL, MPI_SUM, m->acomm, &r);
+    memcpy(h, &r, sizeof r);
+    return rc == MPI_SUCCESS ? VC_OK : mpi_err(rc, "MPI_Iallreduce", (long long)n);
+}
+
+static vc_status m_test(void *impl, void *h, bool *done) {
+    MPI_Request r;
+    memcpy(&r, h, sizeof r);
+    int flag = 0;
+    int rc = MPI_Test(&r, &flag, MPI_STATUS_IGNORE);
+    memcpy(h, &r, sizeof r);
+    *done = flag != 0;
+    return rc == MPI_SUCCESS ? VC_OK : mpi_err(rc, "MPI_Test of an MPI_Iallreduce", -1);
+}
+
+static vc_status m_wait(void *impl, void *h) {
+    MPI_Request r;
+    memcpy(&r, h, sizeof r);
+    int rc = MPI_Wait(&r, MPI_STATUS_IGNORE);
+    memcpy(h, &r, sizeof r);
+    return rc == MPI_SUCCESS ? VC_OK : mpi_err(rc, "MPI_Wait of an MPI_Iallreduce", -1);
+}
+
 static void m_abort(void *impl, int code) {
     mpi_impl *m = impl;
     MPI_Abort(m->comm, code);
@@ -97,6 +139,7 @@ static void m_abort(void *impl, int code) {
 
 static void m_close(void *impl) {
     mpi_impl *m = impl;
+    if (m->acomm != MPI_COMM_NULL) MPI_Comm_free(&m->acomm);
     MPI_Comm_free(&m->comm);
     free(m);
     int fin = 0;
@@ -106,7 +149,8 @@ static void m_close(void *impl) {
 
 static const vc_comm_ops mpi_ops = {
     "mpi",       VC_CPU,            m_allreduce, m_allgather, m_reduce_scatter, m_broadcast,
-    m_allgather_bytes, m_max_i64, m_barrier,   m_abort,     m_close,
+    m_allgather_bytes, m_max_i64, m_barrier,   m_abort,     m_close,       m_iallreduce,
+    m_test,      m_wait,
 };
 
 vc_status vc_comm_mpi_open(vc_comm **out) {
@@ -133,6 +177,13 @@ vc_status vc_comm_mpi_open(vc_comm **out) {
         return mpi_err(rc, "MPI_Comm_dup", 0);
     }
     MPI_Comm_set_errhandler(m->comm, MPI_ERRORS_RETURN);
+    if ((rc = MPI_Comm_dup(m->comm, &m->acomm)) != MPI_SUCCESS) {
+        vc_status s = mpi_err(rc, "MPI_Comm_dup", 0); /* before m_close may finalise MPI */
+        m->acomm = MPI_COMM_NULL;
+        m_close(m);
+        return s;
+    }
+    MPI_Comm_set_errhandler(m->acomm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(m->comm, &m->rank);
     MPI_Comm_size(m->comm, &m->size);
     vc_status s = vc_comm_wrap(out, &mpi_ops, m, m->rank, m->size);

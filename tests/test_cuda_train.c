@@ -72,7 +72,7 @@ static void run_init(run *r, int variant, vc_device dev, bool graph) {
     ck_assert_msg(vc_adamw_init(&r->opt, &r->ps, &oc) == VC_OK, "%s", vc_last_error());
     vc_tape_init_on(&r->tape, dev, 0);
     r->tape.seed = 99;
-    r->sc = (vc_step_ctx){&r->m, &r->ps, r->scale, &r->opt, &r->tape, 0.5, 0, NULL, graph, NULL, NULL, NULL};
+    r->sc = (vc_step_ctx){&r->m, &r->ps, r->scale, &r->opt, &r->tape, 0.5, 0, NULL, graph, NULL, NULL, NULL, 0};
 }
 
 static void run_free(run *r) {

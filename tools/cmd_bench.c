@@ -119,7 +119,7 @@ static int bench_ranks(vc_comm *c, vc_step_ctx *ctx, const vc_tensor *frames, co
 static int bench_train(int argc, char **argv) {
     const char *model = "transformer", *device = NULL;
     long B = 128, T = 32, D = 512, L = 4, H = 8;
-    double seconds = 10;
+    double seconds = 10, bucket_mb = 0;
     bool profile = false, tf32 = false;
     vc_precision prec = VC_PREC_FP32;
     for (int i = 1; i < argc; i++) {
@@ -140,6 +140,7 @@ static int bench_train(int argc, char **argv) {
             if (vc_cmd_precision("bench train", v, &prec)) return 1;
         } else if (strcmp(a, "--device") == 0) device = v;
         else if (strcmp(a, "--seconds") == 0) seconds = strtod(v, &end);
+        else if (strcmp(a, "--grad-bucket-mb") == 0) bucket_mb = strtod(v, &end); /* as [train] grad_bucket_mb */
         else {
             long x = strtol(v, &end, 10);
             if (strcmp(a, "--batch") == 0) B = x;
@@ -154,6 +155,7 @@ static int bench_train(int argc, char **argv) {
     }
     if (B < 1 || T < 1 || D < 1 || seconds <= 0)
         return vc_cmd_error("bench train", "batch, frames, dim and seconds must be positive");
+    if (!(bucket_mb >= 0 && bucket_mb <= 1e9)) return vc_cmd_error("bench train", "--grad-bucket-mb must be in [0, 1e9]");
     vc_pooler_cfg cfg;
     vc_pool_type type;
     if (vc_pool_type_parse(model, &type)) return vc_cmd_error("bench train", "%s", vc_last_error());
@@ -187,7 +189,7 @@ static int bench_train(int argc, char **argv) {
     vc_tape_init_on(&tape, ps.device, 0);
     vc_precision got = vc_tape_precision(&tape, prec);
     vc_cmd_precision_note(prec, got);
-    vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL, false, NULL, NULL, NULL};
+    vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL, false, NULL, NULL, NULL, bucket_mb};
     ctx.use_graph = ps.device != VC_CPU;
     vc_step_out so;
     vc_comm *comm;
@@ -200,8 +202,9 @@ static int bench_train(int argc, char **argv) {
         vc_view_slice(&t2, &text, 0, comm->rank * b, b);
         vc_view_slice(&l2, &len, 0, comm->rank * b, b);
         ctx.comm = comm;
-        char desc[160];
-        snprintf(desc, sizeof desc, "%s B=%ld T=%ld D=%ld L=%ld H=%ld", model, B, T, D, L, H);
+        char desc[200], how[64] = "one gradient all-reduce";
+        if (bucket_mb > 0) snprintf(how, sizeof how, "gradient buckets of %g MB", bucket_mb);
+        snprintf(desc, sizeof desc, "%s B=%ld T=%ld D=%ld L=%ld H=%ld, %s", model, B, T, D, L, H, how);
         int rc = bench_ranks(comm, &ctx, &f2, &l2, &t2, B, seconds, desc);
         if (rc) vc_comm_abort(comm, rc);
         vc_comm_close(comm);

@@ -33,7 +33,7 @@ static const vc_command commands[] = {
      "print eval results (vclip eval --json) side by side"},
     {"bench", vc_cmd_bench,
      "train [--model NAME --batch B --frames T --dim D --layers L --heads H --seconds S --precision fp32|bf16 "
-     "--profile --device cpu|cuda|cuda:N --tf32] | "
+     "--profile --device cpu|cuda|cuda:N --tf32 --grad-bucket-mb MB] | "
      "encode-image --clip FILE|random [--batch B --seconds S --act quickgelu|gelu --precision fp32|bf16] "
      "[--save FILE]",
      "time training steps (samples/s) or the CLIP image tower (images/s) on random data"},

@@ -47,6 +47,9 @@ const vc_config_key vc_run_schema[] = {
     K("train", "beta2", VC_CFG_DOUBLE, "0.98", "AdamW beta2"),
     K("train", "eps", VC_CFG_DOUBLE, "1e-6", "AdamW epsilon"),
     K("train", "grad_clip", VC_CFG_DOUBLE, "1.0", "global gradient norm limit (0: off)"),
+    K("train", "grad_bucket_mb", VC_CFG_DOUBLE, "0",
+      "data-parallel on the CPU: all-reduce the gradients in buckets of about this many MB, each started during "
+      "the backward once its gradients are final (0: one all-reduce of the whole buffer after the backward)"),
     E("train", "precision", "fp32", "fp32|bf16",
       "matrix products: bf16 = bf16 inputs (float32 master weights, bf16 copies per step), float32 accumulation"),
     K("train", "seed", VC_CFG_INT, "0", "seed of initialisation, shuffling, sampling and dropout"),
@@ -149,6 +152,7 @@ static vc_status fill(vc_config *c, vc_run_cfg *rc) {
     TRY(vc_config_double_range(c, "train", "beta2", 0, 0.999999999, &rc->adamw.beta2));
     TRY(vc_config_double_range(c, "train", "eps", 1e-30, 1, &rc->adamw.eps));
     TRY(vc_config_double_range(c, "train", "grad_clip", 0, 1e30, &rc->grad_clip));
+    TRY(vc_config_double_range(c, "train", "grad_bucket_mb", 0, 1e9, &rc->grad_bucket_mb));
     TRY(vc_config_enum(c, "train", "precision", &e));
     rc->precision = e == 1 ? VC_PREC_BF16 : VC_PREC_FP32;
     TRY(vc_config_int_range(c, "train", "seed", 0, INT64_MAX, &i));
@@ -201,9 +205,10 @@ vc_status vc_run_config_parse(const char *text, const char *name, const char *co
 }
 
 vc_status vc_run_config_same_run(const char *a, const char *b, bool *same) {
-    /* where a run computes is not part of what it computes: the keys below
+    /* where and how a run computes is not part of what it computes: the keys below
      * may differ between a checkpoint's run and its resumption */
-    static const char *const free_keys[] = {"train.device=cpu", "train.tf32=false", "train.cuda_graph=true"};
+    static const char *const free_keys[] = {"train.device=cpu", "train.tf32=false", "train.cuda_graph=true",
+                                            "train.grad_bucket_mb=0"};
     char *t[2] = {NULL, NULL};
     const char *in[2] = {a, b};
     vc_status s = VC_OK;

@@ -28,6 +28,7 @@ typedef struct {
     int64_t batch, steps, epochs, min_steps, eval_every, checkpoint_every, log_every;
     int64_t warmup;                 /* -1: warmup_frac of the run */
     double lr, grad_clip, warmup_frac;
+    double grad_bucket_mb;          /* 0: one gradient all-reduce after the backward */
     vc_sched_kind schedule;
     vc_adamw_cfg adamw;
     uint64_t seed;
@@ -60,9 +61,9 @@ void vc_run_schedule(const vc_run_cfg *rc, int64_t n_train, int64_t *total, int6
 /* The peak learning rate a pooler type trains with when [train] lr is -1
  * (the built-in default): the sweep's choice, configs/README.md. */
 double vc_run_default_lr(vc_pool_type type);
-/* Whether two config texts describe the same run apart from where it
- * computes ([train] device, tf32, cuda_graph): a run may resume on another
- * device. */
+/* Whether two config texts describe the same run apart from where and how
+ * it computes ([train] device, tf32, cuda_graph, grad_bucket_mb): a run may
+ * resume on another device. */
 vc_status vc_run_config_same_run(const char *a, const char *b, bool *same);
 /* Completes rc->model for embedding width dim (width, max_frames, mlp_layers defaults). */
 void vc_run_config_model(vc_run_cfg *rc, int64_t dim);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grad_sync.h"
 #include "loss.h"
 #include "tensor/backend_cuda.h"
 #include "tensor/device.h"
@@ -271,9 +272,13 @@ vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor
         if (dist) c->comm->failed_together = true;
         return vc_fail(VC_ERR_NUMERIC, "loss is %g", l);
     }
-    if ((s = vc_backward(t, loss))) return s;
+    vc_grad_sync *gs = NULL; /* buckets all-reduced while the backward runs */
+    if (dist && c->grad_bucket_mb > 0 && (s = vc_grad_sync_begin(&gs, t, c->ps, c->comm, c->grad_bucket_mb))) return s;
+    if ((s = vc_backward_hooked(t, loss, gs ? vc_grad_sync_hooks(gs) : NULL))) return s;
     vc_params_finish_grad(c->ps);
-    if (dist && (s = vc_comm_allreduce_sum(c->comm, c->ps->grad, (int64_t)c->ps->n))) return s;
+    if (gs) s = vc_grad_sync_finish(gs);
+    else if (dist) s = vc_comm_allreduce_sum(c->comm, c->ps->grad, (int64_t)c->ps->n);
+    if (s) return s;
     double norm = vc_grad_norm(c->ps);
     if (!isfinite(norm)) {
         if (dist) c->comm->failed_together = true;

@@ -7,8 +7,9 @@
  * Data-parallel (comm with size R > 1): the batch given is this rank's slice
  * of the global batch; the loss uses the whole global batch as negatives
  * (train/loss.h, vc_infonce_sharded), the gradients are summed over ranks in
- * one all-reduce of the flat gradient buffer (logit_scale included), and the
- * loss reported is the global batch's. Every rank then takes the same
+ * one all-reduce of the flat gradient buffer (logit_scale included; or in
+ * buckets overlapping the backward, grad_bucket_mb), and the loss reported
+ * is the global batch's. Every rank then takes the same
  * optimiser step on the same numbers, so the replicas stay identical, and
  * the step fails (or not) on every rank alike. On a device the comm must
  * be one whose float collectives take that device's memory (NCCL, or the
@@ -43,6 +44,10 @@ typedef struct {
      * waits for its results (the trainer starts the next batch's copy). */
     void (*queued)(void *ud);
     void *queued_ud;
+    /* Data-parallel on the CPU: the gradient all-reduce in buckets of about
+     * this many MB started during the backward (train/grad_sync.h); 0: one
+     * all-reduce of the whole buffer after the backward. */
+    double grad_bucket_mb;
 } vc_step_ctx;
 
 typedef struct {

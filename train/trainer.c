@@ -471,7 +471,7 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
     if ((s = vc_comm_agree(comm, s))) goto done;
     /* dropout masks differ per rank (each holds other videos); rank 0's are a single run's */
     tape.seed = (rc->seed ^ 0x5bd1e995u) + (uint64_t)comm->rank * 0x9e3779b97f4a7c15ull;
-    vc_step_ctx sc = {&m, &ps, scale, &opt, &tape, rc->grad_clip, 0, comm, false, NULL, NULL, NULL};
+    vc_step_ctx sc = {&m, &ps, scale, &opt, &tape, rc->grad_clip, 0, comm, false, NULL, NULL, NULL, rc->grad_bucket_mb};
     sc.use_graph = dev != VC_CPU && rc->cuda_graph;
     if (fd.up) {
         sc.queued = feed_queued;
