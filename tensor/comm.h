@@ -25,7 +25,9 @@
  * (vc_comm_agree) or end the job (vc_comm_abort).
  *
  * Float collectives work on vc_real buffers on the comm's device (host
- * memory for single and mpi, CUDA memory for nccl). Sums are the same on
+ * memory for single and mpi, CUDA memory for nccl). The all-reduce also
+ * comes asynchronous (vc_comm_iallreduce_sum: start, test, wait), so
+ * train/ can reduce finished gradients while the backward goes on. Sums are the same on
  * every rank: each element is reduced once and the result handed out (MPI's
  * reduction algorithms and NCCL's ring both do this), so data-parallel
  * replicas stay bit-identical. Host collectives (broadcast, gathers of bytes,

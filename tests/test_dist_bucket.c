@@ -685,8 +685,10 @@ static double ckpt_diff(const char *a, const char *b, bool *identical, char *wor
 
 /* _i: 0 two ranks (bit-identical to one all-reduce), 1 three ranks (within
  * 1e-5). Bucket sizes: 1e-5 MB (below the smallest parameter, logit_scale's
- * 64 bytes), 0.02 MB (several parameters each) and 1000 MB (above the
- * buffer). */
+ * 64 bytes: one bucket per parameter), 0.02 MB (several parameters each)
+ * and 1000 MB (above the whole buffer); three ranks the first only. The
+ * losses compare as log.jsonl has them (7 digits), the checkpoints'
+ * tensors (weights and AdamW moments) bit for bit. */
 START_TEST(test_bucketed_training_equals_one_allreduce) {
     ck_assert_msg(!data_error[0], "%s", data_error);
     int np = 2 + _i;
@@ -699,7 +701,7 @@ START_TEST(test_bucketed_training_equals_one_allreduce) {
     double l0[32], l1[32];
     ck_assert_int_eq(losses(dir0, l0, 32), 20);
     const double mbs[3] = {1e-5, 0.02, 1000};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < (np == 2 ? 3 : 1); k++) { /* 3 ranks: the most buckets only (runtime) */
         char dir[700], a[760], b[760], worst[200] = "";
         snprintf(dir, sizeof dir, "%s/%s_b%d", vc_test_tmpdir(), name, k);
         double t0 = now_s();
