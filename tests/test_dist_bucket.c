@@ -390,11 +390,6 @@ END_TEST
 
 static char self_path[512], mpirun_path[512];
 
-static const char *vclip_bin(void) {
-    const char *b = getenv("VCLIP_BIN");
-    return b && *b ? b : NULL;
-}
-
 static bool find_mpirun(void) {
     const char *path = getenv("PATH");
     for (const char *p = path ? path : ""; *p;) {
@@ -452,8 +447,6 @@ static int wait_limited(pid_t pid, double limit_s, const char *what) {
         sleep_ms(5);
     }
 }
-
-static void out_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", vc_test_tmpdir(), name); }
 
 /* ---------- the MPI asynchronous all-reduce, from inside mpirun ---------- */
 
@@ -549,9 +542,9 @@ static int fault_worker(const char *mode) {
 }
 
 START_TEST(test_mpi_async_allreduce_against_the_blocking_one) {
-    char out[600], np[16];
+    char np[16];
     snprintf(np, sizeof np, "%d", 2 + _i);
-    out_path(out, sizeof out, "async.out");
+    const char *out = vc_test_path("async.out");
     const char *argv[] = {mpirun_path, "--oversubscribe", "-np", np, self_path, "--async-worker", NULL};
     int rc = wait_limited(spawn(argv, out), 60, "mpirun --async-worker");
     char *text = vc_test_read_file(out, NULL);
@@ -570,8 +563,7 @@ END_TEST
 
 /* _i: 0 rank 1 killed with -9, 1 rank 1 hung, while a bucket is in flight. */
 START_TEST(test_a_rank_lost_with_a_bucket_in_flight_ends_the_job) {
-    char out[600];
-    out_path(out, sizeof out, "fault.out");
+    const char *out = vc_test_path("fault.out");
     const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "2", self_path, "--fault-worker", _i ? "hang" : "die", NULL};
     double t0 = now_s();
     int rc = wait_limited(spawn(argv, out), 60, "mpirun --fault-worker");
@@ -598,29 +590,27 @@ END_TEST
 static char data_path[600], data_error[2048];
 
 static void make_data(void) {
-    out_path(data_path, sizeof data_path, "synth.h5");
-    char cmd[1400], log[600];
-    out_path(log, sizeof log, "synth.out");
+    snprintf(data_path, sizeof data_path, "%s", vc_test_path("synth.h5"));
+    char cmd[1400];
+    const char *log = vc_test_path("synth.out");
     snprintf(cmd, sizeof cmd, "'%s' synth --out '%s' --videos 200 --dim 32 --max-frames 10 --min-frames 4 --seed 5 > '%s' 2>&1",
-             vclip_bin(), data_path, log);
+             vc_test_vclip_bin(), data_path, log);
     if (vc_test_sh(cmd) != 0) snprintf(data_error, sizeof data_error, "vclip synth failed: %s", vc_test_last_line(log));
 }
 
-/* TMP/NAME.ini: the transformer (1 layer) on the synth file, batch 12, 20 steps. */
+/* TMP/NAME.ini: the transformer (1 layer) with a text head on the synth file, batch 12, 20 steps. */
 static void make_config(const char *name, char *cfg, size_t n) {
-    char dir[600];
-    out_path(dir, sizeof dir, name);
+    const char *dir = vc_test_path(name);
     snprintf(cfg, n, "%s.ini", dir);
-    FILE *f = fopen(cfg, "w");
-    ck_assert(f);
-    fprintf(f,
-            "[data]\nfile = %s\nframes = 10\ntrain_sampling = random\neval_sampling = uniform\nprefetch = 2\n"
-            "[model]\ntype = transformer\nlayers = 1\nheads = 4\ntext_head = linear\n"
-            "[train]\nbatch = 12\nsteps = 20\nlr = 2e-3\nwarmup = 4\nseed = 2\neval_every = 10\n"
-            "checkpoint_every = 10\nlog_every = 1\nout_dir = %s\n"
-            "[eval]\nsplit = test\nbatch = 32\n",
-            data_path, dir);
-    ck_assert(fclose(f) == 0);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "[data]\nfile = %s\nframes = 10\ntrain_sampling = random\neval_sampling = uniform\nprefetch = 2\n"
+             "[model]\ntype = transformer\nlayers = 1\nheads = 4\ntext_head = linear\n"
+             "[train]\nbatch = 12\nsteps = 20\nlr = 2e-3\nwarmup = 4\nseed = 2\neval_every = 10\n"
+             "checkpoint_every = 10\nlog_every = 1\nout_dir = %s\n"
+             "[eval]\nsplit = test\nbatch = 32\n",
+             data_path, dir);
+    vc_test_write_text(cfg, text);
 }
 
 /* mpirun -np NP vclip train CFG --set train.out_dir=DIR --set train.grad_bucket_mb=MB: its exit code. */
@@ -630,7 +620,7 @@ static int train(int np, const char *cfg, const char *dir, double mb, char *log,
     snprintf(cmd, sizeof cmd,
              "timeout 120 '%s' --oversubscribe -np %d '%s' train '%s' --set 'train.out_dir=%s' --set train.grad_bucket_mb=%g "
              "> '%s' 2>&1",
-             mpirun_path, np, vclip_bin(), cfg, dir, mb, log);
+             mpirun_path, np, vc_test_vclip_bin(), cfg, dir, mb, log);
     return vc_test_sh(cmd);
 }
 
@@ -769,7 +759,7 @@ START_TEST(test_killed_rank_in_bucketed_training_ends_the_job) {
     make_config("kill", cfg, sizeof cfg);
     snprintf(dir, sizeof dir, "%s/kill", vc_test_tmpdir());
     snprintf(out, sizeof out, "%s.out", dir);
-    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "2", vclip_bin(), "train", cfg,
+    const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "2", vc_test_vclip_bin(), "train", cfg,
                           "--set", "train.steps=3000", "--set", "train.eval_every=5000", "--set", "train.grad_bucket_mb=0.001",
                           NULL};
     pid_t job = spawn(argv, out);
@@ -807,7 +797,7 @@ static Suite *make_suite(void) {
     suite_add_tcase(s, tc);
     const char *why = !find_mpirun() ? "mpirun is not on PATH (Debian openmpi-bin)"
                       : !vc_comm_mpi_version() ? "this build has no MPI (Debian libopenmpi-dev)"
-                      : !vclip_bin() ? "VCLIP_BIN is not set (run them with make test)"
+                      : !vc_test_vclip_bin() ? "VCLIP_BIN is not set (run them with make test)"
                                      : NULL;
     if (why) {
         printf("SKIP: bucketed all-reduce across processes (mpirun, vclip train -np 2 and 3): %s\n", why);
