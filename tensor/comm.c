@@ -38,7 +38,7 @@ static void single_close(void *impl) {}
 static const vc_comm_ops single_ops = {
     "single",           VC_CPU,           single_allreduce, single_allgather, single_reduce_scatter,
     single_broadcast,   single_allgather_bytes, single_max_i64, single_barrier, single_abort,
-    single_close,       NULL,             NULL,             NULL, /* no asynchronous entries: nothing to wait for */
+    single_close,
 };
 
 vc_status vc_comm_wrap(vc_comm **out, const vc_comm_ops *ops, void *impl, int rank, int size) {
@@ -241,11 +241,11 @@ vc_status vc_comm_iallreduce_sum(vc_comm *c, vc_real *buf, int64_t n, vc_comm_re
     memset(req, 0, sizeof *req);
     if (n < 0) return vc_fail(VC_ERR_ARG, "comm iallreduce: n = %lld", (long long)n);
     req->n = n;
-    if (c->size == 1 || n == 0 || !c->ops->iallreduce_sum) /* nothing to wait for afterwards */
+    if (c->size == 1 || n == 0 || !c->async) /* nothing to wait for afterwards */
         return vc_comm_allreduce_sum(c, buf, n);
     c->stats.allreduce_bytes += n * (int64_t)sizeof(vc_real);
     c->stats.calls++;
-    vc_status s = c->ops->iallreduce_sum(c->impl, buf, n, req->h.bytes);
+    vc_status s = c->async->iallreduce_sum(c->impl, buf, n, req->h.bytes);
     req->active = s == VC_OK;
     return s;
 }
@@ -254,7 +254,7 @@ vc_status vc_comm_test(vc_comm *c, vc_comm_req *req, bool *done) {
     *done = !req->active;
     if (!req->active) return VC_OK;
     int64_t t0 = mono_ns();
-    vc_status s = c->ops->req_test(c->impl, req->h.bytes, done);
+    vc_status s = c->async->req_test(c->impl, req->h.bytes, done);
     c->stats.wait_s += (double)(mono_ns() - t0) * 1e-9;
     if (s || *done) req->active = false;
     return s;
@@ -263,7 +263,7 @@ vc_status vc_comm_test(vc_comm *c, vc_comm_req *req, bool *done) {
 vc_status vc_comm_wait(vc_comm *c, vc_comm_req *req) {
     if (!req->active) return VC_OK;
     int64_t t0 = wait_begin(c, "allreduce (asynchronous)", req->n, "floats");
-    vc_status s = c->ops->req_wait(c->impl, req->h.bytes);
+    vc_status s = c->async->req_wait(c->impl, req->h.bytes);
     wait_end(c, t0);
     req->active = false;
     return s;

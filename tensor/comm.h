@@ -72,24 +72,32 @@ typedef struct vc_comm_ops {
      * return when size > 1. */
     void (*abort)(void *impl, int code);
     void (*close)(void *impl);  /* collective: every rank calls it */
-    /* ---- asynchronous float all-reduce (NULL in a table: vc_comm_iallreduce_sum runs the blocking
-     * allreduce_sum at once and hands back a request that is already complete) ---- */
-    /* Starts buf [n] := the sum over ranks of buf [n] (in place) and leaves the implementation's handle
-     * in *h (VC_COMM_REQ_BYTES of storage); buf belongs to the collective until it completes. */
+} vc_comm_ops;
+
+/* The asynchronous float all-reduce, a second table an implementation may
+ * hang on its comm (vc_comm.async; comm_mpi.c does). Without one (single,
+ * nccl) vc_comm_iallreduce_sum runs the blocking allreduce_sum at once and
+ * hands back a request that is already complete. */
+typedef struct vc_comm_async_ops {
+    /* Starts buf [n] := the sum over ranks of buf [n] (in place) and leaves
+     * the implementation's handle in h (VC_COMM_REQ_BYTES of storage); buf
+     * belongs to the collective until it completes. */
     vc_status (*iallreduce_sum)(void *impl, vc_real *buf, int64_t n, void *h);
-    /* *done := whether the collective of handle h has completed; also moves every pending collective of
-     * the comm along (MPI progresses only inside its calls). Once done, h is spent. */
+    /* *done := whether the collective of handle h has completed; also moves
+     * every pending collective of the comm along (MPI progresses only inside
+     * its calls). Once done, h is spent. */
     vc_status (*req_test)(void *impl, void *h, bool *done);
     /* Returns once the collective of handle h has completed; h is spent. */
     vc_status (*req_wait)(void *impl, void *h);
-} vc_comm_ops;
+} vc_comm_async_ops;
 
 /* An asynchronous collective in flight (vc_comm_iallreduce_sum). The
  * caller owns the struct; it must stay where it is until the collective
  * completed (vc_comm_wait, or vc_comm_test reporting it done). Every rank
- * starts its asynchronous collectives in the same order as the blocking
- * ones around them (MPI's rule again); they may be in flight while
- * blocking collectives run. */
+ * starts its asynchronous collectives in the same order (MPI's rule again);
+ * blocking collectives may run while they are in flight, and need not
+ * interleave with them alike on every rank (the MPI comm runs the two kinds
+ * on communicators of their own). */
 #define VC_COMM_REQ_BYTES 32
 typedef struct vc_comm_req {
     union {
@@ -118,6 +126,7 @@ typedef struct vc_comm {
     int rank, size;
     vc_comm_stats stats;
     vc_comm_watch *watch;   /* NULL: no watchdog */
+    const vc_comm_async_ops *async; /* NULL: no asynchronous collectives (the blocking ones stand in) */
     bool failed_together;   /* an agreement (vc_comm_agree, vc_comm_check_same) failed: every rank
                                knows, so ranks can end one by one without aborting the job */
 } vc_comm;
@@ -175,9 +184,9 @@ void vc_comm_abort(vc_comm *c, int code);
  * the same sums as vc_comm_allreduce_sum: for 2 ranks bit-identical to it,
  * each element being one addition, which is commutative; for 3 or more the
  * same on every rank but, where the implementation reduces in another order
- * than the blocking call, equal only to rounding). On a comm whose table
- * has no asynchronous entries (single, nccl) it runs the blocking call and
- * the request is complete at once. vc_comm_test (cheap; call it between
+ * than the blocking call, equal only to rounding). On a comm without
+ * asynchronous entries (single, nccl) it runs the blocking call and the
+ * request is complete at once. vc_comm_test (cheap; call it between
  * pieces of other work so the collective moves on) sets *done; vc_comm_wait
  * returns once it completed (watched by the watchdog like any wait). Both
  * accept a request that is already complete. Counters: the bytes and the

@@ -149,9 +149,9 @@ static void m_close(void *impl) {
 
 static const vc_comm_ops mpi_ops = {
     "mpi",       VC_CPU,            m_allreduce, m_allgather, m_reduce_scatter, m_broadcast,
-    m_allgather_bytes, m_max_i64, m_barrier,   m_abort,     m_close,       m_iallreduce,
-    m_test,      m_wait,
+    m_allgather_bytes, m_max_i64, m_barrier,   m_abort,     m_close,
 };
+static const vc_comm_async_ops mpi_async = {m_iallreduce, m_test, m_wait};
 
 vc_status vc_comm_mpi_open(vc_comm **out) {
     *out = NULL;
@@ -188,6 +188,7 @@ vc_status vc_comm_mpi_open(vc_comm **out) {
     MPI_Comm_size(m->comm, &m->size);
     vc_status s = vc_comm_wrap(out, &mpi_ops, m, m->rank, m->size);
     if (s) m_close(m);
+    else (*out)->async = &mpi_async;
     return s;
 }
 
