@@ -5,6 +5,7 @@
  * vc_linear_fused does), so the memory is one block's activations for the
  * batch whatever the depth. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 
 #include "clip.h"
@@ -133,30 +134,56 @@ static int64_t *ints_to_arena(vc_tape *t, const int64_t *host, int64_t n) {
     return d;
 }
 
+/* On the CPU the batch is cut into one part of samples per thread, each run
+ * start to end by its thread alone (the kernels and oneDNN inside run
+ * serially within the parallel region): no barrier between the thousands of
+ * small steps of a tower, so a thread the scheduler takes away (a shared
+ * machine) delays only its own part, and one thread's products are as fast
+ * as the library's at these shapes. Never more parts than this. */
+#define MAX_PARTS 64
+
 /* Runs the tower over x [B, T, W] (overwritten) and writes the final hidden
  * state of row pick[n] (host memory) of each sample to out [B, W]. */
 static vc_status run_tower(vc_tape *t, const vc_clip_block *blocks, const vc_clip_tower *d, vc_clip_act act,
                            int64_t B, int64_t T, bool causal, const int64_t *pick, vc_real *x, vc_real *out) {
-    workspace w;
-    vc_status s = workspace_init(t, d, B, T, &w);
-    if (s) return s;
+    int parts = vc_backend_for(t->arena.device)->device == VC_CPU && !omp_in_parallel() ? omp_get_max_threads() : 1;
+    if (parts > MAX_PARTS) parts = MAX_PARTS;
+    if (parts > B) parts = (int)B;
+    if (parts < 1) parts = 1;
+    workspace w[MAX_PARTS];
+    int64_t *rows[MAX_PARTS], *klen[MAX_PARTS], b0[MAX_PARTS + 1];
+    vc_real *q[MAX_PARTS];
     /* Index arguments of the last block, made on the host: row n*T + pick[n]
-     * of each sample, whose query sees pick[n] + 1 keys when causal. */
+     * of each sample (counted from its part's first), whose query sees
+     * pick[n] + 1 keys when causal. */
     int64_t *h = malloc((size_t)(2 * B + 1) * sizeof(int64_t));
     if (!h) return vc_fail(VC_ERR_OOM, "clip: cannot allocate %lld row indices", (long long)B);
-    for (int64_t n = 0; n < B; n++) {
-        h[n] = n * T + pick[n];
-        h[B + n] = causal ? pick[n] + 1 : T;
+    vc_status s = VC_OK;
+    for (int p = 0; p <= parts; p++) b0[p] = B * p / parts;
+    for (int p = 0; p < parts && !s; p++) {
+        int64_t nb = b0[p + 1] - b0[p];
+        if ((s = workspace_init(t, d, nb, T, &w[p]))) break;
+        for (int64_t n = 0; n < nb; n++) {
+            h[n] = n * T + pick[b0[p] + n];
+            h[B + n] = causal ? pick[b0[p] + n] + 1 : T;
+        }
+        rows[p] = ints_to_arena(t, h, nb);
+        klen[p] = ints_to_arena(t, h + B, nb);
+        q[p] = take(t, nb * d->width);
+        if (!klen[p] || !rows[p] || !q[p])
+            s = vc_fail(VC_ERR_OOM, "clip: cannot allocate the picked rows and outputs of %lld samples (%lld bytes)",
+                        (long long)nb, (long long)(2 * nb * (int64_t)sizeof(int64_t) + nb * d->width * (int64_t)sizeof(vc_real)));
     }
-    int64_t *rows = ints_to_arena(t, h, B), *klen = ints_to_arena(t, h + B, B);
     free(h);
-    vc_real *q = take(t, B * d->width);
-    if (!klen || !rows || !q)
-        return vc_fail(VC_ERR_OOM, "clip: cannot allocate the picked rows and outputs of %lld samples (%lld bytes)",
-                       (long long)B, (long long)(2 * B * (int64_t)sizeof(int64_t) + B * d->width * (int64_t)sizeof(vc_real)));
+    if (s) return s;
+    int64_t W = d->width;
     /* layers >= 1: a config without blocks never loads (clip_load.c, check_cfg) */
-    for (int64_t l = 0; l + 1 < d->layers; l++) block_fwd(&w, &blocks[l], act, causal, x);
-    block_last(&w, &blocks[d->layers - 1], act, causal, x, rows, klen, q, out);
+#pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)
+    for (int p = 0; p < parts; p++) {
+        vc_real *xp = x + b0[p] * T * W;
+        for (int64_t l = 0; l + 1 < d->layers; l++) block_fwd(&w[p], &blocks[l], act, causal, xp);
+        block_last(&w[p], &blocks[d->layers - 1], act, causal, xp, rows[p], klen[p], q[p], out + b0[p] * W);
+    }
     return VC_OK;
 }
 
