@@ -26,6 +26,15 @@ vc_precision vc_tape_precision(vc_tape *t, vc_precision p);
 void vc_op_gemm(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var *p1, bool ta, bool tb, int64_t M,
                 int64_t N, int64_t K, vc_real alpha, const vc_real *A, int64_t lda, const vc_real *B, int64_t ldb,
                 vc_real beta, vc_real *C, int64_t ldc);
+/* The bf16 product with operands already in bf16 where flags says so
+ * (VC_GEMM_A_BF16 / VC_GEMM_B_BF16: uint16_t, e.g. a LayerNorm or GELU
+ * output written in bf16 by layernorm_fwd_bf16 / unary_fwd_bf16); a float32
+ * operand is resolved as in vc_op_gemm (a parameter's copy, a rounded
+ * alias, or rounded by the backend). Tape precision bf16 only (the
+ * double-precision build has no bf16 and does nothing here). */
+void vc_op_gemm16(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var *p1, unsigned flags, bool ta,
+                  bool tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A, int64_t lda, const void *B,
+                  int64_t ldb, float beta, float *C, int64_t ldc);
 void vc_op_gemm_batched(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var *p1, int64_t batch, bool ta,
                         bool tb, int64_t M, int64_t N, int64_t K, vc_real alpha, const vc_real *A, int64_t lda,
                         int64_t sa, const vc_real *B, int64_t ldb, int64_t sb, vc_real beta, vc_real *C, int64_t ldc,

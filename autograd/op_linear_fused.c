@@ -32,6 +32,37 @@ static void transform(const vc_backend *be, const fused_ctx *c, vc_var *const *i
         be->unary_fwd(pre_unop(c->pre), x, u, nr * c->IN);
 }
 
+/* In bf16 the product reads T(x) rounded to bf16: where the backend has
+ * the kernels that write it so (layernorm_fwd_bf16, unary_fwd_bf16), T(x)
+ * goes straight to bf16, half the scratch and no separate rounding pass;
+ * elsewhere (a NULL entry: the cuda backend) T(x) is float32 and the
+ * product rounds it. Either way the product sees the same bf16 values. */
+static bool bf16_transform(const vc_tape *t, const vc_backend *be, vc_pre pre) {
+#ifndef VC_DOUBLE
+    if (t->precision != VC_PREC_BF16 || pre == VC_PRE_NONE) return false;
+    return pre == VC_PRE_LAYERNORM ? be->layernorm_fwd_bf16 != NULL : be->unary_fwd_bf16 != NULL;
+#else
+    (void)t, (void)be, (void)pre;
+    return false;
+#endif
+}
+
+/* u = T(x) in bf16 for rows r0 .. r0+nr (only where bf16_transform). */
+static void transform16(const vc_backend *be, const fused_ctx *c, vc_var *const *in, int64_t r0, int64_t nr,
+                        uint16_t *u) {
+#ifndef VC_DOUBLE
+    const float *x = vc_f32(&in[IN_X]->val) + r0 * c->IN;
+    if (c->pre == VC_PRE_LAYERNORM)
+        be->layernorm_fwd_bf16(x, in[IN_GAMMA] ? vc_f32(&in[IN_GAMMA]->val) : NULL,
+                               in[IN_BETA] ? vc_f32(&in[IN_BETA]->val) : NULL, u, c->mean + r0, c->rstd + r0, nr,
+                               c->IN, c->eps);
+    else
+        be->unary_fwd_bf16(pre_unop(c->pre), x, u, nr * c->IN);
+#else
+    (void)be, (void)c, (void)in, (void)r0, (void)nr, (void)u;
+#endif
+}
+
 /* The backward recomputes T(x) this many floats at a time for the weight
  * gradient (accumulated block by block), so the recomputation needs a small
  * buffer instead of one as large as x: x is the MLP's 4x-wide hidden layer. */
@@ -68,15 +99,27 @@ static vc_status fused_backward_products(vc_tape *t, const vc_node *n) {
         if (c->pre == VC_PRE_NONE) {
             vc_op_gemm(t, be, in[IN_W], NULL, true, false, OUT, IN, R, 1, G, OUT, X, IN, beta, g, IN);
         } else {
+            /* the same rows per block in bf16 (half the bytes): more rows
+             * would make the product's own copies of its operands (oneDNN
+             * packs the transposed G and u) grow with them */
+            bool b16 = bf16_transform(t, be, c->pre);
+            size_t esz = b16 ? sizeof(uint16_t) : sizeof(vc_real);
             int64_t rows = VC_RECOMPUTE_FLOATS / (IN ? IN : 1);
             rows = rows < 1 ? 1 : rows > R ? R : rows;
-            size_t ubytes = (size_t)(rows * IN) * sizeof(vc_real);
-            vc_real *u = vc_tape_take(t, ubytes);
+            size_t ubytes = (size_t)(rows * IN) * esz;
+            void *u = vc_tape_take(t, ubytes);
             if (!u) return t->status;
             for (int64_t r0 = 0; r0 < R; r0 += rows) {
                 int64_t nr = R - r0 < rows ? R - r0 : rows;
-                transform(be, c, in, r0, nr, u);
-                vc_op_gemm(t, be, in[IN_W], NULL, true, false, OUT, IN, nr, 1, G + r0 * OUT, OUT, u, IN, r0 ? 1 : beta, g, IN);
+                if (b16) {
+                    transform16(be, c, in, r0, nr, u);
+                    vc_op_gemm16(t, be, in[IN_W], NULL, VC_GEMM_B_BF16, true, false, OUT, IN, nr, 1, G + r0 * OUT,
+                                 OUT, u, IN, r0 ? 1 : beta, g, IN);
+                } else {
+                    transform(be, c, in, r0, nr, u);
+                    vc_op_gemm(t, be, in[IN_W], NULL, true, false, OUT, IN, nr, 1, G + r0 * OUT, OUT, u, IN,
+                               r0 ? 1 : beta, g, IN);
+                }
             }
             vc_tape_give(t, u, ubytes);
         }
@@ -168,13 +211,18 @@ vc_var *vc_linear_fused(vc_tape *t, vc_var *x, vc_pre pre, vc_var *gamma, vc_var
     const vc_backend *be = vc_var_backend(x);
     /* y = bias + residual, then the product accumulates onto it */
     if (B || Rs) be->bias_fwd(Y, B, Rs, R, OUT);
-    size_t ubytes = (size_t)(R * IN) * sizeof(vc_real);
-    vc_real *u = vc_f32(X);
-    if (pre != VC_PRE_NONE) {
-        if (!(u = vc_tape_take(t, ubytes))) return vc_tape_fail(t, VC_ERR_OOM);
-        transform(be, &c, in, 0, R, u);
+    bool b16 = bf16_transform(t, be, pre);
+    size_t ubytes = (size_t)(R * IN) * (b16 ? sizeof(uint16_t) : sizeof(vc_real));
+    void *u = vc_f32(X);
+    if (pre != VC_PRE_NONE && !(u = vc_tape_take(t, ubytes))) return vc_tape_fail(t, VC_ERR_OOM);
+    if (b16) {
+        transform16(be, &c, in, 0, R, u);
+        vc_op_gemm16(t, be, in[IN_W], NULL, VC_GEMM_A_BF16, false, true, R, OUT, IN, 1, u, IN, vc_f32(Wt), IN,
+                     (B || Rs) ? 1 : 0, Y, OUT);
+    } else {
+        if (pre != VC_PRE_NONE) transform(be, &c, in, 0, R, u);
+        vc_op_gemm(t, be, in[IN_W], NULL, false, true, R, OUT, IN, 1, u, IN, vc_f32(Wt), IN, (B || Rs) ? 1 : 0, Y, OUT);
     }
-    vc_op_gemm(t, be, in[IN_W], NULL, false, true, R, OUT, IN, 1, u, IN, vc_f32(Wt), IN, (B || Rs) ? 1 : 0, Y, OUT);
     if (pre != VC_PRE_NONE) vc_tape_give(t, u, ubytes);
     fused_ctx *cp;
     /* all six slots are recorded (absent ones NULL) so the backward can tell them apart */

@@ -62,8 +62,8 @@ v=$(median < $F.v); a=$(median < $F.a); t=$(median < $F.t)
 vm=$(median < $F.vm); am=$(median < $F.am); tm=$(median < $F.tm); roof=$(median < $F.roof)
 awk -v v="$v" -v a="$a" -v t="$t" -v vm="$vm" -v am="$am" -v tm="$tm" -v roof="$roof" -v n="$REPS" 'BEGIN {
     printf "transformer bf16 train step, median of %d: vclip bf16 %.1f samples/s, PyTorch autocast bf16 %.1f, PyTorch fp32 %.1f: %.2fx autocast (target >= 1.1x)%s, %.2fx fp32 (target >= 1.7x)%s\n",
-           n, v, a, t, v / a, v / a >= 1.1 ? " met" : " NOT met", v / t, v / t >= 1.7 ? " met" : " NOT met";
-    printf "transformer bf16 products: %s%% of the plain bf16 matmul roof (target >= 85%%)%s\n", roof, roof >= 85 ? " met" : " NOT met";
+           n, v, a, t, v / a, (v / a >= 1.1) ? " met" : " NOT met", v / t, (v / t >= 1.7) ? " met" : " NOT met";
+    printf "transformer bf16 products: %s%% of the plain bf16 matmul roof (target >= 85%%)%s\n", roof, (roof >= 85) ? " met" : " NOT met";
     printf "transformer bf16 peak RSS: vclip %.0f MB, PyTorch autocast %.0f MB, PyTorch fp32 %.0f MB: %.2f of fp32 (target <= 0.60)%s\n",
-           vm, am, tm, vm / tm, vm / tm <= 0.60 ? " met" : " NOT met" }'
+           vm, am, tm, vm / tm, (vm / tm <= 0.60) ? " met" : " NOT met" }'
 rm -f /tmp/vc_bench_$$.*

@@ -5,6 +5,7 @@
  * vc_linear_fused does), so the memory is one block's activations for the
  * batch whatever the depth. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 
 #include "clip.h"
@@ -20,7 +21,8 @@ typedef struct {
     int64_t B, T, W, H, M, chunk;
     vc_real *u;          /* [R, W]: LayerNorm output, then the attention output */
     vc_real *qkv;        /* [R, 3W] */
-    vc_real *hid, *act;  /* [R, M]: MLP pre- and post-activation */
+    vc_real *hid, *act;  /* [R, M]: MLP pre- and post-activation (act: float32 towers) */
+    uint16_t *h16;       /* [R, M]: bf16 towers: the LayerNorm or activation output, the next product's input */
     vc_real *P;          /* [chunk, H, T, T] */
     vc_real *mean, *rstd; /* [R] */
 } workspace;
@@ -40,6 +42,15 @@ static void product(const vc_backend *be, const vc_real *x, const vc_tensor *w, 
         be->gemm(false, true, R, OUT, IN, 1, x, IN, vc_f32(w), IN, beta, y, OUT);
 }
 
+/* y [R, OUT] (+)= x16 [R, IN] w^T + b with x16 in bf16 and w held in bf16
+ * (a bf16 tower; see linear below). */
+static void linear16(const workspace *ws, const uint16_t *x, const vc_tensor *w, const vc_tensor *b, vc_real *y,
+                     int64_t R, bool add) {
+    int64_t OUT = w->ne[0], IN = w->ne[1];
+    ws->be->bias_fwd(y, vc_f32(b), add ? y : NULL, R, OUT);
+    ws->be->gemm_bf16(VC_GEMM_A_BF16 | VC_GEMM_B_BF16, false, true, R, OUT, IN, 1, x, IN, w->data, IN, 1, y, OUT);
+}
+
 /* y [R, OUT] (+)= x [R, IN] w^T + b, w [OUT, IN] (accumulates when add:
  * the residual stream): y = b (+ y), then the product accumulates onto it. */
 static void linear(const workspace *ws, const vc_real *x, const vc_tensor *w, const vc_tensor *b, vc_real *y,
@@ -49,7 +60,10 @@ static void linear(const workspace *ws, const vc_real *x, const vc_tensor *w, co
     product(ws->be, x, w, 1, y, R);
 }
 
-static vc_status workspace_init(vc_tape *t, const vc_clip_tower *d, int64_t B, int64_t T, workspace *w) {
+/* b16: the tower's matrices are in bf16 and the backend writes LayerNorm and
+ * activation outputs in bf16 (layernorm_fwd_bf16, unary_fwd_bf16): those go
+ * straight to the products in bf16 (h16), with no float32 copy to round. */
+static vc_status workspace_init(vc_tape *t, const vc_clip_tower *d, int64_t B, int64_t T, bool b16, workspace *w) {
     int64_t R = B * T, W = d->width, H = d->heads;
     int64_t per = H * T * T;
     int64_t chunk = ATTN_CHUNK_FLOATS / (per ? per : 1);
@@ -60,11 +74,12 @@ static vc_status workspace_init(vc_tape *t, const vc_clip_tower *d, int64_t B, i
     w->u = take(t, R * W);
     w->qkv = take(t, R * 3 * W);
     w->hid = take(t, R * d->mlp);
-    w->act = take(t, R * d->mlp);
+    if (b16) w->h16 = vc_arena_alloc(&t->arena, (size_t)(R * d->mlp) * sizeof(uint16_t));
+    else w->act = take(t, R * d->mlp);
     w->P = take(t, chunk * per);
     w->mean = take(t, R);
     w->rstd = take(t, R);
-    if (!w->u || !w->qkv || !w->hid || !w->act || !w->P || !w->mean || !w->rstd)
+    if (!w->u || !w->qkv || !w->hid || !(w->act || w->h16) || !w->P || !w->mean || !w->rstd)
         return vc_fail(VC_ERR_OOM, "clip: cannot allocate the work space of a tower over [%lld, %lld, %lld] (%lld bytes)",
                        (long long)B, (long long)T, (long long)W,
                        (long long)((R * (4 * W + 2 * d->mlp + 2) + chunk * per) * (int64_t)sizeof(vc_real)));
@@ -90,19 +105,37 @@ static void attend(const workspace *w, const vc_real *Q, int64_t ldq, int64_t qb
     }
 }
 
+/* qkv [R, 3W] = LN1(x) [R, W] w_qkv^T + b_qkv. */
+static void qkv_fwd(const workspace *w, const vc_clip_block *b, const vc_real *x, int64_t R) {
+    if (w->h16) {
+        w->be->layernorm_fwd_bf16(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->h16, w->mean, w->rstd, R, w->W, LN_EPS);
+        linear16(w, w->h16, &b->qkv_w, &b->qkv_b, w->qkv, R, false);
+        return;
+    }
+    w->be->layernorm_fwd(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->u, w->mean, w->rstd, R, w->W, LN_EPS);
+    linear(w, w->u, &b->qkv_w, &b->qkv_b, w->qkv, R, false);
+}
+
 /* x [R, W] += MLP(LN2(x)) over R rows. */
 static void mlp_fwd(const workspace *w, const vc_clip_block *b, vc_clip_act act, vc_real *x, int64_t R) {
+    vc_unop op = act == VC_CLIP_GELU ? VC_UN_GELU : VC_UN_QUICKGELU;
+    if (w->h16) {
+        w->be->layernorm_fwd_bf16(x, vc_f32(&b->ln2_g), vc_f32(&b->ln2_b), w->h16, w->mean, w->rstd, R, w->W, LN_EPS);
+        linear16(w, w->h16, &b->fc1_w, &b->fc1_b, w->hid, R, false);
+        w->be->unary_fwd_bf16(op, w->hid, w->h16, R * w->M);
+        linear16(w, w->h16, &b->fc2_w, &b->fc2_b, x, R, true);
+        return;
+    }
     w->be->layernorm_fwd(x, vc_f32(&b->ln2_g), vc_f32(&b->ln2_b), w->u, w->mean, w->rstd, R, w->W, LN_EPS);
     linear(w, w->u, &b->fc1_w, &b->fc1_b, w->hid, R, false);
-    w->be->unary_fwd(act == VC_CLIP_GELU ? VC_UN_GELU : VC_UN_QUICKGELU, w->hid, w->act, R * w->M);
+    w->be->unary_fwd(op, w->hid, w->act, R * w->M);
     linear(w, w->act, &b->fc2_w, &b->fc2_b, x, R, true);
 }
 
 /* x [B, T, W] <- block(x): x += Attn(LN1(x)); x += MLP(LN2(x)). */
 static void block_fwd(const workspace *w, const vc_clip_block *b, vc_clip_act act, bool causal, vc_real *x) {
     int64_t R = w->B * w->T, W = w->W;
-    w->be->layernorm_fwd(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->u, w->mean, w->rstd, R, W, LN_EPS);
-    linear(w, w->u, &b->qkv_w, &b->qkv_b, w->qkv, R, false);
+    qkv_fwd(w, b, x, R);
     attend(w, w->qkv, 3 * W, w->T * 3 * W, w->T, NULL, causal, w->u);
     linear(w, w->u, &b->out_w, &b->out_b, x, R, true);
     mlp_fwd(w, b, act, x, R);
@@ -116,8 +149,7 @@ static void block_fwd(const workspace *w, const vc_clip_block *b, vc_clip_act ac
 static void block_last(const workspace *w, const vc_clip_block *b, vc_clip_act act, bool causal, const vc_real *x,
                        const int64_t *rows, const int64_t *klen, vc_real *q, vc_real *out) {
     int64_t B = w->B, T = w->T, R = B * T, W = w->W;
-    w->be->layernorm_fwd(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->u, w->mean, w->rstd, R, W, LN_EPS);
-    linear(w, w->u, &b->qkv_w, &b->qkv_b, w->qkv, R, false);
+    qkv_fwd(w, b, x, R);
     /* the picked rows' queries and residual stream */
     w->be->gather_fwd(w->qkv, 3 * W, rows, q, B, W);
     w->be->gather_fwd(x, W, rows, out, B, W);
@@ -133,30 +165,58 @@ static int64_t *ints_to_arena(vc_tape *t, const int64_t *host, int64_t n) {
     return d;
 }
 
+/* On the CPU the batch is cut into one part of samples per thread, each run
+ * start to end by its thread alone (the kernels and oneDNN inside run
+ * serially within the parallel region): no barrier between the thousands of
+ * small steps of a tower, so a thread the scheduler takes away (a shared
+ * machine) delays only its own part, and one thread's products are as fast
+ * as the library's at these shapes. Never more parts than this. */
+#define MAX_PARTS 64
+
 /* Runs the tower over x [B, T, W] (overwritten) and writes the final hidden
  * state of row pick[n] (host memory) of each sample to out [B, W]. */
 static vc_status run_tower(vc_tape *t, const vc_clip_block *blocks, const vc_clip_tower *d, vc_clip_act act,
                            int64_t B, int64_t T, bool causal, const int64_t *pick, vc_real *x, vc_real *out) {
-    workspace w;
-    vc_status s = workspace_init(t, d, B, T, &w);
-    if (s) return s;
+    const vc_backend *be = vc_backend_for(t->arena.device);
+    int parts = be->device == VC_CPU && !omp_in_parallel() ? omp_get_max_threads() : 1;
+    bool b16 = blocks[0].qkv_w.dtype == VC_BF16 && be->layernorm_fwd_bf16 && be->unary_fwd_bf16;
+    if (parts > MAX_PARTS) parts = MAX_PARTS;
+    if (parts > B) parts = (int)B;
+    if (parts < 1) parts = 1;
+    workspace w[MAX_PARTS];
+    int64_t *rows[MAX_PARTS], *klen[MAX_PARTS], b0[MAX_PARTS + 1];
+    vc_real *q[MAX_PARTS];
     /* Index arguments of the last block, made on the host: row n*T + pick[n]
-     * of each sample, whose query sees pick[n] + 1 keys when causal. */
+     * of each sample (counted from its part's first), whose query sees
+     * pick[n] + 1 keys when causal. */
     int64_t *h = malloc((size_t)(2 * B + 1) * sizeof(int64_t));
     if (!h) return vc_fail(VC_ERR_OOM, "clip: cannot allocate %lld row indices", (long long)B);
-    for (int64_t n = 0; n < B; n++) {
-        h[n] = n * T + pick[n];
-        h[B + n] = causal ? pick[n] + 1 : T;
+    vc_status s = VC_OK;
+    for (int p = 0; p <= parts; p++) b0[p] = B * p / parts;
+    for (int p = 0; p < parts && !s; p++) {
+        int64_t nb = b0[p + 1] - b0[p];
+        if ((s = workspace_init(t, d, nb, T, b16, &w[p]))) break;
+        for (int64_t n = 0; n < nb; n++) {
+            h[n] = n * T + pick[b0[p] + n];
+            h[B + n] = causal ? pick[b0[p] + n] + 1 : T;
+        }
+        rows[p] = ints_to_arena(t, h, nb);
+        klen[p] = ints_to_arena(t, h + B, nb);
+        q[p] = take(t, nb * d->width);
+        if (!klen[p] || !rows[p] || !q[p])
+            s = vc_fail(VC_ERR_OOM, "clip: cannot allocate the picked rows and outputs of %lld samples (%lld bytes)",
+                        (long long)nb, (long long)(2 * nb * (int64_t)sizeof(int64_t) + nb * d->width * (int64_t)sizeof(vc_real)));
     }
-    int64_t *rows = ints_to_arena(t, h, B), *klen = ints_to_arena(t, h + B, B);
     free(h);
-    vc_real *q = take(t, B * d->width);
-    if (!klen || !rows || !q)
-        return vc_fail(VC_ERR_OOM, "clip: cannot allocate the picked rows and outputs of %lld samples (%lld bytes)",
-                       (long long)B, (long long)(2 * B * (int64_t)sizeof(int64_t) + B * d->width * (int64_t)sizeof(vc_real)));
+    if (s) return s;
+    int64_t W = d->width;
     /* layers >= 1: a config without blocks never loads (clip_load.c, check_cfg) */
-    for (int64_t l = 0; l + 1 < d->layers; l++) block_fwd(&w, &blocks[l], act, causal, x);
-    block_last(&w, &blocks[d->layers - 1], act, causal, x, rows, klen, q, out);
+#pragma omp parallel for schedule(static, 1) num_threads(parts) if (parts > 1)
+    for (int p = 0; p < parts; p++) {
+        vc_real *xp = x + b0[p] * T * W;
+        for (int64_t l = 0; l + 1 < d->layers; l++) block_fwd(&w[p], &blocks[l], act, causal, xp);
+        block_last(&w[p], &blocks[d->layers - 1], act, causal, xp, rows[p], klen[p], q[p], out + b0[p] * W);
+    }
     return VC_OK;
 }
 

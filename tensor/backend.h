@@ -94,11 +94,11 @@ enum { VC_GEMM_A_BF16 = 1, VC_GEMM_B_BF16 = 2 };
  * op filter of tests/test_backend_ops.c. */
 typedef enum {
     VC_K_GEMM, VC_K_GEMM_BATCHED, VC_K_GEMM_BF16, VC_K_GEMM_BATCHED_BF16, VC_K_ROUND_BF16,
-    VC_K_LAYERNORM_FWD, VC_K_LAYERNORM_BWD, VC_K_L2NORM_FWD, VC_K_L2NORM_BWD,
+    VC_K_LAYERNORM_FWD, VC_K_LAYERNORM_FWD_BF16, VC_K_LAYERNORM_BWD, VC_K_L2NORM_FWD, VC_K_L2NORM_BWD,
     VC_K_SOFTMAX_FWD, VC_K_SOFTMAX_BWD, VC_K_XENT_FWD, VC_K_XENT_BWD,
     VC_K_ATTENTION_FWD, VC_K_ATTENTION_BWD,
     VC_K_LSTM_FWD, VC_K_LSTM_BWD,
-    VC_K_UNARY_FWD, VC_K_UNARY_BWD, VC_K_UNARY_BWD_INPLACE, VC_K_SCALE, VC_K_AXPBY,
+    VC_K_UNARY_FWD, VC_K_UNARY_FWD_BF16, VC_K_UNARY_BWD, VC_K_UNARY_BWD_INPLACE, VC_K_SCALE, VC_K_AXPBY,
     VC_K_BINARY_FWD, VC_K_BINARY_BWD,
     VC_K_SUM_FWD, VC_K_SUM_BWD, VC_K_WSUM_FWD, VC_K_WSUM_BWD,
     VC_K_BIAS_FWD, VC_K_BIAS_BWD,
@@ -167,6 +167,12 @@ typedef struct vc_backend {
     /* ---- norm (k_norm.h): rows x [N, D] ---- */
     void (*layernorm_fwd)(const vc_real *x, const vc_real *gamma, const vc_real *bta, vc_real *y, vc_real *mean,
                           vc_real *rstd, int64_t N, int64_t D, vc_real eps);
+    /* The forward with y in bf16, exactly layernorm_fwd's output rounded
+     * (for a bf16 product that reads it); NULL where a backend lacks it:
+     * callers then run layernorm_fwd and let the product round. Left out,
+     * like the bf16 products, of the double-precision build. */
+    void (*layernorm_fwd_bf16)(const float *x, const float *gamma, const float *bta, uint16_t *y, float *mean,
+                               float *rstd, int64_t N, int64_t D, float eps);
     void (*layernorm_bwd)(const vc_real *x, const vc_real *gamma, const vc_real *mean, const vc_real *rstd,
                           const vc_real *g, vc_real *gx, vc_real bgx, vc_real *ggamma, vc_real bgg, vc_real *gbeta,
                           vc_real bgb, int64_t N, int64_t D);
@@ -199,6 +205,9 @@ typedef struct vc_backend {
 
     /* ---- unary (k_unary.h) ---- */
     void (*unary_fwd)(vc_unop op, const vc_real *x, vc_real *y, int64_t n);
+    /* unary_fwd with y in bf16, exactly its output rounded; NULL-able and
+     * float32-build only like layernorm_fwd_bf16. */
+    void (*unary_fwd_bf16)(vc_unop op, const float *x, uint16_t *y, int64_t n);
     void (*unary_bwd)(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,
                       int64_t n);
     void (*unary_bwd_inplace)(vc_unop op, const vc_real *x, vc_real *gx, int64_t n);

@@ -42,8 +42,16 @@ static void cpu_round_bf16(const float *x, uint16_t *y, int64_t n) { vc_f32_to_b
 #endif
 
 /* bf16 products: only where the CPU has them natively (k_gemm_bf16.h), and
- * not in the double-precision build, whose vc_real is not float. */
+ * not in the double-precision build, whose vc_real is not float; the kernels
+ * that emit bf16 for them likewise not there. */
 static bool cpu_supports(vc_kop op) {
+    if (op == VC_K_LAYERNORM_FWD_BF16 || op == VC_K_UNARY_FWD_BF16) { /* plain loops: wherever vc_real is float */
+#ifdef VC_DOUBLE
+        return false;
+#else
+        return true;
+#endif
+    }
     if (op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16 || op == VC_K_ROUND_BF16) {
 #ifdef VC_DOUBLE
         return false;
@@ -83,6 +91,9 @@ const vc_backend vc_backend_cpu = {
     .round_bf16 = cpu_round_bf16,
 #endif
     .layernorm_fwd = vc_layernorm_fwd,
+#ifndef VC_DOUBLE
+    .layernorm_fwd_bf16 = vc_layernorm_fwd_bf16,
+#endif
     .layernorm_bwd = vc_layernorm_bwd,
     .l2norm_fwd = vc_l2norm_fwd,
     .l2norm_bwd = vc_l2norm_bwd,
@@ -95,6 +106,9 @@ const vc_backend vc_backend_cpu = {
     .lstm_fwd = vc_lstm_fwd,
     .lstm_bwd = vc_lstm_bwd,
     .unary_fwd = vc_unary_fwd,
+#ifndef VC_DOUBLE
+    .unary_fwd_bf16 = vc_unary_fwd_bf16,
+#endif
     .unary_bwd = vc_unary_bwd,
     .unary_bwd_inplace = vc_unary_bwd_inplace,
     .scale = vc_scale_fwd,

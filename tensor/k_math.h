@@ -81,4 +81,14 @@ static inline vc_real vc_fphi(vc_real x) {
     return x < 0 ? (vc_real)0.5 * e : (vc_real)1 - (vc_real)0.5 * e;
 }
 
+
+/* x rounded to bf16 (nearest even; NaN stays a quiet NaN): the same bits as
+ * vc_f32_to_bf16 (dtype.h), inline so the loops that emit bf16 vectorise. */
+static inline uint16_t vc_round_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : r);
+}
+
 #endif

@@ -3,26 +3,51 @@
 #include <math.h>
 #include <string.h>
 
+#include "k_math.h"
+
+/* The statistics of row xr [D]: its mean and 1/sqrt(var + eps). */
+static inline void ln_stats(const vc_real *xr, int64_t D, vc_real eps, vc_real *mean, vc_real *rstd) {
+    vc_real m = 0, v = 0;
+    for (int64_t j = 0; j < D; j++) m += xr[j];
+    m /= (vc_real)D;
+    for (int64_t j = 0; j < D; j++) v += (xr[j] - m) * (xr[j] - m);
+    v /= (vc_real)D;
+    *mean = m;
+    *rstd = 1 / sqrt(v + eps);
+}
+
+/* One output value: the same expression for the float32 and bf16 outputs, so
+ * the bf16 one is exactly the float32 one rounded. */
+#define LN_OUT(j) ((xr[j] - m) * rs * (gamma ? gamma[j] : 1) + (bta ? bta[j] : 0))
+
 void vc_layernorm_fwd(const vc_real *x, const vc_real *gamma, const vc_real *bta, vc_real *y, vc_real *mean,
                       vc_real *rstd, int64_t N, int64_t D, vc_real eps) {
 #pragma omp parallel for schedule(static) if (N * D > 32768)
     for (int64_t i = 0; i < N; i++) {
         const vc_real *xr = x + i * D;
-        vc_real *yr = y + i * D;
-        vc_real m = 0, v = 0;
-        for (int64_t j = 0; j < D; j++) m += xr[j];
-        m /= (vc_real)D;
-        for (int64_t j = 0; j < D; j++) v += (xr[j] - m) * (xr[j] - m);
-        v /= (vc_real)D;
-        vc_real rs = 1 / sqrt(v + eps);
+        vc_real *yr = y + i * D, m, rs;
+        ln_stats(xr, D, eps, &m, &rs);
         mean[i] = m;
         rstd[i] = rs;
-        for (int64_t j = 0; j < D; j++) {
-            vc_real h = (xr[j] - m) * rs;
-            yr[j] = h * (gamma ? gamma[j] : 1) + (bta ? bta[j] : 0);
-        }
+        for (int64_t j = 0; j < D; j++) yr[j] = LN_OUT(j);
     }
 }
+
+#ifndef VC_DOUBLE
+void vc_layernorm_fwd_bf16(const float *x, const float *gamma, const float *bta, uint16_t *y, float *mean,
+                           float *rstd, int64_t N, int64_t D, float eps) {
+#pragma omp parallel for schedule(static) if (N * D > 32768)
+    for (int64_t i = 0; i < N; i++) {
+        const float *xr = x + i * D;
+        uint16_t *yr = y + i * D;
+        float m, rs;
+        ln_stats(xr, D, eps, &m, &rs);
+        mean[i] = m;
+        rstd[i] = rs;
+        for (int64_t j = 0; j < D; j++) yr[j] = vc_round_bf16(LN_OUT(j));
+    }
+}
+#endif
 
 void vc_layernorm_bwd(const vc_real *x, const vc_real *gamma, const vc_real *mean, const vc_real *rstd,
                       const vc_real *g, vc_real *gx, vc_real bgx, vc_real *ggamma, vc_real bgg, vc_real *gbeta,

@@ -12,6 +12,13 @@
  * mean, rstd [N] are saved for the backward. */
 void vc_layernorm_fwd(const vc_real *x, const vc_real *gamma, const vc_real *bta, vc_real *y, vc_real *mean,
                       vc_real *rstd, int64_t N, int64_t D, vc_real eps);
+#ifndef VC_DOUBLE
+/* The same with y [N, D] in bf16: exactly vc_layernorm_fwd's float32 output
+ * rounded to bf16 (nearest even), in one pass, for a product that reads it
+ * as its bf16 input (the float32 build only). */
+void vc_layernorm_fwd_bf16(const float *x, const float *gamma, const float *bta, uint16_t *y, float *mean,
+                           float *rstd, int64_t N, int64_t D, float eps);
+#endif
 /* gx (+)= ...; ggamma/gbeta (+)= ... (each may be NULL when not needed;
  * bgx/bgg/bgb are their betas). */
 void vc_layernorm_bwd(const vc_real *x, const vc_real *gamma, const vc_real *mean, const vc_real *rstd,

@@ -29,6 +29,34 @@ static void exp_f(const vc_real *R x, vc_real *R y, int64_t n) {
     PAR for (int64_t i = 0; i < n; i++) y[i] = vc_fexp(x[i]);
 }
 
+#ifndef VC_DOUBLE
+/* The activations again with a bf16 output: the float32 value rounded. */
+static void gelu_f16(const float *R x, uint16_t *R y, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) y[i] = vc_round_bf16(x[i] * vc_fphi(x[i]));
+}
+static void quickgelu_f16(const float *R x, uint16_t *R y, int64_t n) {
+    PAR for (int64_t i = 0; i < n; i++) y[i] = vc_round_bf16(x[i] * vc_fsigmoid(1.702f * x[i]));
+}
+
+void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n) {
+    if (op == VC_UN_GELU) {
+        gelu_f16(x, y, n);
+        return;
+    }
+    if (op == VC_UN_QUICKGELU) {
+        quickgelu_f16(x, y, n);
+        return;
+    }
+    /* the others (no product reads them yet): float32 in blocks, then rounded */
+    float tmp[1024];
+    for (int64_t i0 = 0; i0 < n; i0 += 1024) {
+        int64_t m = n - i0 < 1024 ? n - i0 : 1024;
+        vc_unary_fwd(op, x + i0, tmp, m);
+        for (int64_t i = 0; i < m; i++) y[i0 + i] = vc_round_bf16(tmp[i]);
+    }
+}
+#endif
+
 void vc_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n) {
     switch (op) {
     case VC_UN_GELU: gelu_f(x, y, n); break;

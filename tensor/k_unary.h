@@ -12,6 +12,12 @@
 #include "backend.h"  /* vc_unop */
 
 void vc_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n);
+#ifndef VC_DOUBLE
+/* y[i] = f(x[i]) rounded to bf16 (nearest even): exactly vc_unary_fwd's
+ * float32 output rounded, in one pass, for a product that reads it as its
+ * bf16 input (the float32 build only). */
+void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n);
+#endif
 /* x and y are the forward's input and output (both always available). */
 void vc_unary_bwd(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,
                   int64_t n);

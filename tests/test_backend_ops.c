@@ -273,7 +273,8 @@ START_TEST(test_every_backend_fills_the_entries_it_supports_and_the_cpu_supports
                 ck_assert_msg(vc_backend_fills(be, (vc_kop)op), "backend %s supports %s but its entry is NULL", be->name,
                               vc_kop_name((vc_kop)op));
             else
-                ck_assert_msg(!is_cpu(be) || op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16 || op == VC_K_ROUND_BF16,
+                ck_assert_msg(!is_cpu(be) || op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16 || op == VC_K_ROUND_BF16 ||
+                                  op == VC_K_LAYERNORM_FWD_BF16 || op == VC_K_UNARY_FWD_BF16,
                               "the CPU backend must support %s", vc_kop_name((vc_kop)op));
         }
     }
@@ -546,6 +547,34 @@ START_TEST(test_bf16_gemm_matches_products_of_rounded_inputs) {
 }
 END_TEST
 
+#ifndef VC_DOUBLE
+/* A kernel with a bf16 output against its float32 twin on the same backend:
+ * h [n] (device) must be exactly y [n] (device) rounded to bf16. */
+static void check_bf16_of(const vc_backend *be, vc_kop op, const char *desc, const vc_real *y, const uint16_t *h,
+                          int64_t n) {
+    vc_real *yh = track(NULL, malloc((size_t)(n ? n : 1) * sizeof(vc_real)));
+    uint16_t *hh = track(NULL, malloc((size_t)(n ? n : 1) * 2));
+    be->copy_d2h(yh, y, (size_t)n * sizeof(vc_real));
+    be->copy_d2h(hh, h, (size_t)n * 2);
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(hh[i] == vc_f32_to_bf16(yh[i]), "%s on %s, %s: element %lld is %#x, the float32 kernel's %.9g "
+                      "rounds to %#x", vc_kop_name(op), be->name, desc, (long long)i, hh[i], (double)yh[i],
+                      vc_f32_to_bf16(yh[i]));
+    ncases[op]++;
+}
+
+/* Two float32 outputs of n values (device) that must be identical. */
+static void check_same(const vc_backend *be, vc_kop op, const char *desc, const vc_real *a, const vc_real *b,
+                       int64_t n) {
+    vc_real *ah = track(NULL, malloc((size_t)(n ? n : 1) * sizeof(vc_real)));
+    vc_real *bh = track(NULL, malloc((size_t)(n ? n : 1) * sizeof(vc_real)));
+    be->copy_d2h(ah, a, (size_t)n * sizeof(vc_real));
+    be->copy_d2h(bh, b, (size_t)n * sizeof(vc_real));
+    ck_assert_msg(memcmp(ah, bh, (size_t)n * sizeof(vc_real)) == 0, "%s on %s, %s: statistics differ from the float32 "
+                  "kernel's", vc_kop_name(op), be->name, desc);
+}
+#endif
+
 /* ---- norm ---- */
 
 #define LN_EPS 1e-5
@@ -584,6 +613,23 @@ static void check_layernorm(int64_t N, int64_t D, bool affine, vc_real bx, vc_re
             TIME(be, VC_K_LAYERNORM_FWD, desc, K_);
 #undef K_
         }
+#ifndef VC_DOUBLE
+    /* the bf16 output is the float32 one rounded, bit for bit, with the same statistics */
+    if (want(VC_K_LAYERNORM_FWD_BF16) && bx == 0)
+        FOR_BACKENDS(be, VC_K_LAYERNORM_FWD_BF16) {
+            vc_real *dx = up(be, x, N * D), *dg = up(be, g, D), *db = up(be, b, D);
+            vc_real *dy = dnan(be, N * D), *dm = dnan(be, N), *dr = dnan(be, N), *dm2 = dnan(be, N), *dr2 = dnan(be, N);
+            uint16_t *dh = dalloc(be, (size_t)(N * D) * 2);
+            be->layernorm_fwd(dx, dg, db, dy, dm, dr, N, D, (vc_real)LN_EPS);
+#define K_ be->layernorm_fwd_bf16(dx, dg, db, dh, dm2, dr2, N, D, (float)LN_EPS)
+            K_;
+            check_bf16_of(be, VC_K_LAYERNORM_FWD_BF16, desc, dy, dh, N * D);
+            check_same(be, VC_K_LAYERNORM_FWD_BF16, desc, dm, dm2, N);
+            check_same(be, VC_K_LAYERNORM_FWD_BF16, desc, dr, dr2, N);
+            TIME(be, VC_K_LAYERNORM_FWD_BF16, desc, K_);
+#undef K_
+        }
+#endif
     if (want(VC_K_LAYERNORM_BWD)) {
         /* gx = rs (gh - mean(gh) - h mean(gh h)), gh = gamma g; dgamma = sum g h; dbeta = sum g */
         vc_real *gy = hreal(N * D, -1, 1), *m = hround(mean, N), *r = hround(rstd, N);
@@ -1260,6 +1306,19 @@ static void check_unary(vc_unop op, int64_t n) {
             TIME(be, VC_K_UNARY_FWD, desc, K_);
 #undef K_
         }
+#ifndef VC_DOUBLE
+    if (want(VC_K_UNARY_FWD_BF16))
+        FOR_BACKENDS(be, VC_K_UNARY_FWD_BF16) {
+            vc_real *dx = up(be, x, n), *dy = dnan(be, n);
+            uint16_t *dh = dalloc(be, (size_t)n * 2);
+            be->unary_fwd(op, dx, dy, n);
+#define K_ be->unary_fwd_bf16(op, dx, dh, n)
+            K_;
+            check_bf16_of(be, VC_K_UNARY_FWD_BF16, desc, dy, dh, n);
+            TIME(be, VC_K_UNARY_FWD_BF16, desc, K_);
+#undef K_
+        }
+#endif
     for (int b = 0; b < 2 && want(VC_K_UNARY_BWD); b++) {
         vc_real beta = (vc_real)b;
         double *gx = hdbl(n);

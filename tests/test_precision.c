@@ -14,6 +14,8 @@
  *   losses differ from float32's (the products did change), except for the
  *   pooler without matrix products (mean): the loss, with its similarity
  *   products, stays float32, so its losses are identical.
+ * - The fused linear (LayerNorm / GELU written in bf16 for its product)
+ *   against the separate ops in bf16, output and gradients.
  * Without native bf16 products (VCLIP_BF16=off, or a CPU without
  * AVX512_BF16) these print SKIP and check only the fallback: bf16 asked,
  * float32 given, and a reason line. */
@@ -24,9 +26,12 @@
 
 #include "harness.h"
 #include "autograd/op_gemm.h"
+#include "autograd/ops.h"
+#include "autograd/params.h"
 #include "data/synth.h"
 #include "models/clip.h"
 #include "tensor/precision.h"
+#include "tensor/rng.h"
 #include "train/run_config.h"
 #include "train/step.h"
 #include "train/trainer.h"
@@ -410,6 +415,125 @@ START_TEST(test_bf16_weight_copies_follow_the_optimiser) {
 }
 END_TEST
 
+/* ---- the fused linear in bf16 against the unfused ops ---------------------- */
+
+/* One run of y = T(x) w^T + bias (+ x as residual when IN == OUT), loss =
+ * sum(y * c), on a tape of precision prec, fused (vc_linear_fused) or as
+ * the separate ops (layernorm / gelu / quickgelu, linear, add). Returns the
+ * loss; y and the gradients of x, w, bias, gamma, beta go to out (n each:
+ * R*OUT, R*IN, OUT*IN, OUT, IN, IN, in that order). */
+static double fused_run(vc_pre pre, bool res, bool fused, vc_precision prec, int64_t R, int64_t IN, int64_t OUT,
+                        double *out) {
+    vc_params ps;
+    vc_params_init(&ps);
+    vc_var *w = vc_params_add(&ps, "w", VC_DIMS(OUT, IN), true), *b = vc_params_add(&ps, "b", VC_DIMS(OUT), false);
+    vc_var *g = vc_params_add(&ps, "g", VC_DIMS(IN), false), *be = vc_params_add(&ps, "be", VC_DIMS(IN), false);
+    ck_assert(w && b && g && be);
+    vc_rng r;
+    vc_rng_seed(&r, 5);
+    for (int64_t i = 0; i < OUT * IN; i++) vc_f32(&w->val)[i] = (float)(vc_rng_normal(&r) / sqrt((double)IN));
+    for (int64_t i = 0; i < OUT; i++) vc_f32(&b->val)[i] = (float)vc_rng_normal(&r) * 0.1f;
+    for (int64_t i = 0; i < IN; i++) vc_f32(&g->val)[i] = 1 + (float)vc_rng_normal(&r) * 0.1f;
+    for (int64_t i = 0; i < IN; i++) vc_f32(&be->val)[i] = (float)vc_rng_normal(&r) * 0.1f;
+    vc_tensor xt, ct;
+    ck_assert_int_eq(vc_tensor_alloc(&xt, VC_F32, VC_DIMS(R, IN)), VC_OK);
+    ck_assert_int_eq(vc_tensor_alloc(&ct, VC_F32, VC_DIMS(R, OUT)), VC_OK);
+    for (int64_t i = 0; i < R * IN; i++) vc_f32(&xt)[i] = (float)vc_rng_normal(&r) + 0.3f;
+    for (int64_t i = 0; i < R * OUT; i++) vc_f32(&ct)[i] = (float)vc_rng_normal(&r);
+    vc_tape t;
+    vc_tape_init(&t, 0);
+    ck_assert_int_eq(vc_tape_precision(&t, prec), prec);
+    vc_var *x = vc_const(&t, &xt), *c = vc_const(&t, &ct);
+    ck_assert(x && c);
+    x->requires_grad = true;
+    bool ln = pre == VC_PRE_LAYERNORM;
+    vc_var *y;
+    if (fused) {
+        y = vc_linear_fused(&t, x, pre, ln ? g : NULL, ln ? be : NULL, w, b, res ? x : NULL);
+    } else {
+        vc_var *u = ln ? vc_layernorm(&t, x, g, be, (vc_real)1e-5) : pre == VC_PRE_GELU ? vc_gelu(&t, x) : vc_quickgelu(&t, x);
+        y = vc_linear(&t, u, w, b);
+        if (res) y = vc_add(&t, y, x);
+    }
+    vc_var *loss = vc_sum_all(&t, vc_mul(&t, y, c));
+    ck_assert_msg(loss && vc_tape_status(&t) == VC_OK, "%s", vc_last_error());
+    vc_params_zero_grad(&ps);
+    ck_assert_msg(vc_backward(&t, loss) == VC_OK, "%s", vc_last_error());
+    vc_params_finish_grad(&ps);
+    const vc_var *src[6] = {y, x, w, b, g, be};
+    int64_t n[6] = {R * OUT, R * IN, OUT * IN, OUT, IN, IN};
+    for (int k = 0; k < 6; k++) {
+        const float *v = k == 0 ? vc_f32(&src[k]->val) : vc_f32(&src[k]->grad);
+        bool none = k > 0 && (!src[k]->grad.data || (k >= 4 && !ln));
+        for (int64_t i = 0; i < n[k]; i++) *out++ = none ? 0 : v[i];
+    }
+    double l = vc_f32(&loss->val)[0];
+    vc_tape_free(&t);
+    vc_params_free(&ps);
+    vc_tensor_release(&xt);
+    vc_tensor_release(&ct);
+    return l;
+}
+
+/* Largest |a - b| over n, relative to the largest |b|. */
+static double rel_diff(const double *a, const double *b, int64_t n) {
+    double d = 0, m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        d = fmax(d, fabs(a[i] - b[i]));
+        m = fmax(m, fabs(b[i]));
+    }
+    return m > 0 ? d / m : d;
+}
+
+/* vc_linear_fused in bf16 writes its LayerNorm / GELU output straight to
+ * bf16 for the product (layernorm_fwd_bf16, unary_fwd_bf16) and recomputes
+ * it so in the backward: the output and every gradient must match the
+ * separate ops in bf16 (whose products round the same float32 values to the
+ * same bf16) to float32 summation order (1e-5 of the largest value), and
+ * must differ from float32 by more than that (the products really were
+ * bf16). 2100 x 512 rows make the backward's recomputation run in two
+ * blocks. The finite-difference check of the op's gradients is
+ * test_grad_ops.c's (double precision, where bf16 does not exist). */
+START_TEST(test_fused_linear_in_bf16_matches_the_separate_ops) {
+    if (!have_bf16()) {
+        printf("SKIP: fused linear in bf16 (%s)\n", vc_precision_fallback_reason(vc_backend_for(VC_CPU), VC_PREC_BF16));
+        return;
+    }
+    const vc_pre pres[3] = {VC_PRE_LAYERNORM, VC_PRE_GELU, VC_PRE_QUICKGELU};
+    const char *names[6] = {"y", "dx", "dw", "dbias", "dgamma", "dbeta"};
+    for (int p = 0; p < 3; p++)
+        for (int res = 0; res < 2; res++) {
+            int64_t R = res ? 70 : 2100, IN = res ? 48 : 512, OUT = res ? 48 : 40;
+            int64_t n[6] = {R * OUT, R * IN, OUT * IN, OUT, IN, IN}, tot = 0;
+            for (int k = 0; k < 6; k++) tot += n[k];
+            double *f = malloc((size_t)tot * sizeof(double)), *u = malloc((size_t)tot * sizeof(double));
+            double *f32 = malloc((size_t)tot * sizeof(double));
+            ck_assert(f && u && f32);
+            double lf = fused_run(pres[p], res, true, VC_PREC_BF16, R, IN, OUT, f);
+            double lu = fused_run(pres[p], res, false, VC_PREC_BF16, R, IN, OUT, u);
+            fused_run(pres[p], res, true, VC_PREC_FP32, R, IN, OUT, f32);
+            double worst = 0, off = 0;
+            int64_t o = 0;
+            for (int k = 0; k < 6; k++, o += n[k - 1]) {
+                if (k >= 4 && pres[p] != VC_PRE_LAYERNORM) continue;
+                double e = rel_diff(f + o, u + o, n[k]);
+                ck_assert_msg(e <= 1e-5, "pre %d residual %d: fused bf16 %s differs from the separate ops by %.3g of "
+                              "its largest value", (int)pres[p], res, names[k], e);
+                worst = fmax(worst, e);
+                if (k <= 2) off = fmax(off, rel_diff(f + o, f32 + o, n[k]));
+            }
+            ck_assert_msg(fabs(lf - lu) <= 1e-5 * fmax(1, fabs(lu)), "losses %.9g and %.9g", lf, lu);
+            ck_assert_msg(off > 1e-4, "pre %d residual %d: bf16 is within %.3g of float32: not bf16 products",
+                          (int)pres[p], res, off);
+            printf("linear_fused pre %d residual %d [%lld x %lld -> %lld] bf16: fused vs separate ops %.2g, vs "
+                   "float32 %.2g\n", (int)pres[p], res, (long long)R, (long long)IN, (long long)OUT, worst, off);
+            free(f);
+            free(u);
+            free(f32);
+        }
+}
+END_TEST
+
 static Suite *precision_suite(void) {
     make_data();
     Suite *s = suite_create("precision");
@@ -419,6 +543,7 @@ static Suite *precision_suite(void) {
     tcase_add_test(tc, test_binary_reports_the_fallback_once);
     tcase_add_test(tc, test_clip_towers_in_bf16_match_float32);
     tcase_add_test(tc, test_bf16_weight_copies_follow_the_optimiser);
+    tcase_add_test(tc, test_fused_linear_in_bf16_matches_the_separate_ops);
     tcase_add_test(tc, test_every_pooler_trains_in_bf16_to_float32_recall);
     suite_add_tcase(s, tc);
     return s;
