@@ -87,13 +87,15 @@ typedef struct {
 } vc_adamw_args;
 
 /* Operand types of gemm_bf16: A / B already bf16 (uint16_t storage); the
- * default is float32, rounded to bf16 by the kernel. */
+ * default is float32, rounded to bf16 by the kernel. gemm_f16 reads the same
+ * flags as "already IEEE half". */
 enum { VC_GEMM_A_BF16 = 1, VC_GEMM_B_BF16 = 2 };
 
 /* Every kernel entry of the table, for supports_op, scratch_bytes and the
  * op filter of tests/test_backend_ops.c. */
 typedef enum {
     VC_K_GEMM, VC_K_GEMM_BATCHED, VC_K_GEMM_BF16, VC_K_GEMM_BATCHED_BF16, VC_K_ROUND_BF16,
+    VC_K_GEMM_F16, VC_K_GEMM_BATCHED_F16, VC_K_ROUND_F16,
     VC_K_LAYERNORM_FWD, VC_K_LAYERNORM_FWD_BF16, VC_K_LAYERNORM_BWD, VC_K_L2NORM_FWD, VC_K_L2NORM_BWD,
     VC_K_SOFTMAX_FWD, VC_K_SOFTMAX_BWD, VC_K_XENT_FWD, VC_K_XENT_BWD,
     VC_K_ATTENTION_FWD, VC_K_ATTENTION_BWD,
@@ -163,6 +165,16 @@ typedef struct vc_backend {
     /* y[i] = x[i] rounded to bf16 (nearest even; NaN stays NaN), n values:
      * the bf16 copies of weights a product reuses. */
     void (*round_bf16)(const float *x, uint16_t *y, int64_t n);
+    /* The same three with IEEE half (fp16: 10 mantissa bits, range +-65504)
+     * in place of bf16, float32 accumulation and output: inference only (the
+     * CLIP towers; training keeps bf16's range). The CPU backend has no fp16
+     * products (gemm_f16 entries NULL) but rounds (round_f16). */
+    void (*gemm_f16)(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
+                     int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc);
+    void (*gemm_batched_f16)(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                             float alpha, const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb,
+                             int64_t sb, float beta, float *C, int64_t ldc, int64_t sc);
+    void (*round_f16)(const float *x, uint16_t *y, int64_t n);
 
     /* ---- norm (k_norm.h): rows x [N, D] ---- */
     void (*layernorm_fwd)(const vc_real *x, const vc_real *gamma, const vc_real *bta, vc_real *y, vc_real *mean,

@@ -39,11 +39,13 @@ static void cpu_fill(vc_real *p, vc_real v, int64_t n) {
 
 #ifndef VC_DOUBLE
 static void cpu_round_bf16(const float *x, uint16_t *y, int64_t n) { vc_f32_to_bf16_n(y, x, n); }
+static void cpu_round_f16(const float *x, uint16_t *y, int64_t n) { vc_f32_to_f16_n(y, x, (size_t)n); }
 #endif
 
 /* bf16 products: only where the CPU has them natively (k_gemm_bf16.h), and
  * not in the double-precision build, whose vc_real is not float; the kernels
- * that emit bf16 for them likewise not there. */
+ * that emit bf16 for them likewise not there. No fp16 products (an inference
+ * mode of the CUDA backend); rounding to fp16 yes. */
 static bool cpu_supports(vc_kop op) {
     if (op == VC_K_LAYERNORM_FWD_BF16 || op == VC_K_UNARY_FWD_BF16) { /* plain loops: wherever vc_real is float */
 #ifdef VC_DOUBLE
@@ -52,6 +54,10 @@ static bool cpu_supports(vc_kop op) {
         return true;
 #endif
     }
+    if (op == VC_K_GEMM_F16 || op == VC_K_GEMM_BATCHED_F16) return false;
+#ifdef VC_DOUBLE
+    if (op == VC_K_ROUND_F16) return false;
+#endif
     if (op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16 || op == VC_K_ROUND_BF16) {
 #ifdef VC_DOUBLE
         return false;
@@ -89,6 +95,7 @@ const vc_backend vc_backend_cpu = {
     .gemm_bf16 = vc_gemm_bf16,
     .gemm_batched_bf16 = vc_gemm_batched_bf16,
     .round_bf16 = cpu_round_bf16,
+    .round_f16 = cpu_round_f16,
 #endif
     .layernorm_fwd = vc_layernorm_fwd,
 #ifndef VC_DOUBLE

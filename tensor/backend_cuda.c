@@ -61,6 +61,8 @@ static struct {
     __typeof__(&cublasGetStatusString) status_string;
     __typeof__(&cublasSgemm) sgemm;
     __typeof__(&cublasSgemmStridedBatched) sgemm_strided;
+    __typeof__(&cublasGemmEx) gemm_ex;
+    __typeof__(&cublasGemmStridedBatchedEx) gemm_strided_ex;
 } bl;
 
 #ifndef VC_CUDA_EMU
@@ -84,6 +86,8 @@ static bool load_blas(void) {
     bl.status_string = cublasGetStatusString;
     bl.sgemm = cublasSgemm;
     bl.sgemm_strided = cublasSgemmStridedBatched;
+    bl.gemm_ex = cublasGemmEx;
+    bl.gemm_strided_ex = cublasGemmStridedBatchedEx;
 #else
     const char *names[2] = {"libcublas.so." VC_STR(CUBLAS_VER_MAJOR), "libcublas.so"};
     void *lib = NULL;
@@ -97,7 +101,8 @@ static bool load_blas(void) {
         !sym(lib, &bl.set_stream, "cublasSetStream_v2") || !sym(lib, &bl.set_math, "cublasSetMathMode") ||
         !sym(lib, &bl.set_workspace, "cublasSetWorkspace_v2") ||
         !sym(lib, &bl.status_string, "cublasGetStatusString") || !sym(lib, &bl.sgemm, "cublasSgemm_v2") ||
-        !sym(lib, &bl.sgemm_strided, "cublasSgemmStridedBatched"))
+        !sym(lib, &bl.sgemm_strided, "cublasSgemmStridedBatched") || !sym(lib, &bl.gemm_ex, "cublasGemmEx") ||
+        !sym(lib, &bl.gemm_strided_ex, "cublasGemmStridedBatchedEx"))
         return false;
 #endif
     bl.ok = true;
@@ -116,6 +121,25 @@ cublasStatus_t vc_cu_sgemm_strided(cublasHandle_t h, cublasOperation_t ta, cubla
     return bl.sgemm_strided(h, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 
+cublasStatus_t vc_cu_gemm_ex(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                             const void *alpha, const void *A, cudaDataType at, int lda, const void *B, cudaDataType bt,
+                             int ldb, const void *beta, void *C, cudaDataType ct, int ldc, cublasComputeType_t compute,
+                             cublasGemmAlgo_t algo) {
+    return bl.gemm_ex(h, ta, tb, m, n, k, alpha, A, at, lda, B, bt, ldb, beta, C, ct, ldc, compute, algo);
+}
+
+cublasStatus_t vc_cu_gemm_strided_ex(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                     int k, const void *alpha, const void *A, cudaDataType at, int lda, long long sa,
+                                     const void *B, cudaDataType bt, int ldb, long long sb, const void *beta, void *C,
+                                     cudaDataType ct, int ldc, long long sc, int batch, cublasComputeType_t compute,
+                                     cublasGemmAlgo_t algo) {
+    return bl.gemm_strided_ex(h, ta, tb, m, n, k, alpha, A, at, lda, sa, B, bt, ldb, sb, beta, C, ct, ldc, sc, batch,
+                              compute, algo);
+}
+
+#define SCRATCH_SLOTS 2
+#define SCRATCH_RETIRED 64
+
 static struct {
     bool ready;            /* stream and device chosen */
     int device;
@@ -124,6 +148,10 @@ static struct {
     void *blas_ws;         /* the handle's workspace (so that capturing a graph allocates nothing) */
     bool blas_failed;      /* creating the handle failed once: do not retry per call */
     bool tf32;
+    void *scratch[SCRATCH_SLOTS];  /* vc_cu_scratch's buffers */
+    size_t scratch_cap[SCRATCH_SLOTS];
+    void *retired[SCRATCH_RETIRED]; /* replaced ones, freed with the device */
+    int nretired;
     vc_status err;         /* first failure since vc_cuda_take_error */
     char msg[320];
 } cu;
@@ -168,6 +196,13 @@ static vc_status init(int device) {
         if (cu.blas) bl.destroy(cu.blas);
         if (cu.blas_ws) cudaFree(cu.blas_ws);
         if (cu.stream) cudaStreamDestroy(cu.stream);
+        for (int i = 0; i < SCRATCH_SLOTS; i++) {
+            if (cu.scratch[i]) cudaFree(cu.scratch[i]);
+            cu.scratch[i] = NULL;
+            cu.scratch_cap[i] = 0;
+        }
+        for (int i = 0; i < cu.nretired; i++) cudaFree(cu.retired[i]);
+        cu.nretired = 0;
         cu.blas = NULL;
         cu.blas_ws = NULL;
         cu.stream = 0;
@@ -249,6 +284,23 @@ vc_status vc_cuda_take_error(void) {
     if (st == VC_OK) return VC_OK;
     cu.err = VC_OK;
     return vc_fail(st, "%s", cu.msg);
+}
+
+void *vc_cu_scratch(int slot, size_t bytes, const char *op) {
+    if (slot < 0 || slot >= SCRATCH_SLOTS || !ensure(op)) return NULL;
+    if (cu.scratch_cap[slot] >= bytes) return cu.scratch[slot];
+    if (cu.scratch[slot] && cu.nretired == SCRATCH_RETIRED) {
+        record("cuda %s: %s: %s", op, "scratch", "more than 64 scratch buffers replaced");
+        return NULL;
+    }
+    size_t cap = cu.scratch_cap[slot] * 2 > bytes ? cu.scratch_cap[slot] * 2 : bytes;
+    cap = (cap + 255) / 256 * 256;
+    void *p = NULL;
+    if (!vc_cu_check(cudaMalloc(&p, cap), op, "cudaMalloc (scratch)")) return NULL;
+    if (cu.scratch[slot]) cu.retired[cu.nretired++] = cu.scratch[slot];
+    cu.scratch[slot] = p;
+    cu.scratch_cap[slot] = cap;
+    return p;
 }
 
 /* ---- memory ---- */
@@ -336,6 +388,13 @@ const vc_backend vc_backend_cuda = {
     /* gemm (k_gemm.cu) */
     .gemm = vc_cu_gemm,
     .gemm_batched = vc_cu_gemm_batched,
+    /* 16-bit products and casts (k_gemm_bf16.cu) */
+    .gemm_bf16 = vc_cu_gemm_bf16,
+    .gemm_batched_bf16 = vc_cu_gemm_batched_bf16,
+    .round_bf16 = vc_cu_round_bf16,
+    .gemm_f16 = vc_cu_gemm_f16,
+    .gemm_batched_f16 = vc_cu_gemm_batched_f16,
+    .round_f16 = vc_cu_round_f16,
     /* norm (k_norm.cu) */
     .layernorm_fwd = vc_cu_layernorm_fwd,
     .layernorm_bwd = vc_cu_layernorm_bwd,

@@ -148,20 +148,22 @@ static int64_t cpu_n[8];
 static bool is_cpu(const vc_backend *be) { return be->device == VC_CPU; }
 
 /* Downloads n values from device pointer d and compares them with the naive
- * reference (CPU) or the CPU backend's output (any other backend). */
+ * reference (CPU, or an op the CPU backend does not have: fp16 products) or
+ * the CPU backend's output (any other backend). */
 static void expect(const vc_backend *be, int slot, vc_kop op, const char *desc, const vc_real *d, const double *ref,
                    int64_t n, double tol) {
     vc_real *got = track(NULL, malloc((size_t)(n ? n : 1) * sizeof(vc_real)));
     be->copy_d2h(got, d, (size_t)n * sizeof(vc_real));
     const double *w = ref;
-    if (!is_cpu(be)) {
+    bool vs_cpu = !is_cpu(be) && vc_backend_for(VC_CPU)->supports_op(op);
+    if (vs_cpu) {
         ck_assert_msg(cpu_out[slot] && cpu_n[slot] == n, "%s %s: no CPU output to compare %s with",
                       vc_kop_name(op), desc, be->name);
         w = cpu_out[slot];
     }
     double e = nmse(got, w, n);
     ck_assert_msg(e <= tol, "%s %s on %s: NMSE %.3g against %s exceeds %.1g", vc_kop_name(op), desc, be->name, e,
-                  is_cpu(be) ? "the double-precision reference" : "the CPU backend", tol);
+                  vs_cpu ? "the CPU backend" : "the double-precision reference", tol);
     if (e > worst[op]) worst[op] = e;
     ncases[op]++;
     if (is_cpu(be)) {
@@ -225,8 +227,8 @@ static bool present(const vc_backend *be) {
 static bool supported(const vc_backend *be, vc_kop op) {
     if (!present(be)) return false;
     if (be->supports_op(op)) return true;
-    /* an entry a backend leaves out on purpose (the CPU's bf16 products
-     * have no CUDA twin yet): said once, not a skipped reference; that the
+    /* an entry a backend leaves out on purpose (the CPU's fp16 products,
+     * its bf16 ones without AVX512_BF16): said once, not a skipped reference; that the
      * CPU backend fills every entry is its own test */
     static bool said[8][VC_K_COUNT];
     int i = 0;
@@ -274,7 +276,8 @@ START_TEST(test_every_backend_fills_the_entries_it_supports_and_the_cpu_supports
                               vc_kop_name((vc_kop)op));
             else
                 ck_assert_msg(!is_cpu(be) || op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16 || op == VC_K_ROUND_BF16 ||
-                                  op == VC_K_LAYERNORM_FWD_BF16 || op == VC_K_UNARY_FWD_BF16,
+                                  op == VC_K_LAYERNORM_FWD_BF16 || op == VC_K_UNARY_FWD_BF16 ||
+                                  op == VC_K_GEMM_F16 || op == VC_K_GEMM_BATCHED_F16 || op == VC_K_ROUND_F16,
                               "the CPU backend must support %s", vc_kop_name((vc_kop)op));
         }
     }
@@ -419,14 +422,14 @@ START_TEST(test_gemm_matches_naive_products_for_every_transpose_stride_and_beta)
 }
 END_TEST
 
-/* ---- bf16 gemm: against the same loops on bf16-rounded inputs ---- */
+/* ---- bf16 / fp16 gemm: against the same loops on rounded inputs ---- */
 
-/* x rounded to bf16 in place (as float32), and its bf16 bits. */
-static uint16_t *round_bf16(vc_real *x, int64_t n) {
+/* x rounded to bf16 (or IEEE half) in place (as float32), and its bits. */
+static uint16_t *round_16(vc_real *x, int64_t n, bool half) {
     uint16_t *h = track(NULL, malloc((size_t)(n ? n : 1) * sizeof(uint16_t)));
     for (int64_t i = 0; i < n; i++) {
-        h[i] = vc_f32_to_bf16((float)x[i]);
-        x[i] = (vc_real)vc_bf16_to_f32(h[i]);
+        h[i] = half ? vc_f32_to_f16((float)x[i]) : vc_f32_to_bf16((float)x[i]);
+        x[i] = (vc_real)(half ? vc_f16_to_f32(h[i]) : vc_bf16_to_f32(h[i]));
     }
     return h;
 }
@@ -437,22 +440,23 @@ static void *up_bytes(const vc_backend *be, const void *h, size_t nbytes) {
     return d;
 }
 
-/* flags picks which operands go in as bf16 bits (the rest as float32 the
- * kernel rounds); batch 0 calls gemm_bf16, otherwise gemm_batched_bf16 with
- * gaps between the entries (shared B when shared_b). The reference is the
- * double-precision product of the rounded inputs; for the larger cases the
- * NMSE against the unrounded product must be far above it, showing the
- * inputs really were rounded (a float32 product would pass the first check
- * but not this one). */
-static void check_gemm_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                            bool shared_b, vc_real alpha, vc_real beta) {
-    vc_kop op = batch ? VC_K_GEMM_BATCHED_BF16 : VC_K_GEMM_BF16;
+/* flags picks which operands go in as 16-bit bits (the rest as float32 the
+ * kernel rounds); batch 0 calls gemm_bf16 (gemm_f16 when half), otherwise
+ * the batched entry with gaps between the entries (shared B when shared_b).
+ * The reference is the double-precision product of the rounded inputs; for
+ * the larger cases the NMSE against the unrounded product must be far above
+ * it, showing the inputs really were rounded (a float32 product would pass
+ * the first check but not this one). */
+static void check_gemm_16(bool half, unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                          bool shared_b, vc_real alpha, vc_real beta) {
+    vc_kop op = half ? (batch ? VC_K_GEMM_BATCHED_F16 : VC_K_GEMM_F16)
+                     : (batch ? VC_K_GEMM_BATCHED_BF16 : VC_K_GEMM_BF16);
     if (!want(op)) return;
+    const char *ty = half ? "f16" : "bf16";
     char desc[192];
     snprintf(desc, sizeof desc, "%lldx %s%s M=%lld N=%lld K=%lld%s alpha=%g beta=%g, A %s, B %s", (long long)batch,
              ta ? "T" : "N", tb ? "T" : "N", (long long)M, (long long)N, (long long)K, shared_b ? " shared B" : "",
-             (double)alpha, (double)beta, flags & VC_GEMM_A_BF16 ? "bf16" : "f32",
-             flags & VC_GEMM_B_BF16 ? "bf16" : "f32");
+             (double)alpha, (double)beta, flags & VC_GEMM_A_BF16 ? ty : "f32", flags & VC_GEMM_B_BF16 ? ty : "f32");
     int64_t nbt = batch ? batch : 1;
     int64_t ra = ta ? K : M, ca = ta ? M : K, rb = tb ? N : K, cb = tb ? K : N;
     int64_t lda = ca + 1, ldb = cb + 3, ldc = N + 2;
@@ -463,7 +467,7 @@ static void check_gemm_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int
     vc_real *B0 = track(NULL, malloc((size_t)nb * sizeof(vc_real)));
     memcpy(A0, A, (size_t)na * sizeof(vc_real));
     memcpy(B0, B, (size_t)nb * sizeof(vc_real));
-    uint16_t *Ah = round_bf16(A, na), *Bh = round_bf16(B, nb);
+    uint16_t *Ah = round_16(A, na, half), *Bh = round_16(B, nb, half);
     double *want_c = hdbl(nc), *exact = hdbl(nc);
     for (int64_t i = 0; i < nc; i++) want_c[i] = exact[i] = C0[i];
     for (int64_t i = 0; i < nbt; i++) {
@@ -482,68 +486,89 @@ static void check_gemm_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int
                     for (int64_t j = 0; j < N; j++) nanC[b * sc + i * ldc + j] = (vc_real)NAN;
             be->copy_h2d(dC, nanC, (size_t)nc * sizeof(vc_real));
         }
-        if (batch)
+        if (batch && half)
+            be->gemm_batched_f16(flags, batch, ta, tb, M, N, K, alpha, dA, lda, sa, dB, ldb, sb, beta, dC, ldc, sc);
+        else if (batch)
             be->gemm_batched_bf16(flags, batch, ta, tb, M, N, K, alpha, dA, lda, sa, dB, ldb, sb, beta, dC, ldc, sc);
+        else if (half)
+            be->gemm_f16(flags, ta, tb, M, N, K, alpha, dA, lda, dB, ldb, beta, dC, ldc);
         else
             be->gemm_bf16(flags, ta, tb, M, N, K, alpha, dA, lda, dB, ldb, beta, dC, ldc);
-        /* float32 accumulation of K bf16 products: rounding 1e-14 .. 1e-12 */
+        /* float32 accumulation of K 16-bit products: rounding 1e-14 .. 1e-12 */
         expect(be, 0, op, desc, dC, want_c, nc, 1e-10);
-        if (is_cpu(be) && K >= 64) {
+        if (K >= 64) {
             vc_real *got = track(NULL, malloc((size_t)nc * sizeof(vc_real)));
             be->copy_d2h(got, dC, (size_t)nc * sizeof(vc_real));
             double e = nmse(got, exact, nc);
-            ck_assert_msg(e > 1e-8, "%s %s: NMSE %.3g against the unrounded product: the inputs were not rounded to "
-                                    "bf16", vc_kop_name(op), desc, e);
+            ck_assert_msg(e > 1e-9, "%s on %s, %s: NMSE %.3g against the unrounded product: the inputs were not "
+                                    "rounded to %s", vc_kop_name(op), be->name, desc, e, ty);
         }
     }
     case_end();
 }
 
-static void check_round_bf16(void) {
-    if (!want(VC_K_ROUND_BF16)) return;
+static void check_round_16(bool half) {
+    vc_kop op = half ? VC_K_ROUND_F16 : VC_K_ROUND_BF16;
+    if (!want(op)) return;
     int64_t n = 70001; /* past the kernel's threading threshold, odd */
     vc_real *x = hreal(n, -3, 3);
     x[0] = (vc_real)NAN;
     x[1] = (vc_real)INFINITY;
-    x[2] = 1.00390625f;  /* 1 + 2^-8: a tie, rounds to even (1) */
-    x[3] = 1.01171875f;  /* 1 + 3 * 2^-8: a tie, rounds to even (1 + 2^-6) */
-    x[4] = 3.4028235e38f; /* FLT_MAX rounds up to infinity */
+    /* ties that round to even, and a value that overflows to infinity */
+    x[2] = half ? 1.00048828125f : 1.00390625f;   /* 1 + half an ulp: rounds to 1 */
+    x[3] = half ? 1.00146484375f : 1.01171875f;   /* 1 + 3 half ulps: rounds up to 1 + 2 ulps */
+    x[4] = half ? 65520.0f : 3.4028235e38f;
+    x[5] = half ? 3e-6f : 1e-40f;                 /* subnormal in the 16-bit type (half) / in float */
     uint16_t *want_h = track(NULL, malloc((size_t)n * 2)), *got = track(NULL, malloc((size_t)n * 2));
-    for (int64_t i = 0; i < n; i++) want_h[i] = vc_f32_to_bf16((float)x[i]);
-    ck_assert_uint_eq(want_h[2], 0x3f80);
-    ck_assert_uint_eq(want_h[3], 0x3f82);
-    ck_assert_uint_eq(want_h[4], 0x7f80);
-    FOR_BACKENDS(be, VC_K_ROUND_BF16) {
+    for (int64_t i = 0; i < n; i++) want_h[i] = half ? vc_f32_to_f16((float)x[i]) : vc_f32_to_bf16((float)x[i]);
+    ck_assert_uint_eq(want_h[2], half ? 0x3c00 : 0x3f80);
+    ck_assert_uint_eq(want_h[3], half ? 0x3c02 : 0x3f82);
+    ck_assert_uint_eq(want_h[4], half ? 0x7c00 : 0x7f80);
+    FOR_BACKENDS(be, op) {
         vc_real *dx = up(be, x, n);
         uint16_t *dy = dalloc(be, (size_t)n * 2);
-        be->round_bf16(dx, dy, n);
+        (half ? be->round_f16 : be->round_bf16)(dx, dy, n);
         be->copy_d2h(got, dy, (size_t)n * 2);
-        ck_assert_msg((got[0] & 0x7fff) > 0x7f80, "round_bf16 on %s: NaN became %#x", be->name, got[0]);
+        ck_assert_msg(half ? (got[0] & 0x7fff) > 0x7c00 : (got[0] & 0x7fff) > 0x7f80, "%s on %s: NaN became %#x",
+                      vc_kop_name(op), be->name, got[0]);
         for (int64_t i = 1; i < n; i++)
-            ck_assert_msg(got[i] == want_h[i], "round_bf16 on %s: element %lld (%.9g) is %#x, want %#x", be->name,
-                          (long long)i, (double)x[i], got[i], want_h[i]);
-        ncases[VC_K_ROUND_BF16]++;
+            ck_assert_msg(got[i] == want_h[i], "%s on %s: element %lld (%.9g) is %#x, want %#x", vc_kop_name(op),
+                          be->name, (long long)i, (double)x[i], got[i], want_h[i]);
+        ncases[op]++;
     }
     case_end();
 }
 
-START_TEST(test_bf16_gemm_matches_products_of_rounded_inputs) {
-    check_round_bf16();
+static void check_all_gemm_16(bool half) {
+    check_round_16(half);
     const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 33}, {17, 3, 129}, {33, 1, 3}, {5, 7, 0}, {64, 96, 80}};
     for (int s = 0; s < 6; s++)
         for (int t = 0; t < 4; t++) {
-            check_gemm_bf16(0, 0, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], false, 1, 0);
-            check_gemm_bf16(VC_GEMM_B_BF16, 0, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], false,
-                            (vc_real)0.5, 1);
-            check_gemm_bf16(VC_GEMM_A_BF16 | VC_GEMM_B_BF16, 0, t & 1, t & 2, shapes[s][0], shapes[s][1],
-                            shapes[s][2], false, 1, (vc_real)0.25);
+            check_gemm_16(half, 0, 0, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], false, 1, 0);
+            check_gemm_16(half, VC_GEMM_B_BF16, 0, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], false,
+                          (vc_real)0.5, 1);
+            check_gemm_16(half, VC_GEMM_A_BF16 | VC_GEMM_B_BF16, 0, t & 1, t & 2, shapes[s][0], shapes[s][1],
+                          shapes[s][2], false, 1, (vc_real)0.25);
         }
     for (int t = 0; t < 4; t++) {
-        check_gemm_bf16(0, 3, t & 1, t & 2, 5, 17, 70, false, 1, 0);
-        check_gemm_bf16(VC_GEMM_A_BF16, 3, t & 1, t & 2, 5, 17, 70, true, 1, 1);
-        check_gemm_bf16(0, 1, t & 1, t & 2, 33, 3, 17, false, 1, 1);
+        check_gemm_16(half, 0, 3, t & 1, t & 2, 5, 17, 70, false, 1, 0);
+        check_gemm_16(half, VC_GEMM_A_BF16, 3, t & 1, t & 2, 5, 17, 70, true, 1, 1);
+        check_gemm_16(half, 0, 1, t & 1, t & 2, 33, 3, 17, false, 1, 1);
+        check_gemm_16(half, VC_GEMM_B_BF16, 3, t & 1, t & 2, 4, 6, 65, false, 1, 0); /* strided batched */
     }
+}
+
+START_TEST(test_bf16_gemm_matches_products_of_rounded_inputs) {
+    check_all_gemm_16(false);
     report(VC_K_GEMM_BF16, VC_K_ROUND_BF16);
+}
+END_TEST
+
+/* fp16 (inference): no CPU products, so the CUDA backend's against the
+ * double loops alone; rounding against the CPU's vc_f32_to_f16. */
+START_TEST(test_f16_gemm_matches_products_of_rounded_inputs) {
+    check_all_gemm_16(true);
+    report(VC_K_GEMM_F16, VC_K_ROUND_F16);
 }
 END_TEST
 
@@ -2160,6 +2185,7 @@ static Suite *backend_ops_suite(void) {
     tcase_add_test(tc, test_cuda_failures_name_the_op_and_the_call_and_tf32_reaches_cublas);
     tcase_add_test(tc, test_gemm_matches_naive_products_for_every_transpose_stride_and_beta);
     tcase_add_test(tc, test_bf16_gemm_matches_products_of_rounded_inputs);
+    tcase_add_test(tc, test_f16_gemm_matches_products_of_rounded_inputs);
     tcase_add_test(tc, test_norm_kernels_match_naive_loops_with_and_without_parameters);
     tcase_add_test(tc, test_softmax_and_cross_entropy_match_naive_loops_with_masks);
     tcase_add_test(tc, test_attention_matches_naive_loops_with_padding_and_causal_masks);

@@ -37,6 +37,23 @@ cublasStatus_t vc_cu_sgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
 cublasStatus_t vc_cu_sgemm_strided(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                                    const float *alpha, const float *A, int lda, long long sa, const float *B, int ldb,
                                    long long sb, const float *beta, float *C, int ldc, long long sc, int batch);
+/* cublasGemmEx / cublasGemmStridedBatchedEx through the same library. */
+cublasStatus_t vc_cu_gemm_ex(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                             const void *alpha, const void *A, cudaDataType at, int lda, const void *B, cudaDataType bt,
+                             int ldb, const void *beta, void *C, cudaDataType ct, int ldc, cublasComputeType_t compute,
+                             cublasGemmAlgo_t algo);
+cublasStatus_t vc_cu_gemm_strided_ex(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                     int k, const void *alpha, const void *A, cudaDataType at, int lda, long long sa,
+                                     const void *B, cudaDataType bt, int ldb, long long sb, const void *beta, void *C,
+                                     cudaDataType ct, int ldc, long long sc, int batch, cublasComputeType_t compute,
+                                     cublasGemmAlgo_t algo);
+/* Device scratch buffer `slot` (0 or 1) of at least bytes, kept by the
+ * backend between calls and grown as needed (a replaced buffer is kept
+ * alive until the device changes, so work queued or captured earlier still
+ * reads valid memory); NULL after recording the failure under op. Work that
+ * uses a slot must be queued on vc_cu_stream() before the slot is asked for
+ * again. */
+void *vc_cu_scratch(int slot, size_t bytes, const char *op);
 /* Records err (when not cudaSuccess) as "cuda <op>: <call>: <error>";
  * returns whether it was a success. */
 bool vc_cu_check(cudaError_t err, const char *op, const char *call);
@@ -61,6 +78,24 @@ void vc_cu_gemm_batched(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, i
 bool vc_cu_gemm_rm(const char *op, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, vc_real alpha,
                    const vc_real *A, int64_t lda, int64_t sa, const vc_real *B, int64_t ldb, int64_t sb, vc_real beta,
                    vc_real *C, int64_t ldc, int64_t sc);
+
+/* ---- 16-bit products and casts (k_gemm_bf16.cu) ---- */
+void vc_cu_gemm_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
+                     int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void vc_cu_gemm_batched_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                             float alpha, const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb,
+                             int64_t sb, float beta, float *C, int64_t ldc, int64_t sc);
+void vc_cu_gemm_f16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
+                    int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void vc_cu_gemm_batched_f16(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                            float alpha, const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb,
+                            int64_t sb, float beta, float *C, int64_t ldc, int64_t sc);
+void vc_cu_round_bf16(const float *x, uint16_t *y, int64_t n);
+void vc_cu_round_f16(const float *x, uint16_t *y, int64_t n);
+/* The casts back: y [n] = x as float32 (exact). Not table entries: what
+ * brings a 16-bit tensor back to float32 on the device. */
+void vc_cu_widen_bf16(const uint16_t *x, float *y, int64_t n);
+void vc_cu_widen_f16(const uint16_t *x, float *y, int64_t n);
 
 /* ---- norm (k_norm.cu) ---- */
 void vc_cu_layernorm_fwd(const vc_real *x, const vc_real *gamma, const vc_real *bta, vc_real *y, vc_real *mean,
