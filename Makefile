@@ -403,6 +403,7 @@ CUDA_BE_SRC   := tensor/backend.c tensor/backend_cuda.c
 CU_KERNEL_SRC := $(wildcard tensor/cuda/k_*.cu)
 CUDA_EMU_TESTS := test_backend_ops
 CUDA_EMU_TESTS += test_cuda_train
+CUDA_EMU_TESTS += test_clip_cuda
 # tensor/device.c holds the CUDA graph and upload calls of train/step.c
 CUDA_BE_SRC += tensor/device.c
 # the NCCL comm: built with NCCL in the CUDA libraries (see the NCCL block)
@@ -422,6 +423,11 @@ $(CUDA_EMU_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $
                                       $(BUILD)/libvccuda_emu.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(CUEMU_LINK) $(CHECK_LIBS) $(LDLIBS) -o $@
+# the vclip program on the emulated CUDA backend: test_clip_cuda runs its
+# encode-video / encode-text / search / bench with --device cuda
+$(BUILD)/vclip-cuemu: $(TOOL_OBJ) $(BUILD)/libvclip_cuemu.a $(BUILD)/libvccuda_emu.a
+	$(CC) $(LDFLAGS) $(TOOL_OBJ) $(CUEMU_LINK) $(LDLIBS) -o $@
+$(BUILD)/tests/test_clip_cuda: $(BUILD)/vclip-cuemu
 ifneq ($(NVCC),)
 CUDA_LIB_OBJ := $(filter-out $(CUDA_BE_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(CUDA_BE_SRC:%.c=$(BUILD)/nvcc/obj/%.o) \
                 $(CU_KERNEL_SRC:%.cu=$(BUILD)/nvcc/%.o)

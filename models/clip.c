@@ -32,12 +32,14 @@ static vc_var *fail(vc_tape *t, vc_status s) { return vc_tape_fail(t, s); }
 static vc_real *take(vc_tape *t, int64_t n) { return vc_arena_alloc(&t->arena, (size_t)n * sizeof(vc_real)); }
 
 /* y [R, OUT] = x [R, IN] w^T + beta y, w [OUT, IN]: in float32, or with bf16
- * inputs and float32 accumulation when w is held in bf16
+ * (fp16) inputs and float32 accumulation when w is held in bf16 (fp16)
  * (vc_clip_set_precision). */
 static void product(const vc_backend *be, const vc_real *x, const vc_tensor *w, vc_real beta, vc_real *y, int64_t R) {
     int64_t OUT = w->ne[0], IN = w->ne[1];
     if (w->dtype == VC_BF16)
         be->gemm_bf16(VC_GEMM_B_BF16, false, true, R, OUT, IN, 1, x, IN, w->data, IN, beta, y, OUT);
+    else if (w->dtype == VC_F16)
+        be->gemm_f16(VC_GEMM_B_BF16, false, true, R, OUT, IN, 1, x, IN, w->data, IN, beta, y, OUT);
     else
         be->gemm(false, true, R, OUT, IN, 1, x, IN, vc_f32(w), IN, beta, y, OUT);
 }
@@ -243,16 +245,28 @@ vc_var *vc_clip_encode_image(vc_tape *t, const vc_clip *m, const vc_tensor *imag
         return fail(t, vc_fail(VC_ERR_ARG, "clip: the image tower was not loaded"));
     int64_t S = c->image_size, p = c->patch, G = c->grid, W = c->vision.width, K = 3 * p * p, T = 1 + G * G;
     const vc_tensor *im = images;
-    if (im->dtype != VC_F32 || im->device != VC_CPU || im->ndim != 4 || im->ne[0] < 1 || im->ne[1] != 3 ||
-        im->ne[2] != S || im->ne[3] != S)
-        return fail(t, vc_fail(VC_ERR_SHAPE, "clip: images are %s %s; the image tower takes float32 [N, 3, %lld, %lld] "
-                                             "with N >= 1", vc_dtype_name(im->dtype), vc_shape_str(im, sb, sizeof sb),
-                               (long long)S, (long long)S));
+    if (m->device != t->arena.device)
+        return fail(t, vc_fail(VC_ERR_DEVICE, "clip: the model is on %s but the tape computes on %s",
+                               vc_device_name(m->device), vc_device_name(t->arena.device)));
+    if (im->dtype != VC_F32 || (im->device != VC_CPU && im->device != m->device) || im->ndim != 4 || im->ne[0] < 1 ||
+        im->ne[1] != 3 || im->ne[2] != S || im->ne[3] != S || (im->device != VC_CPU && !vc_is_contiguous(im)))
+        return fail(t, vc_fail(VC_ERR_SHAPE, "clip: images are %s %s on %s; the image tower takes float32 [N, 3, %lld, "
+                                             "%lld] with N >= 1 (on the cpu, or contiguous on %s)",
+                               vc_dtype_name(im->dtype), vc_shape_str(im, sb, sizeof sb), vc_device_name(im->device),
+                               (long long)S, (long long)S, vc_device_name(m->device)));
     vc_tensor cont;
-    vc_status s = vc_tensor_contiguous(&cont, im, &t->arena);
+    vc_status s = vc_tensor_contiguous(&cont, im, im->device == t->arena.device ? &t->arena : &t->host);
     if (s) return fail(t, s);
     const vc_backend *be = vc_backend_for(t->arena.device);
     int64_t N = im->ne[0], NP = N * G * G;
+    if (cont.device != t->arena.device) { /* CPU pixels for a device tower: one copy */
+        vc_real *d = take(t, vc_numel(&cont));
+        if (!d) return fail(t, vc_fail(VC_ERR_OOM, "clip: cannot allocate %lld images on %s", (long long)N,
+                                       vc_device_name(t->arena.device)));
+        be->copy_h2d(d, cont.data, vc_nbytes(&cont));
+        cont.data = d;
+        cont.device = t->arena.device;
+    }
     vc_real *patches = take(t, NP * K), *emb = take(t, NP * W), *x = take(t, N * T * W), *cls = take(t, N * W);
     if (!patches || !emb || !x || !cls)
         return fail(t, vc_fail(VC_ERR_OOM, "clip: cannot allocate the patch embeddings of %lld images (%lld bytes)", (long long)N,
@@ -281,6 +295,9 @@ vc_var *vc_clip_encode_text(vc_tape *t, const vc_clip *m, const vc_tensor *ids) 
     const vc_clip_cfg *c = &m->cfg;
     char sb[96];
     if (!(c->towers & VC_CLIP_TEXT)) return fail(t, vc_fail(VC_ERR_ARG, "clip: the text tower was not loaded"));
+    if (m->device != t->arena.device)
+        return fail(t, vc_fail(VC_ERR_DEVICE, "clip: the model is on %s but the tape computes on %s",
+                               vc_device_name(m->device), vc_device_name(t->arena.device)));
     if ((ids->dtype != VC_I32 && ids->dtype != VC_I64) || ids->device != VC_CPU || ids->ndim != 2 || ids->ne[0] < 1 ||
         ids->ne[1] < 1 || ids->ne[1] > c->context || !vc_is_contiguous(ids))
         return fail(t, vc_fail(VC_ERR_SHAPE, "clip: token ids are %s %s; the text tower takes contiguous int32 or "

@@ -34,7 +34,8 @@
  * value of vc_clip_opts picks QuickGELU). LayerNorm eps is 1e-5 (both schemes).
  *
  * Weights of any float dtype (F32, F16, BF16, F64) are converted to float32
- * on load (then to bf16 when opts->precision asks for it); the file is closed afterwards. Hugging Face's separate q/k/v
+ * on load (then to bf16 or fp16 when opts->precision asks for it and the
+ * device computes in it, and moved to opts->device); the file is closed afterwards. Hugging Face's separate q/k/v
  * projections are packed into one [3W, W] in_proj at load, and OpenAI's
  * right-multiplied projections ([W, E]) are stored transposed, so both
  * schemes run the same forward.
@@ -86,6 +87,7 @@ typedef struct {
     int vision_heads;     /* 0: vision width / 64 (16 for widths 1280, 1408, 1664) */
     int text_heads;       /* 0: text width / 64 */
     vc_precision precision; /* see vc_clip_set_precision; 0 = fp32 */
+    vc_device device;     /* where the weights go (vc_clip_to_device); 0 = cpu */
 } vc_clip_opts;
 
 /* One pre-LN residual block (weights in PyTorch Linear layout [out, in]). */
@@ -115,9 +117,11 @@ typedef struct {
     vc_tensor ln_final_g, ln_final_b;
     vc_tensor tproj;                /* [E, Wt] */
     /* The precision the products run in (vc_clip_set_precision): with bf16
-     * the matrices above (patch_w, the blocks' *_w, vproj, tproj) are held
-     * as VC_BF16, everything else stays float32. */
+     * (fp16) the matrices above (patch_w, the blocks' *_w, vproj, tproj) are
+     * held as VC_BF16 (VC_F16), everything else stays float32. */
     vc_precision precision;
+    vc_precision asked;   /* what was asked (precision may have fallen back) */
+    vc_device device;     /* where every tensor above lives (vc_clip_to_device) */
 } vc_clip;
 
 /* "quickgelu" or "gelu". */
@@ -147,15 +151,25 @@ void vc_clip_free(vc_clip *m);
  * LayerNorm, attention softmax and the activations stay float32. Going back
  * to fp32 widens the rounded values. */
 vc_status vc_clip_set_precision(vc_clip *m, vc_precision p);
+/* Moves every tensor of a CPU model to device d (the towers then run there,
+ * on a tape whose arena is on d), converting the matrices first to the
+ * storage precision d computes the asked precision in (bf16 or fp16 on
+ * CUDA even where this CPU fell back to fp32). Fails naming the device when
+ * this build has no backend for it or its memory runs out (the model is
+ * then partly moved: free it). A moved model can be converted
+ * (vc_clip_set_precision) but not saved. */
+vc_status vc_clip_to_device(vc_clip *m, vc_device d);
 /* "vision 224/32 w768 x12 h12 mlp3072; text 77x49408 w512 x12 h8 mlp2048; embed 512 quickgelu" */
 const char *vc_clip_describe(const vc_clip_cfg *cfg, char *buf, int len);
 /* Float32 parameter count of the towers present. */
 int64_t vc_clip_numel(const vc_clip *m);
 
-/* images [N, 3, S, S] float32 (preprocessed: RGB, CLIP-normalised) ->
- * [N, E] raw image embeddings (not normalised), in the tape's arena. */
+/* images [N, 3, S, S] float32 (preprocessed: RGB, CLIP-normalised; on the
+ * CPU, or contiguous on the tape's device) -> [N, E] raw image embeddings
+ * (not normalised), in the tape's arena (on the tape's device, which must
+ * be the model's). */
 vc_var *vc_clip_encode_image(vc_tape *t, const vc_clip *m, const vc_tensor *images);
-/* ids [N, L] int32 or int64, L <= context, each row as the tokenizer makes
+/* ids [N, L] int32 or int64 on the CPU, L <= context, each row as the tokenizer makes
  * it (start, text, end, zero padding) -> [N, E] raw text embeddings, read
  * at the end-of-text token, i.e. the position of each row's highest id (the
  * first one on ties), as CLIP does. The causal mask makes positions after

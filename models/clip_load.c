@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clip.h"
+#include "tensor/device.h"
 #include "tensor/rng.h"
 #include "tensor/safetensors.h"
 
@@ -167,21 +168,50 @@ static vc_status alloc_model(vc_clip *m, const vc_clip_cfg *cfg) {
     return s;
 }
 
-/* A weight matrix converted to the storage type of ctx's precision. */
-static vc_status convert_one(void *ctx, vc_tensor *t, role r, int ndim, const int64_t *shape) {
-    vc_dtype want = *(const vc_precision *)ctx == VC_PREC_BF16 ? VC_BF16 : VC_F32;
-    if (r != R_WEIGHT || t->dtype == want) return VC_OK;
-    vc_tensor n;
-    vc_status s = vc_tensor_alloc(&n, want, t->ndim, t->ne);
-    if (s) return s;
-    int64_t k = vc_numel(t);
-    if (want == VC_BF16) {
-        const float *src = (const float *)t->data;
-        uint16_t *dst = n.data;
-        for (int64_t i = 0; i < k; i++) dst[i] = vc_f32_to_bf16(src[i]);
-    } else {
-        vc_bf16_to_f32_n(n.data, t->data, (size_t)k);
+static vc_dtype storage_of(vc_precision p) {
+    return p == VC_PREC_BF16 ? VC_BF16 : p == VC_PREC_FP16 ? VC_F16 : VC_F32;
+}
+
+/* n values of type `from` (F32, BF16, F16) as type `to` into dst (host). */
+static void convert_host(void *dst, vc_dtype to, const void *src, vc_dtype from, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = from == VC_F32 ? ((const float *)src)[i]
+                  : from == VC_BF16 ? vc_bf16_to_f32(((const uint16_t *)src)[i])
+                                    : vc_f16_to_f32(((const uint16_t *)src)[i]);
+        if (to == VC_F32) ((float *)dst)[i] = v;
+        else ((uint16_t *)dst)[i] = to == VC_BF16 ? vc_f32_to_bf16(v) : vc_f32_to_f16(v);
     }
+}
+
+/* A weight matrix converted to the storage type of ctx's precision, where
+ * it lies (a device copy goes through the host). */
+static vc_status convert_one(void *ctx, vc_tensor *t, role r, int ndim, const int64_t *shape) {
+    (void)ndim;
+    (void)shape;
+    vc_dtype want = storage_of(*(const vc_precision *)ctx);
+    if (r != R_WEIGHT || t->dtype == want) return VC_OK;
+    const vc_backend *be = vc_backend_for(t->device);
+    int64_t k = vc_numel(t);
+    size_t in_bytes = (size_t)k * vc_dtype_size(t->dtype), out_bytes = (size_t)k * vc_dtype_size(want);
+    void *host_in = t->device == VC_CPU ? t->data : malloc(in_bytes ? in_bytes : 1);
+    void *host_out = malloc(out_bytes ? out_bytes : 1);
+    void *dev = be ? be->mem_alloc(out_bytes) : NULL;
+    if (!host_in || !host_out || !dev) {
+        if (host_in != t->data) free(host_in);
+        free(host_out);
+        if (be) be->mem_free(dev);
+        return vc_fail(VC_ERR_OOM, "clip: out of memory converting a [%lld, %lld] matrix to %s on %s",
+                       (long long)t->ne[0], (long long)t->ne[1], vc_dtype_name(want), vc_device_name(t->device));
+    }
+    if (host_in != t->data) be->copy_d2h(host_in, t->data, in_bytes);
+    convert_host(host_out, want, host_in, t->dtype, k);
+    be->copy_h2d(dev, host_out, out_bytes);
+    if (host_in != t->data) free(host_in);
+    free(host_out);
+    vc_tensor n = *t;
+    n.dtype = want;
+    n.data = n.owned = dev;
+    for (int i = 0; i < n.ndim; i++) n.st[i] = t->st[i]; /* same element strides */
     vc_tensor_release(t);
     *t = n;
     return VC_OK;
@@ -189,8 +219,10 @@ static vc_status convert_one(void *ctx, vc_tensor *t, role r, int ndim, const in
 
 vc_status vc_clip_set_precision(vc_clip *m, vc_precision p) {
     if (!m) return vc_fail(VC_ERR_ARG, "clip: NULL model");
-    if (p != VC_PREC_FP32 && p != VC_PREC_BF16) return vc_fail(VC_ERR_ARG, "clip: bad precision %d", (int)p);
-    vc_precision on = vc_precision_on(vc_backend_for(VC_CPU), p);
+    if (p != VC_PREC_FP32 && p != VC_PREC_BF16 && p != VC_PREC_FP16)
+        return vc_fail(VC_ERR_ARG, "clip: bad precision %d", (int)p);
+    vc_precision on = vc_precision_on(vc_backend_for(m->device), p);
+    m->asked = p;
     vc_status s = visit_all(m, convert_one, &on);
     if (s) { /* a half-converted model still computes: each product reads its own matrix's type */
         vc_precision back = m->precision;
@@ -198,6 +230,56 @@ vc_status vc_clip_set_precision(vc_clip *m, vc_precision p) {
         return s;
     }
     m->precision = on;
+    return VC_OK;
+}
+
+/* Every kernel the towers' forwards run (clip.c; the products in bf16 or
+ * fp16 fall back to gemm where a backend lacks them). */
+static const int clip_kernels[] = {VC_K_PATCHIFY,      VC_K_EMBED_PATCHES, VC_K_EMBED_TOKENS, VC_K_LAYERNORM_FWD,
+                                   VC_K_BIAS_FWD,      VC_K_GEMM,          VC_K_ATTENTION_FWD, VC_K_UNARY_FWD,
+                                   VC_K_GATHER_FWD};
+
+/* One tensor into device memory of the backend ctx (host memory freed). */
+static vc_status move_one(void *ctx, vc_tensor *t, role r, int ndim, const int64_t *shape) {
+    (void)r;
+    (void)ndim;
+    (void)shape;
+    const vc_backend *be = ctx;
+    if (t->device == be->device) return VC_OK;
+    size_t bytes = vc_nbytes(t);
+    void *d = be->mem_alloc(bytes);
+    if (!d)
+        return vc_fail(VC_ERR_OOM, "clip: out of %s memory for a %s tensor of %zu bytes", be->name,
+                       vc_dtype_name(t->dtype), bytes);
+    be->copy_h2d(d, t->data, bytes);
+    vc_tensor n = *t;
+    n.device = be->device;
+    n.data = n.owned = d;
+    vc_tensor_release(t);
+    *t = n;
+    return VC_OK;
+}
+
+vc_status vc_clip_to_device(vc_clip *m, vc_device d) {
+    if (!m) return vc_fail(VC_ERR_ARG, "clip: NULL model");
+    if (m->device == d) return VC_OK;
+    if (m->device != VC_CPU)
+        return vc_fail(VC_ERR_DEVICE, "clip: the model is on %s already; it moves only from the cpu",
+                       vc_device_name(m->device));
+    const vc_backend *be;
+    vc_status s = vc_backend_get(d, &be);
+    if (!s) s = vc_device_require(d, clip_kernels, (int)(sizeof clip_kernels / sizeof clip_kernels[0]),
+                                  "the CLIP towers");
+    if (s) return s;
+    /* the storage precision is the device's: bf16/fp16 asked of a CPU that
+     * fell back to fp32 are asked again here */
+    vc_precision asked = m->asked;
+    vc_precision on = vc_precision_on(be, asked);
+    if (on != m->precision && (s = visit_all(m, convert_one, &on))) return s;
+    m->precision = on;
+    if ((s = visit_all(m, move_one, (void *)be))) return s; /* vc_clip_free frees both kinds */
+    m->device = d;
+    if (be->device != VC_CPU) be->sync();
     return VC_OK;
 }
 
@@ -592,7 +674,11 @@ vc_status vc_clip_load(vc_clip *m, const char *path, const vc_clip_opts *opts) {
     }
     s = load_weights(&L, m);
     vc_st_close(f);
-    if (!s && o.precision != VC_PREC_FP32) s = vc_clip_set_precision(m, o.precision);
+    if (!s && o.precision != VC_PREC_FP32 && o.device == VC_CPU) s = vc_clip_set_precision(m, o.precision);
+    if (!s && o.device != VC_CPU) {
+        m->asked = o.precision;
+        s = vc_clip_to_device(m, o.device);
+    }
     if (s) vc_clip_free(m);
     return s;
 }
@@ -694,6 +780,9 @@ vc_status vc_clip_save(const vc_clip *m, const char *path, vc_clip_names names) 
     if (m->precision != VC_PREC_FP32)
         return vc_fail(VC_ERR_ARG, "clip save %s: the model holds %s matrices; set it back to fp32 first", path,
                        vc_precision_name(m->precision));
+    if (m->device != VC_CPU)
+        return vc_fail(VC_ERR_DEVICE, "clip save %s: the model is on %s; save it before moving it", path,
+                       vc_device_name(m->device));
     saver sv = {0};
     vc_status s = vc_st_writer_new(&sv.w);
     if (s) return s;

@@ -15,6 +15,6 @@ vc_status vc_clip_embed_texts(vc_tape *t, const vc_clip *m, vc_tokenizer *tk, co
     vc_tape_reset(t);
     vc_var *e = vc_clip_encode_text(t, m, &x);
     if (!e) return vc_tape_status(t);
-    memcpy(out, e->val.data, (size_t)(n * E) * sizeof(float));
+    vc_backend_for(e->val.device)->copy_d2h(out, e->val.data, (size_t)(n * E) * sizeof(float));
     return VC_OK;
 }

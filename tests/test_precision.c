@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clip_fixtures.h"
 #include "harness.h"
 #include "autograd/op_gemm.h"
 #include "autograd/ops.h"
@@ -39,46 +40,6 @@
 static bool have_bf16(void) { return vc_precision_on(vc_backend_for(VC_CPU), VC_PREC_BF16) == VC_PREC_BF16; }
 
 /* ---- CLIP ------------------------------------------------------------------ */
-
-static void cfg_of(vc_clip_cfg *c, int64_t width, int64_t layers, int64_t image, int64_t patch) {
-    memset(c, 0, sizeof *c);
-    c->towers = VC_CLIP_BOTH;
-    c->act = VC_CLIP_QUICKGELU;
-    c->embed = width / 2;
-    c->image_size = image;
-    c->patch = patch;
-    c->vision = (vc_clip_tower){width, layers, width / 64 > 0 ? width / 64 : 1, 4 * width};
-    c->context = 16;
-    c->vocab = 300;
-    c->text = (vc_clip_tower){width, layers, width / 64 > 0 ? width / 64 : 1, 4 * width};
-}
-
-/* Test images: smooth colour patterns (gradients and stripes of different
- * frequencies per image) plus a little noise, CLIP-normalised range. */
-static void test_images(vc_tensor *im, int64_t N, int64_t S) {
-    ck_assert_int_eq(vc_tensor_alloc(im, VC_F32, VC_DIMS(N, 3, S, S)), VC_OK);
-    vc_rng r;
-    vc_rng_seed(&r, 21);
-    float *p = vc_f32(im);
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < 3; c++)
-            for (int64_t y = 0; y < S; y++)
-                for (int64_t x = 0; x < S; x++)
-                    *p++ = (float)(1.5 * sin(0.2 * (double)(n + 1) * (double)x + (double)c) *
-                                       cos(0.13 * (double)(n + 2) * (double)y) +
-                                   0.2 * vc_rng_normal(&r));
-}
-
-/* Prompts: start token, n-dependent ids, end token (the highest id). */
-static void test_prompts(vc_tensor *ids, int64_t N, int64_t L, int64_t V) {
-    ck_assert_int_eq(vc_tensor_alloc(ids, VC_I64, VC_DIMS(N, L)), VC_OK);
-    int64_t *p = ids->data;
-    for (int64_t n = 0; n < N; n++) {
-        int64_t end = 3 + n % (L - 4);
-        for (int64_t j = 0; j < L; j++)
-            p[n * L + j] = j == 0 ? V - 2 : j < end ? 1 + (n * 37 + j * 11) % (V - 3) : j == end ? V - 1 : 0;
-    }
-}
 
 /* Embeddings of both towers, L2-normalised rows, into img [Ni, E] and txt [Nt, E]. */
 static void embed(const vc_clip *m, const vc_tensor *images, const vc_tensor *ids, float *img, float *txt) {
@@ -101,22 +62,6 @@ static void embed(const vc_clip *m, const vc_tensor *images, const vc_tensor *id
     }
 }
 
-static int64_t argmax_row(const float *img, const float *txt, int64_t Nt, int64_t E, double *margin) {
-    int64_t best = 0;
-    double bs = -INFINITY, second = -INFINITY;
-    for (int64_t k = 0; k < Nt; k++) {
-        double s = 0;
-        for (int64_t j = 0; j < E; j++) s += (double)img[j] * txt[k * E + j];
-        if (s > bs) {
-            second = bs;
-            bs = s;
-            best = k;
-        } else if (s > second) second = s;
-    }
-    *margin = bs - second;
-    return best;
-}
-
 static size_t weight_bytes(const vc_clip *m) {
     size_t n = 0;
     for (int64_t l = 0; l < m->cfg.vision.layers; l++) {
@@ -128,13 +73,13 @@ static size_t weight_bytes(const vc_clip *m) {
 
 static void check_clip(int64_t width, int64_t layers, int64_t image, int64_t patch) {
     vc_clip_cfg cfg;
-    cfg_of(&cfg, width, layers, image, patch);
+    vc_fx_clip_cfg(&cfg, width, layers, image, patch);
     vc_clip m;
     ck_assert_int_eq(vc_clip_init_random(&m, &cfg, 5), VC_OK);
     enum { NI = 12, NT = 10 };
     vc_tensor images, ids;
-    test_images(&images, NI, image);
-    test_prompts(&ids, NT, cfg.context, cfg.vocab);
+    vc_fx_images(&images, NI, image);
+    vc_fx_prompts(&ids, NT, cfg.context, cfg.vocab);
     int64_t E = cfg.embed;
     float *i32 = malloc(sizeof(float) * NI * E), *t32 = malloc(sizeof(float) * NT * E);
     float *i16 = malloc(sizeof(float) * NI * E), *t16 = malloc(sizeof(float) * NT * E);
@@ -167,7 +112,7 @@ static void check_clip(int64_t width, int64_t layers, int64_t image, int64_t pat
     double min_margin = INFINITY;
     for (int64_t n = 0; n < NI; n++) {
         double m32, m16;
-        int64_t a = argmax_row(i32 + n * E, t32, NT, E, &m32), b = argmax_row(i16 + n * E, t16, NT, E, &m16);
+        int64_t a = vc_fx_argmax(i32 + n * E, t32, NT, E, &m32), b = vc_fx_argmax(i16 + n * E, t16, NT, E, &m16);
         ck_assert_msg(a == b, "width %lld: image %lld: zero-shot argmax %lld in fp32 but %lld in bf16 (margin %.2g)",
                       (long long)width, (long long)n, (long long)a, (long long)b, m32);
         changed += a != b;
@@ -234,7 +179,7 @@ START_TEST(test_bf16_falls_back_to_float32_with_a_reason) {
         ck_assert_msg(strstr(vc_precision_fallback_reason(be, VC_PREC_BF16), "float32"), "reason: %s",
                       vc_precision_fallback_reason(be, VC_PREC_BF16));
         vc_clip_cfg cfg;
-        cfg_of(&cfg, 64, 1, 16, 8);
+        vc_fx_clip_cfg(&cfg, 64, 1, 16, 8);
         vc_clip m;
         ck_assert_int_eq(vc_clip_init_random(&m, &cfg, 1), VC_OK);
         ck_assert_int_eq(vc_clip_set_precision(&m, VC_PREC_BF16), VC_OK);

@@ -15,6 +15,7 @@
 #include "models/pooler.h"
 #include "autograd/op_gemm.h"
 #include "tensor/backend.h"
+#include "tensor/backend_cuda.h"
 #include "tensor/comm.h"
 #include "tensor/rng.h"
 #include "train/step.h"
@@ -137,7 +138,7 @@ static int bench_train(int argc, char **argv) {
         char *end = NULL;
         if (strcmp(a, "--model") == 0) model = v;
         else if (strcmp(a, "--precision") == 0) {
-            if (vc_cmd_precision("bench train", v, &prec)) return 1;
+            if (vc_cmd_train_precision("bench train", v, &prec)) return 1;
         } else if (strcmp(a, "--device") == 0) device = v;
         else if (strcmp(a, "--seconds") == 0) seconds = strtod(v, &end);
         else if (strcmp(a, "--grad-bucket-mb") == 0) bucket_mb = strtod(v, &end); /* as [train] grad_bucket_mb */
@@ -284,7 +285,8 @@ static int bench_train(int argc, char **argv) {
  * towers to FILE (float32, OpenAI names) and times nothing: the checkpoint
  * bench/clip_vs_peers.sh measures encode-video's memory with. */
 static int bench_encode_image(int argc, char **argv) {
-    const char *clip = NULL, *act_name = "quickgelu", *save = NULL;
+    const char *clip = NULL, *act_name = "quickgelu", *save = NULL, *device = "cpu";
+    vc_device dev = VC_CPU;
     long B = 32, heads = 0;
     vc_precision prec;
     vc_precision_parse(vc_cmd_clip_precision_default, &prec);
@@ -298,6 +300,7 @@ static int bench_encode_image(int argc, char **argv) {
         else if (strcmp(a, "--precision") == 0) {
             if (vc_cmd_precision("bench encode-image", v, &prec)) return 1;
         } else if (strcmp(a, "--save") == 0) save = v;
+        else if (strcmp(a, "--device") == 0) device = v;
         else if (strcmp(a, "--seconds") == 0) seconds = strtod(v, &end);
         else if (strcmp(a, "--batch") == 0) B = strtol(v, &end, 10);
         else if (strcmp(a, "--vision-heads") == 0) heads = strtol(v, &end, 10);
@@ -310,6 +313,7 @@ static int bench_encode_image(int argc, char **argv) {
         return vc_cmd_error("bench encode-image", "batch and seconds must be positive");
     vc_clip_act act;
     if (vc_clip_act_parse(act_name, &act)) return vc_cmd_error("bench encode-image", "%s", vc_last_error());
+    if (!save && vc_cmd_clip_device("bench encode-image", device, &dev)) return 1;
     vc_clip m;
     vc_status s;
     if (save && strcmp(clip, "random") != 0)
@@ -339,13 +343,15 @@ static int bench_encode_image(int argc, char **argv) {
         cfg.towers = VC_CLIP_VISION;
         if (heads) cfg.vision.heads = heads;
         s = vc_clip_init_random(&m, &cfg, 0);
-        if (!s && (s = vc_clip_set_precision(&m, prec))) vc_clip_free(&m);
+        if (!s) s = dev == VC_CPU ? vc_clip_set_precision(&m, prec) : (m.asked = prec, vc_clip_to_device(&m, dev));
+        if (s) vc_clip_free(&m);
     } else {
-        vc_clip_opts o = {.towers = VC_CLIP_VISION, .act = act, .vision_heads = (int)heads, .precision = prec};
+        vc_clip_opts o = {.towers = VC_CLIP_VISION, .act = act, .vision_heads = (int)heads, .precision = prec,
+                          .device = dev};
         s = vc_clip_load(&m, clip, &o);
     }
     if (s) return vc_cmd_error("bench encode-image", "%s", vc_last_error());
-    vc_cmd_precision_note(prec, m.precision);
+    vc_cmd_precision_note_on(dev, prec, m.precision);
     const vc_clip_cfg *c = &m.cfg;
     int64_t S = c->image_size;
     vc_tensor images;
@@ -357,13 +363,34 @@ static int bench_encode_image(int argc, char **argv) {
     vc_rng_seed(&r, 0);
     for (int64_t i = 0; i < vc_numel(&images); i++) vc_f32(&images)[i] = (float)vc_rng_normal(&r);
     vc_tape tape;
-    vc_tape_init(&tape, 0);
+    vc_tape_init_on(&tape, dev, 0);
     vc_tape_grad(&tape, false);
+    /* on a GPU the pixels are uploaded once (the tower alone is timed; each
+     * batch waits for its embeddings, as a reader of them would) */
+    vc_tensor in = images;
+    void *dimg = NULL;
+    const vc_backend *be = vc_backend_for(dev);
+    if (dev != VC_CPU) {
+        if (!(dimg = be->mem_alloc(vc_nbytes(&images)))) {
+            vc_tensor_release(&images);
+            vc_clip_free(&m);
+            return vc_cmd_error("bench encode-image", "out of %s memory for a batch of %ld images", device, B);
+        }
+        be->copy_h2d(dimg, images.data, vc_nbytes(&images));
+        in.data = dimg;
+        in.owned = NULL;
+        in.device = dev;
+    }
+    float probe;
     int n = -1; /* the first batch warms up (arena growth, OpenBLAS threads) */
     double t0 = now();
     while (n < 1 || now() - t0 < seconds) {
         vc_tape_reset(&tape);
-        if (!vc_clip_encode_image(&tape, &m, &images)) {
+        vc_var *e = vc_clip_encode_image(&tape, &m, &in);
+        if (e) be->copy_d2h(&probe, e->val.data, sizeof probe); /* waits for the batch */
+        vc_status es = dev == VC_CPU ? VC_OK : vc_cuda_take_error();
+        if (!e || es) {
+            be->mem_free(dimg);
             vc_tape_free(&tape);
             vc_tensor_release(&images);
             vc_clip_free(&m);
@@ -384,18 +411,20 @@ static int bench_encode_image(int argc, char **argv) {
                   (c->vision.layers > 0 ? (double)(c->vision.layers - 1) * block + last : 0) +
                   2.0 * W * (double)c->embed;
     char desc[256];
-    printf("vclip encode-image %s (%s) batch %ld %s: %.1f ms/batch over %d batches, %.1f GFLOP/s, peak RSS %.0f MB\n",
-           strcmp(clip, "random") == 0 ? "random ViT-B/32" : clip, vc_clip_describe(c, desc, sizeof desc), B,
+    printf("vclip encode-image %s (%s) on %s, batch %ld %s: %.1f ms/batch over %d batches, %.1f GFLOP/s, peak RSS %.0f MB\n",
+           strcmp(clip, "random") == 0 ? "random ViT-B/32" : clip, vc_clip_describe(c, desc, sizeof desc), device, B,
            vc_precision_name(m.precision), dt * 1e3, n, flop * (double)B / dt * 1e-9, ru.ru_maxrss / 1024.0);
     /* the blocks' products alone at the tower's shapes (rows B * T) */
     int64_t Wi = c->vision.width, Mi = c->vision.mlp;
     const int64_t shapes[4][2] = {{3 * Wi, Wi}, {Wi, Wi}, {Mi, Wi}, {Wi, Mi}};
-    double roof = product_roof(m.precision, (int64_t)B * (1 + c->grid * c->grid), shapes, 4, false, 2);
+    double roof = dev == VC_CPU ? product_roof(m.precision, (int64_t)B * (1 + c->grid * c->grid), shapes, 4, false, 2)
+                                : 0; /* the roof is the CPU's library */
     if (roof > 0)
         printf("products: %.1f GFLOP/s of the tower's work, plain %s at the blocks' shapes %.1f GFLOP/s: %.0f%% of it\n",
                flop * (double)B / dt * 1e-9, m.precision == VC_PREC_BF16 ? "bf16 matmul (oneDNN)" : "sgemm",
                roof * 1e-9, 100 * flop * (double)B / dt / roof);
     printf("images/s: %.1f\n", (double)B / dt);
+    be->mem_free(dimg);
     vc_tape_free(&tape);
     vc_tensor_release(&images);
     vc_clip_free(&m);

@@ -48,8 +48,18 @@
  *
  * --act: quickgelu for OpenAI's weights (the default), gelu for most
  * LAION/open_clip ones (the file does not say which).
- * --precision fp32|bf16: the towers' products (models/clip.h
- * vc_clip_set_precision; default vc_cmd_clip_precision_default). */
+ * --precision fp32|bf16|fp16: the towers' products (models/clip.h
+ * vc_clip_set_precision; default vc_cmd_clip_precision_default; fp16 only
+ * where the device has fp16 products: CUDA).
+ * --device cpu|cuda|cuda:N: where the towers run (a missing GPU is one
+ * error line). encode-video on a GPU: the decoder runs --decode-threads
+ * FFmpeg threads (default: the CPUs, at most 8), each batch of frames is
+ * gathered in pinned host memory (two buffers, alternating) and copied on a
+ * copy stream (tensor/device.h vc_uploader) while the tower still runs the
+ * previous batch, whose embeddings are read back only when the next batch is
+ * full; so decoding, the copy and the tower overlap. At the end one line
+ * on stderr: videos/s, frames/s, the seconds spent waiting for decoded
+ * frames and for the tower, and which of the two was the bottleneck. */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -72,6 +82,8 @@
 #include "models/tokenizer.h"
 #include "models/zeroshot.h"
 #include "data/splits.h"
+#include "tensor/backend_cuda.h"
+#include "tensor/device.h"
 #include "tensor/strmap.h"
 
 #define DEFAULT_VOCAB "build/vocab/bpe_simple_vocab_16e6.txt.gz"
@@ -99,14 +111,15 @@ static int64_t map_get(const vc_strmap *m, const char *k) {
     return vc_strmap_get(m, k, strlen(k), &v) ? v : -1;
 }
 
-static vc_status load_clip(vc_clip *m, const char *path, const char *act, int towers, vc_precision prec) {
-    vc_clip_opts o = {.towers = towers, .precision = prec};
+static vc_status load_clip(vc_clip *m, const char *path, const char *act, int towers, vc_precision prec,
+                           vc_device dev) {
+    vc_clip_opts o = {.towers = towers, .precision = prec, .device = dev};
     if (act) {
         vc_status s = vc_clip_act_parse(act, &o.act);
         if (s) return s;
     }
     vc_status s = vc_clip_load(m, path, &o);
-    if (!s) vc_cmd_precision_note(prec, m->precision);
+    if (!s) vc_cmd_precision_note_on(dev, prec, m->precision);
     return s;
 }
 
@@ -132,6 +145,9 @@ typedef struct {
     int64_t B;
     vc_dtype dtype;
     vc_precision precision;
+    vc_device device;
+    const char *device_arg;
+    int decode_threads;
     bool ids_path;
     bool split_by_ratio;
     double split_ratio[VC_NSPLITS];
@@ -144,9 +160,18 @@ typedef struct {
     vc_tape tape;
     vc_h5w *w;
     vc_frame_reader *r;
-    float *batch;       /* [B, 3, S, S] */
+    float *batch;       /* [B, 3, S, S]: pin[cur] on a GPU */
     pending **owner;    /* [B] video of each batch row */
     int64_t nb;
+    /* on a GPU: two pinned batches alternating, the copy stream, and the
+     * batch whose tower runs while the next one fills */
+    float *pin[2];
+    int cur;
+    vc_uploader *up;
+    pending **fly_owner; /* [B] */
+    int64_t fly_n;
+    vc_var *fly;
+    double wait_decode, wait_tower; /* seconds blocked on each side */
     pending **fifo;     /* videos not yet written, in order */
     int64_t nfifo, capfifo;
     /* counts */
@@ -217,18 +242,11 @@ static pending *pending_for(vcx *c, int64_t v) {
     return p;
 }
 
-static vc_status flush_batch(vcx *c) {
-    if (c->nb == 0) return write_ready(c);
-    int64_t S = c->clip.cfg.image_size, E = c->clip.cfg.embed;
-    vc_tensor x;
-    vc_status s = vc_tensor_wrap(&x, c->batch, VC_F32, VC_DIMS(c->nb, 3, S, S));
-    if (s) return s;
-    vc_tape_reset(&c->tape);
-    vc_var *e = vc_clip_encode_image(&c->tape, &c->clip, &x);
-    if (!e) return vc_tape_status(&c->tape);
-    const float *y = e->val.data;
-    for (int64_t i = 0; i < c->nb; i++) {
-        pending *p = c->owner[i];
+/* Appends embedding rows y [n, E] (host) to the videos of owner[0..n). */
+static vc_status take_rows(vcx *c, pending **owner, const float *y, int64_t n) {
+    int64_t E = c->clip.cfg.embed;
+    for (int64_t i = 0; i < n; i++) {
+        pending *p = owner[i];
         if (p->n == p->cap) {
             int64_t nc = p->cap ? 2 * p->cap : 16;
             float *ne = realloc(p->emb, (size_t)(nc * E) * sizeof *ne);
@@ -240,8 +258,64 @@ static vc_status flush_batch(vcx *c) {
         memcpy(p->emb + p->n * E, y + i * E, (size_t)E * sizeof *y);
         p->n++;
     }
+    return VC_OK;
+}
+
+/* The batch in flight on the GPU: waits for its embeddings (the time is the
+ * tower's), hands them to their videos. */
+static vc_status collect(vcx *c) {
+    if (!c->fly) return VC_OK;
+    int64_t E = c->clip.cfg.embed, n = c->fly_n;
+    float *y = malloc((size_t)(n * E) * sizeof *y);
+    if (!y) return vc_fail(VC_ERR_OOM, "encode-video: out of memory for %lld embeddings", (long long)n);
+    double t = now_s();
+    vc_backend_for(c->device)->copy_d2h(y, c->fly->val.data, (size_t)(n * E) * sizeof *y);
+    vc_status s = vc_cuda_take_error();
+    c->wait_tower += now_s() - t;
+    c->fly = NULL;
+    if (!s) s = take_rows(c, c->fly_owner, y, n);
+    free(y);
+    return s ? s : write_ready(c);
+}
+
+/* The full batch into the tower: on the CPU at once; on a GPU queued behind
+ * its copy, after collecting the previous batch, while the next one fills. */
+static vc_status flush_batch(vcx *c) {
+    if (c->nb == 0) return c->device == VC_CPU ? write_ready(c) : collect(c);
+    int64_t S = c->clip.cfg.image_size;
+    vc_tensor x;
+    vc_status s;
+    if (c->device == VC_CPU) {
+        if ((s = vc_tensor_wrap(&x, c->batch, VC_F32, VC_DIMS(c->nb, 3, S, S)))) return s;
+        vc_tape_reset(&c->tape);
+        double t = now_s();
+        vc_var *e = vc_clip_encode_image(&c->tape, &c->clip, &x);
+        c->wait_tower += now_s() - t;
+        if (!e) return vc_tape_status(&c->tape);
+        if ((s = take_rows(c, c->owner, e->val.data, c->nb))) return s;
+        c->nb = 0;
+        return write_ready(c);
+    }
+    if ((s = collect(c))) return s;
+    const void *src = c->batch;
+    size_t bytes = (size_t)(c->nb * 3 * S * S) * sizeof(float);
+    void *dev = NULL;
+    double t = now_s(); /* queueing the copy and the tower's kernels counts as the tower's */
+    if ((s = vc_uploader_start(c->up, 1, &src, &bytes)) || (s = vc_uploader_take(c->up, &dev))) return s;
+    if ((s = vc_tensor_wrap(&x, dev, VC_F32, VC_DIMS(c->nb, 3, S, S)))) return s;
+    x.device = c->device;
+    vc_tape_reset(&c->tape);
+    c->fly = vc_clip_encode_image(&c->tape, &c->clip, &x);
+    c->wait_tower += now_s() - t;
+    if (!c->fly) return vc_tape_status(&c->tape);
+    c->fly_n = c->nb;
+    pending **o = c->fly_owner;
+    c->fly_owner = c->owner;
+    c->owner = o;
+    c->cur ^= 1;
+    c->batch = c->pin[c->cur];
     c->nb = 0;
-    return write_ready(c);
+    return VC_OK;
 }
 
 static void note_end(vcx *c, const vc_enc_item *it) {
@@ -261,18 +335,36 @@ static void note_end(vcx *c, const vc_enc_item *it) {
 
 static vc_status encode_frames(vcx *c) {
     int64_t S = c->clip.cfg.image_size, per = 3 * S * S;
-    c->batch = malloc((size_t)(c->B * per) * sizeof *c->batch);
+    size_t batch_bytes = (size_t)(c->B * per) * sizeof(float);
+    bool gpu = c->device != VC_CPU;
     c->owner = malloc((size_t)c->B * sizeof *c->owner);
-    if (!c->batch || !c->owner) return vc_fail(VC_ERR_OOM, "encode-video: out of memory for a batch of %lld frames",
-                                                (long long)c->B);
-    vc_frame_reader_opts ro = {.fps = c->fps, .size = (int)S, .capacity = 32, .threads = 1};
+    c->fly_owner = malloc((size_t)c->B * sizeof *c->fly_owner);
+    if (gpu) {
+        c->pin[0] = vc_device_host_alloc(c->device, batch_bytes);
+        c->pin[1] = vc_device_host_alloc(c->device, batch_bytes);
+        c->batch = c->pin[0];
+        if (!c->pin[0] || !c->pin[1])
+            return vc_fail(VC_ERR_OOM, "encode-video: cannot allocate two pinned batches of %lld frames (%zu bytes "
+                                       "each)", (long long)c->B, batch_bytes);
+        vc_status s = vc_uploader_open(&c->up, c->device);
+        if (s) return s;
+    } else {
+        c->batch = malloc(batch_bytes);
+    }
+    if (!c->batch || !c->owner || !c->fly_owner)
+        return vc_fail(VC_ERR_OOM, "encode-video: out of memory for a batch of %lld frames", (long long)c->B);
+    vc_frame_reader_opts ro = {.fps = c->fps, .size = (int)S, .capacity = gpu ? (int)(2 * c->B) : 32,
+                               .threads = c->decode_threads};
     vc_status s = vc_frame_reader_start(&c->r, (const char *const *)c->paths, c->V, &ro);
     c->t0 = now_s();
     vc_progress_update(&c->prog, "videos encoded", 0, c->V, NULL);
     for (;;) {
         vc_enc_item it;
         int got = 0;
-        if (s || (s = vc_frame_reader_next(c->r, &it, &got)) || !got) break;
+        double t = now_s();
+        if (!s) s = vc_frame_reader_next(c->r, &it, &got);
+        c->wait_decode += now_s() - t;
+        if (s || !got) break;
         pending *p = pending_for(c, it.video);
         if (!p) {
             s = vc_fail(VC_ERR_OOM, "%s: out of memory for its entry in the write queue", c->paths[it.video]);
@@ -292,6 +384,7 @@ static vc_status encode_frames(vcx *c) {
         progress(c);
     }
     if (!s) s = flush_batch(c);
+    if (!s) s = collect(c);
     if (!s && c->nfifo) s = vc_fail(VC_ERR_ARG, "encode-video: %lld videos were not completed", (long long)c->nfifo);
     if (!s) progress(c);
     vc_progress_done(&c->prog);
@@ -447,7 +540,7 @@ static vc_status encode_video(vcx *c) {
         if ((s = caption_pass(c, false))) return s;
     }
     if ((s = load_clip(&c->clip, c->clip_path, c->act, VC_CLIP_VISION | (c->captions ? VC_CLIP_TEXT : 0),
-                        c->precision))) return s;
+                        c->precision, c->device))) return s;
     c->clip_loaded = true;
     char model[256];
     if (!c->clip_model) {
@@ -457,6 +550,14 @@ static vc_status encode_video(vcx *c) {
     vc_h5w_opts wo = {.dim = c->clip.cfg.embed, .dtype = c->dtype, .clip_model = c->clip_model, .fps = c->fps};
     if ((s = vc_h5w_open(&c->w, c->out, &wo))) return s;
     if ((s = encode_frames(c))) return s;
+    double dt = now_s() - c->t0;
+    vc_progress_clear(&c->prog);
+    fprintf(stderr, "vclip encode-video: %s %s: %.2f videos/s, %.1f frames/s; waited %.2f s for decoded frames, "
+                    "%.2f s for the image tower: the bottleneck was %s\n",
+            c->device_arg,
+            vc_precision_name(c->clip.precision), (double)c->written / (dt > 1e-9 ? dt : 1e-9),
+            (double)c->frames / (dt > 1e-9 ? dt : 1e-9), c->wait_decode, c->wait_tower,
+            c->wait_decode > c->wait_tower ? "decoding" : "the tower");
     if (c->captions && (s = caption_pass(c, true))) return s;
     vc_progress_done(&c->prog);
     if (c->split_by_ratio) {
@@ -474,7 +575,7 @@ static vc_status encode_video(vcx *c) {
 
 int vc_cmd_encode_video(int argc, char **argv) {
     const char *cmd = "encode-video";
-    vcx c = {.fps = 1.0, .B = 32, .dtype = VC_F16, .vocab = DEFAULT_VOCAB};
+    vcx c = {.fps = 1.0, .B = 32, .dtype = VC_F16, .vocab = DEFAULT_VOCAB, .device_arg = "cpu"};
     vc_precision_parse(vc_cmd_clip_precision_default, &c.precision);
     vc_strmap_init(&c.by_id, "encode-video: video ids");
     vc_strmap_init(&c.by_path, "encode-video: video paths");
@@ -485,7 +586,7 @@ int vc_cmd_encode_video(int argc, char **argv) {
         const char *a = argv[i];
         static const char *const valued[] = {"--clip", "--out", "--fps", "--act", "--batch", "--dtype", "--ids",
                                              "--clip-model", "--captions", "--vocab", "--list", "--split-ratio",
-                                             "--seed", "--precision"};
+                                             "--seed", "--precision", "--device", "--decode-threads"};
         bool val = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) val |= strcmp(a, valued[k]) == 0;
         if (val && i + 1 >= argc) {
@@ -497,7 +598,13 @@ int vc_cmd_encode_video(int argc, char **argv) {
         else if (strcmp(a, "--out") == 0) c.out = v;
         else if (strcmp(a, "--act") == 0) c.act = v;
         else if (strcmp(a, "--precision") == 0) rc = vc_cmd_precision(cmd, v, &c.precision);
-        else if (strcmp(a, "--clip-model") == 0) c.clip_model = v;
+        else if (strcmp(a, "--device") == 0) c.device_arg = v;
+        else if (strcmp(a, "--decode-threads") == 0) {
+            int64_t n;
+            if (!parse_pos_int(v, &n) || n > 64)
+                rc = vc_cmd_error(cmd, "--decode-threads must be an integer from 1 to 64, not '%s'", v);
+            else c.decode_threads = (int)n;
+        } else if (strcmp(a, "--clip-model") == 0) c.clip_model = v;
         else if (strcmp(a, "--captions") == 0) c.captions = v;
         else if (strcmp(a, "--vocab") == 0) c.vocab = v;
         else if (strcmp(a, "--list") == 0) s = read_list(v, &c.paths, &c.V, &cap);
@@ -544,9 +651,14 @@ int vc_cmd_encode_video(int argc, char **argv) {
     }
     if (!rc && !s && (!c.clip_path || !c.out)) rc = vc_cmd_error(cmd, "%s", vc_cmd_usage("encode-video"));
     if (!rc && !s && c.V == 0) rc = vc_cmd_error(cmd, "no videos given (%s)", vc_cmd_usage("encode-video"));
+    if (!rc && !s) rc = vc_cmd_clip_device(cmd, c.device_arg, &c.device);
+    if (!rc && !s && c.decode_threads == 0) { /* the GPU side is fast: give decoding the CPUs */
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c.decode_threads = c.device == VC_CPU ? 1 : n < 1 ? 1 : n > 8 ? 8 : (int)n;
+    }
     if (!rc && !s) {
         vc_progress_init(&c.prog, cmd);
-        vc_tape_init(&c.tape, 0);
+        vc_tape_init_on(&c.tape, c.device, 0);
         vc_tape_grad(&c.tape, false);
         c.tape.training = false;
         s = encode_video(&c);
@@ -559,8 +671,12 @@ int vc_cmd_encode_video(int argc, char **argv) {
         free(c.fifo[i]);
     }
     free(c.fifo);
-    free(c.batch);
+    if (c.device == VC_CPU) free(c.batch);
+    vc_uploader_close(c.up);
+    vc_device_host_free(c.device, c.pin[0]);
+    vc_device_host_free(c.device, c.pin[1]);
     free(c.owner);
+    free(c.fly_owner);
     vc_strmap_free(&c.by_id);
     vc_strmap_free(&c.by_path);
     for (int64_t v = 0; v < c.V; v++) {
@@ -586,6 +702,7 @@ typedef struct {
     const char *data, *vocab, *clip_path, *act, *templates_path;
     int64_t B;
     vc_precision precision;
+    vc_device device;
     char **templates;
     int64_t n_templates;
     vc_h5 *h;
@@ -634,7 +751,7 @@ static vc_status encode_text(etx *c) {
         return vc_fail(VC_ERR_FORMAT, "%s: nothing to encode: no /text/captions and no /class/names", c->data);
     if ((s = vc_zeroshot_templates_read(c->templates_path, &c->templates, &c->n_templates))) return s;
     if ((s = vc_tokenizer_load(&c->tk, c->vocab))) return s;
-    if ((s = load_clip(&c->clip, c->clip_path, c->act, VC_CLIP_TEXT, c->precision))) return s;
+    if ((s = load_clip(&c->clip, c->clip_path, c->act, VC_CLIP_TEXT, c->precision, c->device))) return s;
     c->clip_loaded = true;
     if (c->clip.cfg.embed != c->in->dim)
         return vc_fail(VC_ERR_SHAPE, "%s: embeddings are %lld wide but %s makes %lld-wide text embeddings", c->data,
@@ -665,12 +782,13 @@ static vc_status encode_text(etx *c) {
 int vc_cmd_encode_text(int argc, char **argv) {
     const char *cmd = "encode-text";
     etx c = {.vocab = DEFAULT_VOCAB, .B = 256};
+    const char *device = "cpu";
     vc_precision_parse(vc_cmd_clip_precision_default, &c.precision);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool val = strcmp(a, "--clip") == 0 || strcmp(a, "--data") == 0 || strcmp(a, "--vocab") == 0 ||
                    strcmp(a, "--act") == 0 || strcmp(a, "--batch") == 0 || strcmp(a, "--templates") == 0 ||
-                   strcmp(a, "--precision") == 0;
+                   strcmp(a, "--precision") == 0 || strcmp(a, "--device") == 0;
         if (!val) return vc_cmd_error(cmd, "unexpected argument '%s' (%s)", a, vc_cmd_usage("encode-text"));
         if (i + 1 >= argc) return vc_cmd_error(cmd, "%s needs a value", a);
         const char *v = argv[++i];
@@ -679,13 +797,15 @@ int vc_cmd_encode_text(int argc, char **argv) {
         else if (strcmp(a, "--vocab") == 0) c.vocab = v;
         else if (strcmp(a, "--act") == 0) c.act = v;
         else if (strcmp(a, "--templates") == 0) c.templates_path = v;
+        else if (strcmp(a, "--device") == 0) device = v;
         else if (strcmp(a, "--precision") == 0) {
             if (vc_cmd_precision(cmd, v, &c.precision)) return 1;
         } else if (!parse_pos_int(v, &c.B)) return vc_cmd_error(cmd, "--batch must be a positive integer, not '%s'", v);
     }
     if (!c.clip_path || !c.data) return vc_cmd_error(cmd, "%s", vc_cmd_usage("encode-text"));
+    if (vc_cmd_clip_device(cmd, device, &c.device)) return 1;
     if (vc_cmd_h5_prepare(cmd, c.data, "the file was not changed")) return 1;
-    vc_tape_init(&c.tape, 0);
+    vc_tape_init_on(&c.tape, c.device, 0);
     vc_tape_grad(&c.tape, false);
     c.tape.training = false;
     vc_progress_init(&c.prog, cmd);

@@ -1,5 +1,8 @@
 /* vclip search --clip CLIP.safetensors --data DATA.h5 [--checkpoint CKPT]
- * [--moments] [--top K] [--vocab FILE] [--act quickgelu|gelu] QUERY...
+ * [--moments] [--top K] [--vocab FILE] [--act quickgelu|gelu]
+ * [--precision fp32|bf16|fp16] [--device cpu|cuda|cuda:N] QUERY...
+ * (--device: where the text tower runs; the scoring reads the file on the
+ * CPU.)
  * Text-to-video search over a vclip embeddings file: the query (the
  * positional words joined by spaces) goes through the CLIP text tower, and
  * every video (or, with --moments, every frame) is scored by cosine
@@ -56,24 +59,24 @@ static vc_status score_pooled(vc_h5 *h, const char *ckpt, const float *q_raw, vc
     return s;
 }
 
-static vc_status search(const char *clip_path, const char *act, vc_precision prec, const char *vocab,
+static vc_status search(const char *clip_path, const char *act, vc_precision prec, vc_device dev, const char *vocab,
                         const char *data, const char *ckpt, bool moments, const char *query, vc_topk *t, vc_h5 **hp) {
     vc_tokenizer *tk = NULL;
     vc_clip m;
     bool loaded = false;
     vc_tape tape;
-    vc_tape_init(&tape, 0);
+    vc_tape_init_on(&tape, dev, 0);
     vc_tape_grad(&tape, false);
     tape.training = false;
     float *q = NULL;
     int32_t *ids = NULL;
-    vc_clip_opts o = {.towers = VC_CLIP_TEXT, .precision = prec};
+    vc_clip_opts o = {.towers = VC_CLIP_TEXT, .precision = prec, .device = dev};
     vc_status s = act ? vc_clip_act_parse(act, &o.act) : VC_OK;
     if (!s) s = vc_h5_open(hp, data);
     if (!s) s = vc_tokenizer_load(&tk, vocab);
     if (!s && !(s = vc_clip_load(&m, clip_path, &o))) {
         loaded = true;
-        vc_cmd_precision_note(prec, m.precision);
+        vc_cmd_precision_note_on(dev, prec, m.precision);
     }
     int64_t E = loaded ? m.cfg.embed : 0, L = loaded ? m.cfg.context : 0;
     if (!s && E != vc_h5_get_info(*hp)->dim)
@@ -94,7 +97,8 @@ static vc_status search(const char *clip_path, const char *act, vc_precision pre
 
 int vc_cmd_search(int argc, char **argv) {
     const char *cmd = "search";
-    const char *clip = NULL, *data = NULL, *ckpt = NULL, *vocab = DEFAULT_VOCAB, *act = NULL;
+    const char *clip = NULL, *data = NULL, *ckpt = NULL, *vocab = DEFAULT_VOCAB, *act = NULL, *device = "cpu";
+    vc_device dev = VC_CPU;
     vc_precision prec;
     vc_precision_parse(vc_cmd_clip_precision_default, &prec);
     bool moments = false;
@@ -104,13 +108,14 @@ int vc_cmd_search(int argc, char **argv) {
         const char *a = argv[i];
         bool val = strcmp(a, "--clip") == 0 || strcmp(a, "--data") == 0 || strcmp(a, "--checkpoint") == 0 ||
                    strcmp(a, "--top") == 0 || strcmp(a, "--vocab") == 0 || strcmp(a, "--act") == 0 ||
-                   strcmp(a, "--precision") == 0;
+                   strcmp(a, "--precision") == 0 || strcmp(a, "--device") == 0;
         if (val && i + 1 >= argc) return vc_cmd_error(cmd, "%s needs a value", a);
         if (strcmp(a, "--clip") == 0) clip = argv[++i];
         else if (strcmp(a, "--data") == 0) data = argv[++i];
         else if (strcmp(a, "--checkpoint") == 0) ckpt = argv[++i];
         else if (strcmp(a, "--vocab") == 0) vocab = argv[++i];
         else if (strcmp(a, "--act") == 0) act = argv[++i];
+        else if (strcmp(a, "--device") == 0) device = argv[++i];
         else if (strcmp(a, "--precision") == 0) {
             if (vc_cmd_precision(cmd, argv[++i], &prec)) return 1;
         } else if (strcmp(a, "--moments") == 0) moments = true;
@@ -126,6 +131,7 @@ int vc_cmd_search(int argc, char **argv) {
         else qlen += strlen(a) + 1;
     }
     if (!clip || !data || qlen == 0) return vc_cmd_error(cmd, "%s", vc_cmd_usage("search"));
+    if (vc_cmd_clip_device(cmd, device, &dev)) return 1;
     char *query = malloc(qlen);
     vc_topk t;
     if (!query || vc_topk_init(&t, K)) {
@@ -149,7 +155,7 @@ int vc_cmd_search(int argc, char **argv) {
         return 1;
     }
     vc_h5 *h = NULL;
-    vc_status s = search(clip, act, prec, vocab, data, ckpt, moments, query, &t, &h);
+    vc_status s = search(clip, act, prec, dev, vocab, data, ckpt, moments, query, &t, &h);
     double fps = h && vc_h5_get_info(h)->fps > 0 ? vc_h5_get_info(h)->fps : 1.0;
     for (int64_t i = 0; i < t.n && !s; i++) {
         char *id = NULL;

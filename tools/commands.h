@@ -62,12 +62,18 @@ void vc_cmd_blas_warmup(void);
 /* Prints "vclip NAME: MESSAGE" to stderr; returns 1 (the failure exit code). */
 int vc_cmd_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* tools/precision.c: --precision fp32|bf16. The CLIP towers' default
- * ("fp32" or "bf16"); parsing (non-zero after printing the error); and the
- * one line (once per process, on stderr) when bf16 was asked for but the
- * machine computes in float32. */
+/* tools/precision.c: --precision fp32|bf16|fp16. The CLIP towers' default
+ * ("fp32" or "bf16"); parsing (non-zero after printing the error; the
+ * training form refuses fp16, an inference mode); and the one line (once per
+ * process, on stderr) when bf16 or fp16 was asked for but the device (the
+ * CPU for the plain form) computes in float32. --device cpu|cuda|cuda:N of
+ * the CLIP commands: parsed and opened (no such GPU, or no CUDA in this
+ * build: the error line, non-zero). */
 extern const char *const vc_cmd_clip_precision_default;
 int vc_cmd_precision(const char *cmd, const char *value, vc_precision *out);
+int vc_cmd_train_precision(const char *cmd, const char *value, vc_precision *out);
 void vc_cmd_precision_note(vc_precision asked, vc_precision got);
+void vc_cmd_precision_note_on(vc_device d, vc_precision asked, vc_precision got);
+int vc_cmd_clip_device(const char *cmd, const char *value, vc_device *out);
 
 #endif

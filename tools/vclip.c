@@ -34,8 +34,8 @@ static const vc_command commands[] = {
     {"bench", vc_cmd_bench,
      "train [--model NAME --batch B --frames T --dim D --layers L --heads H --seconds S --precision fp32|bf16 "
      "--profile --device cpu|cuda|cuda:N --tf32 --grad-bucket-mb MB] | "
-     "encode-image --clip FILE|random [--batch B --seconds S --act quickgelu|gelu --precision fp32|bf16] "
-     "[--save FILE]",
+     "encode-image --clip FILE|random [--batch B --seconds S --act quickgelu|gelu --precision fp32|bf16|fp16 "
+     "--device cpu|cuda|cuda:N] [--save FILE]",
      "time training steps (samples/s) or the CLIP image tower (images/s) on random data"},
     {"import-wds", vc_cmd_import_wds,
      "(--out DATA.h5 | --out-dir DIR [--shards-per-file K] [--jobs J]) [--dtype f16|f32] "
@@ -55,15 +55,15 @@ static const vc_command commands[] = {
     {"encode-video", vc_cmd_encode_video,
      "--clip CLIP.safetensors --out DATA.h5 [--fps F] [--act quickgelu|gelu] [--batch B] [--dtype f16|f32] "
      "[--ids stem|path] [--clip-model NAME] [--captions CSV] [--vocab FILE] [--split-ratio TR,VA,TE [--seed S]] "
-     "[--precision fp32|bf16] (VIDEO... | --list FILE)",
+     "[--precision fp32|bf16|fp16] [--device cpu|cuda|cuda:N] [--decode-threads N] (VIDEO... | --list FILE)",
      "decode videos and encode their frames (and captions) with CLIP into an embeddings file"},
     {"encode-text", vc_cmd_encode_text,
      "--clip CLIP.safetensors --data DATA.h5 [--vocab FILE] [--act quickgelu|gelu] [--batch B] [--templates FILE] "
-     "[--precision fp32|bf16]",
+     "[--precision fp32|bf16|fp16] [--device cpu|cuda|cuda:N]",
      "fill a file's caption and class embeddings with the CLIP text tower, in place, atomically"},
     {"search", vc_cmd_search,
      "--clip CLIP.safetensors --data DATA.h5 [--checkpoint CKPT] [--moments] [--top K] [--vocab FILE] "
-     "[--act quickgelu|gelu] [--precision fp32|bf16] QUERY",
+     "[--act quickgelu|gelu] [--precision fp32|bf16|fp16] [--device cpu|cuda|cuda:N] QUERY",
      "rank the videos (or moments within them) of a file for a text query"},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];

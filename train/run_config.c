@@ -50,8 +50,9 @@ const vc_config_key vc_run_schema[] = {
     K("train", "grad_bucket_mb", VC_CFG_DOUBLE, "0",
       "data-parallel on the CPU: all-reduce the gradients in buckets of about this many MB, each started during "
       "the backward once its gradients are final (0: one all-reduce of the whole buffer after the backward)"),
-    E("train", "precision", "fp32", "fp32|bf16",
-      "matrix products: bf16 = bf16 inputs (float32 master weights, bf16 copies per step), float32 accumulation"),
+    E("train", "precision", "fp32", "fp32|bf16|fp16",
+      "matrix products: bf16 = bf16 inputs (float32 master weights, bf16 copies per step), float32 accumulation; "
+      "fp16 is for inference only and refused"),
     K("train", "seed", VC_CFG_INT, "0", "seed of initialisation, shuffling, sampling and dropout"),
     K("train", "eval_every", VC_CFG_INT, "0", "evaluate on val_split every N steps (0: every epoch)"),
     K("train", "checkpoint_every", VC_CFG_INT, "0", "write last.safetensors every N steps (0: at every evaluation)"),
@@ -154,6 +155,9 @@ static vc_status fill(vc_config *c, vc_run_cfg *rc) {
     TRY(vc_config_double_range(c, "train", "grad_clip", 0, 1e30, &rc->grad_clip));
     TRY(vc_config_double_range(c, "train", "grad_bucket_mb", 0, 1e9, &rc->grad_bucket_mb));
     TRY(vc_config_enum(c, "train", "precision", &e));
+    if (e == 2)
+        return vc_fail(VC_ERR_ARG, "[train] precision = fp16: fp16 is an inference mode (the CLIP towers); train in "
+                                   "bf16 or fp32");
     rc->precision = e == 1 ? VC_PREC_BF16 : VC_PREC_FP32;
     TRY(vc_config_int_range(c, "train", "seed", 0, INT64_MAX, &i));
     rc->seed = (uint64_t)i;

@@ -1,0 +1,75 @@
+/* clip_fixtures.h: the CLIP test models, images and prompts that the
+ * precision suites share (tests/test_precision.c on the CPU,
+ * tests/test_clip_cuda.c on the emulated CUDA backend), so that both judge
+ * bf16 / fp16 against fp32 on the same inputs.
+ * Owns: a random CLIP's shape (cfg_of), smooth test images, prompts whose
+ * end token is the highest id, and the zero-shot argmax of one image. */
+#ifndef VC_TEST_CLIP_FIXTURES_H
+#define VC_TEST_CLIP_FIXTURES_H
+
+#include <math.h>
+#include <string.h>
+
+#include "harness.h"
+#include "models/clip.h"
+
+/* Both towers of a random CLIP: width, layers, image size, patch. */
+static inline void vc_fx_clip_cfg(vc_clip_cfg *c, int64_t width, int64_t layers, int64_t image, int64_t patch) {
+    memset(c, 0, sizeof *c);
+    c->towers = VC_CLIP_BOTH;
+    c->act = VC_CLIP_QUICKGELU;
+    c->embed = width / 2;
+    c->image_size = image;
+    c->patch = patch;
+    c->vision = (vc_clip_tower){width, layers, width / 64 > 0 ? width / 64 : 1, 4 * width};
+    c->context = 16;
+    c->vocab = 300;
+    c->text = (vc_clip_tower){width, layers, width / 64 > 0 ? width / 64 : 1, 4 * width};
+}
+
+/* Test images: smooth colour patterns (gradients and stripes of different
+ * frequencies per image) plus a little noise, CLIP-normalised range. */
+static inline void vc_fx_images(vc_tensor *im, int64_t N, int64_t S) {
+    ck_assert_int_eq(vc_tensor_alloc(im, VC_F32, VC_DIMS(N, 3, S, S)), VC_OK);
+    vc_rng r;
+    vc_rng_seed(&r, 21);
+    vc_real *p = vc_f32(im);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < 3; c++)
+            for (int64_t y = 0; y < S; y++)
+                for (int64_t x = 0; x < S; x++)
+                    *p++ = (vc_real)(1.5 * sin(0.2 * (double)(n + 1) * (double)x + (double)c) *
+                                         cos(0.13 * (double)(n + 2) * (double)y) +
+                                     0.2 * vc_rng_normal(&r));
+}
+
+/* Prompts: start token, n-dependent ids, end token (the highest id). */
+static inline void vc_fx_prompts(vc_tensor *ids, int64_t N, int64_t L, int64_t V) {
+    ck_assert_int_eq(vc_tensor_alloc(ids, VC_I64, VC_DIMS(N, L)), VC_OK);
+    int64_t *p = ids->data;
+    for (int64_t n = 0; n < N; n++) {
+        int64_t end = 3 + n % (L - 4);
+        for (int64_t j = 0; j < L; j++)
+            p[n * L + j] = j == 0 ? V - 2 : j < end ? 1 + (n * 37 + j * 11) % (V - 3) : j == end ? V - 1 : 0;
+    }
+}
+
+/* The prompt (row of txt [Nt, E]) closest to img [E]; *margin = best minus
+ * second-best dot product. */
+static inline int64_t vc_fx_argmax(const float *img, const float *txt, int64_t Nt, int64_t E, double *margin) {
+    int64_t best = 0;
+    double bs = -INFINITY, second = -INFINITY;
+    for (int64_t k = 0; k < Nt; k++) {
+        double s = 0;
+        for (int64_t j = 0; j < E; j++) s += (double)img[j] * txt[k * E + j];
+        if (s > bs) {
+            second = bs;
+            bs = s;
+            best = k;
+        } else if (s > second) second = s;
+    }
+    *margin = bs - second;
+    return best;
+}
+
+#endif
