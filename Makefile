@@ -428,6 +428,7 @@ $(CUDA_EMU_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $
 $(BUILD)/vclip-cuemu: $(TOOL_OBJ) $(BUILD)/libvclip_cuemu.a $(BUILD)/libvccuda_emu.a
 	$(CC) $(LDFLAGS) $(TOOL_OBJ) $(CUEMU_LINK) $(LDLIBS) -o $@
 $(BUILD)/tests/test_clip_cuda: $(BUILD)/vclip-cuemu
+$(BUILD)/obj/tests/test_clip_cuda.o: CFLAGS += -DVC_CUDA_EMU
 ifneq ($(NVCC),)
 CUDA_LIB_OBJ := $(filter-out $(CUDA_BE_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(CUDA_BE_SRC:%.c=$(BUILD)/nvcc/obj/%.o) \
                 $(CU_KERNEL_SRC:%.cu=$(BUILD)/nvcc/%.o)
@@ -446,6 +447,14 @@ VCLIP_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static
 # the backend-op suite on the real backend (cuda-check links it; run it on a
 # GPU machine: without a GPU it prints SKIP for the cuda backend)
 $(BUILD)/nvcc/tests/test_backend_ops: $(BUILD)/obj/tests/test_backend_ops.o $(HELP_OBJ) $(BUILD)/libvclip_cuda.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(BUILD)/libvclip_cuda.a $(CHECK_LIBS) $(LDLIBS) $(VCLIP_LIBS) -o $@
+# the CLIP towers' suite on the real backend (gpu_check.sh runs it with
+# VCLIP_CUDA_BIN=the bundle's vclip; without a GPU its tests fail at the device)
+$(BUILD)/nvcc/obj/tests/test_clip_cuda.o: tests/test_clip_cuda.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Werror -I$(CUDA_HOME)/include -c $< -o $@
+$(BUILD)/nvcc/tests/test_clip_cuda: $(BUILD)/nvcc/obj/tests/test_clip_cuda.o $(HELP_OBJ) $(BUILD)/libvclip_cuda.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(BUILD)/libvclip_cuda.a $(CHECK_LIBS) $(LDLIBS) $(VCLIP_LIBS) -o $@
 endif

@@ -15,6 +15,9 @@ GB_BINS += $(if $(wildcard $(NCCL_HOME)/include/nccl.h),$(BUILD)/nvcc/nccl_smoke
 # the backend-op suite on the real CUDA backend (the Makefile's rule: cuda
 # against cpu; SKIP for the cuda backend where no GPU is present)
 GB_BINS += $(if $(wildcard tensor/backend_cuda.c),$(BUILD)/nvcc/tests/test_backend_ops)
+# the CLIP towers on the real CUDA backend against the CPU (fp32, bf16, fp16)
+# and encode-video / encode-text / search --device cuda of the bundle's vclip
+GB_BINS += $(if $(wildcard tests/test_clip_cuda.c),$(BUILD)/nvcc/tests/test_clip_cuda)
 endif
 gpu-bundle-targets: $(GB_BINS)
 gpu-bundle-list: ; @echo $(GB_BINS)
