@@ -13,57 +13,75 @@
 
 /* ---- the frame reader ---------------------------------------------------- */
 
-/* A ring of `cap` items, each with its pixel slot. The decoder fills slot
- * (head + count) % cap outside the lock (the consumer never reads past
- * count), then publishes it; the consumer holds the head item until its next
- * call. */
+/* Worker w decodes videos w, w + W, w + 2W, ... in order into its own ring
+ * of `cap` items, each with its pixel slot; the consumer reads video v from
+ * ring v % W, so items come out in input order whatever the number of
+ * workers. A worker fills slot (head + count) % cap outside the lock (the
+ * consumer never reads past count), then publishes it; the consumer holds
+ * the head item of the current ring until its next call. One mutex guards
+ * every ring; each ring has its own "room to put" condition, the consumer
+ * one "something to get" condition. */
+typedef struct {
+    struct vc_frame_reader *r;
+    int w;
+    float *pix;
+    vc_enc_item *items;
+    int head, count;
+    bool done;
+    pthread_cond_t can_put;
+    pthread_t th;
+    bool started;
+} ring;
+
 struct vc_frame_reader {
     const char *const *paths;
     int64_t n;
     double fps;
-    int S, cap, threads;
+    int S, cap, threads, workers;
     size_t slot; /* floats per slot: 3*S*S */
-    float *pix;
-    vc_enc_item *items;
-    int head, count;
-    bool held, done, cancel, started;
+    ring *rings;
+    int64_t cur;  /* the video the consumer reads */
+    bool held, cancel;
     vc_status err;
     char errmsg[512];
     pthread_mutex_t mu;
-    pthread_cond_t can_put, can_get;
-    pthread_t th;
+    pthread_cond_t can_get;
 };
 
-/* The free slot to fill, or -1 when cancelled. */
-static int wait_slot(vc_frame_reader *r) {
+/* The free slot of q to fill, or -1 when cancelled. */
+static int wait_slot(ring *q) {
+    vc_frame_reader *r = q->r;
     pthread_mutex_lock(&r->mu);
-    while (r->count == r->cap && !r->cancel) pthread_cond_wait(&r->can_put, &r->mu);
-    int k = r->cancel ? -1 : (r->head + r->count) % r->cap;
+    while (q->count == r->cap && !r->cancel) pthread_cond_wait(&q->can_put, &r->mu);
+    int k = r->cancel ? -1 : (q->head + q->count) % r->cap;
     pthread_mutex_unlock(&r->mu);
     return k;
 }
 
-static void publish(vc_frame_reader *r) {
+static void publish(ring *q) {
+    vc_frame_reader *r = q->r;
     pthread_mutex_lock(&r->mu);
-    r->count++;
-    pthread_cond_signal(&r->can_get);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void finish(vc_frame_reader *r, vc_status err) {
-    pthread_mutex_lock(&r->mu);
-    if (err) {
-        r->err = err;
-        snprintf(r->errmsg, sizeof r->errmsg, "%s", vc_last_error());
-    }
-    r->done = true;
+    q->count++;
     pthread_cond_broadcast(&r->can_get);
     pthread_mutex_unlock(&r->mu);
 }
 
-/* Decodes video i into the queue, then its END item. Returns 1 when
+static void finish(ring *q, vc_status err) {
+    vc_frame_reader *r = q->r;
+    pthread_mutex_lock(&r->mu);
+    if (err && !r->err) {
+        r->err = err;
+        snprintf(r->errmsg, sizeof r->errmsg, "%s", vc_last_error());
+    }
+    q->done = true;
+    pthread_cond_broadcast(&r->can_get);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Decodes video i into ring q, then its END item. Returns 1 when
  * cancelled, 0 when done, or a failure status (resource errors only). */
-static int decode_one(vc_frame_reader *r, int64_t i, vc_status *fatal) {
+static int decode_one(ring *q, int64_t i, vc_status *fatal) {
+    vc_frame_reader *r = q->r;
     const char *path = r->paths[i];
     vc_video_opts vo = {r->fps, r->threads};
     vc_video *v = NULL;
@@ -87,17 +105,17 @@ static int decode_one(vc_frame_reader *r, int64_t i, vc_status *fatal) {
                 pw = f.width;
                 ph = f.height;
             }
-            int k = wait_slot(r);
+            int k = wait_slot(q);
             if (k < 0) {
                 if (pw) vc_clip_prep_free(&prep);
                 vc_video_close(v);
                 return 1;
             }
-            float *dst = r->pix + (size_t)k * r->slot;
+            float *dst = q->pix + (size_t)k * r->slot;
             vc_clip_prep_run(&prep, f.rgb, f.stride, dst);
-            r->items[k] = (vc_enc_item){.kind = VC_ENC_FRAME, .video = i, .index = f.index, .time = f.time,
+            q->items[k] = (vc_enc_item){.kind = VC_ENC_FRAME, .video = i, .index = f.index, .time = f.time,
                                         .pixels = dst};
-            publish(r);
+            publish(q);
         }
         if (pw) vc_clip_prep_free(&prep);
         vc_video_info info;
@@ -112,19 +130,19 @@ static int decode_one(vc_frame_reader *r, int64_t i, vc_status *fatal) {
         end.errors = info.errors;
         snprintf(end.message, sizeof end.message, "%s", info.message);
     }
-    int k = wait_slot(r);
+    int k = wait_slot(q);
     if (k < 0) return 1;
-    r->items[k] = end;
-    publish(r);
+    q->items[k] = end;
+    publish(q);
     return 0;
 }
 
 static void *decoder_main(void *arg) {
-    vc_frame_reader *r = arg;
+    ring *q = arg;
     vc_status fatal = VC_OK;
-    for (int64_t i = 0; i < r->n; i++)
-        if (decode_one(r, i, &fatal) != 0) break;
-    finish(r, fatal);
+    for (int64_t i = q->w; i < q->r->n; i += q->r->workers)
+        if (decode_one(q, i, &fatal) != 0) break;
+    finish(q, fatal);
     return NULL;
 }
 
@@ -139,26 +157,38 @@ vc_status vc_frame_reader_start(vc_frame_reader **out, const char *const *paths,
     r->n = n;
     r->fps = o.fps > 0 ? o.fps : 1.0;
     r->S = o.size > 0 ? o.size : VC_CLIP_SIZE;
-    r->cap = o.capacity > 0 ? o.capacity : 32;
     r->threads = o.threads > 0 ? o.threads : 1;
+    r->workers = o.workers > 0 ? o.workers : 1;
+    if (n > 0 && r->workers > n) r->workers = (int)n;
+    int cap = o.capacity > 0 ? o.capacity : 32;
+    r->cap = cap / r->workers > 2 ? cap / r->workers : 2; /* per ring */
     r->slot = (size_t)3 * (size_t)r->S * (size_t)r->S;
-    r->pix = malloc((size_t)r->cap * r->slot * sizeof(float));
-    r->items = calloc((size_t)r->cap, sizeof *r->items);
-    if (!r->pix || !r->items) {
-        int cap = r->cap, S = r->S;
-        free(r->pix);
-        free(r->items);
-        free(r);
-        return vc_fail(VC_ERR_OOM, "frame reader: out of memory for %d frames of %dx%d", cap, S, S);
-    }
+    r->rings = calloc((size_t)r->workers, sizeof *r->rings);
     pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->can_put, NULL);
     pthread_cond_init(&r->can_get, NULL);
-    if (pthread_create(&r->th, NULL, decoder_main, r) != 0) {
-        vc_frame_reader_stop(r);
-        return vc_fail(VC_ERR_OOM, "frame reader: cannot start the decoder thread");
+    bool ok = r->rings != NULL;
+    for (int w = 0; ok && w < r->workers; w++) {
+        ring *q = &r->rings[w];
+        q->r = r;
+        q->w = w;
+        pthread_cond_init(&q->can_put, NULL);
+        q->pix = malloc((size_t)r->cap * r->slot * sizeof(float));
+        q->items = calloc((size_t)r->cap, sizeof *q->items);
+        ok = q->pix && q->items;
     }
-    r->started = true;
+    if (!ok) {
+        int S = r->S, k = r->cap * r->workers;
+        vc_frame_reader_stop(r);
+        return vc_fail(VC_ERR_OOM, "frame reader: out of memory for %d frames of %dx%d", k, S, S);
+    }
+    for (int w = 0; w < r->workers; w++) {
+        ring *q = &r->rings[w];
+        if (pthread_create(&q->th, NULL, decoder_main, q) != 0) {
+            vc_frame_reader_stop(r);
+            return vc_fail(VC_ERR_OOM, "frame reader: cannot start decoder thread %d of %d", w + 1, r->workers);
+        }
+        q->started = true;
+    }
     *out = r;
     return VC_OK;
 }
@@ -166,19 +196,25 @@ vc_status vc_frame_reader_start(vc_frame_reader **out, const char *const *paths,
 vc_status vc_frame_reader_next(vc_frame_reader *r, vc_enc_item *item, int *got) {
     *got = 0;
     pthread_mutex_lock(&r->mu);
-    if (r->held) {
-        r->head = (r->head + 1) % r->cap;
-        r->count--;
+    if (r->held) { /* give the held item's slot back; past an END, the next video */
+        ring *q = &r->rings[r->cur % r->workers];
+        bool end = q->items[q->head].kind == VC_ENC_END;
+        q->head = (q->head + 1) % r->cap;
+        q->count--;
         r->held = false;
-        pthread_cond_signal(&r->can_put);
+        pthread_cond_signal(&q->can_put);
+        if (end) r->cur++;
     }
-    while (r->count == 0 && !r->done) pthread_cond_wait(&r->can_get, &r->mu);
     vc_status s = VC_OK;
-    if (r->err) s = r->err;
-    else if (r->count > 0) {
-        *item = r->items[r->head];
-        r->held = true;
-        *got = 1;
+    if (r->cur < r->n) {
+        ring *q = &r->rings[r->cur % r->workers];
+        while (q->count == 0 && !q->done && !r->err) pthread_cond_wait(&r->can_get, &r->mu);
+        if (r->err) s = r->err;
+        else if (q->count > 0) {
+            *item = q->items[q->head];
+            r->held = true;
+            *got = 1;
+        }
     }
     pthread_mutex_unlock(&r->mu);
     if (s) return vc_fail(s, "%s", r->errmsg);
@@ -187,18 +223,20 @@ vc_status vc_frame_reader_next(vc_frame_reader *r, vc_enc_item *item, int *got) 
 
 void vc_frame_reader_stop(vc_frame_reader *r) {
     if (!r) return;
-    if (r->started) {
-        pthread_mutex_lock(&r->mu);
-        r->cancel = true;
-        pthread_cond_broadcast(&r->can_put);
-        pthread_mutex_unlock(&r->mu);
-        pthread_join(r->th, NULL);
+    pthread_mutex_lock(&r->mu);
+    r->cancel = true;
+    for (int w = 0; r->rings && w < r->workers; w++) pthread_cond_broadcast(&r->rings[w].can_put);
+    pthread_mutex_unlock(&r->mu);
+    for (int w = 0; r->rings && w < r->workers; w++) {
+        ring *q = &r->rings[w];
+        if (q->started) pthread_join(q->th, NULL);
+        if (q->r) pthread_cond_destroy(&q->can_put);
+        free(q->pix);
+        free(q->items);
     }
     pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->can_put);
     pthread_cond_destroy(&r->can_get);
-    free(r->pix);
-    free(r->items);
+    free(r->rings);
     free(r);
 }
 

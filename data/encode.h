@@ -1,7 +1,7 @@
 /* encode.h: the data side of `vclip encode-video`: a background reader that
  * decodes a list of videos in order and hands out CLIP-preprocessed frames
  * through a bounded queue, and the caption CSV reader.
- * Owns: the decoder thread, the queue and its memory bound, the per-video
+ * Owns: the decoder threads, their queues and the memory bound, the per-video
  * end record (frames, damage), CSV parsing. Not here: the model (the caller
  * batches the frames into the image tower), the output file.
  *
@@ -16,9 +16,12 @@
  * Order: items come in input order; the frames of video i (sample order)
  * are followed by exactly one END item for i, also when it could not be
  * opened (failed, 0 frames), so no video is ever dropped.
- * Memory: `capacity` slots of [3, S, S] floats plus the decoder's own
- * (data/video.h: a few frames), whatever the number or length of the
- * videos. */
+ * Workers: `workers` threads decode different videos at once (worker w
+ * takes videos w, w + W, ...; the order above holds), each with `threads`
+ * FFmpeg threads of its own.
+ * Memory: `capacity` slots of [3, S, S] floats (split between the workers,
+ * at least 2 each) plus each decoder's own (data/video.h: a few frames),
+ * whatever the number or length of the videos. */
 #ifndef VC_DATA_ENCODE_H
 #define VC_DATA_ENCODE_H
 
@@ -49,18 +52,19 @@ typedef struct {
     int size;             /* S of the image tower; <= 0 means 224 */
     int capacity;         /* queue slots; <= 0 means 32 */
     int threads;          /* decoder threads per video; <= 0 means 1 */
+    int workers;          /* videos decoded at once; <= 0 means 1 */
 } vc_frame_reader_opts;
 
 typedef struct vc_frame_reader vc_frame_reader;
 
-/* Starts the decoder thread over paths[0..n) (borrowed: they must stay
+/* Starts the decoder threads over paths[0..n) (borrowed: they must stay
  * valid until vc_frame_reader_stop). */
 vc_status vc_frame_reader_start(vc_frame_reader **out, const char *const *paths, int64_t n,
                                 const vc_frame_reader_opts *opts);
-/* Blocks for the next item; *got = 0 after the last one. Fails only when the
+/* Blocks for the next item; *got = 0 after the last one. Fails only when a
  * decoder thread hit a resource error (memory), with its message. */
 vc_status vc_frame_reader_next(vc_frame_reader *r, vc_enc_item *item, int *got);
-/* Cancels the decoding if it is still running, joins the thread, frees. */
+/* Cancels the decoding if it is still running, joins the threads, frees. */
 void vc_frame_reader_stop(vc_frame_reader *r);
 
 /* Video id of a path: its file name without directory and without the last

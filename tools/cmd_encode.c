@@ -4,7 +4,7 @@
  * encode-video --clip CLIP.safetensors --out DATA.h5 [--fps F] [--act A]
  *   [--batch B] [--dtype f16|f32] [--ids stem|path] [--clip-model NAME]
  *   [--captions CSV] [--vocab FILE] (VIDEO... | --list FILE)
- * A decoder thread (data/encode.h) decodes the videos in input order at F
+ * Decoder threads (data/encode.h) decode the videos in input order at F
  * samples per second and preprocesses each sample for the image tower into a
  * bounded queue; this thread takes frames from it across video boundaries,
  * B at a time, through the image tower, and writes each video as soon as
@@ -52,8 +52,9 @@
  * vc_clip_set_precision; default vc_cmd_clip_precision_default; fp16 only
  * where the device has fp16 products: CUDA).
  * --device cpu|cuda|cuda:N: where the towers run (a missing GPU is one
- * error line). encode-video on a GPU: the decoder runs --decode-threads
- * FFmpeg threads (default: the CPUs, at most 8), each batch of frames is
+ * error line). encode-video on a GPU: --decode-threads videos are decoded
+ * at once, one thread each (default: the CPUs, at most 8; on the CPU 1,
+ * which leaves the cores to the tower), each batch of frames is
  * gathered in pinned host memory (two buffers, alternating) and copied on a
  * copy stream (tensor/device.h vc_uploader) while the tower still runs the
  * previous batch, whose embeddings are read back only when the next batch is
@@ -354,7 +355,7 @@ static vc_status encode_frames(vcx *c) {
     if (!c->batch || !c->owner || !c->fly_owner)
         return vc_fail(VC_ERR_OOM, "encode-video: out of memory for a batch of %lld frames", (long long)c->B);
     vc_frame_reader_opts ro = {.fps = c->fps, .size = (int)S, .capacity = gpu ? (int)(2 * c->B) : 32,
-                               .threads = c->decode_threads};
+                               .threads = 1, .workers = c->decode_threads};
     vc_status s = vc_frame_reader_start(&c->r, (const char *const *)c->paths, c->V, &ro);
     c->t0 = now_s();
     vc_progress_update(&c->prog, "videos encoded", 0, c->V, NULL);
