@@ -289,19 +289,6 @@ static struct {
     char video[NVID][600];
 } fx;
 
-static char *tpath(const char *name) {
-    static char buf[16][600];
-    static int k;
-    char *b = buf[k++ % 16];
-    snprintf(b, sizeof buf[0], "%s/%s", vc_test_tmpdir(), name);
-    return b;
-}
-
-static const char *vclip_bin(void) {
-    const char *p = getenv("VCLIP_BIN");
-    return p && *p && access(p, X_OK) == 0 ? p : NULL;
-}
-
 /* Runs `prefix BIN args` with stdout and stderr into files; the exit status. */
 static int run(const char *prefix, const char *bin, const char *args, const char *out, const char *err) {
     char cmd[8192];
@@ -313,7 +300,7 @@ static int run(const char *prefix, const char *bin, const char *args, const char
 static const char k_tiny_merges[] = "#version: tiny\nh e\nl l\nhe ll\nhell o</w>\nc a\nca t</w>";
 
 static bool make_fixture(void) {
-    const char *b = vclip_bin();
+    const char *b = vc_test_vclip_bin();
     if (!b) return snprintf(fx.err, sizeof fx.err, "no $VCLIP_BIN"), false;
     const char *cb = getenv("VCLIP_CUDA_BIN");
     if (cb && *cb) snprintf(fx.cuemu, sizeof fx.cuemu, "%.590s", cb);
@@ -324,9 +311,9 @@ static bool make_fixture(void) {
     }
     if (access(fx.cuemu, X_OK) != 0) return snprintf(fx.err, sizeof fx.err, "no %s", fx.cuemu), false;
     if (system("command -v ffmpeg >/dev/null 2>&1") != 0) return snprintf(fx.err, sizeof fx.err, "no ffmpeg"), false;
-    snprintf(fx.clip, sizeof fx.clip, "%s", tpath("clip.safetensors"));
-    snprintf(fx.vocab, sizeof fx.vocab, "%s", tpath("vocab.txt.gz"));
-    snprintf(fx.csv, sizeof fx.csv, "%s", tpath("captions.csv"));
+    snprintf(fx.clip, sizeof fx.clip, "%s", vc_test_path("clip.safetensors"));
+    snprintf(fx.vocab, sizeof fx.vocab, "%s", vc_test_path("vocab.txt.gz"));
+    snprintf(fx.csv, sizeof fx.csv, "%s", vc_test_path("captions.csv"));
     gzFile g = gzopen(fx.vocab, "wb");
     if (!g || gzwrite(g, k_tiny_merges, (unsigned)strlen(k_tiny_merges)) <= 0 || gzclose(g) != Z_OK)
         return snprintf(fx.err, sizeof fx.err, "cannot write %s", fx.vocab), false;
@@ -344,7 +331,7 @@ static bool make_fixture(void) {
     for (int i = 0; i < NVID; i++) {
         char name[32], cmd[2048];
         snprintf(name, sizeof name, "v%d.mp4", i);
-        snprintf(fx.video[i], sizeof fx.video[i], "%s", tpath(name));
+        snprintf(fx.video[i], sizeof fx.video[i], "%s", vc_test_path(name));
         snprintf(cmd, sizeof cmd, "ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i %s %s -c:v mpeg4 -q:v 3 "
                                   "-pix_fmt yuv420p '%s' >/dev/null 2>&1", src[i], dur[i], fx.video[i]);
         if (system(cmd) != 0) return snprintf(fx.err, sizeof fx.err, "ffmpeg failed: %.400s", cmd), false;
@@ -370,7 +357,7 @@ static char *encode(const char *bin, const char *extra, const char *out) {
     int k = snprintf(args, sizeof args, "encode-video --clip '%s' --out '%s' --dtype f32 --fps 2 --batch 4 --captions '%s' "
                                         "--vocab '%s' %s", fx.clip, out, fx.csv, fx.vocab, extra);
     for (int i = 0; i < NVID; i++) k += snprintf(args + k, sizeof args - (size_t)k, " '%s'", fx.video[i]);
-    char *o = tpath("enc.out"), *e = tpath("enc.err");
+    const char *o = vc_test_path("enc.out"), *e = vc_test_path("enc.err");
     int rc = run("", bin, args, o, e);
     char *err = vc_test_read_file(e, NULL);
     ck_assert_msg(rc == 0, "%s %s failed (%d): %s", bin, extra, rc, err ? err : "");
@@ -395,8 +382,8 @@ static float *read_all(const char *path, int64_t *nf, int64_t *nc, int64_t *E) {
 
 START_TEST(test_encode_video_on_cuda_gives_the_cpu_embeddings) {
     if (!fixture_ok()) return;
-    char *cpu_out = tpath("cpu.h5");
-    free(encode(vclip_bin(), "--precision fp32", cpu_out));
+    const char *cpu_out = vc_test_path("cpu.h5");
+    free(encode(vc_test_vclip_bin(), "--precision fp32", cpu_out));
     int64_t nf, nc, E;
     float *want = read_all(cpu_out, &nf, &nc, &E);
     ck_assert_int_ge(nf, 16); /* 3 s + 2 s + 4 s at 2 fps */
@@ -406,7 +393,7 @@ START_TEST(test_encode_video_on_cuda_gives_the_cpu_embeddings) {
         char extra[128], name[32];
         snprintf(extra, sizeof extra, "--device cuda --precision %s --decode-threads 2", precs[k]);
         snprintf(name, sizeof name, "cuda_%s.h5", precs[k]);
-        char *out = tpath(name);
+        const char *out = vc_test_path(name);
         char *err = encode(fx.cuemu, extra, out);
         ck_assert_msg(strstr(err, "videos/s") && strstr(err, "frames/s") && strstr(err, "the bottleneck was "),
                       "no throughput line: %s", err);
@@ -435,20 +422,20 @@ END_TEST
 
 START_TEST(test_encode_text_and_search_on_cuda_give_the_cpu_results) {
     if (!fixture_ok()) return;
-    char *base = tpath("base.h5");
-    free(encode(vclip_bin(), "--precision fp32", base));
+    const char *base = vc_test_path("base.h5");
+    free(encode(vc_test_vclip_bin(), "--precision fp32", base));
     char cmd[2048];
-    char *a = tpath("text_cpu.h5"), *b = tpath("text_cuda.h5");
+    const char *a = vc_test_path("text_cpu.h5"), *b = vc_test_path("text_cuda.h5");
     snprintf(cmd, sizeof cmd, "cp '%s' '%s' && cp '%s' '%s'", base, a, base, b);
     ck_assert_int_eq(vc_test_sh(cmd), 0);
     char args[2048];
     snprintf(args, sizeof args, "encode-text --precision fp32 --clip '%s' --data '%s' --vocab '%s'", fx.clip, a,
              fx.vocab);
-    ck_assert_int_eq(run("", vclip_bin(), args, tpath("t.out"), tpath("t.err")), 0);
+    ck_assert_int_eq(run("", vc_test_vclip_bin(), args, vc_test_path("t.out"), vc_test_path("t.err")), 0);
     snprintf(args, sizeof args, "encode-text --precision fp32 --device cuda --clip '%s' --data '%s' --vocab '%s'",
              fx.clip, b, fx.vocab);
-    ck_assert_msg(run("", fx.cuemu, args, tpath("t.out"), tpath("t.err")) == 0, "%s",
-                  vc_test_read_file(tpath("t.err"), NULL));
+    ck_assert_msg(run("", fx.cuemu, args, vc_test_path("t.out"), vc_test_path("t.err")) == 0, "%s",
+                  vc_test_read_file(vc_test_path("t.err"), NULL));
     int64_t nf, nc, E, gf, gc, gE;
     float *x = read_all(a, &nf, &nc, &E), *y = read_all(b, &gf, &gc, &gE);
     ck_assert(nf == gf && nc == gc && nc == 4);
@@ -457,13 +444,14 @@ START_TEST(test_encode_text_and_search_on_cuda_give_the_cpu_results) {
     free(x);
     free(y);
     /* search: the same hits in the same order, scores within 1e-4 */
-    char *so[2] = {tpath("s_cpu.out"), tpath("s_cuda.out")};
+    const char *so[2] = {vc_test_path("s_cpu.out"), vc_test_path("s_cuda.out")};
     snprintf(args, sizeof args, "search --precision fp32 --clip '%s' --data '%s' --vocab '%s' --moments --top 6 hello cat",
              fx.clip, base, fx.vocab);
-    ck_assert_int_eq(run("", vclip_bin(), args, so[0], tpath("s.err")), 0);
+    ck_assert_int_eq(run("", vc_test_vclip_bin(), args, so[0], vc_test_path("s.err")), 0);
     char args2[2100];
     snprintf(args2, sizeof args2, "%s --device cuda", args);
-    ck_assert_msg(run("", fx.cuemu, args2, so[1], tpath("s.err")) == 0, "%s", vc_test_read_file(tpath("s.err"), NULL));
+    ck_assert_msg(run("", fx.cuemu, args2, so[1], vc_test_path("s.err")) == 0, "%s",
+                  vc_test_read_file(vc_test_path("s.err"), NULL));
     char *t0 = vc_test_read_file(so[0], NULL), *t1 = vc_test_read_file(so[1], NULL);
     ck_assert(t0 && t1);
     char *p0 = t0, *p1 = t1;
@@ -507,11 +495,11 @@ START_TEST(test_missing_gpu_and_fp16_training_are_one_error_line) {
         {"VC_CUDA_EMU_DEVICES=0", fx.cuemu, "encode-text --device cuda --clip C --data D", "no CUDA GPU"},
         {"VC_CUDA_EMU_DEVICES=0", fx.cuemu, "search --device cuda --clip C --data D query", "no CUDA GPU"},
         {"VC_CUDA_EMU_DEVICES=0", fx.cuemu, "bench encode-image --clip random --device cuda", "no CUDA GPU"},
-        {"", vclip_bin(), "bench train --precision fp16 --seconds 1", "inference"},
+        {"", vc_test_vclip_bin(), "bench train --precision fp16 --seconds 1", "inference"},
         {"", fx.cuemu, "encode-video --device gpu --clip C --out O x.mp4", "gpu"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *o = tpath("m.out"), *e = tpath("m.err");
+        const char *o = vc_test_path("m.out"), *e = vc_test_path("m.err");
         int rc = run(cases[i].prefix, cases[i].bin, cases[i].args, o, e);
         size_t n;
         char *err = vc_test_read_file(e, &n);
