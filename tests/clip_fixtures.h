@@ -2,8 +2,9 @@
  * precision suites share (tests/test_precision.c on the CPU,
  * tests/test_clip_cuda.c on the emulated CUDA backend), so that both judge
  * bf16 / fp16 against fp32 on the same inputs.
- * Owns: a random CLIP's shape (cfg_of), smooth test images, prompts whose
- * end token is the highest id, and the zero-shot argmax of one image. */
+ * Owns: a random CLIP's shape, smooth test images, prompts whose end token
+ * is the highest id, the zero-shot argmax of one image, the bytes the
+ * matrices take. */
 #ifndef VC_TEST_CLIP_FIXTURES_H
 #define VC_TEST_CLIP_FIXTURES_H
 
@@ -70,6 +71,17 @@ static inline int64_t vc_fx_argmax(const float *img, const float *txt, int64_t N
     }
     *margin = bs - second;
     return best;
+}
+
+/* Bytes of the image tower's qkv and fc1 matrices in their storage type
+ * (halves when they are held in bf16 or fp16). */
+static inline size_t vc_fx_weight_bytes(const vc_clip *m) {
+    size_t n = 0;
+    for (int64_t l = 0; l < m->cfg.vision.layers; l++) {
+        const vc_clip_block *b = &m->vblocks[l];
+        n += vc_numel(&b->qkv_w) * vc_dtype_size(b->qkv_w.dtype) + vc_numel(&b->fc1_w) * vc_dtype_size(b->fc1_w.dtype);
+    }
+    return n;
 }
 
 #endif

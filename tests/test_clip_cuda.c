@@ -108,15 +108,6 @@ static double worst_cos(const float *a, const float *b, int64_t rows, int64_t E)
     return w;
 }
 
-static size_t weight_bytes(const vc_clip *m) {
-    size_t n = 0;
-    for (int64_t l = 0; l < m->cfg.vision.layers; l++) {
-        const vc_clip_block *b = &m->vblocks[l];
-        n += vc_numel(&b->qkv_w) * vc_dtype_size(b->qkv_w.dtype) + vc_numel(&b->fc1_w) * vc_dtype_size(b->fc1_w.dtype);
-    }
-    return n;
-}
-
 /* The towers of one random CLIP in fp32 on the CPU, then on cuda in fp32,
  * bf16 and fp16. */
 static void check_towers(int64_t width, int64_t layers, int64_t image, int64_t patch) {
@@ -133,7 +124,7 @@ static void check_towers(int64_t width, int64_t layers, int64_t image, int64_t p
     vc_clip cpu;
     ck_assert_int_eq(vc_clip_init_random(&cpu, &cfg, 5), VC_OK);
     embed_raw(&cpu, &images, &ids, i32, t32);
-    size_t bytes32 = weight_bytes(&cpu);
+    size_t bytes32 = vc_fx_weight_bytes(&cpu);
 
     static const vc_precision precs[3] = {VC_PREC_FP32, VC_PREC_BF16, VC_PREC_FP16};
     for (int k = 0; k < 3; k++) {
@@ -151,7 +142,7 @@ static void check_towers(int64_t width, int64_t layers, int64_t image, int64_t p
         ck_assert_int_eq(m.ln_post_g.dtype, VC_F32);
         ck_assert_int_eq(m.vblocks[0].qkv_w.device, VC_CUDA);
         ck_assert_int_eq(m.tok_emb.device, VC_CUDA);
-        ck_assert_uint_eq(weight_bytes(&m) * (p == VC_PREC_FP32 ? 1 : 2), bytes32);
+        ck_assert_uint_eq(vc_fx_weight_bytes(&m) * (p == VC_PREC_FP32 ? 1 : 2), bytes32);
         embed_raw(&m, &images, &ids, ig, tg);
         const char *pn = vc_precision_name(p);
         if (p == VC_PREC_FP32) {

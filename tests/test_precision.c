@@ -62,15 +62,6 @@ static void embed(const vc_clip *m, const vc_tensor *images, const vc_tensor *id
     }
 }
 
-static size_t weight_bytes(const vc_clip *m) {
-    size_t n = 0;
-    for (int64_t l = 0; l < m->cfg.vision.layers; l++) {
-        const vc_clip_block *b = &m->vblocks[l];
-        n += vc_numel(&b->qkv_w) * vc_dtype_size(b->qkv_w.dtype) + vc_numel(&b->fc1_w) * vc_dtype_size(b->fc1_w.dtype);
-    }
-    return n;
-}
-
 static void check_clip(int64_t width, int64_t layers, int64_t image, int64_t patch) {
     vc_clip_cfg cfg;
     vc_fx_clip_cfg(&cfg, width, layers, image, patch);
@@ -85,14 +76,14 @@ static void check_clip(int64_t width, int64_t layers, int64_t image, int64_t pat
     float *i16 = malloc(sizeof(float) * NI * E), *t16 = malloc(sizeof(float) * NT * E);
     ck_assert(i32 && t32 && i16 && t16);
     embed(&m, &images, &ids, i32, t32);
-    size_t bytes32 = weight_bytes(&m);
+    size_t bytes32 = vc_fx_weight_bytes(&m);
     ck_assert_int_eq(vc_clip_set_precision(&m, VC_PREC_BF16), VC_OK);
     ck_assert_int_eq(m.precision, VC_PREC_BF16);
     ck_assert_int_eq(m.vblocks[0].fc1_w.dtype, VC_BF16);
     ck_assert_int_eq(m.tblocks[0].qkv_w.dtype, VC_BF16);
     ck_assert_int_eq(m.patch_w.dtype, VC_BF16);
     ck_assert_int_eq(m.ln_post_g.dtype, VC_F32); /* LayerNorm stays float32 */
-    ck_assert_uint_eq(weight_bytes(&m) * 2, bytes32);
+    ck_assert_uint_eq(vc_fx_weight_bytes(&m) * 2, bytes32);
     embed(&m, &images, &ids, i16, t16);
     double worst = 1, diff = 0;
     for (int64_t r = 0; r < NI + NT; r++) {
