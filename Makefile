@@ -384,10 +384,10 @@ ifeq ($(NVCC),)
 cuda-check:
 	@echo "cuda-check: no nvcc (not on PATH nor /usr/local/cuda/bin, or CUDA=0): no .cu file was compiled"; exit 1
 else
-cuda-check: $(NV_OBJ) $(BUILD)/nvcc/test_cuda_real $(BUILD)/nvcc/tests/test_backend_ops
+cuda-check: $(NV_OBJ) $(BUILD)/nvcc/test_cuda_real $(BUILD)/nvcc/tests/test_backend_ops $(BUILD)/nvcc/tests/test_clip_cuda
 	@echo "cuda-check: $(words $(NV_OBJ)) .cu files compiled by $(NVCC) for $(CUDA_ARCH) with warnings as errors;" \
-	  "$(BUILD)/nvcc/test_cuda_real and $(BUILD)/nvcc/tests/test_backend_ops (tensor/backend_cuda.c against the" \
-	  "toolkit's headers, -Werror) linked against cudart and cuBLAS"
+	  "$(BUILD)/nvcc/test_cuda_real, $(BUILD)/nvcc/tests/test_backend_ops and test_clip_cuda (tensor/backend_cuda.c" \
+	  "against the toolkit's headers, -Werror) linked against cudart and cuBLAS"
 endif
 
 # ---- the CUDA backend (tensor/backend_cuda.c + the k_*.cu launchers) ----
