@@ -423,11 +423,15 @@ $(CUDA_EMU_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $
                                       $(BUILD)/libvccuda_emu.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(CUEMU_LINK) $(CHECK_LIBS) $(LDLIBS) -o $@
-# the vclip program on the emulated CUDA backend: test_clip_cuda runs its
-# encode-video / encode-text / search / bench with --device cuda
-$(BUILD)/vclip-cuemu: $(TOOL_OBJ) $(BUILD)/libvclip_cuemu.a $(BUILD)/libvccuda_emu.a
+# test_clip_cuda runs encode-video / encode-text / search / bench with
+# --device cuda through $(BUILD)/tests/vclip_cuemu, the vclip program on the
+# emulated backend (the NCCL block builds it where MPI is found; here where not)
+ifneq ($(MPI_FOUND),1)
+$(BUILD)/tests/vclip_cuemu: $(TOOL_OBJ) $(BUILD)/libvclip_cuemu.a $(BUILD)/libvccuda_emu.a
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(TOOL_OBJ) $(CUEMU_LINK) $(LDLIBS) -o $@
-$(BUILD)/tests/test_clip_cuda: $(BUILD)/vclip-cuemu
+endif
+$(BUILD)/tests/test_clip_cuda: $(BUILD)/tests/vclip_cuemu
 $(BUILD)/obj/tests/test_clip_cuda.o: CFLAGS += -DVC_CUDA_EMU
 ifneq ($(NVCC),)
 CUDA_LIB_OBJ := $(filter-out $(CUDA_BE_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(CUDA_BE_SRC:%.c=$(BUILD)/nvcc/obj/%.o) \

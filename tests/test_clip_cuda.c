@@ -11,7 +11,7 @@
  * - the model's placement: every tensor on the device, a moved model refuses
  *   to be saved, fp16 asked of the CPU falls back to fp32 with a reason;
  * - through the vclip program built on the emulated backend
- *   ($BUILD/vclip-cuemu, beside $VCLIP_BIN): encode-video --device cuda on
+ *   ($BUILD/tests/vclip_cuemu, beside this program): encode-video --device cuda on
  *   videos made here with ffmpeg gives the frame and caption embeddings the
  *   CPU binary gives (fp32: within 1e-4 as above; bf16 / fp16: cosine >=
  *   0.999), and prints its videos/s, frames/s and bottleneck line;
@@ -295,10 +295,11 @@ static bool make_fixture(void) {
     if (!b) return snprintf(fx.err, sizeof fx.err, "no $VCLIP_BIN"), false;
     const char *cb = getenv("VCLIP_CUDA_BIN");
     if (cb && *cb) snprintf(fx.cuemu, sizeof fx.cuemu, "%.590s", cb);
-    else {
-        snprintf(fx.cuemu, sizeof fx.cuemu, "%.500s", b);
-        char *slash = strrchr(fx.cuemu, '/');
-        snprintf(slash ? slash + 1 : fx.cuemu, 64, "vclip-cuemu");
+    else { /* vclip_cuemu beside this program (make test builds it) */
+        ssize_t k = readlink("/proc/self/exe", fx.cuemu, sizeof fx.cuemu - 16);
+        char *slash = k > 0 ? (fx.cuemu[k] = 0, strrchr(fx.cuemu, '/')) : NULL;
+        if (!slash) return snprintf(fx.err, sizeof fx.err, "no path of this program"), false;
+        snprintf(slash + 1, 16, "vclip_cuemu");
     }
     if (access(fx.cuemu, X_OK) != 0) return snprintf(fx.err, sizeof fx.err, "no %s", fx.cuemu), false;
     if (system("command -v ffmpeg >/dev/null 2>&1") != 0) return snprintf(fx.err, sizeof fx.err, "no ffmpeg"), false;
