@@ -210,8 +210,7 @@ static vc_status convert_one(void *ctx, vc_tensor *t, role r, int ndim, const in
     free(host_out);
     vc_tensor n = *t;
     n.dtype = want;
-    n.data = n.owned = dev;
-    for (int i = 0; i < n.ndim; i++) n.st[i] = t->st[i]; /* same element strides */
+    n.data = n.owned = dev; /* same shape and element strides */
     vc_tensor_release(t);
     *t = n;
     return VC_OK;
