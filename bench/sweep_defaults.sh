@@ -96,6 +96,7 @@ mlp_old      configs/mlp_mean.ini --set train.lr=1e-4 --set train.warmup=200 --s
 mlp_1e-3     configs/mlp_mean.ini --set train.lr=1e-3 --set train.warmup=-1 --set train.warmup_frac=0.1 --set train.min_steps=1000
 lstm_old     configs/lstm.ini --set train.lr=1e-4 --set train.warmup=200 --set train.epochs=10 --set train.min_steps=0
 lstm_3e-4    configs/lstm.ini --set train.lr=3e-4 --set train.warmup=-1 --set train.warmup_frac=0.1 --set train.min_steps=1000
+lstm_1e-3    configs/lstm.ini --set train.lr=1e-3 --set train.warmup=-1 --set train.warmup_frac=0.1 --set train.min_steps=1000
 # the transformer with the old defaults (the first baseline)
 t_old        configs/transformer.ini --set model.layers=4 --set train.lr=1e-4 --set train.warmup=200 --set train.epochs=10 --set train.min_steps=0
 # more neighbours, as time allowed

@@ -546,6 +546,10 @@ START_TEST(test_type_defaults_are_resolved_into_the_effective_config) {
     vc_config_free(cfg);
     parse_run("[data]\nfile = x.h5\n[model]\ntype = tokenlearner\n", NULL, 0, &cfg, &rc);
     ck_assert_int_eq(rc.model.layers, 1);
+    ck_assert(rc.lr == 3e-4);
+    vc_config_free(cfg);
+    parse_run("[data]\nfile = x.h5\n[model]\ntype = lstm\n", NULL, 0, &cfg, &rc);
+    ck_assert(rc.lr == 1e-3);
     vc_config_free(cfg);
     const char *given[] = {"train.lr=1.234567891e-4", "model.layers=3"};
     parse_run("[data]\nfile = x.h5\n", given, 2, &cfg, &rc);

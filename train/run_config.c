@@ -77,7 +77,8 @@ double vc_run_default_lr(vc_pool_type type) {
     /* from the sweep in configs/README.md (vclip synth, 6,000 training
      * videos, 1,000 steps, 10% warmup) */
     switch (type) {
-    case VC_POOL_WAVG: return 1e-3;
+    case VC_POOL_WAVG:
+    case VC_POOL_LSTM: return 1e-3;
     default: return 3e-4;
     }
 }
