@@ -30,6 +30,7 @@ vc_status vc_cuda_set_tf32(bool on) {
 }
 bool vc_cuda_tf32(void) { return false; }
 vc_status vc_cuda_take_error(void) { return VC_OK; }
+void *vc_cuda_stream(void) { return NULL; }
 
 #else /* VC_HAVE_CUDA */
 
@@ -233,6 +234,8 @@ cudaStream_t vc_cu_stream(void) {
     ensure("stream");
     return cu.stream;
 }
+
+void *vc_cuda_stream(void) { return (void *)vc_cu_stream(); }
 
 static cublasMath_t math_mode(void) { return cu.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH; }
 

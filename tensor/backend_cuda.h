@@ -30,6 +30,10 @@ bool vc_cuda_tf32(void);
  * call, a copy), with its message stored as vc_last_error(); VC_OK if none.
  * Table entries return nothing, so a step checks this once at its end. */
 vc_status vc_cuda_take_error(void);
+/* The backend's stream (a cudaStream_t), for code that orders CUDA work of
+ * its own with the backend's kernels (the NCCL comm); NULL, the legacy
+ * stream, in a build without CUDA. */
+void *vc_cuda_stream(void);
 
 #ifdef __cplusplus
 }

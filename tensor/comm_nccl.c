@@ -1,12 +1,22 @@
 /* The NCCL comm (tensor/comm.h): the float collectives with NCCL on CUDA
  * device memory, on a stream of the comm's own, each waited for before the
  * call returns (so the table's contract, "the result is in the buffer",
- * holds; overlapping them with the backward is a later step). The buffers
+ * holds). The buffers
  * are written by kernels on the CUDA backend's stream, so each collective
  * first waits for that stream (the backend table's sync). The host
  * collectives (broadcast of bytes, agreement, barrier) go through the
  * bootstrap comm the NCCL one was opened over, normally MPI, which also
  * carried the NCCL unique id from rank 0 to the others.
+ *
+ * The asynchronous all-reduce (vc_comm_async_ops) runs on a second NCCL
+ * communicator and a second stream of the comm's own, so that, as comm.h
+ * says, blocking collectives may run while buckets are in flight without
+ * ranks interleaving the two alike. Start: an event recorded on the CUDA
+ * backend's stream (vc_cuda_stream), which the communication stream waits
+ * for, then ncclAllReduce there and a done event. Test: cudaEventQuery of
+ * the done event. Wait: the backend's stream waits for the done event, so
+ * kernels queued after it read the sums; the host does not block (it does
+ * where it copies results back).
  *
  * Built only with -DVC_HAVE_NCCL: against the toolkit's nccl.h (vclip's
  * CUDA build when nccl.h is found, make nccl-check), or against the CPU
@@ -35,6 +45,7 @@
 #endif
 
 #include "tensor/backend.h"
+#include "tensor/backend_cuda.h"
 #include "tensor/cuda/cuda_host.h"
 #include "tensor/cuda/nccl_host.h"
 
@@ -104,6 +115,9 @@ static bool load_nccl(void) {
 typedef struct {
     ncclComm_t comm;
     cudaStream_t stream;
+    ncclComm_t acomm;       /* the asynchronous all-reduces' */
+    cudaStream_t astream;
+    cudaEvent_t ready;      /* recorded on the backend's stream at each start */
     vc_comm *boot;  /* host collectives */
     int rank, size;
 } nccl_impl;
@@ -150,6 +164,59 @@ static vc_status n_reduce_scatter(void *impl, const vc_real *send, int64_t n, vc
                             : wait_stream(m, "ncclReduceScatter", (long long)n);
 }
 
+/* The backend's stream: where the gradients are written (the legacy
+ * stream in a build without the backend, as for plain cudaMemcpy). */
+static cudaStream_t compute_stream(void) { return (cudaStream_t)vc_cuda_stream(); }
+
+static vc_status cuda_fail(cudaError_t e, const char *what, long long n) {
+    return vc_fail(VC_ERR_DEVICE, "comm nccl: %s of %lld floats: %s", what, n, cudaGetErrorString(e));
+}
+
+static vc_status n_iallreduce(void *impl, vc_real *buf, int64_t n, void *h) {
+    nccl_impl *m = impl;
+    cudaStream_t cs = compute_stream();
+    cudaEvent_t done = NULL;
+    cudaError_t e = cudaEventRecord(m->ready, cs);
+    if (e == cudaSuccess) e = cudaStreamWaitEvent(m->astream, m->ready, 0);
+    if (e == cudaSuccess) e = cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
+    if (e != cudaSuccess) return cuda_fail(e, "starting an asynchronous ncclAllReduce", (long long)n);
+    ncclResult_t r = nl.all_reduce(buf, buf, (size_t)n, NCCL_REAL, ncclSum, m->acomm, m->astream);
+    if (r != ncclSuccess) {
+        cudaEventDestroy(done);
+        return nccl_fail(m, r, "ncclAllReduce (asynchronous)", (long long)n);
+    }
+    if ((e = cudaEventRecord(done, m->astream)) != cudaSuccess) {
+        cudaEventDestroy(done);
+        return cuda_fail(e, "cudaEventRecord after ncclAllReduce", (long long)n);
+    }
+    memcpy(h, &done, sizeof done);
+    return VC_OK;
+}
+
+static vc_status n_req_test(void *impl, void *h, bool *done) {
+    (void)impl;
+    cudaEvent_t ev;
+    memcpy(&ev, h, sizeof ev);
+    cudaError_t e = cudaEventQuery(ev);
+    *done = e != cudaErrorNotReady;
+    if (e == cudaErrorNotReady) return VC_OK;
+    cudaEventDestroy(ev); /* complete (or failed): the handle is spent */
+    return e == cudaSuccess ? VC_OK : cuda_fail(e, "cudaEventQuery of an asynchronous ncclAllReduce", -1);
+}
+
+static vc_status n_req_wait(void *impl, void *h) {
+    (void)impl;
+    cudaEvent_t ev;
+    memcpy(&ev, h, sizeof ev);
+    /* the backend's later kernels run after the sums landed; destroying the
+     * event now is allowed (CUDA releases it once it completed) */
+    cudaError_t e = cudaStreamWaitEvent(compute_stream(), ev, 0);
+    cudaEventDestroy(ev);
+    return e == cudaSuccess ? VC_OK : cuda_fail(e, "cudaStreamWaitEvent on an asynchronous ncclAllReduce", -1);
+}
+
+static const vc_comm_async_ops nccl_async = {n_iallreduce, n_req_test, n_req_wait};
+
 static vc_status n_broadcast(void *impl, void *buf, size_t nbytes, int root) {
     nccl_impl *m = impl;
     return m->boot->ops->broadcast(m->boot->impl, buf, nbytes, root);
@@ -173,13 +240,17 @@ static vc_status n_barrier(void *impl) {
 static void n_abort(void *impl, int code) {
     nccl_impl *m = impl;
     if (m->comm) nl.abort_(m->comm); /* unblocks this rank's NCCL work before the job ends */
-    m->comm = NULL;
+    if (m->acomm) nl.abort_(m->acomm);
+    m->comm = m->acomm = NULL;
     m->boot->ops->abort(m->boot->impl, code);
 }
 
 static void n_close(void *impl) {
     nccl_impl *m = impl;
+    if (m->acomm) nl.destroy(m->acomm);
     if (m->comm) nl.destroy(m->comm);
+    if (m->ready) cudaEventDestroy(m->ready);
+    if (m->astream) cudaStreamDestroy(m->astream);
     if (m->stream) cudaStreamDestroy(m->stream);
     free(m);
 }
@@ -200,14 +271,15 @@ vc_status vc_comm_nccl_open(vc_comm **out, vc_comm *boot, int device) {
                                              : vc_fail(VC_ERR_DEVICE, "comm nccl: cudaSetDevice(%d): %s", device,
                                                        cudaGetErrorString(e)));
     if (s) return s;
-    ncclUniqueId id;
-    memset(&id, 0, sizeof id);
-    ncclResult_t r = boot->rank == 0 ? nl.get_unique_id(&id) : ncclSuccess;
+    ncclUniqueId id[2]; /* the blocking collectives' communicator and the asynchronous one's */
+    memset(id, 0, sizeof id);
+    ncclResult_t r = boot->rank == 0 ? nl.get_unique_id(&id[0]) : ncclSuccess;
+    if (r == ncclSuccess && boot->rank == 0) r = nl.get_unique_id(&id[1]);
     /* every rank learns whether rank 0 has an id before waiting in the init */
     int64_t bad = r != ncclSuccess;
     s = vc_comm_broadcast(boot, &bad, sizeof bad, 0);
     if (!s && bad) s = vc_fail(VC_ERR_IO, "comm nccl: ncclGetUniqueId on rank 0 failed");
-    if (!s) s = vc_comm_broadcast(boot, &id, sizeof id, 0);
+    if (!s) s = vc_comm_broadcast(boot, id, sizeof id, 0);
     if (s) return s;
     nccl_impl *m = calloc(1, sizeof *m);
     if (!m) return vc_fail(VC_ERR_OOM, "comm nccl: out of memory for the comm (%zu bytes)", sizeof *m);
@@ -215,19 +287,23 @@ vc_status vc_comm_nccl_open(vc_comm **out, vc_comm *boot, int device) {
     m->rank = boot->rank;
     m->size = boot->size;
     e = cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking);
+    if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&m->astream, cudaStreamNonBlocking);
+    if (e == cudaSuccess) e = cudaEventCreateWithFlags(&m->ready, cudaEventDisableTiming);
     if (e != cudaSuccess) {
-        free(m);
-        return vc_fail(VC_ERR_DEVICE, "comm nccl: cudaStreamCreateWithFlags: %s", cudaGetErrorString(e));
+        n_close(m);
+        return vc_fail(VC_ERR_DEVICE, "comm nccl: creating its streams and event: %s", cudaGetErrorString(e));
     }
-    r = nl.init_rank(&m->comm, m->size, id, m->rank);
+    r = nl.init_rank(&m->comm, m->size, id[0], m->rank);
+    if (r != ncclSuccess) m->comm = NULL;
+    else if ((r = nl.init_rank(&m->acomm, m->size, id[1], m->rank)) != ncclSuccess) m->acomm = NULL;
     if (r != ncclSuccess) {
         s = nccl_fail(NULL, r, "ncclCommInitRank", (long long)m->size);
-        m->comm = NULL;
         n_close(m);
         return s;
     }
     s = vc_comm_wrap(out, &nccl_ops, m, m->rank, m->size);
     if (s) n_close(m);
+    else (*out)->async = &nccl_async;
     return s;
 }
 

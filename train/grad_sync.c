@@ -76,9 +76,9 @@ static vc_status on_after_op(void *ud) {
 vc_status vc_grad_sync_begin(vc_grad_sync **out, vc_tape *t, vc_params *ps, vc_comm *c, double bucket_mb) {
     *out = NULL;
     if (!(bucket_mb > 0)) return vc_fail(VC_ERR_ARG, "grad sync: bucket size %g MB (must be > 0)", bucket_mb);
-    if (ps->device != VC_CPU)
-        return vc_fail(VC_ERR_UNSUPPORTED, "grad sync: the gradients are on %s; buckets run on the CPU",
-                       vc_device_name(ps->device));
+    if (ps->device != c->ops->device)
+        return vc_fail(VC_ERR_ARG, "grad sync: the gradients are on %s, the %s comm's collectives on %s",
+                       vc_device_name(ps->device), c->ops->name, vc_device_name(c->ops->device));
     vc_grad_sync *g = vc_tape_host(t, sizeof *g);
     int *of = vc_tape_host(t, (size_t)(ps->count ? ps->count : 1) * sizeof *of);
     bucket *b = vc_tape_host(t, (size_t)(ps->count ? ps->count : 1) * sizeof *b);

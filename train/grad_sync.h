@@ -31,10 +31,12 @@
 
 typedef struct vc_grad_sync vc_grad_sync;
 
-/* Plans the buckets of ps (host memory, on the CPU) for one backward, in
- * the tape's host arena: *out is valid until the next vc_tape_reset. Call
- * after the forward and vc_params_zero_grad, then run the backward with
- * vc_grad_sync_hooks(*out). bucket_mb > 0. */
+/* Plans the buckets of ps for one backward, in the tape's host arena: *out
+ * is valid until the next vc_tape_reset. ps lives where c's float
+ * collectives work (host memory with MPI, CUDA memory with NCCL, whose
+ * buckets run on a stream of their own). Call after the forward and
+ * vc_params_zero_grad, then run the backward with vc_grad_sync_hooks(*out).
+ * bucket_mb > 0. */
 vc_status vc_grad_sync_begin(vc_grad_sync **out, vc_tape *t, vc_params *ps, vc_comm *c, double bucket_mb);
 const vc_backward_hooks *vc_grad_sync_hooks(vc_grad_sync *g);
 /* After the backward and vc_params_finish_grad: starts the buckets not

@@ -77,15 +77,17 @@ static vc_status fwd_bwd(vc_step_ctx *c, const vc_tensor *frames, const vc_tenso
     vc_var *loss = dist ? vc_infonce_sharded(t, v, x, c->logit_scale, c->comm)
                         : vc_infonce(t, v, x, c->logit_scale, NULL);
     if (!loss) return vc_tape_status(t);
-    vc_status s = vc_backward(t, loss);
-    if (s) return s;
+    vc_grad_sync *gs = NULL; /* buckets all-reduced on the comm's stream while the backward runs */
+    vc_status s = VC_OK;
+    if (dist && c->grad_bucket_mb > 0 && (s = vc_grad_sync_begin(&gs, t, c->ps, c->comm, c->grad_bucket_mb))) return s;
+    if ((s = vc_backward_hooked(t, loss, gs ? vc_grad_sync_hooks(gs) : NULL))) return s;
     vc_params_finish_grad(c->ps);
     const vc_backend *be = vc_backend_for(c->ps->device);
     *loss_dev = vc_f32(&loss->val);
     if (dist) {
         vc_real *gl = c->ps->aux + 8; /* aux[0..2] is the logit clamp's */
         be->copy_d2d(gl, *loss_dev, sizeof *gl);
-        if ((s = vc_comm_allreduce_sum(c->comm, c->ps->grad, (int64_t)c->ps->n)) ||
+        if ((s = gs ? vc_grad_sync_finish(gs) : vc_comm_allreduce_sum(c->comm, c->ps->grad, (int64_t)c->ps->n)) ||
             (s = vc_comm_allreduce_sum(c->comm, gl, 1)))
             return s;
         *loss_dev = gl;

@@ -104,6 +104,37 @@ int main(void) {
     CHECK(vc_comm_check_same(nc, 9, "weights") == VC_OK, "check_same");
     CHECK(nc->stats.allreduce_bytes == n * (int64_t)sizeof(vc_real), "byte counter %lld", (long long)nc->stats.allreduce_bytes);
 
+    /* the asynchronous all-reduce (the gradient buckets): the comm has its
+     * own table, two pieces of a buffer in flight at once with a blocking
+     * all-gather between them, then test and wait; the sums are the MPI
+     * comm's bit for bit */
+    CHECK(nc->async != NULL, "the nccl comm has no asynchronous all-reduce");
+    const int64_t na = 1000, cut = 400;
+    vc_real *ha = malloc((size_t)na * sizeof *ha), *ra = malloc((size_t)na * sizeof *ra);
+    for (int64_t i = 0; i < na; i++) ha[i] = ra[i] = (vc_real)vc_rng_normal(&rng);
+    vc_real *dab = dev(ha, na), *dg = dev(NULL, 5 * R), *dsend = dev(send, 5);
+    vc_comm_req q0, q1;
+    CHECK(vc_comm_iallreduce_sum(nc, dab + cut, na - cut, &q0) == VC_OK, "%s", vc_last_error());
+    CHECK(vc_comm_allgather(nc, dsend, 5, dg) == VC_OK, "%s", vc_last_error());
+    CHECK(vc_comm_iallreduce_sum(nc, dab, cut, &q1) == VC_OK, "%s", vc_last_error());
+    CHECK(q0.active && q1.active, "the requests are not in flight");
+    bool done0 = false;
+    CHECK(vc_comm_test(nc, &q0, &done0) == VC_OK, "%s", vc_last_error());
+    CHECK(vc_comm_wait(nc, &q0) == VC_OK && vc_comm_wait(nc, &q1) == VC_OK, "%s", vc_last_error());
+    CHECK(!q0.active && !q1.active, "requests still active after the wait");
+    CHECK(vc_comm_allreduce_sum(mpi, ra, na) == VC_OK, "%s", vc_last_error());
+    back(ha, dab, na);
+    CHECK(memcmp(ha, ra, (size_t)na * sizeof *ha) == 0, "the asynchronous NCCL all-reduce differs from the MPI one");
+    back(all, dg, 5 * R);
+    for (int i = 0; i < 5 * R; i++) CHECK(all[i] == (vc_real)(i / 5 * 10 + i % 5), "allgather in between [%d] = %g", i, all[i]);
+    CHECK(nc->stats.allreduce_bytes == (n + na) * (int64_t)sizeof(vc_real), "byte counter %lld",
+          (long long)nc->stats.allreduce_bytes);
+    cudaFree(dab);
+    cudaFree(dg);
+    cudaFree(dsend);
+    free(ha);
+    free(ra);
+
     /* the emulated API directly: a second communicator from an id rank 0
      * shares; a call on a capturing stream is refused (the emulator cannot
      * put an NCCL call into a graph) before anything is sent */
