@@ -1454,6 +1454,80 @@ START_TEST(test_cuda_ranks_train_like_one_cpu_process) {
 }
 END_TEST
 
+/* The gradient buckets on the NCCL path ([train] grad_bucket_mb = 0.004:
+ * 5 buckets, each an asynchronous all-reduce on the comm's own
+ * stream started during the backward): 2 ranks on cuda equal the one-call
+ * 2-rank cuda run bit for bit (losses as logged, every tensor of the last
+ * and best checkpoints: each sum is one addition), and one CPU process
+ * within CUDA_TOL. The one-call run and the CPU run are those of
+ * test_cuda_ranks_train_like_one_cpu_process when present, or made here. */
+START_TEST(test_cuda_buckets_equal_one_allreduce) {
+    ck_assert_msg(!data_error[0], "%s", data_error);
+    char why[700];
+    if (!cuemu_usable(why, sizeof why)) {
+        printf("SKIP: gradient buckets on CUDA: %s\n", why);
+        return;
+    }
+    char cfg[700], dir1[600], dirA[700], dirB[700], over[720], *text;
+    make_config("cuda_equal0", models[0], NULL, cfg, sizeof cfg);
+    tmp_path(dir1, sizeof dir1, "cuda_equal0");
+    snprintf(dirA, sizeof dirA, "%s_np2", dir1);
+    snprintf(dirB, sizeof dirB, "%s_np2_buckets", dir1);
+    char last1[720], lastA[760];
+    snprintf(last1, sizeof last1, "%s/last.safetensors", dir1);
+    snprintf(lastA, sizeof lastA, "%s/last.safetensors", dirA);
+    int rc;
+    if (logged_step(dir1) != 20 || access(last1, R_OK) != 0) {
+        rc = run_vclip(0, &text, "train", cfg, NULL);
+        ck_assert_msg(rc == 0, "one CPU process failed (%d): %.2000s", rc, text);
+        free(text);
+    }
+    if (logged_step(dirA) != 20 || access(lastA, R_OK) != 0) {
+        snprintf(over, sizeof over, "train.out_dir=%s", dirA);
+        rc = run_cuemu(2, false, 2, &text, "train", cfg, "--set", "train.device=cuda", "--set", over, NULL);
+        ck_assert_msg(rc == 0, "2 ranks on cuda, one all-reduce, failed (%d): %.2000s", rc, text);
+        free(text);
+    }
+    snprintf(over, sizeof over, "train.out_dir=%s", dirB);
+    double t0 = now_s();
+    rc = run_cuemu(2, false, 2, &text, "train", cfg, "--set", "train.device=cuda", "--set", over, "--set",
+                   "train.grad_bucket_mb=0.004", NULL);
+    ck_assert_msg(rc == 0, "2 ranks on cuda with 0.004 MB buckets failed (%d): %.3000s", rc, text);
+    ck_assert_msg(strstr(text, "comm nccl (NCCL") && strstr(text, "emulated over MPI"), "no NCCL comm in: %.2000s", text);
+    free(text);
+    double la[32], lb[32];
+    ck_assert_int_eq(step_losses(dirA, la, 32), 20);
+    ck_assert_int_eq(step_losses(dirB, lb, 32), 20);
+    for (int k = 0; k < 20; k++)
+        ck_assert_msg(la[k] == lb[k], "cuda, 2 ranks: step %d loss %.9g with buckets, %.9g with one all-reduce", k + 1,
+                      lb[k], la[k]);
+    const char *files[] = {"last.safetensors", "best.safetensors"};
+    for (int f = 0; f < 2; f++) {
+        char pa[760], pb[760];
+        snprintf(pa, sizeof pa, "%s/%s", dirA, files[f]);
+        snprintf(pb, sizeof pb, "%s/%s", dirB, files[f]);
+        vc_st_file *fa, *fb;
+        ck_assert_msg(vc_st_open(&fa, pa, VC_ST_READ) == VC_OK, "%s", vc_last_error());
+        ck_assert_msg(vc_st_open(&fb, pb, VC_ST_READ) == VC_OK, "%s", vc_last_error());
+        ck_assert_int_eq(vc_st_count(fa), vc_st_count(fb));
+        ck_assert_int_gt(vc_st_count(fa), 1);
+        for (int i = 0; i < vc_st_count(fa); i++) {
+            const vc_st_tensor *ta = vc_st_at(fa, i), *tb = vc_st_find(fb, ta->name);
+            ck_assert_msg(tb && tb->nbytes == ta->nbytes && memcmp(ta->data, tb->data, ta->nbytes) == 0,
+                          "%s: tensor '%s' with buckets differs from the one-all-reduce cuda run", files[f], ta->name);
+        }
+        vc_st_close(fa);
+        vc_st_close(fb);
+    }
+    double l1[32], wl, ww;
+    ck_assert_int_eq(step_losses(dir1, l1, 32), 20);
+    cuda_matches("transformer on cuda, 2 ranks, 0.004 MB buckets", dir1, l1, dirB, &wl, &ww);
+    printf("cuda, nccl, 2 ranks, 0.004 MB gradient buckets (5 buckets over 13,032 floats) vs one all-reduce, 20 steps: bit-identical (losses, last and "
+           "best checkpoints); vs one CPU process: loss within %.2g, weights within %.2g (tolerance %g; %.1f s)\n",
+           wl, ww, CUDA_TOL, now_s() - t0);
+}
+END_TEST
+
 /* One GPU per rank, chosen by the local rank: a rank whose GPU is not there
  * stops every rank with one line naming it (no abort, no hang); a bad
  * VCLIP_COMM is one line too. */
@@ -1620,6 +1694,7 @@ static Suite *make_suite(void) {
     tcase_set_timeout(cu, 900);
     tcase_add_unchecked_fixture(cu, make_data, NULL);
     tcase_add_loop_test(cu, test_cuda_ranks_train_like_one_cpu_process, 0, 2);
+    tcase_add_test(cu, test_cuda_buckets_equal_one_allreduce);
     tcase_add_test(cu, test_cuda_rank_without_its_gpu_is_one_error);
     tcase_add_test(cu, test_cuda_killed_rank_ends_the_job_and_resume_is_bit_identical);
     suite_add_tcase(s, cu);
