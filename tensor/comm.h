@@ -75,9 +75,9 @@ typedef struct vc_comm_ops {
 } vc_comm_ops;
 
 /* The asynchronous float all-reduce, a second table an implementation may
- * hang on its comm (vc_comm.async; comm_mpi.c does). Without one (single,
- * nccl) vc_comm_iallreduce_sum runs the blocking allreduce_sum at once and
- * hands back a request that is already complete. */
+ * hang on its comm (vc_comm.async; comm_mpi.c and comm_nccl.c do). Without
+ * one (single, host-staged) vc_comm_iallreduce_sum runs the blocking
+ * allreduce_sum at once and hands back a request that is already complete. */
 typedef struct vc_comm_async_ops {
     /* Starts buf [n] := the sum over ranks of buf [n] (in place) and leaves
      * the implementation's handle in h (VC_COMM_REQ_BYTES of storage); buf
@@ -87,7 +87,9 @@ typedef struct vc_comm_async_ops {
      * every pending collective of the comm along (MPI progresses only inside
      * its calls). Once done, h is spent. */
     vc_status (*req_test)(void *impl, void *h, bool *done);
-    /* Returns once the collective of handle h has completed; h is spent. */
+    /* Returns once the collective of handle h has completed (NCCL: once
+     * work queued after it on the CUDA backend's stream runs after it, the
+     * host not waiting); h is spent. */
     vc_status (*req_wait)(void *impl, void *h);
 } vc_comm_async_ops;
 
@@ -185,7 +187,7 @@ void vc_comm_abort(vc_comm *c, int code);
  * each element being one addition, which is commutative; for 3 or more the
  * same on every rank but, where the implementation reduces in another order
  * than the blocking call, equal only to rounding). On a comm without
- * asynchronous entries (single, nccl) it runs the blocking call and the
+ * asynchronous entries (single, host-staged) it runs the blocking call and the
  * request is complete at once. vc_comm_test (cheap; call it between
  * pieces of other work so the collective moves on) sets *done; vc_comm_wait
  * returns once it completed (watched by the watchdog like any wait). Both

@@ -172,6 +172,12 @@ static vc_status cuda_fail(cudaError_t e, const char *what, long long n) {
     return vc_fail(VC_ERR_DEVICE, "comm nccl: %s of %lld floats: %s", what, n, cudaGetErrorString(e));
 }
 
+/* An asynchronous all-reduce's handle (in vc_comm_req's storage). */
+typedef struct {
+    cudaEvent_t done; /* recorded on the communication stream after it */
+    int64_t n;
+} async_req;
+
 static vc_status n_iallreduce(void *impl, vc_real *buf, int64_t n, void *h) {
     nccl_impl *m = impl;
     cudaStream_t cs = compute_stream();
@@ -189,32 +195,35 @@ static vc_status n_iallreduce(void *impl, vc_real *buf, int64_t n, void *h) {
         cudaEventDestroy(done);
         return cuda_fail(e, "cudaEventRecord after ncclAllReduce", (long long)n);
     }
-    memcpy(h, &done, sizeof done);
+    async_req q = {done, n};
+    memcpy(h, &q, sizeof q);
     return VC_OK;
 }
 
 static vc_status n_req_test(void *impl, void *h, bool *done) {
     (void)impl;
-    cudaEvent_t ev;
-    memcpy(&ev, h, sizeof ev);
-    cudaError_t e = cudaEventQuery(ev);
+    async_req q;
+    memcpy(&q, h, sizeof q);
+    cudaError_t e = cudaEventQuery(q.done);
     *done = e != cudaErrorNotReady;
     if (e == cudaErrorNotReady) return VC_OK;
-    cudaEventDestroy(ev); /* complete (or failed): the handle is spent */
-    return e == cudaSuccess ? VC_OK : cuda_fail(e, "cudaEventQuery of an asynchronous ncclAllReduce", -1);
+    cudaEventDestroy(q.done); /* complete (or failed): the handle is spent */
+    return e == cudaSuccess ? VC_OK : cuda_fail(e, "cudaEventQuery of an asynchronous ncclAllReduce", (long long)q.n);
 }
 
 static vc_status n_req_wait(void *impl, void *h) {
     (void)impl;
-    cudaEvent_t ev;
-    memcpy(&ev, h, sizeof ev);
+    async_req q;
+    memcpy(&q, h, sizeof q);
     /* the backend's later kernels run after the sums landed; destroying the
      * event now is allowed (CUDA releases it once it completed) */
-    cudaError_t e = cudaStreamWaitEvent(compute_stream(), ev, 0);
-    cudaEventDestroy(ev);
-    return e == cudaSuccess ? VC_OK : cuda_fail(e, "cudaStreamWaitEvent on an asynchronous ncclAllReduce", -1);
+    cudaError_t e = cudaStreamWaitEvent(compute_stream(), q.done, 0);
+    cudaEventDestroy(q.done);
+    return e == cudaSuccess ? VC_OK
+                            : cuda_fail(e, "cudaStreamWaitEvent on an asynchronous ncclAllReduce", (long long)q.n);
 }
 
+_Static_assert(sizeof(async_req) <= VC_COMM_REQ_BYTES, "the handle fits vc_comm_req");
 static const vc_comm_async_ops nccl_async = {n_iallreduce, n_req_test, n_req_wait};
 
 static vc_status n_broadcast(void *impl, void *buf, size_t nbytes, int root) {
