@@ -80,6 +80,46 @@ static vc_status donate_grad(vc_tape *t, const vc_node *n, bool donate) {
     return VC_OK;
 }
 
+/* The bf16 backward of an activation-fed product, block by block of rows:
+ * du = G W into the fresh input gradient gx, then one pass (the backend's
+ * unary_fwd_bwd_bf16) recomputes u = T(x) in bf16 for the weight gradient
+ * and scales du by T'(x) in place, while the block is in cache; then
+ * dW += G^T u. The separate path reads x twice and evaluates T twice. False
+ * (nothing done) where it does not apply. */
+static bool fused_activation_backward(vc_tape *t, const vc_node *n, const vc_backend *be, const vc_real *G,
+                                      vc_real *gw, vc_real beta, vc_real *gx) {
+#ifndef VC_DOUBLE
+    const fused_ctx *c = n->ctx;
+    vc_var *const *in = n->in_many;
+    if (c->pre == VC_PRE_NONE || c->pre == VC_PRE_LAYERNORM || !bf16_transform(t, be, c->pre) ||
+        !be->unary_fwd_bwd_bf16)
+        return false;
+    int64_t R = c->R, IN = c->IN, OUT = c->OUT;
+    int64_t rows = VC_RECOMPUTE_FLOATS / (IN ? IN : 1);
+    rows = rows < 1 ? 1 : rows > R ? R : rows;
+    size_t ubytes = (size_t)(rows * IN) * sizeof(uint16_t);
+    vc_status keep = t->status;
+    uint16_t *u = vc_tape_take(t, ubytes);
+    if (!u) {
+        t->status = keep; /* the separate path needs less */
+        return false;
+    }
+    const float *X = vc_f32(&in[IN_X]->val), *W = vc_f32(&in[IN_W]->val);
+    for (int64_t r0 = 0; r0 < R; r0 += rows) {
+        int64_t nr = R - r0 < rows ? R - r0 : rows;
+        vc_op_gemm(t, be, in[IN_W], NULL, false, false, nr, IN, OUT, 1, G + r0 * OUT, OUT, W, IN, 0, gx + r0 * IN, IN);
+        be->unary_fwd_bwd_bf16(pre_unop(c->pre), X + r0 * IN, u, gx + r0 * IN, nr * IN);
+        vc_op_gemm16(t, be, in[IN_W], NULL, VC_GEMM_B_BF16, true, false, OUT, IN, nr, 1, G + r0 * OUT, OUT, u, IN,
+                     r0 ? 1 : beta, gw, IN);
+    }
+    vc_tape_give(t, u, ubytes);
+    return true;
+#else
+    (void)t, (void)n, (void)be, (void)G, (void)gw, (void)beta, (void)gx;
+    return false;
+#endif
+}
+
 static vc_status fused_backward_products(vc_tape *t, const vc_node *n) {
     const fused_ctx *c = n->ctx;
     vc_var *const *in = n->in_many;
@@ -95,7 +135,10 @@ static vc_status fused_backward_products(vc_tape *t, const vc_node *n) {
                   !n->out->grad_borrowed && !t->keep_grads;
     if (res && !donate && (g = vc_grad_for(t, res, &beta))) be->axpby(G, 1, g, beta, R * OUT);
     if (in[IN_B] && (g = vc_grad_for(t, in[IN_B], &beta))) be->bias_bwd(G, g, beta, R, OUT);
-    if ((g = vc_grad_for(t, in[IN_W], &beta))) {
+    vc_real bx = 0, *gx = vc_grad_for(t, in[IN_X], &bx);
+    g = vc_grad_for(t, in[IN_W], &beta);
+    if (g && gx && bx == 0 && fused_activation_backward(t, n, be, G, g, beta, gx)) return donate_grad(t, n, donate);
+    if (g) {
         if (c->pre == VC_PRE_NONE) {
             vc_op_gemm(t, be, in[IN_W], NULL, true, false, OUT, IN, R, 1, G, OUT, X, IN, beta, g, IN);
         } else {
@@ -124,7 +167,6 @@ static vc_status fused_backward_products(vc_tape *t, const vc_node *n) {
             vc_tape_give(t, u, ubytes);
         }
     }
-    vc_real bx = 0, *gx = vc_grad_for(t, in[IN_X], &bx);
     if (c->pre == VC_PRE_NONE) {
         if (gx) vc_op_gemm(t, be, in[IN_W], NULL, false, false, R, IN, OUT, 1, G, OUT, W, IN, bx, gx, IN);
         return donate_grad(t, n, donate);

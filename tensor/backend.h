@@ -100,7 +100,7 @@ typedef enum {
     VC_K_SOFTMAX_FWD, VC_K_SOFTMAX_BWD, VC_K_XENT_FWD, VC_K_XENT_BWD,
     VC_K_ATTENTION_FWD, VC_K_ATTENTION_BWD,
     VC_K_LSTM_FWD, VC_K_LSTM_BWD,
-    VC_K_UNARY_FWD, VC_K_UNARY_FWD_BF16, VC_K_UNARY_BWD, VC_K_UNARY_BWD_INPLACE, VC_K_SCALE, VC_K_AXPBY,
+    VC_K_UNARY_FWD, VC_K_UNARY_FWD_BF16, VC_K_UNARY_FWD_BWD_BF16, VC_K_UNARY_BWD, VC_K_UNARY_BWD_INPLACE, VC_K_SCALE, VC_K_AXPBY,
     VC_K_BINARY_FWD, VC_K_BINARY_BWD,
     VC_K_SUM_FWD, VC_K_SUM_BWD, VC_K_WSUM_FWD, VC_K_WSUM_BWD,
     VC_K_BIAS_FWD, VC_K_BIAS_BWD,
@@ -220,6 +220,10 @@ typedef struct vc_backend {
     /* unary_fwd with y in bf16, exactly its output rounded; NULL-able and
      * float32-build only like layernorm_fwd_bf16. */
     void (*unary_fwd_bf16)(vc_unop op, const float *x, uint16_t *y, int64_t n);
+    /* unary_fwd_bf16 and unary_bwd_inplace in one pass (the backward of a
+     * bf16 product fed by f(x), k_unary.h); NULL-able like unary_fwd_bf16:
+     * the caller then makes the two calls. */
+    void (*unary_fwd_bwd_bf16)(vc_unop op, const float *x, uint16_t *y, float *gx, int64_t n);
     void (*unary_bwd)(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,
                       int64_t n);
     void (*unary_bwd_inplace)(vc_unop op, const vc_real *x, vc_real *gx, int64_t n);

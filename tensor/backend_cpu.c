@@ -47,7 +47,8 @@ static void cpu_round_f16(const float *x, uint16_t *y, int64_t n) { vc_f32_to_f1
  * that emit bf16 for them likewise not there. No fp16 products (an inference
  * mode of the CUDA backend); rounding to fp16 yes. */
 static bool cpu_supports(vc_kop op) {
-    if (op == VC_K_LAYERNORM_FWD_BF16 || op == VC_K_UNARY_FWD_BF16) { /* plain loops: wherever vc_real is float */
+    if (op == VC_K_LAYERNORM_FWD_BF16 || op == VC_K_UNARY_FWD_BF16 ||
+        op == VC_K_UNARY_FWD_BWD_BF16) { /* plain loops: wherever vc_real is float */
 #ifdef VC_DOUBLE
         return false;
 #else
@@ -115,6 +116,7 @@ const vc_backend vc_backend_cpu = {
     .unary_fwd = vc_unary_fwd,
 #ifndef VC_DOUBLE
     .unary_fwd_bf16 = vc_unary_fwd_bf16,
+    .unary_fwd_bwd_bf16 = vc_unary_fwd_bwd_bf16,
 #endif
     .unary_bwd = vc_unary_bwd,
     .unary_bwd_inplace = vc_unary_bwd_inplace,

@@ -82,6 +82,37 @@ static inline vc_real vc_fphi(vc_real x) {
 }
 
 
+/* Row reductions that vectorise: a float sum in source order is a chain of
+ * dependent adds (GCC keeps the order without -ffast-math, one add per 4
+ * cycles), so these keep VC_LANES partial sums, element j in lane j % 16,
+ * and add the lanes pairwise at the end. The order is fixed (the result does
+ * not depend on threads or the machine) and the error bound is lower than
+ * the sequential sum's. */
+#define VC_LANES 16
+static inline vc_real vc_lanes_total(vc_real *a) {
+    for (int w = VC_LANES / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++) a[k] += a[k + w];
+    return a[0];
+}
+/* sum_j x[j] */
+static inline vc_real vc_sum(const vc_real *x, int64_t n) {
+    vc_real a[VC_LANES] = {0};
+    int64_t j = 0;
+    for (; j + VC_LANES <= n; j += VC_LANES)
+        for (int k = 0; k < VC_LANES; k++) a[k] += x[j + k];
+    for (; j < n; j++) a[j % VC_LANES] += x[j];
+    return vc_lanes_total(a);
+}
+/* sum_j (x[j] - c)^2 */
+static inline vc_real vc_sumsq_dev(const vc_real *x, vc_real c, int64_t n) {
+    vc_real a[VC_LANES] = {0};
+    int64_t j = 0;
+    for (; j + VC_LANES <= n; j += VC_LANES)
+        for (int k = 0; k < VC_LANES; k++) a[k] += (x[j + k] - c) * (x[j + k] - c);
+    for (; j < n; j++) a[j % VC_LANES] += (x[j] - c) * (x[j] - c);
+    return vc_lanes_total(a);
+}
+
 /* x rounded to bf16 (nearest even; NaN stays a quiet NaN): the same bits as
  * vc_f32_to_bf16 (dtype.h), inline so the loops that emit bf16 vectorise. */
 static inline uint16_t vc_round_bf16(float x) {

@@ -7,13 +7,30 @@
 
 /* The statistics of row xr [D]: its mean and 1/sqrt(var + eps). */
 static inline void ln_stats(const vc_real *xr, int64_t D, vc_real eps, vc_real *mean, vc_real *rstd) {
-    vc_real m = 0, v = 0;
-    for (int64_t j = 0; j < D; j++) m += xr[j];
-    m /= (vc_real)D;
-    for (int64_t j = 0; j < D; j++) v += (xr[j] - m) * (xr[j] - m);
-    v /= (vc_real)D;
+    vc_real m = vc_sum(xr, D) / (vc_real)D;
+    vc_real v = vc_sumsq_dev(xr, m, D) / (vc_real)D;
     *mean = m;
     *rstd = 1 / sqrt(v + eps);
+}
+
+/* s1 = mean_j gh[j], s2 = mean_j gh[j] h[j] of row xr (gh = g gamma, h the
+ * normalised x), in lanes as vc_sum (k_math.h). */
+static inline void ln_bwd_sums(const vc_real *xr, const vc_real *gr, const vc_real *gamma, vc_real m, vc_real rs,
+                               int64_t D, vc_real *s1, vc_real *s2) {
+    vc_real a1[VC_LANES] = {0}, a2[VC_LANES] = {0};
+    int64_t j = 0;
+#define LN_TERMS(i, k)                                                                                                 \
+    do {                                                                                                               \
+        vc_real gh = gr[i] * (gamma ? gamma[i] : 1);                                                                   \
+        a1[k] += gh;                                                                                                   \
+        a2[k] += gh * (xr[i] - m) * rs;                                                                                \
+    } while (0)
+    for (; j + VC_LANES <= D; j += VC_LANES)
+        for (int k = 0; k < VC_LANES; k++) LN_TERMS(j + k, k);
+    for (; j < D; j++) LN_TERMS(j, j % VC_LANES);
+#undef LN_TERMS
+    *s1 = vc_lanes_total(a1) / (vc_real)D;
+    *s2 = vc_lanes_total(a2) / (vc_real)D;
 }
 
 /* One output value: the same expression for the float32 and bf16 outputs, so
@@ -59,14 +76,8 @@ void vc_layernorm_bwd(const vc_real *x, const vc_real *gamma, const vc_real *mea
             vc_real *dx = gx + i * D;
             vc_real m = mean[i], rs = rstd[i];
             /* dx = rs * (gh - mean(gh) - h * mean(gh * h)), gh = g * gamma */
-            vc_real s1 = 0, s2 = 0;
-            for (int64_t j = 0; j < D; j++) {
-                vc_real gh = gr[j] * (gamma ? gamma[j] : 1);
-                s1 += gh;
-                s2 += gh * (xr[j] - m) * rs;
-            }
-            s1 /= (vc_real)D;
-            s2 /= (vc_real)D;
+            vc_real s1, s2;
+            ln_bwd_sums(xr, gr, gamma, m, rs, D, &s1, &s2);
             for (int64_t j = 0; j < D; j++) {
                 vc_real h = (xr[j] - m) * rs;
                 vc_real d = rs * (gr[j] * (gamma ? gamma[j] : 1) - s1 - h * s2);

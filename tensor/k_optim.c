@@ -26,9 +26,16 @@ void vc_global_norm(const vc_real *x, int64_t n, double *norm, void *scratch) {
         for (int64_t b = b0; b < b1; b++) {
             const vc_real *xb = x + b * BLOCK;
             int64_t m = n - b * BLOCK < BLOCK ? n - b * BLOCK : BLOCK;
-            double p = 0;
-            for (int64_t k = 0; k < m; k++) p += (double)xb[k] * (double)xb[k];
-            part[b - b0] = p;
+            /* in 16 double lanes (element k in lane k % 16), added pairwise:
+             * vectorises, and the order is still fixed by n alone */
+            double p[16] = {0};
+            int64_t k = 0;
+            for (; k + 16 <= m; k += 16)
+                for (int l = 0; l < 16; l++) p[l] += (double)xb[k + l] * (double)xb[k + l];
+            for (; k < m; k++) p[k % 16] += (double)xb[k] * (double)xb[k];
+            for (int w = 8; w > 0; w /= 2)
+                for (int l = 0; l < w; l++) p[l] += p[l + w];
+            part[b - b0] = p[0];
         }
         for (int64_t b = b0; b < b1; b++) s += part[b - b0];
     }

@@ -30,12 +30,22 @@ static void exp_f(const vc_real *R x, vc_real *R y, int64_t n) {
 }
 
 #ifndef VC_DOUBLE
-/* The activations again with a bf16 output: the float32 value rounded. */
-static void gelu_f16(const float *R x, uint16_t *R y, int64_t n) {
-    PAR for (int64_t i = 0; i < n; i++) y[i] = vc_round_bf16(x[i] * vc_fphi(x[i]));
-}
+/* The activations again with a bf16 output: the float32 value rounded. Each
+ * thread computes a block in float32 on its stack, then rounds it: one loop
+ * mixing the float32 math with 16-bit stores vectorises worse (GELU on
+ * 4096 x 2048: 11.5 against 8.9 ms of one core). */
+#define BLK 256
+#define BLOCKED_F16(expr)                                                                                              \
+    _Pragma("omp parallel for schedule(static) if (n > 32768)") for (int64_t i0 = 0; i0 < n; i0 += BLK) {              \
+        int64_t m = n - i0 < BLK ? n - i0 : BLK;                                                                       \
+        const float *xb = x + i0;                                                                                      \
+        float t[BLK];                                                                                                  \
+        for (int64_t i = 0; i < m; i++) t[i] = (expr);                                                                 \
+        for (int64_t i = 0; i < m; i++) y[i0 + i] = vc_round_bf16(t[i]);                                               \
+    }
+static void gelu_f16(const float *R x, uint16_t *R y, int64_t n) { BLOCKED_F16(xb[i] * vc_fphi(xb[i])) }
 static void quickgelu_f16(const float *R x, uint16_t *R y, int64_t n) {
-    PAR for (int64_t i = 0; i < n; i++) y[i] = vc_round_bf16(x[i] * vc_fsigmoid(1.702f * x[i]));
+    BLOCKED_F16(xb[i] * vc_fsigmoid(1.702f * xb[i]))
 }
 
 void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n) {
@@ -53,6 +63,46 @@ void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n) {
         int64_t m = n - i0 < 1024 ? n - i0 : 1024;
         vc_unary_fwd(op, x + i0, tmp, m);
         for (int64_t i = 0; i < m; i++) y[i0 + i] = vc_round_bf16(tmp[i]);
+    }
+}
+
+/* The forward and the in-place backward of GELU / QuickGELU in one pass:
+ * Phi(x) (or the sigmoid) is computed once for both, and x is read once. */
+static void gelu_fb(const float *R x, uint16_t *R y, float *R gx, int64_t n) {
+    _Pragma("omp parallel for schedule(static) if (n > 32768)") for (int64_t i0 = 0; i0 < n; i0 += BLK) {
+        int64_t m = n - i0 < BLK ? n - i0 : BLK;
+        const float *xb = x + i0;
+        float *gb = gx + i0;
+        float t[BLK];
+        for (int64_t i = 0; i < m; i++) {
+            float P = vc_fphi(xb[i]);
+            t[i] = xb[i] * P;
+            gb[i] *= P + xb[i] * 0.39894228040143268f * vc_fexp(-0.5f * xb[i] * xb[i]);
+        }
+        for (int64_t i = 0; i < m; i++) y[i0 + i] = vc_round_bf16(t[i]);
+    }
+}
+static void quickgelu_fb(const float *R x, uint16_t *R y, float *R gx, int64_t n) {
+    _Pragma("omp parallel for schedule(static) if (n > 32768)") for (int64_t i0 = 0; i0 < n; i0 += BLK) {
+        int64_t m = n - i0 < BLK ? n - i0 : BLK;
+        const float *xb = x + i0;
+        float *gb = gx + i0;
+        float t[BLK];
+        for (int64_t i = 0; i < m; i++) {
+            float sg = vc_fsigmoid(1.702f * xb[i]);
+            t[i] = xb[i] * sg;
+            gb[i] *= sg + 1.702f * xb[i] * sg * (1 - sg);
+        }
+        for (int64_t i = 0; i < m; i++) y[i0 + i] = vc_round_bf16(t[i]);
+    }
+}
+
+void vc_unary_fwd_bwd_bf16(vc_unop op, const float *x, uint16_t *y, float *gx, int64_t n) {
+    if (op == VC_UN_GELU) gelu_fb(x, y, gx, n);
+    else if (op == VC_UN_QUICKGELU) quickgelu_fb(x, y, gx, n);
+    else {
+        vc_unary_fwd_bf16(op, x, y, n);
+        vc_unary_bwd_inplace(op, x, gx, n);
     }
 }
 #endif

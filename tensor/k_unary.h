@@ -17,6 +17,10 @@ void vc_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n);
  * float32 output rounded, in one pass, for a product that reads it as its
  * bf16 input (the float32 build only). */
 void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n);
+/* Both at once, for the backward of a bf16 product fed by f(x): y = f(x)
+ * rounded to bf16 as vc_unary_fwd_bf16 (recomputed for the weight gradient)
+ * and gx[i] *= f'(x[i]) as vc_unary_bwd_inplace, in one pass over x. */
+void vc_unary_fwd_bwd_bf16(vc_unop op, const float *x, uint16_t *y, float *gx, int64_t n);
 #endif
 /* x and y are the forward's input and output (both always available). */
 void vc_unary_bwd(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,

@@ -276,7 +276,7 @@ START_TEST(test_every_backend_fills_the_entries_it_supports_and_the_cpu_supports
                               vc_kop_name((vc_kop)op));
             else
                 ck_assert_msg(!is_cpu(be) || op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16 || op == VC_K_ROUND_BF16 ||
-                                  op == VC_K_LAYERNORM_FWD_BF16 || op == VC_K_UNARY_FWD_BF16 ||
+                                  op == VC_K_LAYERNORM_FWD_BF16 || op == VC_K_UNARY_FWD_BF16 || op == VC_K_UNARY_FWD_BWD_BF16 ||
                                   op == VC_K_GEMM_F16 || op == VC_K_GEMM_BATCHED_F16 || op == VC_K_ROUND_F16,
                               "the CPU backend must support %s", vc_kop_name((vc_kop)op));
         }
@@ -1379,6 +1379,21 @@ static void check_unary(vc_unop op, int64_t n) {
             TIME(be, VC_K_UNARY_BWD_INPLACE, desc, be->unary_bwd_inplace(op, dx, dgx, n));
         }
     }
+#ifndef VC_DOUBLE
+    /* the one-pass forward + in-place backward: the same bits as the two
+     * kernels it replaces, on the same backend */
+    if ((op == VC_UN_GELU || op == VC_UN_QUICKGELU) && want(VC_K_UNARY_FWD_BWD_BF16))
+        FOR_BACKENDS(be, VC_K_UNARY_FWD_BWD_BF16) {
+            vc_real *dx = up(be, x, n), *dy = dnan(be, n), *dgx = up(be, g, n), *dgx2 = up(be, g, n);
+            uint16_t *dh = dalloc(be, (size_t)n * 2);
+            be->unary_fwd(op, dx, dy, n);
+            be->unary_bwd_inplace(op, dx, dgx2, n);
+            be->unary_fwd_bwd_bf16(op, dx, dh, dgx, n);
+            check_bf16_of(be, VC_K_UNARY_FWD_BWD_BF16, desc, dy, dh, n);
+            check_same(be, VC_K_UNARY_FWD_BWD_BF16, desc, dgx, dgx2, n);
+            TIME(be, VC_K_UNARY_FWD_BWD_BF16, desc, be->unary_fwd_bwd_bf16(op, dx, dh, dgx, n));
+        }
+#endif
     case_end();
 }
 
