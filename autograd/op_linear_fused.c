@@ -4,6 +4,7 @@
  * the backward, and the residual add writes straight into y, so a pre-LN
  * transformer block saves its residual stream, qkv, the attention
  * probabilities and the MLP pre-activation, nothing else. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "op_gemm.h"
@@ -80,6 +81,13 @@ static vc_status donate_grad(vc_tape *t, const vc_node *n, bool donate) {
     return VC_OK;
 }
 
+/* Whether the backward of a product fed by T(x) can take the one-pass path
+ * below: bf16 with the activation kernels, GELU or QuickGELU. */
+static bool activation_fusable(const vc_tape *t, const vc_backend *be, vc_pre pre) {
+    if (getenv("NOFUSE")) return false;
+    return (pre == VC_PRE_GELU || pre == VC_PRE_QUICKGELU) && bf16_transform(t, be, pre) && be->unary_fwd_bwd_bf16;
+}
+
 /* The bf16 backward of an activation-fed product, block by block of rows:
  * du = G W into the fresh input gradient gx, then one pass (the backend's
  * unary_fwd_bwd_bf16) recomputes u = T(x) in bf16 for the weight gradient
@@ -91,9 +99,6 @@ static bool fused_activation_backward(vc_tape *t, const vc_node *n, const vc_bac
 #ifndef VC_DOUBLE
     const fused_ctx *c = n->ctx;
     vc_var *const *in = n->in_many;
-    if (c->pre == VC_PRE_NONE || c->pre == VC_PRE_LAYERNORM || !bf16_transform(t, be, c->pre) ||
-        !be->unary_fwd_bwd_bf16)
-        return false;
     int64_t R = c->R, IN = c->IN, OUT = c->OUT;
     int64_t rows = VC_RECOMPUTE_FLOATS / (IN ? IN : 1);
     rows = rows < 1 ? 1 : rows > R ? R : rows;
@@ -135,9 +140,14 @@ static vc_status fused_backward_products(vc_tape *t, const vc_node *n) {
                   !n->out->grad_borrowed && !t->keep_grads;
     if (res && !donate && (g = vc_grad_for(t, res, &beta))) be->axpby(G, 1, g, beta, R * OUT);
     if (in[IN_B] && (g = vc_grad_for(t, in[IN_B], &beta))) be->bias_bwd(G, g, beta, R, OUT);
-    vc_real bx = 0, *gx = vc_grad_for(t, in[IN_X], &bx);
+    vc_real bx = 0, *gx = NULL;
+    bool have_gx = false; /* asked for already (vc_grad_for marks it written) */
     g = vc_grad_for(t, in[IN_W], &beta);
-    if (g && gx && bx == 0 && fused_activation_backward(t, n, be, G, g, beta, gx)) return donate_grad(t, n, donate);
+    if (g && activation_fusable(t, be, c->pre) && in[IN_X]->requires_grad && !in[IN_X]->grad.data) {
+        gx = vc_grad_for(t, in[IN_X], &bx); /* fresh: bx is 0 */
+        have_gx = true;
+        if (gx && fused_activation_backward(t, n, be, G, g, beta, gx)) return donate_grad(t, n, donate);
+    }
     if (g) {
         if (c->pre == VC_PRE_NONE) {
             vc_op_gemm(t, be, in[IN_W], NULL, true, false, OUT, IN, R, 1, G, OUT, X, IN, beta, g, IN);
@@ -167,6 +177,7 @@ static vc_status fused_backward_products(vc_tape *t, const vc_node *n) {
             vc_tape_give(t, u, ubytes);
         }
     }
+    if (!have_gx) gx = vc_grad_for(t, in[IN_X], &bx);
     if (c->pre == VC_PRE_NONE) {
         if (gx) vc_op_gemm(t, be, in[IN_W], NULL, false, false, R, IN, OUT, 1, G, OUT, W, IN, bx, gx, IN);
         return donate_grad(t, n, donate);

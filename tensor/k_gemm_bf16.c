@@ -158,6 +158,9 @@ typedef struct {
 } thread_state;
 
 static _Thread_local thread_state *ts;
+static long n_primitives; /* made so far, all threads (vc_gemm_bf16_primitives) */
+
+long vc_gemm_bf16_primitives(void) { return __atomic_load_n(&n_primitives, __ATOMIC_RELAXED); }
 static pthread_key_t ts_key;
 static pthread_once_t ts_once = PTHREAD_ONCE_INIT;
 
@@ -236,6 +239,7 @@ static entry *lookup(thread_state *s, const key_t_ *k) {
             return &s->cache[i];
         }
     entry e = {.key = *k};
+    __atomic_add_fetch(&n_primitives, 1, __ATOMIC_RELAXED);
     dnnl_memory_desc_t ma, mb, mc;
     int64_t bb = k->sb ? k->batch : 1;
     if (md3(&ma, dnnl_bf16, k->batch, k->M, k->K, k->ta, k->lda, k->sa) ||
@@ -348,8 +352,15 @@ void vc_gemm_batched_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int64
                                  ldb, 0, beta, C + i * sc, ldc, 0);
         goto done;
     }
-    key_t_ k = {batch, M, N, K, lda, ldb, ldc, batch > 1 ? sa : 0, batch > 1 ? sb : 0, batch > 1 ? sc : 0,
-                alpha, beta, ta, tb};
+    /* lookup compares keys with memcmp: the padding after the two bools
+     * must be zero, not whatever the stack held (an initialiser list leaves
+     * it unspecified, and with it every lookup could miss and compile a new
+     * primitive, with its own scratchpad) */
+    key_t_ k;
+    memset(&k, 0, sizeof k);
+    k.batch = batch, k.M = M, k.N = N, k.K = K, k.lda = lda, k.ldb = ldb, k.ldc = ldc;
+    k.sa = batch > 1 ? sa : 0, k.sb = batch > 1 ? sb : 0, k.sc = batch > 1 ? sc : 0;
+    k.alpha = alpha, k.beta = beta, k.ta = ta, k.tb = tb;
     entry *e = s ? lookup(s, &k) : NULL;
     if (!e) {
         gemm_loop(batch, ta, tb, M, N, K, alpha, a, lda, sa, b, ldb, sb, beta, C, ldc, sc);

@@ -24,6 +24,10 @@
 bool vc_gemm_bf16_fast(void);
 /* "avx512_core_bf16", "avx512_core_amx", ... : oneDNN's effective CPU ISA. */
 const char *vc_gemm_bf16_isa(void);
+/* oneDNN primitives made so far (each thread caches the ones it ran, keyed
+ * by shape, strides, alpha, beta and transposes): a repeated product must
+ * not make a new one (tests watch this). */
+long vc_gemm_bf16_primitives(void);
 
 void vc_gemm_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
                   int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc);

@@ -31,6 +31,7 @@
 #include "autograd/params.h"
 #include "data/synth.h"
 #include "models/clip.h"
+#include "tensor/k_gemm_bf16.h"
 #include "tensor/precision.h"
 #include "tensor/rng.h"
 #include "train/run_config.h"
@@ -297,7 +298,7 @@ END_TEST
  * alone (as `vclip bench train` does): the bf16 copies of the weights must
  * follow the optimiser's updates, so the losses track float32's step by
  * step (a stale copy leaves the bf16 loss near its first value). */
-START_TEST(test_bf16_weight_copies_follow_the_optimiser) {
+START_TEST(test_bf16_weight_copies_follow_the_optimiser_and_primitives_are_reused) {
     if (!have_bf16()) {
         printf("SKIP: bf16 weight copies (%s)\n", vc_precision_fallback_reason(vc_backend_for(VC_CPU), VC_PREC_BF16));
         return;
@@ -333,10 +334,16 @@ START_TEST(test_bf16_weight_copies_follow_the_optimiser) {
         ck_assert_int_eq(vc_tape_precision(&tape, p ? VC_PREC_BF16 : VC_PREC_FP32), p ? VC_PREC_BF16 : VC_PREC_FP32);
         vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL};
         vc_step_out so;
+        long made = 0;
         for (int s = 0; s < STEPS; s++) {
             ck_assert_msg(vc_train_step(&ctx, &frames, &len, &text, 1e-3, &so) == VC_OK, "%s", vc_last_error());
             loss[p][s] = so.loss;
+            if (s == 1) made = vc_gemm_bf16_primitives();
         }
+        /* every later step repeats the products of the first: no new oneDNN
+         * primitive (the cache key once held stack bytes in its padding, and
+         * each miss compiled another, with its own scratchpad) */
+        if (p) ck_assert_int_eq(vc_gemm_bf16_primitives(), made);
         vc_tape_free(&tape);
         vc_adamw_free(&opt);
         vc_params_free(&ps);
@@ -480,7 +487,7 @@ static Suite *precision_suite(void) {
     tcase_add_test(tc, test_bf16_falls_back_to_float32_with_a_reason);
     tcase_add_test(tc, test_binary_reports_the_fallback_once);
     tcase_add_test(tc, test_clip_towers_in_bf16_match_float32);
-    tcase_add_test(tc, test_bf16_weight_copies_follow_the_optimiser);
+    tcase_add_test(tc, test_bf16_weight_copies_follow_the_optimiser_and_primitives_are_reused);
     tcase_add_test(tc, test_fused_linear_in_bf16_matches_the_separate_ops);
     tcase_add_test(tc, test_every_pooler_trains_in_bf16_to_float32_recall);
     suite_add_tcase(s, tc);
