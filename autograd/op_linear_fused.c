@@ -4,7 +4,6 @@
  * the backward, and the residual add writes straight into y, so a pre-LN
  * transformer block saves its residual stream, qkv, the attention
  * probabilities and the MLP pre-activation, nothing else. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "op_gemm.h"
@@ -84,7 +83,6 @@ static vc_status donate_grad(vc_tape *t, const vc_node *n, bool donate) {
 /* Whether the backward of a product fed by T(x) can take the one-pass path
  * below: bf16 with the activation kernels, GELU or QuickGELU. */
 static bool activation_fusable(const vc_tape *t, const vc_backend *be, vc_pre pre) {
-    if (getenv("NOFUSE")) return false;
     return (pre == VC_PRE_GELU || pre == VC_PRE_QUICKGELU) && bf16_transform(t, be, pre) && be->unary_fwd_bwd_bf16;
 }
 
