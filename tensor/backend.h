@@ -94,7 +94,7 @@ enum { VC_GEMM_A_BF16 = 1, VC_GEMM_B_BF16 = 2 };
 /* Every kernel entry of the table, for supports_op, scratch_bytes and the
  * op filter of tests/test_backend_ops.c. */
 typedef enum {
-    VC_K_GEMM, VC_K_GEMM_BATCHED, VC_K_GEMM_BF16, VC_K_GEMM_BATCHED_BF16, VC_K_ROUND_BF16,
+    VC_K_GEMM, VC_K_GEMM_BATCHED, VC_K_GEMM_BF16, VC_K_GEMM_BATCHED_BF16, VC_K_GEMM_BIAS_BF16, VC_K_ROUND_BF16,
     VC_K_GEMM_F16, VC_K_GEMM_BATCHED_F16, VC_K_ROUND_F16,
     VC_K_LAYERNORM_FWD, VC_K_LAYERNORM_FWD_BF16, VC_K_LAYERNORM_BWD, VC_K_L2NORM_FWD, VC_K_L2NORM_BWD,
     VC_K_SOFTMAX_FWD, VC_K_SOFTMAX_BWD, VC_K_XENT_FWD, VC_K_XENT_BWD,
@@ -162,6 +162,13 @@ typedef struct vc_backend {
     void (*gemm_batched_bf16)(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                               float alpha, const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb,
                               int64_t sb, float beta, float *C, int64_t ldc, int64_t sc);
+    /* gemm_bf16 with alpha 1 and a bias [N] added to every row inside the
+     * product: C = op(A) op(B) + bias + beta C (a linear layer without the
+     * separate pass that writes the bias into C first). NULL-able: callers
+     * then write the bias with bias_fwd and accumulate with gemm_bf16. */
+    void (*gemm_bias_bf16)(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
+                           int64_t lda, const void *B, int64_t ldb, const float *bias, float beta, float *C,
+                           int64_t ldc);
     /* y[i] = x[i] rounded to bf16 (nearest even; NaN stays NaN), n values:
      * the bf16 copies of weights a product reuses. */
     void (*round_bf16)(const float *x, uint16_t *y, int64_t n);

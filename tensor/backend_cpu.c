@@ -59,7 +59,7 @@ static bool cpu_supports(vc_kop op) {
 #ifdef VC_DOUBLE
     if (op == VC_K_ROUND_F16) return false;
 #endif
-    if (op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16 || op == VC_K_ROUND_BF16) {
+    if (op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16 || op == VC_K_GEMM_BIAS_BF16 || op == VC_K_ROUND_BF16) {
 #ifdef VC_DOUBLE
         return false;
 #else
@@ -95,6 +95,7 @@ const vc_backend vc_backend_cpu = {
 #ifndef VC_DOUBLE
     .gemm_bf16 = vc_gemm_bf16,
     .gemm_batched_bf16 = vc_gemm_batched_bf16,
+    .gemm_bias_bf16 = vc_gemm_bias_bf16,
     .round_bf16 = cpu_round_bf16,
     .round_f16 = cpu_round_f16,
 #endif

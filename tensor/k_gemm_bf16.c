@@ -136,13 +136,13 @@ static void pack_bf16(uint16_t *dst, const float *src, int64_t count, int64_t s,
 typedef struct {
     int64_t batch, M, N, K, lda, ldb, ldc, sa, sb, sc;
     float alpha, beta;
-    bool ta, tb;
+    bool ta, tb, bias;
 } key_t_;
 
 typedef struct {
     key_t_ key;
     dnnl_primitive_t prim;
-    dnnl_memory_t a, b, c;
+    dnnl_memory_t a, b, c, bias; /* bias: NULL unless key.bias */
     uint64_t used;
 } entry;
 
@@ -169,6 +169,7 @@ static void entry_free(entry *e) {
     fp_dnnl_memory_destroy(e->a);
     fp_dnnl_memory_destroy(e->b);
     fp_dnnl_memory_destroy(e->c);
+    if (e->bias) fp_dnnl_memory_destroy(e->bias);
 }
 
 static void state_free(void *p) {
@@ -246,8 +247,10 @@ static entry *lookup(thread_state *s, const key_t_ *k) {
         md3(&mb, dnnl_bf16, bb, k->K, k->N, k->tb, k->ldb, k->sb) ||
         md3(&mc, dnnl_f32, k->batch, k->M, k->N, false, k->ldc, k->sc))
         return NULL;
+    dnnl_memory_desc_t mbias; /* [1, 1, N]: one value per output column, every row and entry */
+    if (k->bias && md3(&mbias, dnnl_f32, 1, 1, k->N, false, k->N, 0)) return NULL;
     dnnl_matmul_desc_t d;
-    if (fp_dnnl_matmul_desc_init(&d, &ma, &mb, NULL, &mc)) return NULL;
+    if (fp_dnnl_matmul_desc_init(&d, &ma, &mb, k->bias ? &mbias : NULL, &mc)) return NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -264,7 +267,8 @@ static entry *lookup(thread_state *s, const key_t_ *k) {
     if (pd) fp_dnnl_primitive_desc_destroy(pd);
     if (!ok) return NULL;
     if (fp_dnnl_memory_create(&e.a, &ma, engine, DNNL_MEMORY_NONE) || fp_dnnl_memory_create(&e.b, &mb, engine, DNNL_MEMORY_NONE) ||
-        fp_dnnl_memory_create(&e.c, &mc, engine, DNNL_MEMORY_NONE)) {
+        fp_dnnl_memory_create(&e.c, &mc, engine, DNNL_MEMORY_NONE) ||
+        (k->bias && fp_dnnl_memory_create(&e.bias, &mbias, engine, DNNL_MEMORY_NONE))) {
         entry_free(&e);
         return NULL;
     }
@@ -285,7 +289,7 @@ static entry *lookup(thread_state *s, const key_t_ *k) {
  * fails to build): the same bf16 rounding, float32 accumulation in double. */
 static void gemm_loop(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                       const uint16_t *A, int64_t lda, int64_t sa, const uint16_t *B, int64_t ldb, int64_t sb,
-                      float beta, float *C, int64_t ldc, int64_t sc) {
+                      const float *bias, float beta, float *C, int64_t ldc, int64_t sc) {
     for (int64_t b = 0; b < batch; b++)
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {
@@ -299,28 +303,30 @@ static void gemm_loop(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int
                     acc += (double)fx * fy;
                 }
                 float *c = &C[b * sc + i * ldc + j];
-                *c = (float)(alpha * acc + (beta == 0 ? 0 : beta * *c));
+                *c = (float)(alpha * acc + (bias ? bias[j] : 0) + (beta == 0 ? 0 : beta * *c));
             }
 }
 
-void vc_gemm_batched_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                          float alpha, const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb,
-                          float beta, float *C, int64_t ldc, int64_t sc) {
+/* vc_gemm_batched_bf16, plus bias [N] added to every row of every entry
+ * when not NULL (only with alpha 1, batch 1: vc_gemm_bias_bf16). */
+static void gemm_impl(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                      const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb,
+                      const float *bias, float beta, float *C, int64_t ldc, int64_t sc) {
     if (batch <= 0 || M == 0 || N == 0) return;
     if (K == 0) {
         for (int64_t b = 0; b < (sc ? batch : 1); b++)
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < N; j++) {
                     float *c = &C[b * sc + i * ldc + j];
-                    *c = beta == 0 ? 0 : beta * *c;
+                    *c = (bias ? bias[j] : 0) + (beta == 0 ? 0 : beta * *c);
                 }
         return;
     }
     if (sc == 0 && batch > 1) { /* every entry adds into one C, in order */
         size_t ea = flags & VC_GEMM_A_BF16 ? 2 : 4, eb = flags & VC_GEMM_B_BF16 ? 2 : 4;
         for (int64_t b = 0; b < batch; b++)
-            vc_gemm_batched_bf16(flags, 1, ta, tb, M, N, K, alpha, (const char *)A + (size_t)(b * sa) * ea, lda, 0,
-                                 (const char *)B + (size_t)(b * sb) * eb, ldb, 0, b ? 1 : beta, C, ldc, 0);
+            gemm_impl(flags, 1, ta, tb, M, N, K, alpha, (const char *)A + (size_t)(b * sa) * ea, lda, 0,
+                      (const char *)B + (size_t)(b * sb) * eb, ldb, 0, b ? NULL : bias, b ? 1 : beta, C, ldc, 0);
         return;
     }
     pthread_once(&once, init_once);
@@ -348,8 +354,8 @@ void vc_gemm_batched_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int64
     }
     if (sa == 0 && batch > 1) { /* a shared A: oneDNN wants it per entry; loop */
         for (int64_t i = 0; i < batch; i++)
-            vc_gemm_batched_bf16(VC_GEMM_A_BF16 | VC_GEMM_B_BF16, 1, ta, tb, M, N, K, alpha, a, lda, 0, b + i * sb,
-                                 ldb, 0, beta, C + i * sc, ldc, 0);
+            gemm_impl(VC_GEMM_A_BF16 | VC_GEMM_B_BF16, 1, ta, tb, M, N, K, alpha, a, lda, 0, b + i * sb, ldb, 0, bias,
+                      beta, C + i * sc, ldc, 0);
         goto done;
     }
     /* lookup compares keys with memcmp: the padding after the two bools
@@ -360,19 +366,24 @@ void vc_gemm_batched_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int64
     memset(&k, 0, sizeof k);
     k.batch = batch, k.M = M, k.N = N, k.K = K, k.lda = lda, k.ldb = ldb, k.ldc = ldc;
     k.sa = batch > 1 ? sa : 0, k.sb = batch > 1 ? sb : 0, k.sc = batch > 1 ? sc : 0;
-    k.alpha = alpha, k.beta = beta, k.ta = ta, k.tb = tb;
+    k.alpha = alpha, k.beta = beta, k.ta = ta, k.tb = tb, k.bias = bias != NULL;
     entry *e = s ? lookup(s, &k) : NULL;
     if (!e) {
-        gemm_loop(batch, ta, tb, M, N, K, alpha, a, lda, sa, b, ldb, sb, beta, C, ldc, sc);
+        gemm_loop(batch, ta, tb, M, N, K, alpha, a, lda, sa, b, ldb, sb, bias, beta, C, ldc, sc);
         goto done;
     }
     fp_dnnl_memory_set_data_handle(e->a, (void *)a);
     fp_dnnl_memory_set_data_handle(e->b, (void *)b);
     fp_dnnl_memory_set_data_handle(e->c, C);
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
-    if (fp_dnnl_primitive_execute(e->prim, s->stream, 3, args) != dnnl_success ||
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    int nargs = 3;
+    if (bias) {
+        fp_dnnl_memory_set_data_handle(e->bias, (void *)bias);
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->bias};
+    }
+    if (fp_dnnl_primitive_execute(e->prim, s->stream, nargs, args) != dnnl_success ||
         fp_dnnl_stream_wait(s->stream) != dnnl_success)
-        gemm_loop(batch, ta, tb, M, N, K, alpha, a, lda, sa, b, ldb, sb, beta, C, ldc, sc);
+        gemm_loop(batch, ta, tb, M, N, K, alpha, a, lda, sa, b, ldb, sb, bias, beta, C, ldc, sc);
 done:
     free(tmp[0]);
     free(tmp[1]);
@@ -387,7 +398,18 @@ fail:
             for (int64_t j = 0; j < N; j++) C[bi * sc + i * ldc + j] = __builtin_nanf("");
 }
 
+void vc_gemm_batched_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                          float alpha, const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb,
+                          float beta, float *C, int64_t ldc, int64_t sc) {
+    gemm_impl(flags, batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, NULL, beta, C, ldc, sc);
+}
+
 void vc_gemm_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
                   int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    vc_gemm_batched_bf16(flags, 1, ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0);
+    gemm_impl(flags, 1, ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, NULL, beta, C, ldc, 0);
+}
+
+void vc_gemm_bias_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
+                       const void *B, int64_t ldb, const float *bias, float beta, float *C, int64_t ldc) {
+    gemm_impl(flags, 1, ta, tb, M, N, K, 1, A, lda, 0, B, ldb, 0, bias, beta, C, ldc, 0);
 }
