@@ -164,9 +164,14 @@ void vc_op_gemm_batched(vc_tape *t, const vc_backend *be, const vc_var *p0, cons
     be->gemm_batched(batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc);
 }
 
-bool vc_op_round(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t n) {
+/* vc_op_round, and vc_op_round_bias when gb: the bf16 copy made by one pass
+ * of the backend (round_bf16, or bias_bwd_round_bf16 writing the bias sums
+ * too). */
+static bool round_into_alias(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t R, int64_t N, vc_real *gb,
+                             vc_real beta) {
 #ifndef VC_DOUBLE
-    if (t->precision != VC_PREC_BF16 || n <= 0) return false;
+    int64_t n = R * N;
+    if (t->precision != VC_PREC_BF16 || n <= 0 || (gb && !be->bias_bwd_round_bf16)) return false;
     cache *c = t->bf16_cache;
     if (!c && !(c = t->bf16_cache = calloc(1, sizeof *c))) return false;
     if (c->nal == MAX_ALIAS) return false;
@@ -176,16 +181,23 @@ bool vc_op_round(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t n) 
         t->status = keep; /* not an error: the products round as they go */
         return false;
     }
-    be->round_bf16((const float *)x, copy, n);
+    if (gb) be->bias_bwd_round_bf16((const float *)x, copy, gb, beta, R, N);
+    else be->round_bf16((const float *)x, copy, n);
     c->al[c->nal++] = (alias){x, n, copy};
     return true;
 #else
-    (void)t;
-    (void)be;
-    (void)x;
-    (void)n;
+    (void)t, (void)be, (void)x, (void)R, (void)N, (void)gb, (void)beta;
     return false;
 #endif
+}
+
+bool vc_op_round(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t n) {
+    return round_into_alias(t, be, x, 1, n, NULL, 0);
+}
+
+bool vc_op_round_bias(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t R, int64_t N, vc_real *gb,
+                      vc_real beta) {
+    return gb && round_into_alias(t, be, x, R, N, gb, beta);
 }
 
 void vc_op_unround(vc_tape *t, const vc_real *x) {

@@ -54,6 +54,13 @@ void vc_op_gemm_batched(vc_tape *t, const vc_backend *be, const vc_var *p0, cons
  * the scratch cannot be had (the products then round as they go). */
 bool vc_op_round(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t n);
 void vc_op_unround(vc_tape *t, const vc_real *x);
+/* vc_op_round for the output gradient x [R, N] of a layer with a bias, with
+ * the bias gradient gb (+)= the column sums of x (beta 0 / 1, as bias_bwd)
+ * taken in the same pass (the backend's bias_bwd_round_bf16). False with
+ * nothing done (neither the copy nor the sums) where that cannot be had:
+ * the caller then rounds and sums on its own. */
+bool vc_op_round_bias(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t R, int64_t N, vc_real *gb,
+                      vc_real beta);
 
 /* Frees t's bf16 copies (vc_tape_free calls it). */
 void vc_op_gemm_free(vc_tape *t);

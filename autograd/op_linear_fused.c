@@ -123,7 +123,14 @@ static bool fused_activation_backward(vc_tape *t, const vc_node *n, const vc_bac
 #endif
 }
 
-static vc_status fused_backward_products(vc_tape *t, const vc_node *n) {
+/* The bias gradient: asked for already (vc_grad_for marks it written) by
+ * fused_backward, and maybe summed already in its rounding pass. */
+typedef struct {
+    bool asked, done;
+    vc_real *g, beta;
+} bias_grad;
+
+static vc_status fused_backward_products(vc_tape *t, const vc_node *n, bias_grad bgr) {
     const fused_ctx *c = n->ctx;
     vc_var *const *in = n->in_many;
     int64_t R = c->R, IN = c->IN, OUT = c->OUT;
@@ -137,7 +144,8 @@ static vc_status fused_backward_products(vc_tape *t, const vc_node *n) {
     bool donate = res && res->requires_grad && !res->grad.data && !res->is_param && res != in[IN_X] &&
                   !n->out->grad_borrowed && !t->keep_grads;
     if (res && !donate && (g = vc_grad_for(t, res, &beta))) be->axpby(G, 1, g, beta, R * OUT);
-    if (in[IN_B] && (g = vc_grad_for(t, in[IN_B], &beta))) be->bias_bwd(G, g, beta, R, OUT);
+    if (in[IN_B] && !bgr.asked) bgr.g = vc_grad_for(t, in[IN_B], &bgr.beta);
+    if (bgr.g && !bgr.done) be->bias_bwd(G, bgr.g, bgr.beta, R, OUT);
     vc_real bx = 0, *gx = NULL;
     bool have_gx = false; /* asked for already (vc_grad_for marks it written) */
     g = vc_grad_for(t, in[IN_W], &beta);
@@ -209,9 +217,20 @@ static vc_status fused_backward_products(vc_tape *t, const vc_node *n) {
  * bf16 it is rounded once for both. */
 static vc_status fused_backward(vc_tape *t, const vc_node *n) {
     const fused_ctx *c = n->ctx;
+    vc_var *bias = n->in_many[IN_B];
     const vc_real *G = vc_f32(&n->out->grad);
-    bool r = vc_op_round(t, vc_var_backend(n->in_many[IN_X]), G, c->R * c->OUT);
-    vc_status s = fused_backward_products(t, n);
+    const vc_backend *be = vc_var_backend(n->in_many[IN_X]);
+    /* in bf16 the bias gradient is summed in the pass that rounds G, where
+     * the backend has that kernel */
+    bias_grad bg = {false, false, NULL, 0};
+    bool r = false;
+    if (bias && t->precision == VC_PREC_BF16 && be->bias_bwd_round_bf16) {
+        bg.asked = true;
+        bg.g = vc_grad_for(t, bias, &bg.beta);
+        r = bg.done = vc_op_round_bias(t, be, G, c->R, c->OUT, bg.g, bg.beta);
+    }
+    if (!r) r = vc_op_round(t, be, G, c->R * c->OUT);
+    vc_status s = fused_backward_products(t, n, bg);
     if (r) vc_op_unround(t, G);
     return s;
 }

@@ -111,16 +111,16 @@ static vc_status linear_backward(vc_tape *t, const vc_node *n) {
     int64_t IN = w->val.ne[1], OUT = w->val.ne[0], R = vc_numel(&x->val) / (IN ? IN : 1);
     const vc_real *G = vc_f32(&n->out->grad);
     const vc_backend *be = vc_var_backend(x);
-    bool r = vc_op_round(t, be, G, R * OUT); /* G feeds both gradients */
-    vc_real beta;
+    /* G feeds both gradients; in bf16 the bias gradient is summed in the
+     * pass that rounds it, where the backend can */
+    vc_real beta, bb = 0, *gb = bias ? vc_grad_for(t, bias, &bb) : NULL;
+    bool bias_done = vc_op_round_bias(t, be, G, R, OUT, gb, bb);
+    bool r = bias_done || vc_op_round(t, be, G, R * OUT);
     vc_real *gx = vc_grad_for(t, x, &beta);
     if (gx) vc_op_gemm(t, be, x, w, false, false, R, IN, OUT, 1, G, OUT, vc_f32(&w->val), IN, beta, gx, IN);     /* dx = dy w */
     vc_real *gw = vc_grad_for(t, w, &beta);
     if (gw) vc_op_gemm(t, be, x, w, true, false, OUT, IN, R, 1, G, OUT, vc_f32(&x->val), IN, beta, gw, IN);      /* dw = dy^T x */
-    if (bias) {
-        vc_real *gb = vc_grad_for(t, bias, &beta);
-        if (gb) be->bias_bwd(G, gb, beta, R, OUT);                                                /* db = sum dy */
-    }
+    if (gb && !bias_done) be->bias_bwd(G, gb, bb, R, OUT); /* db = sum dy */
     if (r) vc_op_unround(t, G);
     return t->status;
 }

@@ -103,7 +103,7 @@ typedef enum {
     VC_K_UNARY_FWD, VC_K_UNARY_FWD_BF16, VC_K_UNARY_FWD_BWD_BF16, VC_K_UNARY_BWD, VC_K_UNARY_BWD_INPLACE, VC_K_SCALE, VC_K_AXPBY,
     VC_K_BINARY_FWD, VC_K_BINARY_BWD,
     VC_K_SUM_FWD, VC_K_SUM_BWD, VC_K_WSUM_FWD, VC_K_WSUM_BWD,
-    VC_K_BIAS_FWD, VC_K_BIAS_BWD,
+    VC_K_BIAS_FWD, VC_K_BIAS_BWD, VC_K_BIAS_BWD_ROUND_BF16,
     VC_K_STRIDED_COPY, VC_K_SLAB_COPY, VC_K_GATHER_FWD, VC_K_GATHER_BWD, VC_K_DROPOUT_FWD, VC_K_DROPOUT_BWD,
     VC_K_ADAMW, VC_K_GLOBAL_NORM, VC_K_CLIP_SCALE,
     VC_K_PATCHIFY, VC_K_EMBED_PATCHES, VC_K_EMBED_TOKENS,
@@ -253,6 +253,10 @@ typedef struct vc_backend {
     /* ---- bias (k_bias.h): rows [R, N] ---- */
     void (*bias_fwd)(vc_real *y, const vc_real *b, const vc_real *res, int64_t R, int64_t N);
     void (*bias_bwd)(const vc_real *g, vc_real *gb, vc_real beta, int64_t R, int64_t N);
+    /* bias_bwd that also rounds g [R, N] to bf16 into g16, in the same pass
+     * (k_bias.h); NULL-able like layernorm_fwd_bf16: callers then round and
+     * sum separately. */
+    void (*bias_bwd_round_bf16)(const float *g, uint16_t *g16, float *gb, float beta, int64_t R, int64_t N);
 
     /* ---- copy (k_copy.h) ---- */
     void (*strided_copy)(vc_real *dst, const int64_t *dst_st, const vc_real *src, const int64_t *src_st, int nd,

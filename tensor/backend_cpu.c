@@ -48,7 +48,7 @@ static void cpu_round_f16(const float *x, uint16_t *y, int64_t n) { vc_f32_to_f1
  * mode of the CUDA backend); rounding to fp16 yes. */
 static bool cpu_supports(vc_kop op) {
     if (op == VC_K_LAYERNORM_FWD_BF16 || op == VC_K_UNARY_FWD_BF16 ||
-        op == VC_K_UNARY_FWD_BWD_BF16) { /* plain loops: wherever vc_real is float */
+        op == VC_K_UNARY_FWD_BWD_BF16 || op == VC_K_BIAS_BWD_ROUND_BF16) { /* plain loops: wherever vc_real is float */
 #ifdef VC_DOUBLE
         return false;
 #else
@@ -131,6 +131,9 @@ const vc_backend vc_backend_cpu = {
     .wsum_bwd = vc_wsum_axis_bwd,
     .bias_fwd = vc_bias_fwd,
     .bias_bwd = vc_bias_bwd,
+#ifndef VC_DOUBLE
+    .bias_bwd_round_bf16 = vc_bias_bwd_round_bf16,
+#endif
     .strided_copy = vc_strided_copy,
     .slab_copy = vc_slab_copy,
     .gather_fwd = vc_gather_rows_fwd,

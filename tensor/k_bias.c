@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "k_math.h"
+
 void vc_bias_fwd(vc_real *y, const vc_real *b, const vc_real *res, int64_t R, int64_t N) {
     size_t row = (size_t)N * sizeof(vc_real);
 #pragma omp parallel for schedule(static) if (R * N > 32768)
@@ -34,3 +36,23 @@ void vc_bias_bwd(const vc_real *g, vc_real *gb, vc_real beta, int64_t R, int64_t
         for (int64_t c = c0; c < c1; c++) gb[c] = beta == 0 ? acc[c - c0] : gb[c] + acc[c - c0];
     }
 }
+
+#ifndef VC_DOUBLE
+void vc_bias_bwd_round_bf16(const float *g, uint16_t *g16, float *gb, float beta, int64_t R, int64_t N) {
+    /* as vc_bias_bwd: each thread owns a block of 64 columns, rows in order */
+#pragma omp parallel for schedule(static) if (R * N > 32768)
+    for (int64_t c0 = 0; c0 < N; c0 += 64) {
+        int64_t c1 = c0 + 64 < N ? c0 + 64 : N;
+        float acc[64] = {0};
+        for (int64_t r = 0; r < R; r++) {
+            const float *gr = g + r * N;
+            uint16_t *hr = g16 + r * N;
+            for (int64_t c = c0; c < c1; c++) {
+                acc[c - c0] += gr[c];
+                hr[c] = vc_round_bf16(gr[c]);
+            }
+        }
+        for (int64_t c = c0; c < c1; c++) gb[c] = beta == 0 ? acc[c - c0] : gb[c] + acc[c - c0];
+    }
+}
+#endif

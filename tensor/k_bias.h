@@ -14,5 +14,12 @@
 void vc_bias_fwd(vc_real *y, const vc_real *b, const vc_real *res, int64_t R, int64_t N);
 /* gb[j] (+)= sum_r g[r, j], rows summed in order (beta 0 overwrites, 1 adds). */
 void vc_bias_bwd(const vc_real *g, vc_real *gb, vc_real beta, int64_t R, int64_t N);
+#ifndef VC_DOUBLE
+/* vc_bias_bwd and g rounded to bf16 into g16 [R, N] (nearest even, NaN stays
+ * NaN), in one pass over g: the output gradient of a bf16 linear layer feeds
+ * its two products in bf16 and its bias gradient in float32. gb gets exactly
+ * vc_bias_bwd's sums (same order). The float32 build only. */
+void vc_bias_bwd_round_bf16(const float *g, uint16_t *g16, float *gb, float beta, int64_t R, int64_t N);
+#endif
 
 #endif

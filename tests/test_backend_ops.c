@@ -278,6 +278,7 @@ START_TEST(test_every_backend_fills_the_entries_it_supports_and_the_cpu_supports
                 ck_assert_msg(!is_cpu(be) || op == VC_K_GEMM_BF16 || op == VC_K_GEMM_BATCHED_BF16 || op == VC_K_GEMM_BIAS_BF16 ||
                                   op == VC_K_ROUND_BF16 ||
                                   op == VC_K_LAYERNORM_FWD_BF16 || op == VC_K_UNARY_FWD_BF16 || op == VC_K_UNARY_FWD_BWD_BF16 ||
+                                  op == VC_K_BIAS_BWD_ROUND_BF16 ||
                                   op == VC_K_GEMM_F16 || op == VC_K_GEMM_BATCHED_F16 || op == VC_K_ROUND_F16,
                               "the CPU backend must support %s", vc_kop_name((vc_kop)op));
         }
@@ -1673,6 +1674,18 @@ static void check_bias(int64_t R, int64_t N, int terms, vc_real beta) {
             expect(be, 0, VC_K_BIAS_BWD, d2, dgb, gb, N, TOL);
             TIME(be, VC_K_BIAS_BWD, d2, be->bias_bwd(dg, dgb, beta, R, N));
         }
+#ifndef VC_DOUBLE
+        /* with the rounding in the same pass: bias_bwd's bits, and g's bf16 */
+        FOR_BACKENDS(be, VC_K_BIAS_BWD_ROUND_BF16) {
+            vc_real *dg = up(be, g, R * N), *dgb = dgrad(be, gb0, N, beta), *dgb2 = dgrad(be, gb0, N, beta);
+            uint16_t *dh = dalloc(be, (size_t)(R * N) * 2);
+            be->bias_bwd(dg, dgb2, beta, R, N);
+            be->bias_bwd_round_bf16(dg, dh, dgb, beta, R, N);
+            check_same(be, VC_K_BIAS_BWD_ROUND_BF16, d2, dgb, dgb2, N);
+            check_bf16_of(be, VC_K_BIAS_BWD_ROUND_BF16, d2, dg, dh, R * N);
+            TIME(be, VC_K_BIAS_BWD_ROUND_BF16, d2, be->bias_bwd_round_bf16(dg, dh, dgb, beta, R, N));
+        }
+#endif
     }
     case_end();
 }
@@ -1682,7 +1695,7 @@ START_TEST(test_bias_rows_and_their_gradient_match_naive_loops) {
     for (int s = 0; s < 4; s++)
         for (int terms = 0; terms < 5; terms++)
             for (int b = 0; b < 2; b++) check_bias(shapes[s][0], shapes[s][1], terms, (vc_real)b);
-    report(VC_K_BIAS_FWD, VC_K_BIAS_BWD);
+    report(VC_K_BIAS_FWD, VC_K_BIAS_BWD_ROUND_BF16);
 }
 END_TEST
 
