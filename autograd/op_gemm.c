@@ -132,18 +132,18 @@ void vc_op_gemm16(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_v
 
 bool vc_op_gemm16_bias(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var *p1, unsigned flags, bool ta,
                        bool tb, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda, const void *B,
-                       int64_t ldb, const float *bias, float beta, float *C, int64_t ldc) {
+                       int64_t ldb, const float *bias, const float *res, float *C, int64_t ldc) {
 #ifndef VC_DOUBLE
     if (!be->gemm_bias_bf16) return false;
     const uint16_t *a = flags & VC_GEMM_A_BF16 ? A : as_bf16(t, be, p0, p1, A);
     const uint16_t *b = flags & VC_GEMM_B_BF16 ? B : as_bf16(t, be, p0, p1, B);
     unsigned f = (a ? VC_GEMM_A_BF16 : 0) | (b ? VC_GEMM_B_BF16 : 0);
-    be->gemm_bias_bf16(f, ta, tb, M, N, K, a ? (const void *)a : A, lda, b ? (const void *)b : B, ldb, bias, beta, C,
+    be->gemm_bias_bf16(f, ta, tb, M, N, K, a ? (const void *)a : A, lda, b ? (const void *)b : B, ldb, bias, res, C,
                        ldc);
     return true;
 #else
     (void)t, (void)be, (void)p0, (void)p1, (void)flags, (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A;
-    (void)lda, (void)B, (void)ldb, (void)bias, (void)beta, (void)C, (void)ldc;
+    (void)lda, (void)B, (void)ldb, (void)bias, (void)res, (void)C, (void)ldc;
     return false;
 #endif
 }

@@ -281,16 +281,16 @@ vc_var *vc_linear_fused(vc_tape *t, vc_var *x, vc_pre pre, vc_var *gamma, vc_var
     const vc_backend *be = vc_var_backend(x);
     bool b16 = bf16_transform(t, be, pre);
     /* y = bias + residual, then the product accumulates onto it; in bf16
-     * without a residual the product adds the bias itself (where the backend
-     * can: no pass writing y first, and no read of y) */
-    bool bias_inside = b16 && B && !Rs && be->gemm_bias_bf16;
+     * the product adds them itself (where the backend can: no pass writing y
+     * first, and no read of y) */
+    bool bias_inside = b16 && (B || Rs) && be->gemm_bias_bf16;
     if ((B || Rs) && !bias_inside) be->bias_fwd(Y, B, Rs, R, OUT);
     size_t ubytes = (size_t)(R * IN) * (b16 ? sizeof(uint16_t) : sizeof(vc_real));
     void *u = vc_f32(X);
     if (pre != VC_PRE_NONE && !(u = vc_tape_take(t, ubytes))) return vc_tape_fail(t, VC_ERR_OOM);
     if (bias_inside) {
         transform16(be, &c, in, 0, R, u);
-        vc_op_gemm16_bias(t, be, in[IN_W], NULL, VC_GEMM_A_BF16, false, true, R, OUT, IN, u, IN, vc_f32(Wt), IN, B, 0,
+        vc_op_gemm16_bias(t, be, in[IN_W], NULL, VC_GEMM_A_BF16, false, true, R, OUT, IN, u, IN, vc_f32(Wt), IN, B, Rs,
                           Y, OUT);
     } else if (b16) {
         transform16(be, &c, in, 0, R, u);

@@ -49,9 +49,9 @@ static void product(const vc_backend *be, const vc_real *x, const vc_tensor *w, 
 static void linear16(const workspace *ws, const uint16_t *x, const vc_tensor *w, const vc_tensor *b, vc_real *y,
                      int64_t R, bool add) {
     int64_t OUT = w->ne[0], IN = w->ne[1];
-    if (!add && ws->be->gemm_bias_bf16) { /* the bias added inside the product */
+    if (ws->be->gemm_bias_bf16) { /* the bias (and the stream it adds to) inside the product */
         ws->be->gemm_bias_bf16(VC_GEMM_A_BF16 | VC_GEMM_B_BF16, false, true, R, OUT, IN, x, IN, w->data, IN,
-                               vc_f32(b), 0, y, OUT);
+                               vc_f32(b), add ? y : NULL, y, OUT);
         return;
     }
     ws->be->bias_fwd(y, vc_f32(b), add ? y : NULL, R, OUT);

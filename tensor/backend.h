@@ -162,12 +162,14 @@ typedef struct vc_backend {
     void (*gemm_batched_bf16)(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                               float alpha, const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb,
                               int64_t sb, float beta, float *C, int64_t ldc, int64_t sc);
-    /* gemm_bf16 with alpha 1 and a bias [N] added to every row inside the
-     * product: C = op(A) op(B) + bias + beta C (a linear layer without the
-     * separate pass that writes the bias into C first). NULL-able: callers
-     * then write the bias with bias_fwd and accumulate with gemm_bf16. */
+    /* gemm_bf16 with alpha 1 and the terms of a linear layer added inside
+     * the product: C = op(A) op(B) + bias + res, bias [N] to every row, res
+     * laid out as C (NULL: C is not read; C itself: accumulate; or another
+     * matrix: a residual stream), either NULL-able (k_gemm_bf16.h): no
+     * separate pass writing them into C first. The entry is NULL-able:
+     * callers then write them with bias_fwd and accumulate with gemm_bf16. */
     void (*gemm_bias_bf16)(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
-                           int64_t lda, const void *B, int64_t ldb, const float *bias, float beta, float *C,
+                           int64_t lda, const void *B, int64_t ldb, const float *bias, const float *res, float *C,
                            int64_t ldc);
     /* y[i] = x[i] rounded to bf16 (nearest even; NaN stays NaN), n values:
      * the bf16 copies of weights a product reuses. */

@@ -21,6 +21,7 @@ static __typeof__(dnnl_memory_desc_init_by_strides) *fp_dnnl_memory_desc_init_by
 static __typeof__(dnnl_memory_destroy) *fp_dnnl_memory_destroy;
 static __typeof__(dnnl_memory_set_data_handle) *fp_dnnl_memory_set_data_handle;
 static __typeof__(dnnl_post_ops_append_sum) *fp_dnnl_post_ops_append_sum;
+static __typeof__(dnnl_post_ops_append_binary) *fp_dnnl_post_ops_append_binary;
 static __typeof__(dnnl_post_ops_create) *fp_dnnl_post_ops_create;
 static __typeof__(dnnl_post_ops_destroy) *fp_dnnl_post_ops_destroy;
 static __typeof__(dnnl_primitive_attr_create) *fp_dnnl_primitive_attr_create;
@@ -53,6 +54,7 @@ static bool load_dnnl(void) {
         (fp_dnnl_memory_destroy = (__typeof__(fp_dnnl_memory_destroy))dlsym(lib, "dnnl_memory_destroy")) &&
         (fp_dnnl_memory_set_data_handle = (__typeof__(fp_dnnl_memory_set_data_handle))dlsym(lib, "dnnl_memory_set_data_handle")) &&
         (fp_dnnl_post_ops_append_sum = (__typeof__(fp_dnnl_post_ops_append_sum))dlsym(lib, "dnnl_post_ops_append_sum")) &&
+        (fp_dnnl_post_ops_append_binary = (__typeof__(fp_dnnl_post_ops_append_binary))dlsym(lib, "dnnl_post_ops_append_binary")) &&
         (fp_dnnl_post_ops_create = (__typeof__(fp_dnnl_post_ops_create))dlsym(lib, "dnnl_post_ops_create")) &&
         (fp_dnnl_post_ops_destroy = (__typeof__(fp_dnnl_post_ops_destroy))dlsym(lib, "dnnl_post_ops_destroy")) &&
         (fp_dnnl_primitive_attr_create = (__typeof__(fp_dnnl_primitive_attr_create))dlsym(lib, "dnnl_primitive_attr_create")) &&
@@ -136,13 +138,13 @@ static void pack_bf16(uint16_t *dst, const float *src, int64_t count, int64_t s,
 typedef struct {
     int64_t batch, M, N, K, lda, ldb, ldc, sa, sb, sc;
     float alpha, beta;
-    bool ta, tb, bias;
+    bool ta, tb, bias, res; /* res: a matrix added by a binary post-op (beta is then 0) */
 } key_t_;
 
 typedef struct {
     key_t_ key;
     dnnl_primitive_t prim;
-    dnnl_memory_t a, b, c, bias; /* bias: NULL unless key.bias */
+    dnnl_memory_t a, b, c, bias, res; /* bias, res: NULL unless key.bias, key.res */
     uint64_t used;
 } entry;
 
@@ -170,6 +172,7 @@ static void entry_free(entry *e) {
     fp_dnnl_memory_destroy(e->b);
     fp_dnnl_memory_destroy(e->c);
     if (e->bias) fp_dnnl_memory_destroy(e->bias);
+    if (e->res) fp_dnnl_memory_destroy(e->res);
 }
 
 static void state_free(void *p) {
@@ -259,6 +262,10 @@ static entry *lookup(thread_state *s, const key_t_ *k) {
     if (ok && k->beta != 0) {
         ok = fp_dnnl_post_ops_create(&po) == dnnl_success && fp_dnnl_post_ops_append_sum(po, k->beta) == dnnl_success &&
              fp_dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
+    } else if (ok && k->res) { /* dst = product + bias + res, res laid out as C */
+        ok = fp_dnnl_post_ops_create(&po) == dnnl_success &&
+             fp_dnnl_post_ops_append_binary(po, dnnl_binary_add, &mc) == dnnl_success &&
+             fp_dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
     }
     ok = ok && fp_dnnl_primitive_desc_create(&pd, &d, attr, engine, NULL) == dnnl_success &&
          fp_dnnl_primitive_create(&e.prim, pd) == dnnl_success;
@@ -268,7 +275,8 @@ static entry *lookup(thread_state *s, const key_t_ *k) {
     if (!ok) return NULL;
     if (fp_dnnl_memory_create(&e.a, &ma, engine, DNNL_MEMORY_NONE) || fp_dnnl_memory_create(&e.b, &mb, engine, DNNL_MEMORY_NONE) ||
         fp_dnnl_memory_create(&e.c, &mc, engine, DNNL_MEMORY_NONE) ||
-        (k->bias && fp_dnnl_memory_create(&e.bias, &mbias, engine, DNNL_MEMORY_NONE))) {
+        (k->bias && fp_dnnl_memory_create(&e.bias, &mbias, engine, DNNL_MEMORY_NONE)) ||
+        (k->res && fp_dnnl_memory_create(&e.res, &mc, engine, DNNL_MEMORY_NONE))) {
         entry_free(&e);
         return NULL;
     }
@@ -289,7 +297,7 @@ static entry *lookup(thread_state *s, const key_t_ *k) {
  * fails to build): the same bf16 rounding, float32 accumulation in double. */
 static void gemm_loop(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                       const uint16_t *A, int64_t lda, int64_t sa, const uint16_t *B, int64_t ldb, int64_t sb,
-                      const float *bias, float beta, float *C, int64_t ldc, int64_t sc) {
+                      const float *bias, const float *res, float beta, float *C, int64_t ldc, int64_t sc) {
     for (int64_t b = 0; b < batch; b++)
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {
@@ -303,22 +311,24 @@ static void gemm_loop(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int
                     acc += (double)fx * fy;
                 }
                 float *c = &C[b * sc + i * ldc + j];
-                *c = (float)(alpha * acc + (bias ? bias[j] : 0) + (beta == 0 ? 0 : beta * *c));
+                *c = (float)(alpha * acc + (bias ? bias[j] : 0) + (res ? res[b * sc + i * ldc + j] : 0) +
+                             (beta == 0 ? 0 : beta * *c));
             }
 }
 
-/* vc_gemm_batched_bf16, plus bias [N] added to every row of every entry
- * when not NULL (only with alpha 1, batch 1: vc_gemm_bias_bf16). */
+/* vc_gemm_batched_bf16, plus bias [N] added to every row and res (laid out
+ * as C, not C itself) added, each when not NULL (only with alpha 1, beta 0,
+ * batch 1: vc_gemm_bias_bf16). */
 static void gemm_impl(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                       const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb,
-                      const float *bias, float beta, float *C, int64_t ldc, int64_t sc) {
+                      const float *bias, const float *res, float beta, float *C, int64_t ldc, int64_t sc) {
     if (batch <= 0 || M == 0 || N == 0) return;
     if (K == 0) {
         for (int64_t b = 0; b < (sc ? batch : 1); b++)
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < N; j++) {
                     float *c = &C[b * sc + i * ldc + j];
-                    *c = (bias ? bias[j] : 0) + (beta == 0 ? 0 : beta * *c);
+                    *c = (bias ? bias[j] : 0) + (res ? res[b * sc + i * ldc + j] : 0) + (beta == 0 ? 0 : beta * *c);
                 }
         return;
     }
@@ -326,7 +336,8 @@ static void gemm_impl(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M
         size_t ea = flags & VC_GEMM_A_BF16 ? 2 : 4, eb = flags & VC_GEMM_B_BF16 ? 2 : 4;
         for (int64_t b = 0; b < batch; b++)
             gemm_impl(flags, 1, ta, tb, M, N, K, alpha, (const char *)A + (size_t)(b * sa) * ea, lda, 0,
-                      (const char *)B + (size_t)(b * sb) * eb, ldb, 0, b ? NULL : bias, b ? 1 : beta, C, ldc, 0);
+                      (const char *)B + (size_t)(b * sb) * eb, ldb, 0, b ? NULL : bias, b ? NULL : res, b ? 1 : beta, C, ldc,
+                      0);
         return;
     }
     pthread_once(&once, init_once);
@@ -355,7 +366,7 @@ static void gemm_impl(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M
     if (sa == 0 && batch > 1) { /* a shared A: oneDNN wants it per entry; loop */
         for (int64_t i = 0; i < batch; i++)
             gemm_impl(VC_GEMM_A_BF16 | VC_GEMM_B_BF16, 1, ta, tb, M, N, K, alpha, a, lda, 0, b + i * sb, ldb, 0, bias,
-                      beta, C + i * sc, ldc, 0);
+                      res ? res + i * sc : NULL, beta, C + i * sc, ldc, 0);
         goto done;
     }
     /* lookup compares keys with memcmp: the padding after the two bools
@@ -366,24 +377,28 @@ static void gemm_impl(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M
     memset(&k, 0, sizeof k);
     k.batch = batch, k.M = M, k.N = N, k.K = K, k.lda = lda, k.ldb = ldb, k.ldc = ldc;
     k.sa = batch > 1 ? sa : 0, k.sb = batch > 1 ? sb : 0, k.sc = batch > 1 ? sc : 0;
-    k.alpha = alpha, k.beta = beta, k.ta = ta, k.tb = tb, k.bias = bias != NULL;
+    k.alpha = alpha, k.beta = beta, k.ta = ta, k.tb = tb, k.bias = bias != NULL, k.res = res != NULL;
     entry *e = s ? lookup(s, &k) : NULL;
     if (!e) {
-        gemm_loop(batch, ta, tb, M, N, K, alpha, a, lda, sa, b, ldb, sb, bias, beta, C, ldc, sc);
+        gemm_loop(batch, ta, tb, M, N, K, alpha, a, lda, sa, b, ldb, sb, bias, res, beta, C, ldc, sc);
         goto done;
     }
     fp_dnnl_memory_set_data_handle(e->a, (void *)a);
     fp_dnnl_memory_set_data_handle(e->b, (void *)b);
     fp_dnnl_memory_set_data_handle(e->c, C);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
     int nargs = 3;
     if (bias) {
         fp_dnnl_memory_set_data_handle(e->bias, (void *)bias);
         args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->bias};
     }
+    if (res) {
+        fp_dnnl_memory_set_data_handle(e->res, (void *)res);
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, e->res};
+    }
     if (fp_dnnl_primitive_execute(e->prim, s->stream, nargs, args) != dnnl_success ||
         fp_dnnl_stream_wait(s->stream) != dnnl_success)
-        gemm_loop(batch, ta, tb, M, N, K, alpha, a, lda, sa, b, ldb, sb, bias, beta, C, ldc, sc);
+        gemm_loop(batch, ta, tb, M, N, K, alpha, a, lda, sa, b, ldb, sb, bias, res, beta, C, ldc, sc);
 done:
     free(tmp[0]);
     free(tmp[1]);
@@ -401,15 +416,17 @@ fail:
 void vc_gemm_batched_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                           float alpha, const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb,
                           float beta, float *C, int64_t ldc, int64_t sc) {
-    gemm_impl(flags, batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, NULL, beta, C, ldc, sc);
+    gemm_impl(flags, batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, NULL, NULL, beta, C, ldc, sc);
 }
 
 void vc_gemm_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
                   int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    gemm_impl(flags, 1, ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, NULL, beta, C, ldc, 0);
+    gemm_impl(flags, 1, ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, NULL, NULL, beta, C, ldc, 0);
 }
 
 void vc_gemm_bias_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
-                       const void *B, int64_t ldb, const float *bias, float beta, float *C, int64_t ldc) {
-    gemm_impl(flags, 1, ta, tb, M, N, K, 1, A, lda, 0, B, ldb, 0, bias, beta, C, ldc, 0);
+                       const void *B, int64_t ldb, const float *bias, const float *res, float *C, int64_t ldc) {
+    /* res == C: accumulate (the sum post-op); another matrix: the binary one */
+    gemm_impl(flags, 1, ta, tb, M, N, K, 1, A, lda, 0, B, ldb, 0, bias, res == C ? NULL : res, res == C ? 1 : 0, C, ldc,
+              0);
 }

@@ -32,11 +32,13 @@ long vc_gemm_bf16_primitives(void);
 void vc_gemm_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
                   int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
-/* C = op(A) op(B) + bias + beta * C, bias [N] added to every row inside the
- * product (oneDNN's bias argument: no separate pass writing it into C
- * first, and with beta 0 no read of C). */
+/* C = op(A) op(B) + bias + res inside the product (oneDNN's bias argument
+ * and a post-op: no separate pass writing bias or res into C first). bias
+ * [N] is added to every row; res [M, N], laid out as C (row stride ldc), is
+ * NULL (nothing added; C is not read), C itself (accumulate), or another
+ * matrix, such as the residual stream of a block. Either may be NULL. */
 void vc_gemm_bias_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
-                       const void *B, int64_t ldb, const float *bias, float beta, float *C, int64_t ldc);
+                       const void *B, int64_t ldb, const float *bias, const float *res, float *C, int64_t ldc);
 
 /* `batch` independent products; entry i uses A + i*sa, B + i*sb, C + i*sc
  * (elements of each operand's own type; sb = 0 shares B; sc = 0 adds every

@@ -509,38 +509,47 @@ static void check_gemm_16(bool half, unsigned flags, int64_t batch, bool ta, boo
     case_end();
 }
 
-/* gemm_bias_bf16: C = op(A) op(B) + bias + beta C against the double loop
- * on the rounded inputs; with beta 0 C starts as NaN (not read). */
-static void check_gemm_bias_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, vc_real beta) {
+/* gemm_bias_bf16: C = op(A) op(B) + bias + res against the double loop on
+ * the rounded inputs, res (mode) none (C starts as NaN: not read), C itself,
+ * or another matrix laid out as C; with and without the bias. */
+static void check_gemm_bias_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, int mode,
+                                 bool with_bias) {
     if (!want(VC_K_GEMM_BIAS_BF16)) return;
     char desc[160];
-    snprintf(desc, sizeof desc, "%s%s M=%lld N=%lld K=%lld beta=%g, A %s, B %s", ta ? "T" : "N", tb ? "T" : "N",
-             (long long)M, (long long)N, (long long)K, (double)beta, flags & VC_GEMM_A_BF16 ? "bf16" : "f32",
-             flags & VC_GEMM_B_BF16 ? "bf16" : "f32");
+    const char *mname[] = {"no res", "res = C", "res another matrix"};
+    snprintf(desc, sizeof desc, "%s%s M=%lld N=%lld K=%lld %s%s, A %s, B %s", ta ? "T" : "N", tb ? "T" : "N",
+             (long long)M, (long long)N, (long long)K, mname[mode], with_bias ? " + bias" : "",
+             flags & VC_GEMM_A_BF16 ? "bf16" : "f32", flags & VC_GEMM_B_BF16 ? "bf16" : "f32");
+    vc_real beta = mode ? 1 : 0;
     int64_t lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 3, ldc = N + 2;
     int64_t na = (ta ? K : M) * lda, nb = (tb ? N : K) * ldb, nc = M * ldc;
     vc_real *A = hreal(na, -1, 1), *B = hreal(nb, -1, 1), *C0 = hreal(nc, -1, 1), *bias = hreal(N, -2, 2);
+    vc_real *Rs = hreal(nc, -1, 1); /* mode 2: the matrix added; C0 then is garbage, not read */
     vc_real *A0 = track(NULL, malloc((size_t)(na ? na : 1) * sizeof(vc_real)));
     vc_real *B0 = track(NULL, malloc((size_t)(nb ? nb : 1) * sizeof(vc_real)));
     memcpy(A0, A, (size_t)na * sizeof(vc_real));
     memcpy(B0, B, (size_t)nb * sizeof(vc_real));
     uint16_t *Ah = round_16(A, na, false), *Bh = round_16(B, nb, false);
     double *want_c = hdbl(nc);
-    ref_gemm(ta, tb, M, N, K, 1, A, lda, B, ldb, beta, C0, want_c, ldc);
+    ref_gemm(ta, tb, M, N, K, 1, A, lda, B, ldb, beta, mode == 2 ? Rs : C0, want_c, ldc);
     for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) want_c[i * ldc + j] += (double)bias[j];
+        for (int64_t j = 0; j < N; j++) want_c[i * ldc + j] += with_bias ? (double)bias[j] : 0;
+    if (mode == 2) /* outside the matrix (padding columns) C keeps its own values */
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = N; j < ldc; j++) want_c[i * ldc + j] = C0[i * ldc + j];
     FOR_BACKENDS(be, VC_K_GEMM_BIAS_BF16) {
         const void *dA = flags & VC_GEMM_A_BF16 ? up_bytes(be, Ah, (size_t)na * 2) : (void *)up(be, A0, na);
         const void *dB = flags & VC_GEMM_B_BF16 ? up_bytes(be, Bh, (size_t)nb * 2) : (void *)up(be, B0, nb);
-        vc_real *dC = up(be, C0, nc), *db = up(be, bias, N);
-        if (beta == 0) {
+        vc_real *dC = up(be, C0, nc), *db = up(be, bias, N), *dR = up(be, Rs, nc);
+        if (mode != 1) { /* C is not read: NaN in it must not leak */
             vc_real *nanC = hreal(nc, 0, 1);
             memcpy(nanC, C0, (size_t)nc * sizeof(vc_real));
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < N; j++) nanC[i * ldc + j] = (vc_real)NAN;
             be->copy_h2d(dC, nanC, (size_t)nc * sizeof(vc_real));
         }
-        be->gemm_bias_bf16(flags, ta, tb, M, N, K, dA, lda, dB, ldb, db, beta, dC, ldc);
+        be->gemm_bias_bf16(flags, ta, tb, M, N, K, dA, lda, dB, ldb, with_bias ? db : NULL,
+                           mode == 0 ? NULL : mode == 1 ? dC : dR, dC, ldc);
         expect(be, 0, VC_K_GEMM_BIAS_BF16, desc, dC, want_c, nc, 1e-10);
     }
     case_end();
@@ -602,9 +611,12 @@ START_TEST(test_bf16_gemm_matches_products_of_rounded_inputs) {
     const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 33}, {17, 3, 129}, {64, 96, 80}, {5, 7, 0}};
     for (int s = 0; s < 5; s++)
         for (int t = 0; t < 4; t++) {
-            check_gemm_bias_bf16(VC_GEMM_A_BF16 | VC_GEMM_B_BF16, t & 1, t & 2, shapes[s][0], shapes[s][1],
-                                 shapes[s][2], 0);
-            check_gemm_bias_bf16(VC_GEMM_B_BF16, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], 1);
+            for (int mode = 0; mode < 3; mode++) {
+                check_gemm_bias_bf16(VC_GEMM_A_BF16 | VC_GEMM_B_BF16, t & 1, t & 2, shapes[s][0], shapes[s][1],
+                                     shapes[s][2], mode, true);
+                check_gemm_bias_bf16(VC_GEMM_B_BF16, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], mode,
+                                     mode != 1);
+            }
         }
     report(VC_K_GEMM_BF16, VC_K_ROUND_BF16);
 }
