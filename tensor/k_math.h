@@ -95,7 +95,7 @@ static inline vc_real vc_lanes_total(vc_real *a) {
     return a[0];
 }
 /* sum_j x[j] */
-static inline vc_real vc_sum(const vc_real *x, int64_t n) {
+static inline vc_real vc_row_sum(const vc_real *x, int64_t n) {
     vc_real a[VC_LANES] = {0};
     int64_t j = 0;
     for (; j + VC_LANES <= n; j += VC_LANES)
@@ -104,7 +104,7 @@ static inline vc_real vc_sum(const vc_real *x, int64_t n) {
     return vc_lanes_total(a);
 }
 /* sum_j (x[j] - c)^2 */
-static inline vc_real vc_sumsq_dev(const vc_real *x, vc_real c, int64_t n) {
+static inline vc_real vc_row_sumsq_dev(const vc_real *x, vc_real c, int64_t n) {
     vc_real a[VC_LANES] = {0};
     int64_t j = 0;
     for (; j + VC_LANES <= n; j += VC_LANES)

@@ -7,14 +7,14 @@
 
 /* The statistics of row xr [D]: its mean and 1/sqrt(var + eps). */
 static inline void ln_stats(const vc_real *xr, int64_t D, vc_real eps, vc_real *mean, vc_real *rstd) {
-    vc_real m = vc_sum(xr, D) / (vc_real)D;
-    vc_real v = vc_sumsq_dev(xr, m, D) / (vc_real)D;
+    vc_real m = vc_row_sum(xr, D) / (vc_real)D;
+    vc_real v = vc_row_sumsq_dev(xr, m, D) / (vc_real)D;
     *mean = m;
     *rstd = 1 / sqrt(v + eps);
 }
 
 /* s1 = mean_j gh[j], s2 = mean_j gh[j] h[j] of row xr (gh = g gamma, h the
- * normalised x), in lanes as vc_sum (k_math.h). */
+ * normalised x), in lanes as vc_row_sum (k_math.h). */
 static inline void ln_bwd_sums(const vc_real *xr, const vc_real *gr, const vc_real *gamma, vc_real m, vc_real rs,
                                int64_t D, vc_real *s1, vc_real *s2) {
     vc_real a1[VC_LANES] = {0}, a2[VC_LANES] = {0};
