@@ -118,7 +118,7 @@ void vc_op_gemm(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var
 
 void vc_op_gemm16(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var *p1, unsigned flags, bool ta,
                   bool tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A, int64_t lda, const void *B,
-                  int64_t ldb, float beta, float *C, int64_t ldc) {
+                  int64_t ldb, float beta, vc_real *C, int64_t ldc) {
 #ifndef VC_DOUBLE
     const uint16_t *a = flags & VC_GEMM_A_BF16 ? A : as_bf16(t, be, p0, p1, A);
     const uint16_t *b = flags & VC_GEMM_B_BF16 ? B : as_bf16(t, be, p0, p1, B);
@@ -132,7 +132,7 @@ void vc_op_gemm16(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_v
 
 bool vc_op_gemm16_bias(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var *p1, unsigned flags, bool ta,
                        bool tb, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda, const void *B,
-                       int64_t ldb, const float *bias, const float *res, float *C, int64_t ldc) {
+                       int64_t ldb, const vc_real *bias, const vc_real *res, vc_real *C, int64_t ldc) {
 #ifndef VC_DOUBLE
     if (!be->gemm_bias_bf16) return false;
     const uint16_t *a = flags & VC_GEMM_A_BF16 ? A : as_bf16(t, be, p0, p1, A);

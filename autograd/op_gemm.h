@@ -34,7 +34,7 @@ void vc_op_gemm(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var
  * double-precision build has no bf16 and does nothing here). */
 void vc_op_gemm16(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var *p1, unsigned flags, bool ta,
                   bool tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A, int64_t lda, const void *B,
-                  int64_t ldb, float beta, float *C, int64_t ldc);
+                  int64_t ldb, float beta, vc_real *C, int64_t ldc);
 /* vc_op_gemm16 with alpha 1 and a linear layer's terms added inside the
  * product (the backend's gemm_bias_bf16): C = op(A) op(B) + bias + res,
  * bias [N] or NULL, res laid out as C, NULL, C itself or another matrix.
@@ -42,7 +42,7 @@ void vc_op_gemm16(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_v
  * then writes the terms itself and accumulates). */
 bool vc_op_gemm16_bias(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var *p1, unsigned flags, bool ta,
                        bool tb, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda, const void *B,
-                       int64_t ldb, const float *bias, const float *res, float *C, int64_t ldc);
+                       int64_t ldb, const vc_real *bias, const vc_real *res, vc_real *C, int64_t ldc);
 void vc_op_gemm_batched(vc_tape *t, const vc_backend *be, const vc_var *p0, const vc_var *p1, int64_t batch, bool ta,
                         bool tb, int64_t M, int64_t N, int64_t K, vc_real alpha, const vc_real *A, int64_t lda,
                         int64_t sa, const vc_real *B, int64_t ldb, int64_t sb, vc_real beta, vc_real *C, int64_t ldc,
