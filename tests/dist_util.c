@@ -16,6 +16,8 @@
 #include "harness.h"
 #include "tensor/safetensors.h"
 
+int vc_test_worker_bad;
+
 double vc_test_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -102,6 +104,22 @@ pid_t vc_test_rank_pid(pid_t ppid, int rank) {
     }
     closedir(d);
     return found;
+}
+
+pid_t vc_test_rank_once_logged(pid_t job, const char *out, const char *dir, int steps, double limit_s, int poll_ms,
+                               int rank) {
+    double t0 = vc_test_now_s(), l[256];
+    while (vc_test_step_losses(dir, l, 256) < steps) {
+        if (waitpid(job, NULL, WNOHANG) != 0) {
+            char *text = vc_test_read_file(out, NULL);
+            ck_abort_msg("the job ended before step %d: %.2000s", steps, text ? text : "(no output)");
+        }
+        ck_assert_msg(vc_test_now_s() - t0 < limit_s, "no step %d within %.0f s", steps, limit_s);
+        vc_test_sleep_ms(poll_ms);
+    }
+    pid_t pid = vc_test_rank_pid(job, rank);
+    ck_assert_msg(pid > 0, "rank %d's process not found among mpirun's children", rank);
+    return pid;
 }
 
 void vc_test_mpi_env(void) {

@@ -11,7 +11,22 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
+
+/* Inside a worker that a suite runs under mpirun (no Check there): when
+ * cond is false, "rank R: line L: MESSAGE" on stderr and vc_test_worker_bad
+ * set, which the worker returns as its exit code. c: the worker's vc_comm. */
+extern int vc_test_worker_bad;
+#define VC_WCHECK(c, cond, ...)                                         \
+    do {                                                                \
+        if (!(cond)) {                                                  \
+            fprintf(stderr, "rank %d: line %d: ", (c)->rank, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                               \
+            fputc('\n', stderr);                                        \
+            vc_test_worker_bad = 1;                                     \
+        }                                                               \
+    } while (0)
 
 /* Seconds on the monotonic clock. */
 double vc_test_now_s(void);
@@ -28,6 +43,12 @@ bool vc_test_find_mpirun(char *path, size_t n);
 /* The pid of the child of ppid whose environment holds
  * OMPI_COMM_WORLD_RANK=rank; 0 when none (yet). */
 pid_t vc_test_rank_pid(pid_t ppid, int rank);
+/* The pid of rank `rank` of a running `mpirun ... vclip train` (job: mpirun's
+ * pid, its output in the file out) once the run in dir has logged `steps`
+ * steps, polled every poll_ms; fails the test when the job ends first (with
+ * its output), when that takes over limit_s, or when the rank is not found. */
+pid_t vc_test_rank_once_logged(pid_t job, const char *out, const char *dir, int steps, double limit_s, int poll_ms,
+                               int rank);
 /* What the suites' mpirun runs need: root may run mpirun, one OpenMP and
  * one BLAS thread per rank (2 cores run up to 3 ranks), Open MPI's
  * components kept mapped at exit and whole allocation stacks under ASan (so

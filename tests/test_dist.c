@@ -356,17 +356,6 @@ static int run_vclip(int np, char **text, ...) {
 
 /* ---------- the comm's MPI collectives, from inside mpirun ---------- */
 
-static int worker_bad;
-#define WCHECK(c, cond, ...)                                     \
-    do {                                                         \
-        if (!(cond)) {                                           \
-            fprintf(stderr, "rank %d: line %d: ", (c)->rank, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                        \
-            fputc('\n', stderr);                                 \
-            worker_bad = 1;                                      \
-        }                                                        \
-    } while (0)
-
 /* The sharded InfoNCE on rank r's rows of a global batch against the plain
  * InfoNCE of the whole batch: losses summed over ranks, each rank's video
  * and text gradient rows, and the logit_scale gradient summed over ranks. */
@@ -387,24 +376,24 @@ static void worker_infonce(vc_comm *c) {
     vc_var *v1 = vc_const(&t1, &V), *x1 = vc_const(&t1, &T), *s1 = vc_const(&t1, &S);
     v1->requires_grad = x1->requires_grad = s1->requires_grad = true;
     vc_var *l1 = vc_infonce(&t1, v1, x1, s1, NULL);
-    WCHECK(c, l1 && vc_backward(&t1, l1) == VC_OK, "single infonce: %s", vc_last_error());
+    VC_WCHECK(c, l1 && vc_backward(&t1, l1) == VC_OK, "single infonce: %s", vc_last_error());
     vc_tensor Vr, Tr;
     vc_view_slice(&Vr, &V, 0, c->rank * b, b);
     vc_view_slice(&Tr, &T, 0, c->rank * b, b);
     vc_var *v2 = vc_const(&t2, &Vr), *x2 = vc_const(&t2, &Tr), *s2 = vc_const(&t2, &S);
     v2->requires_grad = x2->requires_grad = s2->requires_grad = true;
     vc_var *l2 = vc_infonce_sharded(&t2, v2, x2, s2, c);
-    WCHECK(c, l2 && vc_backward(&t2, l2) == VC_OK, "sharded infonce: %s", vc_last_error());
-    if (worker_bad) goto done;
+    VC_WCHECK(c, l2 && vc_backward(&t2, l2) == VC_OK, "sharded infonce: %s", vc_last_error());
+    if (vc_test_worker_bad) goto done;
     vc_real sums[2] = {vc_f32(&l2->val)[0], vc_f32(&s2->grad)[0]};
-    WCHECK(c, vc_comm_allreduce_sum(c, sums, 2) == VC_OK, "%s", vc_last_error());
+    VC_WCHECK(c, vc_comm_allreduce_sum(c, sums, 2) == VC_OK, "%s", vc_last_error());
     double l = vc_f32(&l1->val)[0], gs = vc_f32(&s1->grad)[0];
-    WCHECK(c, fabs(sums[0] - l) <= 1e-6 * fabs(l), "loss %.9g summed over ranks, %.9g in one process", sums[0], l);
-    WCHECK(c, fabs(sums[1] - gs) <= 1e-5 * fabs(gs) + 1e-7, "logit_scale gradient %.9g, one process %.9g", sums[1], gs);
+    VC_WCHECK(c, fabs(sums[0] - l) <= 1e-6 * fabs(l), "loss %.9g summed over ranks, %.9g in one process", sums[0], l);
+    VC_WCHECK(c, fabs(sums[1] - gs) <= 1e-5 * fabs(gs) + 1e-7, "logit_scale gradient %.9g, one process %.9g", sums[1], gs);
     int64_t w;
     double ev = vc_test_max_rel_err(vc_f32(&v2->grad), vc_f32(&v1->grad) + c->rank * b * D, b * D, 1e-3, &w);
     double et = vc_test_max_rel_err(vc_f32(&x2->grad), vc_f32(&x1->grad) + c->rank * b * D, b * D, 1e-3, &w);
-    WCHECK(c, ev < 1e-5 && et < 1e-5, "gradient rows: video %.3g, text %.3g relative error", ev, et);
+    VC_WCHECK(c, ev < 1e-5 && et < 1e-5, "gradient rows: video %.3g, text %.3g relative error", ev, et);
     printf("rank %d: sharded infonce loss %.7f = one process %.7f; gradient errors video %.2g text %.2g\n", c->rank,
            sums[0], l, ev, et);
 done:
@@ -423,54 +412,54 @@ static int comm_worker(void) {
         return 1;
     }
     int R = c->size, r = c->rank;
-    WCHECK(c, strcmp(c->ops->name, "mpi") == 0 && R == 3, "comm %s of size %d", c->ops->name, R);
+    VC_WCHECK(c, strcmp(c->ops->name, "mpi") == 0 && R == 3, "comm %s of size %d", c->ops->name, R);
     /* allreduce, in pieces of odd length */
     vc_real buf[1003];
     for (int i = 0; i < 1003; i++) buf[i] = (vc_real)(r * 1000 + i);
-    WCHECK(c, vc_comm_allreduce_sum(c, buf, 1003) == VC_OK, "%s", vc_last_error());
-    for (int i = 0; i < 1003; i++) WCHECK(c, buf[i] == (vc_real)(1000 * R * (R - 1) / 2 + R * i), "allreduce[%d] = %g", i, buf[i]);
+    VC_WCHECK(c, vc_comm_allreduce_sum(c, buf, 1003) == VC_OK, "%s", vc_last_error());
+    for (int i = 0; i < 1003; i++) VC_WCHECK(c, buf[i] == (vc_real)(1000 * R * (R - 1) / 2 + R * i), "allreduce[%d] = %g", i, buf[i]);
     /* allgather, and in place */
     vc_real send[5], recv[15];
     for (int i = 0; i < 5; i++) send[i] = (vc_real)(r * 10 + i);
-    WCHECK(c, vc_comm_allgather(c, send, 5, recv) == VC_OK, "%s", vc_last_error());
-    for (int i = 0; i < 15; i++) WCHECK(c, recv[i] == (vc_real)(i / 5 * 10 + i % 5), "allgather[%d] = %g", i, recv[i]);
+    VC_WCHECK(c, vc_comm_allgather(c, send, 5, recv) == VC_OK, "%s", vc_last_error());
+    for (int i = 0; i < 15; i++) VC_WCHECK(c, recv[i] == (vc_real)(i / 5 * 10 + i % 5), "allgather[%d] = %g", i, recv[i]);
     memset(recv, 0, sizeof recv);
     memcpy(recv + 5 * r, send, sizeof send);
-    WCHECK(c, vc_comm_allgather(c, recv + 5 * r, 5, recv) == VC_OK, "%s", vc_last_error());
-    for (int i = 0; i < 15; i++) WCHECK(c, recv[i] == (vc_real)(i / 5 * 10 + i % 5), "in-place allgather[%d] = %g", i, recv[i]);
+    VC_WCHECK(c, vc_comm_allgather(c, recv + 5 * r, 5, recv) == VC_OK, "%s", vc_last_error());
+    for (int i = 0; i < 15; i++) VC_WCHECK(c, recv[i] == (vc_real)(i / 5 * 10 + i % 5), "in-place allgather[%d] = %g", i, recv[i]);
     /* reduce-scatter: the adjoint of allgather */
     vc_real rs[12], out[4];
     for (int q = 0; q < R; q++)
         for (int i = 0; i < 4; i++) rs[q * 4 + i] = (vc_real)(r + q * 100 + i);
-    WCHECK(c, vc_comm_reduce_scatter_sum(c, rs, 4, out) == VC_OK, "%s", vc_last_error());
+    VC_WCHECK(c, vc_comm_reduce_scatter_sum(c, rs, 4, out) == VC_OK, "%s", vc_last_error());
     for (int i = 0; i < 4; i++)
-        WCHECK(c, out[i] == (vc_real)(R * (R - 1) / 2 + R * (r * 100 + i)), "reduce_scatter[%d] = %g", i, out[i]);
+        VC_WCHECK(c, out[i] == (vc_real)(R * (R - 1) / 2 + R * (r * 100 + i)), "reduce_scatter[%d] = %g", i, out[i]);
     /* host collectives */
     char word[8] = "";
     if (r == R - 1) snprintf(word, sizeof word, "hello");
-    WCHECK(c, vc_comm_broadcast(c, word, sizeof word, R - 1) == VC_OK && strcmp(word, "hello") == 0, "broadcast: %s", word);
+    VC_WCHECK(c, vc_comm_broadcast(c, word, sizeof word, R - 1) == VC_OK && strcmp(word, "hello") == 0, "broadcast: %s", word);
     int32_t mine = r * r, all[3];
-    WCHECK(c, vc_comm_allgather_bytes(c, &mine, sizeof mine, all) == VC_OK && all[0] == 0 && all[1] == 1 && all[2] == 4,
+    VC_WCHECK(c, vc_comm_allgather_bytes(c, &mine, sizeof mine, all) == VC_OK && all[0] == 0 && all[1] == 1 && all[2] == 4,
            "allgather_bytes");
     int64_t mx[2] = {r, -r};
-    WCHECK(c, vc_comm_allreduce_max_i64(c, mx, 2) == VC_OK && mx[0] == R - 1 && mx[1] == 0, "max %lld %lld",
+    VC_WCHECK(c, vc_comm_allreduce_max_i64(c, mx, 2) == VC_OK && mx[0] == R - 1 && mx[1] == 0, "max %lld %lld",
            (long long)mx[0], (long long)mx[1]);
-    WCHECK(c, vc_comm_barrier(c) == VC_OK, "%s", vc_last_error());
+    VC_WCHECK(c, vc_comm_barrier(c) == VC_OK, "%s", vc_last_error());
     /* agreement: rank 1 fails, everyone learns it; then all succeed */
     vc_status st = r == 1 ? vc_fail(VC_ERR_IO, "disk on fire") : VC_OK;
     vc_status ag = vc_comm_agree(c, st);
-    WCHECK(c, ag == VC_ERR_IO, "agree gave %d", (int)ag);
-    if (r == 1) WCHECK(c, strcmp(vc_last_error(), "disk on fire") == 0, "rank 1's message: %s", vc_last_error());
-    else WCHECK(c, strstr(vc_last_error(), "rank 1 of 3 failed") != NULL, "message: %s", vc_last_error());
-    WCHECK(c, vc_comm_agree(c, VC_OK) == VC_OK, "agree on success");
-    WCHECK(c, vc_comm_check_same(c, 5, "config") == VC_OK, "same values");
-    WCHECK(c, vc_comm_check_same(c, r == 2 ? 7 : 5, "config") == VC_ERR_ARG &&
+    VC_WCHECK(c, ag == VC_ERR_IO, "agree gave %d", (int)ag);
+    if (r == 1) VC_WCHECK(c, strcmp(vc_last_error(), "disk on fire") == 0, "rank 1's message: %s", vc_last_error());
+    else VC_WCHECK(c, strstr(vc_last_error(), "rank 1 of 3 failed") != NULL, "message: %s", vc_last_error());
+    VC_WCHECK(c, vc_comm_agree(c, VC_OK) == VC_OK, "agree on success");
+    VC_WCHECK(c, vc_comm_check_same(c, 5, "config") == VC_OK, "same values");
+    VC_WCHECK(c, vc_comm_check_same(c, r == 2 ? 7 : 5, "config") == VC_ERR_ARG &&
                   strstr(vc_last_error(), "rank 2 of 3 has a different config"),
            "check_same: %s", vc_last_error());
     worker_infonce(c);
-    printf("rank %d of %d: comm %s collectives checked%s\n", r, R, c->ops->name, worker_bad ? " (FAILED)" : "");
+    printf("rank %d of %d: comm %s collectives checked%s\n", r, R, c->ops->name, vc_test_worker_bad ? " (FAILED)" : "");
     vc_comm_close(c);
-    return worker_bad;
+    return vc_test_worker_bad;
 }
 
 START_TEST(test_mpi_collectives_and_the_sharded_loss) {
@@ -685,15 +674,7 @@ START_TEST(test_killed_rank_ends_the_job_and_resume_is_bit_identical) {
     char out[600];
     tmp_path(out, sizeof out, "kill.out");
     pid_t job = vc_test_spawn(argv, out);
-    pid_t victim = 0;
-    double t0 = vc_test_now_s();
-    while (logged_step(dirB) < 12) {
-        ck_assert_msg(waitpid(job, NULL, WNOHANG) == 0, "the job ended before step 12: %.2000s", slurp(out));
-        ck_assert_msg(vc_test_now_s() - t0 < 60, "no step 12 within 60 s");
-        vc_test_sleep_ms(1);
-    }
-    victim = vc_test_rank_pid(job, 1);
-    ck_assert_msg(victim > 0, "rank 1's process not found among mpirun's children");
+    pid_t victim = vc_test_rank_once_logged(job, out, dirB, 12, 60, 1, 1);
     int64_t at = logged_step(dirB);
     ck_assert_int_eq(kill(victim, SIGKILL), 0);
     double tk = vc_test_now_s();
@@ -736,14 +717,7 @@ START_TEST(test_a_hung_rank_is_caught_by_the_watchdog) {
     tmp_path(out, sizeof out, "hang.out");
     pid_t job = vc_test_spawn(argv, out);
     unsetenv("VCLIP_COMM_TIMEOUT");
-    double t0 = vc_test_now_s();
-    while (logged_step(dir) < 5) {
-        ck_assert_msg(waitpid(job, NULL, WNOHANG) == 0, "the job ended before step 5: %.2000s", slurp(out));
-        ck_assert_msg(vc_test_now_s() - t0 < 60, "no step 5 within 60 s");
-        vc_test_sleep_ms(2);
-    }
-    pid_t victim = vc_test_rank_pid(job, 1);
-    ck_assert_msg(victim > 0, "rank 1's process not found");
+    pid_t victim = vc_test_rank_once_logged(job, out, dir, 5, 60, 2, 1);
     ck_assert_int_eq(kill(victim, SIGSTOP), 0);
     double ts = vc_test_now_s();
     int rc = vc_test_wait(job, 60, "the job with a stopped rank");
@@ -1419,14 +1393,8 @@ START_TEST(test_cuda_killed_rank_ends_the_job_and_resume_is_bit_identical) {
     tmp_path(out, sizeof out, "cuda_kill.out");
     pid_t job = vc_test_spawn(argv, out);
     unsetenv("VC_CUDA_EMU_DEVICES");
-    double t0 = vc_test_now_s();
-    while (logged_step(dirB) < 11) { /* step 11 logged: the step-10 checkpoint is written */
-        ck_assert_msg(waitpid(job, NULL, WNOHANG) == 0, "the job ended before step 11: %.2000s", slurp(out));
-        ck_assert_msg(vc_test_now_s() - t0 < 400, "no step 11 within 400 s");
-        vc_test_sleep_ms(20);
-    }
-    pid_t victim = vc_test_rank_pid(job, 1);
-    ck_assert_msg(victim > 0, "rank 1's process not found among mpirun's children");
+    /* step 11 logged: the step-10 checkpoint is written */
+    pid_t victim = vc_test_rank_once_logged(job, out, dirB, 11, 400, 20, 1);
     int64_t at = logged_step(dirB);
     ck_assert_int_eq(kill(victim, SIGKILL), 0);
     double tk = vc_test_now_s();

@@ -387,17 +387,6 @@ static char self_path[512], mpirun_path[512];
 
 /* ---------- the MPI asynchronous all-reduce, from inside mpirun ---------- */
 
-static int bad;
-#define WCHECK(c, cond, ...)                                                    \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            fprintf(stderr, "rank %d: line %d: ", (c)->rank, __LINE__);        \
-            fprintf(stderr, __VA_ARGS__);                                       \
-            fputc('\n', stderr);                                                \
-            bad = 1;                                                            \
-        }                                                                       \
-    } while (0)
-
 static uint64_t fnv(const void *p, size_t n) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ull;
@@ -419,32 +408,32 @@ static int async_worker(void) {
     vc_rng_seed(&r, 100 + (uint64_t)c->rank);
     vc_test_fill_uniform(a, n, &r, -1, 1);
     memcpy(b, a, n * sizeof(vc_real));
-    WCHECK(c, vc_comm_allreduce_sum(c, a, n) == VC_OK, "%s", vc_last_error());
+    VC_WCHECK(c, vc_comm_allreduce_sum(c, a, n) == VC_OK, "%s", vc_last_error());
     vc_comm_req q[3];
     vc_real rs[12], ro[12];
     for (int i = 0; i < 12; i++) rs[i] = (vc_real)(c->rank + i);
     for (int k = 2; k >= 0; k--) {
-        WCHECK(c, vc_comm_iallreduce_sum(c, b + cut[k], cut[k + 1] - cut[k], &q[k]) == VC_OK, "%s", vc_last_error());
+        VC_WCHECK(c, vc_comm_iallreduce_sum(c, b + cut[k], cut[k + 1] - cut[k], &q[k]) == VC_OK, "%s", vc_last_error());
         if (k == 1) /* a blocking collective of the other communicator while two are in flight */
-            WCHECK(c, vc_comm_reduce_scatter_sum(c, rs, 12 / c->size, ro) == VC_OK, "%s", vc_last_error());
+            VC_WCHECK(c, vc_comm_reduce_scatter_sum(c, rs, 12 / c->size, ro) == VC_OK, "%s", vc_last_error());
         bool done;
-        WCHECK(c, vc_comm_test(c, &q[2], &done) == VC_OK, "%s", vc_last_error());
+        VC_WCHECK(c, vc_comm_test(c, &q[2], &done) == VC_OK, "%s", vc_last_error());
     }
-    for (int k = 0; k < 3; k++) WCHECK(c, vc_comm_wait(c, &q[k]) == VC_OK, "%s", vc_last_error());
+    for (int k = 0; k < 3; k++) VC_WCHECK(c, vc_comm_wait(c, &q[k]) == VC_OK, "%s", vc_last_error());
     int64_t w;
     double err = vc_test_max_rel_err(b, a, n, 1e-3, &w);
     bool same = memcmp(a, b, n * sizeof(vc_real)) == 0;
-    if (c->size == 2) WCHECK(c, same, "2 ranks: asynchronous sums differ from the blocking ones (%.3g at %lld)", err, (long long)w);
-    WCHECK(c, err <= 1e-6, "asynchronous sums differ from the blocking ones by %.3g at %lld", err, (long long)w);
-    WCHECK(c, vc_comm_check_same(c, fnv(b, n * sizeof(vc_real)), "asynchronous sums") == VC_OK, "%s", vc_last_error());
-    WCHECK(c, c->stats.allreduce_bytes == 2 * n * (int64_t)sizeof(vc_real), "counted %lld bytes",
+    if (c->size == 2) VC_WCHECK(c, same, "2 ranks: asynchronous sums differ from the blocking ones (%.3g at %lld)", err, (long long)w);
+    VC_WCHECK(c, err <= 1e-6, "asynchronous sums differ from the blocking ones by %.3g at %lld", err, (long long)w);
+    VC_WCHECK(c, vc_comm_check_same(c, fnv(b, n * sizeof(vc_real)), "asynchronous sums") == VC_OK, "%s", vc_last_error());
+    VC_WCHECK(c, c->stats.allreduce_bytes == 2 * n * (int64_t)sizeof(vc_real), "counted %lld bytes",
            (long long)c->stats.allreduce_bytes);
     printf("rank %d of %d: async all-reduce checked: %s\n", c->rank, c->size,
            same ? "bit-identical to the blocking one" : "the same on every rank, within rounding of the blocking one");
     free(a);
     free(b);
     vc_comm_close(c);
-    return bad;
+    return vc_test_worker_bad;
 }
 
 static void on_watchdog(void *ud, const char *msg) {
@@ -617,17 +606,7 @@ START_TEST(test_killed_rank_in_bucketed_training_ends_the_job) {
                           "--set", "train.steps=3000", "--set", "train.eval_every=5000", "--set", "train.grad_bucket_mb=0.001",
                           NULL};
     pid_t job = vc_test_spawn(argv, out);
-    double t0 = vc_test_now_s();
-    double l[8];
-    char path[700];
-    snprintf(path, sizeof path, "%s/log.jsonl", dir);
-    while (access(path, R_OK) != 0 || vc_test_step_losses(dir, l, 8) < 5) {
-        ck_assert_msg(waitpid(job, NULL, WNOHANG) == 0, "the job ended before step 5: %s", vc_test_last_line(out));
-        ck_assert_msg(vc_test_now_s() - t0 < 60, "no step 5 within 60 s");
-        vc_test_sleep_ms(2);
-    }
-    pid_t victim = vc_test_rank_pid(job, 1);
-    ck_assert_msg(victim > 0, "rank 1 not found among mpirun's children");
+    pid_t victim = vc_test_rank_once_logged(job, out, dir, 5, 60, 2, 1);
     ck_assert_int_eq(kill(victim, SIGKILL), 0);
     double tk = vc_test_now_s();
     int rc = vc_test_wait(job, 60, "the bucketed job after kill -9 of rank 1");
