@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tensor/comm.h"
 #include "tensor/safetensors.h"
 
 int vc_test_worker_bad;
@@ -58,19 +59,6 @@ int vc_test_wait(pid_t pid, double limit_s, const char *what) {
         }
         vc_test_sleep_ms(5);
     }
-}
-
-bool vc_test_find_mpirun(char *path, size_t n) {
-    const char *dirs = getenv("PATH");
-    for (const char *p = dirs ? dirs : ""; *p;) {
-        const char *e = strchr(p, ':');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        snprintf(path, n, "%.*s/mpirun", (int)len, p);
-        if (access(path, X_OK) == 0) return true;
-        p += len + (e != NULL);
-    }
-    path[0] = '\0';
-    return false;
 }
 
 pid_t vc_test_rank_pid(pid_t ppid, int rank) {
@@ -122,7 +110,19 @@ pid_t vc_test_rank_once_logged(pid_t job, const char *out, const char *dir, int 
     return pid;
 }
 
-void vc_test_mpi_env(void) {
+const char *vc_test_mpi_ready(char *mpirun, size_t n) {
+    mpirun[0] = '\0';
+    const char *dirs = getenv("PATH");
+    for (const char *p = dirs ? dirs : ""; *p && !mpirun[0];) {
+        const char *e = strchr(p, ':');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        snprintf(mpirun, n, "%.*s/mpirun", (int)len, p);
+        if (access(mpirun, X_OK) != 0) mpirun[0] = '\0';
+        p += len + (e != NULL);
+    }
+    if (!mpirun[0]) return "mpirun is not on PATH (Debian openmpi-bin)";
+    if (!vc_comm_mpi_version()) return "this build has no MPI (make MPI=1; Debian libopenmpi-dev)";
+    if (!vc_test_vclip_bin()) return "VCLIP_BIN is not set (run them with make test)";
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
     setenv("OMP_NUM_THREADS", "1", 1);
@@ -134,6 +134,7 @@ void vc_test_mpi_env(void) {
         snprintf(opts, sizeof opts, "%s:fast_unwind_on_malloc=0", asan);
         setenv("ASAN_OPTIONS", opts, 1);
     }
+    return NULL;
 }
 
 int vc_test_step_losses(const char *dir, double *loss, int max) {

@@ -38,8 +38,6 @@ pid_t vc_test_spawn(const char *const *argv, const char *out);
 /* The exit code of pid (128 + N for signal N), waiting at most limit_s;
  * past that pid is killed and the running test fails naming what. */
 int vc_test_wait(pid_t pid, double limit_s, const char *what);
-/* The first mpirun on PATH into path (n bytes); false (path "") when none. */
-bool vc_test_find_mpirun(char *path, size_t n);
 /* The pid of the child of ppid whose environment holds
  * OMPI_COMM_WORLD_RANK=rank; 0 when none (yet). */
 pid_t vc_test_rank_pid(pid_t ppid, int rank);
@@ -49,11 +47,14 @@ pid_t vc_test_rank_pid(pid_t ppid, int rank);
  * its output), when that takes over limit_s, or when the rank is not found. */
 pid_t vc_test_rank_once_logged(pid_t job, const char *out, const char *dir, int steps, double limit_s, int poll_ms,
                                int rank);
-/* What the suites' mpirun runs need: root may run mpirun, one OpenMP and
- * one BLAS thread per rank (2 cores run up to 3 ranks), Open MPI's
- * components kept mapped at exit and whole allocation stacks under ASan (so
- * tests/lsan.supp matches their allocations in make test-asan). */
-void vc_test_mpi_env(void);
+/* Whether the suites' mpirun cases can run here: NULL when mpirun is on
+ * PATH (its path into mpirun, n bytes), this build has MPI and VCLIP_BIN is
+ * set, after setting what those runs need (root may run mpirun, one OpenMP
+ * and one BLAS thread per rank: 2 cores run up to 3 ranks; Open MPI's
+ * components kept mapped at exit and whole allocation stacks under ASan, so
+ * tests/lsan.supp matches their allocations in make test-asan); else why
+ * not, for a SKIP line. */
+const char *vc_test_mpi_ready(char *mpirun, size_t n);
 /* The "loss" of every "step" event of DIR/log.jsonl, in order, at most max;
  * how many (0 while the file is not there). Only complete lines count, so a
  * run still writing may be polled. */

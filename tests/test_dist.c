@@ -293,14 +293,6 @@ END_TEST
 
 static char mpirun_path[512], self_path[512];
 
-/* mpirun on PATH and a vclip built with MPI; else the reason in why. */
-static bool mpi_usable(char *why, size_t n) {
-    if (!vc_test_find_mpirun(mpirun_path, sizeof mpirun_path)) return snprintf(why, n, "mpirun is not on PATH (Debian openmpi-bin)"), false;
-    if (!vc_comm_mpi_version()) return snprintf(why, n, "this build has no MPI (make MPI=1; Debian libopenmpi-dev)"), false;
-    if (!vc_test_vclip_bin()) return snprintf(why, n, "VCLIP_BIN is not set (run them with make test)"), false;
-    return true;
-}
-
 static void tmp_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", vc_test_tmpdir(), name); }
 
 static char *slurp(const char *path) {
@@ -1226,11 +1218,6 @@ static void cuda_matches(const char *what, const char *dir1, const double *l1, c
  * all at the same global batch: losses, final and best weights agree. */
 START_TEST(test_cuda_ranks_train_like_one_cpu_process) {
     ck_assert_msg(!data_error[0], "%s", data_error);
-    char why[700];
-    if (!cuemu_usable(why, sizeof why)) {
-        printf("SKIP: data-parallel training on CUDA: %s\n", why);
-        return;
-    }
     char cfg[700], dir1[600], name[64], *text;
     snprintf(name, sizeof name, "cuda_equal%d", _i);
     make_config(name, models[_i], NULL, cfg, sizeof cfg);
@@ -1304,11 +1291,6 @@ static void cuda_refs_ready(cuda_refs *r, bool cpu) {
  * test_cuda_ranks_train_like_one_cpu_process when present, or made here. */
 START_TEST(test_cuda_buckets_equal_one_allreduce) {
     ck_assert_msg(!data_error[0], "%s", data_error);
-    char why[700];
-    if (!cuemu_usable(why, sizeof why)) {
-        printf("SKIP: gradient buckets on CUDA: %s\n", why);
-        return;
-    }
     cuda_refs r;
     cuda_refs_ready(&r, true);
     const char *cfg = r.cfg, *dir1 = r.dir1, *dirA = r.dirA;
@@ -1342,11 +1324,6 @@ END_TEST
  * VCLIP_COMM is one line too. */
 START_TEST(test_cuda_rank_without_its_gpu_is_one_error) {
     ck_assert_msg(!data_error[0], "%s", data_error);
-    char why[700];
-    if (!cuemu_usable(why, sizeof why)) {
-        printf("SKIP: data-parallel training on CUDA: %s\n", why);
-        return;
-    }
     char cfg[700], *text;
     make_config("cuda_nogpu", models[1], NULL, cfg, sizeof cfg);
     double t0 = vc_test_now_s();
@@ -1375,11 +1352,6 @@ END_TEST
  * test_cuda_ranks_train_like_one_cpu_process, or made here). */
 START_TEST(test_cuda_killed_rank_ends_the_job_and_resume_is_bit_identical) {
     ck_assert_msg(!data_error[0], "%s", data_error);
-    char why[700];
-    if (!cuemu_usable(why, sizeof why)) {
-        printf("SKIP: data-parallel training on CUDA: %s\n", why);
-        return;
-    }
     cuda_refs r;
     cuda_refs_ready(&r, false);
     const char *cfg = r.cfg, *dirA = r.dirA;
@@ -1439,12 +1411,11 @@ static Suite *make_suite(void) {
     } else {
         printf("SKIP: datasets over several files (VCLIP_BIN is not set; run them with make test)\n");
     }
-    char why[200];
-    if (!mpi_usable(why, sizeof why)) {
+    const char *why = vc_test_mpi_ready(mpirun_path, sizeof mpirun_path);
+    if (why) {
         printf("SKIP: MPI tests (mpirun against one process, kill -9 of a rank): %s\n", why);
         return s;
     }
-    vc_test_mpi_env();
     TCase *mpi = tcase_create("mpi");
     tcase_set_timeout(mpi, 300);
     tcase_add_unchecked_fixture(mpi, make_data, NULL);
@@ -1456,6 +1427,13 @@ static Suite *make_suite(void) {
     tcase_add_test(mpi, test_a_failing_rank_ends_the_job_with_its_message);
     tcase_add_test(mpi, test_a_hung_rank_is_caught_by_the_watchdog);
     suite_add_tcase(s, mpi);
+    char cu_why[700];
+    if (!cuemu_usable(cu_why, sizeof cu_why)) {
+        printf("SKIP: data-parallel training on CUDA (ranks against one CPU process, buckets, a missing GPU, kill -9 "
+               "and --resume): %s\n",
+               cu_why);
+        return s;
+    }
     /* CUDA ranks on the emulator: minutes on a loaded 2-core machine */
     TCase *cu = tcase_create("mpi-cuda");
     tcase_set_timeout(cu, 900);

@@ -628,15 +628,11 @@ static Suite *make_suite(void) {
     tcase_add_loop_test(tc, test_buckets_cover_the_buffer_once_in_order_when_final, 0, 4);
     tcase_add_test(tc, test_async_on_the_single_comm);
     suite_add_tcase(s, tc);
-    const char *why = !vc_test_find_mpirun(mpirun_path, sizeof mpirun_path) ? "mpirun is not on PATH (Debian openmpi-bin)"
-                      : !vc_comm_mpi_version() ? "this build has no MPI (Debian libopenmpi-dev)"
-                      : !vc_test_vclip_bin() ? "VCLIP_BIN is not set (run them with make test)"
-                                     : NULL;
+    const char *why = vc_test_mpi_ready(mpirun_path, sizeof mpirun_path);
     if (why) {
         printf("SKIP: bucketed all-reduce across processes (mpirun, vclip train -np 2 and 3): %s\n", why);
         return s;
     }
-    vc_test_mpi_env();
     TCase *mpi = tcase_create("mpi");
     tcase_set_timeout(mpi, 300);
     tcase_add_unchecked_fixture(mpi, make_data, NULL);
