@@ -74,55 +74,12 @@ def peak_alloc(torch, device):
 
 
 def worker_pooler(a, sh):
-    """The PyTorch twin of `vclip bench train` (same model as bench/torch_pooler.py)."""
+    """The PyTorch twin of `vclip bench train`: bench/torch_pooler.py's step."""
     torch = torch_setup(a.device, a.mode)
-    import torch.nn as nn
-    import torch.nn.functional as F
-    dev = torch.device(a.device)
-    torch.manual_seed(0)
-    B, T, D = sh["batch"], sh["frames"], sh["dim"]
-
-    class TransformerPooler(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.pos = nn.Parameter(torch.randn(T, D) * 0.02)
-            block = nn.TransformerEncoderLayer(D, sh["heads"], 4 * D, dropout=0.0, activation="gelu",
-                                               batch_first=True, norm_first=True)
-            self.blocks = nn.TransformerEncoder(block, sh["layers"], enable_nested_tensor=False)
-
-        def forward(self, x, valid):
-            return self.blocks(x + self.pos[: x.shape[1]], src_key_padding_mask=~valid) + x
-
-    class LSTMPooler(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.rnn = nn.LSTM(D, D, 1, batch_first=True)
-
-        def forward(self, x, valid):
-            return self.rnn(x)[0] + x
-
-    pooler = (TransformerPooler() if a.model == "transformer" else LSTMPooler()).to(dev)
-    scale = nn.Parameter(torch.tensor(math.log(1 / 0.07), device=dev))
-    params = list(pooler.parameters()) + [scale]
-    opt = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.2)
-    frames, text = torch.randn(B, T, D, device=dev), torch.randn(B, D, device=dev)
-    valid = torch.ones(B, T, dtype=torch.bool, device=dev)
-    target = torch.arange(B, device=dev)
-
-    def step():
-        x = F.normalize(frames, dim=-1)
-        h = pooler(x, valid)
-        m = valid.unsqueeze(-1).float()
-        v = F.normalize((h * m).sum(1) / m.sum(1), dim=-1)
-        logits = scale.exp() * v @ F.normalize(text, dim=-1).t()
-        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        with torch.no_grad():
-            scale.clamp_(0, math.log(100))
-        return loss.item()  # a training loop reads its loss each step; so does vclip's
+    sys.path.insert(0, HERE)
+    from torch_pooler import training_step
+    B = sh["batch"]
+    step = training_step(a.model, B, sh["frames"], sh["dim"], sh["layers"], sh["heads"], device=a.device)
 
     for _ in range(3):
         step()

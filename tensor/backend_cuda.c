@@ -40,9 +40,7 @@ void *vc_cuda_stream(void) { return NULL; }
 
 #include "cuda/kernels.h"
 
-#ifndef VC_CUDA_EMU
-#include <dlfcn.h>
-#endif
+#include "dl.h"
 
 #define VC_STR_(x) #x
 #define VC_STR(x) VC_STR_(x)
@@ -66,15 +64,6 @@ static struct {
     __typeof__(&cublasGemmStridedBatchedEx) gemm_strided_ex;
 } bl;
 
-#ifndef VC_CUDA_EMU
-static bool sym(void *lib, void *slot, const char *name) {
-    void *p = dlsym(lib, name);
-    if (!p) snprintf(bl.why, sizeof bl.why, "%s lacks %s", "libcublas", name);
-    else memcpy(slot, &p, sizeof p);
-    return p != NULL;
-}
-#endif
-
 static bool load_blas(void) {
     if (bl.tried) return bl.ok;
     bl.tried = true;
@@ -90,21 +79,23 @@ static bool load_blas(void) {
     bl.gemm_ex = cublasGemmEx;
     bl.gemm_strided_ex = cublasGemmStridedBatchedEx;
 #else
-    const char *names[2] = {"libcublas.so." VC_STR(CUBLAS_VER_MAJOR), "libcublas.so"};
-    void *lib = NULL;
-    for (int i = 0; i < 2 && !lib; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        const char *e = dlerror();
-        snprintf(bl.why, sizeof bl.why, "cannot load cuBLAS (%s): %s", names[0], e ? e : "not found");
+    static const char *const names[2] = {"libcublas.so." VC_STR(CUBLAS_VER_MAJOR), "libcublas.so"};
+    static const vc_dl_sym syms[] = {
+        {"cublasCreate_v2", &bl.create},
+        {"cublasDestroy_v2", &bl.destroy},
+        {"cublasSetStream_v2", &bl.set_stream},
+        {"cublasSetMathMode", &bl.set_math},
+        {"cublasSetWorkspace_v2", &bl.set_workspace},
+        {"cublasGetStatusString", &bl.status_string},
+        {"cublasSgemm_v2", &bl.sgemm},
+        {"cublasSgemmStridedBatched", &bl.sgemm_strided},
+        {"cublasGemmEx", &bl.gemm_ex},
+        {"cublasGemmStridedBatchedEx", &bl.gemm_strided_ex},
+    };
+    if (vc_dl_load("cuBLAS", names, 2, "", syms, (int)(sizeof syms / sizeof *syms))) {
+        snprintf(bl.why, sizeof bl.why, "%s", vc_last_error());
         return false;
     }
-    if (!sym(lib, &bl.create, "cublasCreate_v2") || !sym(lib, &bl.destroy, "cublasDestroy_v2") ||
-        !sym(lib, &bl.set_stream, "cublasSetStream_v2") || !sym(lib, &bl.set_math, "cublasSetMathMode") ||
-        !sym(lib, &bl.set_workspace, "cublasSetWorkspace_v2") ||
-        !sym(lib, &bl.status_string, "cublasGetStatusString") || !sym(lib, &bl.sgemm, "cublasSgemm_v2") ||
-        !sym(lib, &bl.sgemm_strided, "cublasSgemmStridedBatched") || !sym(lib, &bl.gemm_ex, "cublasGemmEx") ||
-        !sym(lib, &bl.gemm_strided_ex, "cublasGemmStridedBatchedEx"))
-        return false;
 #endif
     bl.ok = true;
     return true;

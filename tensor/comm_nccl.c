@@ -40,14 +40,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifndef VC_CUDA_EMU
-#include <dlfcn.h>
-#endif
 
 #include "tensor/backend.h"
 #include "tensor/backend_cuda.h"
 #include "tensor/cuda/cuda_host.h"
 #include "tensor/cuda/nccl_host.h"
+#include "tensor/dl.h"
 
 #define NCCL_REAL (sizeof(vc_real) == sizeof(double) ? ncclDouble : ncclFloat)
 
@@ -68,15 +66,6 @@ static struct {
     __typeof__(&ncclReduceScatter) reduce_scatter;
 } nl;
 
-#ifndef VC_CUDA_EMU
-static bool sym(void *lib, void *slot, const char *name) {
-    void *p = dlsym(lib, name);
-    if (!p) snprintf(nl.why, sizeof nl.why, "libnccl lacks %s", name);
-    else memcpy(slot, &p, sizeof p);
-    return p != NULL;
-}
-#endif
-
 static bool load_nccl(void) {
     if (nl.tried) return nl.ok;
     nl.tried = true;
@@ -92,21 +81,24 @@ static bool load_nccl(void) {
     nl.all_gather = ncclAllGather;
     nl.reduce_scatter = ncclReduceScatter;
 #else
-    const char *names[2] = {"libnccl.so.2", "libnccl.so"};
-    void *lib = NULL;
-    for (int i = 0; i < 2 && !lib; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        const char *e = dlerror();
-        snprintf(nl.why, sizeof nl.why, "cannot load NCCL (%s; put the CUDA toolkit's lib64 or the nvidia-nccl "
-                 "wheel's lib on LD_LIBRARY_PATH): %.200s", names[0], e ? e : "not found");
+    static const char *const names[2] = {"libnccl.so.2", "libnccl.so"};
+    static const vc_dl_sym syms[] = {
+        {"ncclGetVersion", &nl.get_version},
+        {"ncclGetUniqueId", &nl.get_unique_id},
+        {"ncclCommInitRank", &nl.init_rank},
+        {"ncclCommDestroy", &nl.destroy},
+        {"ncclCommAbort", &nl.abort_},
+        {"ncclGetErrorString", &nl.error_string},
+        {"ncclGetLastError", &nl.last_error},
+        {"ncclAllReduce", &nl.all_reduce},
+        {"ncclAllGather", &nl.all_gather},
+        {"ncclReduceScatter", &nl.reduce_scatter},
+    };
+    if (vc_dl_load("NCCL", names, 2, "; put the CUDA toolkit's lib64 or the nvidia-nccl wheel's lib on LD_LIBRARY_PATH",
+                   syms, (int)(sizeof syms / sizeof *syms))) {
+        snprintf(nl.why, sizeof nl.why, "%s", vc_last_error());
         return false;
     }
-    if (!sym(lib, &nl.get_version, "ncclGetVersion") || !sym(lib, &nl.get_unique_id, "ncclGetUniqueId") ||
-        !sym(lib, &nl.init_rank, "ncclCommInitRank") || !sym(lib, &nl.destroy, "ncclCommDestroy") ||
-        !sym(lib, &nl.abort_, "ncclCommAbort") || !sym(lib, &nl.error_string, "ncclGetErrorString") ||
-        !sym(lib, &nl.last_error, "ncclGetLastError") || !sym(lib, &nl.all_reduce, "ncclAllReduce") ||
-        !sym(lib, &nl.all_gather, "ncclAllGather") || !sym(lib, &nl.reduce_scatter, "ncclReduceScatter"))
-        return false;
 #endif
     nl.ok = true;
     return true;

@@ -18,9 +18,6 @@
  *    --resume bit-identical to the uninterrupted run. */
 #include <archive.h>
 #include <archive_entry.h>
-#include <cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,11 +25,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "dist_util.h"
 #include "harness.h"
 #include "tensor/comm.h"
 #include "tensor/safetensors.h"
@@ -296,35 +293,7 @@ END_TEST
 
 static char mpirun_path[512], self_path[512];
 
-/* mpirun on PATH and a vclip built with MPI; else the reason in why. */
-static bool mpi_usable(char *why, size_t n) {
-    const char *path = getenv("PATH");
-    for (const char *p = path ? path : ""; *p;) {
-        const char *e = strchr(p, ':');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        snprintf(mpirun_path, sizeof mpirun_path, "%.*s/mpirun", (int)len, p);
-        if (access(mpirun_path, X_OK) == 0) break;
-        mpirun_path[0] = '\0';
-        p += len + (e != NULL);
-    }
-    if (!mpirun_path[0]) return snprintf(why, n, "mpirun is not on PATH (Debian openmpi-bin)"), false;
-    if (!vc_comm_mpi_version()) return snprintf(why, n, "this build has no MPI (make MPI=1; Debian libopenmpi-dev)"), false;
-    if (!vc_test_vclip_bin()) return snprintf(why, n, "VCLIP_BIN is not set (run them with make test)"), false;
-    return true;
-}
-
 static void tmp_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", vc_test_tmpdir(), name); }
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -342,41 +311,6 @@ static char *slurp(const char *path) {
     return buf;
 }
 
-
-/* Starts argv (argv[0] a path) with stdout and stderr into out. */
-static pid_t spawn(const char *const *argv, const char *out) {
-    pid_t pid = fork();
-    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0) _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
-
-/* Waits at most limit_s for pid; kills it (and fails) past that. */
-static int wait_for(pid_t pid, double limit_s, const char *what) {
-    double t0 = now_s();
-    int status;
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        ck_assert(w >= 0);
-        if (w == pid) return exit_code(status);
-        if (now_s() - t0 > limit_s) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            ck_abort_msg("%s did not end within %.0f s", what, limit_s);
-        }
-        sleep_ms(5);
-    }
-}
 
 #define MAX_ARGS 40
 
@@ -398,7 +332,7 @@ static int run_prog(const char *bin, double limit_s, int np, char **text, va_lis
     argv[n] = NULL;
     char out[600];
     tmp_path(out, sizeof out, "run.out");
-    int rc = wait_for(spawn(argv, out), limit_s, "vclip");
+    int rc = vc_test_wait(vc_test_spawn(argv, out), limit_s, "vclip");
     *text = slurp(out);
     return rc;
 }
@@ -413,17 +347,6 @@ static int run_vclip(int np, char **text, ...) {
 }
 
 /* ---------- the comm's MPI collectives, from inside mpirun ---------- */
-
-static int worker_bad;
-#define WCHECK(c, cond, ...)                                     \
-    do {                                                         \
-        if (!(cond)) {                                           \
-            fprintf(stderr, "rank %d: line %d: ", (c)->rank, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                        \
-            fputc('\n', stderr);                                 \
-            worker_bad = 1;                                      \
-        }                                                        \
-    } while (0)
 
 /* The sharded InfoNCE on rank r's rows of a global batch against the plain
  * InfoNCE of the whole batch: losses summed over ranks, each rank's video
@@ -445,24 +368,24 @@ static void worker_infonce(vc_comm *c) {
     vc_var *v1 = vc_const(&t1, &V), *x1 = vc_const(&t1, &T), *s1 = vc_const(&t1, &S);
     v1->requires_grad = x1->requires_grad = s1->requires_grad = true;
     vc_var *l1 = vc_infonce(&t1, v1, x1, s1, NULL);
-    WCHECK(c, l1 && vc_backward(&t1, l1) == VC_OK, "single infonce: %s", vc_last_error());
+    VC_WCHECK(c, l1 && vc_backward(&t1, l1) == VC_OK, "single infonce: %s", vc_last_error());
     vc_tensor Vr, Tr;
     vc_view_slice(&Vr, &V, 0, c->rank * b, b);
     vc_view_slice(&Tr, &T, 0, c->rank * b, b);
     vc_var *v2 = vc_const(&t2, &Vr), *x2 = vc_const(&t2, &Tr), *s2 = vc_const(&t2, &S);
     v2->requires_grad = x2->requires_grad = s2->requires_grad = true;
     vc_var *l2 = vc_infonce_sharded(&t2, v2, x2, s2, c);
-    WCHECK(c, l2 && vc_backward(&t2, l2) == VC_OK, "sharded infonce: %s", vc_last_error());
-    if (worker_bad) goto done;
+    VC_WCHECK(c, l2 && vc_backward(&t2, l2) == VC_OK, "sharded infonce: %s", vc_last_error());
+    if (vc_test_worker_bad) goto done;
     vc_real sums[2] = {vc_f32(&l2->val)[0], vc_f32(&s2->grad)[0]};
-    WCHECK(c, vc_comm_allreduce_sum(c, sums, 2) == VC_OK, "%s", vc_last_error());
+    VC_WCHECK(c, vc_comm_allreduce_sum(c, sums, 2) == VC_OK, "%s", vc_last_error());
     double l = vc_f32(&l1->val)[0], gs = vc_f32(&s1->grad)[0];
-    WCHECK(c, fabs(sums[0] - l) <= 1e-6 * fabs(l), "loss %.9g summed over ranks, %.9g in one process", sums[0], l);
-    WCHECK(c, fabs(sums[1] - gs) <= 1e-5 * fabs(gs) + 1e-7, "logit_scale gradient %.9g, one process %.9g", sums[1], gs);
+    VC_WCHECK(c, fabs(sums[0] - l) <= 1e-6 * fabs(l), "loss %.9g summed over ranks, %.9g in one process", sums[0], l);
+    VC_WCHECK(c, fabs(sums[1] - gs) <= 1e-5 * fabs(gs) + 1e-7, "logit_scale gradient %.9g, one process %.9g", sums[1], gs);
     int64_t w;
     double ev = vc_test_max_rel_err(vc_f32(&v2->grad), vc_f32(&v1->grad) + c->rank * b * D, b * D, 1e-3, &w);
     double et = vc_test_max_rel_err(vc_f32(&x2->grad), vc_f32(&x1->grad) + c->rank * b * D, b * D, 1e-3, &w);
-    WCHECK(c, ev < 1e-5 && et < 1e-5, "gradient rows: video %.3g, text %.3g relative error", ev, et);
+    VC_WCHECK(c, ev < 1e-5 && et < 1e-5, "gradient rows: video %.3g, text %.3g relative error", ev, et);
     printf("rank %d: sharded infonce loss %.7f = one process %.7f; gradient errors video %.2g text %.2g\n", c->rank,
            sums[0], l, ev, et);
 done:
@@ -481,61 +404,61 @@ static int comm_worker(void) {
         return 1;
     }
     int R = c->size, r = c->rank;
-    WCHECK(c, strcmp(c->ops->name, "mpi") == 0 && R == 3, "comm %s of size %d", c->ops->name, R);
+    VC_WCHECK(c, strcmp(c->ops->name, "mpi") == 0 && R == 3, "comm %s of size %d", c->ops->name, R);
     /* allreduce, in pieces of odd length */
     vc_real buf[1003];
     for (int i = 0; i < 1003; i++) buf[i] = (vc_real)(r * 1000 + i);
-    WCHECK(c, vc_comm_allreduce_sum(c, buf, 1003) == VC_OK, "%s", vc_last_error());
-    for (int i = 0; i < 1003; i++) WCHECK(c, buf[i] == (vc_real)(1000 * R * (R - 1) / 2 + R * i), "allreduce[%d] = %g", i, buf[i]);
+    VC_WCHECK(c, vc_comm_allreduce_sum(c, buf, 1003) == VC_OK, "%s", vc_last_error());
+    for (int i = 0; i < 1003; i++) VC_WCHECK(c, buf[i] == (vc_real)(1000 * R * (R - 1) / 2 + R * i), "allreduce[%d] = %g", i, buf[i]);
     /* allgather, and in place */
     vc_real send[5], recv[15];
     for (int i = 0; i < 5; i++) send[i] = (vc_real)(r * 10 + i);
-    WCHECK(c, vc_comm_allgather(c, send, 5, recv) == VC_OK, "%s", vc_last_error());
-    for (int i = 0; i < 15; i++) WCHECK(c, recv[i] == (vc_real)(i / 5 * 10 + i % 5), "allgather[%d] = %g", i, recv[i]);
+    VC_WCHECK(c, vc_comm_allgather(c, send, 5, recv) == VC_OK, "%s", vc_last_error());
+    for (int i = 0; i < 15; i++) VC_WCHECK(c, recv[i] == (vc_real)(i / 5 * 10 + i % 5), "allgather[%d] = %g", i, recv[i]);
     memset(recv, 0, sizeof recv);
     memcpy(recv + 5 * r, send, sizeof send);
-    WCHECK(c, vc_comm_allgather(c, recv + 5 * r, 5, recv) == VC_OK, "%s", vc_last_error());
-    for (int i = 0; i < 15; i++) WCHECK(c, recv[i] == (vc_real)(i / 5 * 10 + i % 5), "in-place allgather[%d] = %g", i, recv[i]);
+    VC_WCHECK(c, vc_comm_allgather(c, recv + 5 * r, 5, recv) == VC_OK, "%s", vc_last_error());
+    for (int i = 0; i < 15; i++) VC_WCHECK(c, recv[i] == (vc_real)(i / 5 * 10 + i % 5), "in-place allgather[%d] = %g", i, recv[i]);
     /* reduce-scatter: the adjoint of allgather */
     vc_real rs[12], out[4];
     for (int q = 0; q < R; q++)
         for (int i = 0; i < 4; i++) rs[q * 4 + i] = (vc_real)(r + q * 100 + i);
-    WCHECK(c, vc_comm_reduce_scatter_sum(c, rs, 4, out) == VC_OK, "%s", vc_last_error());
+    VC_WCHECK(c, vc_comm_reduce_scatter_sum(c, rs, 4, out) == VC_OK, "%s", vc_last_error());
     for (int i = 0; i < 4; i++)
-        WCHECK(c, out[i] == (vc_real)(R * (R - 1) / 2 + R * (r * 100 + i)), "reduce_scatter[%d] = %g", i, out[i]);
+        VC_WCHECK(c, out[i] == (vc_real)(R * (R - 1) / 2 + R * (r * 100 + i)), "reduce_scatter[%d] = %g", i, out[i]);
     /* host collectives */
     char word[8] = "";
     if (r == R - 1) snprintf(word, sizeof word, "hello");
-    WCHECK(c, vc_comm_broadcast(c, word, sizeof word, R - 1) == VC_OK && strcmp(word, "hello") == 0, "broadcast: %s", word);
+    VC_WCHECK(c, vc_comm_broadcast(c, word, sizeof word, R - 1) == VC_OK && strcmp(word, "hello") == 0, "broadcast: %s", word);
     int32_t mine = r * r, all[3];
-    WCHECK(c, vc_comm_allgather_bytes(c, &mine, sizeof mine, all) == VC_OK && all[0] == 0 && all[1] == 1 && all[2] == 4,
+    VC_WCHECK(c, vc_comm_allgather_bytes(c, &mine, sizeof mine, all) == VC_OK && all[0] == 0 && all[1] == 1 && all[2] == 4,
            "allgather_bytes");
     int64_t mx[2] = {r, -r};
-    WCHECK(c, vc_comm_allreduce_max_i64(c, mx, 2) == VC_OK && mx[0] == R - 1 && mx[1] == 0, "max %lld %lld",
+    VC_WCHECK(c, vc_comm_allreduce_max_i64(c, mx, 2) == VC_OK && mx[0] == R - 1 && mx[1] == 0, "max %lld %lld",
            (long long)mx[0], (long long)mx[1]);
-    WCHECK(c, vc_comm_barrier(c) == VC_OK, "%s", vc_last_error());
+    VC_WCHECK(c, vc_comm_barrier(c) == VC_OK, "%s", vc_last_error());
     /* agreement: rank 1 fails, everyone learns it; then all succeed */
     vc_status st = r == 1 ? vc_fail(VC_ERR_IO, "disk on fire") : VC_OK;
     vc_status ag = vc_comm_agree(c, st);
-    WCHECK(c, ag == VC_ERR_IO, "agree gave %d", (int)ag);
-    if (r == 1) WCHECK(c, strcmp(vc_last_error(), "disk on fire") == 0, "rank 1's message: %s", vc_last_error());
-    else WCHECK(c, strstr(vc_last_error(), "rank 1 of 3 failed") != NULL, "message: %s", vc_last_error());
-    WCHECK(c, vc_comm_agree(c, VC_OK) == VC_OK, "agree on success");
-    WCHECK(c, vc_comm_check_same(c, 5, "config") == VC_OK, "same values");
-    WCHECK(c, vc_comm_check_same(c, r == 2 ? 7 : 5, "config") == VC_ERR_ARG &&
+    VC_WCHECK(c, ag == VC_ERR_IO, "agree gave %d", (int)ag);
+    if (r == 1) VC_WCHECK(c, strcmp(vc_last_error(), "disk on fire") == 0, "rank 1's message: %s", vc_last_error());
+    else VC_WCHECK(c, strstr(vc_last_error(), "rank 1 of 3 failed") != NULL, "message: %s", vc_last_error());
+    VC_WCHECK(c, vc_comm_agree(c, VC_OK) == VC_OK, "agree on success");
+    VC_WCHECK(c, vc_comm_check_same(c, 5, "config") == VC_OK, "same values");
+    VC_WCHECK(c, vc_comm_check_same(c, r == 2 ? 7 : 5, "config") == VC_ERR_ARG &&
                   strstr(vc_last_error(), "rank 2 of 3 has a different config"),
            "check_same: %s", vc_last_error());
     worker_infonce(c);
-    printf("rank %d of %d: comm %s collectives checked%s\n", r, R, c->ops->name, worker_bad ? " (FAILED)" : "");
+    printf("rank %d of %d: comm %s collectives checked%s\n", r, R, c->ops->name, vc_test_worker_bad ? " (FAILED)" : "");
     vc_comm_close(c);
-    return worker_bad;
+    return vc_test_worker_bad;
 }
 
 START_TEST(test_mpi_collectives_and_the_sharded_loss) {
     const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "3", self_path, "--comm-worker", NULL};
     char out[600];
     tmp_path(out, sizeof out, "worker.out");
-    int rc = wait_for(spawn(argv, out), 60, "mpirun test_dist --comm-worker");
+    int rc = vc_test_wait(vc_test_spawn(argv, out), 60, "mpirun test_dist --comm-worker");
     char *text = slurp(out);
     ck_assert_msg(rc == 0, "comm worker failed (%d):\n%.3000s", rc, text);
     for (int r = 0; r < 3; r++) {
@@ -586,7 +509,7 @@ START_TEST(test_nccl_comm_emulated_over_mpi) {
     const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "3", worker, NULL};
     char out[600];
     tmp_path(out, sizeof out, "nccl.out");
-    int rc = wait_for(spawn(argv, out), 60, "mpirun nccl_emu_worker");
+    int rc = vc_test_wait(vc_test_spawn(argv, out), 60, "mpirun nccl_emu_worker");
     char *text = slurp(out);
     ck_assert_msg(rc == 0, "the emulated NCCL worker failed (%d):\n%.2000s", rc, text);
     for (int r = 0; r < 3; r++) {
@@ -632,55 +555,6 @@ static void make_config(const char *name, const char *model, const char *extra, 
     vc_test_write_text(cfg, text);
 }
 
-/* The "loss" of every step event of DIR/log.jsonl; returns how many. */
-static int step_losses(const char *dir, double *loss, int max) {
-    char path[700];
-    snprintf(path, sizeof path, "%s/log.jsonl", dir);
-    char *text = slurp(path);
-    int n = 0;
-    for (char *p = text, *nl; *p && (nl = strchr(p, '\n')); p = nl + 1) {
-        *nl = '\0';
-        cJSON *o = cJSON_Parse(p);
-        ck_assert_msg(o, "%s: not JSON: %s", path, p);
-        const cJSON *ev = cJSON_GetObjectItemCaseSensitive(o, "event");
-        if (cJSON_IsString(ev) && strcmp(ev->valuestring, "step") == 0 && n < max)
-            loss[n++] = cJSON_GetObjectItemCaseSensitive(o, "loss")->valuedouble;
-        cJSON_Delete(o);
-    }
-    free(text);
-    return n;
-}
-
-/* Largest difference between the parameters of two checkpoints, relative
- * to max(|b|, 1) (optimiser moments and loader state are left out). */
-static double weights_diff(const char *a, const char *b, char *worst, size_t n) {
-    vc_st_file *fa, *fb;
-    ck_assert_msg(vc_st_open(&fa, a, VC_ST_READ) == VC_OK, "%s", vc_last_error());
-    ck_assert_msg(vc_st_open(&fb, b, VC_ST_READ) == VC_OK, "%s", vc_last_error());
-    double m = 0;
-    int compared = 0;
-    for (int i = 0; i < vc_st_count(fa); i++) {
-        const vc_st_tensor *ta = vc_st_at(fa, i), *tb = vc_st_find(fb, ta->name);
-        if (ta->dtype != VC_ST_F32 || strncmp(ta->name, "optim.", 6) == 0) continue;
-        ck_assert_msg(tb && tb->nbytes == ta->nbytes, "%s: no tensor '%s' of the same size", b, ta->name);
-        compared++;
-        for (int64_t k = 0; k < ta->numel; k++) {
-            float x, y;
-            memcpy(&x, (const char *)ta->data + 4 * k, 4);
-            memcpy(&y, (const char *)tb->data + 4 * k, 4);
-            double d = fabs((double)x - y) / fmax(1, fabs(y));
-            if (!(d <= m)) {
-                m = isnan(d) ? INFINITY : d;
-                snprintf(worst, n, "%s[%lld]: %.9g vs %.9g", ta->name, (long long)k, x, y);
-            }
-        }
-    }
-    ck_assert_msg(compared > 0, "%s holds no parameters", a);
-    vc_st_close(fa);
-    vc_st_close(fb);
-    return m;
-}
-
 static const char *const models[3] = {"type = transformer\nlayers = 1\nheads = 4\n", "type = mean\ntext_head = linear\n",
                                       "type = transformer\nlayers = 1\nheads = 4\n"};
 static const char *const model_names[3] = {"transformer", "mean+text_head", "transformer on 3 files"};
@@ -707,7 +581,7 @@ START_TEST(test_ranks_train_like_one_process) {
     ck_assert_msg(rc == 0, "one process failed (%d): %.2000s", rc, text);
     free(text);
     double l1[32], lN[32];
-    int n1 = step_losses(dir1, l1, 32);
+    int n1 = vc_test_step_losses(dir1, l1, 32);
     ck_assert_int_eq(n1, 20);
     char a[700], b[700], worst[200] = "";
     snprintf(a, sizeof a, "%s/last.safetensors", dir1);
@@ -715,12 +589,12 @@ START_TEST(test_ranks_train_like_one_process) {
         char over[700];
         snprintf(dirN, sizeof dirN, "%s_np%d", dir1, np);
         snprintf(over, sizeof over, "train.out_dir=%s", dirN);
-        double t0 = now_s();
+        double t0 = vc_test_now_s();
         rc = run_vclip(np, &text, "train", cfg, "--set", over, NULL);
         ck_assert_msg(rc == 0, "%d ranks failed (%d): %.2000s", np, rc, text);
         ck_assert_msg(strstr(text, "ranks (mpi)"), "no note of the ranks in: %.2000s", text);
         free(text);
-        ck_assert_int_eq(step_losses(dirN, lN, 32), 20);
+        ck_assert_int_eq(vc_test_step_losses(dirN, lN, 32), 20);
         double worst_l = 0;
         for (int k = 0; k < 20; k++) {
             double e = fabs(lN[k] - l1[k]) / fabs(l1[k]);
@@ -729,15 +603,15 @@ START_TEST(test_ranks_train_like_one_process) {
             worst_l = fmax(worst_l, e);
         }
         snprintf(b, sizeof b, "%s/last.safetensors", dirN);
-        double dw = weights_diff(b, a, worst, sizeof worst);
+        double dw = vc_test_ckpt_diff(b, a, false, NULL, worst, sizeof worst);
         ck_assert_msg(dw <= 1e-5, "%s, %d ranks: final weights differ by %.3g at %s", model_names[_i], np, dw, worst);
         /* the best checkpoint is picked at the same step */
         char pa[700], pb[700];
         snprintf(pa, sizeof pa, "%s/best.safetensors", dir1);
         snprintf(pb, sizeof pb, "%s/best.safetensors", dirN);
-        ck_assert_msg(weights_diff(pb, pa, worst, sizeof worst) <= 1e-5, "best checkpoints differ at %s", worst);
+        ck_assert_msg(vc_test_ckpt_diff(pb, pa, false, NULL, worst, sizeof worst) <= 1e-5, "best checkpoints differ at %s", worst);
         printf("%s: %d ranks vs one process over 20 steps: loss within %.2g relative, weights within %.2g (%.1f s)\n",
-               model_names[_i], np, worst_l, dw, now_s() - t0);
+               model_names[_i], np, worst_l, dw, vc_test_now_s() - t0);
     }
 }
 END_TEST
@@ -756,7 +630,7 @@ START_TEST(test_batch_must_divide_by_the_ranks) {
                           vc_test_vclip_bin(), "train", cfg, "--set", "train.lr=1e-3", NULL};
     char out[600];
     tmp_path(out, sizeof out, "mpmd.out");
-    rc = wait_for(spawn(argv, out), 60, "ranks with different configs");
+    rc = vc_test_wait(vc_test_spawn(argv, out), 60, "ranks with different configs");
     text = slurp(out);
     ck_assert_msg(rc != 0 && strstr(text, "rank 1 of 2 has a different config"), "(%d) %.2000s", rc, text);
     ck_assert_msg(!strstr(text, "MPI_ABORT"), "the job was aborted instead of ending on every rank: %.2000s", text);
@@ -766,46 +640,9 @@ END_TEST
 
 /* ---------- failures ---------- */
 
-/* The pid of the process whose parent is ppid and whose environment has
- * OMPI_COMM_WORLD_RANK=rank; 0 when none (yet). */
-static pid_t find_rank(pid_t ppid, int rank) {
-    char want[64];
-    snprintf(want, sizeof want, "OMPI_COMM_WORLD_RANK=%d", rank);
-    pid_t found = 0;
-    FILE *ls = popen("ls /proc", "r");
-    if (!ls) return 0;
-    char name[64];
-    while (!found && fgets(name, sizeof name, ls)) {
-        long pid = strtol(name, NULL, 10);
-        if (pid <= 0) continue;
-        char path[128], buf[512];
-        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        long pp = -1;
-        if (fgets(buf, sizeof buf, f)) {
-            const char *rp = strrchr(buf, ')');
-            if (rp) sscanf(rp + 2, "%*c %ld", &pp);
-        }
-        fclose(f);
-        if (pp != ppid) continue;
-        snprintf(path, sizeof path, "/proc/%ld/environ", pid);
-        f = fopen(path, "r");
-        if (!f) continue;
-        size_t got;
-        static char env[1 << 16];
-        got = fread(env, 1, sizeof env - 1, f);
-        fclose(f);
-        for (size_t i = 0; i < got; i += strlen(env + i) + 1)
-            if (strcmp(env + i, want) == 0) found = (pid_t)pid;
-    }
-    pclose(ls);
-    return found;
-}
-
 static int64_t logged_step(const char *dir) {
     double l[256];
-    return step_losses(dir, l, 256);
+    return vc_test_step_losses(dir, l, 256);
 }
 
 /* 2 ranks, 60 steps, checkpoints every 5: run A uninterrupted; run B with
@@ -828,21 +665,13 @@ START_TEST(test_killed_rank_ends_the_job_and_resume_is_bit_identical) {
                           common[0], common[1], common[2], common[3], common[4], common[5], NULL};
     char out[600];
     tmp_path(out, sizeof out, "kill.out");
-    pid_t job = spawn(argv, out);
-    pid_t victim = 0;
-    double t0 = now_s();
-    while (logged_step(dirB) < 12) {
-        ck_assert_msg(waitpid(job, NULL, WNOHANG) == 0, "the job ended before step 12: %.2000s", slurp(out));
-        ck_assert_msg(now_s() - t0 < 60, "no step 12 within 60 s");
-        sleep_ms(1);
-    }
-    victim = find_rank(job, 1);
-    ck_assert_msg(victim > 0, "rank 1's process not found among mpirun's children");
+    pid_t job = vc_test_spawn(argv, out);
+    pid_t victim = vc_test_rank_once_logged(job, out, dirB, 12, 60, 1, 1);
     int64_t at = logged_step(dirB);
     ck_assert_int_eq(kill(victim, SIGKILL), 0);
-    double tk = now_s();
-    rc = wait_for(job, 60, "the job after kill -9 of rank 1");
-    double ended = now_s() - tk;
+    double tk = vc_test_now_s();
+    rc = vc_test_wait(job, 60, "the job after kill -9 of rank 1");
+    double ended = vc_test_now_s() - tk;
     text = slurp(out);
     ck_assert_msg(rc != 0, "the job exited 0 after a rank was killed: %.2000s", text);
     ck_assert_msg(strstr(text, "rank 1") && strstr(text, "signal 9"), "the output names no killed rank 1:\n%.2000s", text);
@@ -859,23 +688,7 @@ START_TEST(test_killed_rank_ends_the_job_and_resume_is_bit_identical) {
     ck_assert_msg(rc == 0, "resumed run failed (%d): %.2000s", rc, text);
     ck_assert_msg(strstr(text, "resumed from"), "no resume: %.2000s", text);
     free(text);
-    const char *files[] = {"last.safetensors", "best.safetensors"};
-    for (int k = 0; k < 2; k++) {
-        char pa[700], pb[700];
-        snprintf(pa, sizeof pa, "%s/%s", dirA, files[k]);
-        snprintf(pb, sizeof pb, "%s/%s", dirB, files[k]);
-        vc_st_file *fa, *fb;
-        ck_assert_msg(vc_st_open(&fa, pa, VC_ST_READ) == VC_OK, "%s", vc_last_error());
-        ck_assert_msg(vc_st_open(&fb, pb, VC_ST_READ) == VC_OK, "%s", vc_last_error());
-        ck_assert_int_eq(vc_st_count(fa), vc_st_count(fb));
-        for (int i = 0; i < vc_st_count(fa); i++) {
-            const vc_st_tensor *ta = vc_st_at(fa, i), *tb = vc_st_find(fb, ta->name);
-            ck_assert_msg(tb && tb->nbytes == ta->nbytes && memcmp(ta->data, tb->data, ta->nbytes) == 0,
-                          "%s: tensor '%s' differs from the uninterrupted run", files[k], ta->name);
-        }
-        vc_st_close(fa);
-        vc_st_close(fb);
-    }
+    vc_test_assert_same_ckpts(dirA, dirB, "the uninterrupted run");
     printf("kill -9 of rank 1 at step %lld: job ended %.2f s later; resumed run bit-identical to the uninterrupted one\n",
            (long long)at, ended);
 }
@@ -894,20 +707,13 @@ START_TEST(test_a_hung_rank_is_caught_by_the_watchdog) {
                           "--set", "train.eval_every=5000", NULL};
     char out[600];
     tmp_path(out, sizeof out, "hang.out");
-    pid_t job = spawn(argv, out);
+    pid_t job = vc_test_spawn(argv, out);
     unsetenv("VCLIP_COMM_TIMEOUT");
-    double t0 = now_s();
-    while (logged_step(dir) < 5) {
-        ck_assert_msg(waitpid(job, NULL, WNOHANG) == 0, "the job ended before step 5: %.2000s", slurp(out));
-        ck_assert_msg(now_s() - t0 < 60, "no step 5 within 60 s");
-        sleep_ms(2);
-    }
-    pid_t victim = find_rank(job, 1);
-    ck_assert_msg(victim > 0, "rank 1's process not found");
+    pid_t victim = vc_test_rank_once_logged(job, out, dir, 5, 60, 2, 1);
     ck_assert_int_eq(kill(victim, SIGSTOP), 0);
-    double ts = now_s();
-    int rc = wait_for(job, 60, "the job with a stopped rank");
-    double ended = now_s() - ts;
+    double ts = vc_test_now_s();
+    int rc = vc_test_wait(job, 60, "the job with a stopped rank");
+    double ended = vc_test_now_s() - ts;
     kill(victim, SIGKILL); /* in case the launcher left it stopped */
     char *text = slurp(out);
     ck_assert_msg(rc != 0, "exit 0 with a hung rank: %.2000s", text);
@@ -971,8 +777,8 @@ START_TEST(test_a_failing_rank_ends_the_job_with_its_message) {
                               NULL};
         char out[600];
         tmp_path(out, sizeof out, "fail.out");
-        double t0 = now_s();
-        rc = wait_for(spawn(argv, out), 60, "the job with a failing rank");
+        double t0 = vc_test_now_s();
+        rc = vc_test_wait(vc_test_spawn(argv, out), 60, "the job with a failing rank");
         text = slurp(out);
         ck_assert_msg(rc != 0, "exit 0 with a failing rank: %.2000s", text);
         const char *line = strstr(text, "vclip train: rank 1 of 2: ");
@@ -984,7 +790,7 @@ START_TEST(test_a_failing_rank_ends_the_job_with_its_message) {
         else /* rank 0 waited in the step's collectives until rank 1 ended the job */
             ck_assert_msg(!strstr(text, "vclip train: rank 0 of 2"), "rank 0 ended on its own:\n%.2000s", text);
         printf("a failing rank 1 (%s): the job ended in %.1f s; %.*s\n", streaming ? "streaming, in a step" : "at start-up",
-               now_s() - t0, (int)strcspn(line, "\n"), line);
+               vc_test_now_s() - t0, (int)strcspn(line, "\n"), line);
         free(text);
     }
 }
@@ -1272,8 +1078,8 @@ START_TEST(test_parallel_import_is_restartable) {
     argv[21] = NULL;
     char log[700];
     tmp_path(log, sizeof log, "import.out");
-    double t0 = now_s();
-    int rc = wait_for(spawn(argv, log), 60, "vclip import-wds --out-dir");
+    double t0 = vc_test_now_s();
+    int rc = vc_test_wait(vc_test_spawn(argv, log), 60, "vclip import-wds --out-dir");
     text = slurp(log);
     ck_assert_msg(rc == 0, "import failed (%d): %.2000s", rc, text);
     ck_assert_msg(strstr(text, "4 files of 2 shards each: 4 written, 0 already there, 0 failed"), "%.2000s", text);
@@ -1285,7 +1091,7 @@ START_TEST(test_parallel_import_is_restartable) {
         mt[g] = mtime_of(part[g]);
         ck_assert_msg(mt[g] > 0, "%s missing", part[g]);
     }
-    double took = now_s() - t0;
+    double took = vc_test_now_s() - t0;
     char spec[700];
     snprintf(spec, sizeof spec, "%s/part-*.h5", out);
     vc_dataset *ds;
@@ -1303,7 +1109,7 @@ START_TEST(test_parallel_import_is_restartable) {
     vc_dataset_close(ds);
 
     /* everything there: a re-run writes nothing */
-    rc = wait_for(spawn(argv, log), 60, "the re-run");
+    rc = vc_test_wait(vc_test_spawn(argv, log), 60, "the re-run");
     text = slurp(log);
     ck_assert_msg(rc == 0 && strstr(text, "0 written, 4 already there"), "(%d) %.2000s", rc, text);
     free(text);
@@ -1315,7 +1121,7 @@ START_TEST(test_parallel_import_is_restartable) {
     char stale[800];
     snprintf(stale, sizeof stale, "%s.tmp.%d", part[2], 999999999);
     vc_test_write_text(stale, "half an HDF5 file");
-    rc = wait_for(spawn(argv, log), 60, "the re-run after a crash");
+    rc = vc_test_wait(vc_test_spawn(argv, log), 60, "the re-run after a crash");
     text = slurp(log);
     ck_assert_msg(rc == 0 && strstr(text, "2 written, 2 already there"), "(%d) %.2000s", rc, text);
     free(text);
@@ -1327,7 +1133,7 @@ START_TEST(test_parallel_import_is_restartable) {
     /* other shards into the same directory */
     argv[14] = paths[1];
     argv[15] = paths[0];
-    rc = wait_for(spawn(argv, log), 60, "a re-run with other shards");
+    rc = vc_test_wait(vc_test_spawn(argv, log), 60, "a re-run with other shards");
     text = slurp(log);
     ck_assert_msg(rc == 1 && strstr(text, "shards.txt lists other shards"), "(%d) %.2000s", rc, text);
     free(text);
@@ -1386,7 +1192,7 @@ static int run_cuemu(int gpus, bool protect, int np, char **text, ...) {
  * against DIR1's, within CUDA_TOL; the worst differences into *wl, *ww. */
 static void cuda_matches(const char *what, const char *dir1, const double *l1, const char *dir, double *wl, double *ww) {
     double l[32];
-    ck_assert_int_eq(step_losses(dir, l, 32), 20);
+    ck_assert_int_eq(vc_test_step_losses(dir, l, 32), 20);
     *wl = 0;
     for (int k = 0; k < 20; k++) {
         double e = fabs(l[k] - l1[k]) / (1 + fabs(l1[k]));
@@ -1399,7 +1205,7 @@ static void cuda_matches(const char *what, const char *dir1, const double *l1, c
         char a[800], b[800], worst[200] = "";
         snprintf(a, sizeof a, "%s/%s", dir1, files[f]);
         snprintf(b, sizeof b, "%s/%s", dir, files[f]);
-        double dw = weights_diff(b, a, worst, sizeof worst);
+        double dw = vc_test_ckpt_diff(b, a, false, NULL, worst, sizeof worst);
         ck_assert_msg(dw <= CUDA_TOL, "%s: %s differs by %.3g at %s", what, files[f], dw, worst);
         *ww = fmax(*ww, dw);
     }
@@ -1412,11 +1218,6 @@ static void cuda_matches(const char *what, const char *dir1, const double *l1, c
  * all at the same global batch: losses, final and best weights agree. */
 START_TEST(test_cuda_ranks_train_like_one_cpu_process) {
     ck_assert_msg(!data_error[0], "%s", data_error);
-    char why[700];
-    if (!cuemu_usable(why, sizeof why)) {
-        printf("SKIP: data-parallel training on CUDA: %s\n", why);
-        return;
-    }
     char cfg[700], dir1[600], name[64], *text;
     snprintf(name, sizeof name, "cuda_equal%d", _i);
     make_config(name, models[_i], NULL, cfg, sizeof cfg);
@@ -1425,7 +1226,7 @@ START_TEST(test_cuda_ranks_train_like_one_cpu_process) {
     ck_assert_msg(rc == 0, "one CPU process failed (%d): %.2000s", rc, text);
     free(text);
     double l1[32];
-    ck_assert_int_eq(step_losses(dir1, l1, 32), 20);
+    ck_assert_int_eq(vc_test_step_losses(dir1, l1, 32), 20);
     for (int run = 0; run < 3; run++) {
         int np = run == 1 ? 3 : 2;
         bool staged = run == 2;
@@ -1435,7 +1236,7 @@ START_TEST(test_cuda_ranks_train_like_one_cpu_process) {
         snprintf(over, sizeof over, "train.out_dir=%s", dirN);
         snprintf(what, sizeof what, "%s on cuda, %d ranks (%s)", model_names[_i], np, staged ? "host-staged" : "nccl");
         if (staged) setenv("VCLIP_COMM", "host", 1);
-        double t0 = now_s();
+        double t0 = vc_test_now_s();
         rc = run_cuemu(np, run == 0, np, &text, "train", cfg, "--set", "train.device=cuda", "--set", over, NULL);
         unsetenv("VCLIP_COMM");
         ck_assert_msg(rc == 0, "%s failed (%d): %.3000s", what, rc, text);
@@ -1449,10 +1250,37 @@ START_TEST(test_cuda_ranks_train_like_one_cpu_process) {
         double wl, ww;
         cuda_matches(what, dir1, l1, dirN, &wl, &ww);
         printf("%s vs one CPU process over 20 steps: loss within %.2g, weights within %.2g (tolerance %g; %.1f s)\n",
-               what, wl, ww, CUDA_TOL, now_s() - t0);
+               what, wl, ww, CUDA_TOL, vc_test_now_s() - t0);
     }
 }
 END_TEST
+
+/* The transformer's reference runs of the cuda cases, on TMP/cuda_equal0.ini
+ * (cfg): one CPU process in TMP/cuda_equal0 (dir1; with cpu only) and 2
+ * ranks on cuda with one all-reduce in TMP/cuda_equal0_np2 (dirA). Each is
+ * the one test_cuda_ranks_train_like_one_cpu_process left when that
+ * finished (20 steps logged, a last checkpoint), else made here. */
+typedef struct {
+    char cfg[700], dir1[600], dirA[700];
+} cuda_refs;
+
+static void cuda_refs_ready(cuda_refs *r, bool cpu) {
+    make_config("cuda_equal0", models[0], NULL, r->cfg, sizeof r->cfg);
+    tmp_path(r->dir1, sizeof r->dir1, "cuda_equal0");
+    snprintf(r->dirA, sizeof r->dirA, "%s_np2", r->dir1);
+    for (int np = cpu ? 0 : 2; np <= 2; np += 2) {
+        const char *dir = np ? r->dirA : r->dir1;
+        char last[760], over[720], *text;
+        snprintf(last, sizeof last, "%s/last.safetensors", dir);
+        if (logged_step(dir) == 20 && access(last, R_OK) == 0) continue;
+        snprintf(over, sizeof over, "train.out_dir=%s", dir);
+        int rc = np ? run_cuemu(2, false, 2, &text, "train", r->cfg, "--set", "train.device=cuda", "--set", over, NULL)
+                    : run_vclip(0, &text, "train", r->cfg, NULL);
+        ck_assert_msg(rc == 0, "%s failed (%d): %.2000s", np ? "2 ranks on cuda, one all-reduce" : "one CPU process", rc,
+                      text);
+        free(text);
+    }
+}
 
 /* The gradient buckets on the NCCL path ([train] grad_bucket_mb = 0.004:
  * 5 buckets, each an asynchronous all-reduce on the comm's own
@@ -1463,68 +1291,31 @@ END_TEST
  * test_cuda_ranks_train_like_one_cpu_process when present, or made here. */
 START_TEST(test_cuda_buckets_equal_one_allreduce) {
     ck_assert_msg(!data_error[0], "%s", data_error);
-    char why[700];
-    if (!cuemu_usable(why, sizeof why)) {
-        printf("SKIP: gradient buckets on CUDA: %s\n", why);
-        return;
-    }
-    char cfg[700], dir1[600], dirA[700], dirB[700], over[720], *text;
-    make_config("cuda_equal0", models[0], NULL, cfg, sizeof cfg);
-    tmp_path(dir1, sizeof dir1, "cuda_equal0");
-    snprintf(dirA, sizeof dirA, "%s_np2", dir1);
+    cuda_refs r;
+    cuda_refs_ready(&r, true);
+    const char *cfg = r.cfg, *dir1 = r.dir1, *dirA = r.dirA;
+    char dirB[720], over[740], *text;
     snprintf(dirB, sizeof dirB, "%s_np2_buckets", dir1);
-    char last1[720], lastA[760];
-    snprintf(last1, sizeof last1, "%s/last.safetensors", dir1);
-    snprintf(lastA, sizeof lastA, "%s/last.safetensors", dirA);
-    int rc;
-    if (logged_step(dir1) != 20 || access(last1, R_OK) != 0) {
-        rc = run_vclip(0, &text, "train", cfg, NULL);
-        ck_assert_msg(rc == 0, "one CPU process failed (%d): %.2000s", rc, text);
-        free(text);
-    }
-    if (logged_step(dirA) != 20 || access(lastA, R_OK) != 0) {
-        snprintf(over, sizeof over, "train.out_dir=%s", dirA);
-        rc = run_cuemu(2, false, 2, &text, "train", cfg, "--set", "train.device=cuda", "--set", over, NULL);
-        ck_assert_msg(rc == 0, "2 ranks on cuda, one all-reduce, failed (%d): %.2000s", rc, text);
-        free(text);
-    }
     snprintf(over, sizeof over, "train.out_dir=%s", dirB);
-    double t0 = now_s();
-    rc = run_cuemu(2, false, 2, &text, "train", cfg, "--set", "train.device=cuda", "--set", over, "--set",
-                   "train.grad_bucket_mb=0.004", NULL);
+    double t0 = vc_test_now_s();
+    int rc = run_cuemu(2, false, 2, &text, "train", cfg, "--set", "train.device=cuda", "--set", over, "--set",
+                       "train.grad_bucket_mb=0.004", NULL);
     ck_assert_msg(rc == 0, "2 ranks on cuda with 0.004 MB buckets failed (%d): %.3000s", rc, text);
     ck_assert_msg(strstr(text, "comm nccl (NCCL") && strstr(text, "emulated over MPI"), "no NCCL comm in: %.2000s", text);
     free(text);
     double la[32], lb[32];
-    ck_assert_int_eq(step_losses(dirA, la, 32), 20);
-    ck_assert_int_eq(step_losses(dirB, lb, 32), 20);
+    ck_assert_int_eq(vc_test_step_losses(dirA, la, 32), 20);
+    ck_assert_int_eq(vc_test_step_losses(dirB, lb, 32), 20);
     for (int k = 0; k < 20; k++)
         ck_assert_msg(la[k] == lb[k], "cuda, 2 ranks: step %d loss %.9g with buckets, %.9g with one all-reduce", k + 1,
                       lb[k], la[k]);
-    const char *files[] = {"last.safetensors", "best.safetensors"};
-    for (int f = 0; f < 2; f++) {
-        char pa[760], pb[760];
-        snprintf(pa, sizeof pa, "%s/%s", dirA, files[f]);
-        snprintf(pb, sizeof pb, "%s/%s", dirB, files[f]);
-        vc_st_file *fa, *fb;
-        ck_assert_msg(vc_st_open(&fa, pa, VC_ST_READ) == VC_OK, "%s", vc_last_error());
-        ck_assert_msg(vc_st_open(&fb, pb, VC_ST_READ) == VC_OK, "%s", vc_last_error());
-        ck_assert_int_eq(vc_st_count(fa), vc_st_count(fb));
-        ck_assert_int_gt(vc_st_count(fa), 1);
-        for (int i = 0; i < vc_st_count(fa); i++) {
-            const vc_st_tensor *ta = vc_st_at(fa, i), *tb = vc_st_find(fb, ta->name);
-            ck_assert_msg(tb && tb->nbytes == ta->nbytes && memcmp(ta->data, tb->data, ta->nbytes) == 0,
-                          "%s: tensor '%s' with buckets differs from the one-all-reduce cuda run", files[f], ta->name);
-        }
-        vc_st_close(fa);
-        vc_st_close(fb);
-    }
+    vc_test_assert_same_ckpts(dirA, dirB, "the one-all-reduce cuda run");
     double l1[32], wl, ww;
-    ck_assert_int_eq(step_losses(dir1, l1, 32), 20);
+    ck_assert_int_eq(vc_test_step_losses(dir1, l1, 32), 20);
     cuda_matches("transformer on cuda, 2 ranks, 0.004 MB buckets", dir1, l1, dirB, &wl, &ww);
     printf("cuda, nccl, 2 ranks, 0.004 MB gradient buckets (5 buckets over 13,032 floats) vs one all-reduce, 20 steps: bit-identical (losses, last and "
            "best checkpoints); vs one CPU process: loss within %.2g, weights within %.2g (tolerance %g; %.1f s)\n",
-           wl, ww, CUDA_TOL, now_s() - t0);
+           wl, ww, CUDA_TOL, vc_test_now_s() - t0);
 }
 END_TEST
 
@@ -1533,21 +1324,16 @@ END_TEST
  * VCLIP_COMM is one line too. */
 START_TEST(test_cuda_rank_without_its_gpu_is_one_error) {
     ck_assert_msg(!data_error[0], "%s", data_error);
-    char why[700];
-    if (!cuemu_usable(why, sizeof why)) {
-        printf("SKIP: data-parallel training on CUDA: %s\n", why);
-        return;
-    }
     char cfg[700], *text;
     make_config("cuda_nogpu", models[1], NULL, cfg, sizeof cfg);
-    double t0 = now_s();
+    double t0 = vc_test_now_s();
     int rc = run_cuemu(1, false, 2, &text, "train", cfg, "--set", "train.device=cuda", NULL);
     ck_assert_msg(rc != 0 && rc < 128, "exit %d: %.2000s", rc, text);
     ck_assert_msg(strstr(text, "vclip train: rank 1 of 2: device cuda:1") && strstr(text, "local rank 1") &&
                       strstr(text, "1 GPU"),
                   "no line naming rank 1's missing GPU in: %.2000s", text);
     ck_assert_msg(!strstr(text, "MPI_ABORT"), "the job was aborted instead of ending on every rank: %.2000s", text);
-    ck_assert_msg(now_s() - t0 < 60, "took %.0f s", now_s() - t0);
+    ck_assert_msg(vc_test_now_s() - t0 < 60, "took %.0f s", vc_test_now_s() - t0);
     const char *l = strstr(text, "vclip train: rank 1");
     printf("%.*s\n", (int)strcspn(l, "\n"), l);
     free(text);
@@ -1566,44 +1352,26 @@ END_TEST
  * test_cuda_ranks_train_like_one_cpu_process, or made here). */
 START_TEST(test_cuda_killed_rank_ends_the_job_and_resume_is_bit_identical) {
     ck_assert_msg(!data_error[0], "%s", data_error);
-    char why[700];
-    if (!cuemu_usable(why, sizeof why)) {
-        printf("SKIP: data-parallel training on CUDA: %s\n", why);
-        return;
-    }
-    char cfg[700], dirA[700], dirB[600], overA[720], over[700], *text;
-    make_config("cuda_equal0", models[0], NULL, cfg, sizeof cfg);
+    cuda_refs r;
+    cuda_refs_ready(&r, false);
+    const char *cfg = r.cfg, *dirA = r.dirA;
+    char dirB[600], over[700], *text;
     tmp_path(dirB, sizeof dirB, "cuda_kill");
-    snprintf(dirA, sizeof dirA, "%s/cuda_equal0_np2", vc_test_tmpdir());
-    char lastA[720];
-    snprintf(lastA, sizeof lastA, "%s/last.safetensors", dirA);
-    if (logged_step(dirA) != 20 || access(lastA, R_OK) != 0) {
-        snprintf(overA, sizeof overA, "train.out_dir=%s", dirA);
-        int rc = run_cuemu(2, false, 2, &text, "train", cfg, "--set", "train.device=cuda", "--set", overA, NULL);
-        ck_assert_msg(rc == 0, "uninterrupted run failed (%d): %.2000s", rc, text);
-        free(text);
-    }
     snprintf(over, sizeof over, "train.out_dir=%s", dirB);
     setenv("VC_CUDA_EMU_DEVICES", "2", 1);
     const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "2", cuemu_path, "train", cfg, "--set", "train.device=cuda",
                           "--set", over, NULL};
     char out[600];
     tmp_path(out, sizeof out, "cuda_kill.out");
-    pid_t job = spawn(argv, out);
+    pid_t job = vc_test_spawn(argv, out);
     unsetenv("VC_CUDA_EMU_DEVICES");
-    double t0 = now_s();
-    while (logged_step(dirB) < 11) { /* step 11 logged: the step-10 checkpoint is written */
-        ck_assert_msg(waitpid(job, NULL, WNOHANG) == 0, "the job ended before step 11: %.2000s", slurp(out));
-        ck_assert_msg(now_s() - t0 < 400, "no step 11 within 400 s");
-        sleep_ms(20);
-    }
-    pid_t victim = find_rank(job, 1);
-    ck_assert_msg(victim > 0, "rank 1's process not found among mpirun's children");
+    /* step 11 logged: the step-10 checkpoint is written */
+    pid_t victim = vc_test_rank_once_logged(job, out, dirB, 11, 400, 20, 1);
     int64_t at = logged_step(dirB);
     ck_assert_int_eq(kill(victim, SIGKILL), 0);
-    double tk = now_s();
-    int rc = wait_for(job, 60, "the cuda job after kill -9 of rank 1");
-    double ended = now_s() - tk;
+    double tk = vc_test_now_s();
+    int rc = vc_test_wait(job, 60, "the cuda job after kill -9 of rank 1");
+    double ended = vc_test_now_s() - tk;
     text = slurp(out);
     ck_assert_msg(rc != 0, "the job exited 0 after a rank was killed: %.2000s", text);
     ck_assert_msg(strstr(text, "rank 1") && strstr(text, "signal 9"), "the output names no killed rank 1:\n%.2000s", text);
@@ -1613,23 +1381,7 @@ START_TEST(test_cuda_killed_rank_ends_the_job_and_resume_is_bit_identical) {
     ck_assert_msg(rc == 0, "resumed run failed (%d): %.2000s", rc, text);
     ck_assert_msg(strstr(text, "resumed from"), "no resume: %.2000s", text);
     free(text);
-    const char *files[] = {"last.safetensors", "best.safetensors"};
-    for (int k = 0; k < 2; k++) {
-        char pa[760], pb[700];
-        snprintf(pa, sizeof pa, "%s/%s", dirA, files[k]);
-        snprintf(pb, sizeof pb, "%s/%s", dirB, files[k]);
-        vc_st_file *fa, *fb;
-        ck_assert_msg(vc_st_open(&fa, pa, VC_ST_READ) == VC_OK, "%s", vc_last_error());
-        ck_assert_msg(vc_st_open(&fb, pb, VC_ST_READ) == VC_OK, "%s", vc_last_error());
-        ck_assert_int_eq(vc_st_count(fa), vc_st_count(fb));
-        for (int i = 0; i < vc_st_count(fa); i++) {
-            const vc_st_tensor *ta = vc_st_at(fa, i), *tb = vc_st_find(fb, ta->name);
-            ck_assert_msg(tb && tb->nbytes == ta->nbytes && memcmp(ta->data, tb->data, ta->nbytes) == 0,
-                          "%s: tensor '%s' differs from the uninterrupted cuda run", files[k], ta->name);
-        }
-        vc_st_close(fa);
-        vc_st_close(fb);
-    }
+    vc_test_assert_same_ckpts(dirA, dirB, "the uninterrupted cuda run");
     printf("cuda, nccl: kill -9 of rank 1 at step %lld: job ended %.2f s later; resumed run bit-identical to the "
            "uninterrupted one\n",
            (long long)at, ended);
@@ -1659,25 +1411,11 @@ static Suite *make_suite(void) {
     } else {
         printf("SKIP: datasets over several files (VCLIP_BIN is not set; run them with make test)\n");
     }
-    char why[200];
-    if (!mpi_usable(why, sizeof why)) {
+    const char *why = vc_test_mpi_ready(mpirun_path, sizeof mpirun_path);
+    if (why) {
         printf("SKIP: MPI tests (mpirun against one process, kill -9 of a rank): %s\n", why);
         return s;
     }
-    /* root may run mpirun only when asked; 2 cores run up to 3 ranks */
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    setenv("OMP_NUM_THREADS", "1", 1);
-    /* keep Open MPI's components mapped at exit, so LeakSanitizer (make
-     * test-asan) names their allocations and tests/lsan.supp can match them */
-    setenv("OMPI_MCA_mca_base_component_disable_dlclose", "1", 1);
-    const char *asan = getenv("ASAN_OPTIONS");
-    if (asan) { /* whole allocation stacks, so the suppressions see Open MPI below its components */
-        char opts[2048];
-        snprintf(opts, sizeof opts, "%s:fast_unwind_on_malloc=0", asan);
-        setenv("ASAN_OPTIONS", opts, 1);
-    }
-    setenv("OPENBLAS_NUM_THREADS", "1", 1);
     TCase *mpi = tcase_create("mpi");
     tcase_set_timeout(mpi, 300);
     tcase_add_unchecked_fixture(mpi, make_data, NULL);
@@ -1689,6 +1427,13 @@ static Suite *make_suite(void) {
     tcase_add_test(mpi, test_a_failing_rank_ends_the_job_with_its_message);
     tcase_add_test(mpi, test_a_hung_rank_is_caught_by_the_watchdog);
     suite_add_tcase(s, mpi);
+    char cu_why[700];
+    if (!cuemu_usable(cu_why, sizeof cu_why)) {
+        printf("SKIP: data-parallel training on CUDA (ranks against one CPU process, buckets, a missing GPU, kill -9 "
+               "and --resume): %s\n",
+               cu_why);
+        return s;
+    }
     /* CUDA ranks on the emulator: minutes on a loaded 2-core machine */
     TCase *cu = tcase_create("mpi-cuda");
     tcase_set_timeout(cu, 900);

@@ -17,19 +17,16 @@
  *    bucket sizes) and -np 3 (within 1e-5); a rank killed (kill -9) or hung
  *    while a bucket is in flight ends the job within bounded time with a
  *    line naming it, in the comm worker and in `vclip train`. */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "autograd/ops.h"
 #include "autograd/params.h"
+#include "dist_util.h"
 #include "harness.h"
 #include "models/pooler.h"
 #include "tensor/comm.h"
@@ -388,76 +385,7 @@ END_TEST
 
 static char self_path[512], mpirun_path[512];
 
-static bool find_mpirun(void) {
-    const char *path = getenv("PATH");
-    for (const char *p = path ? path : ""; *p;) {
-        const char *e = strchr(p, ':');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        snprintf(mpirun_path, sizeof mpirun_path, "%.*s/mpirun", (int)len, p);
-        if (access(mpirun_path, X_OK) == 0) return true;
-        p += len + (e != NULL);
-    }
-    mpirun_path[0] = '\0';
-    return false;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-/* argv (argv[0] a path) started with stdout and stderr into out. */
-static pid_t spawn(const char *const *argv, const char *out) {
-    pid_t pid = fork();
-    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0) _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* The exit code of pid (128 + N for signal N), waiting at most limit_s;
- * past that it is killed and the test fails. */
-static int wait_limited(pid_t pid, double limit_s, const char *what) {
-    double t0 = now_s();
-    for (;;) {
-        int st;
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        ck_assert(w >= 0);
-        if (w == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        if (now_s() - t0 > limit_s) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            ck_abort_msg("%s did not end within %.0f s", what, limit_s);
-        }
-        sleep_ms(5);
-    }
-}
-
 /* ---------- the MPI asynchronous all-reduce, from inside mpirun ---------- */
-
-static int bad;
-#define WCHECK(c, cond, ...)                                                    \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            fprintf(stderr, "rank %d: line %d: ", (c)->rank, __LINE__);        \
-            fprintf(stderr, __VA_ARGS__);                                       \
-            fputc('\n', stderr);                                                \
-            bad = 1;                                                            \
-        }                                                                       \
-    } while (0)
 
 static uint64_t fnv(const void *p, size_t n) {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -480,32 +408,32 @@ static int async_worker(void) {
     vc_rng_seed(&r, 100 + (uint64_t)c->rank);
     vc_test_fill_uniform(a, n, &r, -1, 1);
     memcpy(b, a, n * sizeof(vc_real));
-    WCHECK(c, vc_comm_allreduce_sum(c, a, n) == VC_OK, "%s", vc_last_error());
+    VC_WCHECK(c, vc_comm_allreduce_sum(c, a, n) == VC_OK, "%s", vc_last_error());
     vc_comm_req q[3];
     vc_real rs[12], ro[12];
     for (int i = 0; i < 12; i++) rs[i] = (vc_real)(c->rank + i);
     for (int k = 2; k >= 0; k--) {
-        WCHECK(c, vc_comm_iallreduce_sum(c, b + cut[k], cut[k + 1] - cut[k], &q[k]) == VC_OK, "%s", vc_last_error());
+        VC_WCHECK(c, vc_comm_iallreduce_sum(c, b + cut[k], cut[k + 1] - cut[k], &q[k]) == VC_OK, "%s", vc_last_error());
         if (k == 1) /* a blocking collective of the other communicator while two are in flight */
-            WCHECK(c, vc_comm_reduce_scatter_sum(c, rs, 12 / c->size, ro) == VC_OK, "%s", vc_last_error());
+            VC_WCHECK(c, vc_comm_reduce_scatter_sum(c, rs, 12 / c->size, ro) == VC_OK, "%s", vc_last_error());
         bool done;
-        WCHECK(c, vc_comm_test(c, &q[2], &done) == VC_OK, "%s", vc_last_error());
+        VC_WCHECK(c, vc_comm_test(c, &q[2], &done) == VC_OK, "%s", vc_last_error());
     }
-    for (int k = 0; k < 3; k++) WCHECK(c, vc_comm_wait(c, &q[k]) == VC_OK, "%s", vc_last_error());
+    for (int k = 0; k < 3; k++) VC_WCHECK(c, vc_comm_wait(c, &q[k]) == VC_OK, "%s", vc_last_error());
     int64_t w;
     double err = vc_test_max_rel_err(b, a, n, 1e-3, &w);
     bool same = memcmp(a, b, n * sizeof(vc_real)) == 0;
-    if (c->size == 2) WCHECK(c, same, "2 ranks: asynchronous sums differ from the blocking ones (%.3g at %lld)", err, (long long)w);
-    WCHECK(c, err <= 1e-6, "asynchronous sums differ from the blocking ones by %.3g at %lld", err, (long long)w);
-    WCHECK(c, vc_comm_check_same(c, fnv(b, n * sizeof(vc_real)), "asynchronous sums") == VC_OK, "%s", vc_last_error());
-    WCHECK(c, c->stats.allreduce_bytes == 2 * n * (int64_t)sizeof(vc_real), "counted %lld bytes",
+    if (c->size == 2) VC_WCHECK(c, same, "2 ranks: asynchronous sums differ from the blocking ones (%.3g at %lld)", err, (long long)w);
+    VC_WCHECK(c, err <= 1e-6, "asynchronous sums differ from the blocking ones by %.3g at %lld", err, (long long)w);
+    VC_WCHECK(c, vc_comm_check_same(c, fnv(b, n * sizeof(vc_real)), "asynchronous sums") == VC_OK, "%s", vc_last_error());
+    VC_WCHECK(c, c->stats.allreduce_bytes == 2 * n * (int64_t)sizeof(vc_real), "counted %lld bytes",
            (long long)c->stats.allreduce_bytes);
     printf("rank %d of %d: async all-reduce checked: %s\n", c->rank, c->size,
            same ? "bit-identical to the blocking one" : "the same on every rank, within rounding of the blocking one");
     free(a);
     free(b);
     vc_comm_close(c);
-    return bad;
+    return vc_test_worker_bad;
 }
 
 static void on_watchdog(void *ud, const char *msg) {
@@ -533,7 +461,7 @@ static int fault_worker(const char *mode) {
         sleep(40);
         return 4;
     }
-    sleep_ms(300);
+    vc_test_sleep_ms(300);
     vc_status s = vc_comm_wait(c, &q);
     fprintf(stderr, "rank 0: the wait returned %d (%s)\n", (int)s, s ? vc_last_error() : "");
     return 5; /* not reached while the job ends as it should */
@@ -544,7 +472,7 @@ START_TEST(test_mpi_async_allreduce_against_the_blocking_one) {
     snprintf(np, sizeof np, "%d", 2 + _i);
     const char *out = vc_test_path("async.out");
     const char *argv[] = {mpirun_path, "--oversubscribe", "-np", np, self_path, "--async-worker", NULL};
-    int rc = wait_limited(spawn(argv, out), 60, "mpirun --async-worker");
+    int rc = vc_test_wait(vc_test_spawn(argv, out), 60, "mpirun --async-worker");
     char *text = vc_test_read_file(out, NULL);
     ck_assert_msg(rc == 0, "async worker failed (%d):\n%.3000s", rc, text);
     for (int r = 0; r < 2 + _i; r++) {
@@ -563,9 +491,9 @@ END_TEST
 START_TEST(test_a_rank_lost_with_a_bucket_in_flight_ends_the_job) {
     const char *out = vc_test_path("fault.out");
     const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "2", self_path, "--fault-worker", _i ? "hang" : "die", NULL};
-    double t0 = now_s();
-    int rc = wait_limited(spawn(argv, out), 60, "mpirun --fault-worker");
-    double took = now_s() - t0;
+    double t0 = vc_test_now_s();
+    int rc = vc_test_wait(vc_test_spawn(argv, out), 60, "mpirun --fault-worker");
+    double took = vc_test_now_s() - t0;
     char *text = vc_test_read_file(out, NULL);
     ck_assert_msg(strstr(text, "rank 0: bucket in flight") && strstr(text, "rank 1: bucket in flight"),
                   "the bucket never started:\n%.2000s", text);
@@ -622,55 +550,6 @@ static int train(int np, const char *cfg, const char *dir, double mb, char *log,
     return vc_test_sh(cmd);
 }
 
-/* The losses of DIR/log.jsonl's step lines, in order; how many. */
-static int losses(const char *dir, double *l, int max) {
-    char path[700];
-    snprintf(path, sizeof path, "%s/log.jsonl", dir);
-    char *text = vc_test_read_file(path, NULL);
-    ck_assert_msg(text, "no %s", path);
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, "\"event\": \"step\"")) && n < max; p++) {
-        const char *q = strstr(p, "\"loss\": ");
-        ck_assert_msg(q, "a step line without a loss in %s", path);
-        l[n++] = strtod(q + 8, NULL);
-    }
-    free(text);
-    return n;
-}
-
-/* Largest difference between the float32 tensors of two checkpoints
- * (parameters and optimiser moments), relative to max(|b|, 1); *identical
- * whether every byte of them matched. */
-static double ckpt_diff(const char *a, const char *b, bool *identical, char *worst, size_t n) {
-    vc_st_file *fa, *fb;
-    ck_assert_msg(vc_st_open(&fa, a, VC_ST_READ) == VC_OK, "%s", vc_last_error());
-    ck_assert_msg(vc_st_open(&fb, b, VC_ST_READ) == VC_OK, "%s", vc_last_error());
-    double m = 0;
-    int compared = 0;
-    *identical = true;
-    for (int i = 0; i < vc_st_count(fa); i++) {
-        const vc_st_tensor *ta = vc_st_at(fa, i), *tb = vc_st_find(fb, ta->name);
-        if (ta->dtype != VC_ST_F32) continue;
-        ck_assert_msg(tb && tb->nbytes == ta->nbytes, "%s: no tensor '%s' of the same size", b, ta->name);
-        compared++;
-        if (memcmp(ta->data, tb->data, ta->nbytes) != 0) *identical = false;
-        for (int64_t k = 0; k < ta->numel; k++) {
-            float x, y;
-            memcpy(&x, (const char *)ta->data + 4 * k, 4);
-            memcpy(&y, (const char *)tb->data + 4 * k, 4);
-            double d = fabs((double)x - y) / fmax(1, fabs(y));
-            if (!(d <= m)) {
-                m = isnan(d) ? INFINITY : d;
-                snprintf(worst, n, "%s[%lld]: %.9g vs %.9g", ta->name, (long long)k, x, y);
-            }
-        }
-    }
-    ck_assert_msg(compared > 1, "%s holds no tensors", a);
-    vc_st_close(fa);
-    vc_st_close(fb);
-    return m;
-}
-
 /* _i: 0 two ranks (bit-identical to one all-reduce), 1 three ranks (within
  * 1e-5). Bucket sizes: 1e-5 MB (below the smallest parameter, logit_scale's
  * 64 bytes: one bucket per parameter), 0.02 MB (several parameters each)
@@ -687,15 +566,15 @@ START_TEST(test_bucketed_training_equals_one_allreduce) {
     int rc = train(np, cfg, dir0, 0, log, sizeof log);
     ck_assert_msg(rc == 0, "%d ranks, one all-reduce: exit %d: %s", np, rc, vc_test_last_line(log));
     double l0[32], l1[32];
-    ck_assert_int_eq(losses(dir0, l0, 32), 20);
+    ck_assert_int_eq(vc_test_step_losses(dir0, l0, 32), 20);
     const double mbs[3] = {1e-5, 0.02, 1000};
     for (int k = 0; k < (np == 2 ? 3 : 1); k++) { /* 3 ranks: the most buckets only (runtime) */
         char dir[700], a[760], b[760], worst[200] = "";
         snprintf(dir, sizeof dir, "%s/%s_b%d", vc_test_tmpdir(), name, k);
-        double t0 = now_s();
+        double t0 = vc_test_now_s();
         rc = train(np, cfg, dir, mbs[k], log, sizeof log);
         ck_assert_msg(rc == 0, "%d ranks, %g MB buckets: exit %d: %s", np, mbs[k], rc, vc_test_last_line(log));
-        ck_assert_int_eq(losses(dir, l1, 32), 20);
+        ck_assert_int_eq(vc_test_step_losses(dir, l1, 32), 20);
         double wl = 0;
         for (int s = 0; s < 20; s++) {
             double e = fabs(l1[s] - l0[s]) / fabs(l0[s]);
@@ -706,48 +585,14 @@ START_TEST(test_bucketed_training_equals_one_allreduce) {
         snprintf(a, sizeof a, "%s/last.safetensors", dir);
         snprintf(b, sizeof b, "%s/last.safetensors", dir0);
         bool same;
-        double dw = ckpt_diff(a, b, &same, worst, sizeof worst);
+        double dw = vc_test_ckpt_diff(a, b, true, &same, worst, sizeof worst);
         if (np == 2) ck_assert_msg(same, "2 ranks, %g MB buckets: final weights differ by %.3g at %s", mbs[k], dw, worst);
         ck_assert_msg(dw <= 1e-5, "%d ranks, %g MB buckets: final weights differ by %.3g at %s", np, mbs[k], dw, worst);
         printf("%d ranks, %g MB buckets vs one all-reduce, 20 steps: %s (losses within %.2g, weights within %.2g; %.1f s)\n",
-               np, mbs[k], same ? "bit-identical" : "within rounding", wl, dw, now_s() - t0);
+               np, mbs[k], same ? "bit-identical" : "within rounding", wl, dw, vc_test_now_s() - t0);
     }
 }
 END_TEST
-
-/* The pid of the child of ppid whose environment holds OMPI_COMM_WORLD_RANK=rank; 0 when none (yet). */
-static pid_t rank_pid(pid_t ppid, int rank) {
-    char want[48];
-    snprintf(want, sizeof want, "OMPI_COMM_WORLD_RANK=%d", rank);
-    DIR *d = opendir("/proc");
-    if (!d) return 0;
-    pid_t found = 0;
-    for (struct dirent *e; !found && (e = readdir(d));) {
-        long pid = strtol(e->d_name, NULL, 10);
-        if (pid <= 0) continue;
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        long pp = -1;
-        if (fgets(buf, sizeof buf, f)) {
-            const char *rp = strrchr(buf, ')');
-            if (rp) sscanf(rp + 2, "%*c %ld", &pp);
-        }
-        fclose(f);
-        if (pp != ppid) continue;
-        snprintf(path, sizeof path, "/proc/%ld/environ", pid);
-        if (!(f = fopen(path, "r"))) continue;
-        static char env[1 << 16]; /* /proc files have no size to read ahead of time */
-        size_t n = fread(env, 1, sizeof env - 1, f);
-        fclose(f);
-        env[n] = '\0';
-        for (size_t i = 0; i < n; i += strlen(env + i) + 1)
-            if (strcmp(env + i, want) == 0) found = (pid_t)pid;
-    }
-    closedir(d);
-    return found;
-}
 
 /* kill -9 of rank 1 in a bucketed run (buckets of 0.001 MB: one in flight
  * during most of the backward): the job ends within 60 s naming rank 1. */
@@ -760,22 +605,12 @@ START_TEST(test_killed_rank_in_bucketed_training_ends_the_job) {
     const char *argv[] = {mpirun_path, "--oversubscribe", "-np", "2", vc_test_vclip_bin(), "train", cfg,
                           "--set", "train.steps=3000", "--set", "train.eval_every=5000", "--set", "train.grad_bucket_mb=0.001",
                           NULL};
-    pid_t job = spawn(argv, out);
-    double t0 = now_s();
-    double l[8];
-    char path[700];
-    snprintf(path, sizeof path, "%s/log.jsonl", dir);
-    while (access(path, R_OK) != 0 || losses(dir, l, 8) < 5) {
-        ck_assert_msg(waitpid(job, NULL, WNOHANG) == 0, "the job ended before step 5: %s", vc_test_last_line(out));
-        ck_assert_msg(now_s() - t0 < 60, "no step 5 within 60 s");
-        sleep_ms(2);
-    }
-    pid_t victim = rank_pid(job, 1);
-    ck_assert_msg(victim > 0, "rank 1 not found among mpirun's children");
+    pid_t job = vc_test_spawn(argv, out);
+    pid_t victim = vc_test_rank_once_logged(job, out, dir, 5, 60, 2, 1);
     ck_assert_int_eq(kill(victim, SIGKILL), 0);
-    double tk = now_s();
-    int rc = wait_limited(job, 60, "the bucketed job after kill -9 of rank 1");
-    double took = now_s() - tk;
+    double tk = vc_test_now_s();
+    int rc = vc_test_wait(job, 60, "the bucketed job after kill -9 of rank 1");
+    double took = vc_test_now_s() - tk;
     char *text = vc_test_read_file(out, NULL);
     ck_assert_msg(rc != 0, "the job exited 0 after a rank was killed:\n%.2000s", text);
     ck_assert_msg(strstr(text, "rank 1") && strstr(text, "signal 9"), "no line names the killed rank 1:\n%.2000s", text);
@@ -793,27 +628,10 @@ static Suite *make_suite(void) {
     tcase_add_loop_test(tc, test_buckets_cover_the_buffer_once_in_order_when_final, 0, 4);
     tcase_add_test(tc, test_async_on_the_single_comm);
     suite_add_tcase(s, tc);
-    const char *why = !find_mpirun() ? "mpirun is not on PATH (Debian openmpi-bin)"
-                      : !vc_comm_mpi_version() ? "this build has no MPI (Debian libopenmpi-dev)"
-                      : !vc_test_vclip_bin() ? "VCLIP_BIN is not set (run them with make test)"
-                                     : NULL;
+    const char *why = vc_test_mpi_ready(mpirun_path, sizeof mpirun_path);
     if (why) {
         printf("SKIP: bucketed all-reduce across processes (mpirun, vclip train -np 2 and 3): %s\n", why);
         return s;
-    }
-    /* root may run mpirun only when asked; 2 cores run up to 3 ranks */
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    setenv("OMP_NUM_THREADS", "1", 1);
-    setenv("OPENBLAS_NUM_THREADS", "1", 1);
-    /* as tests/test_dist.c: Open MPI's components stay mapped at exit so
-     * tests/lsan.supp can match their allocations under make test-asan */
-    setenv("OMPI_MCA_mca_base_component_disable_dlclose", "1", 1);
-    const char *asan = getenv("ASAN_OPTIONS");
-    if (asan) {
-        char opts[2048];
-        snprintf(opts, sizeof opts, "%s:fast_unwind_on_malloc=0", asan);
-        setenv("ASAN_OPTIONS", opts, 1);
     }
     TCase *mpi = tcase_create("mpi");
     tcase_set_timeout(mpi, 300);
