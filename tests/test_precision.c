@@ -321,14 +321,7 @@ START_TEST(test_bf16_weight_copies_follow_the_optimiser_and_primitives_are_reuse
         ck_assert_ptr_nonnull(scale = vc_logit_scale_init(&ps));
         ck_assert_int_eq(vc_adamw_init(&opt, &ps, &oc), VC_OK);
         vc_tensor frames, text, len;
-        ck_assert_int_eq(vc_tensor_alloc(&frames, VC_F32, VC_DIMS(B, T, D)), VC_OK);
-        ck_assert_int_eq(vc_tensor_alloc(&text, VC_F32, VC_DIMS(B, D)), VC_OK);
-        ck_assert_int_eq(vc_tensor_alloc(&len, VC_I64, VC_DIMS(B)), VC_OK);
-        vc_rng r;
-        vc_rng_seed(&r, 0);
-        for (int64_t i = 0; i < B * T * D; i++) vc_f32(&frames)[i] = (float)vc_rng_normal(&r);
-        for (int64_t i = 0; i < B * D; i++) vc_f32(&text)[i] = (float)vc_rng_normal(&r);
-        for (int64_t i = 0; i < B; i++) ((int64_t *)len.data)[i] = T;
+        ck_assert_int_eq(vc_step_random_batch(B, T, D, 0, &frames, &len, &text), VC_OK);
         vc_tape tape;
         vc_tape_init(&tape, 0);
         ck_assert_int_eq(vc_tape_precision(&tape, p ? VC_PREC_BF16 : VC_PREC_FP32), p ? VC_PREC_BF16 : VC_PREC_FP32);

@@ -203,14 +203,7 @@ static int bench_train(int argc, char **argv) {
         return rc;
     }
     vc_tensor frames, text, len;
-    if (vc_tensor_alloc(&frames, VC_F32, VC_DIMS(B, T, D)) || vc_tensor_alloc(&text, VC_F32, VC_DIMS(B, D)) ||
-        vc_tensor_alloc(&len, VC_I64, VC_DIMS(B)))
-        return vc_cmd_error("bench train", "%s", vc_last_error());
-    vc_rng r;
-    vc_rng_seed(&r, 0);
-    for (int64_t i = 0; i < B * T * D; i++) vc_f32(&frames)[i] = (float)vc_rng_normal(&r);
-    for (int64_t i = 0; i < B * D; i++) vc_f32(&text)[i] = (float)vc_rng_normal(&r);
-    for (int64_t i = 0; i < B; i++) ((int64_t *)len.data)[i] = T;
+    if (vc_step_random_batch(B, T, D, 0, &frames, &len, &text)) return vc_cmd_error("bench train", "%s", vc_last_error());
     vc_tape tape;
     vc_tape_init_on(&tape, ps.device, 0);
     vc_precision got = vc_tape_precision(&tape, prec);

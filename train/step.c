@@ -8,6 +8,7 @@
 #include "loss.h"
 #include "tensor/backend_cuda.h"
 #include "tensor/device.h"
+#include "tensor/rng.h"
 
 vc_var *vc_logit_scale_init(vc_params *ps) {
     vc_var *s = vc_params_add(ps, "logit_scale", VC_DIMS(1), false);
@@ -293,5 +294,24 @@ vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor
     if (ls[0] > cap) ls[0] = cap;
     if (ls[0] < 0) ls[0] = 0;
     if (out) *out = (vc_step_out){l, norm, ls[0]};
+    return VC_OK;
+}
+
+vc_status vc_step_random_batch(int64_t B, int64_t T, int64_t D, uint64_t seed, vc_tensor *frames, vc_tensor *lengths,
+                               vc_tensor *text) {
+    *frames = *lengths = *text = (vc_tensor){0};
+    vc_status s;
+    if ((s = vc_tensor_alloc(frames, VC_F32, VC_DIMS(B, T, D))) || (s = vc_tensor_alloc(text, VC_F32, VC_DIMS(B, D))) ||
+        (s = vc_tensor_alloc(lengths, VC_I64, VC_DIMS(B)))) {
+        vc_tensor_release(frames);
+        vc_tensor_release(text);
+        vc_tensor_release(lengths);
+        return s;
+    }
+    vc_rng r;
+    vc_rng_seed(&r, seed);
+    for (int64_t i = 0; i < B * T * D; i++) vc_f32(frames)[i] = (float)vc_rng_normal(&r);
+    for (int64_t i = 0; i < B * D; i++) vc_f32(text)[i] = (float)vc_rng_normal(&r);
+    for (int64_t i = 0; i < B; i++) ((int64_t *)lengths->data)[i] = T;
     return VC_OK;
 }

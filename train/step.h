@@ -58,6 +58,12 @@ typedef struct {
  * embeddings: row i of text belongs to video i (B: this rank's rows).
  * lengths is a host tensor; frames and text may be host tensors or already
  * on the parameters' device. */
+/* A random batch of B rows, for timings and tests: frames [B, T, D] and
+ * text [B, D] standard normal from seed (frames drawn first), every length
+ * T. On failure nothing is left allocated. */
+vc_status vc_step_random_batch(int64_t B, int64_t T, int64_t D, uint64_t seed, vc_tensor *frames, vc_tensor *lengths,
+                               vc_tensor *text);
+
 vc_status vc_train_step(vc_step_ctx *c, const vc_tensor *frames, const vc_tensor *lengths, const vc_tensor *text,
                         double lr, vc_step_out *out);
 
