@@ -391,6 +391,7 @@ const vc_backend vc_backend_cuda = {
     .round_f16 = vc_cu_round_f16,
     /* norm (k_norm.cu) */
     .layernorm_fwd = vc_cu_layernorm_fwd,
+    .layernorm_fwd_bf16 = vc_cu_layernorm_fwd_bf16,
     .layernorm_bwd = vc_cu_layernorm_bwd,
     .l2norm_fwd = vc_cu_l2norm_fwd,
     .l2norm_bwd = vc_cu_l2norm_bwd,
@@ -407,6 +408,7 @@ const vc_backend vc_backend_cuda = {
     .lstm_bwd = vc_cu_lstm_bwd,
     /* unary, binary, reduce, bias, copy, optim, patch, score (k_*.cu) */
     .unary_fwd = vc_cu_unary_fwd,
+    .unary_fwd_bf16 = vc_cu_unary_fwd_bf16,
     .unary_bwd = vc_cu_unary_bwd,
     .unary_bwd_inplace = vc_cu_unary_bwd_inplace,
     .scale = vc_cu_scale,

@@ -632,7 +632,8 @@ END_TEST
 
 #ifndef VC_DOUBLE
 /* A kernel with a bf16 output against its float32 twin on the same backend:
- * h [n] (device) must be exactly y [n] (device) rounded to bf16. */
+ * h [n] (device) must be exactly y [n] (device) rounded to bf16 (a NaN any
+ * NaN: a GPU's conversion gives the canonical one). */
 static void check_bf16_of(const vc_backend *be, vc_kop op, const char *desc, const vc_real *y, const uint16_t *h,
                           int64_t n) {
     vc_real *yh = track(NULL, malloc((size_t)(n ? n : 1) * sizeof(vc_real)));
@@ -640,7 +641,8 @@ static void check_bf16_of(const vc_backend *be, vc_kop op, const char *desc, con
     be->copy_d2h(yh, y, (size_t)n * sizeof(vc_real));
     be->copy_d2h(hh, h, (size_t)n * 2);
     for (int64_t i = 0; i < n; i++)
-        ck_assert_msg(hh[i] == vc_f32_to_bf16(yh[i]), "%s on %s, %s: element %lld is %#x, the float32 kernel's %.9g "
+        ck_assert_msg(isnan(yh[i]) ? isnan(vc_bf16_to_f32(hh[i])) : hh[i] == vc_f32_to_bf16(yh[i]),
+                      "%s on %s, %s: element %lld is %#x, the float32 kernel's %.9g "
                       "rounds to %#x", vc_kop_name(op), be->name, desc, (long long)i, hh[i], (double)yh[i],
                       vc_f32_to_bf16(yh[i]));
     ncases[op]++;
@@ -655,6 +657,83 @@ static void check_same(const vc_backend *be, vc_kop op, const char *desc, const 
     be->copy_d2h(bh, b, (size_t)n * sizeof(vc_real));
     ck_assert_msg(memcmp(ah, bh, (size_t)n * sizeof(vc_real)) == 0, "%s on %s, %s: statistics differ from the float32 "
                   "kernel's", vc_kop_name(op), be->name, desc);
+}
+
+/* bf16 outputs across backends. Each backend's bf16 output is its own
+ * float32 output rounded (check_bf16_of), so two backends' bf16 values can
+ * differ only where their float32 values differ (different math: CUDA's
+ * erfcf / expf against k_math.h's polynomials, a block reduction's order
+ * against a sequential sum), and then only when those few float32 ulps
+ * straddle a bf16 rounding boundary: at most one bf16 ulp, on about
+ * (float32 ulps apart) / 2^16 of the elements. Near zero a float32
+ * difference of abs_tol may cross the sign (LayerNorm's gamma h + beta):
+ * allowed too. NaN must stay NaN (its bits may differ: a GPU's canonical
+ * NaN). The CPU backend's output of the case is kept and every other
+ * backend's compared with it, counting the elements that differ. */
+static uint16_t *cpu_h16;
+static float *cpu_f32, *cpu_stats[2];
+static int64_t cpu_h16_n;
+static int64_t x16_n[VC_K_COUNT], x16_f32diff[VC_K_COUNT], x16_diff[VC_K_COUNT];
+
+/* bf16 bits as a position on the number line (+0 and -0 both 0), so that
+ * neighbouring values are 1 apart. */
+static int64_t bf16_pos(uint16_t h) { return h & 0x8000 ? -(int64_t)(h & 0x7fff) : (int64_t)(h & 0x7fff); }
+
+/* h [n] bf16 and y [n] float32 (device) of be; stats[2] [ns] (device, or
+ * NULL): LayerNorm's mean and rstd, within 1e-6 (relative above 1) of the
+ * CPU's: float32 sums in another order. */
+static void check_bf16_across(const vc_backend *be, vc_kop op, const char *desc, const uint16_t *h, const vc_real *y,
+                              int64_t n, const vc_real *const *stats, int64_t ns, double abs_tol) {
+    uint16_t *hh = track(NULL, malloc((size_t)(n ? n : 1) * 2));
+    float *yh = track(NULL, malloc((size_t)(n ? n : 1) * sizeof(float)));
+    float *sh[2] = {track(NULL, malloc((size_t)(ns ? ns : 1) * sizeof(float))),
+                    track(NULL, malloc((size_t)(ns ? ns : 1) * sizeof(float)))};
+    be->copy_d2h(hh, h, (size_t)n * 2);
+    be->copy_d2h(yh, y, (size_t)n * sizeof(float));
+    for (int k = 0; stats && k < 2; k++) be->copy_d2h(sh[k], stats[k], (size_t)ns * sizeof(float));
+    if (is_cpu(be)) {
+        cpu_h16 = hh, cpu_f32 = yh, cpu_stats[0] = sh[0], cpu_stats[1] = sh[1], cpu_h16_n = n;
+        return;
+    }
+    ck_assert_msg(cpu_h16 && cpu_h16_n == n, "%s %s: no CPU bf16 output to compare %s with", vc_kop_name(op), desc,
+                  be->name);
+    for (int k = 0; stats && k < 2; k++)
+        for (int64_t i = 0; i < ns; i++)
+            ck_assert_msg(fabs((double)sh[k][i] - cpu_stats[k][i]) <= 1e-6 * fmax(1, fabs((double)cpu_stats[k][i])),
+                          "%s %s on %s: %s %lld is %.9g, the CPU's %.9g", vc_kop_name(op), desc, be->name,
+                          k ? "rstd" : "mean", (long long)i, (double)sh[k][i], (double)cpu_stats[k][i]);
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t a = hh[i], b = cpu_h16[i];
+        float fa = vc_bf16_to_f32(a), fb = vc_bf16_to_f32(b);
+        x16_n[op]++;
+        if (memcmp(&yh[i], &cpu_f32[i], sizeof(float)) != 0) x16_f32diff[op]++;
+        if (isnan(fb) || isnan(fa)) {
+            ck_assert_msg(isnan(fa) && isnan(fb), "%s %s on %s: element %lld is %#x, the CPU's %#x", vc_kop_name(op),
+                          desc, be->name, (long long)i, a, b);
+            continue;
+        }
+        if (a == b) continue;
+        x16_diff[op]++;
+        int64_t ulps = llabs(bf16_pos(a) - bf16_pos(b));
+        ck_assert_msg(ulps <= 1 || fabs((double)fa - fb) <= abs_tol,
+                      "%s %s on %s: element %lld is %#x (%.6g), the CPU's %#x (%.6g): %lld bf16 ulps apart "
+                      "(float32 %.9g against %.9g)", vc_kop_name(op), desc, be->name, (long long)i, a, (double)fa,
+                      b, (double)fb, (long long)ulps, (double)yh[i], (double)cpu_f32[i]);
+    }
+}
+
+/* The totals of check_bf16_across for op: printed, and the share of bf16
+ * values that differ from the CPU's at most max_share (a backend whose
+ * rounding or formula were off would differ in most). */
+static void report_bf16_across(vc_kop op, double max_share) {
+    if (!x16_n[op]) return;
+    double share = (double)x16_diff[op] / (double)x16_n[op];
+    printf("%-18s against the cpu: %lld values, float32 differs in %lld, bf16 in %lld (%.2g%%, each 1 ulp or "
+           "near 0)\n", vc_kop_name(op), (long long)x16_n[op], (long long)x16_f32diff[op], (long long)x16_diff[op],
+           100 * share);
+    ck_assert_msg(share <= max_share, "%s: %lld of %lld bf16 values differ from the CPU's (%.3g%%, at most %.3g%% "
+                  "allowed)", vc_kop_name(op), (long long)x16_diff[op], (long long)x16_n[op], 100 * share,
+                  100 * max_share);
 }
 #endif
 
@@ -709,6 +788,9 @@ static void check_layernorm(int64_t N, int64_t D, bool affine, vc_real bx, vc_re
             check_bf16_of(be, VC_K_LAYERNORM_FWD_BF16, desc, dy, dh, N * D);
             check_same(be, VC_K_LAYERNORM_FWD_BF16, desc, dm, dm2, N);
             check_same(be, VC_K_LAYERNORM_FWD_BF16, desc, dr, dr2, N);
+            /* outputs are O(1): a float32 error of 1e-6 near 0 may flip the sign */
+            const vc_real *st[2] = {dm2, dr2};
+            check_bf16_across(be, VC_K_LAYERNORM_FWD_BF16, desc, dh, dy, N * D, st, N, 1e-6);
             TIME(be, VC_K_LAYERNORM_FWD_BF16, desc, K_);
 #undef K_
         }
@@ -827,6 +909,9 @@ START_TEST(test_norm_kernels_match_naive_loops_with_and_without_parameters) {
         check_l2norm(N, D, 1);
     }
     report(VC_K_LAYERNORM_FWD, VC_K_L2NORM_BWD);
+#ifndef VC_DOUBLE
+    report_bf16_across(VC_K_LAYERNORM_FWD_BF16, 1e-3);
+#endif
 }
 END_TEST
 
@@ -1390,14 +1475,22 @@ static void check_unary(vc_unop op, int64_t n) {
 #undef K_
         }
 #ifndef VC_DOUBLE
+    /* the same inputs and, where there is room, NaN, infinities, zeros,
+     * huge, tiny and rounding-tie values among them */
+    vc_real *x16 = track(NULL, malloc((size_t)n * sizeof(vc_real)));
+    memcpy(x16, x, (size_t)n * sizeof(vc_real));
+    const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e30f, -1e30f, 1e-40f, -3e-39f, 1.00390625f,
+                             -1.01171875f, 80.0f, -80.0f, 20.0f, -20.0f, 0.5f};
+    for (int64_t i = 0; n >= 100 && i < (int64_t)(sizeof special / sizeof special[0]); i++) x16[i * 7] = special[i];
     if (want(VC_K_UNARY_FWD_BF16))
         FOR_BACKENDS(be, VC_K_UNARY_FWD_BF16) {
-            vc_real *dx = up(be, x, n), *dy = dnan(be, n);
+            vc_real *dx = up(be, x16, n), *dy = dnan(be, n);
             uint16_t *dh = dalloc(be, (size_t)n * 2);
             be->unary_fwd(op, dx, dy, n);
 #define K_ be->unary_fwd_bf16(op, dx, dh, n)
             K_;
             check_bf16_of(be, VC_K_UNARY_FWD_BF16, desc, dy, dh, n);
+            check_bf16_across(be, VC_K_UNARY_FWD_BF16, desc, dh, dy, n, NULL, 0, 0);
             TIME(be, VC_K_UNARY_FWD_BF16, desc, K_);
 #undef K_
         }
@@ -1492,6 +1585,9 @@ START_TEST(test_unary_kernels_match_libm_in_double) {
         for (int i = 0; i < 4; i++) check_unary((vc_unop)op, ns[i]);
     for (int i = 0; i < 4; i++) check_scale_axpby(ns[i]);
     report(VC_K_UNARY_FWD, VC_K_AXPBY);
+#ifndef VC_DOUBLE
+    report_bf16_across(VC_K_UNARY_FWD_BF16, 1e-3);
+#endif
 }
 END_TEST
 

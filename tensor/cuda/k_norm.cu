@@ -1,5 +1,7 @@
 /* k_norm.cu: layer norm and L2 norm over rows x [N, D], forward and
  * backward (tensor/k_norm.c's counterpart, same formulas and arguments).
+ * The forward also writes its output in bf16 (layernorm_fwd_bf16: the same
+ * kernel, each value rounded to nearest even as it is stored).
  * Owns: one block per row for everything that reduces along a row (sums in
  * a fixed order, block_reduce.cuh); the parameter gradients of layer norm
  * (sums down the columns) as one kernel whose blocks own 32 columns and
@@ -13,11 +15,21 @@ namespace {
 
 constexpr int kColTile = 32, kColRows = 16;
 
-__global__ void k_layernorm_fwd(const float *x, const float *gamma, const float *bta, float *y, float *mean,
+/* One output value as the float32 kernel stores it, or rounded to bf16
+ * (nearest even, NaN stays NaN) for a bf16 product that reads it. */
+__device__ __forceinline__ void ln_store(float *y, long long j, float v) { y[j] = v; }
+__device__ __forceinline__ void ln_store(unsigned short *y, long long j, float v) {
+    y[j] = __bfloat16_as_ushort(__float2bfloat16(v));
+}
+
+/* Out float (layernorm_fwd) or unsigned short (bf16 bits: layernorm_fwd_bf16):
+ * one body, so the bf16 output is exactly the float32 one rounded. */
+template <typename Out>
+__global__ void k_layernorm_fwd(const float *x, const float *gamma, const float *bta, Out *y, float *mean,
                                 float *rstd, long long D, float eps) {
     VC_SHARED(float, sh, [32]);
     const float *xr = x + (long long)blockIdx.x * D;
-    float *yr = y + (long long)blockIdx.x * D;
+    Out *yr = y + (long long)blockIdx.x * D;
     float s = 0.0f;
     for (long long j = threadIdx.x; j < D; j += blockDim.x) s += xr[j];
     float m = vc_block_sum(s, sh) / (float)D;
@@ -30,7 +42,7 @@ __global__ void k_layernorm_fwd(const float *x, const float *gamma, const float 
         rstd[blockIdx.x] = rs;
     }
     for (long long j = threadIdx.x; j < D; j += blockDim.x)
-        yr[j] = (xr[j] - m) * rs * (gamma ? gamma[j] : 1.0f) + (bta ? bta[j] : 0.0f);
+        ln_store(yr, j, (xr[j] - m) * rs * (gamma ? gamma[j] : 1.0f) + (bta ? bta[j] : 0.0f));
 }
 
 /* dx = rs (gh - mean(gh) - h mean(gh h)), gh = g gamma, h = (x - m) rs */
@@ -120,9 +132,18 @@ __global__ void k_l2norm_bwd(const float *y, const float *norm, const float *g, 
 extern "C" void vc_cu_layernorm_fwd(const vc_real *x, const vc_real *gamma, const vc_real *bta, vc_real *y,
                                     vc_real *mean, vc_real *rstd, int64_t N, int64_t D, vc_real eps) {
     if (N <= 0 || D <= 0) return;
-    VC_LAUNCH(k_layernorm_fwd, (unsigned)N, vc_cu_row_threads(D), 0, vc_cu_stream(), x, gamma, bta, y, mean, rstd,
-              (long long)D, eps);
+    VC_LAUNCH(k_layernorm_fwd<float>, (unsigned)N, vc_cu_row_threads(D), 0, vc_cu_stream(), x, gamma, bta, y, mean,
+              rstd, (long long)D, eps);
     vc_cu_launched("layernorm_fwd", "k_layernorm_fwd");
+}
+
+/* The same with y [N, D] in bf16 (uint16_t bits): layernorm_fwd's output rounded */
+extern "C" void vc_cu_layernorm_fwd_bf16(const float *x, const float *gamma, const float *bta, uint16_t *y,
+                                         float *mean, float *rstd, int64_t N, int64_t D, float eps) {
+    if (N <= 0 || D <= 0) return;
+    VC_LAUNCH(k_layernorm_fwd<unsigned short>, (unsigned)N, vc_cu_row_threads(D), 0, vc_cu_stream(), x, gamma, bta,
+              (unsigned short *)y, mean, rstd, (long long)D, eps);
+    vc_cu_launched("layernorm_fwd_bf16", "k_layernorm_fwd");
 }
 
 /* gx [N, D] (may be NULL), ggamma, gbeta [D] (may be NULL) */

@@ -5,7 +5,8 @@
  * overwrites gx (never read: it may hold NaN), 1 accumulates.
  * The math is CUDA's accurate expf/erfcf/tanhf (the CPU kernels use their own
  * polynomials, k_math.h; both are within a few ulp of the true functions).
- * Owns: the launchers vc_cu_unary_fwd/_bwd/_bwd_inplace, vc_cu_scale,
+ * unary_fwd_bf16 is the forward with its output rounded to bf16 as stored.
+ * Owns: the launchers vc_cu_unary_fwd/_fwd_bf16/_bwd/_bwd_inplace, vc_cu_scale,
  * vc_cu_axpby (tensor/cuda/kernels.h). */
 #include "tensor/cuda/cu_compat.h"
 #include "tensor/cuda/grid.cuh"
@@ -60,6 +61,18 @@ __global__ void k_unary_fwd(const vc_real *__restrict__ x, vc_real *__restrict__
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) y[i] = act<OP>(x[i]);
 }
 
+#ifndef VC_DOUBLE
+/* The forward with y in bf16 bits: act<OP> as above, rounded to nearest even
+ * (NaN stays NaN) as it is stored, so it is exactly k_unary_fwd's output
+ * rounded. */
+template <int OP>
+__global__ void k_unary_fwd_bf16(const float *__restrict__ x, unsigned short *__restrict__ y, int64_t n) {
+    int64_t step = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step)
+        y[i] = __bfloat16_as_ushort(__float2bfloat16(act<OP>(x[i])));
+}
+#endif
+
 /* x or y may be unused (and then may be any pointer) depending on OP. */
 template <int OP>
 __global__ void k_unary_bwd(const vc_real *__restrict__ x, const vc_real *__restrict__ y,
@@ -98,6 +111,14 @@ void launch_fwd(const vc_real *x, vc_real *y, int64_t n) {
     vc_cu_launched("unary_fwd", "k_unary_fwd");
 }
 
+#ifndef VC_DOUBLE
+template <int OP>
+void launch_fwd_bf16(const float *x, uint16_t *y, int64_t n) {
+    VC_LAUNCH(k_unary_fwd_bf16<OP>, blocks_for(n), kThreads, 0, vc_cu_stream(), x, (unsigned short *)y, n);
+    vc_cu_launched("unary_fwd_bf16", "k_unary_fwd_bf16");
+}
+#endif
+
 template <int OP>
 void launch_bwd(const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, bool acc, int64_t n) {
     VC_LAUNCH(k_unary_bwd<OP>, blocks_for(n), kThreads, 0, vc_cu_stream(), x, y, g, gx, acc, n);
@@ -123,6 +144,22 @@ extern "C" void vc_cu_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_
     case VC_UN_EXP: launch_fwd<VC_UN_EXP>(x, y, n); break;
     }
 }
+
+#ifndef VC_DOUBLE
+/* y [n] in bf16 = unary_fwd's output rounded (every op; GELU and QuickGELU
+ * feed the bf16 products of the MLPs) */
+extern "C" void vc_cu_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n) {
+    if (n <= 0) return;
+    switch (op) {
+    case VC_UN_GELU: launch_fwd_bf16<VC_UN_GELU>(x, y, n); break;
+    case VC_UN_QUICKGELU: launch_fwd_bf16<VC_UN_QUICKGELU>(x, y, n); break;
+    case VC_UN_SIGMOID: launch_fwd_bf16<VC_UN_SIGMOID>(x, y, n); break;
+    case VC_UN_TANH: launch_fwd_bf16<VC_UN_TANH>(x, y, n); break;
+    case VC_UN_RELU: launch_fwd_bf16<VC_UN_RELU>(x, y, n); break;
+    case VC_UN_EXP: launch_fwd_bf16<VC_UN_EXP>(x, y, n); break;
+    }
+}
+#endif
 
 extern "C" void vc_cu_unary_bwd(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx,
                                 vc_real beta, int64_t n) {

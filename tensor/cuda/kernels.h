@@ -100,6 +100,9 @@ void vc_cu_widen_f16(const uint16_t *x, float *y, int64_t n);
 /* ---- norm (k_norm.cu) ---- */
 void vc_cu_layernorm_fwd(const vc_real *x, const vc_real *gamma, const vc_real *bta, vc_real *y, vc_real *mean,
                          vc_real *rstd, int64_t N, int64_t D, vc_real eps);
+/* layernorm_fwd with y in bf16 (its output rounded; float32 build only) */
+void vc_cu_layernorm_fwd_bf16(const float *x, const float *gamma, const float *bta, uint16_t *y, float *mean,
+                              float *rstd, int64_t N, int64_t D, float eps);
 void vc_cu_layernorm_bwd(const vc_real *x, const vc_real *gamma, const vc_real *mean, const vc_real *rstd,
                          const vc_real *g, vc_real *gx, vc_real bgx, vc_real *ggamma, vc_real bgg, vc_real *gbeta,
                          vc_real bgb, int64_t N, int64_t D);
@@ -134,6 +137,8 @@ size_t vc_cu_lstm_bwd_scratch(const vc_lstm_dims *d);
 
 /* ---- unary (k_unary.cu) ---- */
 void vc_cu_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n);
+/* unary_fwd with y in bf16 (its output rounded; float32 build only) */
+void vc_cu_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n);
 void vc_cu_unary_bwd(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,
                      int64_t n);
 void vc_cu_unary_bwd_inplace(vc_unop op, const vc_real *x, vc_real *gx, int64_t n);
