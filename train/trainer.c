@@ -329,8 +329,6 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
     vc_adamw opt = {0};
     vc_tape tape;
     vc_tape_init(&tape, 0);
-    if (vc_tape_precision(&tape, rc->precision) != rc->precision)
-        note(hooks, "%s", vc_precision_fallback_reason(vc_backend_for(VC_CPU), rc->precision));
     vc_pooler m;
     vc_var *scale = NULL;
     vc_step_ctx *scp = NULL; /* the step context, once made (its graph is freed at the end) */
@@ -361,6 +359,10 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
         vc_tape_free(&tape);
         vc_tape_init_on(&tape, dev, 0);
     }
+    /* the products' precision, on the tape of the device it trains on (a
+     * tape starts in fp32), and on that device's backend */
+    if (!s && vc_tape_precision(&tape, rc->precision) != rc->precision)
+        note(hooks, "%s", vc_precision_fallback_reason(vc_backend_for(dev), rc->precision));
     if (!s) s = vc_adamw_init(&opt, &ps, &rc->adamw);
     if (!s) s = vc_config_text(cfg, &c.config_text);
     if (!s && R > 1 && rc->batch % R != 0)
