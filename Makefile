@@ -568,6 +568,7 @@ gpu-bundle:
 gpu-check-selftest: $(BUILD)/vclip $(if $(MPI_FOUND),$(BUILD)/tests/vclip_cuemu)
 	$(PY) bench/gpu_vs_torch.py --tiny --device cpu --seconds 0.3 --vclip $(BUILD)/vclip
 	STEPS=2 POOLERS="mean lstm" PY=$(PY) tools/gpu_train_parity.sh $(BUILD)/vclip cpu cpu
+	STEPS=2 POOLERS="transformer" PREC=bf16 PY=$(PY) tools/gpu_train_parity.sh $(BUILD)/vclip cpu cpu
 	$(if $(MPI_FOUND),OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 LAUNCH="mpirun -np 1" STEPS=4 PY=$(PY) \
 	  tools/gpu_nccl_train.sh $(BUILD)/tests/vclip_cuemu)
 # ---- end GPU bundle ----

@@ -6,6 +6,8 @@ issue 13's GPU tower). tools/gpu_check.sh runs it on a lent GPU machine.
     heads; LSTM: the same B, T, D), fp32 and TF32, for both sides: samples/s,
     the ratio, peak GPU memory of each (the process's, read with nvidia-smi
     while it runs, the same way for both; PyTorch's allocator peak beside it);
+    the transformer also in bf16 (issue 13): vclip `--precision bf16` against
+    PyTorch under torch.autocast(dtype=torch.bfloat16) on the same device;
   - the step's matrix products as a share of plain cuBLAS (torch.matmul at
     the same shapes and precision: forward, input- and weight-gradient of
     every projection, as `vclip bench train` does against sgemm on the CPU);
@@ -14,7 +16,7 @@ issue 13's GPU tower). tools/gpu_check.sh runs it on a lent GPU machine.
 
 Every measurement runs in its own child process (this script with --worker),
 so one side's allocator cache or CUDA context does not count against the
-other. The vclip side is `vclip bench train --device cuda [--tf32]` and
+other. The vclip side is `vclip bench train --device cuda [--tf32 | --precision bf16]` and
 `vclip bench encode-image --clip random --device cuda --precision P`; where
 the binary was built without CUDA, or its bench lacks an option, that line
 says NOT BUILT or NOT READY and no number is printed for it.
@@ -41,7 +43,8 @@ TINY = dict(batch=8, frames=4, dim=32, layers=1, heads=2, vit_batch=2, vit_width
 # ---------------------------------------------------------------- workers
 def torch_setup(device, mode):
     """fp32 = IEEE float32 products everywhere; tf32 = TF32 tensor cores for
-    matmul and cuDNN (the LSTM), as vclip's --tf32."""
+    matmul and cuDNN (the LSTM), as vclip's --tf32; bf16 = float32 set up as
+    fp32, the step then runs under autocast to bf16 (worker_pooler)."""
     import torch
     import warnings
     warnings.filterwarnings("ignore")
@@ -79,7 +82,10 @@ def worker_pooler(a, sh):
     sys.path.insert(0, HERE)
     from torch_pooler import training_step
     B = sh["batch"]
-    step = training_step(a.model, B, sh["frames"], sh["dim"], sh["layers"], sh["heads"], device=a.device)
+    # bf16: PyTorch's own mixed precision (torch.autocast to bfloat16: float32
+    # master weights and optimiser, the products in bf16), on a CPU too
+    step = training_step(a.model, B, sh["frames"], sh["dim"], sh["layers"], sh["heads"], device=a.device,
+                         autocast=a.mode == "bf16")
 
     for _ in range(3):
         step()
@@ -105,14 +111,17 @@ def matmul_work(model, sh):
 
 def worker_matmul(a, sh):
     """Plain cuBLAS through torch.matmul on the step's shapes: forward
-    X W^T, input gradient Y W, weight gradient Y^T X, each projection."""
+    X W^T, input gradient Y W, weight gradient Y^T X, each projection (bf16:
+    bf16 operands, float32 accumulation inside cuBLAS)."""
     torch = torch_setup(a.device, a.mode)
     dev = torch.device(a.device)
+    dt = torch.bfloat16 if a.mode == "bf16" else torch.float32
     R = sh["batch"] * sh["frames"]
     _, shapes = matmul_work(a.model, sh)
     mats = []
     for O, In in shapes:
-        mats.append((torch.randn(R, In, device=dev), torch.randn(O, In, device=dev), torch.randn(R, O, device=dev), O, In))
+        mats.append((torch.randn(R, In, device=dev, dtype=dt), torch.randn(O, In, device=dev, dtype=dt),
+                     torch.randn(R, O, device=dev, dtype=dt), O, In))
 
     def once():
         fl = 0.0
@@ -259,11 +268,14 @@ def not_ready(out):
 def vclip_pooler(a, sh, model, mode, gpu):
     cmd = [a.vclip, "bench", "train", "--model", model, "--batch", str(sh["batch"]), "--frames", str(sh["frames"]),
            "--dim", str(sh["dim"]), "--layers", str(sh["layers"]), "--heads", str(sh["heads"]),
-           "--seconds", str(a.seconds), "--device", a.device] + (["--tf32"] if mode == "tf32" else [])
+           "--seconds", str(a.seconds), "--device", a.device] + (["--tf32"] if mode == "tf32" else []) + \
+          (["--precision", "bf16"] if mode == "bf16" else [])
     rc, out, mem = run_child(cmd, gpu, a.timeout)
     sps = num(r"samples/s: *([0-9.]+)", out)
     if rc or sps is None:
         return None, not_ready(out), mem
+    if mode == "bf16" and re.search(r"computing in float32", out):  # the device has no bf16 products: no bf16 number
+        return None, "NOT READY: " + re.findall(r".*computing in float32.*", out)[0].strip()[:200], mem
     own = num(r"peak (?:GPU|device) memory[^0-9]*([0-9.]+) *M", out)
     return dict(samples_s=sps, alloc_mb=own if own is not None else float("nan")), None, mem
 
@@ -309,7 +321,7 @@ def main():
     print(f"gpu_vs_torch: vclip {a.vclip or '-'}: {state}", flush=True)
     for model in [p for p in parts if p in ("transformer", "lstm")]:
         work, _ = matmul_work(model, sh)
-        for mode in ("fp32", "tf32"):
+        for mode in ("fp32", "tf32", "bf16") if model == "transformer" else ("fp32", "tf32"):
             key = f"{model} {mode}"
             t, terr, tmem = torch_child(a, "pooler", model, mode, gpu)
             mm, mmerr, _ = torch_child(a, "matmul", model, mode, gpu)
@@ -359,7 +371,8 @@ def main():
     for r in [hdr] + rows:
         print("  ".join(str(c).ljust(w[i]) for i, c in enumerate(r)).rstrip())
     print("targets (issue 11): transformer TF32 >= 2x, fp32 >= 1.3x, LSTM >= 1.5x, mm% >= 80%, memory <= 0.60;"
-          " issue 13: ViT bf16/fp16 >= 1.2x PyTorch fp16")
+          " issue 13: ViT bf16/fp16 >= 1.2x PyTorch fp16; transformer bf16 against PyTorch autocast bf16"
+          " (mm% against plain bf16 cuBLAS)")
     if a.json:
         with open(a.json + ".tmp", "w") as f:
             json.dump(dict(shapes=sh, device=a.device, vclip_state=state, results=results), f, indent=1)

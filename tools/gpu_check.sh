@@ -11,6 +11,8 @@
 #   suites       the bundle's test suites (the backend-op tests on the cuda
 #                backend vs cpu and the training tests, where built with CUDA)
 #   train-parity every pooler 20 steps on cuda against cpu (tools/gpu_train_parity.sh)
+#   train-parity-bf16  the transformer, mlp_mean and lstm poolers the same in
+#                bf16 ([train] precision = bf16; issue 13)
 #   nccl         1-rank NCCL smoke test and a 1-rank NCCL training run
 #                against the plain single-GPU one (issue 12)
 #   gpu-vs-torch bench/gpu_vs_torch.py: pooler steps fp32/TF32 and the ViT-B/32
@@ -130,6 +132,20 @@ if want train-parity; then
         record train-parity "$(status_of)" "$DT" "$(grep -c ' ok$' "$OUTF") of $(grep -c '^parity' "$OUTF") poolers agree; $(grep -v ' ok$' "$OUTF" | grep '^parity' | head -1 | cut -c1-80)"
     else
         record train-parity "NOT BUILT" 0 "vclip has no CUDA backend"
+    fi
+fi
+
+# ---- train-parity-bf16 ----
+# three poolers (60 s at most): cuBLAS bf16 products on cuda against oneDNN's
+# on the cpu; a cpu without AVX512_BF16 makes each pair say "skipped"
+if want train-parity-bf16; then
+    if [ $CUDA_BUILT = 1 ]; then
+        step_run train-parity-bf16 60 env PY="$PY" PREC=bf16 POOLERS="transformer mlp_mean lstm" \
+            tools/gpu_train_parity.sh "$VC" cuda cpu
+        st=$(status_of); grep -q ' skipped: ' "$OUTF" && [ $RC = 0 ] && st="PASS+SKIP"
+        record train-parity-bf16 "$st" "$DT" "$(grep -c ' ok$' "$OUTF") of $(grep -c '^parity' "$OUTF") poolers agree; $(grep -v ' ok$' "$OUTF" | grep '^parity' | head -1 | cut -c1-80)"
+    else
+        record train-parity-bf16 "NOT BUILT" 0 "vclip has no CUDA backend"
     fi
 fi
 

@@ -8,13 +8,26 @@
 # far more). The real-GPU twin of tests/test_cuda_train.c's emulated check,
 # run by tools/gpu_check.sh. Prints one line per pooler and exits non-zero
 # if any differs or fails. (With DEVICE_A = DEVICE_B = cpu it checks itself.)
-# Env: STEPS, TOL, POOLERS, PY.
+# PREC=bf16 trains both in bf16 ([train] precision; cuBLAS GemmEx on cuda,
+# oneDNN on the cpu, which must have AVX512_BF16: without it the cpu run
+# says it computes in float32 and the pooler is skipped); its default TOL is
+# TOL_BF16 below: a float32 ulp of difference before a rounding to bf16
+# becomes a bf16 ulp (2^-8) after it, so bf16 runs on two devices drift
+# apart faster than float32 ones (tests/test_cuda_train.c measures both
+# against bf16-vs-fp32).
+# Env: STEPS, TOL, POOLERS, PREC (fp32|bf16), PY.
 set -u
 V=${1:?usage: gpu_train_parity.sh VCLIP [DEVICE_A DEVICE_B]}
 A=${2:-cuda}
 Bd=${3:-cpu}
 STEPS=${STEPS:-20}
-TOL=${TOL:-2e-3}
+PREC=${PREC:-fp32}
+TOL_BF16=1e-2
+case $PREC in
+    fp32) TOL=${TOL:-2e-3} ;;
+    bf16) TOL=${TOL:-$TOL_BF16} ;;
+    *) echo "parity: PREC=$PREC: fp32 or bf16"; exit 2 ;;
+esac
 POOLERS=${POOLERS:-transformer lstm mean wavg mlp_mean tokenlearner cross_attn}
 PY=${PY:-python3}
 W=$(mktemp -d /tmp/vclip-parity.XXXXXX)
@@ -41,7 +54,7 @@ fail=0
 for p in $POOLERS; do
     for side in a b; do
         d=$A; [ $side = b ] && d=$Bd
-        tag=$p-${d//:/_}-$side
+        tag=$p-${d//:/_}-$PREC-$side
         cat > "$W/$tag.ini" <<EOF
 [data]
 file = $W/synth.h5
@@ -61,16 +74,22 @@ log_every = 1
 eval_every = 1000000
 device = $d
 tf32 = false
+precision = $PREC
 out_dir = $W/$tag
 EOF
         if ! "$V" train "$W/$tag.ini" > "$W/$tag.log" 2>&1; then
-            echo "parity $p: vclip train on $d failed: $(grep -v '^\s*$' "$W/$tag.log" | tail -1 | cut -c1-160)"
+            echo "parity $p $PREC: vclip train on $d failed: $(grep -v '^\s*$' "$W/$tag.log" | tail -1 | cut -c1-160)"
             fail=1
+            continue 2
+        fi
+        if [ "$PREC" != fp32 ] && grep -q 'computing in float32' "$W/$tag.log"; then
+            echo "parity $p $PREC: skipped: on $d $(grep -m1 'computing in float32' "$W/$tag.log" | cut -c1-140)"
             continue 2
         fi
     done
     # compare the step losses of the two runs
-    "$PY" - "$W/$p-${A//:/_}-a/log.jsonl" "$W/$p-${Bd//:/_}-b/log.jsonl" "$p" "$A" "$Bd" "$TOL" "$STEPS" <<'PY' || fail=1
+    "$PY" - "$W/$p-${A//:/_}-$PREC-a/log.jsonl" "$W/$p-${Bd//:/_}-$PREC-b/log.jsonl" "$p $PREC" "$A" "$Bd" "$TOL" \
+        "$STEPS" <<'PY' || fail=1
 import json, sys
 fa, fb, name, da, db, tol, steps = sys.argv[1:8]
 def losses(f):
