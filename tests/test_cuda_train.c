@@ -274,10 +274,13 @@ START_TEST(test_pooler_trains_alike_in_bf16_on_cuda_and_cpu) {
     float *wg = host_weights(&g), *wf = host_weights(&f), *wh = host_weights(&h), *wc = cpu16 ? host_weights(&c) : NULL;
     double wdev16 = cpu16 ? weight_gap(wg, wc, g.ps.n) : 0, wdev32 = weight_gap(wf, wh, f.ps.n),
            wprec = weight_gap(wg, wf, g.ps.n);
-    printf("%s bf16, %d steps: cuda vs cpu loss %.2g, weights %.2g; cuda fp32 vs cpu fp32 loss %.2g, weights %.2g; "
-           "cuda bf16 vs cuda fp32 loss %.2g, weights %.2g\n",
-           name, BF16_STEPS, dev16, wdev16, dev32, wdev32, prec, wprec);
+    long long replays = vc_step_graph_replays(&g.sc);
+    printf("%s bf16, %d steps (%lld graph replays): cuda vs cpu loss %.2g, weights %.2g; cuda fp32 vs cpu fp32 loss "
+           "%.2g, weights %.2g; cuda bf16 vs cuda fp32 loss %.2g, weights %.2g\n",
+           name, BF16_STEPS, replays, dev16, wdev16, dev32, wdev32, prec, wprec);
     fflush(stdout);
+    /* the bf16 step (its weight copies rounded inside the step) replays as a graph */
+    ck_assert_msg(replays >= 5, "%s bf16: %lld graph replays in %d steps", name, replays, BF16_STEPS);
     if (cpu16) {
         ck_assert_msg(wdev16 <= BF16_W_TOL, "%s bf16: weights after %d steps differ by %.3g of the largest between "
                       "cuda and cpu (tolerance %g)", name, BF16_STEPS, wdev16, BF16_W_TOL);
