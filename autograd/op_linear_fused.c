@@ -35,7 +35,7 @@ static void transform(const vc_backend *be, const fused_ctx *c, vc_var *const *i
 /* In bf16 the product reads T(x) rounded to bf16: where the backend has
  * the kernels that write it so (layernorm_fwd_bf16, unary_fwd_bf16), T(x)
  * goes straight to bf16, half the scratch and no separate rounding pass;
- * elsewhere (a NULL entry: the cuda backend) T(x) is float32 and the
+ * elsewhere (a backend with NULL entries) T(x) is float32 and the
  * product rounds it. Either way the product sees the same bf16 values. */
 static bool bf16_transform(const vc_tape *t, const vc_backend *be, vc_pre pre) {
 #ifndef VC_DOUBLE
