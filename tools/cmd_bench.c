@@ -33,10 +33,10 @@ static double now(void) {
  * fp32: gemm (OpenBLAS sgemm); bf16: gemm_bf16 with both inputs already
  * bf16 (oneDNN), i.e. the rate the workload's products could reach.
  * The operands hold random values of a workload's scale (activations and
- * gradients ~U(-1, 1), weights ~U(-0.05, 0.05)), in buffers of their own: on
- * all-zero operands the same products run about 8% faster per CPU second on
- * this machine kind (less switching, higher clocks), a roof the workload,
- * which multiplies real numbers, could never reach. */
+ * gradients ~U(-1, 1), weights ~U(-0.05, 0.05)), in buffers of their own:
+ * all-zero operands (less switching) ran the same products 0-2% faster per
+ * CPU second on this machine kind when it was quiet and 4-8% when it was
+ * loaded, a roof a workload multiplying real numbers cannot reach. */
 typedef struct {
     void *x, *w, *g;  /* inputs: activations [R, maxw], weights, output gradients [R, maxw] */
     float *y, *dx, *dw; /* outputs */
