@@ -66,35 +66,26 @@ void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n) {
     }
 }
 
-/* The forward and the in-place backward of GELU / QuickGELU in one pass:
- * Phi(x) (or the sigmoid) is computed once for both, and x is read once. */
-static void gelu_fb(const float *R x, uint16_t *R y, float *R gx, int64_t n) {
-    _Pragma("omp parallel for schedule(static) if (n > 32768)") for (int64_t i0 = 0; i0 < n; i0 += BLK) {
-        int64_t m = n - i0 < BLK ? n - i0 : BLK;
-        const float *xb = x + i0;
-        float *gb = gx + i0;
-        float t[BLK];
-        for (int64_t i = 0; i < m; i++) {
-            float P = vc_fphi(xb[i]);
-            t[i] = xb[i] * P;
-            gb[i] *= P + xb[i] * 0.39894228040143268f * vc_fexp(-0.5f * xb[i] * xb[i]);
-        }
-        for (int64_t i = 0; i < m; i++) y[i0 + i] = vc_round_bf16(t[i]);
+/* The forward and the in-place backward of GELU / QuickGELU in one pass,
+ * in blocks as BLOCKED_F16: the shared part S of element v (Phi(v), the
+ * sigmoid) is computed once, as s, for the forward value F and the factor D
+ * of the derivative; x is read once. */
+#define BLOCKED_FB(S, F, D)                                                                                            \
+    _Pragma("omp parallel for schedule(static) if (n > 32768)") for (int64_t i0 = 0; i0 < n; i0 += BLK) {              \
+        int64_t m = n - i0 < BLK ? n - i0 : BLK;                                                                       \
+        float t[BLK];                                                                                                  \
+        for (int64_t i = 0; i < m; i++) {                                                                              \
+            float v = x[i0 + i], s = (S);                                                                              \
+            t[i] = (F);                                                                                                \
+            gx[i0 + i] *= (D);                                                                                         \
+        }                                                                                                              \
+        for (int64_t i = 0; i < m; i++) y[i0 + i] = vc_round_bf16(t[i]);                                               \
     }
+static void gelu_fb(const float *R x, uint16_t *R y, float *R gx, int64_t n) {
+    BLOCKED_FB(vc_fphi(v), v * s, s + v * 0.39894228040143268f * vc_fexp(-0.5f * v * v))
 }
 static void quickgelu_fb(const float *R x, uint16_t *R y, float *R gx, int64_t n) {
-    _Pragma("omp parallel for schedule(static) if (n > 32768)") for (int64_t i0 = 0; i0 < n; i0 += BLK) {
-        int64_t m = n - i0 < BLK ? n - i0 : BLK;
-        const float *xb = x + i0;
-        float *gb = gx + i0;
-        float t[BLK];
-        for (int64_t i = 0; i < m; i++) {
-            float sg = vc_fsigmoid(1.702f * xb[i]);
-            t[i] = xb[i] * sg;
-            gb[i] *= sg + 1.702f * xb[i] * sg * (1 - sg);
-        }
-        for (int64_t i = 0; i < m; i++) y[i0 + i] = vc_round_bf16(t[i]);
-    }
+    BLOCKED_FB(vc_fsigmoid(1.702f * v), v * s, s + 1.702f * v * s * (1 - s))
 }
 
 void vc_unary_fwd_bwd_bf16(vc_unop op, const float *x, uint16_t *y, float *gx, int64_t n) {
