@@ -87,7 +87,9 @@ endif
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
-CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp $(OPT) -g $(SAN) \
+# -fno-math-errno: nothing reads errno after a libm call, and with errno
+# semantics GCC cannot vectorise sqrtf (AdamW ran at a third of its speed)
+CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fno-math-errno -fopenmp $(OPT) -g $(SAN) \
           -MMD -MP -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(MPI_CFLAGS) $(CHECK_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS = -fopenmp $(SAN)
 LDLIBS  = $(PKG_LIBS) $(MPI_LIBS) -lm -lpthread $(if $(SAN),$(SAN_DNNL))

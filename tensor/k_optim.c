@@ -2,13 +2,15 @@
 
 #include <math.h>
 
+#include "k_math.h"
+
 void vc_adamw_update(const vc_adamw_args *a, vc_real *w, const vc_real *g, vc_real *m, vc_real *v, int64_t n) {
     vc_real b1 = a->b1, b2 = a->b2, step = a->step, rbc2 = a->rbc2, eps = a->eps, keep = a->keep;
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (int64_t k = 0; k < n; k++) {
         m[k] = b1 * m[k] + (1 - b1) * g[k];
         v[k] = b2 * v[k] + (1 - b2) * g[k] * g[k];
-        w[k] = w[k] * keep - step * m[k] / (sqrt(v[k]) * rbc2 + eps);
+        w[k] = w[k] * keep - step * m[k] / (vc_sqrt(v[k]) * rbc2 + eps);
     }
 }
 
