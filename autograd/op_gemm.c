@@ -19,12 +19,23 @@ typedef struct {
 
 #define MAX_ALIAS 4
 
+/* A gradient's bf16 copy and column sums made ahead by the node that wrote
+ * it (vc_op_round_carry), for the next vc_op_round / vc_op_round_bias. */
+typedef struct {
+    const vc_real *x;
+    int64_t R, N;
+    uint16_t *copy;
+    vc_real *sums;
+} carry;
+
 typedef struct vc_bf16_cache {
     wcopy *e;
     int n, cap;
     uint64_t resets;     /* vc_tape_reset calls seen (t->step is the caller's to set) */
     alias al[MAX_ALIAS];
     int nal;
+    carry cy;            /* x NULL: none */
+    long carried;        /* carries used */
 } cache;
 
 vc_precision vc_tape_precision(vc_tape *t, vc_precision p) {
@@ -37,6 +48,7 @@ void vc_op_gemm_reset(vc_tape *t) {
     if (!c) return;
     c->resets++;
     c->nal = 0; /* scratch of the arena, which the reset reclaims */
+    c->cy.x = NULL;
 }
 
 void vc_op_gemm_free(vc_tape *t) {
@@ -164,17 +176,34 @@ void vc_op_gemm_batched(vc_tape *t, const vc_backend *be, const vc_var *p0, cons
     be->gemm_batched(batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc);
 }
 
+static void drop_carry(vc_tape *t, cache *c) {
+    if (!c->cy.x) return;
+    vc_tape_give(t, c->cy.copy, (size_t)(c->cy.R * c->cy.N) * sizeof(uint16_t));
+    vc_tape_give(t, c->cy.sums, (size_t)c->cy.N * sizeof(vc_real));
+    c->cy.x = NULL;
+}
+
 /* vc_op_round, and vc_op_round_bias when gb: the bf16 copy made by one pass
  * of the backend (round_bf16, or bias_bwd_round_bf16 writing the bias sums
- * too). */
+ * too), or the one carried here from the node that wrote x. */
 static bool round_into_alias(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t R, int64_t N, vc_real *gb,
                              vc_real beta) {
 #ifndef VC_DOUBLE
     int64_t n = R * N;
-    if (t->precision != VC_PREC_BF16 || n <= 0 || (gb && !be->bias_bwd_round_bf16)) return false;
+    if (t->precision != VC_PREC_BF16 || n <= 0) return false;
     cache *c = t->bf16_cache;
     if (!c && !(c = t->bf16_cache = calloc(1, sizeof *c))) return false;
     if (c->nal == MAX_ALIAS) return false;
+    if (c->cy.x == x && c->cy.R * c->cy.N == n && (!gb || c->cy.N == N)) {
+        if (gb) be->axpby(c->cy.sums, 1, gb, beta, N); /* gb + sums: bias_bwd's bits */
+        vc_tape_give(t, c->cy.sums, (size_t)c->cy.N * sizeof(vc_real));
+        c->al[c->nal++] = (alias){x, n, c->cy.copy};
+        c->cy.x = NULL;
+        c->carried++;
+        return true;
+    }
+    drop_carry(t, c); /* not for this x: stale */
+    if (gb && !be->bias_bwd_round_bf16) return false;
     vc_status keep = t->status;
     uint16_t *copy = vc_tape_take(t, (size_t)n * sizeof(uint16_t));
     if (!copy) {
@@ -190,6 +219,16 @@ static bool round_into_alias(vc_tape *t, const vc_backend *be, const vc_real *x,
     return false;
 #endif
 }
+
+bool vc_op_round_carry(vc_tape *t, const vc_real *x, int64_t R, int64_t N, uint16_t *copy, vc_real *sums) {
+    cache *c = t->bf16_cache;
+    if (!c && !(c = t->bf16_cache = calloc(1, sizeof *c))) return false;
+    drop_carry(t, c);
+    c->cy = (carry){x, R, N, copy, sums};
+    return true;
+}
+
+long vc_op_round_carried(const vc_tape *t) { return t->bf16_cache ? t->bf16_cache->carried : 0; }
 
 bool vc_op_round(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t n) {
     return round_into_alias(t, be, x, 1, n, NULL, 0);

@@ -62,6 +62,17 @@ void vc_op_unround(vc_tape *t, const vc_real *x);
  * the caller then rounds and sums on its own. */
 bool vc_op_round_bias(vc_tape *t, const vc_backend *be, const vc_real *x, int64_t R, int64_t N, vc_real *gb,
                       vc_real beta);
+/* For a node that writes gradient x [R, N] and can round it on the way: its
+ * bf16 copy (copy [R*N], from vc_tape_take) and column sums (sums [N], from
+ * 0, in row order), handed over, with their scratch, to the next
+ * vc_op_round or vc_op_round_bias: that call of the same x uses them (the
+ * bias gradient gets gb (+)= sums, bias_bwd's bits) instead of a pass over
+ * x. The caller vouches that nothing writes x in between (the node that
+ * made x is the next to read it). Any other such call, another carry, or
+ * the tape's reset drops it. False (nothing taken) when there is no cache. */
+bool vc_op_round_carry(vc_tape *t, const vc_real *x, int64_t R, int64_t N, uint16_t *copy, vc_real *sums);
+/* How many carries the tape used (tests). */
+long vc_op_round_carried(const vc_tape *t);
 
 /* Frees t's bf16 copies (vc_tape_free calls it). */
 void vc_op_gemm_free(vc_tape *t);

@@ -86,11 +86,36 @@ static bool activation_fusable(const vc_tape *t, const vc_backend *be, vc_pre pr
     return (pre == VC_PRE_GELU || pre == VC_PRE_QUICKGELU) && bf16_transform(t, be, pre) && be->unary_fwd_bwd_bf16;
 }
 
+#ifndef VC_DOUBLE
+static vc_status fused_backward(vc_tape *t, const vc_node *n);
+
+/* Whether n can hand the gradient of its input x, rounded to bf16 and with
+ * its column sums, to the node that made x: that node is a linear_fused with
+ * a bias (its backward rounds its output gradient for its two products and
+ * sums it for the bias: the pass this saves), and n is x's only reader, so
+ * nothing adds into x's gradient between the two nodes. */
+static bool carry_to_producer(const vc_tape *t, const vc_node *n) {
+    const vc_var *x = n->in_many[IN_X];
+    const vc_node *p = NULL, *end = t->nodes + t->n_nodes;
+    for (const vc_node *q = n - 1; q >= t->nodes && !p; q--)
+        if (q->out == x) p = q;
+    if (!p || p->backward != fused_backward || !p->in_many[IN_B]) return false;
+    for (const vc_node *q = p + 1; q < end; q++) {
+        vc_var *const *in = q->n_in > 4 ? q->in_many : q->in;
+        for (int i = 0; i < q->n_in && q != n; i++)
+            if (in[i] == x) return false;
+    }
+    return true;
+}
+#endif
+
 /* The bf16 backward of an activation-fed product, block by block of rows:
  * du = G W into the fresh input gradient gx, then one pass (the backend's
  * unary_fwd_bwd_bf16) recomputes u = T(x) in bf16 for the weight gradient
  * and scales du by T'(x) in place, while the block is in cache; then
- * dW += G^T u. The separate path reads x twice and evaluates T twice. False
+ * dW += G^T u. The separate path reads x twice and evaluates T twice. Where
+ * carry_to_producer, the same pass also rounds the scaled gradient to bf16
+ * and sums its columns for the node before (vc_op_round_carry). False
  * (nothing done) where it does not apply. */
 static bool fused_activation_backward(vc_tape *t, const vc_node *n, const vc_backend *be, const vc_real *G,
                                       vc_real *gw, vc_real beta, vc_real *gx) {
@@ -107,15 +132,34 @@ static bool fused_activation_backward(vc_tape *t, const vc_node *n, const vc_bac
         t->status = keep; /* the separate path needs less */
         return false;
     }
+    size_t gbytes = (size_t)(R * IN) * sizeof(uint16_t), sbytes = (size_t)IN * sizeof(vc_real);
+    uint16_t *g16 = NULL;
+    vc_real *sums = NULL;
+    if (carry_to_producer(t, n)) {
+        g16 = vc_tape_take(t, gbytes);
+        sums = g16 ? vc_tape_take(t, sbytes) : NULL;
+        if (!sums) { /* not an error: the node before rounds and sums on its own */
+            vc_tape_give(t, g16, gbytes);
+            g16 = NULL;
+            t->status = keep;
+        } else {
+            be->mem_set(sums, 0, sbytes);
+        }
+    }
     const float *X = vc_f32(&in[IN_X]->val), *W = vc_f32(&in[IN_W]->val);
     for (int64_t r0 = 0; r0 < R; r0 += rows) {
         int64_t nr = R - r0 < rows ? R - r0 : rows;
         vc_op_gemm(t, be, in[IN_W], NULL, false, false, nr, IN, OUT, 1, G + r0 * OUT, OUT, W, IN, 0, gx + r0 * IN, IN);
-        be->unary_fwd_bwd_bf16(pre_unop(c->pre), X + r0 * IN, u, gx + r0 * IN, nr * IN);
+        be->unary_fwd_bwd_bf16(pre_unop(c->pre), X + r0 * IN, u, gx + r0 * IN, g16 ? g16 + r0 * IN : NULL, sums, nr,
+                               IN);
         vc_op_gemm16(t, be, in[IN_W], NULL, VC_GEMM_B_BF16, true, false, OUT, IN, nr, 1, G + r0 * OUT, OUT, u, IN,
                      r0 ? 1 : beta, gw, IN);
     }
     vc_tape_give(t, u, ubytes);
+    if (sums && !vc_op_round_carry(t, gx, R, IN, g16, sums)) {
+        vc_tape_give(t, g16, gbytes);
+        vc_tape_give(t, sums, sbytes);
+    }
     return true;
 #else
     (void)t, (void)n, (void)be, (void)G, (void)gw, (void)beta, (void)gx;

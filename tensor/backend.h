@@ -229,10 +229,13 @@ typedef struct vc_backend {
     /* unary_fwd with y in bf16, exactly its output rounded; NULL-able and
      * float32-build only like layernorm_fwd_bf16. */
     void (*unary_fwd_bf16)(vc_unop op, const float *x, uint16_t *y, int64_t n);
-    /* unary_fwd_bf16 and unary_bwd_inplace in one pass (the backward of a
-     * bf16 product fed by f(x), k_unary.h); NULL-able like unary_fwd_bf16:
-     * the caller then makes the two calls. */
-    void (*unary_fwd_bwd_bf16)(vc_unop op, const float *x, uint16_t *y, float *gx, int64_t n);
+    /* unary_fwd_bf16 and unary_bwd_inplace in one pass over x [rows, cols]
+     * (the backward of a bf16 product fed by f(x)), with the scaled gx
+     * rounded to g16 and its column sums added to sums where those are not
+     * NULL (k_unary.h); NULL-able like unary_fwd_bf16: the caller then
+     * makes the separate calls. */
+    void (*unary_fwd_bwd_bf16)(vc_unop op, const float *x, uint16_t *y, float *gx, uint16_t *g16, float *sums,
+                               int64_t rows, int64_t cols);
     void (*unary_bwd)(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,
                       int64_t n);
     void (*unary_bwd_inplace)(vc_unop op, const vc_real *x, vc_real *gx, int64_t n);

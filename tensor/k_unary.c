@@ -1,5 +1,8 @@
 #include "k_unary.h"
 
+#include <omp.h>
+#include <stdbool.h>
+
 #include "k_math.h"
 
 /* One loop per activation, with restrict pointers, so each vectorises (a
@@ -69,7 +72,8 @@ void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n) {
 /* The forward and the in-place backward of GELU / QuickGELU in one pass,
  * in blocks as BLOCKED_F16: the shared part S of element v (Phi(v), the
  * sigmoid) is computed once, as s, for the forward value F and the factor D
- * of the derivative; x is read once. */
+ * of the derivative; x is read once. With g16, the scaled gx is rounded to
+ * it in the same block. */
 #define BLOCKED_FB(S, F, D)                                                                                            \
     _Pragma("omp parallel for schedule(static) if (n > 32768)") for (int64_t i0 = 0; i0 < n; i0 += BLK) {              \
         int64_t m = n - i0 < BLK ? n - i0 : BLK;                                                                       \
@@ -80,21 +84,78 @@ void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n) {
             gx[i0 + i] *= (D);                                                                                         \
         }                                                                                                              \
         for (int64_t i = 0; i < m; i++) y[i0 + i] = vc_round_bf16(t[i]);                                               \
+        if (g16)                                                                                                       \
+            for (int64_t i = 0; i < m; i++) g16[i0 + i] = vc_round_bf16(gx[i0 + i]);                                  \
     }
-static void gelu_fb(const float *R x, uint16_t *R y, float *R gx, int64_t n) {
-    BLOCKED_FB(vc_fphi(v), v * s, s + v * 0.39894228040143268f * vc_fexp(-0.5f * v * v))
+/* The same with the column sums of the scaled gx [rows, cols] added to sums:
+ * each thread owns a block of at most COLS columns and goes down its rows in
+ * order, so sums[c] gets the rows one by one in order (bias_bwd's sums, for
+ * any thread count, also when a caller adds block after block of rows). */
+#define COLS 1024
+#define COLUMNS_FB(S, F, D)                                                                                            \
+    int par = rows * cols > 32768;                                                                                           \
+    int64_t nb = par ? omp_get_max_threads() : 1;                                                                      \
+    if (nb < (cols + COLS - 1) / COLS) nb = (cols + COLS - 1) / COLS;                                                        \
+    int64_t w = ((cols + nb - 1) / nb + 15) / 16 * 16;                                                                    \
+    _Pragma("omp parallel for schedule(static) if (par)") for (int64_t c0 = 0; c0 < cols; c0 += w) {                      \
+        int64_t m = cols - c0 < w ? cols - c0 : w;                                                                           \
+        float t[COLS];                                                                                                 \
+        for (int64_t r = 0; r < rows; r++) {                                                                              \
+            const float *xr = x + r * cols + c0;                                                                          \
+            float *gr = gx + r * cols + c0;                                                                               \
+            for (int64_t i = 0; i < m; i++) {                                                                          \
+                float v = xr[i], s = (S);                                                                              \
+                t[i] = (F);                                                                                            \
+                gr[i] *= (D);                                                                                          \
+            }                                                                                                          \
+            for (int64_t i = 0; i < m; i++) y[r * cols + c0 + i] = vc_round_bf16(t[i]);                                   \
+            if (g16)                                                                                                   \
+                for (int64_t i = 0; i < m; i++) g16[r * cols + c0 + i] = vc_round_bf16(gr[i]);                            \
+            for (int64_t i = 0; i < m; i++) sums[c0 + i] += gr[i];                                                     \
+        }                                                                                                              \
+    }
+#define GELU_S vc_fphi(v)
+#define GELU_F v * s
+#define GELU_D s + v * 0.39894228040143268f * vc_fexp(-0.5f * v * v)
+#define QUICKGELU_S vc_fsigmoid(1.702f * v)
+#define QUICKGELU_F v * s
+#define QUICKGELU_D s + 1.702f * v * s * (1 - s)
+static void gelu_fb(const float *R x, uint16_t *R y, float *R gx, uint16_t *R g16, int64_t n) {
+    BLOCKED_FB(GELU_S, GELU_F, GELU_D)
 }
-static void quickgelu_fb(const float *R x, uint16_t *R y, float *R gx, int64_t n) {
-    BLOCKED_FB(vc_fsigmoid(1.702f * v), v * s, s + 1.702f * v * s * (1 - s))
+static void quickgelu_fb(const float *R x, uint16_t *R y, float *R gx, uint16_t *R g16, int64_t n) {
+    BLOCKED_FB(QUICKGELU_S, QUICKGELU_F, QUICKGELU_D)
+}
+static void gelu_fb_sums(const float *R x, uint16_t *R y, float *R gx, uint16_t *R g16, float *R sums, int64_t rows,
+                         int64_t cols) {
+    COLUMNS_FB(GELU_S, GELU_F, GELU_D)
+}
+static void quickgelu_fb_sums(const float *R x, uint16_t *R y, float *R gx, uint16_t *R g16, float *R sums,
+                              int64_t rows, int64_t cols) {
+    COLUMNS_FB(QUICKGELU_S, QUICKGELU_F, QUICKGELU_D)
 }
 
-void vc_unary_fwd_bwd_bf16(vc_unop op, const float *x, uint16_t *y, float *gx, int64_t n) {
-    if (op == VC_UN_GELU) gelu_fb(x, y, gx, n);
-    else if (op == VC_UN_QUICKGELU) quickgelu_fb(x, y, gx, n);
+void vc_unary_fwd_bwd_bf16(vc_unop op, const float *x, uint16_t *y, float *gx, uint16_t *g16, float *sums, int64_t rows,
+                           int64_t cols) {
+    int64_t n = rows * cols;
+    bool act = op == VC_UN_GELU || op == VC_UN_QUICKGELU;
+    if (act && sums) {
+        if (op == VC_UN_GELU) gelu_fb_sums(x, y, gx, g16, sums, rows, cols);
+        else quickgelu_fb_sums(x, y, gx, g16, sums, rows, cols);
+        return;
+    }
+    if (op == VC_UN_GELU) gelu_fb(x, y, gx, g16, n);
+    else if (op == VC_UN_QUICKGELU) quickgelu_fb(x, y, gx, g16, n);
     else {
         vc_unary_fwd_bf16(op, x, y, n);
         vc_unary_bwd_inplace(op, x, gx, n);
     }
+    if (!act && (g16 || sums))
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < cols; c++) {
+                if (g16) g16[r * cols + c] = vc_round_bf16(gx[r * cols + c]);
+                if (sums) sums[c] += gx[r * cols + c];
+            }
 }
 #endif
 

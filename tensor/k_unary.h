@@ -17,10 +17,15 @@ void vc_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n);
  * float32 output rounded, in one pass, for a product that reads it as its
  * bf16 input (the float32 build only). */
 void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n);
-/* Both at once, for the backward of a bf16 product fed by f(x): y = f(x)
- * rounded to bf16 as vc_unary_fwd_bf16 (recomputed for the weight gradient)
- * and gx[i] *= f'(x[i]) as vc_unary_bwd_inplace, in one pass over x. */
-void vc_unary_fwd_bwd_bf16(vc_unop op, const float *x, uint16_t *y, float *gx, int64_t n);
+/* Both at once, for the backward of a bf16 product fed by f(x), over
+ * [rows, cols]: y = f(x) rounded to bf16 as vc_unary_fwd_bf16 (recomputed
+ * for the weight gradient) and gx[i] *= f'(x[i]) as vc_unary_bwd_inplace,
+ * in one pass over x. In the same pass, where not NULL: g16 = the scaled gx
+ * rounded to bf16, and sums[c] += gx[r, c] for the rows in order (the same
+ * bits as bias_bwd's column sums when sums starts at 0): the next layer
+ * back's input to its products and its bias gradient. */
+void vc_unary_fwd_bwd_bf16(vc_unop op, const float *x, uint16_t *y, float *gx, uint16_t *g16, float *sums,
+                           int64_t rows, int64_t cols);
 #endif
 /* x and y are the forward's input and output (both always available). */
 void vc_unary_bwd(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,

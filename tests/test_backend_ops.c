@@ -1539,10 +1539,33 @@ static void check_unary(vc_unop op, int64_t n) {
             uint16_t *dh = dalloc(be, (size_t)n * 2);
             be->unary_fwd(op, dx, dy, n);
             be->unary_bwd_inplace(op, dx, dgx2, n);
-            be->unary_fwd_bwd_bf16(op, dx, dh, dgx, n);
+            be->unary_fwd_bwd_bf16(op, dx, dh, dgx, NULL, NULL, 1, n);
             check_bf16_of(be, VC_K_UNARY_FWD_BWD_BF16, desc, dy, dh, n);
             check_same(be, VC_K_UNARY_FWD_BWD_BF16, desc, dgx, dgx2, n);
-            TIME(be, VC_K_UNARY_FWD_BWD_BF16, desc, be->unary_fwd_bwd_bf16(op, dx, dh, dgx, n));
+            TIME(be, VC_K_UNARY_FWD_BWD_BF16, desc, be->unary_fwd_bwd_bf16(op, dx, dh, dgx, NULL, NULL, 1, n));
+            /* as [rows, cols] with the scaled gradient rounded and its column
+             * sums added, in two calls of row blocks (as the fused linear's
+             * backward makes them): the same bits again, the sums bias_bwd's
+             * (columns wider than a thread's block of 1024 with 2500) */
+            const int64_t widths[2] = {n < 64 ? n : 64, 2500};
+            for (int k = 0; k < 2 && widths[k] <= n; k++) {
+                int64_t cols = widths[k], rows = n / cols, top = rows / 3;
+                char d2[200];
+                snprintf(d2, sizeof d2, "%s as [%lld, %lld] with g16 and sums", desc, (long long)rows,
+                         (long long)cols);
+                vc_real *dgx3 = up(be, g, n), *sums = dalloc(be, (size_t)cols * sizeof(vc_real));
+                vc_real *want = dalloc(be, (size_t)cols * sizeof(vc_real));
+                uint16_t *dh2 = dalloc(be, (size_t)n * 2), *g16 = dalloc(be, (size_t)n * 2);
+                be->mem_set(sums, 0, (size_t)cols * sizeof(vc_real));
+                be->unary_fwd_bwd_bf16(op, dx, dh2, dgx3, g16, sums, top, cols);
+                be->unary_fwd_bwd_bf16(op, dx + top * cols, dh2 + top * cols, dgx3 + top * cols, g16 + top * cols,
+                                       sums, rows - top, cols);
+                be->bias_bwd(dgx2, want, 0, rows, cols);
+                check_bf16_of(be, VC_K_UNARY_FWD_BWD_BF16, d2, dy, dh2, rows * cols);
+                check_same(be, VC_K_UNARY_FWD_BWD_BF16, d2, dgx3, dgx2, rows * cols);
+                check_bf16_of(be, VC_K_UNARY_FWD_BWD_BF16, d2, dgx2, g16, rows * cols);
+                check_same(be, VC_K_UNARY_FWD_BWD_BF16, d2, sums, want, cols);
+            }
         }
 #endif
     case_end();

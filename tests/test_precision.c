@@ -325,7 +325,7 @@ START_TEST(test_bf16_weight_copies_follow_the_optimiser_and_primitives_are_reuse
         vc_tape tape;
         vc_tape_init(&tape, 0);
         ck_assert_int_eq(vc_tape_precision(&tape, p ? VC_PREC_BF16 : VC_PREC_FP32), p ? VC_PREC_BF16 : VC_PREC_FP32);
-        vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL};
+        vc_step_ctx ctx = {&m, &ps, scale, &opt, &tape, 1.0, 0, NULL, false, NULL, NULL, NULL, 0};
         vc_step_out so;
         long made = 0;
         for (int s = 0; s < STEPS; s++) {
@@ -472,6 +472,108 @@ START_TEST(test_fused_linear_in_bf16_matches_the_separate_ops) {
 }
 END_TEST
 
+/* ---- an MLP block: the GELU layer hands its input gradient, rounded and
+ * summed, to the layer before (vc_op_round_carry) ---------------------------- */
+
+enum { MLP_R = 4500, MLP_D = 32, MLP_H = 256 };
+
+/* y = fc2(GELU(fc1(LN(x)))) + x, loss = sum(y * c) (+ sum(f * c2), f =
+ * fc1's output, as a second reader of f recorded before fc2 when reader2),
+ * bf16, fused (vc_linear_fused) or the separate ops. y and the gradients of
+ * x, w1, b1, gamma, beta, w2, b2 go to out in that order; *carried gets the
+ * tape's vc_op_round_carried. 4500 rows make the GELU layer's backward run
+ * in two blocks of rows. */
+static void mlp_run(bool fused, bool reader2, double *out, long *carried) {
+    vc_params ps;
+    vc_params_init(&ps);
+    vc_var *w1 = vc_params_add(&ps, "w1", VC_DIMS(MLP_H, MLP_D), true), *b1 = vc_params_add(&ps, "b1", VC_DIMS(MLP_H), false);
+    vc_var *w2 = vc_params_add(&ps, "w2", VC_DIMS(MLP_D, MLP_H), true), *b2 = vc_params_add(&ps, "b2", VC_DIMS(MLP_D), false);
+    vc_var *g = vc_params_add(&ps, "g", VC_DIMS(MLP_D), false), *be = vc_params_add(&ps, "be", VC_DIMS(MLP_D), false);
+    ck_assert(w1 && b1 && w2 && b2 && g && be);
+    vc_rng r;
+    vc_rng_seed(&r, 9);
+    vc_var *all[6] = {w1, b1, w2, b2, g, be};
+    for (int k = 0; k < 6; k++) {
+        int64_t n = vc_numel(&all[k]->val);
+        double sd = k == 0 ? 1 / sqrt((double)MLP_D) : k == 2 ? 1 / sqrt((double)MLP_H) : 0.1;
+        for (int64_t i = 0; i < n; i++) vc_f32(&all[k]->val)[i] = (k == 4 ? 1.0f : 0.0f) + (float)(vc_rng_normal(&r) * sd);
+    }
+    vc_tensor xt, ct, c2t;
+    ck_assert_int_eq(vc_tensor_alloc(&xt, VC_F32, VC_DIMS(MLP_R, MLP_D)), VC_OK);
+    ck_assert_int_eq(vc_tensor_alloc(&ct, VC_F32, VC_DIMS(MLP_R, MLP_D)), VC_OK);
+    ck_assert_int_eq(vc_tensor_alloc(&c2t, VC_F32, VC_DIMS(MLP_R, MLP_H)), VC_OK);
+    for (int64_t i = 0; i < MLP_R * MLP_D; i++) vc_f32(&xt)[i] = (float)vc_rng_normal(&r);
+    for (int64_t i = 0; i < MLP_R * MLP_D; i++) vc_f32(&ct)[i] = (float)vc_rng_normal(&r);
+    for (int64_t i = 0; i < MLP_R * MLP_H; i++) vc_f32(&c2t)[i] = (float)vc_rng_normal(&r) * 0.5f;
+    vc_tape t;
+    vc_tape_init(&t, 0);
+    ck_assert_int_eq(vc_tape_precision(&t, VC_PREC_BF16), VC_PREC_BF16);
+    vc_var *x = vc_const(&t, &xt), *c = vc_const(&t, &ct), *c2 = vc_const(&t, &c2t);
+    ck_assert(x && c && c2);
+    x->requires_grad = true;
+    vc_var *f = fused ? vc_linear_fused(&t, x, VC_PRE_LAYERNORM, g, be, w1, b1, NULL)
+                      : vc_linear(&t, vc_layernorm(&t, x, g, be, (vc_real)1e-5), w1, b1);
+    vc_var *side = reader2 ? vc_sum_all(&t, vc_mul(&t, f, c2)) : NULL;
+    vc_var *y = fused ? vc_linear_fused(&t, f, VC_PRE_GELU, NULL, NULL, w2, b2, x)
+                      : vc_add(&t, vc_linear(&t, vc_gelu(&t, f), w2, b2), x);
+    vc_var *loss = vc_sum_all(&t, vc_mul(&t, y, c));
+    if (side) loss = vc_add(&t, loss, side);
+    ck_assert_msg(loss && vc_tape_status(&t) == VC_OK, "%s", vc_last_error());
+    vc_params_zero_grad(&ps);
+    ck_assert_msg(vc_backward(&t, loss) == VC_OK, "%s", vc_last_error());
+    vc_params_finish_grad(&ps);
+    *carried = vc_op_round_carried(&t);
+    const vc_var *src[8] = {y, x, w1, b1, g, be, w2, b2};
+    for (int k = 0; k < 8; k++) {
+        const float *v = k == 0 ? vc_f32(&src[k]->val) : vc_f32(&src[k]->grad);
+        for (int64_t i = 0; i < vc_numel(&src[k]->val); i++) *out++ = v[i];
+    }
+    vc_tape_free(&t);
+    vc_params_free(&ps);
+    vc_tensor_release(&xt);
+    vc_tensor_release(&ct);
+    vc_tensor_release(&c2t);
+}
+
+/* The fused MLP in bf16 against the separate ops: within float32 summation
+ * order (1e-5 of the largest value) for the output and every gradient. The
+ * GELU layer must have handed its rounded, summed input gradient to fc1 (one
+ * carry) when fc2 is f's only reader, and must not when another op also
+ * reads f (its gradient then still grows after fc2's backward: a carry would
+ * miss that part, far beyond 1e-5). */
+START_TEST(test_mlp_in_bf16_hands_the_rounded_gradient_to_the_layer_before) {
+    if (!have_bf16()) {
+        printf("SKIP: MLP in bf16 (%s)\n", vc_precision_fallback_reason(vc_backend_for(VC_CPU), VC_PREC_BF16));
+        return;
+    }
+    const char *names[8] = {"y", "dx", "dw1", "db1", "dgamma", "dbeta", "dw2", "db2"};
+    const int64_t n[8] = {MLP_R * MLP_D, MLP_R * MLP_D, MLP_H * MLP_D, MLP_H, MLP_D, MLP_D, MLP_D * MLP_H, MLP_D};
+    int64_t tot = 0;
+    for (int k = 0; k < 8; k++) tot += n[k];
+    double *f = malloc((size_t)tot * sizeof(double)), *u = malloc((size_t)tot * sizeof(double));
+    ck_assert(f && u);
+    for (int reader2 = 0; reader2 < 2; reader2++) {
+        long cf = -1, cu = -1;
+        mlp_run(true, reader2, f, &cf);
+        mlp_run(false, reader2, u, &cu);
+        ck_assert_msg(cf == (reader2 ? 0 : 1), "second reader %d: %ld carries", reader2, cf);
+        ck_assert_int_eq(cu, 0);
+        double worst = 0;
+        int64_t o = 0;
+        for (int k = 0; k < 8; o += n[k], k++) {
+            double e = rel_diff(f + o, u + o, n[k]);
+            ck_assert_msg(e <= 1e-5, "second reader %d: fused bf16 %s differs from the separate ops by %.3g of its "
+                          "largest value", reader2, names[k], e);
+            worst = fmax(worst, e);
+        }
+        printf("MLP [%d x %d -> %d] bf16, second reader %d: %ld carries, fused vs separate ops %.2g\n", MLP_R, MLP_D,
+               MLP_H, reader2, cf, worst);
+    }
+    free(f);
+    free(u);
+}
+END_TEST
+
 static Suite *precision_suite(void) {
     make_data();
     Suite *s = suite_create("precision");
@@ -482,6 +584,7 @@ static Suite *precision_suite(void) {
     tcase_add_test(tc, test_clip_towers_in_bf16_match_float32);
     tcase_add_test(tc, test_bf16_weight_copies_follow_the_optimiser_and_primitives_are_reused);
     tcase_add_test(tc, test_fused_linear_in_bf16_matches_the_separate_ops);
+    tcase_add_test(tc, test_mlp_in_bf16_hands_the_rounded_gradient_to_the_layer_before);
     tcase_add_test(tc, test_every_pooler_trains_in_bf16_to_float32_recall);
     suite_add_tcase(s, tc);
     return s;
