@@ -193,8 +193,7 @@ static bool round_into_alias(vc_tape *t, const vc_backend *be, const vc_real *x,
     if (t->precision != VC_PREC_BF16 || n <= 0) return false;
     cache *c = t->bf16_cache;
     if (!c && !(c = t->bf16_cache = calloc(1, sizeof *c))) return false;
-    if (c->nal == MAX_ALIAS) return false;
-    if (c->cy.x == x && c->cy.R * c->cy.N == n && (!gb || c->cy.N == N)) {
+    if (c->cy.x == x && c->cy.R * c->cy.N == n && (!gb || c->cy.N == N) && c->nal < MAX_ALIAS) {
         if (gb) be->axpby(c->cy.sums, 1, gb, beta, N); /* gb + sums: bias_bwd's bits */
         vc_tape_give(t, c->cy.sums, (size_t)c->cy.N * sizeof(vc_real));
         c->al[c->nal++] = (alias){x, n, c->cy.copy};
@@ -202,8 +201,10 @@ static bool round_into_alias(vc_tape *t, const vc_backend *be, const vc_real *x,
         c->carried++;
         return true;
     }
-    drop_carry(t, c); /* not for this x: stale */
-    if (gb && !be->bias_bwd_round_bf16) return false;
+    /* not for this x (or no slot for it): stale from here on, as x's buffer
+     * may go back to the pool and come out again as another gradient */
+    drop_carry(t, c);
+    if (c->nal == MAX_ALIAS || (gb && !be->bias_bwd_round_bf16)) return false;
     vc_status keep = t->status;
     uint16_t *copy = vc_tape_take(t, (size_t)n * sizeof(uint16_t));
     if (!copy) {
