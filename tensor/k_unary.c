@@ -79,13 +79,14 @@ void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n) {
         int64_t m = n - i0 < BLK ? n - i0 : BLK;                                                                       \
         float t[BLK];                                                                                                  \
         for (int64_t i = 0; i < m; i++) {                                                                              \
-            float v = x[i0 + i], s = (S);                                                                              \
+            float pdf, v = x[i0 + i], s = (S);                                                                         \
+            (void)pdf;                                                                                                 \
             t[i] = (F);                                                                                                \
             gx[i0 + i] *= (D);                                                                                         \
         }                                                                                                              \
         for (int64_t i = 0; i < m; i++) y[i0 + i] = vc_round_bf16(t[i]);                                               \
         if (g16)                                                                                                       \
-            for (int64_t i = 0; i < m; i++) g16[i0 + i] = vc_round_bf16(gx[i0 + i]);                                  \
+            for (int64_t i = 0; i < m; i++) g16[i0 + i] = vc_round_bf16(gx[i0 + i]);                                   \
     }
 /* The same with the column sums of the scaled gx [rows, cols] added to sums:
  * the columns are cut into blocks of at most COLS, each thread takes whole
@@ -120,7 +121,8 @@ void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n) {
 #define SEGMENT_FB(S, F, D)                                                                                            \
     float t[COLS];                                                                                                     \
     for (int64_t i = 0; i < m; i++) {                                                                                  \
-        float v = x[i], s = (S);                                                                                       \
+        float pdf, v = x[i], s = (S);                                                                                  \
+        (void)pdf;                                                                                                     \
         t[i] = (F);                                                                                                    \
         gx[i] *= (D);                                                                                                  \
     }                                                                                                                  \
@@ -128,9 +130,11 @@ void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n) {
     if (g16)                                                                                                           \
         for (int64_t i = 0; i < m; i++) g16[i] = vc_round_bf16(gx[i]);                                                 \
     for (int64_t i = 0; i < m; i++) sums[i] += gx[i];
-#define GELU_S vc_fphi(v)
+/* S, F, D of each activation (GELU's S also sets pdf, the density, which
+ * its D uses: one exp for both) */
+#define GELU_S vc_fphi_pdf(v, &pdf)
 #define GELU_F v * s
-#define GELU_D s + v * 0.39894228040143268f * vc_fexp(-0.5f * v * v)
+#define GELU_D s + v * pdf
 #define QUICKGELU_S vc_fsigmoid(1.702f * v)
 #define QUICKGELU_F v * s
 #define QUICKGELU_D s + 1.702f * v * s * (1 - s)
@@ -192,7 +196,8 @@ void vc_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n) {
 
 /* d/dx [x Phi(x)] = Phi(x) + x phi(x), phi the standard normal density. */
 static inline vc_real gelu_grad(vc_real x) {
-    return vc_fphi(x) + x * (vc_real)0.39894228040143268 * vc_fexp((vc_real)-0.5 * x * x);
+    vc_real pdf, cdf = vc_fphi_pdf(x, &pdf);
+    return cdf + x * pdf;
 }
 
 static void gelu_b(const vc_real *R x, const vc_real *R g, vc_real *R gx, vc_real beta, int64_t n) {
