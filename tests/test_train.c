@@ -957,6 +957,37 @@ static int count_tmp_files(const char *dir, pid_t pid) {
 static const char *resume_model[2] = {"", "dropout = 0.1\ntext_head = linear\n"};
 static const char *resume_data[2] = {"data.train_sampling=uniform", "data.train_sampling=random"};
 
+/* The temporaries a killed run leaves (a checkpoint write, a resume's cut
+ * of the log) are removed by the next run in that directory when their
+ * writer is gone, and kept while it lives. */
+START_TEST(test_a_run_removes_the_temporaries_of_killed_runs) {
+    need_data();
+    char cfg[700], dir[600], p[800];
+    make_config("stale", NULL, NULL, cfg, sizeof cfg, dir, sizeof dir);
+    ck_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+    pid_t dead = fork();
+    ck_assert(dead >= 0);
+    if (dead == 0) _exit(0);
+    int status;
+    ck_assert(waitpid(dead, &status, 0) == dead);
+    const char *names[3] = {"last.safetensors", "best.safetensors", "log.jsonl"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s.tmp.%d", dir, names[i], (int)dead);
+        vc_test_write_text(p, "partial");
+    }
+    snprintf(p, sizeof p, "%s/log.jsonl.tmp.%d", dir, (int)getpid()); /* a live writer's */
+    vc_test_write_text(p, "partial");
+    char *text;
+    int rc = run(&text, "train", cfg, "--set", "train.steps=2", NULL);
+    ck_assert_msg(rc == 0, "%s", text);
+    ck_assert_msg(strstr(text, "removed 3 partial files of an interrupted run (checkpoint or log)"), "%s", text);
+    free(text);
+    ck_assert_int_eq(count_tmp_files(dir, dead), 0);
+    ck_assert_int_eq(count_tmp_files(dir, getpid()), 1);
+    unlink(p);
+}
+END_TEST
+
 START_TEST(test_killed_and_resumed_run_is_bit_identical) {
     need_data();
     char cfg_a[700], dir_a[600], cfg_b[700], dir_b[600], name[64], out[700], *text;
@@ -1012,7 +1043,7 @@ START_TEST(test_killed_and_resumed_run_is_bit_identical) {
         ck_assert_msg(k < n_plan + 2, "the interrupted run never finished");
     }
     /* the partial writes of killed launches were cleaned up by the next one */
-    ck_assert_msg(count_tmp_files(dir_b, 0) == 0, "%d partial checkpoint files left in %s", count_tmp_files(dir_b, 0),
+    ck_assert_msg(count_tmp_files(dir_b, 0) == 0, "%d partial files left in %s", count_tmp_files(dir_b, 0),
                   dir_b);
     ck_assert_msg(kills >= 6 && mid >= 3, "only %d kills, %d with a checkpoint mid-run (the run took %.3f s)", kills,
                   mid, wall);
@@ -1141,6 +1172,7 @@ static Suite *make_suite(void) {
     tcase_add_test(cli, test_without_val_split_no_best_checkpoint);
     tcase_add_test(cli, test_a_run_without_steps_lasts_the_step_floor_with_a_fractional_warmup);
     tcase_add_loop_test(cli, test_killed_and_resumed_run_is_bit_identical, 0, 2);
+    tcase_add_test(cli, test_a_run_removes_the_temporaries_of_killed_runs);
     tcase_add_test(cli, test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint);
     suite_add_tcase(s, cli);
     return s;

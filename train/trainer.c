@@ -59,15 +59,17 @@ static vc_status make_dirs(const char *path) {
 static void path_in(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
 
 /* A run killed inside a checkpoint write leaves its CKPT.tmp.PID behind
- * (vc_st_writer_write), as large as a checkpoint; repeated kills would pile
- * them up. Removes those whose writer is gone; returns how many. */
+ * (vc_st_writer_write), as large as a checkpoint, and one killed while a
+ * resume cut its log back leaves log.jsonl.tmp.PID (vc_run_log_cut);
+ * repeated kills would pile them up. Removes those whose writer is gone;
+ * returns how many. */
 static int remove_stale_temporaries(const char *dir) {
-    static const char *const prefixes[] = {"last.safetensors.tmp.", "best.safetensors.tmp."};
+    static const char *const prefixes[] = {"last.safetensors.tmp.", "best.safetensors.tmp.", "log.jsonl.tmp."};
     DIR *d = opendir(dir);
     if (!d) return 0;
     int removed = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        for (int i = 0; i < 2; i++) {
+        for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
             size_t n = strlen(prefixes[i]);
             if (strncmp(e->d_name, prefixes[i], n) != 0) continue;
             char *end;
@@ -399,7 +401,7 @@ vc_status vc_train_run_comm(vc_config *cfg, vc_run_cfg *rc, bool resume, const v
         s = make_dirs(rc->out_dir);
         int stale = s ? 0 : remove_stale_temporaries(rc->out_dir);
         if (stale)
-            note(hooks, "%s: removed %d partial checkpoint file%s of an interrupted run", rc->out_dir, stale,
+            note(hooks, "%s: removed %d partial file%s of an interrupted run (checkpoint or log)", rc->out_dir, stale,
                  stale == 1 ? "" : "s");
     }
     c.dim = src.dim;
