@@ -101,7 +101,7 @@ static bool carry_to_producer(const vc_tape *t, const vc_node *n) {
         if (q->out == x) p = q;
     if (!p || p->backward != fused_backward || !p->in_many[IN_B]) return false;
     for (const vc_node *q = p + 1; q < end; q++) {
-        vc_var *const *in = q->n_in > 4 ? q->in_many : q->in;
+        vc_var *const *in = vc_node_inputs(q);
         for (int i = 0; i < q->n_in && q != n; i++)
             if (in[i] == x) return false;
     }

@@ -440,8 +440,6 @@ vc_status vc_backward_with(vc_tape *t, vc_var *out, const vc_tensor *gout) {
     return walk_back(t, NULL);
 }
 
-static vc_var *const *node_inputs(const vc_node *n) { return n->n_in > 4 ? n->in_many : n->in; }
-
 /* Parameters that need a gradient: what grad_ready reports. */
 static bool hooked_param(const vc_var *v) { return v && v->is_param && v->requires_grad; }
 
@@ -449,7 +447,7 @@ static bool hooked_param(const vc_var *v) { return v && v->is_param && v->requir
  * final once that node's backward ran. */
 static void mark_first_readers(vc_tape *t) {
     for (int i = t->n_nodes - 1; i >= 0; i--) {
-        vc_var *const *in = node_inputs(&t->nodes[i]);
+        vc_var *const *in = vc_node_inputs(&t->nodes[i]);
         for (int k = 0; k < t->nodes[i].n_in; k++)
             if (hooked_param(in[k])) in[k]->first_reader = i;
     }
@@ -458,7 +456,7 @@ static void mark_first_readers(vc_tape *t) {
 /* After node i's backward: the hooks for the parameters it was the first to read. */
 static vc_status after_node(const vc_tape *t, int i, const vc_backward_hooks *h) {
     const vc_node *n = &t->nodes[i];
-    vc_var *const *in = node_inputs(n);
+    vc_var *const *in = vc_node_inputs(n);
     vc_status s = VC_OK;
     for (int k = 0; k < n->n_in && !s; k++)
         if (hooked_param(in[k]) && in[k]->first_reader == i) {

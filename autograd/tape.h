@@ -54,6 +54,9 @@ typedef struct vc_node {
     void *ctx;               /* op-specific saved state, in the arena */
 } vc_node;
 
+/* The node's n_in inputs, wherever they are kept (in, or in_many past 4). */
+static inline vc_var *const *vc_node_inputs(const vc_node *n) { return n->n_in > 4 ? n->in_many : n->in; }
+
 typedef struct vc_tape {
     vc_arena arena;          /* on the tape's device: tensor data */
     vc_arena host;           /* host memory: vars, contexts, staging */
