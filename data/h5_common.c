@@ -16,6 +16,7 @@ static pthread_mutex_t h5_mutex = PTHREAD_MUTEX_INITIALIZER;
 /* The error-printing setting is per thread in thread-safe HDF5 builds. */
 static _Thread_local int h5_silenced;
 static _Thread_local char h5_detail[512];
+static _Thread_local bool h5_alloc_failed;
 
 /* libhdf5 registers an atexit handler that closes what is still open; after
  * a failed H5Fclose (a full disk) that handler segfaults (1.10.8: in
@@ -130,7 +131,19 @@ const char *vc_h5i_detail(void) {
     /* Walking downward visits the API call first and the innermost cause last. */
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, keep_deepest, NULL);
     H5Eclear2(H5E_DEFAULT);
+    /* libhdf5 sizes many of its buffers by what the file states: an
+     * allocation that failed is most often a damaged size (in a check's
+     * child, capped by data/h5_guard.h, always so) */
+    static const char why[] = ": a size the file states may be damaged";
+    if (strstr(h5_detail, "allocation failed")) {
+        h5_alloc_failed = true;
+        if (strlen(h5_detail) + sizeof why <= sizeof h5_detail) strcat(h5_detail, why);
+    }
     return h5_detail;
+}
+
+bool vc_h5i_alloc_failed(void) {
+    return h5_alloc_failed;
 }
 
 hid_t vc_h5i_close(hid_t id) {

@@ -9,6 +9,7 @@
 #define VC_H5_COMMON_H
 
 #include <hdf5.h>
+#include <stdbool.h>
 
 /* Serialises all of vclip's HDF5 calls (a serial HDF5 build has unprotected
  * global state) and silences HDF5's error printing on the calling thread. */
@@ -29,6 +30,9 @@ void vc_h5i_leave(void);
  * file: eof = 800, sblock->base_addr = 0, stored_eof = 4096"), or "" if the
  * stack is empty; clears the stack. The string lives until the next call. */
 const char *vc_h5i_detail(void);
+/* True once vc_h5i_detail on this thread reported an allocation libhdf5
+ * could not make (data/h5_guard.c's capped child tells its parent). */
+bool vc_h5i_alloc_failed(void);
 
 /* Closes an id of any kind if it is valid; returns H5I_INVALID_HID to store. */
 hid_t vc_h5i_close(hid_t id);

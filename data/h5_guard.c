@@ -8,19 +8,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "data/h5_common.h"
 #include "data/h5_reader.h"
 
 /* Bump when the check becomes stricter, so files passed by an older check
  * are checked again. */
-#define CHECK_VERSION 1
+#define CHECK_VERSION 2
 /* The cache is rewritten with its newer half once it grows past this. */
 #define CACHE_MAX_BYTES (1 << 20)
 /* Once the child has answered, closing a read-only file takes no time. */
 #define CLOSE_GRACE_S 10
+/* Address space the child may map beyond what it inherited (vc_h5_cap_child_memory). */
+#define CHILD_HEADROOM_BYTES (1ull << 30)
 
 /* ---- the cache: one line per checked file version ---- */
 
@@ -132,11 +136,39 @@ static void child_progress(void *ctx, const char *phase, int64_t done, int64_t t
 
 static void child_fail(int fd, vc_status st) {
     char code = (char)st;
-    send(fd, "E", 1);
+    /* 'M': libhdf5 could not allocate what the file states (the cap) */
+    send(fd, vc_h5i_alloc_failed() ? "M" : "E", 1);
     send(fd, &code, 1);
     const char *m = vc_last_error();
     send(fd, m, strlen(m));
     _exit(1);
+}
+
+/* A damaged length in a file can make libhdf5 allocate and fill gigabytes:
+ * a variable-length string whose entry states 4 GB has a 4 GB conversion
+ * buffer zeroed inside libhdf5 before vclip's allocator for strings is asked
+ * (data/h5_reader.c refuses the string itself). The child may map at most
+ * CHILD_HEADROOM_BYTES beyond what it inherited from the parent: the check
+ * of a healthy file needs far less (blocks of 8 MB of rows or 4096 strings,
+ * chunk caches of at most 256 MB a dataset), and an allocation past it fails
+ * in libhdf5 as a clean error. The parent's own limit is left as it was. */
+void vc_h5_cap_child_memory(void) {
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return;
+    buf[n] = '\0';
+    unsigned long long pages = strtoull(buf, NULL, 10);
+    long page = sysconf(_SC_PAGESIZE);
+    if (!pages || page <= 0) return;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0) return;
+    rlim_t want = (rlim_t)(pages * (unsigned long long)page + CHILD_HEADROOM_BYTES);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur <= want) return;
+    rl.rlim_cur = want;
+    setrlimit(RLIMIT_AS, &rl);
 }
 
 static void child(int fd, const char *path, const vc_h5_check_opts *o) {
@@ -148,6 +180,7 @@ static void child(int fd, const char *path, const vc_h5_check_opts *o) {
         int dn = open("/dev/null", O_WRONLY);
         if (dn >= 0) dup2(dn, 2);
     }
+    vc_h5_cap_child_memory();
     vc_h5 *h = NULL;
     vc_status st = vc_h5_open(&h, path);
     if (st) child_fail(fd, st);
@@ -198,7 +231,7 @@ vc_status vc_h5_check(const char *path, const vc_h5_check_opts *o, bool *lib_fau
     }
     close(fds[1]);
 
-    char state = 0;         /* last marker: 0, '.', 'C' (closing), 'D' (done), 'E' (error) */
+    char state = 0;         /* last marker: 0, '.', 'C' (closing), 'D' (done), 'E' (error), 'M' (memory) */
     char msg[1024];
     size_t msg_len = 0;
     int err_code = VC_ERR_FORMAT, stalled = 0;
@@ -218,14 +251,14 @@ vc_status vc_h5_check(const char *path, const vc_h5_check_opts *o, bool *lib_fau
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         for (ssize_t i = 0; i < n; i++) {
-            if (state == 'E') {
+            if (state == 'E' || state == 'M') {
                 if (!got_code) {
                     err_code = (unsigned char)buf[i];
                     got_code = true;
                 } else if (msg_len + 1 < sizeof msg) {
                     msg[msg_len++] = buf[i];
                 }
-            } else if (buf[i] == 'C' || buf[i] == 'D' || buf[i] == 'E') {
+            } else if (buf[i] == 'C' || buf[i] == 'D' || buf[i] == 'E' || buf[i] == 'M') {
                 state = buf[i];
             }
         }
@@ -235,7 +268,10 @@ vc_status vc_h5_check(const char *path, const vc_h5_check_opts *o, bool *lib_fau
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) return vc_fail(VC_ERR_IO, "%s: cannot wait for the check process: %s", path, strerror(errno));
     msg[msg_len] = '\0';
-    if (state == 'E') {
+    if (state == 'E' || state == 'M') {
+        /* an allocation past the child's cap: libhdf5 sized it by a damaged
+         * field; reading the file unguarded would take that memory */
+        if (state == 'M' && lib_fault) *lib_fault = true;
         for (char *c = msg; *c; c++)
             if (*c == '\n') *c = ' ';
         return vc_fail(err_code > 0 && err_code < 64 ? (vc_status)err_code : VC_ERR_FORMAT, "%s", msg);

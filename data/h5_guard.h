@@ -44,8 +44,17 @@ typedef struct {
 } vc_h5_check_opts;
 
 /* *lib_fault (may be NULL) tells a crash, stall or silent death of the
- * child (libhdf5's fault) from a clean validation error. */
+ * child, or an allocation past its cap (vc_h5_cap_child_memory: libhdf5
+ * sizing a buffer by a damaged field; the error then says so), from a clean
+ * validation error: a file with a lib_fault is not safe to read unguarded. */
 vc_status vc_h5_check(const char *path, const vc_h5_check_opts *o, bool *lib_fault);
+
+/* In a process forked to read a file that may be damaged (vc_h5_check's
+ * child; `vclip info` makes its own): caps the address space at what the
+ * process has mapped plus 1 GB, so a damaged length that makes libhdf5
+ * allocate and fill gigabytes fails there as an error instead. Checking a
+ * healthy file needs far less. Call it in the child, never in the parent. */
+void vc_h5_cap_child_memory(void);
 
 /* True while some thread is inside a libhdf5 call that reads a vclip file;
  * then *path (the file as it was opened), *tid (the thread's kernel id) and

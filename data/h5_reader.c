@@ -734,6 +734,72 @@ static vc_status check_meta(const vc_h5 *h, int64_t i0, int64_t n, char *const *
     return VC_OK;
 }
 
+/* libhdf5 allocates each variable-length string it reads at the length
+ * the file states, and fills it: a damaged length (one flipped byte of a
+ * string's entry) states up to 4 GB for a string whose bytes in the heap
+ * are a few dozen, and a read of such a file took 8 GB. Reads of string
+ * sets allocate through str_alloc instead: a string longer than
+ * VC_H5_STRING_MAX, or strings past a budget for the whole read, are
+ * refused before a byte is written, and the read fails naming the claim.
+ * Every block it hands out is tracked, so a read that fails part-way frees
+ * the strings libhdf5 already made (libhdf5 drops its pointers to them). */
+typedef struct {
+    size_t left;        /* bytes the read may still allocate */
+    size_t refused;     /* first refused claim (bytes, with the NUL); 0: none */
+    bool over_budget;   /* the refused claim was within VC_H5_STRING_MAX */
+    void **blocks;      /* what str_alloc handed out and libhdf5 did not free */
+    size_t n_blocks, cap_blocks;
+    bool oom;
+} str_budget;
+
+static void *str_alloc(size_t n, void *info) {
+    str_budget *b = info;
+    if (n > (size_t)VC_H5_STRING_MAX + 1 || n > b->left) {
+        if (!b->refused) {
+            b->refused = n;
+            b->over_budget = n <= (size_t)VC_H5_STRING_MAX + 1;
+        }
+        return NULL;
+    }
+    if (b->n_blocks == b->cap_blocks) {
+        size_t cap = b->cap_blocks ? 2 * b->cap_blocks : 64;
+        void **nb = realloc(b->blocks, cap * sizeof *nb);
+        if (!nb) {
+            b->oom = true;
+            return NULL;
+        }
+        b->blocks = nb;
+        b->cap_blocks = cap;
+    }
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        b->oom = true;
+        return NULL;
+    }
+    b->left -= n;
+    b->blocks[b->n_blocks++] = p;
+    return p;
+}
+
+static void str_free(void *p, void *info) {
+    str_budget *b = info;
+    if (!p) return;
+    for (size_t i = b->n_blocks; i-- > 0;)
+        if (b->blocks[i] == p) {
+            b->blocks[i] = b->blocks[--b->n_blocks];
+            break;
+        }
+    free(p);
+}
+
+/* What n strings may take in one read: each at most VC_H5_STRING_MAX, and
+ * all together 64 MB plus 4 KB a string (a read of a million captions may
+ * hold 4 GB of text; a block of the 4096 that vc_h5_scan reads, 80 MB). */
+static size_t str_read_budget(int64_t n) {
+    uint64_t b = (64u << 20) + (uint64_t)n * 4096u;
+    return b > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)b;
+}
+
 vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t n, char **out) {
     static const char *const names[] = {"/video/ids", "/text/captions", "/class/names", "/video/meta"};
     if ((unsigned)which > VC_H5_META) return vc_fail(VC_ERR_ARG, "%s: unknown string set %d", h->path, (int)which);
@@ -749,14 +815,27 @@ vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t 
     size_t elem = s->variable ? sizeof(char *) : s->fixed_size;
     char *buf = calloc((size_t)n, elem);
     if (!buf) return vc_fail(VC_ERR_OOM, "%s: out of memory reading %lld strings of %s", h->path, (long long)n, name);
+    str_budget bud = {.left = str_read_budget(n)};
     vc_h5i_enter(h->path);
     hsize_t start[1] = {(hsize_t)i0}, count[1] = {(hsize_t)n};
     hid_t fs = H5Dget_space(s->id);
     hid_t ms = H5Screate_simple(1, count, NULL);
-    herr_t r = fs < 0 || ms < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
-    if (r >= 0) r = H5Dread(s->id, s->memtype, ms, fs, H5P_DEFAULT, buf);
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+    herr_t r = fs < 0 || ms < 0 || dxpl < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+    if (r >= 0 && s->variable) r = H5Pset_vlen_mem_manager(dxpl, str_alloc, &bud, str_free, &bud);
+    if (r >= 0) r = H5Dread(s->id, s->memtype, ms, fs, dxpl, buf);
     vc_status st = VC_OK;
-    if (r < 0)
+    if (r < 0 && bud.refused && !bud.over_budget)
+        st = vc_fail(VC_ERR_FORMAT, "%s: %s: a string among entries [%lld, %lld) states a length of %zu bytes, more "
+                                    "than the %d a string may have: a damaged file", h->path, name, (long long)i0,
+                     (long long)(i0 + n), bud.refused - 1, VC_H5_STRING_MAX);
+    else if (r < 0 && bud.refused)
+        st = vc_fail(VC_ERR_FORMAT, "%s: %s: entries [%lld, %lld) state more than %zu bytes of text in all: a damaged "
+                                    "file", h->path, name, (long long)i0, (long long)(i0 + n), str_read_budget(n));
+    else if (r < 0 && bud.oom)
+        st = vc_fail(VC_ERR_OOM, "%s: out of memory reading entries [%lld, %lld) of %s", h->path, (long long)i0,
+                     (long long)(i0 + n), name);
+    else if (r < 0)
         st = vc_fail(VC_ERR_IO, "%s: cannot read entries [%lld, %lld) of %s (%s)", h->path, (long long)i0,
                      (long long)(i0 + n), name, vc_h5i_detail());
     int oom = 0;
@@ -770,11 +849,10 @@ vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t 
         }
         oom |= out[i] == NULL;
     }
-    if (r >= 0 && s->variable)
-        for (int64_t i = 0; i < n; i++) {
-            char *p = ((char **)(void *)buf)[i];
-            if (p) H5free_memory(p);
-        }
+    /* the strings libhdf5 made, read or not: every one is in bud.blocks */
+    for (size_t i = 0; i < bud.n_blocks; i++) free(bud.blocks[i]);
+    free(bud.blocks);
+    vc_h5i_close(dxpl);
     vc_h5i_close(ms);
     vc_h5i_close(fs);
     vc_h5i_leave();

@@ -101,7 +101,11 @@ vc_status vc_h5_read_text(vc_h5 *h, int64_t r0, int64_t n, float *dst);   /* /te
 vc_status vc_h5_read_classes(vc_h5 *h, float *dst);                        /* /class/embeddings, K*D */
 
 /* Strings, returned as a malloc'd NUL-terminated UTF-8 copy the caller frees
- * with free(). A missing optional dataset is VC_ERR_FORMAT. */
+ * with free(). A missing optional dataset is VC_ERR_FORMAT. A string
+ * longer than VC_H5_STRING_MAX bytes is VC_ERR_FORMAT (a damaged length:
+ * the reader refuses it before allocating it; the writer, data/h5_writer.h,
+ * refuses to write one). */
+#define VC_H5_STRING_MAX (1 << 20)
 vc_status vc_h5_video_id(vc_h5 *h, int64_t v, char **out);
 vc_status vc_h5_caption(vc_h5 *h, int64_t c, char **out);   /* needs has_captions_text */
 vc_status vc_h5_class_name(vc_h5 *h, int64_t k, char **out); /* needs has_class_names */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "data/h5_common.h"
+#include "data/h5_reader.h"
 #include "tensor/buf.h"
 
 /* Strings and caption rows are staged in blocks of this many entries so HDF5
@@ -352,9 +353,20 @@ vc_status vc_h5w_open(vc_h5w **out, const char *path, const vc_h5w_opts *opts) {
 
 int64_t vc_h5w_n_videos(const vc_h5w *w) { return w->V; }
 
+/* A string longer than the reader accepts (VC_H5_STRING_MAX, data/h5_reader.h)
+ * is refused here, so every file vclip writes reads back. */
+static vc_status check_length(const vc_h5w *w, const char *what, int64_t i, const char *text) {
+    size_t n = strlen(text);
+    if (n <= (size_t)VC_H5_STRING_MAX) return VC_OK;
+    return vc_fail(VC_ERR_ARG, "%s: %s %lld is %zu bytes long, more than the %d bytes a string may have", w->path,
+                   what, (long long)i, n, VC_H5_STRING_MAX);
+}
+
 vc_status vc_h5w_add_video(vc_h5w *w, const char *id, const float *frames, int64_t n, int64_t *index) {
     if (w->broken) return vc_fail(VC_ERR_IO, "%s: an earlier write failed", w->path);
     if (!id) return vc_fail(VC_ERR_ARG, "%s: video %lld has no id", w->path, (long long)w->V);
+    vc_status st = check_length(w, "the id of video", w->V, id);
+    if (st) return st;
     if (n < 0 || (n > 0 && !frames))
         return vc_fail(VC_ERR_ARG, "%s: video %lld ('%.80s'): bad frames (n = %lld)", w->path, (long long)w->V, id,
                        (long long)n);
@@ -364,7 +376,7 @@ vc_status vc_h5w_add_video(vc_h5w *w, const char *id, const float *frames, int64
         snprintf(what, sizeof what, "video %lld ('%.80s')", (long long)w->V, id);
         return bad_value(w, what, frames[i], i / w->o.dim, i % w->o.dim);
     }
-    vc_status st = grow(&w->offsets, &w->off_cap, w->V + 2, w->path, "/video/offsets");
+    st = grow(&w->offsets, &w->off_cap, w->V + 2, w->path, "/video/offsets");
     if (st) return st;
     vc_h5i_lock();
     st = stage_str(w, &w->ids, id);
@@ -395,6 +407,7 @@ vc_status vc_h5w_add_caption(vc_h5w *w, int64_t video, const char *text, const f
         return vc_fail(VC_ERR_ARG,
                        "%s: caption %lld %s an embedding but earlier captions %s (all captions of a file must agree)",
                        w->path, (long long)w->C, has_e ? "has" : "has no", has_e ? "have none" : "have one");
+    if (text && check_length(w, "caption", w->C, text)) return VC_ERR_ARG;
     if (emb) {
         char what[64];
         snprintf(what, sizeof what, "caption %lld embedding", (long long)w->C);
@@ -439,6 +452,7 @@ vc_status vc_h5w_set_meta(vc_h5w *w, int64_t video, const char *text) {
         return vc_fail(VC_ERR_ARG, "%s: metadata for video %lld, but only %lld videos were added", w->path,
                        (long long)video, (long long)w->V);
     if (!text) return vc_fail(VC_ERR_ARG, "%s: metadata of video %lld is NULL", w->path, (long long)video);
+    if (check_length(w, "the metadata of video", video, text)) return VC_ERR_ARG;
     vc_status st = VC_OK;
     vc_h5i_lock();
     if (w->meta.id < 0) st = create_str(w, &w->meta, "/video/meta");
@@ -497,6 +511,7 @@ vc_status vc_h5w_set_classes(vc_h5w *w, const char *const *names, int64_t k, con
     if (k < 1 || !names) return vc_fail(VC_ERR_ARG, "%s: classes need at least one name", w->path);
     for (int64_t i = 0; i < k; i++)
         if (!names[i]) return vc_fail(VC_ERR_ARG, "%s: class %lld has no name", w->path, (long long)i);
+        else if (check_length(w, "the name of class", i, names[i])) return VC_ERR_ARG;
     if (emb) {
         int64_t i = first_unstorable(w, emb, k * w->o.dim);
         if (i >= 0) return bad_value(w, "class embeddings", emb[i], i / w->o.dim, i % w->o.dim);

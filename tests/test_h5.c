@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "data/h5_guard.h"
 #include "data/h5_reader.h"
 #include "data/h5_writer.h"
 #include "harness.h"
@@ -1115,6 +1117,185 @@ START_TEST(test_cli_info_reports_a_file_that_hangs_libhdf5) {
 }
 END_TEST
 
+/* ---- the length a string's entry states (VC_H5_STRING_MAX) ---- */
+
+/* On disk each entry of a variable-length string dataset is the length of
+ * its string (4 bytes), the address of a global heap collection (8) and an
+ * index in it (4); the heap object holds the bytes, after an 8-byte size.
+ * Returns the file offset of the entry stating len: the one place where the
+ * 4 bytes of len are followed by an address whose low 4 bytes are not zero
+ * (the heap object's size field has zeros there). The captions written here
+ * have lengths that no other number in the file has. */
+static long entry_stating(const unsigned char *b, long n, uint32_t len) {
+    long at = -1;
+    int found = 0;
+    for (long i = 0; i + 16 <= n; i++) {
+        uint32_t v = (uint32_t)b[i] | (uint32_t)b[i + 1] << 8 | (uint32_t)b[i + 2] << 16 | (uint32_t)b[i + 3] << 24;
+        if (v == len && (b[i + 4] | b[i + 5] | b[i + 6] | b[i + 7])) {
+            at = i;
+            found++;
+        }
+    }
+    ck_assert_msg(found == 1, "length %u: %d candidate entries", len, found);
+    return at;
+}
+
+static void state_length(unsigned char *b, long at, uint32_t len) {
+    for (int k = 0; k < 4; k++) b[at + k] = (unsigned char)(len >> (8 * k));
+}
+
+static char *repeat(char c, size_t n) {
+    char *t = malloc(n + 1);
+    ck_assert_ptr_nonnull(t);
+    memset(t, c, n);
+    t[n] = '\0';
+    return t;
+}
+
+/* Captions 0..n-1 of lengths base + i (video 0), then writes b, *n_bytes. */
+static unsigned char *caption_file(const char *path, int n, size_t base, long *n_bytes) {
+    vc_h5w *w;
+    vc_h5w_opts o = {.dim = 4, .dtype = VC_F32};
+    ck_assert(vc_h5w_open(&w, path, &o) == VC_OK);
+    float f[4] = {1, 2, 3, 4};
+    ck_assert(vc_h5w_add_video(w, "v", f, 1, NULL) == VC_OK);
+    for (int i = 0; i < n; i++) {
+        char *t = repeat((char)('a' + i % 26), base + (size_t)i);
+        ck_assert(vc_h5w_add_caption(w, 0, t, f) == VC_OK);
+        free(t);
+    }
+    ck_assert(vc_h5w_close(w) == VC_OK);
+    return (unsigned char *)slurp(path, n_bytes);
+}
+
+static void write_bytes(const char *path, const unsigned char *b, long n) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq((long)fwrite(b, 1, (size_t)n, f), n);
+    fclose(f);
+}
+
+START_TEST(test_writer_refuses_a_string_longer_than_the_reader_takes) {
+    const char *p = vc_test_path("longstr.h5");
+    vc_h5w *w;
+    vc_h5w_opts o = {.dim = 4, .dtype = VC_F32};
+    ck_assert(vc_h5w_open(&w, p, &o) == VC_OK);
+    float f[4] = {1, 2, 3, 4};
+    char *max = repeat('m', VC_H5_STRING_MAX), *over = repeat('o', VC_H5_STRING_MAX + 1);
+    ck_assert(vc_h5w_add_video(w, over, f, 1, NULL) == VC_ERR_ARG);
+    ck_assert_msg(strstr(vc_last_error(), "the id of video 0 is 1048577 bytes long, more than the 1048576 bytes a "
+                                          "string may have"), "%s", vc_last_error());
+    ck_assert(vc_h5w_add_video(w, "v", f, 1, NULL) == VC_OK);
+    ck_assert(vc_h5w_add_caption(w, 0, over, f) == VC_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(vc_last_error(), "caption 0 is 1048577 bytes long"));
+    ck_assert(vc_h5w_add_caption(w, 0, max, f) == VC_OK); /* the limit itself is a string */
+    ck_assert(vc_h5w_set_meta(w, 0, over) == VC_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(vc_last_error(), "the metadata of video 0 is 1048577 bytes long"));
+    ck_assert(vc_h5w_set_classes(w, (const char *[]){"ok", over}, 2, NULL) == VC_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(vc_last_error(), "the name of class 1 is 1048577 bytes long"));
+    ck_assert(vc_h5w_close(w) == VC_OK); /* refusals left the writer usable */
+    vc_h5 *h;
+    ck_assert(vc_h5_open(&h, p) == VC_OK);
+    ck_assert_int_eq(vc_h5_get_info(h)->n_videos, 1);
+    ck_assert_int_eq(vc_h5_get_info(h)->n_captions, 1);
+    char *got = NULL;
+    ck_assert(vc_h5_caption(h, 0, &got) == VC_OK);
+    ck_assert_uint_eq(strlen(got), VC_H5_STRING_MAX);
+    ck_assert(strcmp(got, max) == 0);
+    free(got);
+    vc_h5_close(h);
+    free(max);
+    free(over);
+}
+END_TEST
+
+/* A damaged entry stating 2 MB for a 70001-byte string: the read fails
+ * naming the claim (before anything is allocated for it), the entries
+ * around it still read. Then 70 entries each stating 1 MB (within a
+ * string's limit) for strings of about 5000 bytes: more than a read of 70
+ * strings may take in all. */
+START_TEST(test_reader_refuses_lengths_a_damaged_file_states) {
+    const char *p = vc_test_path("claims.h5");
+    long n;
+    unsigned char *b = caption_file(p, 3, 70000, &n); /* lengths 70000, 70001, 70002 */
+    state_length(b, entry_stating(b, n, 70001), 2u << 20);
+    write_bytes(p, b, n);
+    free(b);
+    vc_h5 *h;
+    ck_assert(vc_h5_open(&h, p) == VC_OK);
+    char *s[3] = {NULL, NULL, NULL};
+    ck_assert_int_eq(vc_h5_read_strings(h, VC_H5_CAPTIONS, 0, 3, s), VC_ERR_FORMAT);
+    ck_assert_msg(strstr(vc_last_error(), "claims.h5: /text/captions: a string among entries [0, 3) states a length "
+                                          "of 2097152 bytes, more than the 1048576 a string may have: a damaged file"),
+                  "%s", vc_last_error());
+    ck_assert(s[0] == NULL && s[1] == NULL && s[2] == NULL);
+    ck_assert_int_eq(vc_h5_read_strings(h, VC_H5_CAPTIONS, 0, 1, s), VC_OK);
+    ck_assert_uint_eq(strlen(s[0]), 70000);
+    free(s[0]);
+    ck_assert_int_eq(vc_h5_read_strings(h, VC_H5_CAPTIONS, 2, 1, s), VC_OK);
+    ck_assert_uint_eq(strlen(s[0]), 70002);
+    free(s[0]);
+    ck_assert_int_eq(vc_h5_caption(h, 1, s), VC_ERR_FORMAT);
+    ck_assert_int_eq(vc_h5_scan(h, false, NULL, NULL, NULL), VC_ERR_FORMAT);
+    vc_h5_close(h);
+
+    const char *q = vc_test_path("budget.h5");
+    b = caption_file(q, 70, 5000, &n);
+    for (uint32_t i = 0; i < 70; i++) state_length(b, entry_stating(b, n, 5000 + i), 1u << 20);
+    write_bytes(q, b, n);
+    free(b);
+    ck_assert(vc_h5_open(&h, q) == VC_OK);
+    char *all[70];
+    ck_assert_int_eq(vc_h5_read_strings(h, VC_H5_CAPTIONS, 0, 70, all), VC_ERR_FORMAT);
+    ck_assert_msg(strstr(vc_last_error(), "budget.h5: /text/captions: entries [0, 70) state more than 67395584 bytes "
+                                          "of text in all: a damaged file"), "%s", vc_last_error());
+    /* one at a time each is within the limits: the 1 MB a string states,
+     * the heap's 5000 bytes and zeros after them */
+    ck_assert_int_eq(vc_h5_read_strings(h, VC_H5_CAPTIONS, 7, 1, all), VC_OK);
+    ck_assert_uint_eq(strlen(all[0]), 5007);
+    free(all[0]);
+    vc_h5_close(h);
+}
+END_TEST
+
+/* An entry stating 4 GB: libhdf5 zeroes a conversion buffer of that size
+ * before any allocator of vclip's is asked (the file a fuzzer found took 8 GB
+ * in `vclip info`). The check's child, capped at 1 GB more than it
+ * inherited, fails cleanly without that memory; so does `vclip info`. */
+START_TEST(test_check_of_a_file_stating_gigabytes_stays_within_its_cap) {
+    const char *p = vc_test_path("gigaclaim.h5");
+    long n;
+    unsigned char *b = caption_file(p, 2, 70000, &n);
+    state_length(b, entry_stating(b, n, 70001), 0xFF000000u);
+    write_bytes(p, b, n);
+    free(b);
+    vc_h5_check_opts o = {.stall_s = 60, .quiet_child = true};
+    bool fault = false;
+    ck_assert_int_ne(vc_h5_check(p, &o, &fault), VC_OK);
+    ck_assert_msg(strstr(vc_last_error(), "gigaclaim.h5: cannot read entries [0, 2) of /text/captions (memory "
+                                          "allocation failed") && strstr(vc_last_error(), "a size the file states may "
+                                          "be damaged"), "%s", vc_last_error());
+    ck_assert_msg(fault, "an allocation past the cap counts as libhdf5's fault (the file is unsafe to read unguarded)");
+    struct rusage ru;
+    ck_assert_int_eq(getrusage(RUSAGE_CHILDREN, &ru), 0);
+    printf("check of a file stating a 4 GB string: %s; peak RSS of the child %ld MB\n", vc_last_error(),
+           ru.ru_maxrss >> 10);
+    ck_assert_msg(ru.ru_maxrss < (1536L << 10), "the check's child peaked at %ld MB", ru.ru_maxrss >> 10);
+    if (vc_test_vclip_bin()) {
+        char cmd[2048];
+        const char *err = vc_test_path("gigaclaim.err");
+        snprintf(cmd, sizeof cmd, "'%s' info '%s' > /dev/null 2> '%s'", vc_test_vclip_bin(), p, err);
+        ck_assert_int_eq(run(cmd), 1);
+        char *e = slurp(err, &n);
+        ck_assert_msg(strncmp(e, "vclip info: ", 12) == 0 && strstr(e, "gigaclaim.h5") && strchr(e, '\n') == e + n - 1,
+                      "%s", e);
+        free(e);
+        ck_assert_int_eq(getrusage(RUSAGE_CHILDREN, &ru), 0);
+        ck_assert_msg(ru.ru_maxrss < (1536L << 10), "vclip info peaked at %ld MB", ru.ru_maxrss >> 10);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("h5");
     TCase *t = tcase_create("round_trip");
@@ -1132,6 +1313,7 @@ static Suite *make_suite(void) {
     tcase_add_test(t, test_writer_failed_close_leaves_no_file);
     tcase_add_test(t, test_writer_rejects_bad_values_and_stays_usable);
     tcase_add_test(t, test_video_meta_streams_pads_and_rewrites_earlier_videos);
+    tcase_add_test(t, test_writer_refuses_a_string_longer_than_the_reader_takes);
     suite_add_tcase(s, t);
 
     t = tcase_create("malformed");
@@ -1144,6 +1326,8 @@ static Suite *make_suite(void) {
     tcase_add_test(t, test_malformed_video_meta);
     tcase_add_test(t, test_nan_and_inf_report_first_bad_row);
     tcase_add_test(t, test_truncated_and_non_hdf5_files);
+    tcase_add_test(t, test_reader_refuses_lengths_a_damaged_file_states);
+    tcase_add_test(t, test_check_of_a_file_stating_gigabytes_stays_within_its_cap);
     suite_add_tcase(s, t);
 
     t = tcase_create("interop");

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "progress.h"
 #include "data/dataset.h"
+#include "data/h5_guard.h"
 #include "data/h5_reader.h"
 #include "tensor/sort.h"
 
@@ -175,6 +176,7 @@ static int info_file(const char *path) {
     if (pid == 0) {
         close(fds[0]);
         progress_fd = fds[1];
+        vc_h5_cap_child_memory();
         vc_h5 *h = NULL;
         int rc = info_main(path, &h);
         fflush(stdout);
