@@ -232,8 +232,9 @@ typedef struct vc_backend {
     /* unary_fwd_bf16 and unary_bwd_inplace in one pass over x [rows, cols]
      * (the backward of a bf16 product fed by f(x)), with the scaled gx
      * rounded to g16 and its column sums added to sums where those are not
-     * NULL (k_unary.h); NULL-able like unary_fwd_bf16: the caller then
-     * makes the separate calls. */
+     * NULL (k_unary.h: the CPU adds the rows in order across calls, CUDA
+     * adds each call's sums as its bias_bwd would with beta 1); NULL-able
+     * like unary_fwd_bf16: the caller then makes the separate calls. */
     void (*unary_fwd_bwd_bf16)(vc_unop op, const float *x, uint16_t *y, float *gx, uint16_t *g16, float *sums,
                                int64_t rows, int64_t cols);
     void (*unary_bwd)(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,

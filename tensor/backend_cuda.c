@@ -409,6 +409,7 @@ const vc_backend vc_backend_cuda = {
     /* unary, binary, reduce, bias, copy, optim, patch, score (k_*.cu) */
     .unary_fwd = vc_cu_unary_fwd,
     .unary_fwd_bf16 = vc_cu_unary_fwd_bf16,
+    .unary_fwd_bwd_bf16 = vc_cu_unary_fwd_bwd_bf16,
     .unary_bwd = vc_cu_unary_bwd,
     .unary_bwd_inplace = vc_cu_unary_bwd_inplace,
     .scale = vc_cu_scale,
@@ -421,6 +422,7 @@ const vc_backend vc_backend_cuda = {
     .wsum_bwd = vc_cu_wsum_bwd,
     .bias_fwd = vc_cu_bias_fwd,
     .bias_bwd = vc_cu_bias_bwd,
+    .bias_bwd_round_bf16 = vc_cu_bias_bwd_round_bf16,
     .strided_copy = vc_cu_strided_copy,
     .slab_copy = vc_cu_slab_copy,
     .gather_fwd = vc_cu_gather_fwd,

@@ -22,8 +22,10 @@ void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n);
  * for the weight gradient) and gx[i] *= f'(x[i]) as vc_unary_bwd_inplace,
  * in one pass over x. In the same pass, where not NULL: g16 = the scaled gx
  * rounded to bf16, and sums[c] += gx[r, c] for the rows in order (the same
- * bits as bias_bwd's column sums when sums starts at 0): the next layer
- * back's input to its products and its bias gradient. */
+ * bits as bias_bwd's column sums when sums starts at 0, for rows given in
+ * one call or several): the next layer back's input to its products and its
+ * bias gradient. (The CUDA twin adds each call's sums in its bias_bwd's
+ * order: bias_bwd(gx, sums, 1, rows, cols)'s bits per call.) */
 void vc_unary_fwd_bwd_bf16(vc_unop op, const float *x, uint16_t *y, float *gx, uint16_t *g16, float *sums,
                            int64_t rows, int64_t cols);
 #endif

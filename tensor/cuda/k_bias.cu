@@ -4,8 +4,10 @@
  * may be y itself). Backward: column j of the bias belongs to one column of
  * a 32 x 8 thread block; its 8 threads each sum one contiguous eighth of the
  * rows in order and the 8 partial sums are added in order, so the order of
- * additions depends on R alone (no atomics; bit-identical run to run).
- * Owns: vc_cu_bias_fwd, vc_cu_bias_bwd (tensor/cuda/kernels.h). */
+ * additions depends on R alone (no atomics; bit-identical run to run). With
+ * g16 (bias_bwd_round_bf16), g is also rounded to bf16 on the way.
+ * Owns: vc_cu_bias_fwd, vc_cu_bias_bwd, vc_cu_bias_bwd_round_bf16
+ * (tensor/cuda/kernels.h). */
 #include "tensor/cuda/cu_compat.h"
 #include "tensor/cuda/grid.cuh"
 #include "tensor/cuda/kernels.h"
@@ -24,7 +26,8 @@ __global__ void k_bias_fwd(vc_real *y, const vc_real *__restrict__ b, const vc_r
     }
 }
 
-__global__ void k_bias_bwd(const vc_real *__restrict__ g, vc_real *__restrict__ gb, bool acc, int64_t R, int64_t N) {
+__global__ void k_bias_bwd(const vc_real *__restrict__ g, unsigned short *__restrict__ g16, vc_real *__restrict__ gb,
+                           bool acc, int64_t R, int64_t N) {
     VC_SHARED(vc_real, part, [kRows][kCols + 1]);
     const int tx = (int)threadIdx.x, ty = (int)threadIdx.y;
     const int64_t chunk = (R + kRows - 1) / kRows;
@@ -33,7 +36,13 @@ __global__ void k_bias_bwd(const vc_real *__restrict__ g, vc_real *__restrict__ 
         int64_t j = j0 + tx;
         vc_real sum = 0;
         if (j < N)
-            for (int64_t r = r0; r < r1; r++) sum += g[r * N + j];
+            for (int64_t r = r0; r < r1; r++) {
+                vc_real v = g[r * N + j];
+                sum += v;
+#ifndef VC_DOUBLE
+                if (g16) g16[r * N + j] = __bfloat16_as_ushort(__float2bfloat16(v));
+#endif
+            }
         part[ty][tx] = sum;
         __syncthreads();
         if (ty == 0 && j < N) {
@@ -56,6 +65,17 @@ extern "C" void vc_cu_bias_fwd(vc_real *y, const vc_real *b, const vc_real *res,
 
 extern "C" void vc_cu_bias_bwd(const vc_real *g, vc_real *gb, vc_real beta, int64_t R, int64_t N) {
     if (N <= 0) return;
-    VC_LAUNCH(k_bias_bwd, blocks_for(N, kCols), dim3(kCols, kRows), 0, vc_cu_stream(), g, gb, beta != 0, R, N);
+    VC_LAUNCH(k_bias_bwd, blocks_for(N, kCols), dim3(kCols, kRows), 0, vc_cu_stream(), g, (unsigned short *)NULL, gb,
+              beta != 0, R, N);
     vc_cu_launched("bias_bwd", "k_bias_bwd");
 }
+
+#ifndef VC_DOUBLE
+/* bias_bwd's sums (the same bits) and g rounded to bf16 into g16 [R, N]. */
+extern "C" void vc_cu_bias_bwd_round_bf16(const float *g, uint16_t *g16, float *gb, float beta, int64_t R, int64_t N) {
+    if (N <= 0) return;
+    VC_LAUNCH(k_bias_bwd, blocks_for(N, kCols), dim3(kCols, kRows), 0, vc_cu_stream(), g, (unsigned short *)g16, gb,
+              beta != 0, R, N);
+    vc_cu_launched("bias_bwd_round_bf16", "k_bias_bwd");
+}
+#endif

@@ -5,9 +5,11 @@
  * overwrites gx (never read: it may hold NaN), 1 accumulates.
  * The math is CUDA's accurate expf/erfcf/tanhf (the CPU kernels use their own
  * polynomials, k_math.h; both are within a few ulp of the true functions).
- * unary_fwd_bf16 is the forward with its output rounded to bf16 as stored.
- * Owns: the launchers vc_cu_unary_fwd/_fwd_bf16/_bwd/_bwd_inplace, vc_cu_scale,
- * vc_cu_axpby (tensor/cuda/kernels.h). */
+ * unary_fwd_bf16 is the forward with its output rounded to bf16 as stored;
+ * unary_fwd_bwd_bf16 that and the in-place backward in one pass, with the
+ * scaled gradient's column sums laid out as k_bias.cu's (same bits).
+ * Owns: the launchers vc_cu_unary_fwd/_fwd_bf16/_fwd_bwd_bf16/_bwd/
+ * _bwd_inplace, vc_cu_scale, vc_cu_axpby (tensor/cuda/kernels.h). */
 #include "tensor/cuda/cu_compat.h"
 #include "tensor/cuda/grid.cuh"
 #include "tensor/cuda/kernels.h"
@@ -73,6 +75,60 @@ __global__ void k_unary_fwd_bf16(const float *__restrict__ x, unsigned short *__
 }
 #endif
 
+#ifndef VC_DOUBLE
+/* k_unary_fwd_bf16 and k_unary_bwd_inplace in one pass over n elements, the
+ * scaled gradient also rounded into g16 where that is not NULL. The product
+ * is __fmul_rn (never contracted), the value k_unary_bwd_inplace stores. */
+template <int OP>
+__global__ void k_unary_fwd_bwd_bf16(const float *__restrict__ x, unsigned short *__restrict__ y,
+                                     float *__restrict__ gx, unsigned short *__restrict__ g16, int64_t n) {
+    int64_t step = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
+        float xi = x[i], v = __fmul_rn(gx[i], act_grad<OP>(xi, 0));
+        y[i] = __bfloat16_as_ushort(__float2bfloat16(act<OP>(xi)));
+        gx[i] = v;
+        if (g16) g16[i] = __bfloat16_as_ushort(__float2bfloat16(v));
+    }
+}
+
+/* The same over [rows, cols], with sums[j] += the column sums of the scaled
+ * gradient, in k_bias_bwd's layout (k_bias.cu): column j belongs to one
+ * column of a kCols x kRows block, whose kRows threads each take one
+ * contiguous chunk of the rows in order; the partials are added in order and
+ * then to sums[j]. So sums gets exactly bias_bwd(gx, sums, 1, rows, cols)'s
+ * bits for the rows of this call; rows in several calls add per call. */
+template <int OP>
+__global__ void k_unary_fwd_bwd_bf16_sums(const float *__restrict__ x, unsigned short *__restrict__ y,
+                                          float *__restrict__ gx, unsigned short *__restrict__ g16,
+                                          float *__restrict__ sums, int64_t rows, int64_t cols) {
+    VC_SHARED(float, part, [kRows][kCols + 1]);
+    const int tx = (int)threadIdx.x, ty = (int)threadIdx.y;
+    const int64_t chunk = (rows + kRows - 1) / kRows;
+    const int64_t r0 = ty * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
+    for (int64_t j0 = (int64_t)blockIdx.x * kCols; j0 < cols; j0 += (int64_t)gridDim.x * kCols) {
+        int64_t j = j0 + tx;
+        float sum = 0;
+        if (j < cols)
+            for (int64_t r = r0; r < r1; r++) {
+                int64_t i = r * cols + j;
+                float xi = x[i], v = __fmul_rn(gx[i], act_grad<OP>(xi, 0));
+                y[i] = __bfloat16_as_ushort(__float2bfloat16(act<OP>(xi)));
+                gx[i] = v;
+                if (g16) g16[i] = __bfloat16_as_ushort(__float2bfloat16(v));
+                sum += v;
+            }
+        part[ty][tx] = sum;
+        __syncthreads();
+        if (ty == 0 && j < cols) {
+            float s = part[0][tx];
+            for (int k = 1; k < kRows; k++) s += part[k][tx];
+            sums[j] = sums[j] + s;
+        }
+        __syncthreads();
+    }
+}
+#endif
+
 /* x or y may be unused (and then may be any pointer) depending on OP. */
 template <int OP>
 __global__ void k_unary_bwd(const vc_real *__restrict__ x, const vc_real *__restrict__ y,
@@ -117,6 +173,20 @@ void launch_fwd_bf16(const float *x, uint16_t *y, int64_t n) {
     VC_LAUNCH(k_unary_fwd_bf16<OP>, blocks_for(n), kThreads, 0, vc_cu_stream(), x, (unsigned short *)y, n);
     vc_cu_launched("unary_fwd_bf16", "k_unary_fwd_bf16");
 }
+
+template <int OP>
+void launch_fwd_bwd_bf16(const float *x, uint16_t *y, float *gx, uint16_t *g16, float *sums, int64_t rows,
+                         int64_t cols) {
+    if (sums) {
+        VC_LAUNCH(k_unary_fwd_bwd_bf16_sums<OP>, blocks_for(cols, kCols), dim3(kCols, kRows), 0, vc_cu_stream(), x,
+                  (unsigned short *)y, gx, (unsigned short *)g16, sums, rows, cols);
+        vc_cu_launched("unary_fwd_bwd_bf16", "k_unary_fwd_bwd_bf16_sums");
+    } else {
+        VC_LAUNCH(k_unary_fwd_bwd_bf16<OP>, blocks_for(rows * cols), kThreads, 0, vc_cu_stream(), x,
+                  (unsigned short *)y, gx, (unsigned short *)g16, rows * cols);
+        vc_cu_launched("unary_fwd_bwd_bf16", "k_unary_fwd_bwd_bf16");
+    }
+}
 #endif
 
 template <int OP>
@@ -133,16 +203,21 @@ void launch_bwd_inplace(const vc_real *x, vc_real *gx, int64_t n) {
 
 }  // namespace
 
+/* LAUNCH<OP>(args...) for the op's compile-time instance: every entry point's
+ * switch over the six activations. */
+#define VC_UNARY_DISPATCH(op, LAUNCH, ...)                                                                           \
+    switch (op) {                                                                                                    \
+    case VC_UN_GELU: LAUNCH<VC_UN_GELU>(__VA_ARGS__); break;                                                       \
+    case VC_UN_QUICKGELU: LAUNCH<VC_UN_QUICKGELU>(__VA_ARGS__); break;                                             \
+    case VC_UN_SIGMOID: LAUNCH<VC_UN_SIGMOID>(__VA_ARGS__); break;                                                 \
+    case VC_UN_TANH: LAUNCH<VC_UN_TANH>(__VA_ARGS__); break;                                                       \
+    case VC_UN_RELU: LAUNCH<VC_UN_RELU>(__VA_ARGS__); break;                                                       \
+    case VC_UN_EXP: LAUNCH<VC_UN_EXP>(__VA_ARGS__); break;                                                         \
+    }
+
 extern "C" void vc_cu_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n) {
     if (n <= 0) return;
-    switch (op) {
-    case VC_UN_GELU: launch_fwd<VC_UN_GELU>(x, y, n); break;
-    case VC_UN_QUICKGELU: launch_fwd<VC_UN_QUICKGELU>(x, y, n); break;
-    case VC_UN_SIGMOID: launch_fwd<VC_UN_SIGMOID>(x, y, n); break;
-    case VC_UN_TANH: launch_fwd<VC_UN_TANH>(x, y, n); break;
-    case VC_UN_RELU: launch_fwd<VC_UN_RELU>(x, y, n); break;
-    case VC_UN_EXP: launch_fwd<VC_UN_EXP>(x, y, n); break;
-    }
+    VC_UNARY_DISPATCH(op, launch_fwd, x, y, n)
 }
 
 #ifndef VC_DOUBLE
@@ -150,14 +225,7 @@ extern "C" void vc_cu_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_
  * feed the bf16 products of the MLPs) */
 extern "C" void vc_cu_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n) {
     if (n <= 0) return;
-    switch (op) {
-    case VC_UN_GELU: launch_fwd_bf16<VC_UN_GELU>(x, y, n); break;
-    case VC_UN_QUICKGELU: launch_fwd_bf16<VC_UN_QUICKGELU>(x, y, n); break;
-    case VC_UN_SIGMOID: launch_fwd_bf16<VC_UN_SIGMOID>(x, y, n); break;
-    case VC_UN_TANH: launch_fwd_bf16<VC_UN_TANH>(x, y, n); break;
-    case VC_UN_RELU: launch_fwd_bf16<VC_UN_RELU>(x, y, n); break;
-    case VC_UN_EXP: launch_fwd_bf16<VC_UN_EXP>(x, y, n); break;
-    }
+    VC_UNARY_DISPATCH(op, launch_fwd_bf16, x, y, n)
 }
 #endif
 
@@ -165,15 +233,21 @@ extern "C" void vc_cu_unary_bwd(vc_unop op, const vc_real *x, const vc_real *y, 
                                 vc_real beta, int64_t n) {
     if (n <= 0) return;
     bool acc = beta != 0;
-    switch (op) {
-    case VC_UN_GELU: launch_bwd<VC_UN_GELU>(x, y, g, gx, acc, n); break;
-    case VC_UN_QUICKGELU: launch_bwd<VC_UN_QUICKGELU>(x, y, g, gx, acc, n); break;
-    case VC_UN_SIGMOID: launch_bwd<VC_UN_SIGMOID>(x, y, g, gx, acc, n); break;
-    case VC_UN_TANH: launch_bwd<VC_UN_TANH>(x, y, g, gx, acc, n); break;
-    case VC_UN_RELU: launch_bwd<VC_UN_RELU>(x, y, g, gx, acc, n); break;
-    case VC_UN_EXP: launch_bwd<VC_UN_EXP>(x, y, g, gx, acc, n); break;
-    }
+    VC_UNARY_DISPATCH(op, launch_bwd, x, y, g, gx, acc, n)
 }
+
+#ifndef VC_DOUBLE
+/* [rows, cols]: y = f(x) in bf16, gx *= f'(x), g16 = gx rounded and
+ * sums += gx's column sums where those are not NULL (k_unary.h; the sums as
+ * bias_bwd's with beta 1, per call). GELU and QuickGELU, the activations
+ * with an in-place backward. */
+extern "C" void vc_cu_unary_fwd_bwd_bf16(vc_unop op, const float *x, uint16_t *y, float *gx, uint16_t *g16, float *sums,
+                                         int64_t rows, int64_t cols) {
+    if (rows <= 0 || cols <= 0) return;
+    if (op == VC_UN_GELU) launch_fwd_bwd_bf16<VC_UN_GELU>(x, y, gx, g16, sums, rows, cols);
+    else if (op == VC_UN_QUICKGELU) launch_fwd_bwd_bf16<VC_UN_QUICKGELU>(x, y, gx, g16, sums, rows, cols);
+}
+#endif
 
 /* Only GELU and QuickGELU have an in-place backward (as on the CPU). */
 extern "C" void vc_cu_unary_bwd_inplace(vc_unop op, const vc_real *x, vc_real *gx, int64_t n) {

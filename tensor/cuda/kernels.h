@@ -139,6 +139,11 @@ size_t vc_cu_lstm_bwd_scratch(const vc_lstm_dims *d);
 void vc_cu_unary_fwd(vc_unop op, const vc_real *x, vc_real *y, int64_t n);
 /* unary_fwd with y in bf16 (its output rounded; float32 build only) */
 void vc_cu_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n);
+/* unary_fwd_bf16 and unary_bwd_inplace in one pass over [rows, cols] (GELU,
+ * QuickGELU), g16 and sums (+= bias_bwd's column sums of this call's rows)
+ * where not NULL; float32 build only */
+void vc_cu_unary_fwd_bwd_bf16(vc_unop op, const float *x, uint16_t *y, float *gx, uint16_t *g16, float *sums,
+                              int64_t rows, int64_t cols);
 void vc_cu_unary_bwd(vc_unop op, const vc_real *x, const vc_real *y, const vc_real *g, vc_real *gx, vc_real beta,
                      int64_t n);
 void vc_cu_unary_bwd_inplace(vc_unop op, const vc_real *x, vc_real *gx, int64_t n);
@@ -161,6 +166,8 @@ void vc_cu_wsum_bwd(const vc_real *g, const vc_real *w, const vc_real *div, vc_r
 /* ---- bias (k_bias.cu) ---- */
 void vc_cu_bias_fwd(vc_real *y, const vc_real *b, const vc_real *res, int64_t R, int64_t N);
 void vc_cu_bias_bwd(const vc_real *g, vc_real *gb, vc_real beta, int64_t R, int64_t N);
+/* bias_bwd (same bits) and g rounded to bf16 into g16 (float32 build only) */
+void vc_cu_bias_bwd_round_bf16(const float *g, uint16_t *g16, float *gb, float beta, int64_t R, int64_t N);
 
 /* ---- copy (k_copy.cu) ---- */
 void vc_cu_strided_copy(vc_real *dst, const int64_t *dst_st, const vc_real *src, const int64_t *src_st, int nd,
