@@ -162,24 +162,10 @@ static void quickgelu_fb_sums(const float *x, uint16_t *y, float *gx, uint16_t *
 void vc_unary_fwd_bwd_bf16(vc_unop op, const float *x, uint16_t *y, float *gx, uint16_t *g16, float *sums, int64_t rows,
                            int64_t cols) {
     int64_t n = rows * cols;
-    bool act = op == VC_UN_GELU || op == VC_UN_QUICKGELU;
-    if (act && sums) {
-        if (op == VC_UN_GELU) gelu_fb_sums(x, y, gx, g16, sums, rows, cols);
-        else quickgelu_fb_sums(x, y, gx, g16, sums, rows, cols);
-        return;
-    }
-    if (op == VC_UN_GELU) gelu_fb(x, y, gx, g16, n);
+    if (op == VC_UN_GELU && sums) gelu_fb_sums(x, y, gx, g16, sums, rows, cols);
+    else if (op == VC_UN_QUICKGELU && sums) quickgelu_fb_sums(x, y, gx, g16, sums, rows, cols);
+    else if (op == VC_UN_GELU) gelu_fb(x, y, gx, g16, n);
     else if (op == VC_UN_QUICKGELU) quickgelu_fb(x, y, gx, g16, n);
-    else {
-        vc_unary_fwd_bf16(op, x, y, n);
-        vc_unary_bwd_inplace(op, x, gx, n);
-    }
-    if (!act && (g16 || sums))
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t c = 0; c < cols; c++) {
-                if (g16) g16[r * cols + c] = vc_round_bf16(gx[r * cols + c]);
-                if (sums) sums[c] += gx[r * cols + c];
-            }
 }
 #endif
 

@@ -25,7 +25,9 @@ void vc_unary_fwd_bf16(vc_unop op, const float *x, uint16_t *y, int64_t n);
  * bits as bias_bwd's column sums when sums starts at 0, for rows given in
  * one call or several): the next layer back's input to its products and its
  * bias gradient. (The CUDA twin adds each call's sums in its bias_bwd's
- * order: bias_bwd(gx, sums, 1, rows, cols)'s bits per call.) */
+ * order: bias_bwd(gx, sums, 1, rows, cols)'s bits per call.) GELU and
+ * QuickGELU only, the activations with an in-place backward; any other op
+ * leaves every buffer as it was (callers check: autograd/op_linear_fused.c). */
 void vc_unary_fwd_bwd_bf16(vc_unop op, const float *x, uint16_t *y, float *gx, uint16_t *g16, float *sums,
                            int64_t rows, int64_t cols);
 #endif
