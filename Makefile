@@ -383,7 +383,7 @@ $(BUILD)/nvcc/tests/test_cuda_emu.o: tests/test_cuda_emu.c
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -I. -I$(CUDA_HOME)/include $(PKG_CFLAGS) \
 	  $(CHECK_CFLAGS) -c $< -o $@
 $(BUILD)/nvcc/test_cuda_real: $(NV_OBJ) $(BUILD)/nvcc/tests/test_cuda_emu.o $(BUILD)/libvclip.a
-	$(CC) $(filter-out $(CU_KERNEL_SRC:%.cu=$(BUILD)/nvcc/%.o),$^) -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++ \
+	$(CC) $(filter-out $(CU_KERNEL_SRC:%.cu=$(BUILD)/nvcc/%.o),$^) -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++ \
 	  $(CHECK_LIBS) $(LDLIBS) -fopenmp -o $@
 .PHONY: cuda-check test-cuda-tsan
 ifeq ($(NVCC),)

@@ -28,6 +28,10 @@ vc_status vc_cuda_set_tf32(bool on) {
     (void)on;
     return no_cuda("cuda tf32");
 }
+vc_status vc_cuda_set_lt(bool on) {
+    (void)on;
+    return no_cuda("cuda cuBLASLt");
+}
 bool vc_cuda_tf32(void) { return false; }
 vc_status vc_cuda_take_error(void) { return VC_OK; }
 void *vc_cuda_stream(void) { return NULL; }
@@ -129,8 +133,57 @@ cublasStatus_t vc_cu_gemm_strided_ex(cublasHandle_t h, cublasOperation_t ta, cub
                               compute, algo);
 }
 
+/* cuBLASLt, for products with their bias added in the epilogue
+ * (vc_cu_lt_matmul): loaded on first use like cuBLAS, and optional: without
+ * it (or when it has no kernel for a case) those products add the bias in a
+ * pass of their own. The handle belongs to the device it was made on. */
+static struct {
+    bool tried, ok, off;
+    cublasLtHandle_t h;
+    __typeof__(&cublasLtCreate) create;
+    __typeof__(&cublasLtDestroy) destroy;
+    __typeof__(&cublasLtMatmulDescCreate) desc_create;
+    __typeof__(&cublasLtMatmulDescDestroy) desc_destroy;
+    __typeof__(&cublasLtMatmulDescSetAttribute) desc_set;
+    __typeof__(&cublasLtMatrixLayoutCreate) layout_create;
+    __typeof__(&cublasLtMatrixLayoutDestroy) layout_destroy;
+    __typeof__(&cublasLtMatmul) matmul;
+} lt;
+
+static bool load_lt(void) {
+    if (lt.tried) return lt.ok;
+    lt.tried = true;
+#ifdef VC_CUDA_EMU
+    lt.create = cublasLtCreate;
+    lt.destroy = cublasLtDestroy;
+    lt.desc_create = cublasLtMatmulDescCreate;
+    lt.desc_destroy = cublasLtMatmulDescDestroy;
+    lt.desc_set = cublasLtMatmulDescSetAttribute;
+    lt.layout_create = cublasLtMatrixLayoutCreate;
+    lt.layout_destroy = cublasLtMatrixLayoutDestroy;
+    lt.matmul = cublasLtMatmul;
+#else
+    static const char *const names[2] = {"libcublasLt.so." VC_STR(CUBLAS_VER_MAJOR), "libcublasLt.so"};
+    static const vc_dl_sym syms[] = {
+        {"cublasLtCreate", &lt.create},
+        {"cublasLtDestroy", &lt.destroy},
+        {"cublasLtMatmulDescCreate", &lt.desc_create},
+        {"cublasLtMatmulDescDestroy", &lt.desc_destroy},
+        {"cublasLtMatmulDescSetAttribute", &lt.desc_set},
+        {"cublasLtMatrixLayoutCreate", &lt.layout_create},
+        {"cublasLtMatrixLayoutDestroy", &lt.layout_destroy},
+        {"cublasLtMatmul", &lt.matmul},
+    };
+    if (vc_dl_load("cuBLASLt", names, 2, "", syms, (int)(sizeof syms / sizeof *syms))) return false;
+#endif
+    lt.ok = true;
+    return true;
+}
+
 #define SCRATCH_SLOTS 2
 #define SCRATCH_RETIRED 64
+/* The cuBLAS handle's workspace, shared by cuBLASLt's products (same stream). */
+#define BLAS_WS_BYTES ((size_t)32 << 20)
 
 static struct {
     bool ready;            /* stream and device chosen */
@@ -186,6 +239,8 @@ static vc_status init(int device) {
                        device, n, n == 1 ? "" : "s", n - 1);
     if (cu.ready) { /* switching devices: the old stream and handle belong to the old one */
         if (cu.blas) bl.destroy(cu.blas);
+        if (lt.h) lt.destroy(lt.h);
+        lt.h = NULL;
         if (cu.blas_ws) cudaFree(cu.blas_ws);
         if (cu.stream) cudaStreamDestroy(cu.stream);
         for (int i = 0; i < SCRATCH_SLOTS; i++) {
@@ -241,7 +296,7 @@ cublasHandle_t vc_cu_blas(void) {
     cublasHandle_t h = NULL;
     /* 32 MiB, what cuBLAS asks for on Hopper; set before the handle's first
      * product so that a captured graph never allocates one */
-    const size_t ws = (size_t)32 << 20;
+    const size_t ws = BLAS_WS_BYTES;
     if (!vc_cu_blas_check(bl.create(&h), "gemm", "cublasCreate") ||
         !vc_cu_blas_check(bl.set_stream(h, cu.stream), "gemm", "cublasSetStream") ||
         !vc_cu_blas_check(bl.set_math(h, math_mode()), "gemm", "cublasSetMathMode") ||
@@ -255,6 +310,45 @@ cublasHandle_t vc_cu_blas(void) {
     }
     cu.blas = h;
     return h;
+}
+
+cublasStatus_t vc_cu_lt_matmul(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void *A, int lda,
+                               const void *B, int ldb, cudaDataType t, float beta, const float *C, float *D, int ldd,
+                               const float *bias) {
+    if (lt.off) return CUBLAS_STATUS_NOT_SUPPORTED;
+    if (!vc_cu_blas()) return CUBLAS_STATUS_NOT_INITIALIZED; /* the stream and the workspace */
+    if (!load_lt() || (!lt.h && lt.create(&lt.h) != CUBLAS_STATUS_SUCCESS)) {
+        lt.h = NULL;
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    }
+    cublasLtMatmulDesc_t d = NULL;
+    cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
+    int32_t opa = ta, opb = tb;
+    uint32_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    const float alpha = 1;
+    cublasStatus_t st = lt.desc_create(&d, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+    if (st == CUBLAS_STATUS_SUCCESS) st = lt.desc_set(d, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa);
+    if (st == CUBLAS_STATUS_SUCCESS) st = lt.desc_set(d, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb);
+    if (st == CUBLAS_STATUS_SUCCESS) st = lt.desc_set(d, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
+    if (st == CUBLAS_STATUS_SUCCESS && bias) st = lt.desc_set(d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = lt.layout_create(&la, t, (uint64_t)(ta == CUBLAS_OP_N ? m : k), (uint64_t)(ta == CUBLAS_OP_N ? k : m), lda);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = lt.layout_create(&lb, t, (uint64_t)(tb == CUBLAS_OP_N ? k : n), (uint64_t)(tb == CUBLAS_OP_N ? n : k), ldb);
+    if (st == CUBLAS_STATUS_SUCCESS) st = lt.layout_create(&lc, CUDA_R_32F, (uint64_t)m, (uint64_t)n, ldd);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = lt.matmul(lt.h, d, &alpha, A, la, B, lb, &beta, C ? (const void *)C : (const void *)D, lc, D, lc, NULL,
+                       cu.blas_ws, BLAS_WS_BYTES, cu.stream);
+    if (lc) lt.layout_destroy(lc);
+    if (lb) lt.layout_destroy(lb);
+    if (la) lt.layout_destroy(la);
+    if (d) lt.desc_destroy(d);
+    return st;
+}
+
+vc_status vc_cuda_set_lt(bool on) {
+    lt.off = !on;
+    return VC_OK;
 }
 
 vc_status vc_cuda_select(int device) {
@@ -385,6 +479,7 @@ const vc_backend vc_backend_cuda = {
     /* 16-bit products and casts (k_gemm_bf16.cu) */
     .gemm_bf16 = vc_cu_gemm_bf16,
     .gemm_batched_bf16 = vc_cu_gemm_batched_bf16,
+    .gemm_bias_bf16 = vc_cu_gemm_bias_bf16,
     .round_bf16 = vc_cu_round_bf16,
     .gemm_f16 = vc_cu_gemm_f16,
     .gemm_batched_f16 = vc_cu_gemm_batched_f16,

@@ -26,6 +26,11 @@ vc_status vc_cuda_select(int device);
  * accumulation) or exact fp32 (off, the default). */
 vc_status vc_cuda_set_tf32(bool on);
 bool vc_cuda_tf32(void);
+/* Products that add a bias (gemm_bias_bf16) add it in cuBLASLt's epilogue
+ * (on, the default, where cuBLASLt loads and has a kernel for the case) or in
+ * a pass of their own before the product (off: what happens without
+ * cuBLASLt; the tests compare both). */
+vc_status vc_cuda_set_lt(bool on);
 /* The first failure recorded since the last call (a kernel launch, a cuBLAS
  * call, a copy), with its message stored as vc_last_error(); VC_OK if none.
  * Table entries return nothing, so a step checks this once at its end. */

@@ -618,6 +618,16 @@ START_TEST(test_bf16_gemm_matches_products_of_rounded_inputs) {
                                      mode != 1);
             }
         }
+    /* the CUDA entry without cuBLASLt: the terms written first, then the
+     * product accumulated onto them (what runs where cuBLASLt is missing) */
+    if (vc_cuda_built() && vc_cuda_set_lt(false) == VC_OK) {
+        for (int s = 1; s < 4; s++)
+            for (int t = 0; t < 4; t++)
+                for (int mode = 0; mode < 3; mode++)
+                    check_gemm_bias_bf16(VC_GEMM_B_BF16, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2], mode,
+                                         true);
+        ck_assert_int_eq(vc_cuda_set_lt(true), VC_OK);
+    }
     report(VC_K_GEMM_BF16, VC_K_ROUND_BF16);
 }
 END_TEST

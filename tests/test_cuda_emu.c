@@ -641,6 +641,72 @@ START_TEST(test_cublas_gemmex_with_bf16_inputs_matches_the_rounded_reference) {
 }
 END_TEST
 
+/* cuBLASLt's matmul with a bias epilogue, as the CUDA backend's linear layers
+ * call it (row-major through the transposition identity): D = B^T A^T + C +
+ * bias, out of place and then in place; a size that is not the attribute's
+ * is refused. Against the real library in test_cuda_real. */
+START_TEST(test_cublaslt_matmul_adds_c_and_a_bias_per_row_of_d) {
+    enum { M = 7, N = 11, K = 36 };
+    float a[M * K], b[K * N], ar[M * K], br[K * N], c0[M * N], bias[N], got[M * N];
+    uint16_t a16[M * K], b16[K * N];
+    double ref[M * N];
+    fill(a, M * K);
+    fill(b, K * N);
+    fill(c0, M * N);
+    fill(bias, N);
+    for (int i = 0; i < M * K; i++) ar[i] = vc_bf16_to_f32(a16[i] = vc_f32_to_bf16(a[i]));
+    for (int i = 0; i < K * N; i++) br[i] = vc_bf16_to_f32(b16[i] = vc_f32_to_bf16(b[i]));
+    ref_matmul(ar, br, ref, M, N, K, 0);
+    cublasLtHandle_t h;
+    CB(cublasLtCreate(&h));
+    void *A = dup_to_device(a16, sizeof a16), *B = dup_to_device(b16, sizeof b16);
+    float *C = dup_to_device(c0, sizeof c0), *D = dalloc(sizeof got), *bv = dup_to_device(bias, sizeof bias);
+    cublasLtMatmulDesc_t d;
+    CB(cublasLtMatmulDescCreate(&d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    int32_t op = CUBLAS_OP_N;
+    uint32_t epi = CUBLASLT_EPILOGUE_BIAS;
+    ck_assert_int_eq(cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_TRANSA, &op, 2), CUBLAS_STATUS_INVALID_VALUE);
+    CB(cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_TRANSA, &op, sizeof op));
+    CB(cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_TRANSB, &op, sizeof op));
+    CB(cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    CB(cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bv, sizeof bv));
+    cublasLtMatrixLayout_t la, lb, lc;
+    CB(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, N, K, N)); /* B row-major K x N: N x K column-major */
+    CB(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, K, M, K)); /* A row-major M x K: K x M column-major */
+    CB(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, N, M, N));
+    void *ws = dalloc(1 << 20);
+    const float one = 1.0f;
+    CB(cublasLtMatmul(h, d, &one, B, la, A, lb, &one, C, lc, D, lc, NULL, ws, 1 << 20, 0));
+    to_host(got, D, sizeof got);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double want = ref[i * N + j] + c0[i * N + j] + bias[j];
+            ck_assert_msg(fabs(got[i * N + j] - want) < 1e-5, "[%d, %d] %g vs %g", i, j, got[i * N + j], want);
+        }
+    float c_after[M * N];
+    to_host(c_after, C, sizeof c_after);
+    ck_assert(memcmp(c_after, c0, sizeof c0) == 0); /* C is only read */
+    /* in place, without the epilogue: C += B^T A^T */
+    epi = CUBLASLT_EPILOGUE_DEFAULT;
+    CB(cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    CB(cublasLtMatmul(h, d, &one, B, la, A, lb, &one, C, lc, C, lc, NULL, ws, 1 << 20, 0));
+    to_host(got, C, sizeof got);
+    for (int i = 0; i < M * N; i++)
+        ck_assert_msg(fabs(got[i] - (ref[i] + c0[i])) < 1e-5, "[%d] %g vs %g", i, got[i], ref[i] + c0[i]);
+    CB(cublasLtMatrixLayoutDestroy(la));
+    CB(cublasLtMatrixLayoutDestroy(lb));
+    CB(cublasLtMatrixLayoutDestroy(lc));
+    CB(cublasLtMatmulDescDestroy(d));
+    CB(cublasLtDestroy(h));
+    CU(cudaFree(A));
+    CU(cudaFree(B));
+    CU(cudaFree(C));
+    CU(cudaFree(D));
+    CU(cudaFree(bv));
+    CU(cudaFree(ws));
+}
+END_TEST
+
 START_TEST(test_cublas_tf32_mode_loses_precision_within_its_bound) {
     enum { M = 16, N = 16, K = 64 };
     float a[M * K], b[K * N], fp32[M * N], tf32[M * N];
@@ -1063,6 +1129,7 @@ static Suite *cuda_emu_suite(void) {
     tcase_add_test(b, test_cublas_sgemm_gives_row_major_products_through_the_transposition_identity);
     tcase_add_test(b, test_cublas_strided_batched_attention_scores);
     tcase_add_test(b, test_cublas_gemmex_with_bf16_inputs_matches_the_rounded_reference);
+    tcase_add_test(b, test_cublaslt_matmul_adds_c_and_a_bias_per_row_of_d);
     tcase_add_test(b, test_cublas_tf32_mode_loses_precision_within_its_bound);
     tcase_add_test(b, test_cublas_checks_arguments_and_names_its_statuses);
     tcase_add_test(b, test_cublas_calls_on_a_capturing_stream_are_replayed_by_the_graph);

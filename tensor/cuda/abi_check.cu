@@ -1,7 +1,7 @@
 /* abi_check.cu: compile-time proof that the emulator declares the CUDA and
  * cuBLAS API the way the toolkit does. Compiled by nvcc (make cuda-check) it
  * checks every enum value of emu_codes.h and every emulated cudaDeviceProp
- * field against the real headers; compiled for the emulator it checks the
+ * field against the real headers (CUDA runtime, cuBLAS, cuBLASLt); compiled for the emulator it checks the
  * emulator's declarations. In both, every emulated function must have the
  * signature listed below, so code that compiles against one compiles
  * against the other (only the C++ overloads beyond these may differ). No code is generated. */
@@ -82,7 +82,19 @@ namespace vc_abi_check {
       cublasStatus_t(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *,            \
                      const void *, cudaDataType, int, long long int, const void *, cudaDataType, int,              \
                      long long int, const void *, void *, cudaDataType, int, long long int, int,                   \
-                     cublasComputeType_t, cublasGemmAlgo_t))
+                     cublasComputeType_t, cublasGemmAlgo_t))                                                     \
+    X(cublasLtCreate, cublasStatus_t(cublasLtHandle_t *))                                                          \
+    X(cublasLtDestroy, cublasStatus_t(cublasLtHandle_t))                                                           \
+    X(cublasLtMatmulDescCreate, cublasStatus_t(cublasLtMatmulDesc_t *, cublasComputeType_t, cudaDataType_t))       \
+    X(cublasLtMatmulDescDestroy, cublasStatus_t(cublasLtMatmulDesc_t))                                             \
+    X(cublasLtMatmulDescSetAttribute,                                                                              \
+      cublasStatus_t(cublasLtMatmulDesc_t, cublasLtMatmulDescAttributes_t, const void *, size_t))                  \
+    X(cublasLtMatrixLayoutCreate, cublasStatus_t(cublasLtMatrixLayout_t *, cudaDataType, uint64_t, uint64_t, int64_t)) \
+    X(cublasLtMatrixLayoutDestroy, cublasStatus_t(cublasLtMatrixLayout_t))                                         \
+    X(cublasLtMatmul, cublasStatus_t(cublasLtHandle_t, cublasLtMatmulDesc_t, const void *, const void *,           \
+                                     cublasLtMatrixLayout_t, const void *, cublasLtMatrixLayout_t, const void *,   \
+                                     const void *, cublasLtMatrixLayout_t, void *, cublasLtMatrixLayout_t,         \
+                                     const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t))
 inline void signatures() { VC_ABI_SIGNATURES(VC_ABI_SIG) }
 
 /* cudaMalloc, cudaMallocHost and cudaGetDeviceProperties are overloaded or
@@ -111,6 +123,8 @@ VC_EMU_CUBLAS_POINTER_MODES(VC_ABI_VALUE2)
 VC_EMU_CUBLAS_MATH_MODES(VC_ABI_VALUE2)
 VC_EMU_CUBLAS_COMPUTE_TYPES(VC_ABI_VALUE2)
 VC_EMU_CUBLAS_GEMM_ALGOS(VC_ABI_VALUE2)
+VC_EMU_CUBLASLT_DESC_ATTRS(VC_ABI_VALUE2)
+VC_EMU_CUBLASLT_EPILOGUES(VC_ABI_VALUE2)
 #endif
 
 /* Every field the emulator fills exists, with the same type, in the real

@@ -23,6 +23,7 @@
 
 #if defined(__CUDACC__)
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -37,6 +38,7 @@
 #elif defined(VC_CUDA_EMU)
 
 #include "tensor/cuda/emu_cublas.h"
+#include "tensor/cuda/emu_cublaslt.h"
 #include "tensor/cuda/emu_device.h"
 #include "tensor/cuda/emu_runtime.h"
 

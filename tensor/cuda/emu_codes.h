@@ -1,10 +1,10 @@
 /* emu_codes.h: the numbers of the CUDA runtime and cuBLAS enums that the
  * emulator declares, as X-macro lists (name, value, description).
- * Owns: only these lists. emu_runtime.h and emu_cublas.h build their enums
+ * Owns: only these lists. emu_runtime.h, emu_cublas.h and emu_cublaslt.h build their enums
  * and error strings from them; abi_check.cu compiles them with nvcc against
  * the real headers and static_asserts every value, so a code an emulated run
  * reports is the code the real toolkit would report.
- * Not here: any declaration (see emu_runtime.h, emu_cublas.h). */
+ * Not here: any declaration (see emu_runtime.h, emu_cublas.h, emu_cublaslt.h). */
 #ifndef VC_CUDA_EMU_CODES_H
 #define VC_CUDA_EMU_CODES_H
 
@@ -124,5 +124,19 @@
 #define VC_EMU_CUBLAS_GEMM_ALGOS(X) \
     X(CUBLAS_GEMM_DEFAULT, -1)      \
     X(CUBLAS_GEMM_DEFAULT_TENSOR_OP, 99)
+
+/* cuBLASLt: the matmul descriptor's attributes and the epilogues emulated */
+#define VC_EMU_CUBLASLT_DESC_ATTRS(X)            \
+    X(CUBLASLT_MATMUL_DESC_COMPUTE_TYPE, 0)      \
+    X(CUBLASLT_MATMUL_DESC_SCALE_TYPE, 1)        \
+    X(CUBLASLT_MATMUL_DESC_POINTER_MODE, 2)      \
+    X(CUBLASLT_MATMUL_DESC_TRANSA, 3)            \
+    X(CUBLASLT_MATMUL_DESC_TRANSB, 4)            \
+    X(CUBLASLT_MATMUL_DESC_EPILOGUE, 7)          \
+    X(CUBLASLT_MATMUL_DESC_BIAS_POINTER, 8)      \
+    X(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, 26)
+#define VC_EMU_CUBLASLT_EPILOGUES(X) \
+    X(CUBLASLT_EPILOGUE_DEFAULT, 1)  \
+    X(CUBLASLT_EPILOGUE_BIAS, 4)
 
 #endif

@@ -218,6 +218,14 @@ bool types_supported(cudaDataType a, cudaDataType b, cudaDataType c) {
 
 }  // namespace
 
+void vc_emu::gemm_now(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const void *A,
+                      int lda, const void *B, int ldb, cudaDataType t, float beta, float *C, int ldc) {
+    Operand oa{A, t, ta == CUBLAS_OP_N ? m : k, ta == CUBLAS_OP_N ? k : m, lda, 0};
+    Operand ob{B, t, tb == CUBLAS_OP_N ? k : n, tb == CUBLAS_OP_N ? n : k, ldb, 0};
+    Operand oc{C, CUDA_R_32F, m, n, ldc, 0};
+    run_gemm(Gemm{"cublasLtMatmul", ta, tb, m, n, k, 1, oa, ob, oc, ROUND_NONE, false, alpha, beta, nullptr, nullptr});
+}
+
 extern "C" {
 
 cublasStatus_t cublasCreate(cublasHandle_t *handle) {

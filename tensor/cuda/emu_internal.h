@@ -1,5 +1,6 @@
 /* emu_internal.h: what the emulator's own files (emu_sched.cc,
- * emu_runtime.cc, emu_cublas.cc) share. Not for kernels or host code.
+ * emu_runtime.cc, emu_cublas.cc, emu_cublaslt.cc) share. Not for kernels or
+ * host code.
  * Owns: the fatal-report function, guarded allocations (canaries or ASan
  * redzones), the kernel-run record handed to the scheduler, and the stream
  * queue through which kernels, copies and cuBLAS calls run or are captured. */
@@ -9,6 +10,7 @@
 #include <cstddef>
 #include <functional>
 
+#include "tensor/cuda/emu_cublas.h"
 #include "tensor/cuda/emu_device.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -55,6 +57,12 @@ bool in_device_allocation(const void *p, size_t bytes);
 int device_count();
 /* Adds to the cuBLAS product counter. */
 void count_gemms(long long n);
+/* C = alpha op(A) op(B) + beta C, column-major, computed now (inside queued
+ * work: cuBLASLt's matmul), as cublasGemmEx with CUBLAS_COMPUTE_32F in the
+ * default math mode computes it (emu_cublas.cc); C is float, A and B both
+ * of type t. With beta 0, C is not read. */
+void gemm_now(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const void *A, int lda,
+              const void *B, int ldb, cudaDataType t, float beta, float *C, int ldc);
 
 }  // namespace vc_emu
 

@@ -11,7 +11,11 @@
  * inputs of one type. Row-major over column-major as in k_gemm.cu
  * (C^T = op(B)^T op(A)^T). A batch that writes one shared C (sc = 0) runs
  * entry after entry, each adding to the last, so its sums keep a fixed order.
- * Not here: the handle, the stream and the scratch buffers (backend_cuda.c). */
+ * gemm_bias_bf16 adds a linear layer's bias and residual inside the product:
+ * the residual as cuBLASLt's C (beta 1), the bias in its epilogue; where
+ * cuBLASLt is missing or has no kernel for the case, bias_fwd writes both
+ * into C first and gemm_bf16 accumulates onto it.
+ * Not here: the handles, the stream and the scratch buffers (backend_cuda.c). */
 #include <cstdio>
 
 #include "tensor/cuda/cu_compat.h"
@@ -111,7 +115,44 @@ void gemm16(const char *op, bool half, unsigned flags, int64_t batch, bool ta, b
                      op, "cublasGemmStridedBatchedEx");
 }
 
+/* C = op(A) op(B) + bias + res (k_gemm_bf16.h), row-major over cuBLASLt's
+ * column-major: C^T = op(B)^T op(A)^T + res^T + bias, the bias one value
+ * per row of C^T. False (nothing queued) where cuBLASLt cannot do it. */
+bool gemm_bias_lt(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
+                  const void *B, int64_t ldb, const float *bias, const float *res, float *C, int64_t ldc) {
+    const char *op = "gemm_bias_bf16";
+    if (!fits_int(M) || !fits_int(N) || !fits_int(K) || !fits_int(lda) || !fits_int(ldb) || !fits_int(ldc) || K == 0)
+        return false;
+    int64_t ra = ta ? K : M, ca = ta ? M : K, rb = tb ? N : K, cb = tb ? K : N;
+    const void *a = as_16(op, false, flags & VC_GEMM_A_BF16, A, span(1, ra, ca, lda, 0), 0);
+    const void *b = as_16(op, false, flags & VC_GEMM_B_BF16, B, span(1, rb, cb, ldb, 0), 1);
+    if (!a || !b) return true; /* recorded */
+    cublasStatus_t st = vc_cu_lt_matmul(tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)N, (int)M,
+                                        (int)K, b, (int)ldb, a, (int)lda, CUDA_R_16BF, res ? 1.0f : 0.0f, res, C,
+                                        (int)ldc, bias);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED) return false;
+    vc_cu_blas_check(st, op, "cublasLtMatmul");
+    return true;
+}
+
 } // namespace
+
+/* C [M, N] = op(A) op(B) + bias + res: cuBLASLt's bias epilogue, else the
+ * terms written first and the product accumulated onto them */
+extern "C" void vc_cu_gemm_bias_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
+                                     int64_t lda, const void *B, int64_t ldb, const float *bias, const float *res,
+                                     float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (gemm_bias_lt(flags, ta, tb, M, N, K, A, lda, B, ldb, bias, res, C, ldc)) return;
+    bool terms = bias || res;
+    if (terms && ldc != N) { /* bias_fwd writes packed rows: go row by row */
+        for (int64_t r = 0; r < M; r++) vc_cu_bias_fwd(C + r * ldc, bias, res ? res + r * ldc : NULL, 1, N);
+    } else if (terms) {
+        vc_cu_bias_fwd(C, bias, res, M, N);
+    }
+    gemm16("gemm_bias_bf16", false, flags, 1, ta, tb, M, N, K, 1.0f, A, lda, 0, B, ldb, 0, terms ? 1.0f : 0.0f, C, ldc,
+           0);
+}
 
 /* C [M, N] (float32) = alpha op(A) op(B) + beta C, A and B bf16 or float32 */
 extern "C" void vc_cu_gemm_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,

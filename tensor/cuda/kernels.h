@@ -47,6 +47,15 @@ cublasStatus_t vc_cu_gemm_strided_ex(cublasHandle_t h, cublasOperation_t ta, cub
                                      const void *B, cudaDataType bt, int ldb, long long sb, const void *beta, void *C,
                                      cudaDataType ct, int ldc, long long sc, int batch, cublasComputeType_t compute,
                                      cublasGemmAlgo_t algo);
+/* D = op(A) op(B) + beta C + bias, column-major m x n (leading dimension
+ * ldd for C and D; C NULL: D, read only when beta is not 0), A and B of type
+ * t with float32 sums, bias (m floats, may be NULL) added to every column in
+ * cuBLASLt's epilogue, on vc_cu_stream(). CUBLAS_STATUS_NOT_SUPPORTED
+ * (nothing queued) where cuBLASLt cannot be loaded or has no kernel for the
+ * case: the caller then adds the bias itself. */
+cublasStatus_t vc_cu_lt_matmul(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void *A, int lda,
+                               const void *B, int ldb, cudaDataType t, float beta, const float *C, float *D, int ldd,
+                               const float *bias);
 /* Device scratch buffer `slot` (0 or 1) of at least bytes, kept by the
  * backend between calls and grown as needed (a replaced buffer is kept
  * alive until the device changes, so work queued or captured earlier still
@@ -85,6 +94,10 @@ void vc_cu_gemm_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int
 void vc_cu_gemm_batched_bf16(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                              float alpha, const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb,
                              int64_t sb, float beta, float *C, int64_t ldc, int64_t sc);
+/* C = op(A) op(B) + bias + res (cuBLASLt's bias epilogue where it can) */
+void vc_cu_gemm_bias_bf16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
+                          int64_t lda, const void *B, int64_t ldb, const float *bias, const float *res, float *C,
+                          int64_t ldc);
 void vc_cu_gemm_f16(unsigned flags, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
                     int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc);
 void vc_cu_gemm_batched_f16(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
