@@ -29,13 +29,10 @@ __global__ void k_bias_fwd(vc_real *y, const vc_real *__restrict__ b, const vc_r
 __global__ void k_bias_bwd(const vc_real *__restrict__ g, unsigned short *__restrict__ g16, vc_real *__restrict__ gb,
                            bool acc, int64_t R, int64_t N) {
     VC_SHARED(vc_real, part, [kRows][kCols + 1]);
-    const int tx = (int)threadIdx.x, ty = (int)threadIdx.y;
-    const int64_t chunk = (R + kRows - 1) / kRows;
-    const int64_t r0 = ty * chunk, r1 = r0 + chunk < R ? r0 + chunk : R;
-    for (int64_t j0 = (int64_t)blockIdx.x * kCols; j0 < N; j0 += (int64_t)gridDim.x * kCols) {
-        int64_t j = j0 + tx;
-        vc_real sum = 0;
-        if (j < N)
+    column_reduce(
+        part, N, R,
+        [&](int64_t j, int64_t r0, int64_t r1) {
+            vc_real sum = 0;
             for (int64_t r = r0; r < r1; r++) {
                 vc_real v = g[r * N + j];
                 sum += v;
@@ -43,15 +40,9 @@ __global__ void k_bias_bwd(const vc_real *__restrict__ g, unsigned short *__rest
                 if (g16) g16[r * N + j] = __bfloat16_as_ushort(__float2bfloat16(v));
 #endif
             }
-        part[ty][tx] = sum;
-        __syncthreads();
-        if (ty == 0 && j < N) {
-            vc_real s = part[0][tx];
-            for (int k = 1; k < kRows; k++) s += part[k][tx];
-            gb[j] = acc ? gb[j] + s : s;
-        }
-        __syncthreads();
-    }
+            return sum;
+        },
+        [&](int64_t j, vc_real s) { gb[j] = acc ? gb[j] + s : s; });
 }
 
 }  // namespace

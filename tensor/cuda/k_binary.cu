@@ -79,14 +79,11 @@ struct RedPlan {
 __global__ void k_binary_bwd_reduce(int op, int which, RedPlan rp, const vc_real *__restrict__ g,
                                     const vc_real *__restrict__ other, vc_real *__restrict__ gx, bool acc) {
     VC_SHARED(vc_real, part, [kRows][kCols + 1]);
-    const int tx = (int)threadIdx.x, ty = (int)threadIdx.y;
-    const int64_t chunk = (rp.nt + kRows - 1) / kRows;
-    const int64_t t0 = ty * chunk, t1 = t0 + chunk < rp.nt ? t0 + chunk : rp.nt;
-    for (int64_t e0 = (int64_t)blockIdx.x * kCols; e0 < rp.nx; e0 += (int64_t)gridDim.x * kCols) {
-        int64_t e = e0 + tx;
-        vc_real sum = 0;
-        int64_t xoff = 0;
-        if (e < rp.nx && t0 < t1) {
+    column_reduce(
+        part, rp.nx, rp.nt,
+        [&](int64_t e, int64_t t0, int64_t t1) {
+            vc_real sum = 0;
+            if (t0 >= t1) return sum;
             /* this element's base offsets */
             int64_t rem = e, out = 0, oth = 0;
             for (int k = rp.nk - 1; k >= 0; k--) {
@@ -94,7 +91,6 @@ __global__ void k_binary_bwd_reduce(int op, int which, RedPlan rp, const vc_real
                 rem /= rp.kne[k];
                 out += i * rp.kout[k];
                 oth += i * rp.koth[k];
-                xoff += i * rp.kx[k];
             }
             /* the first term of this chunk, then an odometer over the
              * broadcast dims in output order */
@@ -117,22 +113,16 @@ __global__ void k_binary_bwd_reduce(int op, int which, RedPlan rp, const vc_real
                     idx[k] = 0;
                 }
             }
-        } else if (e < rp.nx) {
-            int64_t rem = e;
+            return sum;
+        },
+        [&](int64_t e, vc_real s) {
+            int64_t rem = e, xoff = 0;
             for (int k = rp.nk - 1; k >= 0; k--) {
                 xoff += rem % rp.kne[k] * rp.kx[k];
                 rem /= rp.kne[k];
             }
-        }
-        part[ty][tx] = sum;
-        __syncthreads();
-        if (ty == 0 && e < rp.nx) {
-            vc_real s = part[0][tx];
-            for (int r = 1; r < kRows; r++) s += part[r][tx];
             gx[xoff] = acc ? gx[xoff] + s : s;
-        }
-        __syncthreads();
-    }
+        });
 }
 
 /* The same broadcast with fewer dims: dims of size 1 dropped, and a dim

@@ -25,34 +25,30 @@ __global__ void k_sum_fwd(const vc_real *__restrict__ x, const vc_real *__restri
                           const vc_real *__restrict__ div, vc_real *__restrict__ out, int64_t P, int64_t T, int64_t R,
                           vc_real scale) {
     VC_SHARED(vc_real, part, [kRows][kCols + 1]);
-    const int tx = (int)threadIdx.x, ty = (int)threadIdx.y;
-    const int64_t n = P * R, chunk = (T + kRows - 1) / kRows;
-    const int64_t t0 = ty * chunk, t1 = t0 + chunk < T ? t0 + chunk : T;
-    for (int64_t e0 = (int64_t)blockIdx.x * kCols; e0 < n; e0 += (int64_t)gridDim.x * kCols) {
-        int64_t e = e0 + tx, p = e / R, r = e % R;
-        vc_real sum = 0;
-        if (e < n && (!w || div[p] != 0)) {
-            const vc_real *xp = x + p * T * R + r;
-            if (w) {
-                for (int64_t t = t0; t < t1; t++) {
-                    vc_real wt = w[p * T + t];
-                    if (wt != 0) sum += wt * xp[t * R];
+    column_reduce(
+        part, P * R, T,
+        [&](int64_t e, int64_t t0, int64_t t1) {
+            int64_t p = e / R, r = e % R;
+            vc_real sum = 0;
+            if (!w || div[p] != 0) {
+                const vc_real *xp = x + p * T * R + r;
+                if (w) {
+                    for (int64_t t = t0; t < t1; t++) {
+                        vc_real wt = w[p * T + t];
+                        if (wt != 0) sum += wt * xp[t * R];
+                    }
+                } else {
+                    for (int64_t t = t0; t < t1; t++) sum += xp[t * R];
                 }
-            } else {
-                for (int64_t t = t0; t < t1; t++) sum += xp[t * R];
             }
-        }
-        part[ty][tx] = sum;
-        __syncthreads();
-        if (ty == 0 && e < n) {
-            vc_real s = part[0][tx];
-            for (int k = 1; k < kRows; k++) s += part[k][tx];
+            return sum;
+        },
+        [&](int64_t e, vc_real s) {
+            int64_t p = e / R;
             if (w) s = div[p] == 0 ? (vc_real)0 : s * (1 / div[p]);
             else s *= scale;
             out[e] = s;
-        }
-        __syncthreads();
-    }
+        });
 }
 
 /* The same sums for few outputs over a long axis: one block of kThreads per

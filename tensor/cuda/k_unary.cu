@@ -102,13 +102,10 @@ __global__ void k_unary_fwd_bwd_bf16_sums(const float *__restrict__ x, unsigned 
                                           float *__restrict__ gx, unsigned short *__restrict__ g16,
                                           float *__restrict__ sums, int64_t rows, int64_t cols) {
     VC_SHARED(float, part, [kRows][kCols + 1]);
-    const int tx = (int)threadIdx.x, ty = (int)threadIdx.y;
-    const int64_t chunk = (rows + kRows - 1) / kRows;
-    const int64_t r0 = ty * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
-    for (int64_t j0 = (int64_t)blockIdx.x * kCols; j0 < cols; j0 += (int64_t)gridDim.x * kCols) {
-        int64_t j = j0 + tx;
-        float sum = 0;
-        if (j < cols)
+    column_reduce(
+        part, cols, rows,
+        [&](int64_t j, int64_t r0, int64_t r1) {
+            float sum = 0;
             for (int64_t r = r0; r < r1; r++) {
                 int64_t i = r * cols + j;
                 float xi = x[i], v = __fmul_rn(gx[i], act_grad<OP>(xi, 0));
@@ -117,15 +114,9 @@ __global__ void k_unary_fwd_bwd_bf16_sums(const float *__restrict__ x, unsigned 
                 if (g16) g16[i] = __bfloat16_as_ushort(__float2bfloat16(v));
                 sum += v;
             }
-        part[ty][tx] = sum;
-        __syncthreads();
-        if (ty == 0 && j < cols) {
-            float s = part[0][tx];
-            for (int k = 1; k < kRows; k++) s += part[k][tx];
-            sums[j] = sums[j] + s;
-        }
-        __syncthreads();
-    }
+            return sum;
+        },
+        [&](int64_t j, float s) { sums[j] = sums[j] + s; });
 }
 #endif
 
