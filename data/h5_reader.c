@@ -826,12 +826,13 @@ vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t 
     if (r >= 0) r = H5Dread(s->id, s->memtype, ms, fs, dxpl, buf);
     vc_status st = VC_OK;
     if (r < 0 && bud.refused && !bud.over_budget)
-        st = vc_fail(VC_ERR_FORMAT, "%s: %s: a string among entries [%lld, %lld) states a length of %zu bytes, more "
-                                    "than the %d a string may have: a damaged file", h->path, name, (long long)i0,
-                     (long long)(i0 + n), bud.refused - 1, VC_H5_STRING_MAX);
+        st = vc_fail(VC_ERR_FORMAT,
+                     "%s: %s: a string among entries [%lld, %lld) states a length of %zu bytes, more than the %d a "
+                     "string of a vclip file may have: a damaged length, or a file not made for vclip",
+                     h->path, name, (long long)i0, (long long)(i0 + n), bud.refused - 1, VC_H5_STRING_MAX);
     else if (r < 0 && bud.refused)
-        st = vc_fail(VC_ERR_FORMAT, "%s: %s: entries [%lld, %lld) state more than %zu bytes of text in all: a damaged "
-                                    "file", h->path, name, (long long)i0, (long long)(i0 + n), str_read_budget(n));
+        st = vc_fail(VC_ERR_FORMAT, "%s: %s: entries [%lld, %lld) state more than %zu bytes of text in all: damaged "
+                                    "lengths", h->path, name, (long long)i0, (long long)(i0 + n), str_read_budget(n));
     else if (r < 0 && bud.oom)
         st = vc_fail(VC_ERR_OOM, "%s: out of memory reading entries [%lld, %lld) of %s", h->path, (long long)i0,
                      (long long)(i0 + n), name);

@@ -1226,7 +1226,8 @@ START_TEST(test_reader_refuses_lengths_a_damaged_file_states) {
     char *s[3] = {NULL, NULL, NULL};
     ck_assert_int_eq(vc_h5_read_strings(h, VC_H5_CAPTIONS, 0, 3, s), VC_ERR_FORMAT);
     ck_assert_msg(strstr(vc_last_error(), "claims.h5: /text/captions: a string among entries [0, 3) states a length "
-                                          "of 2097152 bytes, more than the 1048576 a string may have: a damaged file"),
+                                          "of 2097152 bytes, more than the 1048576 a string of a vclip file may have: "
+                                          "a damaged length, or a file not made for vclip"),
                   "%s", vc_last_error());
     ck_assert(s[0] == NULL && s[1] == NULL && s[2] == NULL);
     ck_assert_int_eq(vc_h5_read_strings(h, VC_H5_CAPTIONS, 0, 1, s), VC_OK);
@@ -1248,7 +1249,7 @@ START_TEST(test_reader_refuses_lengths_a_damaged_file_states) {
     char *all[70];
     ck_assert_int_eq(vc_h5_read_strings(h, VC_H5_CAPTIONS, 0, 70, all), VC_ERR_FORMAT);
     ck_assert_msg(strstr(vc_last_error(), "budget.h5: /text/captions: entries [0, 70) state more than 67395584 bytes "
-                                          "of text in all: a damaged file"), "%s", vc_last_error());
+                                          "of text in all: damaged lengths"), "%s", vc_last_error());
     /* one at a time each is within the limits: the 1 MB a string states,
      * the heap's 5000 bytes and zeros after them */
     ck_assert_int_eq(vc_h5_read_strings(h, VC_H5_CAPTIONS, 7, 1, all), VC_OK);
