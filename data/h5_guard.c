@@ -23,7 +23,8 @@
 #define CACHE_MAX_BYTES (1 << 20)
 /* Once the child has answered, closing a read-only file takes no time. */
 #define CLOSE_GRACE_S 10
-/* Address space the child may map beyond what it inherited (vc_h5_cap_child_memory). */
+/* Address space the child may map beyond what it inherited, besides the
+ * file's size (vc_h5_cap_child_memory). */
 #define CHILD_HEADROOM_BYTES (1ull << 30)
 
 /* ---- the cache: one line per checked file version ---- */
@@ -136,8 +137,8 @@ static void child_progress(void *ctx, const char *phase, int64_t done, int64_t t
 
 static void child_fail(int fd, vc_status st) {
     char code = (char)st;
-    /* 'M': libhdf5 could not allocate what the file states (the cap) */
-    send(fd, vc_h5i_alloc_failed() ? "M" : "E", 1);
+    /* 'M': what the file states could not be allocated (the cap) */
+    send(fd, vc_h5i_alloc_failed() || st == VC_ERR_OOM ? "M" : "E", 1);
     send(fd, &code, 1);
     const char *m = vc_last_error();
     send(fd, m, strlen(m));
@@ -147,12 +148,14 @@ static void child_fail(int fd, vc_status st) {
 /* A damaged length in a file can make libhdf5 allocate and fill gigabytes:
  * a variable-length string whose entry states 4 GB has a 4 GB conversion
  * buffer zeroed inside libhdf5 before vclip's allocator for strings is asked
- * (data/h5_reader.c refuses the string itself). The child may map at most
- * CHILD_HEADROOM_BYTES beyond what it inherited from the parent: the check
- * of a healthy file needs far less (blocks of 8 MB of rows or 4096 strings,
- * chunk caches of at most 256 MB a dataset), and an allocation past it fails
- * in libhdf5 as a clean error. The parent's own limit is left as it was. */
-void vc_h5_cap_child_memory(void) {
+ * (data/h5_reader.c refuses the string itself), and a damaged extent makes
+ * an index array (8 bytes a video or caption) as long as it says. The child
+ * may map at most CHILD_HEADROOM_BYTES plus the file's size beyond what it
+ * inherited: the check of a healthy file needs far less (blocks of 8 MB of
+ * rows or 4096 strings, chunk caches of at most 256 MB a dataset, index
+ * arrays far smaller than the embeddings they index), and an allocation
+ * past it fails as a clean error. The parent's own limit is left as it was. */
+void vc_h5_cap_child_memory(uint64_t file_bytes) {
     int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
     char buf[128];
@@ -165,13 +168,14 @@ void vc_h5_cap_child_memory(void) {
     if (!pages || page <= 0) return;
     struct rlimit rl;
     if (getrlimit(RLIMIT_AS, &rl) != 0) return;
-    rlim_t want = (rlim_t)(pages * (unsigned long long)page + CHILD_HEADROOM_BYTES);
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur <= want) return;
+    unsigned long long mapped = pages * (unsigned long long)page, extra = CHILD_HEADROOM_BYTES + file_bytes;
+    rlim_t want = extra > ~0ull - mapped ? RLIM_INFINITY : (rlim_t)(mapped + extra);
+    if (want == RLIM_INFINITY || (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur <= want)) return;
     rl.rlim_cur = want;
     setrlimit(RLIMIT_AS, &rl);
 }
 
-static void child(int fd, const char *path, const vc_h5_check_opts *o) {
+static void child(int fd, const char *path, const vc_h5_check_opts *o, uint64_t file_bytes) {
     /* the parent's fault handlers (tools/ installs some) must not claim
      * this child's crash: it is the parent's to report */
     int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
@@ -180,7 +184,7 @@ static void child(int fd, const char *path, const vc_h5_check_opts *o) {
         int dn = open("/dev/null", O_WRONLY);
         if (dn >= 0) dup2(dn, 2);
     }
-    vc_h5_cap_child_memory();
+    vc_h5_cap_child_memory(file_bytes);
     vc_h5 *h = NULL;
     vc_status st = vc_h5_open(&h, path);
     if (st) child_fail(fd, st);
@@ -227,7 +231,7 @@ vc_status vc_h5_check(const char *path, const vc_h5_check_opts *o, bool *lib_fau
     }
     if (pid == 0) {
         close(fds[0]);
-        child(fds[1], path, o);
+        child(fds[1], path, o, (uint64_t)sb.st_size);
     }
     close(fds[1]);
 
@@ -274,6 +278,9 @@ vc_status vc_h5_check(const char *path, const vc_h5_check_opts *o, bool *lib_fau
         if (state == 'M' && lib_fault) *lib_fault = true;
         for (char *c = msg; *c; c++)
             if (*c == '\n') *c = ' ';
+        if (state == 'M' && err_code == VC_ERR_OOM)
+            return vc_fail(VC_ERR_FORMAT, "%s (more than checking it may take, 1 GB plus the file's size: a size the "
+                                          "file states is damaged)", msg);
         return vc_fail(err_code > 0 && err_code < 64 ? (vc_status)err_code : VC_ERR_FORMAT, "%s", msg);
     }
     const char *when = state == 'C' ? "closing" : "checking";

@@ -51,10 +51,11 @@ vc_status vc_h5_check(const char *path, const vc_h5_check_opts *o, bool *lib_fau
 
 /* In a process forked to read a file that may be damaged (vc_h5_check's
  * child; `vclip info` makes its own): caps the address space at what the
- * process has mapped plus 1 GB, so a damaged length that makes libhdf5
- * allocate and fill gigabytes fails there as an error instead. Checking a
- * healthy file needs far less. Call it in the child, never in the parent. */
-void vc_h5_cap_child_memory(void);
+ * process has mapped plus 1 GB plus file_bytes (the file's size), so a
+ * damaged length that makes libhdf5 or the reader allocate and fill
+ * gigabytes fails there as an error instead. Checking a healthy file needs
+ * far less. Call it in the child, never in the parent. */
+void vc_h5_cap_child_memory(uint64_t file_bytes);
 
 /* True while some thread is inside a libhdf5 call that reads a vclip file;
  * then *path (the file as it was opened), *tid (the thread's kernel id) and

@@ -1282,6 +1282,32 @@ START_TEST(test_check_of_a_file_stating_gigabytes_stays_within_its_cap) {
     printf("check of a file stating a 4 GB string: %s; peak RSS of the child %ld MB\n", vc_last_error(),
            ru.ru_maxrss >> 10);
     ck_assert_msg(ru.ru_maxrss < (1536L << 10), "the check's child peaked at %ld MB", ru.ru_maxrss >> 10);
+    /* an index array whose extent says 2^30 entries (8 GB as int64; no
+     * chunk stored, so the file stays small): the reader's own allocation
+     * fails under the cap, and is reported as the file's fault too */
+    const char *q = vc_test_path("gigaextent.h5");
+    write_base(q, VC_F32);
+    hid_t f = open_rw(q);
+    ck_assert(H5Ldelete(f, "/video/offsets", H5P_DEFAULT) >= 0);
+    hsize_t dims[1] = {(hsize_t)1 << 30}, chunk[1] = {(hsize_t)1 << 16};
+    hid_t sp = H5Screate_simple(1, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    ck_assert(H5Pset_chunk(dcpl, 1, chunk) >= 0);
+    hid_t d = H5Dcreate2(f, "/video/offsets", H5T_STD_I64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    ck_assert(d >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Fclose(f);
+    ck_assert_int_lt(file_size(q), 1 << 20);
+    fault = false;
+    ck_assert_int_eq(vc_h5_check(q, &o, &fault), VC_ERR_FORMAT);
+    ck_assert_msg(strstr(vc_last_error(), "gigaextent.h5: out of memory for /video/offsets (1073741824 entries) (more "
+                                          "than checking it may take, 1 GB plus the file's size"), "%s", vc_last_error());
+    ck_assert(fault);
+    ck_assert_int_eq(getrusage(RUSAGE_CHILDREN, &ru), 0);
+    printf("check of a file whose /video/offsets states 2^30 entries: %s; peak RSS of the children %ld MB\n",
+           vc_last_error(), ru.ru_maxrss >> 10);
+    ck_assert_msg(ru.ru_maxrss < (1536L << 10), "the check's child peaked at %ld MB", ru.ru_maxrss >> 10);
     if (vc_test_vclip_bin()) {
         char cmd[2048];
         const char *err = vc_test_path("gigaclaim.err");

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -176,7 +177,8 @@ static int info_file(const char *path) {
     if (pid == 0) {
         close(fds[0]);
         progress_fd = fds[1];
-        vc_h5_cap_child_memory();
+        struct stat sb;
+        vc_h5_cap_child_memory(stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0);
         vc_h5 *h = NULL;
         int rc = info_main(path, &h);
         fflush(stdout);
