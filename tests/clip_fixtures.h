@@ -3,12 +3,13 @@
  * tests/test_clip_cuda.c on the emulated CUDA backend), so that both judge
  * bf16 / fp16 against fp32 on the same inputs.
  * Owns: a random CLIP's shape, smooth test images, prompts whose end token
- * is the highest id, the zero-shot argmax of one image, the bytes the
- * matrices take. */
+ * is the highest id, the zero-shot argmax of one image and the check that
+ * 16 bits leave every image's unchanged, the bytes the matrices take. */
 #ifndef VC_TEST_CLIP_FIXTURES_H
 #define VC_TEST_CLIP_FIXTURES_H
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -71,6 +72,37 @@ static inline int64_t vc_fx_argmax(const float *img, const float *txt, int64_t N
     }
     *margin = bs - second;
     return best;
+}
+
+/* The zero-shot check of 16-bit embeddings against float32 ones (images
+ * [NI, E], prompts [NT, E], raw or unit rows: compared as unit rows): each
+ * image's closest prompt must be the same in both, else the test fails
+ * naming what (e.g. "width 64: cuda bf16"), the image and both answers.
+ * Returns the smallest float32 margin (best minus second-best cosine). */
+static inline double vc_fx_same_zero_shot(const char *what, const float *i32, const float *t32, const float *i16,
+                                          const float *t16, int64_t NI, int64_t NT, int64_t E) {
+    const float *src[4] = {i32, t32, i16, t16};
+    float *u[4];
+    for (int k = 0; k < 4; k++) {
+        int64_t rows = k % 2 ? NT : NI;
+        u[k] = malloc(sizeof(float) * (size_t)(rows * E));
+        ck_assert_ptr_nonnull(u[k]);
+        for (int64_t i = 0; i < rows; i++) {
+            double s = 0;
+            for (int64_t j = 0; j < E; j++) s += (double)src[k][i * E + j] * src[k][i * E + j];
+            for (int64_t j = 0; j < E; j++) u[k][i * E + j] = (float)(src[k][i * E + j] / sqrt(s));
+        }
+    }
+    double min_margin = INFINITY;
+    for (int64_t n = 0; n < NI; n++) {
+        double m32, m16;
+        int64_t a = vc_fx_argmax(u[0] + n * E, u[1], NT, E, &m32), b = vc_fx_argmax(u[2] + n * E, u[3], NT, E, &m16);
+        ck_assert_msg(a == b, "%s: image %lld: zero-shot argmax %lld in fp32 but %lld in 16 bits (fp32 margin %.2g)",
+                      what, (long long)n, (long long)a, (long long)b, m32);
+        min_margin = fmin(min_margin, m32);
+    }
+    for (int k = 0; k < 4; k++) free(u[k]);
+    return min_margin;
 }
 
 /* Bytes of the image tower's qkv and fc1 matrices in their storage type

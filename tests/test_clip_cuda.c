@@ -71,14 +71,6 @@ static void embed_raw(const vc_clip *m, const vc_tensor *images, const vc_tensor
     vc_tape_free(&t);
 }
 
-static void normalise(float *x, int64_t rows, int64_t E) {
-    for (int64_t i = 0; i < rows; i++) {
-        double s = 0;
-        for (int64_t j = 0; j < E; j++) s += (double)x[i * E + j] * x[i * E + j];
-        for (int64_t j = 0; j < E; j++) x[i * E + j] = (float)(x[i * E + j] / sqrt(s));
-    }
-}
-
 /* Worst over rows of max |a - b| / max |b| in the row. */
 static double worst_rel(const float *a, const float *b, int64_t rows, int64_t E) {
     double w = 0;
@@ -159,32 +151,12 @@ static void check_towers(int64_t width, int64_t layers, int64_t image, int64_t p
             double d = worst_rel(ig, i32, NI, E);
             ck_assert_msg(d > 1e-5, "width %lld: cuda %s image embeddings equal fp32's (%.3g): the 16-bit products did "
                                     "not run", (long long)width, pn, d);
-            /* zero-shot: each image against every prompt */
-            float *a = malloc(sizeof(float) * NI * E), *b = malloc(sizeof(float) * NT * E);
-            float *c = malloc(sizeof(float) * NI * E), *e = malloc(sizeof(float) * NT * E);
-            memcpy(a, i32, sizeof(float) * NI * E);
-            memcpy(b, t32, sizeof(float) * NT * E);
-            memcpy(c, ig, sizeof(float) * NI * E);
-            memcpy(e, tg, sizeof(float) * NT * E);
-            normalise(a, NI, E);
-            normalise(b, NT, E);
-            normalise(c, NI, E);
-            normalise(e, NT, E);
-            double min_margin = INFINITY;
-            for (int64_t n = 0; n < NI; n++) {
-                double m32, m16;
-                int64_t x = vc_fx_argmax(a + n * E, b, NT, E, &m32), y = vc_fx_argmax(c + n * E, e, NT, E, &m16);
-                ck_assert_msg(x == y, "width %lld: image %lld: zero-shot argmax %lld in fp32 but %lld in cuda %s",
-                              (long long)width, (long long)n, (long long)x, (long long)y, pn);
-                min_margin = fmin(min_margin, m32);
-            }
+            char what[64];
+            snprintf(what, sizeof what, "width %lld: cuda %s", (long long)width, pn);
+            double min_margin = vc_fx_same_zero_shot(what, i32, t32, ig, tg, NI, NT, E);
             printf("clip width %lld x%lld: cuda %s vs fp32: worst cosine image %.6f, text %.6f; zero-shot argmax "
                    "unchanged for %d images x %d prompts (smallest fp32 margin %.3g)\n",
                    (long long)width, (long long)layers, pn, ci, ct, NI, NT, min_margin);
-            free(a);
-            free(b);
-            free(c);
-            free(e);
         }
         if (k == 0) { /* a moved model is not saved; it converts where it is */
             char path[512];

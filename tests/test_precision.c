@@ -100,16 +100,9 @@ static void check_clip(int64_t width, int64_t layers, int64_t image, int64_t pat
     }
     ck_assert_msg(diff > 1e-5, "width %lld: bf16 embeddings equal float32's (max diff %g): bf16 did not run",
                   (long long)width, diff);
-    int changed = 0;
-    double min_margin = INFINITY;
-    for (int64_t n = 0; n < NI; n++) {
-        double m32, m16;
-        int64_t a = vc_fx_argmax(i32 + n * E, t32, NT, E, &m32), b = vc_fx_argmax(i16 + n * E, t16, NT, E, &m16);
-        ck_assert_msg(a == b, "width %lld: image %lld: zero-shot argmax %lld in fp32 but %lld in bf16 (margin %.2g)",
-                      (long long)width, (long long)n, (long long)a, (long long)b, m32);
-        changed += a != b;
-        min_margin = fmin(min_margin, m32);
-    }
+    char what[64];
+    snprintf(what, sizeof what, "width %lld: bf16", (long long)width);
+    double min_margin = vc_fx_same_zero_shot(what, i32, t32, i16, t16, NI, NT, E);
     printf("clip width %lld x%lld: worst cosine bf16 vs fp32 %.6f over %d embeddings, max |diff| %.3g, zero-shot "
            "argmax unchanged for %d images x %d prompts (smallest fp32 margin %.3g)\n",
            (long long)width, (long long)layers, worst, NI + NT, diff, NI, NT, min_margin);

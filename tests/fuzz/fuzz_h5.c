@@ -1,9 +1,10 @@
 /* fuzz_h5.c: vclip HDF5 datasets through the validation the commands use.
  * Each input goes first through data/h5_guard.h's check in a child process,
  * exactly as `vclip train`, `eval`, `embed` and `search` check a file before
- * reading it; when libhdf5 itself crashed or hung on it there, the command
- * would have stopped with one line naming the file, and the input is done
- * (libhdf5 is not ours to fix, and would bring this process down too).
+ * reading it; when libhdf5 itself crashed or hung on it there, or the file
+ * stated sizes past the child's memory cap, the command would have stopped
+ * with one line naming the file, and the input is done (libhdf5 is not ours
+ * to fix, and would bring this process down too, or take the memory).
  * Every other input, valid or refused cleanly, then runs in this process,
  * where libFuzzer sees the coverage: vc_h5_open's validation and vc_h5_scan
  * with values (what `vclip info` does; the same answer as the child's), and
