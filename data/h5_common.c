@@ -142,6 +142,8 @@ const char *vc_h5i_detail(void) {
     return h5_detail;
 }
 
+void vc_h5i_mark_alloc_failed(void) { h5_alloc_failed = true; }
+
 bool vc_h5i_alloc_failed(void) {
     return h5_alloc_failed;
 }

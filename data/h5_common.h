@@ -31,8 +31,11 @@ void vc_h5i_leave(void);
  * stack is empty; clears the stack. The string lives until the next call. */
 const char *vc_h5i_detail(void);
 /* True once vc_h5i_detail on this thread reported an allocation libhdf5
- * could not make (data/h5_guard.c's capped child tells its parent). */
+ * could not make, or a reader marked one it refused (a string stating more
+ * than a string may have: libhdf5 had sized a buffer by it already); the
+ * capped child of data/h5_guard.c tells its parent. */
 bool vc_h5i_alloc_failed(void);
+void vc_h5i_mark_alloc_failed(void);
 
 /* Closes an id of any kind if it is valid; returns H5I_INVALID_HID to store. */
 hid_t vc_h5i_close(hid_t id);

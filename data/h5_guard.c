@@ -137,7 +137,8 @@ static void child_progress(void *ctx, const char *phase, int64_t done, int64_t t
 
 static void child_fail(int fd, vc_status st) {
     char code = (char)st;
-    /* 'M': what the file states could not be allocated (the cap) */
+    /* 'M': what the file states could not be allocated (the cap), or a
+     * string was refused for its stated length */
     send(fd, vc_h5i_alloc_failed() || st == VC_ERR_OOM ? "M" : "E", 1);
     send(fd, &code, 1);
     const char *m = vc_last_error();

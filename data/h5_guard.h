@@ -45,8 +45,9 @@ typedef struct {
 
 /* *lib_fault (may be NULL) tells a crash, stall or silent death of the
  * child, or an allocation past its cap (vc_h5_cap_child_memory: libhdf5
- * sizing a buffer by a damaged field; the error then says so), from a clean
- * validation error: a file with a lib_fault is not safe to read unguarded. */
+ * sizing a buffer by a damaged field; the error then says so) or a string
+ * refused for the length it states, from a clean validation error: a file
+ * with a lib_fault is not safe to read unguarded. */
 vc_status vc_h5_check(const char *path, const vc_h5_check_opts *o, bool *lib_fault);
 
 /* In a process forked to read a file that may be damaged (vc_h5_check's

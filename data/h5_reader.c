@@ -825,6 +825,7 @@ vc_status vc_h5_read_strings(vc_h5 *h, vc_h5_strings which, int64_t i0, int64_t 
     if (r >= 0 && s->variable) r = H5Pset_vlen_mem_manager(dxpl, str_alloc, &bud, str_free, &bud);
     if (r >= 0) r = H5Dread(s->id, s->memtype, ms, fs, dxpl, buf);
     vc_status st = VC_OK;
+    if (r < 0 && bud.refused) vc_h5i_mark_alloc_failed();
     if (r < 0 && bud.refused && !bud.over_budget)
         st = vc_fail(VC_ERR_FORMAT,
                      "%s: %s: a string among entries [%lld, %lld) states a length of %zu bytes, more than the %d a "

@@ -1213,7 +1213,8 @@ END_TEST
  * naming the claim (before anything is allocated for it), the entries
  * around it still read. Then 70 entries each stating 1 MB (within a
  * string's limit) for strings of about 5000 bytes: more than a read of 70
- * strings may take in all. */
+ * strings may take in all. The check's child refuses such a file as the
+ * file's fault (lib_fault). */
 START_TEST(test_reader_refuses_lengths_a_damaged_file_states) {
     const char *p = vc_test_path("claims.h5");
     long n;
@@ -1239,6 +1240,13 @@ START_TEST(test_reader_refuses_lengths_a_damaged_file_states) {
     ck_assert_int_eq(vc_h5_caption(h, 1, s), VC_ERR_FORMAT);
     ck_assert_int_eq(vc_h5_scan(h, false, NULL, NULL, NULL), VC_ERR_FORMAT);
     vc_h5_close(h);
+    /* the check's child refuses it too, as the file's fault: libhdf5 had
+     * already sized (and zeroed) a buffer by the stated length */
+    vc_h5_check_opts o = {.stall_s = 60, .quiet_child = true};
+    bool fault = false;
+    ck_assert_int_eq(vc_h5_check(p, &o, &fault), VC_ERR_FORMAT);
+    ck_assert_msg(strstr(vc_last_error(), "states a length of 2097152 bytes") && fault, "fault %d: %s", fault,
+                  vc_last_error());
 
     const char *q = vc_test_path("budget.h5");
     b = caption_file(q, 70, 5000, &n);
