@@ -76,19 +76,27 @@ __global__ void k_unary_fwd_bf16(const float *__restrict__ x, unsigned short *__
 #endif
 
 #ifndef VC_DOUBLE
+/* Element i of unary_fwd_bwd_bf16: y = f(x) in bf16, gx *= f'(x) (the
+ * product __fmul_rn, never contracted: the value k_unary_bwd_inplace
+ * stores), g16 = gx rounded where g16 is not NULL; returns the scaled gx. */
+template <int OP>
+__device__ __forceinline__ float fwd_bwd_one(const float *__restrict__ x, unsigned short *__restrict__ y,
+                                             float *__restrict__ gx, unsigned short *__restrict__ g16, int64_t i) {
+    float xi = x[i], v = __fmul_rn(gx[i], act_grad<OP>(xi, 0));
+    y[i] = __bfloat16_as_ushort(__float2bfloat16(act<OP>(xi)));
+    gx[i] = v;
+    if (g16) g16[i] = __bfloat16_as_ushort(__float2bfloat16(v));
+    return v;
+}
+
 /* k_unary_fwd_bf16 and k_unary_bwd_inplace in one pass over n elements, the
- * scaled gradient also rounded into g16 where that is not NULL. The product
- * is __fmul_rn (never contracted), the value k_unary_bwd_inplace stores. */
+ * scaled gradient also rounded into g16 where that is not NULL. */
 template <int OP>
 __global__ void k_unary_fwd_bwd_bf16(const float *__restrict__ x, unsigned short *__restrict__ y,
                                      float *__restrict__ gx, unsigned short *__restrict__ g16, int64_t n) {
     int64_t step = (int64_t)gridDim.x * blockDim.x;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-        float xi = x[i], v = __fmul_rn(gx[i], act_grad<OP>(xi, 0));
-        y[i] = __bfloat16_as_ushort(__float2bfloat16(act<OP>(xi)));
-        gx[i] = v;
-        if (g16) g16[i] = __bfloat16_as_ushort(__float2bfloat16(v));
-    }
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step)
+        fwd_bwd_one<OP>(x, y, gx, g16, i);
 }
 
 /* The same over [rows, cols], with sums[j] += the column sums of the scaled
@@ -106,14 +114,7 @@ __global__ void k_unary_fwd_bwd_bf16_sums(const float *__restrict__ x, unsigned 
         part, cols, rows,
         [&](int64_t j, int64_t r0, int64_t r1) {
             float sum = 0;
-            for (int64_t r = r0; r < r1; r++) {
-                int64_t i = r * cols + j;
-                float xi = x[i], v = __fmul_rn(gx[i], act_grad<OP>(xi, 0));
-                y[i] = __bfloat16_as_ushort(__float2bfloat16(act<OP>(xi)));
-                gx[i] = v;
-                if (g16) g16[i] = __bfloat16_as_ushort(__float2bfloat16(v));
-                sum += v;
-            }
+            for (int64_t r = r0; r < r1; r++) sum += fwd_bwd_one<OP>(x, y, gx, g16, r * cols + j);
             return sum;
         },
         [&](int64_t j, float s) { sums[j] = sums[j] + s; });
