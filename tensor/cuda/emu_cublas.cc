@@ -27,8 +27,6 @@ using vc_emu::die;
 
 enum Rounding { ROUND_NONE, ROUND_TF32, ROUND_BF16, ROUND_F16 };
 
-size_t elem_size(cudaDataType t) { return t == CUDA_R_32F ? 4 : 2; }
-
 float load(const void *p, cudaDataType t, size_t i) {
     if (t == CUDA_R_32F) return ((const float *)p)[i];
     if (t == CUDA_R_16BF) return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
@@ -68,8 +66,8 @@ struct Operand {
 void extent(const Operand &x, int batch, long long *lo, long long *hi) {
     long long last = (long long)(x.cols - 1) * x.ld + x.rows;
     long long span = (long long)(batch - 1) * x.stride;
-    *lo = std::min(0LL, span) * (long long)elem_size(x.type);
-    *hi = (std::max(0LL, span) + last) * (long long)elem_size(x.type);
+    *lo = std::min(0LL, span) * (long long)vc_emu::blas_elem_size(x.type);
+    *hi = (std::max(0LL, span) + last) * (long long)vc_emu::blas_elem_size(x.type);
 }
 
 void check_inside(const char *call, const char *name, const Operand &x, int batch) {
@@ -86,7 +84,7 @@ void check_inside(const char *call, const char *name, const Operand &x, int batc
 /* op's operand as packed floats (ld = rows), rounded. */
 void to_float(const Operand &x, long long b, Rounding r, std::vector<float> &out) {
     out.resize((size_t)x.rows * x.cols);
-    const char *base = (const char *)x.p + b * x.stride * (long long)elem_size(x.type);
+    const char *base = (const char *)x.p + b * x.stride * (long long)vc_emu::blas_elem_size(x.type);
     for (int c = 0; c < x.cols; c++)
         for (int i = 0; i < x.rows; i++)
             out[(size_t)c * x.rows + i] = round_to(load(base, x.type, (size_t)c * x.ld + i), r);
@@ -109,7 +107,7 @@ void run_gemm(const Gemm &g) {
     CBLAS_TRANSPOSE ta = g.ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans;
     CBLAS_TRANSPOSE tb = g.tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans;
     std::vector<float> a, b, c;
-    size_t ces = elem_size(g.C.type);
+    size_t ces = vc_emu::blas_elem_size(g.C.type);
     for (long long e = 0; e < g.batch; e++) {
         char *cp = (char *)g.C.p + e * g.C.stride * (long long)ces;
         /* C in float: in place when it is float, else a packed copy */

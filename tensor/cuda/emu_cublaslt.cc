@@ -36,12 +36,10 @@ namespace {
 
 using vc_emu::die;
 
-size_t elem_size(cudaDataType t) { return t == CUDA_R_32F ? 4 : 2; }
-
 /* A layout's bytes lie inside one device allocation. */
 void check_inside(const char *name, const void *p, const vc_emu_lt_layout *l) {
     if (l->rows == 0 || l->cols == 0) return;
-    size_t bytes = ((size_t)(l->cols - 1) * (size_t)l->ld + (size_t)l->rows) * elem_size(l->type);
+    size_t bytes = ((size_t)(l->cols - 1) * (size_t)l->ld + (size_t)l->rows) * vc_emu::blas_elem_size(l->type);
     if (!p || !vc_emu::in_device_allocation(p, bytes))
         die("cublasLtMatmul: %s (%llu x %llu, ld %lld) spans [%p, +%zu bytes), which is not inside one device "
             "allocation",

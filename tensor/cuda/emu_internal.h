@@ -55,6 +55,9 @@ cudaError_t enqueue(cudaStream_t stream, WorkKind kind, const char *what, std::f
 bool in_device_allocation(const void *p, size_t bytes);
 /* Whether devices exist (VC_CUDA_EMU_DEVICES). */
 int device_count();
+/* Bytes of one element of a cuBLAS data type the emulator takes (float32,
+ * or a 16-bit type). */
+inline size_t blas_elem_size(cudaDataType t) { return t == CUDA_R_32F ? 4 : 2; }
 /* Adds to the cuBLAS product counter. */
 void count_gemms(long long n);
 /* C = alpha op(A) op(B) + beta C, column-major, computed now (inside queued
