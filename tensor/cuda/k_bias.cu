@@ -6,8 +6,8 @@
  * rows in order and the 8 partial sums are added in order, so the order of
  * additions depends on R alone (no atomics; bit-identical run to run). With
  * g16 (bias_bwd_round_bf16), g is also rounded to bf16 on the way.
- * Owns: vc_cu_bias_fwd, vc_cu_bias_bwd, vc_cu_bias_bwd_round_bf16
- * (tensor/cuda/kernels.h). */
+ * Owns: vc_cu_bias_fwd (and _ld, rows of y a stride apart), vc_cu_bias_bwd,
+ * vc_cu_bias_bwd_round_bf16 (tensor/cuda/kernels.h). */
 #include "tensor/cuda/cu_compat.h"
 #include "tensor/cuda/grid.cuh"
 #include "tensor/cuda/kernels.h"
@@ -16,11 +16,14 @@ namespace {
 
 using namespace vc_grid; /* kThreads, kMaxBlocks, kPerBlock, kCols, kRows, blocks_for (grid.cuh) */
 
-/* res may equal y (no __restrict__ on either). */
-__global__ void k_bias_fwd(vc_real *y, const vc_real *__restrict__ b, const vc_real *res, int64_t R, int64_t N) {
+/* Rows of y and res ld elements apart (ld >= N); res may equal y (no
+ * __restrict__ on either). */
+__global__ void k_bias_fwd(vc_real *y, const vc_real *__restrict__ b, const vc_real *res, int64_t R, int64_t N,
+                           int64_t ld) {
     int64_t n = R * N, step = (int64_t)gridDim.x * blockDim.x;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-        vc_real v = b ? b[i % N] : (vc_real)0;
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += step) {
+        int64_t j = e % N, i = ld == N ? e : e / N * ld + j;
+        vc_real v = b ? b[j] : (vc_real)0;
         if (res) v = b ? v + res[i] : res[i];
         y[i] = v;
     }
@@ -47,11 +50,15 @@ __global__ void k_bias_bwd(const vc_real *__restrict__ g, unsigned short *__rest
 
 }  // namespace
 
-extern "C" void vc_cu_bias_fwd(vc_real *y, const vc_real *b, const vc_real *res, int64_t R, int64_t N) {
+extern "C" void vc_cu_bias_fwd_ld(vc_real *y, const vc_real *b, const vc_real *res, int64_t R, int64_t N, int64_t ld) {
     if (R * N <= 0) return;
     if (!b && res == y) return; /* y = y */
-    VC_LAUNCH(k_bias_fwd, blocks_for(R * N, kPerBlock), kThreads, 0, vc_cu_stream(), y, b, res, R, N);
+    VC_LAUNCH(k_bias_fwd, blocks_for(R * N, kPerBlock), kThreads, 0, vc_cu_stream(), y, b, res, R, N, ld);
     vc_cu_launched("bias_fwd", "k_bias_fwd");
+}
+
+extern "C" void vc_cu_bias_fwd(vc_real *y, const vc_real *b, const vc_real *res, int64_t R, int64_t N) {
+    vc_cu_bias_fwd_ld(y, b, res, R, N, N);
 }
 
 extern "C" void vc_cu_bias_bwd(const vc_real *g, vc_real *gb, vc_real beta, int64_t R, int64_t N) {

@@ -145,11 +145,7 @@ extern "C" void vc_cu_gemm_bias_bf16(unsigned flags, bool ta, bool tb, int64_t M
     if (M <= 0 || N <= 0) return;
     if (gemm_bias_lt(flags, ta, tb, M, N, K, A, lda, B, ldb, bias, res, C, ldc)) return;
     bool terms = bias || res;
-    if (terms && ldc != N) { /* bias_fwd writes packed rows: go row by row */
-        for (int64_t r = 0; r < M; r++) vc_cu_bias_fwd(C + r * ldc, bias, res ? res + r * ldc : NULL, 1, N);
-    } else if (terms) {
-        vc_cu_bias_fwd(C, bias, res, M, N);
-    }
+    if (terms) vc_cu_bias_fwd_ld(C, bias, res, M, N, ldc);
     gemm16("gemm_bias_bf16", false, flags, 1, ta, tb, M, N, K, 1.0f, A, lda, 0, B, ldb, 0, terms ? 1.0f : 0.0f, C, ldc,
            0);
 }

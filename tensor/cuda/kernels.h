@@ -178,6 +178,9 @@ void vc_cu_wsum_bwd(const vc_real *g, const vc_real *w, const vc_real *div, vc_r
 
 /* ---- bias (k_bias.cu) ---- */
 void vc_cu_bias_fwd(vc_real *y, const vc_real *b, const vc_real *res, int64_t R, int64_t N);
+/* bias_fwd with the rows of y and res ld elements apart (ld >= N): the terms
+ * gemm_bias_bf16 writes into C when it cannot add them in cuBLASLt */
+void vc_cu_bias_fwd_ld(vc_real *y, const vc_real *b, const vc_real *res, int64_t R, int64_t N, int64_t ld);
 void vc_cu_bias_bwd(const vc_real *g, vc_real *gb, vc_real beta, int64_t R, int64_t N);
 /* bias_bwd (same bits) and g rounded to bf16 into g16 (float32 build only) */
 void vc_cu_bias_bwd_round_bf16(const float *g, uint16_t *g16, float *gb, float beta, int64_t R, int64_t N);
