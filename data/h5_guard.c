@@ -274,8 +274,9 @@ vc_status vc_h5_check(const char *path, const vc_h5_check_opts *o, bool *lib_fau
         if (errno != EINTR) return vc_fail(VC_ERR_IO, "%s: cannot wait for the check process: %s", path, strerror(errno));
     msg[msg_len] = '\0';
     if (state == 'E' || state == 'M') {
-        /* an allocation past the child's cap: libhdf5 sized it by a damaged
-         * field; reading the file unguarded would take that memory */
+        /* 'M': past the child's cap (libhdf5's allocation, or one of the
+         * reader's, sized by a damaged field) or a string refused for its
+         * stated length: reading the file unguarded would take that memory */
         if (state == 'M' && lib_fault) *lib_fault = true;
         for (char *c = msg; *c; c++)
             if (*c == '\n') *c = ' ';
