@@ -491,7 +491,7 @@ $(TSAN_DIR)/test_cuda_emu: $(TSAN_OBJ)
 TSAN_OPS ?= l2norm_fwd,xent_fwd
 TSAN_BE_OBJ := $(addprefix $(TSAN_DIR)/,tests/test_backend_ops.o tests/harness.o $(CUDA_BE_SRC:%.c=%.o) \
                  tensor/backend_cpu.o $(patsubst %.c,%.o,$(wildcard tensor/k_*.c)) tensor/rng.o tensor/status.o \
-                 tensor/tensor.o tensor/dtype.o tensor/arena.o) \
+                 tensor/tensor.o tensor/dtype.o tensor/arena.o tensor/hostmem.o) \
                $(EMU_RT_SRC:%.cc=$(TSAN_DIR)/%.o) $(CU_KERNEL_SRC:%.cu=$(TSAN_DIR)/%.o)
 $(CUDA_BE_SRC:%.c=$(TSAN_DIR)/%.o): TSAN_CFLAGS += -DVC_HAVE_CUDA
 $(patsubst %.c,$(TSAN_DIR)/%.o,$(wildcard tensor/k_*.c) tensor/backend_cpu.c): TSAN_CFLAGS += -fopenmp

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "hostmem.h"
 #include "k_attention.h"
 #include "k_bias.h"
 #include "k_binary.h"
@@ -20,12 +21,9 @@
 #include "k_softmax.h"
 #include "k_unary.h"
 
-static void *cpu_alloc(size_t nbytes) {
-    size_t cap = (nbytes + 63) / 64 * 64;
-    return aligned_alloc(64, cap ? cap : 64);
-}
+static void *cpu_alloc(size_t nbytes) { return vc_host_alloc(nbytes); }
 
-static void cpu_free(void *p) { free(p); }
+static void cpu_free(void *p) { vc_host_free(p); }
 static void cpu_set(void *p, int byte, size_t nbytes) { memset(p, byte, nbytes); }
 static void cpu_copy(void *dst, const void *src, size_t nbytes) {
     if (nbytes) memcpy(dst, src, nbytes);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend.h" /* VC_GEMM_A_BF16, VC_GEMM_B_BF16 */
+#include "hostmem.h"
 
 /* ---- the library, the engine, the ISA, once per process ----
  * oneDNN is opened on first use (dlopen), not linked: a process that
@@ -180,8 +181,8 @@ static void state_free(void *p) {
     if (!s) return;
     for (int i = 0; i < s->n; i++) entry_free(&s->cache[i]);
     if (s->stream) fp_dnnl_stream_destroy(s->stream);
-    free(s->buf[0]);
-    free(s->buf[1]);
+    vc_host_free(s->buf[0]);
+    vc_host_free(s->buf[1]);
     free(s);
 }
 
@@ -218,9 +219,9 @@ static thread_state *state(void) {
 
 static uint16_t *buffer(thread_state *s, int which, size_t n) {
     if (s->cap[which] < n) {
-        free(s->buf[which]);
+        vc_host_free(s->buf[which]);
         size_t cap = n + n / 4;
-        s->buf[which] = aligned_alloc(64, (cap * 2 + 63) / 64 * 64);
+        s->buf[which] = vc_host_alloc(cap * 2);
         s->cap[which] = s->buf[which] ? cap : 0;
     }
     return s->buf[which];

@@ -9,6 +9,7 @@
 #include "autograd/ops.h"
 #include "autograd/params.h"
 #include "harness.h"
+#include "tensor/hostmem.h"
 #include "tensor/k_math.h"
 #include "tensor/k_unary.h"
 
@@ -364,6 +365,55 @@ START_TEST(test_dropout_is_identity_in_eval_and_keeps_expected_fraction) {
 }
 END_TEST
 
+/* The VmFlags line of the mapping that holds p in /proc/self/smaps, or ""
+ * when not found. */
+static void vm_flags_of(const void *p, char *out, size_t cap) {
+    out[0] = 0;
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return;
+    char line[512];
+    bool in = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        } else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+            snprintf(out, cap, "%s", line + 8);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+START_TEST(test_host_blocks_of_4mb_and_more_are_huge_page_aligned_and_advised) {
+    void *small = vc_host_alloc(100), *edge = vc_host_alloc(VC_HOSTMEM_HUGE - 64);
+    void *big = vc_host_alloc(VC_HOSTMEM_HUGE + 1000);
+    ck_assert(small && edge && big);
+    ck_assert_uint_eq((uintptr_t)small % 64, 0);
+    ck_assert_uint_eq((uintptr_t)edge % 64, 0);
+    ck_assert_uint_eq((uintptr_t)big % ((uintptr_t)2 << 20), 0);
+    memset(big, 1, VC_HOSTMEM_HUGE + 1000); /* the whole block is usable, rounded up or not */
+    ck_assert_ptr_null(vc_host_alloc(SIZE_MAX - 10)); /* no wrap-around to a small block */
+    FILE *thp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char mode[128] = "";
+    if (thp) {
+        if (!fgets(mode, sizeof mode, thp)) mode[0] = 0;
+        fclose(thp);
+    }
+    if (!strstr(mode, "[madvise]") && !strstr(mode, "[always]")) {
+        printf("SKIP: huge-page advice (this kernel's THP mode is '%s')\n", mode[0] ? mode : "absent");
+    } else {
+        char flags[512];
+        vm_flags_of(big, flags, sizeof flags);
+        ck_assert_msg(strstr(flags, " hg"), "the 4 MB block's mapping is not advised as huge pages: VmFlags:%s",
+                      flags);
+    }
+    vc_host_free(small);
+    vc_host_free(edge);
+    vc_host_free(big);
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("tensor");
     TCase *tc = tcase_create("core");
@@ -371,6 +421,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_f16_round_trip_is_exact_for_every_half_value);
     tcase_add_test(tc, test_f16_conversion_rounds_to_nearest_even_and_saturates);
     tcase_add_test(tc, test_views_share_memory_and_track_strides);
+    tcase_add_test(tc, test_host_blocks_of_4mb_and_more_are_huge_page_aligned_and_advised);
     tcase_add_test(tc, test_steady_state_step_does_not_allocate);
     tcase_add_test(tc, test_step_is_bit_identical_run_to_run);
     tcase_add_test(tc, test_params_live_in_one_flat_buffer);
