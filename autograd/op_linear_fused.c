@@ -47,21 +47,27 @@ static bool bf16_transform(const vc_tape *t, const vc_backend *be, vc_pre pre) {
 #endif
 }
 
-/* u = T(x) in bf16 for rows r0 .. r0+nr (only where bf16_transform). */
+/* u = T(x) in bf16 for rows r0 .. r0+nr (only where bf16_transform); ut:
+ * u stored transposed, [IN, nr] (LayerNorm only). */
 static void transform16(const vc_backend *be, const fused_ctx *c, vc_var *const *in, int64_t r0, int64_t nr,
-                        uint16_t *u) {
+                        uint16_t *u, bool ut) {
 #ifndef VC_DOUBLE
     const float *x = vc_f32(&in[IN_X]->val) + r0 * c->IN;
     if (c->pre == VC_PRE_LAYERNORM)
         be->layernorm_fwd_bf16(x, in[IN_GAMMA] ? vc_f32(&in[IN_GAMMA]->val) : NULL,
                                in[IN_BETA] ? vc_f32(&in[IN_BETA]->val) : NULL, u, c->mean + r0, c->rstd + r0, nr,
-                               c->IN, c->eps);
+                               c->IN, c->eps, ut);
     else
         be->unary_fwd_bf16(pre_unop(c->pre), x, u, nr * c->IN);
 #else
-    (void)be, (void)c, (void)in, (void)r0, (void)nr, (void)u;
+    (void)be, (void)c, (void)in, (void)r0, (void)nr, (void)u, (void)ut;
 #endif
 }
+
+static bool wgrad_transposed_on = true;
+static long wgrad_transposed_runs;
+void vc_op_set_wgrad_transposed(bool on) { wgrad_transposed_on = on; }
+long vc_op_wgrad_transposed_runs(void) { return __atomic_load_n(&wgrad_transposed_runs, __ATOMIC_RELAXED); }
 
 /* The backward recomputes T(x) this many floats at a time for the weight
  * gradient (accumulated block by block), so the recomputation needs a small
@@ -212,10 +218,23 @@ static vc_status fused_backward_products(vc_tape *t, const vc_node *n, bias_grad
             size_t ubytes = (size_t)(rows * IN) * esz;
             void *u = vc_tape_take(t, ubytes);
             if (!u) return t->status;
+            /* where the backend asks for it (wgrad_transposed): dW^T = u^T G
+             * into wt [IN, OUT], u recomputed transposed, then wt
+             * transposed into g */
+            size_t wbytes = (size_t)(IN * OUT) * sizeof(vc_real);
+            vc_real *wt = NULL;
+            if (b16 && c->pre == VC_PRE_LAYERNORM && be->wgrad_transposed && wgrad_transposed_on) {
+                vc_status keep = t->status;
+                if (!(wt = vc_tape_take(t, wbytes))) t->status = keep; /* not an error: g is written as dW */
+            }
             for (int64_t r0 = 0; r0 < R; r0 += rows) {
                 int64_t nr = R - r0 < rows ? R - r0 : rows;
-                if (b16) {
-                    transform16(be, c, in, r0, nr, u);
+                if (wt) {
+                    transform16(be, c, in, r0, nr, u, true);
+                    vc_op_gemm16(t, be, in[IN_W], NULL, VC_GEMM_A_BF16, false, false, IN, OUT, nr, 1, u, nr,
+                                 G + r0 * OUT, OUT, r0 ? 1 : 0, wt, OUT);
+                } else if (b16) {
+                    transform16(be, c, in, r0, nr, u, false);
                     vc_op_gemm16(t, be, in[IN_W], NULL, VC_GEMM_B_BF16, true, false, OUT, IN, nr, 1, G + r0 * OUT,
                                  OUT, u, IN, r0 ? 1 : beta, g, IN);
                 } else {
@@ -225,6 +244,13 @@ static vc_status fused_backward_products(vc_tape *t, const vc_node *n, bias_grad
                 }
             }
             vc_tape_give(t, u, ubytes);
+            if (wt) {
+                __atomic_add_fetch(&wgrad_transposed_runs, 1, __ATOMIC_RELAXED);
+                /* g[o][i] (beta)+= wt[i][o] */
+                be->strided_copy(g, (const int64_t[]){1, IN}, wt, (const int64_t[]){OUT, 1}, 2,
+                                 (const int64_t[]){IN, OUT}, beta);
+                vc_tape_give(t, wt, wbytes);
+            }
         }
     }
     if (!have_gx) gx = vc_grad_for(t, in[IN_X], &bx);
@@ -333,11 +359,11 @@ vc_var *vc_linear_fused(vc_tape *t, vc_var *x, vc_pre pre, vc_var *gamma, vc_var
     void *u = vc_f32(X);
     if (pre != VC_PRE_NONE && !(u = vc_tape_take(t, ubytes))) return vc_tape_fail(t, VC_ERR_OOM);
     if (bias_inside) {
-        transform16(be, &c, in, 0, R, u);
+        transform16(be, &c, in, 0, R, u, false);
         vc_op_gemm16_bias(t, be, in[IN_W], NULL, VC_GEMM_A_BF16, false, true, R, OUT, IN, u, IN, vc_f32(Wt), IN, B, Rs,
                           Y, OUT);
     } else if (b16) {
-        transform16(be, &c, in, 0, R, u);
+        transform16(be, &c, in, 0, R, u, false);
         vc_op_gemm16(t, be, in[IN_W], NULL, VC_GEMM_A_BF16, false, true, R, OUT, IN, 1, u, IN, vc_f32(Wt), IN,
                      (B || Rs) ? 1 : 0, Y, OUT);
     } else {

@@ -25,6 +25,13 @@ vc_var *vc_linear(vc_tape *t, vc_var *x, vc_var *w, vc_var *bias);
 typedef enum { VC_PRE_NONE, VC_PRE_LAYERNORM, VC_PRE_GELU, VC_PRE_QUICKGELU } vc_pre;
 vc_var *vc_linear_fused(vc_tape *t, vc_var *x, vc_pre pre, vc_var *gamma, vc_var *beta, vc_var *w, vc_var *bias,
                         vc_var *residual);
+/* Whether linear_fused's bf16 backward computes a LayerNorm-fed weight
+ * gradient as dW^T = u^T G where the backend asks for that
+ * (wgrad_transposed; on, the default) or always as dW = G^T u (off: for
+ * the tests, which compare the two, and for timing them). Process-wide. */
+void vc_op_set_wgrad_transposed(bool on);
+/* Weight gradients computed so, so far (tests watch it). */
+long vc_op_wgrad_transposed_runs(void);
 
 /* ---- element-wise with broadcasting (op_binary.c) ----
  * Shapes broadcast NumPy-style (trailing dims aligned, size-1 dims stretch). */

@@ -115,7 +115,7 @@ static void attend(const workspace *w, const vc_real *Q, int64_t ldq, int64_t qb
 /* qkv [R, 3W] = LN1(x) [R, W] w_qkv^T + b_qkv. */
 static void qkv_fwd(const workspace *w, const vc_clip_block *b, const vc_real *x, int64_t R) {
     if (w->h16) {
-        w->be->layernorm_fwd_bf16(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->h16, w->mean, w->rstd, R, w->W, LN_EPS);
+        w->be->layernorm_fwd_bf16(x, vc_f32(&b->ln1_g), vc_f32(&b->ln1_b), w->h16, w->mean, w->rstd, R, w->W, LN_EPS, false);
         linear16(w, w->h16, &b->qkv_w, &b->qkv_b, w->qkv, R, false);
         return;
     }
@@ -127,7 +127,7 @@ static void qkv_fwd(const workspace *w, const vc_clip_block *b, const vc_real *x
 static void mlp_fwd(const workspace *w, const vc_clip_block *b, vc_clip_act act, vc_real *x, int64_t R) {
     vc_unop op = act == VC_CLIP_GELU ? VC_UN_GELU : VC_UN_QUICKGELU;
     if (w->h16) {
-        w->be->layernorm_fwd_bf16(x, vc_f32(&b->ln2_g), vc_f32(&b->ln2_b), w->h16, w->mean, w->rstd, R, w->W, LN_EPS);
+        w->be->layernorm_fwd_bf16(x, vc_f32(&b->ln2_g), vc_f32(&b->ln2_b), w->h16, w->mean, w->rstd, R, w->W, LN_EPS, false);
         linear16(w, w->h16, &b->fc1_w, &b->fc1_b, w->hid, R, false);
         w->be->unary_fwd_bf16(op, w->hid, w->h16, R * w->M);
         linear16(w, w->h16, &b->fc2_w, &b->fc2_b, x, R, true);

@@ -162,6 +162,14 @@ typedef struct vc_backend {
     void (*gemm_batched_bf16)(unsigned flags, int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                               float alpha, const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb,
                               int64_t sb, float beta, float *C, int64_t ldc, int64_t sc);
+    /* How a bf16 weight gradient dW = G^T u (G [R, OUT], u [R, IN]) runs
+     * fastest here. false: as written (cuBLAS reads a transposed operand at
+     * full speed). true: as dW^T = u^T G, with u written transposed by the
+     * kernel that makes it (layernorm_fwd_bf16's yt) and dW^T transposed
+     * into dW (strided_copy): oneDNN's matmul copies a transposed first
+     * operand before it multiplies (at the training step's shapes, 350-390
+     * GFLOP/s as written against 395-420 as dW^T on this project's CPUs). */
+    bool wgrad_transposed;
     /* gemm_bf16 with alpha 1 and the terms of a linear layer added inside
      * the product: C = op(A) op(B) + bias + res, bias [N] to every row, res
      * laid out as C (NULL: C is not read; C itself: accumulate; or another
@@ -191,9 +199,10 @@ typedef struct vc_backend {
     /* The forward with y in bf16, exactly layernorm_fwd's output rounded
      * (for a bf16 product that reads it); NULL where a backend lacks it:
      * callers then run layernorm_fwd and let the product round. Left out,
-     * like the bf16 products, of the double-precision build. */
+     * like the bf16 products, of the double-precision build. yt: y stored
+     * transposed, [D, N] (for a weight gradient's first operand). */
     void (*layernorm_fwd_bf16)(const float *x, const float *gamma, const float *bta, uint16_t *y, float *mean,
-                               float *rstd, int64_t N, int64_t D, float eps);
+                               float *rstd, int64_t N, int64_t D, float eps, bool yt);
     void (*layernorm_bwd)(const vc_real *x, const vc_real *gamma, const vc_real *mean, const vc_real *rstd,
                           const vc_real *g, vc_real *gx, vc_real bgx, vc_real *ggamma, vc_real bgg, vc_real *gbeta,
                           vc_real bgb, int64_t N, int64_t D);

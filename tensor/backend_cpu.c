@@ -94,6 +94,7 @@ const vc_backend vc_backend_cpu = {
     .gemm_bf16 = vc_gemm_bf16,
     .gemm_batched_bf16 = vc_gemm_batched_bf16,
     .gemm_bias_bf16 = vc_gemm_bias_bf16,
+    .wgrad_transposed = true,
     .round_bf16 = cpu_round_bf16,
     .round_f16 = cpu_round_f16,
 #endif

@@ -51,8 +51,43 @@ void vc_layernorm_fwd(const vc_real *x, const vc_real *gamma, const vc_real *bta
 }
 
 #ifndef VC_DOUBLE
+/* Transposed output: tiles of TR rows by TC columns, each rounded into a
+ * column-major tile and stored as TC runs of TR consecutive values (a
+ * 64-byte line each), not as N * D scattered 2-byte stores. */
+#define TR 32
+#define TC 64
+static void layernorm_fwd_bf16_t(const float *x, const float *gamma, const float *bta, uint16_t *y, float *mean,
+                                 float *rstd, int64_t N, int64_t D, float eps) {
+#pragma omp parallel for schedule(static) if (N * D > 32768)
+    for (int64_t i0 = 0; i0 < N; i0 += TR) {
+        int64_t nr = N - i0 < TR ? N - i0 : TR;
+        float ms[TR], rss[TR];
+        for (int64_t r = 0; r < nr; r++) {
+            ln_stats(x + (i0 + r) * D, D, eps, &ms[r], &rss[r]);
+            mean[i0 + r] = ms[r];
+            rstd[i0 + r] = rss[r];
+        }
+        for (int64_t j0 = 0; j0 < D; j0 += TC) {
+            int64_t nc = D - j0 < TC ? D - j0 : TC;
+            uint16_t tile[TC][TR];
+            for (int64_t r = 0; r < nr; r++) {
+                const float *xr = x + (i0 + r) * D;
+                float m = ms[r], rs = rss[r];
+                for (int64_t j = j0; j < j0 + nc; j++) tile[j - j0][r] = vc_round_bf16(LN_OUT(j));
+            }
+            for (int64_t c = 0; c < nc; c++) memcpy(y + (j0 + c) * N + i0, tile[c], (size_t)nr * sizeof(uint16_t));
+        }
+    }
+}
+#undef TR
+#undef TC
+
 void vc_layernorm_fwd_bf16(const float *x, const float *gamma, const float *bta, uint16_t *y, float *mean,
-                           float *rstd, int64_t N, int64_t D, float eps) {
+                           float *rstd, int64_t N, int64_t D, float eps, bool yt) {
+    if (yt) {
+        layernorm_fwd_bf16_t(x, gamma, bta, y, mean, rstd, N, D, eps);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (N * D > 32768)
     for (int64_t i = 0; i < N; i++) {
         const float *xr = x + i * D;

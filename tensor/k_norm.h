@@ -4,6 +4,7 @@
 #ifndef VC_K_NORM_H
 #define VC_K_NORM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "real.h"
@@ -15,9 +16,11 @@ void vc_layernorm_fwd(const vc_real *x, const vc_real *gamma, const vc_real *bta
 #ifndef VC_DOUBLE
 /* The same with y [N, D] in bf16: exactly vc_layernorm_fwd's float32 output
  * rounded to bf16 (nearest even), in one pass, for a product that reads it
- * as its bf16 input (the float32 build only). */
+ * as its bf16 input (the float32 build only). With yt, y is stored
+ * transposed, [D, N] (element (i, j) at y[j * N + i]): the layout in which a
+ * weight gradient reads it as its first operand (op_linear_fused.c). */
 void vc_layernorm_fwd_bf16(const float *x, const float *gamma, const float *bta, uint16_t *y, float *mean,
-                           float *rstd, int64_t N, int64_t D, float eps);
+                           float *rstd, int64_t N, int64_t D, float eps, bool yt);
 #endif
 /* gx (+)= ...; ggamma/gbeta (+)= ... (each may be NULL when not needed;
  * bgx/bgg/bgb are their betas). */

@@ -669,6 +669,23 @@ static void check_same(const vc_backend *be, vc_kop op, const char *desc, const 
                   "kernel's", vc_kop_name(op), be->name, desc);
 }
 
+/* t [cols, rows] holds h [rows, cols] transposed, bit for bit. */
+static void check_transposed16(const vc_backend *be, vc_kop op, const char *desc, const uint16_t *h,
+                               const uint16_t *t, int64_t rows, int64_t cols) {
+    int64_t n = rows * cols;
+    uint16_t *hh = track(NULL, malloc((size_t)(n ? n : 1) * 2)), *th = track(NULL, malloc((size_t)(n ? n : 1) * 2));
+    be->copy_d2h(hh, h, (size_t)n * 2);
+    be->copy_d2h(th, t, (size_t)n * 2);
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++)
+            ck_assert_msg(th[j * rows + i] == hh[i * cols + j],
+                          "%s on %s, %s (transposed output): element (%lld, %lld) is %#x at [%lld, %lld], "
+                          "%#x in the row-major output",
+                          vc_kop_name(op), be->name, desc, (long long)i, (long long)j, th[j * rows + i], (long long)j,
+                          (long long)i, hh[i * cols + j]);
+    ncases[op]++;
+}
+
 /* bf16 outputs across backends. Each backend's bf16 output is its own
  * float32 output rounded (check_bf16_of), so two backends' bf16 values can
  * differ only where their float32 values differ (different math: CUDA's
@@ -793,7 +810,7 @@ static void check_layernorm(int64_t N, int64_t D, bool affine, vc_real bx, vc_re
             vc_real *dy = dnan(be, N * D), *dm = dnan(be, N), *dr = dnan(be, N), *dm2 = dnan(be, N), *dr2 = dnan(be, N);
             uint16_t *dh = dalloc(be, (size_t)(N * D) * 2);
             be->layernorm_fwd(dx, dg, db, dy, dm, dr, N, D, (vc_real)LN_EPS);
-#define K_ be->layernorm_fwd_bf16(dx, dg, db, dh, dm2, dr2, N, D, (float)LN_EPS)
+#define K_ be->layernorm_fwd_bf16(dx, dg, db, dh, dm2, dr2, N, D, (float)LN_EPS, false)
             K_;
             check_bf16_of(be, VC_K_LAYERNORM_FWD_BF16, desc, dy, dh, N * D);
             check_same(be, VC_K_LAYERNORM_FWD_BF16, desc, dm, dm2, N);
@@ -803,6 +820,13 @@ static void check_layernorm(int64_t N, int64_t D, bool affine, vc_real bx, vc_re
             check_bf16_across(be, VC_K_LAYERNORM_FWD_BF16, desc, dh, dy, N * D, st, N, 1e-6);
             TIME(be, VC_K_LAYERNORM_FWD_BF16, desc, K_);
 #undef K_
+            /* stored transposed: the same bits at [j, i], the same statistics */
+            uint16_t *dht = dalloc(be, (size_t)(N * D) * 2);
+            vc_real *dm3 = dnan(be, N), *dr3 = dnan(be, N);
+            be->layernorm_fwd_bf16(dx, dg, db, dht, dm3, dr3, N, D, (float)LN_EPS, true);
+            check_transposed16(be, VC_K_LAYERNORM_FWD_BF16, desc, dh, dht, N, D);
+            check_same(be, VC_K_LAYERNORM_FWD_BF16, desc, dm2, dm3, N);
+            check_same(be, VC_K_LAYERNORM_FWD_BF16, desc, dr2, dr3, N);
         }
 #endif
     if (want(VC_K_LAYERNORM_BWD)) {

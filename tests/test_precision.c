@@ -423,8 +423,11 @@ static double rel_diff(const double *a, const double *b, int64_t n) {
  * same bf16) to float32 summation order (1e-5 of the largest value), and
  * must differ from float32 by more than that (the products really were
  * bf16). 2100 x 512 rows make the backward's recomputation run in two
- * blocks. The finite-difference check of the op's gradients is
- * test_grad_ops.c's (double precision, where bf16 does not exist). */
+ * blocks. With LayerNorm, the fused weight gradient is computed both ways
+ * (dW^T = u^T G with u recomputed transposed, where the backend asks for
+ * it, and dW = G^T u): each within the same bound. The finite-difference
+ * check of the op's gradients is test_grad_ops.c's (double precision,
+ * where bf16 does not exist). */
 START_TEST(test_fused_linear_in_bf16_matches_the_separate_ops) {
     if (!have_bf16()) {
         printf("SKIP: fused linear in bf16 (%s)\n", vc_precision_fallback_reason(vc_backend_for(VC_CPU), VC_PREC_BF16));
@@ -440,18 +443,31 @@ START_TEST(test_fused_linear_in_bf16_matches_the_separate_ops) {
             double *f = malloc((size_t)tot * sizeof(double)), *u = malloc((size_t)tot * sizeof(double));
             double *f32 = malloc((size_t)tot * sizeof(double));
             ck_assert(f && u && f32);
+            long runs = vc_op_wgrad_transposed_runs();
             double lf = fused_run(pres[p], res, true, VC_PREC_BF16, R, IN, OUT, f);
+            bool tw = pres[p] == VC_PRE_LAYERNORM && vc_backend_for(VC_CPU)->wgrad_transposed;
+            ck_assert_int_eq(vc_op_wgrad_transposed_runs() - runs, tw ? 1 : 0);
             double lu = fused_run(pres[p], res, false, VC_PREC_BF16, R, IN, OUT, u);
             fused_run(pres[p], res, true, VC_PREC_FP32, R, IN, OUT, f32);
             double worst = 0, off = 0;
-            int64_t o = 0;
-            for (int k = 0; k < 6; k++, o += n[k - 1]) {
-                if (k >= 4 && pres[p] != VC_PRE_LAYERNORM) continue;
-                double e = rel_diff(f + o, u + o, n[k]);
-                ck_assert_msg(e <= 1e-5, "pre %d residual %d: fused bf16 %s differs from the separate ops by %.3g of "
-                              "its largest value", (int)pres[p], res, names[k], e);
-                worst = fmax(worst, e);
-                if (k <= 2) off = fmax(off, rel_diff(f + o, f32 + o, n[k]));
+            for (int way = 0; way < (tw ? 2 : 1); way++) {
+                if (way == 1) { /* the weight gradient as dW = G^T u */
+                    vc_op_set_wgrad_transposed(false);
+                    runs = vc_op_wgrad_transposed_runs();
+                    lf = fused_run(pres[p], res, true, VC_PREC_BF16, R, IN, OUT, f);
+                    vc_op_set_wgrad_transposed(true);
+                    ck_assert_int_eq(vc_op_wgrad_transposed_runs(), runs);
+                }
+                int64_t o = 0;
+                for (int k = 0; k < 6; k++, o += n[k - 1]) {
+                    if (k >= 4 && pres[p] != VC_PRE_LAYERNORM) continue;
+                    double e = rel_diff(f + o, u + o, n[k]);
+                    ck_assert_msg(e <= 1e-5, "pre %d residual %d%s: fused bf16 %s differs from the separate ops by "
+                                  "%.3g of its largest value", (int)pres[p], res, way ? " (dW = G^T u)" : "",
+                                  names[k], e);
+                    worst = fmax(worst, e);
+                    if (k <= 2) off = fmax(off, rel_diff(f + o, f32 + o, n[k]));
+                }
             }
             ck_assert_msg(fabs(lf - lu) <= 1e-5 * fmax(1, fabs(lu)), "losses %.9g and %.9g", lf, lu);
             ck_assert_msg(off > 1e-4, "pre %d residual %d: bf16 is within %.3g of float32: not bf16 products",

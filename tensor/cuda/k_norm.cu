@@ -23,13 +23,15 @@ __device__ __forceinline__ void ln_store(unsigned short *y, long long j, float v
 }
 
 /* Out float (layernorm_fwd) or unsigned short (bf16 bits: layernorm_fwd_bf16):
- * one body, so the bf16 output is exactly the float32 one rounded. */
+ * one body, so the bf16 output is exactly the float32 one rounded. Element
+ * (i, j) of y is at y[i * ysr + j * ysc]: row-major (D, 1) or transposed
+ * (1, N). */
 template <typename Out>
 __global__ void k_layernorm_fwd(const float *x, const float *gamma, const float *bta, Out *y, float *mean,
-                                float *rstd, long long D, float eps) {
+                                float *rstd, long long D, float eps, long long ysr, long long ysc) {
     VC_SHARED(float, sh, [32]);
     const float *xr = x + (long long)blockIdx.x * D;
-    Out *yr = y + (long long)blockIdx.x * D;
+    Out *yr = y + (long long)blockIdx.x * ysr;
     float s = 0.0f;
     for (long long j = threadIdx.x; j < D; j += blockDim.x) s += xr[j];
     float m = vc_block_sum(s, sh) / (float)D;
@@ -42,7 +44,7 @@ __global__ void k_layernorm_fwd(const float *x, const float *gamma, const float 
         rstd[blockIdx.x] = rs;
     }
     for (long long j = threadIdx.x; j < D; j += blockDim.x)
-        ln_store(yr, j, (xr[j] - m) * rs * (gamma ? gamma[j] : 1.0f) + (bta ? bta[j] : 0.0f));
+        ln_store(yr, j * ysc, (xr[j] - m) * rs * (gamma ? gamma[j] : 1.0f) + (bta ? bta[j] : 0.0f));
 }
 
 /* dx = rs (gh - mean(gh) - h mean(gh h)), gh = g gamma, h = (x - m) rs */
@@ -133,16 +135,17 @@ extern "C" void vc_cu_layernorm_fwd(const vc_real *x, const vc_real *gamma, cons
                                     vc_real *mean, vc_real *rstd, int64_t N, int64_t D, vc_real eps) {
     if (N <= 0 || D <= 0) return;
     VC_LAUNCH(k_layernorm_fwd<float>, (unsigned)N, vc_cu_row_threads(D), 0, vc_cu_stream(), x, gamma, bta, y, mean,
-              rstd, (long long)D, eps);
+              rstd, (long long)D, eps, (long long)D, 1LL);
     vc_cu_launched("layernorm_fwd", "k_layernorm_fwd");
 }
 
-/* The same with y [N, D] in bf16 (uint16_t bits): layernorm_fwd's output rounded */
+/* The same with y [N, D] in bf16 (uint16_t bits): layernorm_fwd's output
+ * rounded; with yt, y is stored transposed, [D, N] */
 extern "C" void vc_cu_layernorm_fwd_bf16(const float *x, const float *gamma, const float *bta, uint16_t *y,
-                                         float *mean, float *rstd, int64_t N, int64_t D, float eps) {
+                                         float *mean, float *rstd, int64_t N, int64_t D, float eps, bool yt) {
     if (N <= 0 || D <= 0) return;
     VC_LAUNCH(k_layernorm_fwd<unsigned short>, (unsigned)N, vc_cu_row_threads(D), 0, vc_cu_stream(), x, gamma, bta,
-              (unsigned short *)y, mean, rstd, (long long)D, eps);
+              (unsigned short *)y, mean, rstd, (long long)D, eps, yt ? 1LL : (long long)D, yt ? (long long)N : 1LL);
     vc_cu_launched("layernorm_fwd_bf16", "k_layernorm_fwd");
 }
 

@@ -115,7 +115,7 @@ void vc_cu_layernorm_fwd(const vc_real *x, const vc_real *gamma, const vc_real *
                          vc_real *rstd, int64_t N, int64_t D, vc_real eps);
 /* layernorm_fwd with y in bf16 (its output rounded; float32 build only) */
 void vc_cu_layernorm_fwd_bf16(const float *x, const float *gamma, const float *bta, uint16_t *y, float *mean,
-                              float *rstd, int64_t N, int64_t D, float eps);
+                              float *rstd, int64_t N, int64_t D, float eps, bool yt);
 void vc_cu_layernorm_bwd(const vc_real *x, const vc_real *gamma, const vc_real *mean, const vc_real *rstd,
                          const vc_real *g, vc_real *gx, vc_real bgx, vc_real *ggamma, vc_real bgg, vc_real *gbeta,
                          vc_real bgb, int64_t N, int64_t D);
