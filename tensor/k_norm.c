@@ -69,12 +69,14 @@ static void layernorm_fwd_bf16_t(const float *x, const float *gamma, const float
         }
         for (int64_t j0 = 0; j0 < D; j0 += TC) {
             int64_t nc = D - j0 < TC ? D - j0 : TC;
-            uint16_t tile[TC][TR];
+            uint16_t rt[TR][TC], tile[TC][TR]; /* row-major (the rounding vectorises), then transposed */
             for (int64_t r = 0; r < nr; r++) {
                 const float *xr = x + (i0 + r) * D;
                 float m = ms[r], rs = rss[r];
-                for (int64_t j = j0; j < j0 + nc; j++) tile[j - j0][r] = vc_round_bf16(LN_OUT(j));
+                for (int64_t j = j0; j < j0 + nc; j++) rt[r][j - j0] = vc_round_bf16(LN_OUT(j));
             }
+            for (int64_t c = 0; c < nc; c++)
+                for (int64_t r = 0; r < nr; r++) tile[c][r] = rt[r][c];
             for (int64_t c = 0; c < nc; c++) memcpy(y + (j0 + c) * N + i0, tile[c], (size_t)nr * sizeof(uint16_t));
         }
     }
