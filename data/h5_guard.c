@@ -281,8 +281,8 @@ vc_status vc_h5_check(const char *path, const vc_h5_check_opts *o, bool *lib_fau
         for (char *c = msg; *c; c++)
             if (*c == '\n') *c = ' ';
         if (state == 'M' && err_code == VC_ERR_OOM)
-            return vc_fail(VC_ERR_FORMAT, "%s (more than checking it may take, 1 GB plus the file's size: a size the "
-                                          "file states is damaged)", msg);
+            return vc_fail(VC_ERR_FORMAT, "%s (more than checking it may take, %llu GB plus the file's size: a size "
+                                          "the file states is damaged)", msg, CHILD_HEADROOM_BYTES >> 30);
         return vc_fail(err_code > 0 && err_code < 64 ? (vc_status)err_code : VC_ERR_FORMAT, "%s", msg);
     }
     const char *when = state == 'C' ? "closing" : "checking";
